@@ -1,0 +1,326 @@
+//! `inferx.yaml`: the configuration of a generated project, validated, with `INFERX_*`
+//! environment overrides.
+//!
+//! Precedence, lowest first: built-in task defaults → the file → environment variables →
+//! explicit overrides from the caller (command-line flags).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use validator::Validate;
+
+use crate::{
+    device::Device,
+    pipeline::PipelineOptions,
+    preprocess::{ImageLimits, PreprocessConfig},
+    session::SessionOptions,
+    tasks::{DetectionLayout, ScoreKind},
+    Error, Result, TaskKind,
+};
+
+/// The file name looked for in a project.
+pub const CONFIG_FILE: &str = "inferx.yaml";
+
+/// Which inferx version and template made the project, for `inferx upgrade`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stamp {
+    /// inferx version that generated the project.
+    pub version: String,
+    /// Template name.
+    pub template: String,
+}
+
+/// The model file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// Path of the ONNX file, relative to the config file.
+    #[validate(length(min = 1, message = "model.path must not be empty"))]
+    pub path: String,
+    /// Expected sha256 of the file (hex); checked at load when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+/// Decision thresholds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
+#[serde(deny_unknown_fields, default)]
+pub struct Thresholds {
+    /// Minimum score (strictly above), or the mask/anomaly threshold.
+    #[validate(range(min = 0.0, max = 1.0, message = "thresholds.confidence must be between 0 and 1"))]
+    pub confidence: f32,
+    /// NMS IoU threshold.
+    #[validate(range(min = 0.0, max = 1.0, message = "thresholds.iou must be between 0 and 1"))]
+    pub iou: f32,
+    /// Detections kept per image.
+    #[validate(range(min = 1, max = 100000, message = "thresholds.max_detections must be between 1 and 100000"))]
+    pub max_detections: usize,
+    /// Classes reported by classification.
+    #[validate(range(min = 1, max = 100000, message = "thresholds.top_k must be at least 1"))]
+    pub top_k: usize,
+    /// Suppress overlapping boxes across classes.
+    pub agnostic_nms: bool,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds::for_task(TaskKind::Detection)
+    }
+}
+
+impl Thresholds {
+    /// The task's defaults.
+    pub fn for_task(task: TaskKind) -> Thresholds {
+        let defaults = task.defaults();
+        Thresholds {
+            confidence: defaults.confidence,
+            iou: defaults.iou,
+            max_detections: defaults.max_detections,
+            top_k: defaults.top_k,
+            agnostic_nms: false,
+        }
+    }
+}
+
+/// Thread counts (0 = ONNX Runtime's default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, Validate)]
+#[serde(deny_unknown_fields, default)]
+pub struct Threads {
+    /// Threads inside one operator.
+    #[validate(range(max = 1024))]
+    pub intra: usize,
+    /// Threads across operators.
+    #[validate(range(max = 1024))]
+    pub inter: usize,
+}
+
+/// The whole `inferx.yaml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectConfig {
+    /// Generator stamp.
+    pub inferx: Stamp,
+    /// The model.
+    #[validate(nested)]
+    pub model: ModelSection,
+    /// The task.
+    pub task: TaskKind,
+    /// Preprocessing.
+    #[serde(default)]
+    pub input: PreprocessConfig,
+    /// Thresholds.
+    #[serde(default)]
+    #[validate(nested)]
+    pub thresholds: Thresholds,
+    /// Detection output layout.
+    #[serde(default)]
+    pub layout: DetectionLayout,
+    /// Classifier output kind.
+    #[serde(default)]
+    pub scores: ScoreKind,
+    /// Class names; empty to read them from the model or `labels_file`.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// A labels file, relative to the config file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels_file: Option<String>,
+    /// Device preference.
+    #[serde(default)]
+    pub device: Device,
+    /// Fail rather than fall back when the device is unusable.
+    #[serde(default)]
+    pub strict_device: bool,
+    /// Thread counts.
+    #[serde(default)]
+    #[validate(nested)]
+    pub threads: Threads,
+}
+
+/// Environment variables read by [`ProjectConfig::apply_env`], with what they set.
+pub const ENV_OVERRIDES: [(&str, &str); 7] = [
+    ("INFERX_MODEL", "model.path"),
+    ("INFERX_DEVICE", "device"),
+    ("INFERX_STRICT_DEVICE", "strict_device"),
+    ("INFERX_CONFIDENCE", "thresholds.confidence"),
+    ("INFERX_IOU", "thresholds.iou"),
+    ("INFERX_MAX_DETECTIONS", "thresholds.max_detections"),
+    ("INFERX_INTRA_THREADS", "threads.intra"),
+];
+
+impl ProjectConfig {
+    /// Reads, overrides from the environment, and validates a config file.
+    pub fn load(path: &Path) -> Result<ProjectConfig> {
+        let text = std::fs::read_to_string(path).map_err(|error| Error::io("could not read", path, error))?;
+        let with_path = |error: Error| match error {
+            Error::Config { reason, .. } => Error::Config { path: Some(path.to_path_buf()), reason },
+            other => other,
+        };
+        let mut config = ProjectConfig::parse(&text).map_err(with_path)?;
+        config.apply_env(|name| std::env::var(name).ok()).map_err(with_path)?;
+        config.check().map_err(with_path)?;
+        Ok(config)
+    }
+
+    /// Parses YAML without validating.
+    pub fn parse(text: &str) -> Result<ProjectConfig> {
+        serde_yaml::from_str(text).map_err(|error| Error::config(error.to_string()))
+    }
+
+    /// Serialises to YAML.
+    pub fn to_yaml(&self) -> Result<String> {
+        serde_yaml::to_string(self).map_err(|error| Error::config(error.to_string()))
+    }
+
+    /// Applies `INFERX_*` overrides read through `lookup` (see [`ENV_OVERRIDES`]).
+    pub fn apply_env(&mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<()> {
+        fn parse<T: std::str::FromStr>(name: &str, value: &str) -> Result<T> {
+            value.trim().parse().map_err(|_| Error::config(format!("environment variable {name}={value:?} is not valid")))
+        }
+        for (name, _) in ENV_OVERRIDES {
+            let Some(value) = lookup(name).filter(|value| !value.is_empty()) else { continue };
+            match name {
+                "INFERX_MODEL" => self.model.path = value,
+                "INFERX_DEVICE" => self.device = value.parse().map_err(|error: Error| Error::config(format!("INFERX_DEVICE: {error}")))?,
+                "INFERX_STRICT_DEVICE" => self.strict_device = matches!(value.trim(), "1" | "true" | "yes"),
+                "INFERX_CONFIDENCE" => self.thresholds.confidence = parse(name, &value)?,
+                "INFERX_IOU" => self.thresholds.iou = parse(name, &value)?,
+                "INFERX_MAX_DETECTIONS" => self.thresholds.max_detections = parse(name, &value)?,
+                "INFERX_INTRA_THREADS" => self.threads.intra = parse(name, &value)?,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Validates ranges and cross-field rules, with messages that say how to fix them.
+    pub fn check(&self) -> Result<()> {
+        self.validate().map_err(|errors| Error::config(describe_validation(&errors)))?;
+        let input = &self.input;
+        if !(1..=8192).contains(&input.width) || !(1..=8192).contains(&input.height) {
+            return Err(Error::config(format!("input.width and input.height must be between 1 and 8192, got {}x{}", input.width, input.height)));
+        }
+        if input.std.iter().any(|value| *value == 0.0 || !value.is_finite()) {
+            return Err(Error::config("input.std values must be finite and non-zero"));
+        }
+        if Path::new(&self.model.path).is_absolute() || self.model.path.split(['/', '\\']).any(|part| part == "..") {
+            return Err(Error::config(format!(
+                "model.path `{}` must be relative to the project and stay inside it (put the model in models/)",
+                self.model.path
+            )));
+        }
+        Ok(())
+    }
+
+    /// The model path resolved against the config file's folder.
+    pub fn model_path(&self, project_dir: &Path) -> PathBuf {
+        project_dir.join(&self.model.path)
+    }
+
+    /// Pipeline options for this configuration; `project_dir` resolves relative paths.
+    pub fn pipeline_options(&self, project_dir: &Path) -> Result<PipelineOptions> {
+        let labels = if !self.labels.is_empty() {
+            Some(self.labels.clone())
+        } else if let Some(file) = &self.labels_file {
+            Some(crate::labels::read_labels_file(&project_dir.join(file))?)
+        } else {
+            None
+        };
+        Ok(PipelineOptions {
+            task: Some(self.task),
+            session: SessionOptions {
+                device: self.device,
+                strict_device: self.strict_device,
+                intra_threads: self.threads.intra,
+                inter_threads: self.threads.inter,
+                ..SessionOptions::default()
+            },
+            input: Some(self.input.clone()),
+            input_size: None,
+            confidence: Some(self.thresholds.confidence),
+            iou: Some(self.thresholds.iou),
+            max_detections: Some(self.thresholds.max_detections),
+            top_k: Some(self.thresholds.top_k),
+            agnostic_nms: self.thresholds.agnostic_nms,
+            layout: self.layout,
+            scores: self.scores,
+            labels,
+            keep_anomaly_map: false,
+            limits: ImageLimits::default(),
+            expected_sha256: self.model.sha256.clone(),
+        })
+    }
+}
+
+fn describe_validation(errors: &validator::ValidationErrors) -> String {
+    let mut messages = Vec::new();
+    collect_messages("", errors, &mut messages);
+    messages.sort();
+    messages.join("; ")
+}
+
+fn collect_messages(prefix: &str, errors: &validator::ValidationErrors, messages: &mut Vec<String>) {
+    for (field, kind) in errors.errors() {
+        let path = if prefix.is_empty() { field.to_string() } else { format!("{prefix}.{field}") };
+        match kind {
+            validator::ValidationErrorsKind::Field(list) => {
+                for error in list {
+                    messages.push(error.message.as_ref().map_or_else(|| format!("{path} is invalid ({})", error.code), |message| message.to_string()));
+                }
+            }
+            validator::ValidationErrorsKind::Struct(inner) => collect_messages(&path, inner, messages),
+            validator::ValidationErrorsKind::List(items) => {
+                for (index, inner) in items {
+                    collect_messages(&format!("{path}[{index}]"), inner, messages);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "inferx: {version: 0.1.0, template: yolo}\nmodel: {path: models/model.onnx}\ntask: detection\n";
+
+    #[test]
+    fn minimal_config_gets_task_defaults() {
+        let config = ProjectConfig::parse(MINIMAL).unwrap();
+        config.check().unwrap();
+        assert_eq!(config.thresholds.confidence, 0.25);
+        assert_eq!(config.input.width, 640);
+        assert_eq!(config.device, Device::Auto);
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let mut config = ProjectConfig::parse(MINIMAL).unwrap();
+        config
+            .apply_env(|name| match name {
+                "INFERX_DEVICE" => Some("cuda:1".into()),
+                "INFERX_CONFIDENCE" => Some("0.5".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.device, Device::Cuda(1));
+        assert_eq!(config.thresholds.confidence, 0.5);
+        let error = config.apply_env(|name| (name == "INFERX_IOU").then(|| "lots".into())).unwrap_err();
+        assert!(error.to_string().contains("INFERX_IOU"), "{error}");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused_with_the_field_named() {
+        let error = ProjectConfig::parse(&format!("{MINIMAL}devcie: cpu\n")).unwrap_err();
+        assert!(error.to_string().contains("unknown field `devcie`"), "{error}");
+        let error = ProjectConfig::parse(&format!("{MINIMAL}device: tpu\n")).unwrap_err();
+        assert!(error.to_string().contains("unknown device `tpu`"), "{error}");
+        let mut config = ProjectConfig::parse(MINIMAL).unwrap();
+        config.thresholds.confidence = 1.5;
+        let error = config.check().unwrap_err();
+        assert!(error.to_string().contains("thresholds.confidence must be between 0 and 1"), "{error}");
+        config.thresholds.confidence = 0.5;
+        config.model.path = "../elsewhere/model.onnx".into();
+        assert!(config.check().unwrap_err().to_string().contains("stay inside"));
+    }
+}

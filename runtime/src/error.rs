@@ -1,0 +1,104 @@
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the runtime. Each message says what happened and what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No ONNX Runtime shared library was found in any of the searched places.
+    #[error(
+        "ONNX Runtime not found (looked in: {searched}). Run `inferx runtime install`, or set `ORT_DYLIB_PATH` to the path of libonnxruntime"
+    )]
+    RuntimeNotFound {
+        /// The places searched, in order, joined for display.
+        searched: String,
+    },
+    /// The ONNX Runtime library exists but could not be loaded.
+    #[error("could not load ONNX Runtime from `{path}`: {reason}. Reinstall it with `inferx runtime install --force`")]
+    RuntimeLoad {
+        /// The library path.
+        path: PathBuf,
+        /// Why loading failed.
+        reason: String,
+    },
+    /// The model file does not exist.
+    #[error("model file `{0}` not found. Check the path, or set `model.path` in inferx.yaml")]
+    ModelNotFound(PathBuf),
+    /// ONNX Runtime refused the model (corrupt file, unsupported opset, ...).
+    #[error("could not load model `{path}`: {reason}. Is it a valid ONNX file? `inferx inspect` shows what it contains")]
+    ModelLoad {
+        /// The model path.
+        path: PathBuf,
+        /// ONNX Runtime's message.
+        reason: String,
+    },
+    /// The model does not match what the task expects.
+    #[error("the model does not fit the `{task}` task: {reason}")]
+    TaskMismatch {
+        /// The task asked for.
+        task: String,
+        /// What does not match.
+        reason: String,
+    },
+    /// The requested device could not be used and strict device mode is on.
+    #[error("device `{device}` is not usable: {reason}. Drop `--strict-device` to fall back to the next provider, or run `inferx devices`")]
+    DeviceUnavailable {
+        /// The device requested.
+        device: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// A device string could not be parsed.
+    #[error("unknown device `{0}`. Use one of: auto, cpu, cuda[:N], tensorrt[:N], openvino, coreml, directml[:N], rocm[:N], webgpu")]
+    UnknownDevice(String),
+    /// A task name could not be parsed.
+    #[error("unknown task `{0}`. Use one of: detection, classification, segmentation, anomaly, custom")]
+    UnknownTask(String),
+    /// An input image could not be read or decoded.
+    #[error("could not read image `{path}`: {reason}")]
+    Image {
+        /// The image path (or `<memory>`).
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The configuration is invalid.
+    #[error("invalid configuration{}: {reason}", .path.as_ref().map(|p| format!(" in `{}`", p.display())).unwrap_or_default())]
+    Config {
+        /// The config file, if any.
+        path: Option<PathBuf>,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// ONNX Runtime failed while running the model.
+    #[error("inference failed: {0}")]
+    Inference(String),
+    /// Installing ONNX Runtime failed.
+    #[error("ONNX Runtime install failed: {0}")]
+    Install(String),
+    /// An I/O error on a named path.
+    #[error("{action} `{path}`: {source}")]
+    Io {
+        /// What we were doing ("could not read", ...).
+        action: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// JSON (de)serialisation failed.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
+/// The runtime's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { action, path: path.into(), source }
+    }
+
+    pub(crate) fn config(reason: impl Into<String>) -> Self {
+        Error::Config { path: None, reason: reason.into() }
+    }
+}

@@ -1,0 +1,97 @@
+//! Turning command-line inputs (files and folders) into image paths, and naming annotated
+//! outputs safely.
+
+use std::{
+    collections::HashSet,
+    path::{Path, PathBuf},
+};
+
+use crate::{Error, Result};
+
+/// Image file extensions picked up from folders.
+pub const IMAGE_EXTENSIONS: [&str; 8] = ["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "gif"];
+
+/// Whether a path has an image extension.
+pub fn is_image_path(path: &Path) -> bool {
+    path.extension()
+        .and_then(|extension| extension.to_str())
+        .is_some_and(|extension| IMAGE_EXTENSIONS.contains(&extension.to_ascii_lowercase().as_str()))
+}
+
+/// Expands folders (recursively, symlinks not followed) into their image files, sorted;
+/// files are kept as given. Fails on a missing input or a folder without images.
+pub fn collect_images(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut images = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            let mut found = Vec::new();
+            walk(input, &mut found)?;
+            if found.is_empty() {
+                return Err(Error::Image {
+                    path: input.display().to_string(),
+                    reason: format!("the folder holds no images ({})", IMAGE_EXTENSIONS.join(", ")),
+                });
+            }
+            found.sort();
+            images.extend(found);
+        } else if input.is_file() {
+            images.push(input.clone());
+        } else {
+            return Err(Error::Image { path: input.display().to_string(), reason: "no such file or folder".to_string() });
+        }
+    }
+    Ok(images)
+}
+
+fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|error| Error::io("could not list", dir, error))?;
+    for entry in entries.flatten() {
+        let Ok(file_type) = entry.file_type() else { continue };
+        let path = entry.path();
+        if file_type.is_dir() {
+            walk(&path, found)?;
+        } else if file_type.is_file() && is_image_path(&path) {
+            found.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// A file name for the annotated copy of `input`: its stem plus `.png`, made unique within
+/// `used`. Only the file name is kept, so no input can make us write outside the output folder.
+pub fn annotated_file_name(input: &Path, used: &mut HashSet<String>) -> String {
+    let stem = input.file_stem().map_or_else(|| "image".to_string(), |stem| stem.to_string_lossy().into_owned());
+    let mut name = format!("{stem}.png");
+    let mut counter = 2;
+    while !used.insert(name.clone()) {
+        name = format!("{stem}-{counter}.png");
+        counter += 1;
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folders_expand_to_sorted_images_only() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("nested")).unwrap();
+        for name in ["b.jpg", "a.PNG", "notes.txt", "nested/c.webp"] {
+            std::fs::write(dir.path().join(name), b"").unwrap();
+        }
+        let images = collect_images(&[dir.path().to_path_buf()]).unwrap();
+        let names: Vec<String> = images.iter().map(|path| path.strip_prefix(dir.path()).unwrap().display().to_string()).collect();
+        assert_eq!(names, ["a.PNG", "b.jpg", "nested/c.webp"]);
+        assert!(collect_images(&[dir.path().join("missing.jpg")]).is_err());
+    }
+
+    #[test]
+    fn annotated_names_are_unique_and_stay_in_the_folder() {
+        let mut used = HashSet::new();
+        assert_eq!(annotated_file_name(Path::new("a/x.jpg"), &mut used), "x.png");
+        assert_eq!(annotated_file_name(Path::new("b/x.png"), &mut used), "x-2.png");
+        assert_eq!(annotated_file_name(Path::new("../../etc/passwd"), &mut used), "passwd.png");
+    }
+}

@@ -1,0 +1,316 @@
+//! Finding and loading the ONNX Runtime shared library.
+//!
+//! The library is located in this order, first hit wins:
+//! 1. `ORT_DYLIB_PATH` (a file, or a folder holding the library);
+//! 2. beside the running executable, and its `lib/` folder;
+//! 3. the project's `.inferx/lib/` (the current folder or any parent);
+//! 4. the user cache, `<cache>/inferx/onnxruntime/<version>[-gpu|-openvino]/`
+//!    (`INFERX_CACHE_DIR` overrides `<cache>/inferx`);
+//! 5. an `onnxruntime` Python package in the active environment (`VIRTUAL_ENV`, `CONDA_PREFIX`).
+
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+    sync::{Mutex, OnceLock},
+};
+
+use serde::Serialize;
+
+use crate::{device::Provider, Error, Result};
+
+/// Where a library was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LibrarySource {
+    /// The `ORT_DYLIB_PATH` environment variable.
+    Environment,
+    /// Beside the executable or in its `lib/`.
+    BesideExecutable,
+    /// The project's `.inferx/lib/`.
+    Project,
+    /// The user cache filled by `inferx runtime install`.
+    UserCache,
+    /// An `onnxruntime` Python package.
+    PythonPackage,
+    /// A path given by the caller.
+    Explicit,
+}
+
+impl fmt::Display for LibrarySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LibrarySource::Environment => "ORT_DYLIB_PATH",
+            LibrarySource::BesideExecutable => "beside the executable",
+            LibrarySource::Project => "project .inferx/lib",
+            LibrarySource::UserCache => "user cache",
+            LibrarySource::PythonPackage => "Python onnxruntime package",
+            LibrarySource::Explicit => "explicit path",
+        })
+    }
+}
+
+/// A located library file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LibraryLocation {
+    /// The shared library file.
+    pub path: PathBuf,
+    /// Where it was found.
+    pub source: LibrarySource,
+}
+
+/// The file name of the ONNX Runtime library on this OS.
+pub fn library_file_name() -> &'static str {
+    if cfg!(windows) {
+        "onnxruntime.dll"
+    } else if cfg!(target_os = "macos") {
+        "libonnxruntime.dylib"
+    } else {
+        "libonnxruntime.so"
+    }
+}
+
+/// Whether `name` is the main ONNX Runtime library (`libonnxruntime.so.1.31.1`,
+/// `libonnxruntime.1.31.1.dylib`, `onnxruntime.dll`), not a provider plugin.
+pub fn is_runtime_library_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("libonnxruntime").or_else(|| name.strip_prefix("onnxruntime")) else {
+        return false;
+    };
+    rest == ".so"
+        || rest.starts_with(".so.")
+        || rest == ".dll"
+        || (rest.ends_with(".dylib") && !rest.contains('_'))
+}
+
+/// The InferX cache folder (`INFERX_CACHE_DIR`, else `<user cache>/inferx`).
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("INFERX_CACHE_DIR").filter(|value| !value.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    dirs::cache_dir().unwrap_or_else(std::env::temp_dir).join("inferx")
+}
+
+/// Where `inferx runtime install` puts a version and flavor (`cpu`, `gpu`, `openvino`).
+pub fn cache_install_dir(version: &str, flavor: &str) -> PathBuf {
+    let folder = if flavor == "cpu" { version.to_string() } else { format!("{version}-{flavor}") };
+    cache_dir().join("onnxruntime").join(folder)
+}
+
+/// Finds the runtime library file inside a folder.
+pub fn find_in_dir(dir: &Path) -> Option<PathBuf> {
+    let exact = dir.join(library_file_name());
+    if exact.is_file() {
+        return Some(exact);
+    }
+    let mut candidates: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.is_file() && path.file_name().and_then(|n| n.to_str()).is_some_and(is_runtime_library_name))
+        .collect();
+    // Prefer the most specific versioned name.
+    candidates.sort();
+    candidates.pop()
+}
+
+/// The ordered places searched, each with the folder (or file) to look in.
+pub fn search_locations() -> Vec<(LibrarySource, PathBuf)> {
+    let mut places = Vec::new();
+    if let Some(value) = std::env::var_os("ORT_DYLIB_PATH").filter(|value| !value.is_empty()) {
+        places.push((LibrarySource::Environment, PathBuf::from(value)));
+    }
+    if let Some(exe_dir) = std::env::current_exe().ok().and_then(|exe| exe.parent().map(Path::to_path_buf)) {
+        places.push((LibrarySource::BesideExecutable, exe_dir.clone()));
+        places.push((LibrarySource::BesideExecutable, exe_dir.join("lib")));
+    }
+    if let Ok(current) = std::env::current_dir() {
+        for dir in current.ancestors() {
+            let candidate = dir.join(".inferx").join("lib");
+            if candidate.is_dir() {
+                places.push((LibrarySource::Project, candidate));
+                break;
+            }
+        }
+        if !places.iter().any(|(source, _)| *source == LibrarySource::Project) {
+            places.push((LibrarySource::Project, current.join(".inferx").join("lib")));
+        }
+    }
+    // The pinned version first, in GPU, OpenVINO and CPU flavors, then any other installed.
+    let runtime_cache = cache_dir().join("onnxruntime");
+    for flavor in ["gpu", "openvino", "cpu"] {
+        places.push((LibrarySource::UserCache, cache_install_dir(crate::ORT_VERSION, flavor)));
+    }
+    if let Ok(entries) = std::fs::read_dir(&runtime_cache) {
+        let mut others: Vec<PathBuf> = entries.flatten().map(|entry| entry.path()).filter(|path| path.is_dir()).collect();
+        others.sort();
+        for dir in others.into_iter().rev() {
+            if !places.iter().any(|(_, known)| *known == dir) {
+                places.push((LibrarySource::UserCache, dir));
+            }
+        }
+    }
+    for prefix in ["VIRTUAL_ENV", "CONDA_PREFIX"].iter().filter_map(std::env::var_os) {
+        for dir in python_package_dirs(Path::new(&prefix)) {
+            places.push((LibrarySource::PythonPackage, dir));
+        }
+    }
+    places
+}
+
+fn python_package_dirs(prefix: &Path) -> Vec<PathBuf> {
+    let mut found = vec![prefix.join("Lib").join("site-packages").join("onnxruntime").join("capi")];
+    if let Ok(entries) = std::fs::read_dir(prefix.join("lib")) {
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with("python") {
+                found.push(entry.path().join("site-packages").join("onnxruntime").join("capi"));
+            }
+        }
+    }
+    found
+}
+
+/// Locates the library without loading it.
+pub fn locate() -> Result<LibraryLocation> {
+    let places = search_locations();
+    for (source, place) in &places {
+        let hit = if place.is_file() { Some(place.clone()) } else if place.is_dir() { find_in_dir(place) } else { None };
+        if let Some(path) = hit {
+            return Ok(LibraryLocation { path, source: *source });
+        }
+        if *source == LibrarySource::Environment {
+            // An explicit setting that points nowhere is a mistake worth stopping on.
+            return Err(Error::RuntimeLoad {
+                path: place.clone(),
+                reason: "ORT_DYLIB_PATH points to no ONNX Runtime library".to_string(),
+            });
+        }
+    }
+    let searched = places.iter().map(|(_, place)| place.display().to_string()).collect::<Vec<_>>().join(", ");
+    Err(Error::RuntimeNotFound { searched })
+}
+
+/// The loaded runtime: the library and ONNX Runtime's global environment.
+#[derive(Debug, Clone)]
+pub struct LoadedRuntime {
+    /// Where the library came from.
+    pub location: LibraryLocation,
+    /// ONNX Runtime's version string (`1.31.1`).
+    pub version: String,
+    /// The environment every session is created in.
+    pub environment: ort::environment::Environment,
+}
+
+static RUNTIME: OnceLock<LoadedRuntime> = OnceLock::new();
+static INIT_LOCK: Mutex<()> = Mutex::new(());
+
+/// The runtime, if it has been loaded.
+pub fn loaded() -> Option<&'static LoadedRuntime> {
+    RUNTIME.get()
+}
+
+/// Loads ONNX Runtime once per process: from `explicit` when given, else from [`locate`].
+pub fn ensure_initialized(explicit: Option<&Path>) -> Result<&'static LoadedRuntime> {
+    if let Some(runtime) = RUNTIME.get() {
+        return Ok(runtime);
+    }
+    let _guard = INIT_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(runtime) = RUNTIME.get() {
+        return Ok(runtime);
+    }
+    let location = match explicit {
+        Some(path) => {
+            let path = if path.is_dir() { find_in_dir(path).unwrap_or_else(|| path.join(library_file_name())) } else { path.to_path_buf() };
+            LibraryLocation { path, source: LibrarySource::Explicit }
+        }
+        None => locate()?,
+    };
+    let runtime = load(location)?;
+    Ok(RUNTIME.get_or_init(|| runtime))
+}
+
+fn load(location: LibraryLocation) -> Result<LoadedRuntime> {
+    let path = &location.path;
+    if !path.is_file() {
+        // Checked here: a missing library made older `ort` releases hang instead of failing.
+        return Err(Error::RuntimeLoad { path: path.clone(), reason: "the file does not exist".to_string() });
+    }
+    let version = read_version(path)?;
+    let minor: u32 = version.split('.').nth(1).and_then(|minor| minor.parse().ok()).unwrap_or(0);
+    if minor < ort::MINOR_VERSION {
+        return Err(Error::RuntimeLoad {
+            path: path.clone(),
+            reason: format!(
+                "it is version {version}, older than the 1.{}.x this build needs (`inferx runtime install` fetches {})",
+                ort::MINOR_VERSION,
+                crate::ORT_VERSION
+            ),
+        });
+    }
+    let builder = ort::init_from(path).map_err(|error| Error::RuntimeLoad { path: path.clone(), reason: error.to_string() })?;
+    let environment = builder
+        .with_name("inferx")
+        .with_telemetry(false)
+        .build()
+        .map_err(|error| Error::RuntimeLoad { path: path.clone(), reason: error.to_string() })?;
+    tracing::debug!(path = %path.display(), %version, source = %location.source, "loaded ONNX Runtime");
+    Ok(LoadedRuntime { location, version, environment })
+}
+
+/// Opens the library and reads its version string, without initialising `ort`.
+pub fn read_version(path: &Path) -> Result<String> {
+    let load_error = |reason: String| Error::RuntimeLoad { path: path.to_path_buf(), reason };
+    // SAFETY: loading ONNX Runtime runs only its static initialisers, which are sound.
+    let library = unsafe { libloading::Library::new(path) }.map_err(|error| load_error(error.to_string()))?;
+    // SAFETY: `OrtGetApiBase` has this signature in every ONNX Runtime release.
+    let get_api_base: libloading::Symbol<unsafe extern "C" fn() -> *const ort::sys::OrtApiBase> =
+        unsafe { library.get(b"OrtGetApiBase") }
+            .map_err(|_| load_error("it is not ONNX Runtime (no `OrtGetApiBase` symbol)".to_string()))?;
+    // SAFETY: the function takes no arguments and returns a pointer to a static struct.
+    let base = unsafe { get_api_base() };
+    if base.is_null() {
+        return Err(load_error("`OrtGetApiBase` returned nothing".to_string()));
+    }
+    // SAFETY: `base` is non-null and points to the library's static API base.
+    let version = unsafe { std::ffi::CStr::from_ptr(((*base).GetVersionString)()) };
+    let version = version.to_string_lossy().into_owned();
+    // Keep the library mapped: ort opens the same file and must see the same handle.
+    std::mem::forget(library);
+    Ok(version)
+}
+
+/// Names of the providers compiled into the loaded ONNX Runtime; only the CPU when not loaded.
+pub fn available_providers() -> Vec<String> {
+    if RUNTIME.get().is_none() {
+        return vec![Provider::Cpu.ort_name().to_string()];
+    }
+    Provider::ALL
+        .iter()
+        .filter(|provider| crate::session::provider_in_build(**provider))
+        .map(|provider| provider.ort_name().to_string())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_library_names_exclude_provider_plugins() {
+        assert!(is_runtime_library_name("libonnxruntime.so"));
+        assert!(is_runtime_library_name("libonnxruntime.so.1.31.1"));
+        assert!(is_runtime_library_name("libonnxruntime.1.31.1.dylib"));
+        assert!(is_runtime_library_name("onnxruntime.dll"));
+        assert!(!is_runtime_library_name("libonnxruntime_providers_cuda.so"));
+        assert!(!is_runtime_library_name("libonnxruntime_providers_shared.so"));
+        assert!(!is_runtime_library_name("onnxruntime_providers_shared.dll"));
+    }
+
+    #[test]
+    fn a_file_that_is_not_onnx_runtime_is_refused_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("libonnxruntime.so");
+        std::fs::write(&fake, b"not a library").unwrap();
+        let error = read_version(&fake).unwrap_err();
+        assert!(matches!(error, Error::RuntimeLoad { .. }), "{error}");
+        assert!(error.to_string().contains("libonnxruntime.so"), "{error}");
+    }
+}

@@ -1,0 +1,382 @@
+//! The end-to-end pipeline: decode → preprocess → run → decode outputs.
+
+use std::{
+    path::Path,
+    sync::Mutex,
+    time::Instant,
+};
+
+use image::DynamicImage;
+use serde::Serialize;
+
+use crate::{
+    model_info::ModelInfo,
+    preprocess::{self, ImageLimits, PreprocessConfig, Preprocessor, ResizeMode, Scratch, Transform},
+    results::{Prediction, Timings},
+    session::{Engine, SessionOptions},
+    tasks::{self, DecodeOptions, DetectionLayout, ScoreKind},
+    Device, Error, Result, TaskKind,
+};
+
+/// How to build a [`Pipeline`]. `None` fields are derived from the model and the task.
+#[derive(Debug, Clone, Default)]
+pub struct PipelineOptions {
+    /// The task; guessed from the model when `None`.
+    pub task: Option<TaskKind>,
+    /// Session and device options.
+    pub session: SessionOptions,
+    /// Full preprocessing configuration; derived from the task and model when `None`.
+    pub input: Option<PreprocessConfig>,
+    /// Square input size for models with dynamic height and width (ignored when `input` is set).
+    pub input_size: Option<u32>,
+    /// Score threshold.
+    pub confidence: Option<f32>,
+    /// NMS IoU threshold.
+    pub iou: Option<f32>,
+    /// Detections kept per image.
+    pub max_detections: Option<usize>,
+    /// Classes reported by classification.
+    pub top_k: Option<usize>,
+    /// Class-agnostic NMS.
+    pub agnostic_nms: bool,
+    /// Detection layout.
+    pub layout: DetectionLayout,
+    /// Classifier score kind.
+    pub scores: ScoreKind,
+    /// Class names; read from the model's metadata when `None`.
+    pub labels: Option<Vec<String>>,
+    /// Keep anomaly maps in results.
+    pub keep_anomaly_map: bool,
+    /// Image decoding limits.
+    pub limits: ImageLimits,
+    /// Expected sha256 of the model file; a mismatch refuses to load.
+    pub expected_sha256: Option<String>,
+}
+
+impl PipelineOptions {
+    /// Defaults for a task.
+    pub fn for_task(task: TaskKind) -> Self {
+        PipelineOptions { task: Some(task), ..Default::default() }
+    }
+
+    /// Sets the device.
+    pub fn with_device(mut self, device: Device) -> Self {
+        self.session.device = device;
+        self
+    }
+}
+
+/// The preprocessing a task uses by default, at `width`×`height`.
+pub fn default_preprocess(task: TaskKind, width: u32, height: u32) -> PreprocessConfig {
+    let base = PreprocessConfig { width, height, ..PreprocessConfig::default() };
+    match task {
+        TaskKind::Detection | TaskKind::Segmentation => base,
+        TaskKind::Classification => PreprocessConfig::imagenet(width, ResizeMode::CenterCrop).with_size(width, height),
+        TaskKind::Anomaly => PreprocessConfig::imagenet(width, ResizeMode::Stretch).with_size(width, height),
+        TaskKind::Custom => PreprocessConfig { resize: ResizeMode::Stretch, ..base },
+    }
+}
+
+impl PreprocessConfig {
+    fn with_size(mut self, width: u32, height: u32) -> Self {
+        self.width = width;
+        self.height = height;
+        self
+    }
+}
+
+/// Summary of a loaded pipeline, for `info` commands and `/model/info`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PipelineInfo {
+    /// The task.
+    pub task: TaskKind,
+    /// The device in use.
+    pub device: String,
+    /// The provider chain planned.
+    pub chain: String,
+    /// Providers skipped, with reasons.
+    pub fallbacks: Vec<crate::session::Fallback>,
+    /// Model facts.
+    pub model: ModelInfo,
+    /// Preprocessing in use.
+    pub input: PreprocessConfig,
+    /// Class names.
+    pub labels: Vec<String>,
+    /// Session creation time, milliseconds.
+    pub load_ms: f64,
+    /// ONNX Runtime version.
+    pub onnxruntime: String,
+}
+
+/// A loaded model ready to predict. `Send + Sync`; share it behind an `Arc`.
+#[derive(Debug)]
+pub struct Pipeline {
+    engine: Engine,
+    task: TaskKind,
+    preprocessor: Preprocessor,
+    decode: DecodeOptions,
+    limits: ImageLimits,
+    dynamic_batch: bool,
+    /// Reusable buffers: one is taken per call so concurrent callers never wait on each other.
+    scratch: Mutex<Vec<(Scratch, Vec<f32>)>>,
+}
+
+impl Pipeline {
+    /// Loads a model and prepares everything for prediction.
+    pub fn load(model: impl AsRef<Path>, options: PipelineOptions) -> Result<Pipeline> {
+        let model = model.as_ref();
+        if let Some(expected) = &options.expected_sha256 {
+            verify_sha256(model, expected)?;
+        }
+        let engine = Engine::load(model, &options.session)?;
+        Pipeline::from_engine(engine, options)
+    }
+
+    /// Loads the project described by an `inferx.yaml` (model path relative to the file's
+    /// folder), applying `INFERX_*` environment overrides.
+    pub fn from_config_file(path: impl AsRef<Path>) -> Result<Pipeline> {
+        let path = path.as_ref();
+        let config = crate::ProjectConfig::load(path)?;
+        let project_dir = path.parent().unwrap_or(Path::new("."));
+        Pipeline::load(config.model_path(project_dir), config.pipeline_options(project_dir)?)
+    }
+
+    /// Wraps an already loaded engine (e.g. one created with a simulated probe).
+    pub fn from_engine(engine: Engine, options: PipelineOptions) -> Result<Pipeline> {
+        let info = engine.info().clone();
+        let task = options.task.unwrap_or_else(|| info.guess_task());
+        let input = info.inputs.first().ok_or_else(|| Error::TaskMismatch { task: task.to_string(), reason: "the model has no inputs".to_string() })?;
+        if input.shape.len() != 4 || input.shape[1] > 0 && input.shape[1] != 3 {
+            return Err(Error::TaskMismatch {
+                task: task.to_string(),
+                reason: format!("image tasks need an input [N, 3, H, W], `{}` is {:?}", input.name, input.shape),
+            });
+        }
+        check_outputs(&info, task)?;
+        let fixed = info.inputs[0].fixed_dim(2).zip(info.inputs[0].fixed_dim(3));
+        let preprocess = match options.input {
+            Some(mut config) => {
+                if let Some((height, width)) = fixed {
+                    // A fixed model input wins over the configured size.
+                    config.width = width as u32;
+                    config.height = height as u32;
+                }
+                config
+            }
+            None => {
+                let (height, width) = match (fixed, options.input_size) {
+                    (Some((height, width)), _) => (height as u32, width as u32),
+                    (None, Some(size)) => (size, size),
+                    (None, None) => info.input_size().unwrap_or((task.defaults().input_size, task.defaults().input_size)),
+                };
+                default_preprocess(task, width, height)
+            }
+        };
+        let defaults = DecodeOptions::for_task(task);
+        let labels = options.labels.or_else(|| info.labels()).unwrap_or_default();
+        let decode = DecodeOptions {
+            task,
+            confidence: options.confidence.unwrap_or(defaults.confidence),
+            iou: options.iou.unwrap_or(defaults.iou),
+            max_detections: options.max_detections.unwrap_or(defaults.max_detections),
+            top_k: options.top_k.unwrap_or(defaults.top_k),
+            agnostic_nms: options.agnostic_nms,
+            layout: options.layout,
+            scores: options.scores,
+            labels,
+            keep_anomaly_map: options.keep_anomaly_map,
+        };
+        let dynamic_batch = info.inputs[0].shape.first().is_some_and(|&dim| dim < 0);
+        Ok(Pipeline {
+            engine,
+            task,
+            preprocessor: Preprocessor::new(preprocess),
+            decode,
+            limits: options.limits,
+            dynamic_batch,
+            scratch: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The task.
+    pub fn task(&self) -> TaskKind {
+        self.task
+    }
+
+    /// The engine (session, device, model facts).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Class names in use.
+    pub fn labels(&self) -> &[String] {
+        &self.decode.labels
+    }
+
+    /// Decoding options in use.
+    pub fn decode_options(&self) -> &DecodeOptions {
+        &self.decode
+    }
+
+    /// Preprocessing in use.
+    pub fn preprocess_config(&self) -> &PreprocessConfig {
+        self.preprocessor.config()
+    }
+
+    /// Image limits in use.
+    pub fn limits(&self) -> &ImageLimits {
+        &self.limits
+    }
+
+    /// A summary for display.
+    pub fn info(&self) -> PipelineInfo {
+        PipelineInfo {
+            task: self.task,
+            device: self.engine.device().to_string(),
+            chain: self.engine.chain().describe(),
+            fallbacks: self.engine.fallbacks().to_vec(),
+            model: self.engine.info().clone(),
+            input: self.preprocessor.config().clone(),
+            labels: self.decode.labels.clone(),
+            load_ms: self.engine.load_time().as_secs_f64() * 1e3,
+            onnxruntime: crate::library::loaded().map(|runtime| runtime.version.clone()).unwrap_or_default(),
+        }
+    }
+
+    /// Runs once on a blank image so the first real request does not pay for lazy set-up.
+    pub fn warm_up(&self) -> Result<()> {
+        let config = self.preprocessor.config();
+        let blank = DynamicImage::new_rgb8(config.width, config.height);
+        self.predict(&blank).map(|_| ())
+    }
+
+    /// Reads, decodes and predicts one image file.
+    pub fn predict_path(&self, path: impl AsRef<Path>) -> Result<Prediction> {
+        let started = Instant::now();
+        let image = preprocess::load_image(path.as_ref(), &self.limits)?;
+        let decode_ms = started.elapsed().as_secs_f64() * 1e3;
+        let mut prediction = self.predict(&image)?;
+        prediction.timings.decode_ms = decode_ms;
+        Ok(prediction)
+    }
+
+    /// Decodes and predicts an encoded image held in memory.
+    pub fn predict_bytes(&self, bytes: &[u8]) -> Result<Prediction> {
+        let started = Instant::now();
+        let image = preprocess::decode_image(bytes, &self.limits)?;
+        let decode_ms = started.elapsed().as_secs_f64() * 1e3;
+        let mut prediction = self.predict(&image)?;
+        prediction.timings.decode_ms = decode_ms;
+        Ok(prediction)
+    }
+
+    /// Predicts one decoded image.
+    pub fn predict(&self, image: &DynamicImage) -> Result<Prediction> {
+        let mut predictions = self.predict_batch(std::slice::from_ref(image))?;
+        Ok(predictions.remove(0))
+    }
+
+    /// Predicts several images: one run when the model takes a dynamic batch, else one run
+    /// per image. Results are in input order.
+    pub fn predict_batch(&self, images: &[DynamicImage]) -> Result<Vec<Prediction>> {
+        if images.is_empty() {
+            return Ok(Vec::new());
+        }
+        if !self.dynamic_batch && images.len() > 1 {
+            return images.iter().map(|image| self.predict(image)).collect();
+        }
+        let (mut scratch, mut tensor) = self.take_scratch();
+        let result = self.run_batch(images, &mut scratch, &mut tensor);
+        self.return_scratch(scratch, tensor);
+        result
+    }
+
+    fn run_batch(&self, images: &[DynamicImage], scratch: &mut Scratch, tensor: &mut Vec<f32>) -> Result<Vec<Prediction>> {
+        let started = Instant::now();
+        let item_len = self.preprocessor.tensor_len();
+        tensor.resize(item_len * images.len(), 0.0);
+        let transforms = images
+            .iter()
+            .zip(tensor.chunks_exact_mut(item_len))
+            .map(|(image, slot)| self.preprocessor.fill(image, scratch, slot))
+            .collect::<Result<Vec<Transform>>>()?;
+        let preprocess_ms = started.elapsed().as_secs_f64() * 1e3 / images.len() as f64;
+        let config = self.preprocessor.config();
+        let shape = [images.len(), 3, config.height as usize, config.width as usize];
+        let input_size = (config.width, config.height);
+        let run_started = Instant::now();
+        let mut inference_ms = 0.0;
+        self.engine.run_with(&shape, tensor, |outputs| {
+            inference_ms = run_started.elapsed().as_secs_f64() * 1e3 / images.len() as f64;
+            transforms
+                .iter()
+                .enumerate()
+                .map(|(index, transform)| {
+                    let post_started = Instant::now();
+                    let items = tasks::batch_item(outputs, index)?;
+                    let output = tasks::decode(&items, transform, input_size, &self.decode)?;
+                    Ok(Prediction {
+                        width: transform.source_width,
+                        height: transform.source_height,
+                        output,
+                        timings: Timings {
+                            decode_ms: 0.0,
+                            preprocess_ms,
+                            inference_ms,
+                            postprocess_ms: post_started.elapsed().as_secs_f64() * 1e3,
+                        },
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn take_scratch(&self) -> (Scratch, Vec<f32>) {
+        self.scratch.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop().unwrap_or_default()
+    }
+
+    fn return_scratch(&self, scratch: Scratch, tensor: Vec<f32>) {
+        self.scratch.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push((scratch, tensor));
+    }
+}
+
+/// Checks that the outputs have the ranks the task decodes.
+fn check_outputs(info: &ModelInfo, task: TaskKind) -> Result<()> {
+    let ranks: Vec<usize> = info.outputs.iter().map(|output| output.shape.len()).collect();
+    let fits = match task {
+        TaskKind::Detection => ranks.first() == Some(&3),
+        TaskKind::Classification => ranks.first().is_some_and(|rank| *rank == 2 || *rank == 4),
+        TaskKind::Segmentation => ranks.iter().any(|rank| *rank == 4 || *rank == 3),
+        TaskKind::Anomaly => !ranks.is_empty(),
+        TaskKind::Custom => true,
+    };
+    if fits {
+        return Ok(());
+    }
+    let shapes: Vec<String> = info.outputs.iter().map(|output| format!("`{}` {:?}", output.name, output.shape)).collect();
+    Err(Error::TaskMismatch {
+        task: task.to_string(),
+        reason: format!(
+            "its outputs are {}; this looks like a `{}` model (`inferx inspect` shows the details; pass `--task {}`)",
+            shapes.join(", "),
+            info.guess_task(),
+            info.guess_task()
+        ),
+    })
+}
+
+/// Checks a file's sha256 against an expected hex digest.
+pub fn verify_sha256(path: &Path, expected: &str) -> Result<()> {
+    use sha2::{Digest, Sha256};
+    let bytes = std::fs::read(path).map_err(|error| Error::io("could not read", path, error))?;
+    let actual = format!("{:x}", Sha256::digest(&bytes));
+    if actual.eq_ignore_ascii_case(expected.trim()) {
+        Ok(())
+    } else {
+        Err(Error::ModelLoad {
+            path: path.to_path_buf(),
+            reason: format!("its sha256 is {actual}, but inferx.yaml expects {expected}; if you replaced the model on purpose, update model.sha256"),
+        })
+    }
+}
+

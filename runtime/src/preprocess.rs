@@ -1,0 +1,468 @@
+//! Image decoding with limits, resizing (letterbox, stretch, center crop, pad right) and
+//! normalisation into an NCHW `f32` tensor.
+//!
+//! Resizing uses `fast_image_resize`'s SIMD bilinear interpolation without antialiasing, the
+//! same filter as OpenCV's `INTER_LINEAR` that YOLO models see in training.
+
+use std::{io::Cursor, path::Path};
+
+use fast_image_resize::{images::ImageRef, FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// Limits applied before and while decoding, so hostile files are refused, not decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageLimits {
+    /// Largest encoded file accepted, in bytes.
+    pub max_file_bytes: u64,
+    /// Largest width or height, in pixels.
+    pub max_dimension: u32,
+    /// Largest decoded allocation, in bytes.
+    pub max_alloc_bytes: u64,
+}
+
+impl Default for ImageLimits {
+    fn default() -> Self {
+        ImageLimits { max_file_bytes: 64 << 20, max_dimension: 16_384, max_alloc_bytes: 512 << 20 }
+    }
+}
+
+/// Reads and decodes an image file, applying EXIF orientation.
+pub fn load_image(path: &Path, limits: &ImageLimits) -> Result<DynamicImage> {
+    let image_error = |reason: String| Error::Image { path: path.display().to_string(), reason };
+    let metadata = std::fs::metadata(path).map_err(|error| image_error(error.to_string()))?;
+    if !metadata.is_file() {
+        return Err(image_error("not a file".to_string()));
+    }
+    if metadata.len() > limits.max_file_bytes {
+        return Err(image_error(format!("the file is {} bytes, over the {} byte limit", metadata.len(), limits.max_file_bytes)));
+    }
+    let bytes = std::fs::read(path).map_err(|error| image_error(error.to_string()))?;
+    decode_image(&bytes, limits).map_err(|error| match error {
+        Error::Image { reason, .. } => image_error(reason),
+        other => other,
+    })
+}
+
+/// Decodes an encoded image held in memory (PNG, JPEG, WebP, BMP, TIFF, GIF).
+pub fn decode_image(bytes: &[u8], limits: &ImageLimits) -> Result<DynamicImage> {
+    let image_error = |reason: String| Error::Image { path: "<memory>".to_string(), reason };
+    if bytes.len() as u64 > limits.max_file_bytes {
+        return Err(image_error(format!("the image is {} bytes, over the {} byte limit", bytes.len(), limits.max_file_bytes)));
+    }
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|error| image_error(error.to_string()))?;
+    if reader.format().is_none() {
+        return Err(image_error("not a supported image format (PNG, JPEG, WebP, BMP, TIFF, GIF)".to_string()));
+    }
+    let mut decode_limits = image::Limits::default();
+    decode_limits.max_image_width = Some(limits.max_dimension);
+    decode_limits.max_image_height = Some(limits.max_dimension);
+    decode_limits.max_alloc = Some(limits.max_alloc_bytes);
+    reader.limits(decode_limits);
+    let mut decoder = reader.into_decoder().map_err(|error| image_error(error.to_string()))?;
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut image = DynamicImage::from_decoder(decoder).map_err(|error| image_error(error.to_string()))?;
+    image.apply_orientation(orientation);
+    if image.width() == 0 || image.height() == 0 {
+        return Err(image_error("the image is empty".to_string()));
+    }
+    Ok(image)
+}
+
+/// How the image is fitted into the model's input.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ResizeMode {
+    /// Keep the aspect ratio and pad around the image (YOLO).
+    #[default]
+    Letterbox,
+    /// Resize to exactly the input size, ignoring the aspect ratio.
+    Stretch,
+    /// Crop the centre square of the short side scaled by `crop_fraction`, then resize (ImageNet).
+    CenterCrop,
+    /// Keep the aspect ratio at the input height, pad on the right with zeros after
+    /// normalisation (PaddleOCR text classifiers).
+    PadRight,
+}
+
+/// Channel order of the model input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelOrder {
+    /// Red, green, blue.
+    #[default]
+    Rgb,
+    /// Blue, green, red (OpenCV-trained models).
+    Bgr,
+}
+
+/// Everything preprocessing needs. Values are `(pixel * scale - mean) / std` per channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PreprocessConfig {
+    /// Model input width.
+    pub width: u32,
+    /// Model input height.
+    pub height: u32,
+    /// How the image is fitted.
+    pub resize: ResizeMode,
+    /// Padding pixel value for letterboxing (before normalisation).
+    pub pad_value: u8,
+    /// Fraction of the short side kept by `center_crop`.
+    pub crop_fraction: f32,
+    /// Multiplier applied to 0–255 pixel values first.
+    pub scale: f32,
+    /// Per-channel mean, in input channel order, subtracted after scaling.
+    pub mean: [f32; 3],
+    /// Per-channel standard deviation, in input channel order.
+    pub std: [f32; 3],
+    /// Channel order of the model input.
+    pub channel_order: ChannelOrder,
+}
+
+impl Default for PreprocessConfig {
+    fn default() -> Self {
+        PreprocessConfig {
+            width: 640,
+            height: 640,
+            resize: ResizeMode::Letterbox,
+            pad_value: 114,
+            crop_fraction: 0.875,
+            scale: 1.0 / 255.0,
+            mean: [0.0; 3],
+            std: [1.0; 3],
+            channel_order: ChannelOrder::Rgb,
+        }
+    }
+}
+
+impl PreprocessConfig {
+    /// A square letterbox of `size` with YOLO normalisation (0–1, no mean/std).
+    pub fn letterbox(size: u32) -> Self {
+        PreprocessConfig { width: size, height: size, ..Default::default() }
+    }
+
+    /// ImageNet normalisation: `mean = [0.485, 0.456, 0.406]`, `std = [0.229, 0.224, 0.225]`.
+    pub fn imagenet(size: u32, resize: ResizeMode) -> Self {
+        PreprocessConfig {
+            width: size,
+            height: size,
+            resize,
+            mean: [0.485, 0.456, 0.406],
+            std: [0.229, 0.224, 0.225],
+            ..Default::default()
+        }
+    }
+}
+
+/// How model-input coordinates map back to the source image.
+/// `source = (input - pad) / scale`, per axis.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Transform {
+    /// Source image width, pixels.
+    pub source_width: u32,
+    /// Source image height, pixels.
+    pub source_height: u32,
+    /// Horizontal scale from source to input.
+    pub scale_x: f64,
+    /// Vertical scale from source to input.
+    pub scale_y: f64,
+    /// Left padding in input pixels (negative for a crop).
+    pub pad_x: f64,
+    /// Top padding in input pixels (negative for a crop).
+    pub pad_y: f64,
+    /// Width of the image content inside the input.
+    pub content_width: u32,
+    /// Height of the image content inside the input.
+    pub content_height: u32,
+}
+
+impl Transform {
+    /// Maps a point in input pixels back to source pixels, clipped to the image.
+    pub fn to_source(&self, x: f64, y: f64) -> (f64, f64) {
+        let source_x = ((x - self.pad_x) / self.scale_x).clamp(0.0, self.source_width as f64);
+        let source_y = ((y - self.pad_y) / self.scale_y).clamp(0.0, self.source_height as f64);
+        (source_x, source_y)
+    }
+}
+
+/// Python's `round()`: halves go to the even neighbour. Used where we must match the
+/// Ultralytics letterbox arithmetic exactly.
+fn round_half_even(value: f64) -> f64 {
+    value.round_ties_even()
+}
+
+/// The letterbox geometry of Ultralytics' `LetterBox(auto=False, scaleup=True, center=True)`.
+pub fn letterbox_geometry(source_width: u32, source_height: u32, width: u32, height: u32) -> Transform {
+    let ratio = (height as f64 / source_height as f64).min(width as f64 / source_width as f64);
+    let content_width = (round_half_even(source_width as f64 * ratio) as u32).clamp(1, width);
+    let content_height = (round_half_even(source_height as f64 * ratio) as u32).clamp(1, height);
+    let pad_x = round_half_even((width - content_width) as f64 / 2.0 - 0.1).max(0.0);
+    let pad_y = round_half_even((height - content_height) as f64 / 2.0 - 0.1).max(0.0);
+    Transform { source_width, source_height, scale_x: ratio, scale_y: ratio, pad_x, pad_y, content_width, content_height }
+}
+
+/// Reusable buffers for one preprocessing call at a time.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    resizer: Resizer,
+    resized: Vec<u8>,
+    rgb: Option<RgbImage>,
+}
+
+/// Turns images into normalised NCHW tensors. Immutable and shareable; per-call buffers live
+/// in a [`Scratch`].
+#[derive(Debug, Clone)]
+pub struct Preprocessor {
+    config: PreprocessConfig,
+    /// `lookup[c][v]` is the normalised value of 8-bit value `v` in input channel `c`.
+    lookup: Box<[[f32; 256]; 3]>,
+}
+
+impl Preprocessor {
+    /// Builds the lookup tables for a configuration.
+    pub fn new(config: PreprocessConfig) -> Self {
+        // `x / 255` and `x * (1 / 255)` differ in the last bit; reference pipelines divide.
+        let divisor = 1.0 / config.scale as f64;
+        let exact_divisor = ((divisor - divisor.round()).abs() < 1e-3).then(|| divisor.round() as f32);
+        let mut lookup = Box::new([[0.0f32; 256]; 3]);
+        for (channel, table) in lookup.iter_mut().enumerate() {
+            for (value, entry) in table.iter_mut().enumerate() {
+                let scaled = match exact_divisor {
+                    Some(divisor) => value as f32 / divisor,
+                    None => value as f32 * config.scale,
+                };
+                *entry = (scaled - config.mean[channel]) / config.std[channel];
+            }
+        }
+        Preprocessor { config, lookup }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &PreprocessConfig {
+        &self.config
+    }
+
+    /// Number of `f32` values one image takes.
+    pub fn tensor_len(&self) -> usize {
+        3 * self.config.width as usize * self.config.height as usize
+    }
+
+    /// Writes one image into `output` (length [`Self::tensor_len`]) as CHW and returns the
+    /// transform back to source pixels.
+    pub fn fill(&self, image: &DynamicImage, scratch: &mut Scratch, output: &mut [f32]) -> Result<Transform> {
+        let (width, height) = (self.config.width, self.config.height);
+        if output.len() != self.tensor_len() {
+            return Err(Error::Inference(format!("tensor buffer holds {} values, {} needed", output.len(), self.tensor_len())));
+        }
+        // Borrow RGB8 pixels directly; convert other layouts once into the scratch buffer.
+        let rgb: &RgbImage = match image {
+            DynamicImage::ImageRgb8(rgb) => rgb,
+            other => scratch.rgb.insert(other.to_rgb8()),
+        };
+        let (source_width, source_height) = rgb.dimensions();
+        let (transform, crop) = self.geometry(source_width, source_height);
+        let (content_width, content_height) = (transform.content_width, transform.content_height);
+        scratch.resized.resize(content_width as usize * content_height as usize * 3, 0);
+        let source = ImageRef::new(source_width, source_height, rgb.as_raw(), PixelType::U8x3)
+            .map_err(|error| Error::Inference(format!("image buffer: {error}")))?;
+        let same_size = crop.is_none() && content_width == source_width && content_height == source_height;
+        if same_size {
+            scratch.resized.copy_from_slice(rgb.as_raw());
+        } else {
+            let mut destination =
+                fast_image_resize::images::Image::from_slice_u8(content_width, content_height, &mut scratch.resized, PixelType::U8x3)
+                    .map_err(|error| Error::Inference(format!("resize buffer: {error}")))?;
+            let mut options = ResizeOptions::new().resize_alg(ResizeAlg::Interpolation(FilterType::Bilinear));
+            if let Some((left, top, crop_width, crop_height)) = crop {
+                options = options.crop(left, top, crop_width, crop_height);
+            }
+            scratch
+                .resizer
+                .resize(&source, &mut destination, &options)
+                .map_err(|error| Error::Inference(format!("resize: {error}")))?;
+        }
+        self.write_planes(&scratch.resized, &transform, output);
+        debug_assert!(width > 0 && height > 0);
+        Ok(transform)
+    }
+
+    /// Where the content goes in the input, and the source crop (left, top, width, height).
+    fn geometry(&self, source_width: u32, source_height: u32) -> (Transform, Option<(f64, f64, f64, f64)>) {
+        let (width, height) = (self.config.width, self.config.height);
+        match self.config.resize {
+            ResizeMode::Letterbox => (letterbox_geometry(source_width, source_height, width, height), None),
+            ResizeMode::Stretch => (
+                Transform {
+                    source_width,
+                    source_height,
+                    scale_x: width as f64 / source_width as f64,
+                    scale_y: height as f64 / source_height as f64,
+                    pad_x: 0.0,
+                    pad_y: 0.0,
+                    content_width: width,
+                    content_height: height,
+                },
+                None,
+            ),
+            ResizeMode::CenterCrop => {
+                let side = source_width.min(source_height) as f64 * self.config.crop_fraction.clamp(0.01, 1.0) as f64;
+                let (crop_width, crop_height) = if width >= height {
+                    (side, side * height as f64 / width as f64)
+                } else {
+                    (side * width as f64 / height as f64, side)
+                };
+                let left = (source_width as f64 - crop_width) / 2.0;
+                let top = (source_height as f64 - crop_height) / 2.0;
+                let scale_x = width as f64 / crop_width;
+                let scale_y = height as f64 / crop_height;
+                (
+                    Transform {
+                        source_width,
+                        source_height,
+                        scale_x,
+                        scale_y,
+                        pad_x: -left * scale_x,
+                        pad_y: -top * scale_y,
+                        content_width: width,
+                        content_height: height,
+                    },
+                    Some((left, top, crop_width, crop_height)),
+                )
+            }
+            ResizeMode::PadRight => {
+                let ratio = source_width as f64 / source_height as f64;
+                let content_width = ((height as f64 * ratio).ceil() as u32).clamp(1, width);
+                (
+                    Transform {
+                        source_width,
+                        source_height,
+                        scale_x: content_width as f64 / source_width as f64,
+                        scale_y: height as f64 / source_height as f64,
+                        pad_x: 0.0,
+                        pad_y: 0.0,
+                        content_width,
+                        content_height: height,
+                    },
+                    None,
+                )
+            }
+        }
+    }
+
+    /// Scatters interleaved RGB content into the CHW planes, filling the padding.
+    fn write_planes(&self, content: &[u8], transform: &Transform, output: &mut [f32]) {
+        let (width, height) = (self.config.width as usize, self.config.height as usize);
+        let plane = width * height;
+        let (content_width, content_height) = (transform.content_width as usize, transform.content_height as usize);
+        let (left, top) = (transform.pad_x.max(0.0) as usize, transform.pad_y.max(0.0) as usize);
+        // Input channel c reads source channel order[c].
+        let order = match self.config.channel_order {
+            ChannelOrder::Rgb => [0usize, 1, 2],
+            ChannelOrder::Bgr => [2, 1, 0],
+        };
+        for (channel, &source_channel) in order.iter().enumerate() {
+            let table = &self.lookup[channel];
+            let fill = match self.config.resize {
+                ResizeMode::PadRight => 0.0,
+                _ => table[self.config.pad_value as usize],
+            };
+            let plane_values = &mut output[channel * plane..(channel + 1) * plane];
+            for (y, row) in plane_values.chunks_exact_mut(width).enumerate() {
+                if y < top || y >= top + content_height {
+                    row.fill(fill);
+                    continue;
+                }
+                row[..left].fill(fill);
+                row[left + content_width..].fill(fill);
+                let source_row = &content[(y - top) * content_width * 3..(y - top + 1) * content_width * 3];
+                for (value, pixel) in row[left..left + content_width].iter_mut().zip(source_row.chunks_exact(3)) {
+                    *value = table[pixel[source_channel] as usize];
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn letterbox_geometry_matches_ultralytics_rounding() {
+        // 600x400 into 320: ratio 0.5333, 320x213, dh = 53.5 -> top 53 (bottom 54).
+        let transform = letterbox_geometry(600, 400, 320, 320);
+        assert_eq!((transform.content_width, transform.content_height), (320, 213));
+        assert_eq!((transform.pad_x, transform.pad_y), (0.0, 53.0));
+        // Square input: no padding.
+        let square = letterbox_geometry(512, 512, 640, 640);
+        assert_eq!((square.content_width, square.pad_x, square.pad_y), (640, 0.0, 0.0));
+        // Mapping back inverts the forward mapping.
+        let (x, y) = transform.to_source(160.0, 53.0 + 106.5);
+        assert!((x - 300.0).abs() < 1e-9 && (y - 199.6875).abs() < 1e-3, "{x} {y}");
+    }
+
+    #[test]
+    fn letterboxed_tensor_has_padding_and_normalised_content() {
+        let image = DynamicImage::ImageRgb8(RgbImage::from_pixel(4, 2, image::Rgb([255, 0, 51])));
+        let preprocessor = Preprocessor::new(PreprocessConfig::letterbox(4));
+        let mut output = vec![0.0; preprocessor.tensor_len()];
+        let transform = preprocessor.fill(&image, &mut Scratch::default(), &mut output).unwrap();
+        assert_eq!((transform.pad_y, transform.content_height), (1.0, 2.0 as u32));
+        let pad = 114.0 / 255.0;
+        // Row 0 is padding, rows 1-2 content, row 3 padding, in each of the 3 planes.
+        assert_eq!(output[0], pad);
+        assert_eq!(output[4], 1.0);
+        assert_eq!(output[16 + 4], 0.0);
+        assert!((output[32 + 4] - 0.2).abs() < 1e-6);
+        assert_eq!(output[12], pad);
+    }
+
+    #[test]
+    fn bgr_and_mean_std_are_applied_per_input_channel() {
+        let image = DynamicImage::ImageRgb8(RgbImage::from_pixel(2, 2, image::Rgb([255, 0, 0])));
+        let config = PreprocessConfig {
+            width: 2,
+            height: 2,
+            resize: ResizeMode::Stretch,
+            channel_order: ChannelOrder::Bgr,
+            mean: [0.5, 0.5, 0.5],
+            std: [0.5, 0.5, 0.5],
+            ..Default::default()
+        };
+        let preprocessor = Preprocessor::new(config);
+        let mut output = vec![0.0; 12];
+        preprocessor.fill(&image, &mut Scratch::default(), &mut output).unwrap();
+        // Channel 0 is blue (0 -> -1), channel 2 is red (255 -> 1).
+        assert_eq!(&output[0..4], &[-1.0; 4]);
+        assert_eq!(&output[8..12], &[1.0; 4]);
+    }
+
+    #[test]
+    fn pad_right_keeps_ratio_and_pads_with_zero() {
+        let image = DynamicImage::ImageRgb8(RgbImage::from_pixel(10, 10, image::Rgb([255, 255, 255])));
+        let config = PreprocessConfig { width: 8, height: 2, resize: ResizeMode::PadRight, ..Default::default() };
+        let preprocessor = Preprocessor::new(config);
+        let mut output = vec![9.0; preprocessor.tensor_len()];
+        let transform = preprocessor.fill(&image, &mut Scratch::default(), &mut output).unwrap();
+        assert_eq!(transform.content_width, 2);
+        assert_eq!(&output[0..8], &[1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn corrupt_and_oversized_images_are_refused() {
+        let limits = ImageLimits::default();
+        let error = decode_image(b"definitely not an image", &limits).unwrap_err();
+        assert!(error.to_string().contains("not a supported image format"), "{error}");
+        let mut png = Vec::new();
+        DynamicImage::ImageRgb8(RgbImage::new(64, 64)).write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+        assert!(decode_image(&png, &limits).is_ok());
+        let tight = ImageLimits { max_dimension: 32, ..limits };
+        assert!(decode_image(&png, &tight).is_err());
+        assert!(decode_image(&png[..png.len() / 2], &limits).is_err());
+    }
+}

@@ -1,0 +1,255 @@
+//! Typed prediction results. Coordinates are in original image pixels unless stated.
+
+use serde::{Deserialize, Serialize};
+
+use crate::session::OutputTensor;
+
+/// An axis-aligned box: `x1, y1, x2, y2` in original image pixels, clipped to the image.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BoundingBox {
+    /// Left edge.
+    pub x1: f32,
+    /// Top edge.
+    pub y1: f32,
+    /// Right edge.
+    pub x2: f32,
+    /// Bottom edge.
+    pub y2: f32,
+}
+
+impl BoundingBox {
+    /// Box area (zero for degenerate boxes).
+    pub fn area(&self) -> f32 {
+        (self.x2 - self.x1).max(0.0) * (self.y2 - self.y1).max(0.0)
+    }
+
+    /// Intersection over union with another box.
+    pub fn iou(&self, other: &BoundingBox) -> f32 {
+        let width = (self.x2.min(other.x2) - self.x1.max(other.x1)).max(0.0);
+        let height = (self.y2.min(other.y2) - self.y1.max(other.y1)).max(0.0);
+        let intersection = width * height;
+        let union = self.area() + other.area() - intersection;
+        if union <= 0.0 {
+            0.0
+        } else {
+            intersection / union
+        }
+    }
+}
+
+/// One detected object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Detection {
+    /// Class index.
+    pub class_id: usize,
+    /// Class label (`class_<id>` when the model has no names).
+    pub label: String,
+    /// Confidence in 0–1.
+    pub score: f32,
+    /// The box, in original image pixels.
+    #[serde(rename = "box")]
+    pub bbox: BoundingBox,
+    /// Instance mask for YOLO-seg models: run-length encoded over the box's pixels.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mask: Option<Mask>,
+}
+
+/// A class with its probability.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassScore {
+    /// Class index.
+    pub class_id: usize,
+    /// Class label.
+    pub label: String,
+    /// Probability in 0–1.
+    pub score: f32,
+}
+
+/// A binary mask, run-length encoded row-major: counts alternate starting with `false` pixels.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mask {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Run lengths, starting with a run of unset pixels (possibly 0).
+    pub counts: Vec<u32>,
+}
+
+impl Mask {
+    /// Encodes a row-major boolean mask.
+    pub fn encode(width: u32, height: u32, pixels: impl IntoIterator<Item = bool>) -> Mask {
+        let mut counts = Vec::new();
+        let mut current = false;
+        let mut run = 0u32;
+        for pixel in pixels {
+            if pixel != current {
+                counts.push(run);
+                run = 0;
+                current = pixel;
+            }
+            run += 1;
+        }
+        counts.push(run);
+        Mask { width, height, counts }
+    }
+
+    /// Decodes into a row-major boolean vector.
+    pub fn decode(&self) -> Vec<bool> {
+        let mut pixels = Vec::with_capacity(self.width as usize * self.height as usize);
+        for (index, &count) in self.counts.iter().enumerate() {
+            pixels.extend(std::iter::repeat_n(index % 2 == 1, count as usize));
+        }
+        pixels
+    }
+
+    /// Number of set pixels.
+    pub fn area(&self) -> u64 {
+        self.counts.iter().skip(1).step_by(2).map(|&count| count as u64).sum()
+    }
+}
+
+/// One class region of a segmentation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentClass {
+    /// Class index.
+    pub class_id: usize,
+    /// Class label.
+    pub label: String,
+    /// Pixels of this class in the original image.
+    pub area: u64,
+    /// The class's mask at original image size.
+    pub mask: Mask,
+}
+
+/// A segmentation result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Segmentation {
+    /// Per-class masks at original image size (background, class 0 of a semantic model, is
+    /// included only when it is not the only class).
+    pub classes: Vec<SegmentClass>,
+    /// Bounding boxes of the connected regions of each foreground class (binary and semantic
+    /// models), in original pixels.
+    pub regions: Vec<Detection>,
+    /// Instances of a YOLO-seg model (empty for semantic/binary models).
+    pub instances: Vec<Detection>,
+}
+
+/// An anomaly result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Anomaly {
+    /// The model's anomaly score.
+    pub score: f32,
+    /// Whether `score` is above the configured threshold.
+    pub is_anomalous: bool,
+    /// The threshold used.
+    pub threshold: f32,
+    /// The anomaly map at model resolution, row-major (omitted from JSON by default).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub map: Vec<f32>,
+    /// Width of `map`.
+    pub map_width: u32,
+    /// Height of `map`.
+    pub map_height: u32,
+    /// Where the map peaks, in original image pixels.
+    pub peak: (f32, f32),
+    /// Pixels above the threshold in the original image, when a map is present.
+    pub region: Option<Mask>,
+}
+
+/// The task-specific part of a prediction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "task", rename_all = "lowercase")]
+pub enum PredictionOutput {
+    /// Detected objects, best first.
+    Detection {
+        /// The detections.
+        detections: Vec<Detection>,
+    },
+    /// Top classes, best first.
+    Classification {
+        /// The top-k classes.
+        top: Vec<ClassScore>,
+    },
+    /// Masks.
+    Segmentation(Segmentation),
+    /// Anomaly score and map.
+    Anomaly(Anomaly),
+    /// Raw output tensors.
+    Custom {
+        /// Every output.
+        outputs: Vec<OutputTensor>,
+    },
+}
+
+/// Time spent in each stage, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Timings {
+    /// Image decoding (0 when given a decoded image).
+    pub decode_ms: f64,
+    /// Resize and normalisation.
+    pub preprocess_ms: f64,
+    /// `session.run`.
+    pub inference_ms: f64,
+    /// Output decoding.
+    pub postprocess_ms: f64,
+}
+
+/// One image's prediction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    /// Original image width.
+    pub width: u32,
+    /// Original image height.
+    pub height: u32,
+    /// The result.
+    #[serde(flatten)]
+    pub output: PredictionOutput,
+    /// Stage timings.
+    pub timings: Timings,
+}
+
+/// A prediction with the image it is for: the JSON record of `inferx run --json` and of
+/// generated projects' `predict --json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImagePrediction {
+    /// The image path as given.
+    pub image: String,
+    /// The prediction.
+    #[serde(flatten)]
+    pub prediction: Prediction,
+}
+
+impl Prediction {
+    /// The detections, for detection results (and YOLO-seg instances).
+    pub fn detections(&self) -> &[Detection] {
+        match &self.output {
+            PredictionOutput::Detection { detections } => detections,
+            PredictionOutput::Segmentation(segmentation) => &segmentation.instances,
+            _ => &[],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iou_of_overlapping_and_disjoint_boxes() {
+        let a = BoundingBox { x1: 0.0, y1: 0.0, x2: 10.0, y2: 10.0 };
+        let b = BoundingBox { x1: 5.0, y1: 0.0, x2: 15.0, y2: 10.0 };
+        assert!((a.iou(&b) - 50.0 / 150.0).abs() < 1e-6);
+        let far = BoundingBox { x1: 20.0, y1: 20.0, x2: 30.0, y2: 30.0 };
+        assert_eq!(a.iou(&far), 0.0);
+    }
+
+    #[test]
+    fn masks_round_trip_through_run_lengths() {
+        let pixels = [true, true, false, true, false, false];
+        let mask = Mask::encode(3, 2, pixels);
+        assert_eq!(mask.counts, [0, 2, 1, 1, 2]);
+        assert_eq!(mask.decode(), pixels);
+        assert_eq!(mask.area(), 3);
+    }
+}

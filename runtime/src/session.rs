@@ -1,0 +1,276 @@
+//! The ONNX Runtime session with explicit provider fallback.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use ort::{
+    ep::{self, ExecutionProvider},
+    session::{builder::GraphOptimizationLevel, Session},
+    value::TensorRef,
+};
+use serde::Serialize;
+
+use crate::{
+    device::{Device, HardwareProbe, Provider, ProviderChain, SystemProbe},
+    library,
+    model_info::{ModelInfo, TensorInfo},
+    Error, Result,
+};
+
+/// How a session is created.
+#[derive(Debug, Clone, Default)]
+pub struct SessionOptions {
+    /// The device asked for; `INFERX_DEVICE` is applied by the config layer, not here.
+    pub device: Device,
+    /// Fail instead of falling back when the requested device cannot be used.
+    pub strict_device: bool,
+    /// Threads inside one operator (0 = ONNX Runtime's default: one per physical core).
+    pub intra_threads: usize,
+    /// Threads across operators (0 = default).
+    pub inter_threads: usize,
+    /// An explicit ONNX Runtime library, bypassing the search.
+    pub library: Option<PathBuf>,
+    /// Where to save the optimised graph, for faster later starts.
+    pub optimized_model_path: Option<PathBuf>,
+}
+
+/// A provider that was skipped on the way down the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Fallback {
+    /// The device that could not be used.
+    pub device: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// A loaded model: the session, its tensor signature and the provider actually in use.
+/// `Send + Sync`: runs are serialised on the session, which parallelises inside each run.
+#[derive(Debug)]
+pub struct Engine {
+    session: Mutex<Session>,
+    info: ModelInfo,
+    device: Device,
+    chain: ProviderChain,
+    fallbacks: Vec<Fallback>,
+    load_time: Duration,
+}
+
+/// A borrowed output tensor of one run.
+#[derive(Debug)]
+pub struct OutputView<'a> {
+    /// Output name.
+    pub name: &'a str,
+    /// Concrete shape of this run's output.
+    pub shape: Vec<usize>,
+    /// Row-major values.
+    pub data: &'a [f32],
+}
+
+/// An owned copy of an output tensor.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct OutputTensor {
+    /// Output name.
+    pub name: String,
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Row-major values.
+    pub data: Vec<f32>,
+}
+
+/// Whether the loaded ONNX Runtime build contains a provider.
+pub fn provider_in_build(provider: Provider) -> bool {
+    let available = match provider {
+        Provider::Cpu => return true,
+        Provider::Cuda => ep::CUDA::is_available(),
+        Provider::TensorRt => ep::TensorRT::is_available(),
+        Provider::OpenVino => ep::OpenVINO::is_available(),
+        Provider::CoreMl => ep::CoreML::is_available(),
+        Provider::DirectMl => ep::DirectML::is_available(),
+        Provider::Rocm => ep::ROCm::is_available(),
+        Provider::WebGpu => ep::WebGPU::is_available(),
+    };
+    available.unwrap_or(false)
+}
+
+fn register(device: Device, builder: &mut ort::session::builder::SessionBuilder) -> ort::Result<()> {
+    let id = device.device_id() as i32;
+    match device {
+        Device::Auto | Device::Cpu => Ok(()),
+        Device::Cuda(_) => ep::CUDA::default().with_device_id(id).register(builder),
+        Device::TensorRt(_) => ep::TensorRT::default().with_device_id(id).register(builder),
+        Device::OpenVino => ep::OpenVINO::default().register(builder),
+        Device::CoreMl => ep::CoreML::default().register(builder),
+        Device::DirectMl(_) => ep::DirectML::default().with_device_id(id).register(builder),
+        Device::Rocm(_) => ep::ROCm::default().with_device_id(id).register(builder),
+        Device::WebGpu => ep::WebGPU::default().register(builder),
+    }
+}
+
+impl Engine {
+    /// Loads a model on the best device of the chain planned for `options.device`, probing the
+    /// real machine.
+    pub fn load(model: impl AsRef<Path>, options: &SessionOptions) -> Result<Engine> {
+        if !model.as_ref().is_file() {
+            return Err(Error::ModelNotFound(model.as_ref().to_path_buf()));
+        }
+        library::ensure_initialized(options.library.as_deref())?;
+        let probe = SystemProbe::for_sessions();
+        Engine::load_with_probe(model, options, &probe)
+    }
+
+    /// Loads a model, planning the provider chain with the given probe.
+    pub fn load_with_probe(model: impl AsRef<Path>, options: &SessionOptions, probe: &dyn HardwareProbe) -> Result<Engine> {
+        let model = model.as_ref();
+        if !model.is_file() {
+            return Err(Error::ModelNotFound(model.to_path_buf()));
+        }
+        let runtime = library::ensure_initialized(options.library.as_deref())?;
+        let started = Instant::now();
+        let chain = ProviderChain::plan(options.device, probe);
+        let mut fallbacks = Vec::new();
+        for (position, entry) in chain.entries.iter().enumerate() {
+            let is_last = position + 1 == chain.entries.len();
+            match build_session(&runtime.environment, model, entry.device, options) {
+                Ok(session) => {
+                    let info = ModelInfo::from_session(&session, model);
+                    if !fallbacks.is_empty() {
+                        tracing::info!(provider = %entry.device, "running on the fallback provider");
+                    }
+                    return Ok(Engine {
+                        session: Mutex::new(session),
+                        info,
+                        device: entry.device,
+                        chain,
+                        fallbacks,
+                        load_time: started.elapsed(),
+                    });
+                }
+                Err(BuildError::Model(reason)) => return Err(Error::ModelLoad { path: model.to_path_buf(), reason }),
+                Err(BuildError::Provider(reason)) => {
+                    let reason = if entry.usable || entry.reason.is_empty() {
+                        reason
+                    } else {
+                        format!("{} ({reason})", entry.reason)
+                    };
+                    if options.strict_device && position == 0 && options.device != Device::Auto {
+                        return Err(Error::DeviceUnavailable { device: entry.device.to_string(), reason });
+                    }
+                    if is_last {
+                        return Err(Error::ModelLoad { path: model.to_path_buf(), reason });
+                    }
+                    tracing::warn!(
+                        provider = %entry.device,
+                        next = %chain.entries[position + 1].device,
+                        "execution provider `{}` is not usable, falling back: {reason}",
+                        entry.device
+                    );
+                    fallbacks.push(Fallback { device: entry.device.to_string(), reason });
+                }
+            }
+        }
+        Err(Error::DeviceUnavailable { device: options.device.to_string(), reason: "no provider in the chain".to_string() })
+    }
+
+    /// Inputs, outputs and metadata of the model.
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// The device actually in use (after any fallback).
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// The provider actually in use.
+    pub fn provider(&self) -> Provider {
+        self.device.provider().unwrap_or(Provider::Cpu)
+    }
+
+    /// The chain that was planned.
+    pub fn chain(&self) -> &ProviderChain {
+        &self.chain
+    }
+
+    /// Providers skipped before the one in use, with reasons.
+    pub fn fallbacks(&self) -> &[Fallback] {
+        &self.fallbacks
+    }
+
+    /// How long creating the session took.
+    pub fn load_time(&self) -> Duration {
+        self.load_time
+    }
+
+    /// The model's first input.
+    pub fn input(&self) -> &TensorInfo {
+        &self.info.inputs[0]
+    }
+
+    /// Runs the model on one f32 input tensor (`shape`, row-major `data`) and hands the f32
+    /// outputs to `consume` without copying them.
+    pub fn run_with<R>(&self, shape: &[usize], data: &[f32], consume: impl FnOnce(&[OutputView<'_>]) -> Result<R>) -> Result<R> {
+        let tensor = TensorRef::from_array_view((shape.to_vec(), data)).map_err(|error| Error::Inference(error.to_string()))?;
+        let mut session = self.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let input_name = self.info.inputs[0].name.clone();
+        let outputs = session
+            .run(ort::inputs![input_name.as_str() => tensor])
+            .map_err(|error| Error::Inference(error.to_string()))?;
+        let mut views = Vec::with_capacity(self.info.outputs.len());
+        for output in &self.info.outputs {
+            let name = output.name.as_str();
+            let value = outputs.get(name).ok_or_else(|| Error::Inference(format!("output `{name}` missing from the run")))?;
+            let (shape, data) = value
+                .try_extract_tensor::<f32>()
+                .map_err(|error| Error::Inference(format!("output `{name}` is not an f32 tensor: {error}")))?;
+            views.push(OutputView { name, shape: shape.iter().map(|&dim| dim.max(0) as usize).collect(), data });
+        }
+        consume(&views)
+    }
+
+    /// Runs the model and returns owned copies of the outputs.
+    pub fn run(&self, shape: &[usize], data: &[f32]) -> Result<Vec<OutputTensor>> {
+        self.run_with(shape, data, |views| {
+            Ok(views
+                .iter()
+                .map(|view| OutputTensor { name: view.name.to_string(), shape: view.shape.clone(), data: view.data.to_vec() })
+                .collect())
+        })
+    }
+}
+
+enum BuildError {
+    /// The provider could not be registered or initialised: try the next one.
+    Provider(String),
+    /// The model itself is bad: no provider will help.
+    Model(String),
+}
+
+fn build_session(environment: &ort::environment::Environment, model: &Path, device: Device, options: &SessionOptions) -> Result<Session, BuildError> {
+    let setup = |error: ort::Error<_>| BuildError::Model(error.to_string());
+    let mut builder = Session::builder(environment).map_err(|error| BuildError::Model(error.to_string()))?;
+    builder = builder.with_optimization_level(GraphOptimizationLevel::Level3).map_err(setup)?;
+    if options.intra_threads > 0 {
+        builder = builder.with_intra_threads(options.intra_threads).map_err(setup)?;
+    }
+    if options.inter_threads > 0 {
+        builder = builder.with_inter_threads(options.inter_threads).map_err(setup)?;
+    }
+    if let Some(path) = &options.optimized_model_path {
+        builder = builder.with_optimized_model_path(path).map_err(setup)?;
+    }
+    if device != Device::Cpu {
+        // Registered one by one, each with an error we see: ort's own list would fall back silently.
+        register(device, &mut builder).map_err(|error| BuildError::Provider(error.to_string()))?;
+    }
+    builder.commit_from_file(model).map_err(|error| {
+        let message = error.to_string();
+        if device == Device::Cpu {
+            BuildError::Model(message)
+        } else {
+            BuildError::Provider(message)
+        }
+    })
+}

@@ -1,0 +1,258 @@
+//! Segmentation decoding: semantic `[C, H, W]` argmax, binary `[1, H, W]` probability maps
+//! with a threshold, and YOLO-seg (`output0` plus `protos`) instance masks.
+
+use super::{detection, mismatch, sample_bilinear, source_to_map, DecodeOptions, ItemView};
+use crate::{
+    labels::label_for,
+    preprocess::Transform,
+    results::{BoundingBox, Detection, Mask, SegmentClass, Segmentation},
+    Result, TaskKind,
+};
+
+/// Decodes one image's segmentation outputs.
+pub fn decode(items: &[ItemView<'_>], transform: &Transform, input_size: (u32, u32), options: &DecodeOptions) -> Result<Segmentation> {
+    match items {
+        [boxes, protos] if boxes.shape.len() == 2 && protos.shape.len() == 3 => decode_instances(boxes, protos, transform, input_size, options),
+        [protos, boxes] if boxes.shape.len() == 2 && protos.shape.len() == 3 => decode_instances(boxes, protos, transform, input_size, options),
+        [map, ..] if map.shape.len() == 3 || map.shape.len() == 2 => decode_map(map, transform, input_size, options),
+        _ => Err(mismatch(
+            TaskKind::Segmentation,
+            "expected [N, C, H, W] class scores, [N, 1, H, W] probabilities, or YOLO-seg outputs [N, 4+classes+32, anchors] and [N, 32, h, w]",
+        )),
+    }
+}
+
+/// Semantic or binary maps at model resolution.
+fn decode_map(map: &ItemView<'_>, transform: &Transform, input_size: (u32, u32), options: &DecodeOptions) -> Result<Segmentation> {
+    let (channels, height, width) = match map.shape {
+        [channels, height, width] => (*channels, *height, *width),
+        [height, width] => (1, *height, *width),
+        _ => unreachable!("checked by the caller"),
+    };
+    if height == 0 || width == 0 || channels == 0 {
+        return Err(mismatch(TaskKind::Segmentation, "the output map is empty"));
+    }
+    let plane = height * width;
+    let (source_width, source_height) = (transform.source_width, transform.source_height);
+    // Class of every source pixel: binary maps are sampled bilinearly then thresholded,
+    // semantic maps take the arg-max of the nearest model pixel.
+    let mut class_map = vec![0u16; source_width as usize * source_height as usize];
+    let mut model_classes = vec![0u16; plane];
+    if channels == 1 {
+        for (class, probability) in model_classes.iter_mut().zip(map.data) {
+            *class = u16::from(*probability > options.confidence);
+        }
+        for y in 0..source_height {
+            for x in 0..source_width {
+                let (map_x, map_y) = source_to_map(transform, input_size, (width, height), x, y);
+                let probability = sample_bilinear(map.data, width, height, map_x, map_y);
+                class_map[(y * source_width + x) as usize] = u16::from(probability > options.confidence);
+            }
+        }
+    } else {
+        for (pixel, class) in model_classes.iter_mut().enumerate() {
+            let mut best = (0u16, f32::NEG_INFINITY);
+            for channel in 0..channels {
+                let value = map.data[channel * plane + pixel];
+                if value > best.1 {
+                    best = (channel as u16, value);
+                }
+            }
+            *class = best.0;
+        }
+        for y in 0..source_height {
+            for x in 0..source_width {
+                let (map_x, map_y) = source_to_map(transform, input_size, (width, height), x, y);
+                let column = (map_x.round().max(0.0) as usize).min(width - 1);
+                let row = (map_y.round().max(0.0) as usize).min(height - 1);
+                class_map[(y * source_width + x) as usize] = model_classes[row * width + column];
+            }
+        }
+    }
+    // Class 0 is background for both binary and semantic maps.
+    let class_count = channels.max(2);
+    let labels: Vec<String> = if channels == 1 && options.labels.is_empty() {
+        vec!["background".into(), "foreground".into()]
+    } else {
+        options.labels.clone()
+    };
+    let mut classes = Vec::new();
+    for class_id in 1..class_count {
+        let mask = Mask::encode(source_width, source_height, class_map.iter().map(|&class| class as usize == class_id));
+        let area = mask.area();
+        if area > 0 {
+            classes.push(SegmentClass { class_id, label: label_for(&labels, class_id), area, mask });
+        }
+    }
+    let probability_of = |pixel: usize, class: usize| if channels == 1 { map.data[pixel] } else { map.data[class * plane + pixel] };
+    let regions = connected_regions(&model_classes, width, height)
+        .into_iter()
+        .map(|region| {
+            let mean = region.pixels.iter().map(|&pixel| probability_of(pixel, region.class as usize)).sum::<f32>() / region.pixels.len() as f32;
+            let scale = |x: usize, y: usize| {
+                let input_x = x as f64 * input_size.0 as f64 / width as f64;
+                let input_y = y as f64 * input_size.1 as f64 / height as f64;
+                transform.to_source(input_x, input_y)
+            };
+            let (x1, y1) = scale(region.min_x, region.min_y);
+            let (x2, y2) = scale(region.max_x + 1, region.max_y + 1);
+            Detection {
+                class_id: region.class as usize,
+                label: label_for(&labels, region.class as usize),
+                score: mean,
+                bbox: BoundingBox { x1: x1 as f32, y1: y1 as f32, x2: x2 as f32, y2: y2 as f32 },
+                mask: None,
+            }
+        })
+        .collect();
+    Ok(Segmentation { classes, regions, instances: Vec::new() })
+}
+
+/// A 4-connected region of one foreground class at model resolution.
+struct Region {
+    class: u16,
+    pixels: Vec<usize>,
+    min_x: usize,
+    min_y: usize,
+    max_x: usize,
+    max_y: usize,
+}
+
+fn connected_regions(classes: &[u16], width: usize, height: usize) -> Vec<Region> {
+    let mut seen = vec![false; classes.len()];
+    let mut regions = Vec::new();
+    let mut stack = Vec::new();
+    for start in 0..classes.len() {
+        if seen[start] || classes[start] == 0 {
+            continue;
+        }
+        let class = classes[start];
+        let mut region = Region { class, pixels: Vec::new(), min_x: usize::MAX, min_y: usize::MAX, max_x: 0, max_y: 0 };
+        seen[start] = true;
+        stack.push(start);
+        while let Some(pixel) = stack.pop() {
+            let (x, y) = (pixel % width, pixel / width);
+            region.pixels.push(pixel);
+            region.min_x = region.min_x.min(x);
+            region.min_y = region.min_y.min(y);
+            region.max_x = region.max_x.max(x);
+            region.max_y = region.max_y.max(y);
+            let neighbours = [
+                (x > 0).then(|| pixel - 1),
+                (x + 1 < width).then(|| pixel + 1),
+                (y > 0).then(|| pixel - width),
+                (y + 1 < height).then(|| pixel + width),
+            ];
+            for next in neighbours.into_iter().flatten() {
+                if !seen[next] && classes[next] == class {
+                    seen[next] = true;
+                    stack.push(next);
+                }
+            }
+        }
+        regions.push(region);
+    }
+    regions
+}
+
+/// YOLO-seg: detections from `boxes` (`[4 + classes + k, anchors]`), masks from the `k`
+/// prototype maps, cropped to each box.
+fn decode_instances(boxes: &ItemView<'_>, protos: &ItemView<'_>, transform: &Transform, input_size: (u32, u32), options: &DecodeOptions) -> Result<Segmentation> {
+    let [prototypes, proto_height, proto_width] = protos.shape else { unreachable!("checked by the caller") };
+    let (prototypes, proto_height, proto_width) = (*prototypes, *proto_height, *proto_width);
+    let kept = detection::kept_candidates(boxes, options, prototypes)?;
+    let anchors = boxes.shape[1];
+    let plane = proto_height * proto_width;
+    let (source_width, source_height) = (transform.source_width, transform.source_height);
+    let mut instances = Vec::with_capacity(kept.len());
+    for candidate in &kept {
+        let coefficients: Vec<f32> = (0..prototypes)
+            .map(|index| boxes.data[(boxes.shape[0] - prototypes + index) * anchors + candidate.anchor])
+            .collect();
+        // Mask logits at prototype resolution.
+        let mut logits = vec![0.0f32; plane];
+        for (index, coefficient) in coefficients.iter().enumerate() {
+            for (logit, value) in logits.iter_mut().zip(&protos.data[index * plane..(index + 1) * plane]) {
+                *logit += coefficient * value;
+            }
+        }
+        let mut detection = detection::to_detection(candidate, transform, &options.labels);
+        let bbox = detection.bbox;
+        let pixels = (0..source_height).flat_map(|y| (0..source_width).map(move |x| (x, y))).map(|(x, y)| {
+            let (center_x, center_y) = (x as f32 + 0.5, y as f32 + 0.5);
+            if center_x < bbox.x1 || center_x > bbox.x2 || center_y < bbox.y1 || center_y > bbox.y2 {
+                return false;
+            }
+            let (map_x, map_y) = source_to_map(transform, input_size, (proto_width, proto_height), x, y);
+            // sigmoid(logit) > 0.5 exactly when logit > 0.
+            sample_bilinear(&logits, proto_width, proto_height, map_x, map_y) > 0.0
+        });
+        detection.mask = Some(Mask::encode(source_width, source_height, pixels));
+        instances.push(detection);
+    }
+    Ok(Segmentation { classes: Vec::new(), regions: Vec::new(), instances })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::preprocess::letterbox_geometry;
+
+    fn options() -> DecodeOptions {
+        DecodeOptions::for_task(TaskKind::Segmentation)
+    }
+
+    #[test]
+    fn binary_map_gives_mask_and_region_boxes() {
+        // 4x4 map with a 2x2 square of high probability at (1..3, 1..3).
+        let mut map = vec![0.0f32; 16];
+        for (x, y) in [(1, 1), (2, 1), (1, 2), (2, 2)] {
+            map[y * 4 + x] = 0.9;
+        }
+        let item = ItemView { name: "maps", shape: &[1, 4, 4], data: &map };
+        let transform = letterbox_geometry(4, 4, 4, 4);
+        let result = decode(&[item], &transform, (4, 4), &options()).unwrap();
+        assert_eq!(result.classes.len(), 1);
+        assert_eq!(result.classes[0].area, 4);
+        assert_eq!(result.regions.len(), 1);
+        let bbox = result.regions[0].bbox;
+        assert_eq!((bbox.x1, bbox.y1, bbox.x2, bbox.y2), (1.0, 1.0, 3.0, 3.0));
+        assert!((result.regions[0].score - 0.9).abs() < 1e-6);
+    }
+
+    #[test]
+    fn semantic_map_takes_the_argmax_class() {
+        // 3 classes over a 2x2 map: pixel 0 -> class 2, pixel 3 -> class 1, others background.
+        let map = [
+            1.0, 1.0, 1.0, 0.0, // class 0
+            0.0, 0.0, 0.0, 2.0, // class 1
+            3.0, 0.0, 0.0, 0.0, // class 2
+        ];
+        let item = ItemView { name: "logits", shape: &[3, 2, 2], data: &map };
+        let transform = letterbox_geometry(2, 2, 2, 2);
+        let result = decode(&[item], &transform, (2, 2), &options()).unwrap();
+        let summary: Vec<(usize, u64)> = result.classes.iter().map(|class| (class.class_id, class.area)).collect();
+        assert_eq!(summary, [(1, 1), (2, 1)]);
+        assert_eq!(result.classes[1].mask.decode(), [true, false, false, false]);
+    }
+
+    #[test]
+    fn yolo_seg_masks_are_cropped_to_their_box() {
+        // One anchor, 1 class, 1 prototype that is positive everywhere on an 8x8 grid.
+        let boxes = [4.0, 4.0, 4.0, 4.0, 0.9, 1.0]; // rows: cx, cy, w, h, class0, coefficient
+        let protos = vec![1.0f32; 64];
+        let items = [
+            ItemView { name: "output0", shape: &[6, 1], data: &boxes },
+            ItemView { name: "output1", shape: &[1, 8, 8], data: &protos },
+        ];
+        let transform = letterbox_geometry(8, 8, 8, 8);
+        let options = DecodeOptions { labels: vec!["thing".into()], ..options() };
+        let result = decode(&items, &transform, (8, 8), &options).unwrap();
+        assert_eq!(result.instances.len(), 1);
+        let mask = result.instances[0].mask.as_ref().unwrap();
+        // The box spans 2..6 in both axes: 4x4 pixels set, none outside.
+        assert_eq!(mask.area(), 16);
+        let pixels = mask.decode();
+        assert!(pixels[2 * 8 + 2] && pixels[5 * 8 + 5] && !pixels[1 * 8 + 1] && !pixels[6 * 8 + 6]);
+    }
+}
