@@ -7,10 +7,26 @@ use crate::results::{Anomaly, BoundingBox, Mask, Prediction, PredictionOutput};
 
 /// Ultralytics' class colour palette.
 const PALETTE: [[u8; 3]; 20] = [
-    [255, 56, 56], [255, 157, 151], [255, 112, 31], [255, 178, 29], [207, 210, 49],
-    [72, 249, 10], [146, 204, 23], [61, 219, 134], [26, 147, 52], [0, 212, 187],
-    [44, 153, 168], [0, 194, 255], [52, 69, 147], [100, 115, 255], [0, 24, 236],
-    [132, 56, 255], [82, 0, 133], [203, 56, 255], [255, 149, 200], [255, 55, 199],
+    [255, 56, 56],
+    [255, 157, 151],
+    [255, 112, 31],
+    [255, 178, 29],
+    [207, 210, 49],
+    [72, 249, 10],
+    [146, 204, 23],
+    [61, 219, 134],
+    [26, 147, 52],
+    [0, 212, 187],
+    [44, 153, 168],
+    [0, 194, 255],
+    [52, 69, 147],
+    [100, 115, 255],
+    [0, 24, 236],
+    [132, 56, 255],
+    [82, 0, 133],
+    [203, 56, 255],
+    [255, 149, 200],
+    [255, 55, 199],
 ];
 
 /// The colour of a class.
@@ -142,7 +158,12 @@ pub fn draw_label(canvas: &mut RgbImage, text: &str, bbox: &BoundingBox, color: 
                 if bits & (1 << (GLYPH_WIDTH - 1 - column)) != 0 {
                     for dy in 0..scale {
                         for dx in 0..scale {
-                            put(canvas, origin_x + column * scale + dx, top + scale + row as i64 * scale + dy, Rgb([255, 255, 255]));
+                            put(
+                                canvas,
+                                origin_x + column * scale + dx,
+                                top + scale + row as i64 * scale + dy,
+                                Rgb([255, 255, 255]),
+                            );
                         }
                     }
                 }

@@ -175,13 +175,19 @@ impl ProjectConfig {
     /// Applies `INFERX_*` overrides read through `lookup` (see [`ENV_OVERRIDES`]).
     pub fn apply_env(&mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<()> {
         fn parse<T: std::str::FromStr>(name: &str, value: &str) -> Result<T> {
-            value.trim().parse().map_err(|_| Error::config(format!("environment variable {name}={value:?} is not valid")))
+            value
+                .trim()
+                .parse()
+                .map_err(|_| Error::config(format!("environment variable {name}={value:?} is not valid")))
         }
         for (name, _) in ENV_OVERRIDES {
             let Some(value) = lookup(name).filter(|value| !value.is_empty()) else { continue };
             match name {
                 "INFERX_MODEL" => self.model.path = value,
-                "INFERX_DEVICE" => self.device = value.parse().map_err(|error: Error| Error::config(format!("INFERX_DEVICE: {error}")))?,
+                "INFERX_DEVICE" => {
+                    self.device =
+                        value.parse().map_err(|error: Error| Error::config(format!("INFERX_DEVICE: {error}")))?
+                }
                 "INFERX_STRICT_DEVICE" => self.strict_device = matches!(value.trim(), "1" | "true" | "yes"),
                 "INFERX_CONFIDENCE" => self.thresholds.confidence = parse(name, &value)?,
                 "INFERX_IOU" => self.thresholds.iou = parse(name, &value)?,
@@ -198,7 +204,10 @@ impl ProjectConfig {
         self.validate().map_err(|errors| Error::config(describe_validation(&errors)))?;
         let input = &self.input;
         if !(1..=8192).contains(&input.width) || !(1..=8192).contains(&input.height) {
-            return Err(Error::config(format!("input.width and input.height must be between 1 and 8192, got {}x{}", input.width, input.height)));
+            return Err(Error::config(format!(
+                "input.width and input.height must be between 1 and 8192, got {}x{}",
+                input.width, input.height
+            )));
         }
         if input.std.iter().any(|value| *value == 0.0 || !value.is_finite()) {
             return Err(Error::config("input.std values must be finite and non-zero"));
@@ -265,7 +274,12 @@ fn collect_messages(prefix: &str, errors: &validator::ValidationErrors, messages
         match kind {
             validator::ValidationErrorsKind::Field(list) => {
                 for error in list {
-                    messages.push(error.message.as_ref().map_or_else(|| format!("{path} is invalid ({})", error.code), |message| message.to_string()));
+                    messages.push(
+                        error.message.as_ref().map_or_else(
+                            || format!("{path} is invalid ({})", error.code),
+                            |message| message.to_string(),
+                        ),
+                    );
                 }
             }
             validator::ValidationErrorsKind::Struct(inner) => collect_messages(&path, inner, messages),
@@ -282,7 +296,8 @@ fn collect_messages(prefix: &str, errors: &validator::ValidationErrors, messages
 mod tests {
     use super::*;
 
-    const MINIMAL: &str = "inferx: {version: 0.1.0, template: yolo}\nmodel: {path: models/model.onnx}\ntask: detection\n";
+    const MINIMAL: &str =
+        "inferx: {version: 0.1.0, template: yolo}\nmodel: {path: models/model.onnx}\ntask: detection\n";
 
     #[test]
     fn minimal_config_gets_task_defaults() {

@@ -279,7 +279,9 @@ pub fn provider_status(provider: Provider, probe: &dyn HardwareProbe) -> Provide
     let os = probe.os();
     let hardware_problem = match provider {
         Provider::Cpu | Provider::OpenVino => None,
-        Provider::Cuda | Provider::TensorRt if !has_vendor(GpuVendor::Nvidia) => Some("no NVIDIA GPU found".to_string()),
+        Provider::Cuda | Provider::TensorRt if !has_vendor(GpuVendor::Nvidia) => {
+            Some("no NVIDIA GPU found".to_string())
+        }
         Provider::Rocm if !has_vendor(GpuVendor::Amd) => Some("no AMD GPU found".to_string()),
         Provider::CoreMl if os != "macos" => Some(format!("Core ML needs macOS (this is {os})")),
         Provider::DirectMl if os != "windows" => Some(format!("DirectML needs Windows (this is {os})")),
@@ -426,9 +428,8 @@ impl SystemProbe {
     /// provider that needs one, so CPU-only builds start without touching graphics drivers.
     pub fn for_sessions() -> SystemProbe {
         let ort_providers = crate::library::available_providers();
-        let needs_gpu = ort_providers
-            .iter()
-            .any(|name| name != Provider::Cpu.ort_name() && name != Provider::OpenVino.ort_name());
+        let needs_gpu =
+            ort_providers.iter().any(|name| name != Provider::Cpu.ort_name() && name != Provider::OpenVino.ort_name());
         SystemProbe { gpus: if needs_gpu { detect_gpus() } else { Vec::new() }, ort_providers }
     }
 }
@@ -464,7 +465,11 @@ fn enumerate_gpus() -> Vec<GpuInfo> {
         .into_iter()
         .map(|adapter| adapter.get_info())
         .filter(|info| info.device_type != wgpu::DeviceType::Cpu)
-        .map(|info| GpuInfo { name: info.name, vendor: GpuVendor::from_pci_id(info.vendor), backend: format!("{:?}", info.backend) })
+        .map(|info| GpuInfo {
+            name: info.name,
+            vendor: GpuVendor::from_pci_id(info.vendor),
+            backend: format!("{:?}", info.backend),
+        })
         .collect();
     gpus.dedup_by(|a, b| a.name == b.name);
     gpus
@@ -581,8 +586,11 @@ mod tests {
 
     #[test]
     fn openvino_is_usable_without_a_gpu_when_in_the_build() {
-        let machine =
-            FakeMachine { providers: &["OpenVINOExecutionProvider", "CPUExecutionProvider"], gpus: vec![], os: "linux" };
+        let machine = FakeMachine {
+            providers: &["OpenVINOExecutionProvider", "CPUExecutionProvider"],
+            gpus: vec![],
+            os: "linux",
+        };
         assert_eq!(devices(&ProviderChain::plan(Device::Auto, &machine)), [Device::OpenVino, Device::Cpu]);
     }
 

@@ -24,7 +24,9 @@ pub enum Error {
     #[error("model file `{0}` not found. Check the path, or set `model.path` in inferx.yaml")]
     ModelNotFound(PathBuf),
     /// ONNX Runtime refused the model (corrupt file, unsupported opset, ...).
-    #[error("could not load model `{path}`: {reason}. Is it a valid ONNX file? `inferx inspect` shows what it contains")]
+    #[error(
+        "could not load model `{path}`: {reason}. Is it a valid ONNX file? `inferx inspect` shows what it contains"
+    )]
     ModelLoad {
         /// The model path.
         path: PathBuf,

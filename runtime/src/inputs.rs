@@ -37,7 +37,10 @@ pub fn collect_images(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
         } else if input.is_file() {
             images.push(input.clone());
         } else {
-            return Err(Error::Image { path: input.display().to_string(), reason: "no such file or folder".to_string() });
+            return Err(Error::Image {
+                path: input.display().to_string(),
+                reason: "no such file or folder".to_string(),
+            });
         }
     }
     Ok(images)
@@ -82,7 +85,8 @@ mod tests {
             std::fs::write(dir.path().join(name), b"").unwrap();
         }
         let images = collect_images(&[dir.path().to_path_buf()]).unwrap();
-        let names: Vec<String> = images.iter().map(|path| path.strip_prefix(dir.path()).unwrap().display().to_string()).collect();
+        let names: Vec<String> =
+            images.iter().map(|path| path.strip_prefix(dir.path()).unwrap().display().to_string()).collect();
         assert_eq!(names, ["a.PNG", "b.jpg", "nested/c.webp"]);
         assert!(collect_images(&[dir.path().join("missing.jpg")]).is_err());
     }

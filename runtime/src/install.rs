@@ -136,7 +136,8 @@ pub fn install(request: &InstallRequest, progress: &mut dyn FnMut(Progress)) -> 
     let files = extract_libraries(&wheel_path, &dir)?;
     let record = InstallRecord { version, flavor: request.flavor, wheel: wheel_name, sha256, files };
     let record_text = serde_json::to_string_pretty(&record)?;
-    fs::write(dir.join(RECORD_FILE), record_text).map_err(|error| Error::io("could not write", dir.join(RECORD_FILE), error))?;
+    fs::write(dir.join(RECORD_FILE), record_text)
+        .map_err(|error| Error::io("could not write", dir.join(RECORD_FILE), error))?;
     let library = library::find_in_dir(&dir)
         .ok_or_else(|| Error::Install(format!("the wheel `{}` holds no ONNX Runtime library", record.wheel)))?;
     Ok(InstallOutcome { dir, library, record, already_installed: false })
@@ -190,7 +191,10 @@ pub fn index_url() -> String {
 }
 
 fn agent() -> ureq::Agent {
+    // The system's trust store: corporate mirrors and proxies often use their own CA.
+    let tls = ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::PlatformVerifier).build();
     ureq::Agent::config_builder()
+        .tls_config(tls)
         .timeout_connect(Some(std::time::Duration::from_secs(30)))
         .timeout_recv_body(Some(std::time::Duration::from_secs(600)))
         .build()
@@ -205,14 +209,16 @@ pub fn list_files(package: &str) -> Result<Vec<IndexFile>> {
         .header("Accept", "application/vnd.pypi.simple.v1+json, text/html;q=0.1")
         .call()
         .map_err(|error| Error::Install(format!("could not reach the package index at {page}: {error}. Behind a mirror? Set PIP_INDEX_URL; offline? use --from-wheel")))?;
-    let content_type = response.headers().get("content-type").and_then(|value| value.to_str().ok()).unwrap_or("").to_string();
+    let content_type =
+        response.headers().get("content-type").and_then(|value| value.to_str().ok()).unwrap_or("").to_string();
     let body = response
         .body_mut()
         .with_config()
         .limit(64 << 20)
         .read_to_string()
         .map_err(|error| Error::Install(format!("reading {page}: {error}")))?;
-    let files = if content_type.contains("json") { parse_json_index(&body, &page)? } else { parse_html_index(&body, &page) };
+    let files =
+        if content_type.contains("json") { parse_json_index(&body, &page)? } else { parse_html_index(&body, &page) };
     Ok(files)
 }
 
@@ -229,11 +235,16 @@ pub fn parse_json_index(body: &str, page: &str) -> Result<Vec<IndexFile>> {
         #[serde(default)]
         hashes: std::collections::BTreeMap<String, String>,
     }
-    let parsed: Page = serde_json::from_str(body).map_err(|error| Error::Install(format!("the index page {page} is not PEP 691 JSON: {error}")))?;
+    let parsed: Page = serde_json::from_str(body)
+        .map_err(|error| Error::Install(format!("the index page {page} is not PEP 691 JSON: {error}")))?;
     Ok(parsed
         .files
         .into_iter()
-        .map(|file| IndexFile { url: resolve_url(page, &file.url), sha256: file.hashes.get("sha256").cloned(), filename: file.filename })
+        .map(|file| IndexFile {
+            url: resolve_url(page, &file.url),
+            sha256: file.hashes.get("sha256").cloned(),
+            filename: file.filename,
+        })
         .collect())
 }
 
@@ -273,8 +284,12 @@ pub fn wheel_fits_platform(filename: &str, os: &str, arch: &str) -> bool {
     match (os, arch) {
         ("linux", "x86_64") => platform.contains("linux") && platform.contains("x86_64"),
         ("linux", "aarch64") => platform.contains("linux") && platform.contains("aarch64"),
-        ("macos", "aarch64") => platform.starts_with("macosx") && (platform.contains("arm64") || platform.contains("universal2")),
-        ("macos", "x86_64") => platform.starts_with("macosx") && (platform.contains("x86_64") || platform.contains("universal2")),
+        ("macos", "aarch64") => {
+            platform.starts_with("macosx") && (platform.contains("arm64") || platform.contains("universal2"))
+        }
+        ("macos", "x86_64") => {
+            platform.starts_with("macosx") && (platform.contains("x86_64") || platform.contains("universal2"))
+        }
         ("windows", "x86_64") => platform == "win_amd64",
         ("windows", "aarch64") => platform == "win_arm64",
         _ => false,
@@ -284,8 +299,10 @@ pub fn wheel_fits_platform(filename: &str, os: &str, arch: &str) -> bool {
 /// Picks the wheel of `version` for this machine from an index listing.
 pub fn choose_wheel(files: &[IndexFile], package: &str, version: &str, os: &str, arch: &str) -> Result<IndexFile> {
     let prefix = format!("{}-{version}-", package.replace('-', "_"));
-    let mut fitting: Vec<&IndexFile> =
-        files.iter().filter(|file| file.filename.starts_with(&prefix) && wheel_fits_platform(&file.filename, os, arch)).collect();
+    let mut fitting: Vec<&IndexFile> = files
+        .iter()
+        .filter(|file| file.filename.starts_with(&prefix) && wheel_fits_platform(&file.filename, os, arch))
+        .collect();
     // Any CPython tag carries the same shared library; pick deterministically.
     fitting.sort_by(|a, b| a.filename.cmp(&b.filename));
     fitting.last().map(|file| (*file).clone()).ok_or_else(|| {
@@ -298,13 +315,19 @@ pub fn choose_wheel(files: &[IndexFile], package: &str, version: &str, os: &str,
     })
 }
 
-fn download_wheel(flavor: Flavor, version: &str, progress: &mut dyn FnMut(Progress)) -> Result<(PathBuf, String, String)> {
+fn download_wheel(
+    flavor: Flavor,
+    version: &str,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(PathBuf, String, String)> {
     let files = list_files(flavor.package())?;
     let wheel = choose_wheel(&files, flavor.package(), version, std::env::consts::OS, std::env::consts::ARCH)?;
-    let expected = wheel
-        .sha256
-        .clone()
-        .ok_or_else(|| Error::Install(format!("the index publishes no sha256 for `{}`; refusing an unverified download", wheel.filename)))?;
+    let expected = wheel.sha256.clone().ok_or_else(|| {
+        Error::Install(format!(
+            "the index publishes no sha256 for `{}`; refusing an unverified download",
+            wheel.filename
+        ))
+    })?;
     let wheels = library::cache_dir().join("wheels");
     fs::create_dir_all(&wheels).map_err(|error| Error::io("could not create", &wheels, error))?;
     let target = wheels.join(&wheel.filename);
@@ -315,15 +338,21 @@ fn download_wheel(flavor: Flavor, version: &str, progress: &mut dyn FnMut(Progre
         .get(&wheel.url)
         .call()
         .map_err(|error| Error::Install(format!("downloading {}: {error}", wheel.url)))?;
-    let total = response.headers().get("content-length").and_then(|value| value.to_str().ok()).and_then(|value| value.parse().ok());
+    let total = response
+        .headers()
+        .get("content-length")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok());
     progress(Progress::Start { file: wheel.filename.clone(), total });
-    let mut partial = tempfile::NamedTempFile::new_in(&wheels).map_err(|error| Error::io("could not create a file in", &wheels, error))?;
+    let mut partial = tempfile::NamedTempFile::new_in(&wheels)
+        .map_err(|error| Error::io("could not create a file in", &wheels, error))?;
     let mut reader = response.body_mut().with_config().limit(4 << 30).reader();
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 16];
     let mut received = 0u64;
     loop {
-        let read = reader.read(&mut buffer).map_err(|error| Error::Install(format!("downloading {}: {error}", wheel.url)))?;
+        let read =
+            reader.read(&mut buffer).map_err(|error| Error::Install(format!("downloading {}: {error}", wheel.url)))?;
         if read == 0 {
             break;
         }
@@ -335,7 +364,10 @@ fn download_wheel(flavor: Flavor, version: &str, progress: &mut dyn FnMut(Progre
     progress(Progress::Finish);
     let actual = format!("{:x}", hasher.finalize());
     if actual != expected {
-        return Err(Error::Install(format!("sha256 mismatch for {}: expected {expected}, got {actual}. The download was discarded; try again", wheel.filename)));
+        return Err(Error::Install(format!(
+            "sha256 mismatch for {}: expected {expected}, got {actual}. The download was discarded; try again",
+            wheel.filename
+        )));
     }
     partial.persist(&target).map_err(|error| Error::io("could not save", &target, error.error))?;
     Ok((target, wheel.filename, expected))
@@ -349,16 +381,19 @@ fn is_shared_library(name: &str) -> bool {
 /// temporary sibling folder first, then renamed into place.
 fn extract_libraries(wheel: &Path, dir: &Path) -> Result<Vec<String>> {
     let file = fs::File::open(wheel).map_err(|error| Error::io("could not open", wheel, error))?;
-    let mut archive = zip::ZipArchive::new(file).map_err(|error| Error::Install(format!("`{}` is not a valid wheel: {error}", wheel.display())))?;
+    let mut archive = zip::ZipArchive::new(file)
+        .map_err(|error| Error::Install(format!("`{}` is not a valid wheel: {error}", wheel.display())))?;
     let parent = dir.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(parent).map_err(|error| Error::io("could not create", parent, error))?;
-    let staging = tempfile::tempdir_in(parent).map_err(|error| Error::io("could not create a folder in", parent, error))?;
+    let staging =
+        tempfile::tempdir_in(parent).map_err(|error| Error::io("could not create a folder in", parent, error))?;
     let mut extracted = Vec::new();
     for index in 0..archive.len() {
-        let mut entry = archive.by_index(index).map_err(|error| Error::Install(format!("reading the wheel: {error}")))?;
+        let mut entry =
+            archive.by_index(index).map_err(|error| Error::Install(format!("reading the wheel: {error}")))?;
         let name = entry.name().map_err(|error| Error::Install(format!("reading the wheel: {error}")))?.to_string();
         let Some(file_name) = name.strip_prefix("onnxruntime/capi/") else { continue };
-        if file_name.contains('/') || !is_shared_library(file_name) {
+        if file_name.contains('/') || !is_shared_library(file_name) || file_name.starts_with("onnxruntime_pybind11") {
             continue;
         }
         let target = staging.path().join(file_name);
@@ -367,7 +402,10 @@ fn extract_libraries(wheel: &Path, dir: &Path) -> Result<Vec<String>> {
         extracted.push(file_name.to_string());
     }
     if !extracted.iter().any(|name| library::is_runtime_library_name(name)) {
-        return Err(Error::Install(format!("`{}` holds no ONNX Runtime library under onnxruntime/capi/", wheel.display())));
+        return Err(Error::Install(format!(
+            "`{}` holds no ONNX Runtime library under onnxruntime/capi/",
+            wheel.display()
+        )));
     }
     extracted.sort();
     if dir.exists() {
@@ -393,7 +431,11 @@ mod tests {
 
     #[test]
     fn the_right_version_is_chosen_and_a_missing_one_named() {
-        let file = |name: &str| IndexFile { filename: name.into(), url: format!("https://x/{name}"), sha256: Some("00".into()) };
+        let file = |name: &str| IndexFile {
+            filename: name.into(),
+            url: format!("https://x/{name}"),
+            sha256: Some("00".into()),
+        };
         let files = [
             file("onnxruntime_gpu-1.31.1-cp311-cp311-manylinux_2_28_x86_64.whl"),
             file("onnxruntime_gpu-1.30.0-cp311-cp311-manylinux_2_28_x86_64.whl"),

@@ -21,15 +21,16 @@ pub mod annotate;
 pub mod config;
 pub mod device;
 mod error;
+pub mod inputs;
 #[cfg(feature = "install")]
 pub mod install;
-pub mod inputs;
 pub mod labels;
 pub mod library;
 pub mod model_info;
 pub mod onnx_proto;
 pub mod pipeline;
 pub mod preprocess;
+pub mod resize;
 pub mod results;
 pub mod session;
 pub mod task;

@@ -75,10 +75,7 @@ pub fn is_runtime_library_name(name: &str) -> bool {
     let Some(rest) = name.strip_prefix("libonnxruntime").or_else(|| name.strip_prefix("onnxruntime")) else {
         return false;
     };
-    rest == ".so"
-        || rest.starts_with(".so.")
-        || rest == ".dll"
-        || (rest.ends_with(".dylib") && !rest.contains('_'))
+    rest == ".so" || rest.starts_with(".so.") || rest == ".dll" || (rest.ends_with(".dylib") && !rest.contains('_'))
 }
 
 /// The InferX cache folder (`INFERX_CACHE_DIR`, else `<user cache>/inferx`).
@@ -140,7 +137,8 @@ pub fn search_locations() -> Vec<(LibrarySource, PathBuf)> {
         places.push((LibrarySource::UserCache, cache_install_dir(crate::ORT_VERSION, flavor)));
     }
     if let Ok(entries) = std::fs::read_dir(&runtime_cache) {
-        let mut others: Vec<PathBuf> = entries.flatten().map(|entry| entry.path()).filter(|path| path.is_dir()).collect();
+        let mut others: Vec<PathBuf> =
+            entries.flatten().map(|entry| entry.path()).filter(|path| path.is_dir()).collect();
         others.sort();
         for dir in others.into_iter().rev() {
             if !places.iter().any(|(_, known)| *known == dir) {
@@ -172,7 +170,13 @@ fn python_package_dirs(prefix: &Path) -> Vec<PathBuf> {
 pub fn locate() -> Result<LibraryLocation> {
     let places = search_locations();
     for (source, place) in &places {
-        let hit = if place.is_file() { Some(place.clone()) } else if place.is_dir() { find_in_dir(place) } else { None };
+        let hit = if place.is_file() {
+            Some(place.clone())
+        } else if place.is_dir() {
+            find_in_dir(place)
+        } else {
+            None
+        };
         if let Some(path) = hit {
             return Ok(LibraryLocation { path, source: *source });
         }
@@ -218,7 +222,11 @@ pub fn ensure_initialized(explicit: Option<&Path>) -> Result<&'static LoadedRunt
     }
     let location = match explicit {
         Some(path) => {
-            let path = if path.is_dir() { find_in_dir(path).unwrap_or_else(|| path.join(library_file_name())) } else { path.to_path_buf() };
+            let path = if path.is_dir() {
+                find_in_dir(path).unwrap_or_else(|| path.join(library_file_name()))
+            } else {
+                path.to_path_buf()
+            };
             LibraryLocation { path, source: LibrarySource::Explicit }
         }
         None => locate()?,
@@ -245,7 +253,8 @@ fn load(location: LibraryLocation) -> Result<LoadedRuntime> {
             ),
         });
     }
-    let builder = ort::init_from(path).map_err(|error| Error::RuntimeLoad { path: path.clone(), reason: error.to_string() })?;
+    let builder =
+        ort::init_from(path).map_err(|error| Error::RuntimeLoad { path: path.clone(), reason: error.to_string() })?;
     let environment = builder
         .with_name("inferx")
         .with_telemetry(false)

@@ -158,10 +158,16 @@ mod tests {
     #[test]
     fn tasks_are_guessed_from_output_shapes() {
         assert_eq!(info(vec![tensor("output0", &[1, 84, 8400])]).guess_task(), TaskKind::Detection);
-        assert_eq!(info(vec![tensor("output0", &[1, 116, 8400]), tensor("output1", &[1, 32, 160, 160])]).guess_task(), TaskKind::Segmentation);
+        assert_eq!(
+            info(vec![tensor("output0", &[1, 116, 8400]), tensor("output1", &[1, 32, 160, 160])]).guess_task(),
+            TaskKind::Segmentation
+        );
         assert_eq!(info(vec![tensor("logits", &[-1, 1000])]).guess_task(), TaskKind::Classification);
         assert_eq!(info(vec![tensor("maps", &[-1, 1, -1, -1])]).guess_task(), TaskKind::Segmentation);
-        assert_eq!(info(vec![tensor("pred_score", &[1]), tensor("anomaly_map", &[1, 1, 256, 256])]).guess_task(), TaskKind::Anomaly);
+        assert_eq!(
+            info(vec![tensor("pred_score", &[1]), tensor("anomaly_map", &[1, 1, 256, 256])]).guess_task(),
+            TaskKind::Anomaly
+        );
         assert_eq!(info(vec![tensor("a", &[1]), tensor("b", &[2]), tensor("c", &[3])]).guess_task(), TaskKind::Custom);
     }
 

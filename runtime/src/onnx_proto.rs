@@ -21,14 +21,23 @@ pub fn read_model_info(path: &Path) -> Result<ModelInfo> {
 
 /// Parses ONNX `ModelProto` bytes.
 pub fn parse_model(bytes: &[u8], file: String) -> std::result::Result<ModelInfo, String> {
-    let mut info = ModelInfo { file, inputs: Vec::new(), outputs: Vec::new(), opset: None, producer: None, metadata: BTreeMap::new() };
+    let mut info = ModelInfo {
+        file,
+        inputs: Vec::new(),
+        outputs: Vec::new(),
+        opset: None,
+        producer: None,
+        metadata: BTreeMap::new(),
+    };
     let mut saw_graph = false;
     let mut ir_version = None;
     for field in Fields::new(bytes) {
         let field = field?;
         match (field.number, field.value) {
             (1, Value::Varint(version)) => ir_version = Some(version),
-            (2, Value::Bytes(name)) => info.producer = Some(String::from_utf8_lossy(name).into_owned()).filter(|name| !name.is_empty()),
+            (2, Value::Bytes(name)) => {
+                info.producer = Some(String::from_utf8_lossy(name).into_owned()).filter(|name| !name.is_empty())
+            }
             (7, Value::Bytes(graph)) => {
                 saw_graph = true;
                 read_graph(graph, &mut info)?;
@@ -37,7 +46,9 @@ pub fn parse_model(bytes: &[u8], file: String) -> std::result::Result<ModelInfo,
                 let (mut domain, mut version) = (String::new(), 0);
                 for field in Fields::new(opset) {
                     match field? {
-                        Field { number: 1, value: Value::Bytes(text) } => domain = String::from_utf8_lossy(text).into_owned(),
+                        Field { number: 1, value: Value::Bytes(text) } => {
+                            domain = String::from_utf8_lossy(text).into_owned()
+                        }
                         Field { number: 2, value: Value::Varint(number) } => version = number,
                         _ => {}
                     }
@@ -54,7 +65,10 @@ pub fn parse_model(bytes: &[u8], file: String) -> std::result::Result<ModelInfo,
         }
     }
     if ir_version.is_none() || !saw_graph {
-        return Err("it is not an ONNX model (no IR version or graph found); the file may be truncated or another format".to_string());
+        return Err(
+            "it is not an ONNX model (no IR version or graph found); the file may be truncated or another format"
+                .to_string(),
+        );
     }
     if info.inputs.is_empty() || info.outputs.is_empty() {
         return Err("the graph declares no inputs or no outputs".to_string());
@@ -99,7 +113,12 @@ fn read_string_pair(entry: &[u8]) -> std::result::Result<(String, String), Strin
 }
 
 fn read_value_info(bytes: &[u8]) -> std::result::Result<TensorInfo, String> {
-    let mut tensor = TensorInfo { name: String::new(), dtype: "unknown".to_string(), shape: Vec::new(), dimension_names: Vec::new() };
+    let mut tensor = TensorInfo {
+        name: String::new(),
+        dtype: "unknown".to_string(),
+        shape: Vec::new(),
+        dimension_names: Vec::new(),
+    };
     for field in Fields::new(bytes) {
         match field? {
             Field { number: 1, value: Value::Bytes(name) } => tensor.name = String::from_utf8_lossy(name).into_owned(),
@@ -109,7 +128,9 @@ fn read_value_info(bytes: &[u8]) -> std::result::Result<TensorInfo, String> {
                     if let Field { number: 1, value: Value::Bytes(tensor_type) } = field? {
                         for field in Fields::new(tensor_type) {
                             match field? {
-                                Field { number: 1, value: Value::Varint(element) } => tensor.dtype = element_type_name(element).to_string(),
+                                Field { number: 1, value: Value::Varint(element) } => {
+                                    tensor.dtype = element_type_name(element).to_string()
+                                }
                                 Field { number: 2, value: Value::Bytes(shape) } => read_shape(shape, &mut tensor)?,
                                 _ => {}
                             }
@@ -215,7 +236,11 @@ impl<'a> Fields<'a> {
             }
             2 => {
                 let length = self.varint()? as usize;
-                let end = self.position.checked_add(length).filter(|end| *end <= self.bytes.len()).ok_or("a field runs past the end of the file (truncated?)")?;
+                let end = self
+                    .position
+                    .checked_add(length)
+                    .filter(|end| *end <= self.bytes.len())
+                    .ok_or("a field runs past the end of the file (truncated?)")?;
                 let slice = &self.bytes[self.position..end];
                 self.position = end;
                 Value::Bytes(slice)

@@ -1,10 +1,6 @@
 //! The end-to-end pipeline: decode → preprocess → run → decode outputs.
 
-use std::{
-    path::Path,
-    sync::Mutex,
-    time::Instant,
-};
+use std::{path::Path, sync::Mutex, time::Instant};
 
 use image::DynamicImage;
 use serde::Serialize;
@@ -145,7 +141,10 @@ impl Pipeline {
     pub fn from_engine(engine: Engine, options: PipelineOptions) -> Result<Pipeline> {
         let info = engine.info().clone();
         let task = options.task.unwrap_or_else(|| info.guess_task());
-        let input = info.inputs.first().ok_or_else(|| Error::TaskMismatch { task: task.to_string(), reason: "the model has no inputs".to_string() })?;
+        let input = info.inputs.first().ok_or_else(|| Error::TaskMismatch {
+            task: task.to_string(),
+            reason: "the model has no inputs".to_string(),
+        })?;
         if input.shape.len() != 4 || input.shape[1] > 0 && input.shape[1] != 3 {
             return Err(Error::TaskMismatch {
                 task: task.to_string(),
@@ -167,7 +166,9 @@ impl Pipeline {
                 let (height, width) = match (fixed, options.input_size) {
                     (Some((height, width)), _) => (height as u32, width as u32),
                     (None, Some(size)) => (size, size),
-                    (None, None) => info.input_size().unwrap_or((task.defaults().input_size, task.defaults().input_size)),
+                    (None, None) => {
+                        info.input_size().unwrap_or((task.defaults().input_size, task.defaults().input_size))
+                    }
                 };
                 default_preprocess(task, width, height)
             }
@@ -291,7 +292,12 @@ impl Pipeline {
         result
     }
 
-    fn run_batch(&self, images: &[DynamicImage], scratch: &mut Scratch, tensor: &mut Vec<f32>) -> Result<Vec<Prediction>> {
+    fn run_batch(
+        &self,
+        images: &[DynamicImage],
+        scratch: &mut Scratch,
+        tensor: &mut Vec<f32>,
+    ) -> Result<Vec<Prediction>> {
         let started = Instant::now();
         let item_len = self.preprocessor.tensor_len();
         tensor.resize(item_len * images.len(), 0.0);
@@ -353,7 +359,8 @@ fn check_outputs(info: &ModelInfo, task: TaskKind) -> Result<()> {
     if fits {
         return Ok(());
     }
-    let shapes: Vec<String> = info.outputs.iter().map(|output| format!("`{}` {:?}", output.name, output.shape)).collect();
+    let shapes: Vec<String> =
+        info.outputs.iter().map(|output| format!("`{}` {:?}", output.name, output.shape)).collect();
     Err(Error::TaskMismatch {
         task: task.to_string(),
         reason: format!(
@@ -379,4 +386,3 @@ pub fn verify_sha256(path: &Path, expected: &str) -> Result<()> {
         })
     }
 }
-

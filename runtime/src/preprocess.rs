@@ -1,8 +1,9 @@
 //! Image decoding with limits, resizing (letterbox, stretch, center crop, pad right) and
 //! normalisation into an NCHW `f32` tensor.
 //!
-//! Resizing uses `fast_image_resize`'s SIMD bilinear interpolation without antialiasing, the
-//! same filter as OpenCV's `INTER_LINEAR` that YOLO models see in training.
+//! Letterbox, stretch and pad-right resizing reproduce OpenCV's `INTER_LINEAR` exactly
+//! ([`crate::resize`]), the filter YOLO and PaddleOCR models see in training; center crops use
+//! `fast_image_resize`'s SIMD bilinear interpolation.
 
 use std::{io::Cursor, path::Path};
 
@@ -37,7 +38,11 @@ pub fn load_image(path: &Path, limits: &ImageLimits) -> Result<DynamicImage> {
         return Err(image_error("not a file".to_string()));
     }
     if metadata.len() > limits.max_file_bytes {
-        return Err(image_error(format!("the file is {} bytes, over the {} byte limit", metadata.len(), limits.max_file_bytes)));
+        return Err(image_error(format!(
+            "the file is {} bytes, over the {} byte limit",
+            metadata.len(),
+            limits.max_file_bytes
+        )));
     }
     let bytes = std::fs::read(path).map_err(|error| image_error(error.to_string()))?;
     decode_image(&bytes, limits).map_err(|error| match error {
@@ -50,11 +55,14 @@ pub fn load_image(path: &Path, limits: &ImageLimits) -> Result<DynamicImage> {
 pub fn decode_image(bytes: &[u8], limits: &ImageLimits) -> Result<DynamicImage> {
     let image_error = |reason: String| Error::Image { path: "<memory>".to_string(), reason };
     if bytes.len() as u64 > limits.max_file_bytes {
-        return Err(image_error(format!("the image is {} bytes, over the {} byte limit", bytes.len(), limits.max_file_bytes)));
+        return Err(image_error(format!(
+            "the image is {} bytes, over the {} byte limit",
+            bytes.len(),
+            limits.max_file_bytes
+        )));
     }
-    let mut reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|error| image_error(error.to_string()))?;
+    let mut reader =
+        ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|error| image_error(error.to_string()))?;
     if reader.format().is_none() {
         return Err(image_error("not a supported image format (PNG, JPEG, WebP, BMP, TIFF, GIF)".to_string()));
     }
@@ -203,12 +211,22 @@ pub fn letterbox_geometry(source_width: u32, source_height: u32, width: u32, hei
     let content_height = (round_half_even(source_height as f64 * ratio) as u32).clamp(1, height);
     let pad_x = round_half_even((width - content_width) as f64 / 2.0 - 0.1).max(0.0);
     let pad_y = round_half_even((height - content_height) as f64 / 2.0 - 0.1).max(0.0);
-    Transform { source_width, source_height, scale_x: ratio, scale_y: ratio, pad_x, pad_y, content_width, content_height }
+    Transform {
+        source_width,
+        source_height,
+        scale_x: ratio,
+        scale_y: ratio,
+        pad_x,
+        pad_y,
+        content_width,
+        content_height,
+    }
 }
 
 /// Reusable buffers for one preprocessing call at a time.
 #[derive(Debug, Default)]
 pub struct Scratch {
+    linear: crate::resize::LinearScratch,
     resizer: Resizer,
     resized: Vec<u8>,
     rgb: Option<RgbImage>,
@@ -257,7 +275,11 @@ impl Preprocessor {
     pub fn fill(&self, image: &DynamicImage, scratch: &mut Scratch, output: &mut [f32]) -> Result<Transform> {
         let (width, height) = (self.config.width, self.config.height);
         if output.len() != self.tensor_len() {
-            return Err(Error::Inference(format!("tensor buffer holds {} values, {} needed", output.len(), self.tensor_len())));
+            return Err(Error::Inference(format!(
+                "tensor buffer holds {} values, {} needed",
+                output.len(),
+                self.tensor_len()
+            )));
         }
         // Borrow RGB8 pixels directly; convert other layouts once into the scratch buffer.
         let rgb: &RgbImage = match image {
@@ -273,10 +295,25 @@ impl Preprocessor {
         let same_size = crop.is_none() && content_width == source_width && content_height == source_height;
         if same_size {
             scratch.resized.copy_from_slice(rgb.as_raw());
+        } else if crop.is_none() {
+            crate::resize::resize_linear(
+                rgb.as_raw(),
+                source_width as usize,
+                source_height as usize,
+                3,
+                &mut scratch.resized,
+                content_width as usize,
+                content_height as usize,
+                &mut scratch.linear,
+            );
         } else {
-            let mut destination =
-                fast_image_resize::images::Image::from_slice_u8(content_width, content_height, &mut scratch.resized, PixelType::U8x3)
-                    .map_err(|error| Error::Inference(format!("resize buffer: {error}")))?;
+            let mut destination = fast_image_resize::images::Image::from_slice_u8(
+                content_width,
+                content_height,
+                &mut scratch.resized,
+                PixelType::U8x3,
+            )
+            .map_err(|error| Error::Inference(format!("resize buffer: {error}")))?;
             let mut options = ResizeOptions::new().resize_alg(ResizeAlg::Interpolation(FilterType::Bilinear));
             if let Some((left, top, crop_width, crop_height)) = crop {
                 options = options.crop(left, top, crop_width, crop_height);
@@ -459,7 +496,9 @@ mod tests {
         let error = decode_image(b"definitely not an image", &limits).unwrap_err();
         assert!(error.to_string().contains("not a supported image format"), "{error}");
         let mut png = Vec::new();
-        DynamicImage::ImageRgb8(RgbImage::new(64, 64)).write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+        DynamicImage::ImageRgb8(RgbImage::new(64, 64))
+            .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
         assert!(decode_image(&png, &limits).is_ok());
         let tight = ImageLimits { max_dimension: 32, ..limits };
         assert!(decode_image(&png, &tight).is_err());

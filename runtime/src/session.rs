@@ -122,7 +122,11 @@ impl Engine {
     }
 
     /// Loads a model, planning the provider chain with the given probe.
-    pub fn load_with_probe(model: impl AsRef<Path>, options: &SessionOptions, probe: &dyn HardwareProbe) -> Result<Engine> {
+    pub fn load_with_probe(
+        model: impl AsRef<Path>,
+        options: &SessionOptions,
+        probe: &dyn HardwareProbe,
+    ) -> Result<Engine> {
         let model = model.as_ref();
         if !model.is_file() {
             return Err(Error::ModelNotFound(model.to_path_buf()));
@@ -171,7 +175,10 @@ impl Engine {
                 }
             }
         }
-        Err(Error::DeviceUnavailable { device: options.device.to_string(), reason: "no provider in the chain".to_string() })
+        Err(Error::DeviceUnavailable {
+            device: options.device.to_string(),
+            reason: "no provider in the chain".to_string(),
+        })
     }
 
     /// Inputs, outputs and metadata of the model.
@@ -211,8 +218,14 @@ impl Engine {
 
     /// Runs the model on one f32 input tensor (`shape`, row-major `data`) and hands the f32
     /// outputs to `consume` without copying them.
-    pub fn run_with<R>(&self, shape: &[usize], data: &[f32], consume: impl FnOnce(&[OutputView<'_>]) -> Result<R>) -> Result<R> {
-        let tensor = TensorRef::from_array_view((shape.to_vec(), data)).map_err(|error| Error::Inference(error.to_string()))?;
+    pub fn run_with<R>(
+        &self,
+        shape: &[usize],
+        data: &[f32],
+        consume: impl FnOnce(&[OutputView<'_>]) -> Result<R>,
+    ) -> Result<R> {
+        let tensor =
+            TensorRef::from_array_view((shape.to_vec(), data)).map_err(|error| Error::Inference(error.to_string()))?;
         let mut session = self.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let input_name = self.info.inputs[0].name.clone();
         let outputs = session
@@ -221,7 +234,8 @@ impl Engine {
         let mut views = Vec::with_capacity(self.info.outputs.len());
         for output in &self.info.outputs {
             let name = output.name.as_str();
-            let value = outputs.get(name).ok_or_else(|| Error::Inference(format!("output `{name}` missing from the run")))?;
+            let value =
+                outputs.get(name).ok_or_else(|| Error::Inference(format!("output `{name}` missing from the run")))?;
             let (shape, data) = value
                 .try_extract_tensor::<f32>()
                 .map_err(|error| Error::Inference(format!("output `{name}` is not an f32 tensor: {error}")))?;
@@ -235,7 +249,11 @@ impl Engine {
         self.run_with(shape, data, |views| {
             Ok(views
                 .iter()
-                .map(|view| OutputTensor { name: view.name.to_string(), shape: view.shape.clone(), data: view.data.to_vec() })
+                .map(|view| OutputTensor {
+                    name: view.name.to_string(),
+                    shape: view.shape.clone(),
+                    data: view.data.to_vec(),
+                })
                 .collect())
         })
     }
@@ -248,7 +266,12 @@ enum BuildError {
     Model(String),
 }
 
-fn build_session(environment: &ort::environment::Environment, model: &Path, device: Device, options: &SessionOptions) -> Result<Session, BuildError> {
+fn build_session(
+    environment: &ort::environment::Environment,
+    model: &Path,
+    device: Device,
+    options: &SessionOptions,
+) -> Result<Session, BuildError> {
     let setup = |error: ort::Error<_>| BuildError::Model(error.to_string());
     let mut builder = Session::builder(environment).map_err(|error| BuildError::Model(error.to_string()))?;
     builder = builder.with_optimization_level(GraphOptimizationLevel::Level3).map_err(setup)?;

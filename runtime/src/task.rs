@@ -40,13 +40,8 @@ pub struct TaskDefaults {
 
 impl TaskKind {
     /// Every task, in the order shown to users.
-    pub const ALL: [TaskKind; 5] = [
-        TaskKind::Detection,
-        TaskKind::Classification,
-        TaskKind::Segmentation,
-        TaskKind::Anomaly,
-        TaskKind::Custom,
-    ];
+    pub const ALL: [TaskKind; 5] =
+        [TaskKind::Detection, TaskKind::Classification, TaskKind::Segmentation, TaskKind::Anomaly, TaskKind::Custom];
 
     /// The name used in config files and on the command line.
     pub fn name(self) -> &'static str {

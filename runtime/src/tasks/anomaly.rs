@@ -9,12 +9,18 @@ use crate::{
 };
 
 /// Decodes one image's anomaly outputs.
-pub fn decode(items: &[ItemView<'_>], transform: &Transform, input_size: (u32, u32), options: &DecodeOptions) -> Result<Anomaly> {
+pub fn decode(
+    items: &[ItemView<'_>],
+    transform: &Transform,
+    input_size: (u32, u32),
+    options: &DecodeOptions,
+) -> Result<Anomaly> {
     let map = items
         .iter()
         .find(|item| item.name == "anomaly_map")
         .or_else(|| items.iter().find(|item| item.data.len() > 1 && item.name != "pred_mask"));
-    let score_output = items.iter().find(|item| item.name == "pred_score").or_else(|| items.iter().find(|item| item.data.len() == 1));
+    let score_output =
+        items.iter().find(|item| item.name == "pred_score").or_else(|| items.iter().find(|item| item.data.len() == 1));
     if map.is_none() && score_output.is_none() {
         return Err(mismatch(TaskKind::Anomaly, "expected a `pred_score` and/or an `anomaly_map` output"));
     }
@@ -24,7 +30,12 @@ pub fn decode(items: &[ItemView<'_>], transform: &Transform, input_size: (u32, u
     if let Some(map) = map {
         let (height, width) = match map.shape {
             [1, height, width] | [height, width] => (*height, *width),
-            other => return Err(mismatch(TaskKind::Anomaly, format!("expected an anomaly map [N, 1, H, W], got {other:?} per image"))),
+            other => {
+                return Err(mismatch(
+                    TaskKind::Anomaly,
+                    format!("expected an anomaly map [N, 1, H, W], got {other:?} per image"),
+                ))
+            }
         };
         let (peak_index, peak_value) = map
             .data
@@ -34,7 +45,8 @@ pub fn decode(items: &[ItemView<'_>], transform: &Transform, input_size: (u32, u
         map_max = peak_value;
         let input_x = (peak_index % width) as f64 + 0.5;
         let input_y = (peak_index / width) as f64 + 0.5;
-        let (x, y) = transform.to_source(input_x * input_size.0 as f64 / width as f64, input_y * input_size.1 as f64 / height as f64);
+        let (x, y) = transform
+            .to_source(input_x * input_size.0 as f64 / width as f64, input_y * input_size.1 as f64 / height as f64);
         peak = (x as f32, y as f32);
         let (source_width, source_height) = (transform.source_width, transform.source_height);
         let pixels = (0..source_height).flat_map(|y| (0..source_width).map(move |x| (x, y))).map(|(x, y)| {

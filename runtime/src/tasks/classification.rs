@@ -27,7 +27,10 @@ pub fn decode(items: &[ItemView<'_>], options: &DecodeOptions) -> Result<Vec<Cla
     let item = items.first().ok_or_else(|| mismatch(TaskKind::Classification, "the model has no outputs"))?;
     let spatial: usize = item.shape.iter().skip(1).product();
     if item.shape.is_empty() || spatial != 1 {
-        return Err(mismatch(TaskKind::Classification, format!("expected an output [N, classes], got shape {:?} per image", item.shape)));
+        return Err(mismatch(
+            TaskKind::Classification,
+            format!("expected an output [N, classes], got shape {:?} per image", item.shape),
+        ));
     }
     let probabilities = probabilities(item.data, options.scores);
     let mut order: Vec<usize> = (0..probabilities.len()).collect();
@@ -35,7 +38,11 @@ pub fn decode(items: &[ItemView<'_>], options: &DecodeOptions) -> Result<Vec<Cla
     Ok(order
         .into_iter()
         .take(options.top_k.max(1))
-        .map(|class_id| ClassScore { class_id, label: label_for(&options.labels, class_id), score: probabilities[class_id] })
+        .map(|class_id| ClassScore {
+            class_id,
+            label: label_for(&options.labels, class_id),
+            score: probabilities[class_id],
+        })
         .collect())
 }
 

@@ -26,9 +26,17 @@ pub struct Candidate {
 }
 
 /// Resolves `Auto` from a `[rows, columns]` item shape.
-pub fn resolve_layout(layout: DetectionLayout, shape: &[usize], classes: Option<usize>, extra_channels: usize) -> Result<DetectionLayout> {
+pub fn resolve_layout(
+    layout: DetectionLayout,
+    shape: &[usize],
+    classes: Option<usize>,
+    extra_channels: usize,
+) -> Result<DetectionLayout> {
     let [rows, columns] = shape else {
-        return Err(mismatch(TaskKind::Detection, format!("expected a 3-D output [N, a, b], got [N, {}]", join(shape))));
+        return Err(mismatch(
+            TaskKind::Detection,
+            format!("expected a 3-D output [N, a, b], got [N, {}]", join(shape)),
+        ));
     };
     let (rows, columns) = (*rows, *columns);
     if layout != DetectionLayout::Auto {
@@ -58,7 +66,11 @@ fn join(shape: &[usize]) -> String {
 
 /// Candidates above the threshold from one item, before NMS. `extra_channels` trailing
 /// channels per anchor (YOLO-seg mask coefficients) are not classes.
-pub fn candidates(item: &ItemView<'_>, options: &DecodeOptions, extra_channels: usize) -> Result<(DetectionLayout, Vec<Candidate>)> {
+pub fn candidates(
+    item: &ItemView<'_>,
+    options: &DecodeOptions,
+    extra_channels: usize,
+) -> Result<(DetectionLayout, Vec<Candidate>)> {
     let classes = (!options.labels.is_empty()).then_some(options.labels.len());
     let layout = resolve_layout(options.layout, item.shape, classes, extra_channels)?;
     let (rows, columns) = (item.shape[0], item.shape[1]);
@@ -69,7 +81,10 @@ pub fn candidates(item: &ItemView<'_>, options: &DecodeOptions, extra_channels: 
         DetectionLayout::Yolov8 => {
             let anchors = columns;
             let Some(class_count) = rows.checked_sub(4 + extra_channels).filter(|count| *count > 0) else {
-                return Err(mismatch(TaskKind::Detection, format!("a YOLOv8 output needs more than 4 rows, got {rows}")));
+                return Err(mismatch(
+                    TaskKind::Detection,
+                    format!("a YOLOv8 output needs more than 4 rows, got {rows}"),
+                ));
             };
             // Best class per anchor, scanning rows contiguously (cache-friendly).
             let mut best_score = vec![f32::NEG_INFINITY; anchors];
@@ -97,7 +112,10 @@ pub fn candidates(item: &ItemView<'_>, options: &DecodeOptions, extra_channels: 
         }
         DetectionLayout::Yolov5 => {
             let Some(class_count) = columns.checked_sub(5 + extra_channels).filter(|count| *count > 0) else {
-                return Err(mismatch(TaskKind::Detection, format!("a YOLOv5 output needs more than 5 columns, got {columns}")));
+                return Err(mismatch(
+                    TaskKind::Detection,
+                    format!("a YOLOv5 output needs more than 5 columns, got {columns}"),
+                ));
             };
             for (anchor, row) in data.chunks_exact(columns).enumerate() {
                 let objectness = row[4];
@@ -107,13 +125,21 @@ pub fn candidates(item: &ItemView<'_>, options: &DecodeOptions, extra_channels: 
                 let (class_id, class_score) = argmax(&row[5..5 + class_count]);
                 let score = objectness * class_score;
                 if score > threshold {
-                    found.push(Candidate { class_id, score, bbox: from_center(row[0], row[1], row[2], row[3]), anchor });
+                    found.push(Candidate {
+                        class_id,
+                        score,
+                        bbox: from_center(row[0], row[1], row[2], row[3]),
+                        anchor,
+                    });
                 }
             }
         }
         DetectionLayout::End2end => {
             if columns < 6 {
-                return Err(mismatch(TaskKind::Detection, format!("an end-to-end output needs 6 columns, got {columns}")));
+                return Err(mismatch(
+                    TaskKind::Detection,
+                    format!("an end-to-end output needs 6 columns, got {columns}"),
+                ));
             }
             for (anchor, row) in data.chunks_exact(columns).enumerate() {
                 if row[4] > threshold {
@@ -136,12 +162,20 @@ fn from_center(cx: f32, cy: f32, width: f32, height: f32) -> BoundingBox {
 }
 
 fn argmax(values: &[f32]) -> (usize, f32) {
-    values.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (index, &value)| if value > best.1 { (index, value) } else { best })
+    values
+        .iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (index, &value)| if value > best.1 { (index, value) } else { best })
 }
 
 /// Greedy non-maximum suppression, best score first. Boxes of different classes never
 /// suppress each other unless `agnostic`. Returns kept candidates in score order.
-pub fn non_max_suppression(mut candidates: Vec<Candidate>, iou_threshold: f32, max_detections: usize, agnostic: bool) -> Vec<Candidate> {
+pub fn non_max_suppression(
+    mut candidates: Vec<Candidate>,
+    iou_threshold: f32,
+    max_detections: usize,
+    agnostic: bool,
+) -> Vec<Candidate> {
     candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
     candidates.truncate(MAX_NMS_CANDIDATES);
     let mut kept: Vec<Candidate> = Vec::new();
@@ -149,9 +183,9 @@ pub fn non_max_suppression(mut candidates: Vec<Candidate>, iou_threshold: f32, m
         if kept.len() >= max_detections {
             break;
         }
-        let suppressed = kept
-            .iter()
-            .any(|other| (agnostic || other.class_id == candidate.class_id) && other.bbox.iou(&candidate.bbox) > iou_threshold);
+        let suppressed = kept.iter().any(|other| {
+            (agnostic || other.class_id == candidate.class_id) && other.bbox.iou(&candidate.bbox) > iou_threshold
+        });
         if !suppressed {
             kept.push(candidate);
         }

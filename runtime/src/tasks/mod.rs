@@ -110,9 +110,16 @@ pub fn batch_item<'a>(outputs: &'a [OutputView<'a>], index: usize) -> Result<Vec
             }
             let item_len = output.data.len() / batch;
             if index >= batch {
-                return Err(Error::Inference(format!("output `{}` has batch {batch}, item {index} asked", output.name)));
+                return Err(Error::Inference(format!(
+                    "output `{}` has batch {batch}, item {index} asked",
+                    output.name
+                )));
             }
-            Ok(ItemView { name: output.name, shape: &output.shape[1..], data: &output.data[index * item_len..(index + 1) * item_len] })
+            Ok(ItemView {
+                name: output.name,
+                shape: &output.shape[1..],
+                data: &output.data[index * item_len..(index + 1) * item_len],
+            })
         })
         .collect()
 }
@@ -121,16 +128,31 @@ pub fn batch_item<'a>(outputs: &'a [OutputView<'a>], index: usize) -> Result<Vec
 ///
 /// `input_size` is the model input `(width, height)`; `transform` maps input pixels back to
 /// the source image.
-pub fn decode(items: &[ItemView<'_>], transform: &Transform, input_size: (u32, u32), options: &DecodeOptions) -> Result<PredictionOutput> {
+pub fn decode(
+    items: &[ItemView<'_>],
+    transform: &Transform,
+    input_size: (u32, u32),
+    options: &DecodeOptions,
+) -> Result<PredictionOutput> {
     match options.task {
-        TaskKind::Detection => detection::decode(items, transform, options).map(|detections| PredictionOutput::Detection { detections }),
-        TaskKind::Classification => classification::decode(items, options).map(|top| PredictionOutput::Classification { top }),
-        TaskKind::Segmentation => segmentation::decode(items, transform, input_size, options).map(PredictionOutput::Segmentation),
+        TaskKind::Detection => {
+            detection::decode(items, transform, options).map(|detections| PredictionOutput::Detection { detections })
+        }
+        TaskKind::Classification => {
+            classification::decode(items, options).map(|top| PredictionOutput::Classification { top })
+        }
+        TaskKind::Segmentation => {
+            segmentation::decode(items, transform, input_size, options).map(PredictionOutput::Segmentation)
+        }
         TaskKind::Anomaly => anomaly::decode(items, transform, input_size, options).map(PredictionOutput::Anomaly),
         TaskKind::Custom => Ok(PredictionOutput::Custom {
             outputs: items
                 .iter()
-                .map(|item| OutputTensor { name: item.name.to_string(), shape: item.shape.to_vec(), data: item.data.to_vec() })
+                .map(|item| OutputTensor {
+                    name: item.name.to_string(),
+                    shape: item.shape.to_vec(),
+                    data: item.data.to_vec(),
+                })
                 .collect(),
         }),
     }
@@ -155,11 +177,14 @@ pub(crate) fn sample_bilinear(map: &[f32], width: usize, height: usize, x: f64, 
 
 /// Maps the centre of source pixel `(x, y)` to continuous coordinates of a map of
 /// `map_width`×`map_height` covering the model input of `input_size`.
-pub(crate) fn source_to_map(transform: &Transform, input_size: (u32, u32), map_size: (usize, usize), x: u32, y: u32) -> (f64, f64) {
+pub(crate) fn source_to_map(
+    transform: &Transform,
+    input_size: (u32, u32),
+    map_size: (usize, usize),
+    x: u32,
+    y: u32,
+) -> (f64, f64) {
     let input_x = (x as f64 + 0.5) * transform.scale_x + transform.pad_x;
     let input_y = (y as f64 + 0.5) * transform.scale_y + transform.pad_y;
-    (
-        input_x * map_size.0 as f64 / input_size.0 as f64 - 0.5,
-        input_y * map_size.1 as f64 / input_size.1 as f64 - 0.5,
-    )
+    (input_x * map_size.0 as f64 / input_size.0 as f64 - 0.5, input_y * map_size.1 as f64 / input_size.1 as f64 - 0.5)
 }

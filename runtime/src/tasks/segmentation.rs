@@ -10,7 +10,12 @@ use crate::{
 };
 
 /// Decodes one image's segmentation outputs.
-pub fn decode(items: &[ItemView<'_>], transform: &Transform, input_size: (u32, u32), options: &DecodeOptions) -> Result<Segmentation> {
+pub fn decode(
+    items: &[ItemView<'_>],
+    transform: &Transform,
+    input_size: (u32, u32),
+    options: &DecodeOptions,
+) -> Result<Segmentation> {
     match items {
         [boxes, protos] if boxes.shape.len() == 2 && protos.shape.len() == 3 => decode_instances(boxes, protos, transform, input_size, options),
         [protos, boxes] if boxes.shape.len() == 2 && protos.shape.len() == 3 => decode_instances(boxes, protos, transform, input_size, options),
@@ -23,7 +28,12 @@ pub fn decode(items: &[ItemView<'_>], transform: &Transform, input_size: (u32, u
 }
 
 /// Semantic or binary maps at model resolution.
-fn decode_map(map: &ItemView<'_>, transform: &Transform, input_size: (u32, u32), options: &DecodeOptions) -> Result<Segmentation> {
+fn decode_map(
+    map: &ItemView<'_>,
+    transform: &Transform,
+    input_size: (u32, u32),
+    options: &DecodeOptions,
+) -> Result<Segmentation> {
     let (channels, height, width) = match map.shape {
         [channels, height, width] => (*channels, *height, *width),
         [height, width] => (1, *height, *width),
@@ -84,11 +94,13 @@ fn decode_map(map: &ItemView<'_>, transform: &Transform, input_size: (u32, u32),
             classes.push(SegmentClass { class_id, label: label_for(&labels, class_id), area, mask });
         }
     }
-    let probability_of = |pixel: usize, class: usize| if channels == 1 { map.data[pixel] } else { map.data[class * plane + pixel] };
+    let probability_of =
+        |pixel: usize, class: usize| if channels == 1 { map.data[pixel] } else { map.data[class * plane + pixel] };
     let regions = connected_regions(&model_classes, width, height)
         .into_iter()
         .map(|region| {
-            let mean = region.pixels.iter().map(|&pixel| probability_of(pixel, region.class as usize)).sum::<f32>() / region.pixels.len() as f32;
+            let mean = region.pixels.iter().map(|&pixel| probability_of(pixel, region.class as usize)).sum::<f32>()
+                / region.pixels.len() as f32;
             let scale = |x: usize, y: usize| {
                 let input_x = x as f64 * input_size.0 as f64 / width as f64;
                 let input_y = y as f64 * input_size.1 as f64 / height as f64;
@@ -157,7 +169,13 @@ fn connected_regions(classes: &[u16], width: usize, height: usize) -> Vec<Region
 
 /// YOLO-seg: detections from `boxes` (`[4 + classes + k, anchors]`), masks from the `k`
 /// prototype maps, cropped to each box.
-fn decode_instances(boxes: &ItemView<'_>, protos: &ItemView<'_>, transform: &Transform, input_size: (u32, u32), options: &DecodeOptions) -> Result<Segmentation> {
+fn decode_instances(
+    boxes: &ItemView<'_>,
+    protos: &ItemView<'_>,
+    transform: &Transform,
+    input_size: (u32, u32),
+    options: &DecodeOptions,
+) -> Result<Segmentation> {
     let [prototypes, proto_height, proto_width] = protos.shape else { unreachable!("checked by the caller") };
     let (prototypes, proto_height, proto_width) = (*prototypes, *proto_height, *proto_width);
     let kept = detection::kept_candidates(boxes, options, prototypes)?;

@@ -1,0 +1,177 @@
+//! Bilinear resizing of interleaved 8-bit images that reproduces OpenCV's `INTER_LINEAR`
+//! bit for bit: 11-bit fixed-point coefficients, half-pixel centres, no antialiasing, and the
+//! same rounding in the vertical pass as OpenCV's SIMD and scalar code. YOLO and PaddleOCR
+//! models are trained on images resized this way; a one-level difference on a fifth of the
+//! pixels moves scores by up to 1e-2 on borderline detections.
+
+const COEF_BITS: i32 = 11;
+const COEF_SCALE: f32 = (1 << COEF_BITS) as f32;
+
+/// Per-axis source index and fixed-point weights.
+#[derive(Debug, Clone)]
+struct Axis {
+    index: Vec<usize>,
+    weight0: Vec<i16>,
+    weight1: Vec<i16>,
+}
+
+fn saturate_i16(value: f32) -> i16 {
+    value.round_ties_even().clamp(i16::MIN as f32, i16::MAX as f32) as i16
+}
+
+impl Axis {
+    fn new(source: usize, destination: usize) -> Axis {
+        let scale = source as f64 / destination as f64;
+        let mut axis = Axis { index: Vec::with_capacity(destination), weight0: Vec::new(), weight1: Vec::new() };
+        for position in 0..destination {
+            // OpenCV computes the coordinate in double, then stores it as float.
+            let coordinate = ((position as f64 + 0.5) * scale - 0.5) as f32;
+            let mut index = coordinate.floor() as i64;
+            let mut fraction = coordinate - index as f32;
+            if index < 0 {
+                index = 0;
+                fraction = 0.0;
+            }
+            if index >= source as i64 - 1 {
+                index = source as i64 - 1;
+                fraction = 0.0;
+            }
+            let weight0 = saturate_i16((1.0 - fraction) * COEF_SCALE);
+            let weight1 = saturate_i16(fraction * COEF_SCALE);
+            axis.index.push(index as usize);
+            axis.weight0.push(weight0);
+            axis.weight1.push(weight1);
+        }
+        axis
+    }
+}
+
+/// Reusable buffers for [`resize_linear`].
+#[derive(Debug, Default, Clone)]
+pub struct LinearScratch {
+    rows: [Vec<i32>; 2],
+    cached: [Option<usize>; 2],
+}
+
+/// Resizes `source` (`source_width`×`source_height`, `channels` interleaved) into
+/// `destination` (`width`×`height`).
+pub fn resize_linear(
+    source: &[u8],
+    source_width: usize,
+    source_height: usize,
+    channels: usize,
+    destination: &mut [u8],
+    width: usize,
+    height: usize,
+    scratch: &mut LinearScratch,
+) {
+    debug_assert_eq!(source.len(), source_width * source_height * channels);
+    debug_assert_eq!(destination.len(), width * height * channels);
+    let columns = Axis::new(source_width, width);
+    let rows = Axis::new(source_height, height);
+    let row_len = width * channels;
+    for buffer in &mut scratch.rows {
+        buffer.resize(row_len, 0);
+    }
+    scratch.cached = [None, None];
+    for y in 0..height {
+        let top = rows.index[y];
+        let bottom = (top + 1).min(source_height - 1);
+        horizontal(source, source_width, channels, &columns, top, scratch, 0);
+        horizontal(source, source_width, channels, &columns, bottom, scratch, 1);
+        let output = &mut destination[y * row_len..(y + 1) * row_len];
+        vertical(&scratch.rows[0], &scratch.rows[1], rows.weight0[y], rows.weight1[y], output);
+    }
+}
+
+/// Fills `scratch.rows[slot]` with the horizontally interpolated source row `row`.
+fn horizontal(
+    source: &[u8],
+    source_width: usize,
+    channels: usize,
+    columns: &Axis,
+    row: usize,
+    scratch: &mut LinearScratch,
+    slot: usize,
+) {
+    if scratch.cached[slot] == Some(row) {
+        return;
+    }
+    // Reuse the other slot's row when it already holds this one.
+    if scratch.cached[1 - slot] == Some(row) {
+        let (first, second) = scratch.rows.split_at_mut(1);
+        if slot == 0 {
+            first[0].copy_from_slice(&second[0]);
+        } else {
+            second[0].copy_from_slice(&first[0]);
+        }
+        scratch.cached[slot] = Some(row);
+        return;
+    }
+    let line = &source[row * source_width * channels..(row + 1) * source_width * channels];
+    let output = &mut scratch.rows[slot];
+    for (x, pixel) in output.chunks_exact_mut(channels).enumerate() {
+        let left = columns.index[x] * channels;
+        let right = (columns.index[x] + 1).min(source_width - 1) * channels;
+        let (weight0, weight1) = (columns.weight0[x] as i32, columns.weight1[x] as i32);
+        for (channel, value) in pixel.iter_mut().enumerate() {
+            *value = line[left + channel] as i32 * weight0 + line[right + channel] as i32 * weight1;
+        }
+    }
+    scratch.cached[slot] = Some(row);
+}
+
+/// OpenCV's vertical pass: 16-lane blocks use the SIMD formula
+/// `((a >> 4) * b0 >> 16) + ((c >> 4) * b1 >> 16) + 2 >> 2`, then 8-lane blocks, then the
+/// scalar `(a * b0 + c * b1 + 2^21) >> 22` for the tail.
+fn vertical(top: &[i32], bottom: &[i32], weight0: i16, weight1: i16, output: &mut [u8]) {
+    let width = output.len();
+    let simd = |a: i32, c: i32| -> u8 {
+        let high = |value: i32, weight: i16| (((value >> 4) as i16 as i32 * weight as i32) >> 16) as i16;
+        let sum = high(a, weight0).saturating_add(high(c, weight1));
+        ((sum as i32 + 2) >> 2).clamp(0, 255) as u8
+    };
+    let mut x = 0;
+    while x + 16 <= width {
+        for lane in x..x + 16 {
+            output[lane] = simd(top[lane], bottom[lane]);
+        }
+        x += 16;
+    }
+    while x + 8 < width {
+        for lane in x..x + 8 {
+            output[lane] = simd(top[lane], bottom[lane]);
+        }
+        x += 8;
+    }
+    for lane in x..width {
+        let value = (top[lane] as i64 * weight0 as i64 + bottom[lane] as i64 * weight1 as i64 + (1 << 21)) >> 22;
+        output[lane] = value.clamp(0, 255) as u8;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_size_is_identity_and_constant_images_stay_constant() {
+        let source: Vec<u8> = (0..4 * 3 * 3).map(|value| value as u8 * 7).collect();
+        let mut output = vec![0; source.len()];
+        resize_linear(&source, 4, 3, 3, &mut output, 4, 3, &mut LinearScratch::default());
+        assert_eq!(output, source);
+        let flat = vec![200u8; 10 * 10 * 3];
+        let mut small = vec![0; 3 * 7 * 3];
+        resize_linear(&flat, 10, 10, 3, &mut small, 3, 7, &mut LinearScratch::default());
+        assert!(small.iter().all(|&value| value == 200));
+    }
+
+    #[test]
+    fn halfway_samples_average_neighbours() {
+        // 2 pixels wide -> 4 wide: positions map to -0.25, 0.25, 0.75, 1.25.
+        let source = [0u8, 100];
+        let mut output = [0u8; 4];
+        resize_linear(&source, 2, 1, 1, &mut output, 4, 1, &mut LinearScratch::default());
+        assert_eq!(output, [0, 25, 75, 100]);
+    }
+}

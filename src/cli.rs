@@ -1,0 +1,173 @@
+//! Command-line arguments: one `Command` enum, one args struct per subcommand.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use inferx_runtime::{Device, TaskKind};
+
+/// Turn an ONNX vision model into a standalone, production-grade Rust inference project.
+#[derive(Debug, Parser)]
+#[command(name = "inferx", version, about)]
+pub struct Cli {
+    /// More logging (-v info, -vv debug). `INFERX_LOG` takes a tracing filter.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only results and errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a model on images or folders and print (or save) the predictions.
+    Run(RunArgs),
+    /// Show a model's inputs, outputs, opset, metadata and guessed task.
+    Inspect(InspectArgs),
+    /// Show ONNX Runtime, its providers, the CPU and GPUs, and which devices are usable.
+    Devices(DevicesArgs),
+    /// Manage the ONNX Runtime shared library.
+    #[command(subcommand)]
+    Runtime(RuntimeCommand),
+    /// Generate a standalone inference project from a template.
+    Template(TemplateArgs),
+}
+
+/// Device selection, shared by commands that load a model.
+#[derive(Debug, Clone, Args)]
+pub struct DeviceArgs {
+    /// Device: auto, cpu, cuda[:N], tensorrt[:N], openvino, coreml, directml[:N], rocm[:N], webgpu.
+    #[arg(long, env = "INFERX_DEVICE", default_value = "auto")]
+    pub device: Device,
+    /// Fail instead of falling back when the device cannot be used.
+    #[arg(long)]
+    pub strict_device: bool,
+    /// Threads inside one operator (0 = ONNX Runtime's default).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+/// `inferx run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The ONNX model.
+    pub model: PathBuf,
+    /// Images or folders of images.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Task; guessed from the model when omitted.
+    #[arg(long)]
+    pub task: Option<TaskKind>,
+    /// Device options.
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Write annotated images into this folder.
+    #[arg(long, value_name = "OUT_DIR")]
+    pub save: Option<PathBuf>,
+    /// Score threshold (detections must score above it; mask/anomaly threshold otherwise).
+    #[arg(long, value_name = "0..1")]
+    pub conf: Option<f32>,
+    /// NMS IoU threshold.
+    #[arg(long, value_name = "0..1")]
+    pub iou: Option<f32>,
+    /// Classes shown for classification.
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    /// Most detections per image.
+    #[arg(long)]
+    pub max_det: Option<usize>,
+    /// Square input size for models with a dynamic input.
+    #[arg(long)]
+    pub size: Option<u32>,
+    /// A labels file (one per line, or a JSON/YAML list) instead of the model's names.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+}
+
+/// `inferx inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The ONNX model.
+    pub model: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `inferx devices`.
+#[derive(Debug, Args)]
+pub struct DevicesArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `inferx runtime ...`.
+#[derive(Debug, Subcommand)]
+pub enum RuntimeCommand {
+    /// Download ONNX Runtime from its PyPI wheel (sha256-checked) into the cache or a folder.
+    Install(InstallArgs),
+    /// Print the path of the ONNX Runtime library that would be used.
+    Path,
+}
+
+/// `inferx runtime install`.
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// ONNX Runtime version.
+    #[arg(long, default_value = inferx_runtime::ORT_VERSION)]
+    pub version: String,
+    /// The CUDA/TensorRT build (`onnxruntime-gpu`).
+    #[arg(long, conflicts_with = "openvino")]
+    pub gpu: bool,
+    /// The OpenVINO build (`onnxruntime-openvino`).
+    #[arg(long)]
+    pub openvino: bool,
+    /// Install into this folder instead of the user cache (e.g. a project's `.inferx/lib`).
+    #[arg(long)]
+    pub dest: Option<PathBuf>,
+    /// Install from a wheel file already downloaded (offline).
+    #[arg(long, value_name = "WHEEL")]
+    pub from_wheel: Option<PathBuf>,
+    /// Reinstall even when already present.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `inferx template`.
+#[derive(Debug, Args)]
+pub struct TemplateArgs {
+    /// Template: yolo, yolo_openvino, classification, anomaly, segmentation, custom.
+    pub template: String,
+    /// Project name (letters, digits, `-`, `_`; starts with a letter).
+    #[arg(long)]
+    pub name: String,
+    /// An ONNX model to copy into `models/`; its input size, labels and task fill the config.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Parent folder of the project (default: the current folder).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Device the project prefers (default: the template's).
+    #[arg(long)]
+    pub device: Option<Device>,
+    /// Replace a non-empty folder of the same name.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,22 @@
+//! One module per subcommand, each with `run(args, printer)`.
+
+mod devices;
+mod inspect;
+mod run;
+mod runtime;
+mod template;
+
+use std::process::ExitCode;
+
+use crate::{cli::Command, output::Printer};
+
+/// Runs a parsed command.
+pub fn dispatch(command: Command, printer: &Printer) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run(args) => run::run(args, printer),
+        Command::Inspect(args) => inspect::run(args, printer).map(|()| ExitCode::SUCCESS),
+        Command::Devices(args) => devices::run(args, printer).map(|()| ExitCode::SUCCESS),
+        Command::Runtime(command) => runtime::run(command, printer).map(|()| ExitCode::SUCCESS),
+        Command::Template(args) => template::run(args, printer).map(|()| ExitCode::SUCCESS),
+    }
+}

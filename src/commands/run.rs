@@ -1,0 +1,198 @@
+//! `inferx run`: predictions on images and folders, as a table or JSON, with annotated copies.
+
+use std::{
+    collections::HashSet,
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+use crate::{
+    cli::RunArgs,
+    output::{table, Printer},
+};
+use anyhow::{bail, Context};
+use inferx_runtime::{
+    annotate, inputs, labels,
+    preprocess::load_image,
+    results::{ImagePrediction, PredictionOutput},
+    session::SessionOptions,
+    Pipeline, PipelineOptions, Prediction,
+};
+
+pub(crate) fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
+    for (name, value) in [("--conf", args.conf), ("--iou", args.iou)] {
+        if let Some(value) = value.filter(|value| !(0.0..=1.0).contains(value)) {
+            bail!("{name} {value} is out of range: use a value between 0 and 1");
+        }
+    }
+    let images = inputs::collect_images(&args.inputs)?;
+    let labels = args.labels.as_deref().map(labels::read_labels_file).transpose().context("reading --labels")?;
+    let options = PipelineOptions {
+        task: args.task,
+        session: SessionOptions {
+            device: args.device.device,
+            strict_device: args.device.strict_device,
+            intra_threads: args.device.threads,
+            ..SessionOptions::default()
+        },
+        input_size: args.size,
+        confidence: args.conf,
+        iou: args.iou,
+        top_k: args.top_k,
+        max_detections: args.max_det,
+        labels,
+        ..PipelineOptions::default()
+    };
+    let pipeline =
+        Pipeline::load(&args.model, options).with_context(|| format!("could not load `{}`", args.model.display()))?;
+    let engine = pipeline.engine();
+    printer.status(format!(
+        "{} · {} · {} ({}x{}) · loaded in {:.0} ms",
+        args.model.display(),
+        pipeline.task(),
+        engine.device(),
+        pipeline.preprocess_config().width,
+        pipeline.preprocess_config().height,
+        engine.load_time().as_secs_f64() * 1e3
+    ));
+    if let Some(dir) = &args.save {
+        std::fs::create_dir_all(dir).with_context(|| format!("could not create `{}`", dir.display()))?;
+    }
+    let bar = printer.progress(images.len() as u64, "predicting");
+    let mut results = Vec::new();
+    let mut failures = Vec::new();
+    let mut saved_names = HashSet::new();
+    for path in &images {
+        match predict_one(&pipeline, path, args.save.as_deref(), &mut saved_names) {
+            Ok(prediction) => results.push((path.clone(), prediction)),
+            Err(error) => failures.push(format!("{}: {error:#}", path.display())),
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    if args.json {
+        let rows: Vec<ImagePrediction> = results
+            .into_iter()
+            .map(|(path, prediction)| ImagePrediction { image: path.display().to_string(), prediction })
+            .collect();
+        printer.out(serde_json::to_string_pretty(&rows)?)?;
+    } else {
+        printer.out(render_table(&results))?;
+    }
+    if let Some(dir) = &args.save {
+        printer.status(format!("annotated images written to `{}`", dir.display()));
+    }
+    for failure in &failures {
+        eprintln!("error: {failure}");
+    }
+    Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn predict_one(
+    pipeline: &Pipeline,
+    path: &Path,
+    save: Option<&Path>,
+    saved_names: &mut HashSet<String>,
+) -> anyhow::Result<Prediction> {
+    let Some(dir) = save else {
+        return Ok(pipeline.predict_path(path)?);
+    };
+    let image = load_image(path, pipeline.limits())?;
+    let prediction = pipeline.predict(&image)?;
+    let canvas = annotate::draw_prediction(&image, &prediction);
+    let target = dir.join(inputs::annotated_file_name(path, saved_names));
+    canvas.save(&target).with_context(|| format!("could not write `{}`", target.display()))?;
+    Ok(prediction)
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(|| path.display().to_string(), |name| name.to_string_lossy().into_owned())
+}
+
+fn render_table(results: &[(PathBuf, Prediction)]) -> String {
+    let mut rows = Vec::new();
+    let mut headers = vec!["image", "size", "ms"];
+    for (path, prediction) in results {
+        let timings = prediction.timings;
+        let total = timings.decode_ms + timings.preprocess_ms + timings.inference_ms + timings.postprocess_ms;
+        let lead = vec![file_name(path), format!("{}x{}", prediction.width, prediction.height), format!("{total:.1}")];
+        match &prediction.output {
+            PredictionOutput::Detection { detections } => {
+                headers = vec!["image", "size", "ms", "label", "score", "box (x1, y1, x2, y2)"];
+                if detections.is_empty() {
+                    rows.push([lead.clone(), vec!["-".into(), String::new(), String::new()]].concat());
+                }
+                for detection in detections {
+                    let bbox = detection.bbox;
+                    rows.push(
+                        [
+                            lead.clone(),
+                            vec![
+                                detection.label.clone(),
+                                format!("{:.3}", detection.score),
+                                format!("{:.1}, {:.1}, {:.1}, {:.1}", bbox.x1, bbox.y1, bbox.x2, bbox.y2),
+                            ],
+                        ]
+                        .concat(),
+                    );
+                }
+            }
+            PredictionOutput::Classification { top } => {
+                headers = vec!["image", "size", "ms", "top classes"];
+                let classes = top
+                    .iter()
+                    .map(|class| format!("{} {:.3}", class.label, class.score))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                rows.push([lead, vec![classes]].concat());
+            }
+            PredictionOutput::Segmentation(segmentation) => {
+                headers = vec!["image", "size", "ms", "class", "pixels", "regions"];
+                if segmentation.classes.is_empty() && segmentation.instances.is_empty() {
+                    rows.push([lead.clone(), vec!["-".into(), "0".into(), "0".into()]].concat());
+                }
+                for class in &segmentation.classes {
+                    let regions =
+                        segmentation.regions.iter().filter(|region| region.class_id == class.class_id).count();
+                    rows.push(
+                        [lead.clone(), vec![class.label.clone(), class.area.to_string(), regions.to_string()]].concat(),
+                    );
+                }
+                for instance in &segmentation.instances {
+                    let area = instance.mask.as_ref().map_or(0, |mask| mask.area());
+                    rows.push(
+                        [
+                            lead.clone(),
+                            vec![format!("{} {:.3}", instance.label, instance.score), area.to_string(), "1".into()],
+                        ]
+                        .concat(),
+                    );
+                }
+            }
+            PredictionOutput::Anomaly(anomaly) => {
+                headers = vec!["image", "size", "ms", "score", "verdict", "peak (x, y)"];
+                let verdict = if anomaly.is_anomalous { "anomalous" } else { "normal" };
+                rows.push(
+                    [
+                        lead,
+                        vec![
+                            format!("{:.4}", anomaly.score),
+                            verdict.into(),
+                            format!("{:.0}, {:.0}", anomaly.peak.0, anomaly.peak.1),
+                        ],
+                    ]
+                    .concat(),
+                );
+            }
+            PredictionOutput::Custom { outputs } => {
+                headers = vec!["image", "size", "ms", "output", "shape", "first values"];
+                for output in outputs {
+                    let first =
+                        output.data.iter().take(4).map(|value| format!("{value:.4}")).collect::<Vec<_>>().join(", ");
+                    rows.push([lead.clone(), vec![output.name.clone(), format!("{:?}", output.shape), first]].concat());
+                }
+            }
+        }
+    }
+    table(&headers, &rows)
+}

@@ -1,0 +1,76 @@
+//! `inferx runtime install` and `inferx runtime path`.
+
+use anyhow::Context;
+use inferx_runtime::{
+    install::{self, Flavor, InstallRequest, Progress},
+    library,
+};
+
+use crate::{
+    cli::{InstallArgs, RuntimeCommand},
+    output::Printer,
+};
+
+pub(crate) fn run(command: RuntimeCommand, printer: &Printer) -> anyhow::Result<()> {
+    match command {
+        RuntimeCommand::Install(args) => install(args, printer),
+        RuntimeCommand::Path => {
+            let location = library::locate()?;
+            printer.out(location.path.display().to_string())?;
+            Ok(())
+        }
+    }
+}
+
+fn install(args: InstallArgs, printer: &Printer) -> anyhow::Result<()> {
+    let flavor = match (args.gpu, args.openvino) {
+        (true, _) => Flavor::Gpu,
+        (_, true) => Flavor::OpenVino,
+        _ => Flavor::Cpu,
+    };
+    let request = InstallRequest {
+        version: Some(args.version.clone()),
+        flavor,
+        dest: args.dest,
+        from_wheel: args.from_wheel,
+        force: args.force,
+    };
+    let mut bar: Option<indicatif::ProgressBar> = None;
+    let mut on_progress = |event: Progress| match event {
+        Progress::Start { file, total } => {
+            let progress = printer.progress(total.unwrap_or(0), &format!("downloading {file}"));
+            bar = Some(progress);
+        }
+        Progress::Advance(bytes) => {
+            if let Some(bar) = &bar {
+                bar.set_position(bytes);
+            }
+        }
+        Progress::Finish => {
+            if let Some(bar) = bar.take() {
+                bar.finish_and_clear();
+            }
+        }
+    };
+    let outcome = install::install(&request, &mut on_progress)
+        .with_context(|| format!("installing {} {}", flavor.package(), args.version))?;
+    if outcome.already_installed {
+        printer.status(format!(
+            "ONNX Runtime {} ({}) is already installed in `{}`",
+            outcome.record.version,
+            flavor.name(),
+            outcome.dir.display()
+        ));
+    } else {
+        printer.status(format!(
+            "installed ONNX Runtime {} ({}) from {} (sha256 {}…) into `{}`",
+            outcome.record.version,
+            flavor.name(),
+            outcome.record.wheel,
+            &outcome.record.sha256[..12.min(outcome.record.sha256.len())],
+            outcome.dir.display()
+        ));
+    }
+    printer.out(outcome.library.display().to_string())?;
+    Ok(())
+}

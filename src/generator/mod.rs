@@ -1,0 +1,78 @@
+//! The project generator: a typed, validated [`ProjectSpec`] rendered through the embedded
+//! tera templates, plus the vendored runtime crate, written atomically.
+//!
+//! Templates live in `templates/<name>/` with a `template.toml` manifest; files shared by all
+//! templates live in `templates/_shared/` and are overridden by a template's file of the same
+//! path. Files ending in `.tera` are rendered (suffix stripped); others are copied byte for
+//! byte. A leading `dot-` in a file name becomes `.` (so `dot-gitignore` is `.gitignore`).
+
+mod spec;
+mod templates;
+mod write;
+
+pub use spec::{ProjectSpec, SpecError, DEPENDENCIES};
+pub use templates::{render_project, template_names, TemplateManifest, TEMPLATES};
+pub use write::{write_project, GenerateError, WriteOptions};
+
+use std::path::{Path, PathBuf};
+
+/// A generated file, in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneratedFile {
+    /// Path relative to the project root, `/`-separated.
+    pub path: String,
+    /// Contents.
+    pub contents: Vec<u8>,
+}
+
+/// Everything needed to generate a project.
+#[derive(Debug, Clone)]
+pub struct GenerateRequest {
+    /// Template name.
+    pub template: String,
+    /// Project name.
+    pub name: String,
+    /// Model to copy and inspect.
+    pub model: Option<PathBuf>,
+    /// Parent folder.
+    pub dir: PathBuf,
+    /// Device override.
+    pub device: Option<inferx_runtime::Device>,
+    /// Replace an existing non-empty folder.
+    pub force: bool,
+}
+
+/// Generates a project on disk and returns its folder.
+pub fn generate(request: &GenerateRequest) -> Result<PathBuf, GenerateError> {
+    let manifest = templates::manifest(&request.template)?;
+    let model = request.model.as_deref().map(spec::ModelSource::read).transpose()?;
+    let spec = ProjectSpec::new(&request.name, &request.template, &manifest, model.as_ref(), request.device)?;
+    let mut files = render_project(&spec)?;
+    if let Some(model) = &model {
+        files.push(GeneratedFile { path: format!("models/{}", spec.model_file), contents: model.bytes.clone() });
+    }
+    let target = request.dir.join(&spec.project_name);
+    write_project(&target, &files, &WriteOptions { force: request.force })?;
+    Ok(target)
+}
+
+/// The vendored runtime: every file of `runtime/` as it goes into a project.
+pub fn runtime_files() -> Vec<GeneratedFile> {
+    let mut files = Vec::new();
+    collect_runtime(&templates::RUNTIME, &mut files);
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    files
+}
+
+fn collect_runtime(dir: &include_dir::Dir<'_>, files: &mut Vec<GeneratedFile>) {
+    for file in dir.files() {
+        let path = Path::new("runtime").join(file.path());
+        files.push(GeneratedFile {
+            path: path.to_string_lossy().replace('\\', "/"),
+            contents: file.contents().to_vec(),
+        });
+    }
+    for sub in dir.dirs() {
+        collect_runtime(sub, files);
+    }
+}

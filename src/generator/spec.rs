@@ -1,0 +1,319 @@
+//! The typed template context, validated before anything is rendered.
+
+use std::path::Path;
+
+use inferx_runtime::{
+    model_info::ModelInfo, onnx_proto, pipeline::default_preprocess, preprocess::PreprocessConfig, Device, TaskKind,
+};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use validator::{Validate, ValidationError};
+
+use super::TemplateManifest;
+
+/// Versions of the crates generated projects depend on: their one home.
+pub const DEPENDENCIES: &[(&str, &str)] =
+    &[("anyhow", "1"), ("clap", "4.6"), ("serde_json", "1"), ("tracing-subscriber", "0.3")];
+
+/// Why a spec was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// The project name is unusable.
+    #[error("invalid project name `{name}`: {reason}")]
+    Name {
+        /// The name given.
+        name: String,
+        /// Why it is refused and what would work.
+        reason: String,
+    },
+    /// The model could not be read.
+    #[error(transparent)]
+    Model(#[from] inferx_runtime::Error),
+    /// The model does not fit the template.
+    #[error("the model `{model}` looks like a `{guessed}` model, but template `{template}` is for `{task}`. Use `inferx template {suggestion} ...`, or check the model with `inferx inspect`")]
+    TaskMismatch {
+        /// Model file.
+        model: String,
+        /// What the model looks like.
+        guessed: TaskKind,
+        /// Template name.
+        template: String,
+        /// The template's task.
+        task: TaskKind,
+        /// A template for the guessed task.
+        suggestion: String,
+    },
+    /// Some other field is out of range.
+    #[error("invalid project settings: {0}")]
+    Invalid(String),
+}
+
+/// A model read for generation.
+#[derive(Debug, Clone)]
+pub struct ModelSource {
+    /// File name.
+    pub file_name: String,
+    /// Contents.
+    pub bytes: Vec<u8>,
+    /// Signature and metadata.
+    pub info: ModelInfo,
+}
+
+impl ModelSource {
+    /// Reads and parses a model file.
+    pub fn read(path: &Path) -> Result<ModelSource, SpecError> {
+        let info = onnx_proto::read_model_info(path)?;
+        let bytes = std::fs::read(path).map_err(|error| inferx_runtime::Error::ModelLoad {
+            path: path.to_path_buf(),
+            reason: error.to_string(),
+        })?;
+        let file_name = sanitize_file_name(&info.file);
+        Ok(ModelSource { file_name, bytes, info })
+    }
+}
+
+fn sanitize_file_name(name: &str) -> String {
+    let cleaned: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect();
+    if cleaned.trim_matches('.').is_empty() {
+        "model.onnx".to_string()
+    } else {
+        cleaned
+    }
+}
+
+/// Words a package or crate cannot be named: Rust keywords, and names that clash with the
+/// standard library or the project's own dependencies.
+const RESERVED: &[&str] = &[
+    "as",
+    "async",
+    "await",
+    "break",
+    "const",
+    "continue",
+    "crate",
+    "dyn",
+    "else",
+    "enum",
+    "extern",
+    "false",
+    "fn",
+    "for",
+    "if",
+    "impl",
+    "in",
+    "let",
+    "loop",
+    "match",
+    "mod",
+    "move",
+    "mut",
+    "pub",
+    "ref",
+    "return",
+    "self",
+    "static",
+    "struct",
+    "super",
+    "trait",
+    "true",
+    "type",
+    "unsafe",
+    "use",
+    "where",
+    "while",
+    "abstract",
+    "become",
+    "box",
+    "do",
+    "final",
+    "gen",
+    "macro",
+    "override",
+    "priv",
+    "try",
+    "typeof",
+    "unsized",
+    "virtual",
+    "yield",
+    "std",
+    "core",
+    "alloc",
+    "proc_macro",
+    "test",
+    "build",
+    "inferx_runtime",
+    "runtime",
+    "anyhow",
+    "clap",
+    "serde_json",
+    "tracing_subscriber",
+];
+
+fn check_project_name(name: &str) -> Result<(), ValidationError> {
+    let refuse = |reason: &str| Err(ValidationError::new("project_name").with_message(reason.to_string().into()));
+    if name.is_empty() {
+        return refuse("the name is empty; pick a name like `people-counter`");
+    }
+    if name.len() > 64 {
+        return refuse("the name is longer than 64 characters");
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return refuse("it must start with a letter (e.g. `app1` rather than `1app`)");
+    }
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return refuse("use only ASCII letters, digits, `-` and `_` (no paths, spaces or dots)");
+    }
+    if RESERVED.contains(&name.replace('-', "_").to_ascii_lowercase().as_str()) {
+        return refuse("it is a Rust keyword or clashes with a crate the project uses; add a prefix or suffix");
+    }
+    Ok(())
+}
+
+/// The template context: every value a template may read, already validated.
+#[derive(Debug, Clone, Serialize, Validate)]
+pub struct ProjectSpec {
+    /// Package and folder name.
+    #[validate(custom(function = "check_project_name"))]
+    pub project_name: String,
+    /// Rust crate name (`-` → `_`).
+    pub crate_name: String,
+    /// Template name.
+    pub template: String,
+    /// One-line description of the template.
+    pub description: String,
+    /// Task name.
+    pub task: TaskKind,
+    /// One-line description of the task.
+    pub task_description: String,
+    /// Model file name inside `models/`.
+    pub model_file: String,
+    /// Whether a real model was copied in.
+    pub has_model: bool,
+    /// sha256 of the model, when one was copied in.
+    pub model_sha256: Option<String>,
+    /// Model inputs, for the README's model contract.
+    pub model_inputs: Vec<String>,
+    /// Model outputs, for the README's model contract.
+    pub model_outputs: Vec<String>,
+    /// Preprocessing.
+    pub input: PreprocessConfig,
+    /// Class names.
+    pub labels: Vec<String>,
+    /// Score threshold.
+    #[validate(range(min = 0.0, max = 1.0))]
+    pub confidence: f32,
+    /// NMS IoU threshold.
+    #[validate(range(min = 0.0, max = 1.0))]
+    pub iou: f32,
+    /// Detections kept per image.
+    pub max_detections: usize,
+    /// Classes reported.
+    pub top_k: usize,
+    /// Preferred device.
+    pub device: String,
+    /// `inferx runtime install` flags matching the device (`--openvino`).
+    pub runtime_install_flags: String,
+    /// inferx version.
+    pub inferx_version: String,
+    /// Vendored runtime version.
+    pub runtime_version: String,
+    /// ONNX Runtime version the runtime is built for.
+    pub ort_version: String,
+    /// Dependencies of the generated crate: `(name, version)`.
+    pub dependencies: Vec<(String, String)>,
+}
+
+impl ProjectSpec {
+    /// Builds and validates the context for a template, from a model when given.
+    pub fn new(
+        name: &str,
+        template: &str,
+        manifest: &TemplateManifest,
+        model: Option<&ModelSource>,
+        device: Option<Device>,
+    ) -> Result<ProjectSpec, SpecError> {
+        check_project_name(name).map_err(|error| SpecError::Name {
+            name: name.to_string(),
+            reason: error.message.map(|message| message.to_string()).unwrap_or_default(),
+        })?;
+        let task = manifest.task;
+        if let Some(model) = model {
+            let guessed = model.info.guess_task();
+            if task != TaskKind::Custom && guessed != task && guessed != TaskKind::Custom {
+                return Err(SpecError::TaskMismatch {
+                    model: model.file_name.clone(),
+                    guessed,
+                    template: template.to_string(),
+                    task,
+                    suggestion: super::templates::template_for_task(guessed),
+                });
+            }
+        }
+        let defaults = task.defaults();
+        let (height, width) =
+            model.and_then(|model| model.info.input_size()).unwrap_or((defaults.input_size, defaults.input_size));
+        let device = device.unwrap_or(manifest.device);
+        let describe = |tensors: &[inferx_runtime::model_info::TensorInfo]| {
+            tensors
+                .iter()
+                .map(|tensor| format!("`{}` {} {:?}", tensor.name, tensor.dtype, tensor.shape))
+                .collect::<Vec<_>>()
+        };
+        let spec = ProjectSpec {
+            project_name: name.to_string(),
+            crate_name: name.replace('-', "_"),
+            template: template.to_string(),
+            description: manifest.description.clone(),
+            task,
+            task_description: task.description().to_string(),
+            model_file: model.map_or_else(|| "model.onnx".to_string(), |model| model.file_name.clone()),
+            has_model: model.is_some(),
+            model_sha256: model.map(|model| format!("{:x}", Sha256::digest(&model.bytes))),
+            model_inputs: model.map(|model| describe(&model.info.inputs)).unwrap_or_default(),
+            model_outputs: model.map(|model| describe(&model.info.outputs)).unwrap_or_default(),
+            input: default_preprocess(task, width, height),
+            labels: model.and_then(|model| model.info.labels()).unwrap_or_default(),
+            confidence: defaults.confidence,
+            iou: defaults.iou,
+            max_detections: defaults.max_detections,
+            top_k: defaults.top_k,
+            runtime_install_flags: match device {
+                Device::OpenVino => " --openvino".to_string(),
+                Device::Cuda(_) | Device::TensorRt(_) => " --gpu".to_string(),
+                _ => String::new(),
+            },
+            device: device.to_string(),
+            inferx_version: env!("CARGO_PKG_VERSION").to_string(),
+            runtime_version: inferx_runtime::VERSION.to_string(),
+            ort_version: inferx_runtime::ORT_VERSION.to_string(),
+            dependencies: DEPENDENCIES.iter().map(|(name, version)| (name.to_string(), version.to_string())).collect(),
+        };
+        spec.validate().map_err(|errors| SpecError::Invalid(errors.to_string()))?;
+        Ok(spec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_names_are_refused_with_a_reason() {
+        for (name, fragment) in [
+            ("", "empty"),
+            ("../x", "only ASCII letters"),
+            ("1abc", "start with a letter"),
+            ("fn", "Rust keyword"),
+            ("my app", "only ASCII letters"),
+            ("inferx-runtime", "clashes"),
+        ] {
+            let error = check_project_name(name).unwrap_err();
+            let message = error.message.unwrap().to_string();
+            assert!(message.contains(fragment), "{name:?}: {message}");
+        }
+        for name in ["people-counter", "yolo_app", "A1"] {
+            assert!(check_project_name(name).is_ok(), "{name}");
+        }
+    }
+}

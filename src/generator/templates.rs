@@ -1,0 +1,215 @@
+//! The embedded templates: manifests, composition with `_shared/`, and rendering.
+
+use include_dir::{include_dir, Dir};
+use inferx_runtime::{Device, TaskKind};
+use serde::Deserialize;
+
+use super::{spec::ProjectSpec, write::GenerateError, GeneratedFile};
+
+/// The `templates/` folder, embedded at build time.
+pub static TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
+
+/// The runtime crate's source, embedded at build time and vendored into every project.
+pub(super) static RUNTIME: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/runtime");
+
+const SHARED: &str = "_shared";
+const MANIFEST: &str = "template.toml";
+
+/// A template's `template.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateManifest {
+    /// One-line description.
+    pub description: String,
+    /// The task it serves.
+    pub task: TaskKind,
+    /// The device it prefers.
+    #[serde(default)]
+    pub device: Device,
+}
+
+/// Names of the available templates, sorted.
+pub fn template_names() -> Vec<String> {
+    let mut names: Vec<String> = TEMPLATES
+        .dirs()
+        .filter(|dir| dir.get_file(dir.path().join(MANIFEST)).is_some())
+        .filter_map(|dir| dir.path().file_name().map(|name| name.to_string_lossy().into_owned()))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Reads a template's manifest.
+pub fn manifest(name: &str) -> Result<TemplateManifest, GenerateError> {
+    let unknown = || GenerateError::UnknownTemplate { name: name.to_string(), available: template_names().join(", ") };
+    if name.starts_with('_') || name.contains(['/', '\\', '.']) {
+        return Err(unknown());
+    }
+    let file = TEMPLATES.get_file(format!("{name}/{MANIFEST}")).ok_or_else(unknown)?;
+    let text = file.contents_utf8().ok_or_else(unknown)?;
+    toml_from_str(text).map_err(|reason| GenerateError::Bug(format!("template `{name}` has a bad manifest: {reason}")))
+}
+
+/// The template to suggest for a task.
+pub fn template_for_task(task: TaskKind) -> String {
+    match task {
+        TaskKind::Detection => "yolo".to_string(),
+        other => other.name().to_string(),
+    }
+}
+
+fn toml_from_str(text: &str) -> Result<TemplateManifest, String> {
+    // Manifests are flat `key = "value"` files; parse them without a TOML dependency.
+    let mut description = None;
+    let mut task = None;
+    let mut device = Device::Auto;
+    for line in text.lines().map(str::trim).filter(|line| !line.is_empty() && !line.starts_with('#')) {
+        let (key, value) = line.split_once('=').ok_or_else(|| format!("expected `key = \"value\"`, got `{line}`"))?;
+        let value = value.trim().trim_matches('"').to_string();
+        match key.trim() {
+            "description" => description = Some(value),
+            "task" => task = Some(value.parse::<TaskKind>().map_err(|error| error.to_string())?),
+            "device" => device = value.parse::<Device>().map_err(|error| error.to_string())?,
+            other => return Err(format!("unknown key `{other}`")),
+        }
+    }
+    Ok(TemplateManifest {
+        description: description.ok_or("missing `description`")?,
+        task: task.ok_or("missing `task`")?,
+        device,
+    })
+}
+
+/// The files a template consists of: `_shared/` overlaid with the template's own, as
+/// (output path, embedded path) pairs.
+fn template_sources(name: &str) -> Vec<(String, String)> {
+    let mut sources: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+    for root in [SHARED, name] {
+        if let Some(dir) = TEMPLATES.get_dir(root) {
+            collect(dir, root, &mut sources);
+        }
+    }
+    sources.into_iter().collect()
+}
+
+fn collect(dir: &Dir<'_>, root: &str, sources: &mut std::collections::BTreeMap<String, String>) {
+    for file in dir.files() {
+        let embedded = file.path().to_string_lossy().replace('\\', "/");
+        let relative = embedded.strip_prefix(&format!("{root}/")).unwrap_or(&embedded).to_string();
+        if relative == MANIFEST || relative.ends_with(".partial.tera") {
+            continue;
+        }
+        sources.insert(output_path(&relative), embedded);
+    }
+    for sub in dir.dirs() {
+        collect(sub, root, sources);
+    }
+}
+
+/// `src/main.rs.tera` → `src/main.rs`; `dot-gitignore` → `.gitignore`.
+fn output_path(relative: &str) -> String {
+    let path = relative.strip_suffix(".tera").unwrap_or(relative);
+    path.split('/')
+        .map(|part| part.strip_prefix("dot-").map_or_else(|| part.to_string(), |rest| format!(".{rest}")))
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn tera_engine() -> Result<tera::Tera, GenerateError> {
+    let mut tera = tera::Tera::default();
+    let mut sources = Vec::new();
+    gather_tera(&TEMPLATES, &mut sources);
+    tera.add_raw_templates(sources)
+        .map_err(|error| GenerateError::Bug(format!("templates do not parse: {error:?}")))?;
+    tera.autoescape_on(vec![]);
+    Ok(tera)
+}
+
+fn gather_tera(dir: &Dir<'static>, sources: &mut Vec<(String, &'static str)>) {
+    for file in dir.files() {
+        let path = file.path().to_string_lossy().replace('\\', "/");
+        if path.ends_with(".tera") {
+            if let Some(text) = file.contents_utf8() {
+                sources.push((path, text));
+            }
+        }
+    }
+    for sub in dir.dirs() {
+        gather_tera(sub, sources);
+    }
+}
+
+/// Renders a project's files (the vendored runtime included, the model not).
+pub fn render_project(spec: &ProjectSpec) -> Result<Vec<GeneratedFile>, GenerateError> {
+    let tera = tera_engine()?;
+    let context = tera::Context::from_serialize(spec)
+        .map_err(|error| GenerateError::Bug(format!("template context: {error}")))?;
+    let mut files = Vec::new();
+    for (output, embedded) in template_sources(&spec.template) {
+        let contents = if embedded.ends_with(".tera") {
+            let text = tera.render(&embedded, &context).map_err(|error| {
+                let mut message = error.to_string();
+                let mut source = std::error::Error::source(&error);
+                while let Some(cause) = source {
+                    message.push_str(&format!(": {cause}"));
+                    source = cause.source();
+                }
+                GenerateError::Bug(format!("rendering `{embedded}`: {message}"))
+            })?;
+            normalize(&text).into_bytes()
+        } else {
+            TEMPLATES.get_file(&embedded).map(|file| file.contents().to_vec()).unwrap_or_default()
+        };
+        files.push(GeneratedFile { path: output, contents });
+    }
+    files.extend(super::runtime_files());
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(files)
+}
+
+/// `\n` line endings, no trailing spaces, no runs of blank lines, one final newline.
+fn normalize(text: &str) -> String {
+    let unix = text.replace("\r\n", "\n");
+    let mut lines: Vec<&str> = Vec::new();
+    for line in unix.lines() {
+        let line = line.trim_end();
+        if line.is_empty() && lines.last().is_some_and(|last| last.is_empty()) {
+            continue;
+        }
+        lines.push(line);
+    }
+    while lines.last().is_some_and(|last| last.is_empty()) {
+        lines.pop();
+    }
+    let mut joined = lines.join("\n");
+    joined.push('\n');
+    joined
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_paths_strip_tera_and_restore_dots() {
+        assert_eq!(output_path("src/main.rs.tera"), "src/main.rs");
+        assert_eq!(output_path("dot-gitignore"), ".gitignore");
+        assert_eq!(output_path("models/dot-keep"), "models/.keep");
+    }
+
+    #[test]
+    fn every_template_has_a_valid_manifest() {
+        let names = template_names();
+        assert!(names.contains(&"yolo".to_string()), "{names:?}");
+        for name in names {
+            manifest(&name).unwrap_or_else(|error| panic!("{name}: {error}"));
+        }
+        assert!(matches!(manifest("../etc"), Err(GenerateError::UnknownTemplate { .. })));
+        assert!(matches!(manifest("_shared"), Err(GenerateError::UnknownTemplate { .. })));
+    }
+
+    #[test]
+    fn normalize_trims_and_collapses_blank_lines() {
+        assert_eq!(normalize("a  \r\n\n\n\nb\n\n"), "a\n\nb\n");
+    }
+}

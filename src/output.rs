@@ -1,0 +1,82 @@
+//! Where command output goes: results to stdout, status to stderr, silenced by `--quiet`.
+
+use std::io::{IsTerminal, Write};
+
+/// Writes command output. Results go to stdout; status lines to stderr unless quiet.
+#[derive(Debug, Clone, Copy)]
+pub struct Printer {
+    quiet: bool,
+}
+
+impl Printer {
+    /// A printer; `quiet` silences status lines (results are still printed).
+    pub fn new(quiet: bool) -> Self {
+        Printer { quiet }
+    }
+
+    /// Prints a result line to stdout.
+    pub fn out(&self, text: impl AsRef<str>) -> std::io::Result<()> {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{}", text.as_ref())
+    }
+
+    /// Prints a status line to stderr.
+    pub fn status(&self, text: impl AsRef<str>) {
+        if !self.quiet {
+            eprintln!("{}", text.as_ref());
+        }
+    }
+
+    /// A progress bar on stderr, hidden when quiet or not a terminal.
+    pub fn progress(&self, length: u64, message: &str) -> indicatif::ProgressBar {
+        if self.quiet || !std::io::stderr().is_terminal() {
+            return indicatif::ProgressBar::hidden();
+        }
+        let bar = indicatif::ProgressBar::new(length);
+        let style = indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> ");
+        bar.set_style(style);
+        bar.set_message(message.to_string());
+        bar
+    }
+}
+
+/// Formats rows as an aligned plain-text table.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|header| header.chars().count()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let mut lines = vec![line(headers.to_vec())];
+    lines.push(line(
+        widths.iter().map(|width| "-".repeat(*width)).collect::<Vec<_>>().iter().map(String::as_str).collect(),
+    ));
+    for row in rows {
+        lines.push(line(row.iter().map(String::as_str).collect()));
+    }
+    lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align_columns() {
+        let text = table(&["a", "long header"], &[vec!["wide cell".into(), "x".into()]]);
+        assert_eq!(text, "a          long header\n---------  -----------\nwide cell  x");
+    }
+}

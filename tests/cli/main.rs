@@ -1,0 +1,9 @@
+//! Integration tests of the `inferx` binary on real models: goldens, device fallback, errors.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod errors;
+mod fallback;
+mod golden;
+mod inspect;

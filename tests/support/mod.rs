@@ -1,0 +1,129 @@
+//! Shared helpers for integration tests: fixture paths, the `inferx` command, golden files.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fixture fetched by `scripts/fixtures.py`, with a clear message when it is missing.
+pub fn fixture(relative: &str) -> PathBuf {
+    let path = repo().join(".fixtures").join(relative);
+    assert!(path.exists(), "fixture `{}` is missing: run `python3 scripts/fixtures.py` first", path.display());
+    path
+}
+
+/// The nudenet YOLOv8n detector.
+pub fn detector() -> PathBuf {
+    fixture("models/nudenet-320n.onnx")
+}
+
+/// The sample photos folder.
+pub fn images() -> PathBuf {
+    fixture("images")
+}
+
+/// A golden file from `tests/goldens/`.
+pub fn golden(name: &str) -> Value {
+    let path = repo().join("tests/goldens").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("golden `{}`: {error}", path.display()));
+    serde_json::from_str(&text).expect("golden JSON")
+}
+
+/// The `inferx` binary, with logs at their defaults.
+pub fn inferx() -> Command {
+    let mut command = Command::cargo_bin("inferx").expect("inferx binary");
+    command.env_remove("INFERX_LOG").env_remove("INFERX_DEVICE").env("NO_COLOR", "1");
+    command
+}
+
+/// Runs `inferx` and parses stdout as JSON, failing with stderr on a non-zero exit.
+pub fn run_json(command: &mut Command) -> Value {
+    let output = command.output().expect("run inferx");
+    assert!(output.status.success(), "inferx failed: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|error| panic!("stdout is not JSON ({error}): {}", String::from_utf8_lossy(&output.stdout)))
+}
+
+/// Detections `(class_id, score, [x1, y1, x2, y2])` of one image record.
+pub fn detections_of(record: &Value) -> Vec<(u64, f64, [f64; 4])> {
+    record["detections"]
+        .as_array()
+        .map(|detections| {
+            detections
+                .iter()
+                .map(|detection| {
+                    let bbox = &detection["box"];
+                    let coordinate = |key: &str| bbox[key].as_f64().expect("box coordinate");
+                    (
+                        detection["class_id"].as_u64().expect("class_id"),
+                        detection["score"].as_f64().expect("score"),
+                        [coordinate("x1"), coordinate("y1"), coordinate("x2"), coordinate("y2")],
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Golden detections of one image: `(class_id, score, box)`.
+pub fn golden_detections(golden: &Value, image: &str) -> Vec<(u64, f64, [f64; 4])> {
+    golden["images"][image]
+        .as_array()
+        .unwrap_or_else(|| panic!("no golden for {image}"))
+        .iter()
+        .map(|detection| {
+            let bbox: Vec<f64> =
+                detection["box"].as_array().unwrap().iter().map(|value| value.as_f64().unwrap()).collect();
+            (
+                detection["class_id"].as_u64().unwrap(),
+                detection["score"].as_f64().unwrap(),
+                [bbox[0], bbox[1], bbox[2], bbox[3]],
+            )
+        })
+        .collect()
+}
+
+/// Asserts two detection lists agree: same classes in order, scores within `score_tolerance`,
+/// box corners within `pixel_tolerance`.
+pub fn assert_same_detections(
+    image: &str,
+    actual: &[(u64, f64, [f64; 4])],
+    expected: &[(u64, f64, [f64; 4])],
+    score_tolerance: f64,
+    pixel_tolerance: f64,
+) {
+    assert_eq!(
+        actual.len(),
+        expected.len(),
+        "{image}: {} detections, golden has {}: {actual:?} vs {expected:?}",
+        actual.len(),
+        expected.len()
+    );
+    for ((class, score, bbox), (golden_class, golden_score, golden_box)) in actual.iter().zip(expected) {
+        assert_eq!(class, golden_class, "{image}: class");
+        assert!((score - golden_score).abs() <= score_tolerance, "{image}: score {score} vs golden {golden_score}");
+        for (value, golden_value) in bbox.iter().zip(golden_box) {
+            assert!((value - golden_value).abs() <= pixel_tolerance, "{image}: box {bbox:?} vs golden {golden_box:?}");
+        }
+    }
+}
+
+/// A path inside a fresh temporary folder that lives as long as the returned guard.
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("inferx-test-").tempdir().expect("temp dir")
+}
+
+/// Writes a file, creating parents.
+pub fn write(path: &Path, contents: impl AsRef<[u8]>) {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(path, contents).unwrap();
+}
