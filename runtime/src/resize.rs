@@ -7,10 +7,12 @@
 const COEF_BITS: i32 = 11;
 const COEF_SCALE: f32 = (1 << COEF_BITS) as f32;
 
-/// Per-axis source index and fixed-point weights.
+/// Per-axis source index and fixed-point weights. Indices are clamped to the image; OpenCV
+/// zeroes the fraction at the borders horizontally but keeps it vertically (both rows then
+/// read the same clamped source row), which changes the rounding there.
 #[derive(Debug, Clone)]
 struct Axis {
-    index: Vec<usize>,
+    index: Vec<i64>,
     weight0: Vec<i16>,
     weight1: Vec<i16>,
 }
@@ -20,7 +22,7 @@ fn saturate_i16(value: f32) -> i16 {
 }
 
 impl Axis {
-    fn new(source: usize, destination: usize) -> Axis {
+    fn new(source: usize, destination: usize, clamp_fraction: bool) -> Axis {
         let scale = source as f64 / destination as f64;
         let mut axis = Axis { index: Vec::with_capacity(destination), weight0: Vec::new(), weight1: Vec::new() };
         for position in 0..destination {
@@ -28,17 +30,18 @@ impl Axis {
             let coordinate = ((position as f64 + 0.5) * scale - 0.5) as f32;
             let mut index = coordinate.floor() as i64;
             let mut fraction = coordinate - index as f32;
-            if index < 0 {
+            if clamp_fraction && index < 0 {
                 index = 0;
                 fraction = 0.0;
             }
-            if index >= source as i64 - 1 {
+            if clamp_fraction && index >= source as i64 - 1 {
                 index = source as i64 - 1;
                 fraction = 0.0;
             }
+            let index = index.clamp(-1, source as i64 - 1);
             let weight0 = saturate_i16((1.0 - fraction) * COEF_SCALE);
             let weight1 = saturate_i16(fraction * COEF_SCALE);
-            axis.index.push(index as usize);
+            axis.index.push(index);
             axis.weight0.push(weight0);
             axis.weight1.push(weight1);
         }
@@ -67,16 +70,18 @@ pub fn resize_linear(
 ) {
     debug_assert_eq!(source.len(), source_width * source_height * channels);
     debug_assert_eq!(destination.len(), width * height * channels);
-    let columns = Axis::new(source_width, width);
-    let rows = Axis::new(source_height, height);
+    let columns = Axis::new(source_width, width, true);
+    let rows = Axis::new(source_height, height, false);
     let row_len = width * channels;
     for buffer in &mut scratch.rows {
         buffer.resize(row_len, 0);
     }
     scratch.cached = [None, None];
     for y in 0..height {
-        let top = rows.index[y];
-        let bottom = (top + 1).min(source_height - 1);
+        // Row -1 (above the image) and the last row read one source row twice.
+        let last = source_height as i64 - 1;
+        let top = rows.index[y].clamp(0, last) as usize;
+        let bottom = (rows.index[y] + 1).clamp(0, last) as usize;
         horizontal(source, source_width, channels, &columns, top, scratch, 0);
         horizontal(source, source_width, channels, &columns, bottom, scratch, 1);
         let output = &mut destination[y * row_len..(y + 1) * row_len];
@@ -111,8 +116,8 @@ fn horizontal(
     let line = &source[row * source_width * channels..(row + 1) * source_width * channels];
     let output = &mut scratch.rows[slot];
     for (x, pixel) in output.chunks_exact_mut(channels).enumerate() {
-        let left = columns.index[x] * channels;
-        let right = (columns.index[x] + 1).min(source_width - 1) * channels;
+        let left = columns.index[x] as usize * channels;
+        let right = (columns.index[x] as usize + 1).min(source_width - 1) * channels;
         let (weight0, weight1) = (columns.weight0[x] as i32, columns.weight1[x] as i32);
         for (channel, value) in pixel.iter_mut().enumerate() {
             *value = line[left + channel] as i32 * weight0 + line[right + channel] as i32 * weight1;
@@ -121,32 +126,22 @@ fn horizontal(
     scratch.cached[slot] = Some(row);
 }
 
-/// OpenCV's vertical pass: 16-lane blocks use the SIMD formula
-/// `((a >> 4) * b0 >> 16) + ((c >> 4) * b1 >> 16) + 2 >> 2`, then 8-lane blocks, then the
-/// scalar `(a * b0 + c * b1 + 2^21) >> 22` for the tail.
+/// OpenCV's vertical pass. Rows of 16 values or more use its SIMD formula
+/// `((a >> 4) * b0 >> 16) + ((c >> 4) * b1 >> 16) + 2 >> 2` everywhere (OpenCV overlaps the
+/// last block rather than finishing with scalar code); shorter rows use the scalar
+/// `(a * b0 + c * b1 + 2^21) >> 22`.
 fn vertical(top: &[i32], bottom: &[i32], weight0: i16, weight1: i16, output: &mut [u8]) {
-    let width = output.len();
-    let simd = |a: i32, c: i32| -> u8 {
+    if output.len() >= 16 {
         let high = |value: i32, weight: i16| (((value >> 4) as i16 as i32 * weight as i32) >> 16) as i16;
-        let sum = high(a, weight0).saturating_add(high(c, weight1));
-        ((sum as i32 + 2) >> 2).clamp(0, 255) as u8
-    };
-    let mut x = 0;
-    while x + 16 <= width {
-        for lane in x..x + 16 {
-            output[lane] = simd(top[lane], bottom[lane]);
+        for ((value, &a), &c) in output.iter_mut().zip(top).zip(bottom) {
+            let sum = high(a, weight0).saturating_add(high(c, weight1));
+            *value = ((sum as i32 + 2) >> 2).clamp(0, 255) as u8;
         }
-        x += 16;
-    }
-    while x + 8 < width {
-        for lane in x..x + 8 {
-            output[lane] = simd(top[lane], bottom[lane]);
+    } else {
+        for ((value, &a), &c) in output.iter_mut().zip(top).zip(bottom) {
+            let sum = (a as i64 * weight0 as i64 + c as i64 * weight1 as i64 + (1 << 21)) >> 22;
+            *value = sum.clamp(0, 255) as u8;
         }
-        x += 8;
-    }
-    for lane in x..width {
-        let value = (top[lane] as i64 * weight0 as i64 + bottom[lane] as i64 * weight1 as i64 + (1 << 21)) >> 22;
-        output[lane] = value.clamp(0, 255) as u8;
     }
 }
 

@@ -198,14 +198,20 @@ pub struct ProjectSpec {
     pub model_outputs: Vec<String>,
     /// Preprocessing.
     pub input: PreprocessConfig,
+    /// `input.scale` as written in YAML (`1/255` as `0.00392156862745098`).
+    pub input_scale: String,
+    /// `input.mean` as written in YAML.
+    pub input_mean: String,
+    /// `input.std` as written in YAML.
+    pub input_std: String,
     /// Class names.
     pub labels: Vec<String>,
     /// Score threshold.
     #[validate(range(min = 0.0, max = 1.0))]
-    pub confidence: f32,
+    pub confidence: f64,
     /// NMS IoU threshold.
     #[validate(range(min = 0.0, max = 1.0))]
-    pub iou: f32,
+    pub iou: f64,
     /// Detections kept per image.
     pub max_detections: usize,
     /// Classes reported.
@@ -254,6 +260,7 @@ impl ProjectSpec {
         let (height, width) =
             model.and_then(|model| model.info.input_size()).unwrap_or((defaults.input_size, defaults.input_size));
         let device = device.unwrap_or(manifest.device);
+        let input = default_preprocess(task, width, height);
         let describe = |tensors: &[inferx_runtime::model_info::TensorInfo]| {
             tensors
                 .iter()
@@ -272,10 +279,13 @@ impl ProjectSpec {
             model_sha256: model.map(|model| format!("{:x}", Sha256::digest(&model.bytes))),
             model_inputs: model.map(|model| describe(&model.info.inputs)).unwrap_or_default(),
             model_outputs: model.map(|model| describe(&model.info.outputs)).unwrap_or_default(),
-            input: default_preprocess(task, width, height),
+            input_scale: yaml_number(input.scale),
+            input_mean: input.mean.map(yaml_number).join(", "),
+            input_std: input.std.map(yaml_number).join(", "),
+            input,
             labels: model.and_then(|model| model.info.labels()).unwrap_or_default(),
-            confidence: defaults.confidence,
-            iou: defaults.iou,
+            confidence: shortest(defaults.confidence),
+            iou: shortest(defaults.iou),
             max_detections: defaults.max_detections,
             top_k: defaults.top_k,
             runtime_install_flags: match device {
@@ -292,6 +302,21 @@ impl ProjectSpec {
         spec.validate().map_err(|errors| SpecError::Invalid(errors.to_string()))?;
         Ok(spec)
     }
+}
+
+/// An `f32` as the shortest decimal that reads back to it (`0.7`, not `0.699999988`).
+fn shortest(value: f32) -> f64 {
+    value.to_string().parse().unwrap_or(value as f64)
+}
+
+/// An `f32` for YAML: `1/255` in full double precision (the runtime divides exactly when the
+/// scale is the reciprocal of an integer), anything else in its shortest form.
+fn yaml_number(value: f32) -> String {
+    let reciprocal = 1.0 / value as f64;
+    if value != 0.0 && value != 1.0 && (reciprocal - reciprocal.round()).abs() < 1e-3 {
+        return (1.0 / reciprocal.round()).to_string();
+    }
+    value.to_string()
 }
 
 #[cfg(test)]
@@ -315,5 +340,14 @@ mod tests {
         for name in ["people-counter", "yolo_app", "A1"] {
             assert!(check_project_name(name).is_ok(), "{name}");
         }
+    }
+
+    #[test]
+    fn numbers_are_written_as_people_write_them() {
+        assert_eq!(shortest(0.7), 0.7);
+        assert_eq!(yaml_number(1.0 / 255.0), "0.00392156862745098");
+        assert_eq!(yaml_number(0.485), "0.485");
+        assert_eq!(yaml_number(0.5), "0.5");
+        assert_eq!(yaml_number(1.0), "1");
     }
 }

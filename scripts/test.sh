@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The test suite: fixtures and ONNX Runtime first, then formatting, lints and every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo test --workspace --all-targets

@@ -1,0 +1,73 @@
+//! A generated `yolo` project with the real detector builds on its own, predicts the same
+//! detections as `inferx run` and the reference goldens, and passes its own tests.
+
+use std::{path::Path, process::Command};
+
+use crate::support::*;
+
+/// One target folder for every generated project, so dependencies compile once.
+fn shared_target() -> std::path::PathBuf {
+    std::env::var_os("INFERX_GENERATED_TARGET_DIR").map_or_else(|| repo().join("target/generated"), Into::into)
+}
+
+fn cargo(project: &Path, args: &[&str]) -> std::process::Output {
+    let output = Command::new(env!("CARGO"))
+        .args(args)
+        .current_dir(project)
+        .env("CARGO_TARGET_DIR", shared_target())
+        .env_remove("RUSTFLAGS")
+        .output()
+        .expect("cargo runs");
+    assert!(
+        output.status.success(),
+        "`cargo {}` failed in the generated project:\n{}\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+#[test]
+fn generated_yolo_project_builds_predicts_and_passes_its_tests() {
+    let dir = temp_dir();
+    let model = detector();
+    inferx()
+        .args(["template", "yolo", "--name", "detect-app", "--dir"])
+        .arg(dir.path())
+        .arg("--model")
+        .arg(&model)
+        .assert()
+        .success();
+    let project = dir.path().join("detect-app");
+    // Start from the versions inferx itself is tested with.
+    std::fs::copy(repo().join("Cargo.lock"), project.join("Cargo.lock")).unwrap();
+
+    cargo(&project, &["fmt", "--check"]);
+    cargo(&project, &["build", "--quiet"]);
+    let binary = shared_target().join("debug/detect-app");
+    let output =
+        Command::new(&binary).current_dir(&project).arg("predict").arg(images()).arg("--json").output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let generated: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+
+    let reference = run_json(inferx().arg("run").arg(&model).arg(images()).args(["--size", "320", "--json"]));
+    let golden = golden("detection_nudenet-320n_320.json");
+    let records = generated.as_array().unwrap();
+    assert_eq!(records.len(), reference.as_array().unwrap().len());
+    for (record, cli_record) in records.iter().zip(reference.as_array().unwrap()) {
+        assert_eq!(record["image"], cli_record["image"]);
+        let image = Path::new(record["image"].as_str().unwrap()).file_name().unwrap().to_string_lossy().into_owned();
+        assert_same_detections(&image, &detections_of(record), &detections_of(cli_record), 1e-6, 1e-3);
+        if image.ends_with(".png") {
+            assert_same_detections(&image, &detections_of(record), &golden_detections(&golden, &image), 1e-3, 1.0);
+        }
+    }
+
+    let info = Command::new(&binary).current_dir(&project).arg("info").output().unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(info["device"], "cpu");
+    assert_eq!(info["task"], "detection");
+
+    cargo(&project, &["test", "--quiet"]);
+}

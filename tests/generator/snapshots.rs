@@ -1,0 +1,100 @@
+//! One insta snapshot per scenario: every generated file under a `==== path ====` header; the
+//! vendored runtime as a file list (its bytes are checked against `runtime/` instead), the model
+//! as size and sha256.
+
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::support::*;
+
+/// Renders a generated project folder as one text.
+fn describe_project(root: &Path) -> String {
+    let mut files: Vec<_> = walkdir::WalkDir::new(root)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_type().is_file())
+        .map(|entry| entry.into_path())
+        .collect();
+    files.sort();
+    let mut text = String::new();
+    let mut runtime_files = Vec::new();
+    for path in files {
+        let relative = path.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+        let bytes = std::fs::read(&path).unwrap();
+        if let Some(inside) = relative.strip_prefix("runtime/") {
+            let original = repo().join("runtime").join(inside);
+            assert_eq!(
+                std::fs::read(&original).ok().as_deref(),
+                Some(bytes.as_slice()),
+                "vendored `{relative}` is a copy of runtime/"
+            );
+            runtime_files.push(relative);
+        } else if relative.ends_with(".onnx") {
+            text.push_str(&format!(
+                "==== {relative} ====\n<{} bytes, sha256 {:x}>\n",
+                bytes.len(),
+                Sha256::digest(&bytes)
+            ));
+        } else {
+            text.push_str(&format!("==== {relative} ====\n{}", String::from_utf8(bytes).expect("text file")));
+        }
+    }
+    text.push_str(&format!("==== runtime/ (vendored) ====\n{}\n", runtime_files.join("\n")));
+    text
+}
+
+fn generate(template: &str, name: &str, extra: &[&str]) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = temp_dir();
+    inferx().args(["template", template, "--name", name, "--dir"]).arg(dir.path()).args(extra).assert().success();
+    let project = dir.path().join(name);
+    (dir, project)
+}
+
+fn assert_snapshot(scenario: &str, project: &Path) {
+    let text = describe_project(project);
+    insta::with_settings!({
+        snapshot_path => repo().join("snapshots"),
+        prepend_module_to_snapshot => false,
+        filters => vec![(r"inferx(-runtime)?\]? ?\d+\.\d+\.\d+", "inferx [VERSION]"), (r"version: \d+\.\d+\.\d+", "version: [VERSION]")],
+    }, {
+        insta::assert_snapshot!(scenario, text);
+    });
+}
+
+#[test]
+fn yolo_default() {
+    let (_dir, project) = generate("yolo", "people-counter", &[]);
+    assert_snapshot("yolo_default", &project);
+}
+
+#[test]
+fn yolo_with_model() {
+    let model = detector();
+    let (_dir, project) = generate("yolo", "nudity-filter", &["--model", model.to_str().unwrap()]);
+    assert_snapshot("yolo_with_model", &project);
+}
+
+#[test]
+fn yolo_openvino() {
+    let (_dir, project) = generate("yolo_openvino", "edge-detector", &[]);
+    assert_snapshot("yolo_openvino", &project);
+}
+
+#[test]
+fn generated_config_is_valid_for_the_runtime() {
+    let model = detector();
+    let (_dir, project) = generate("yolo", "config-check", &["--model", model.to_str().unwrap()]);
+    let config = inferx_runtime::ProjectConfig::load(&project.join("inferx.yaml"))
+        .expect("the generated inferx.yaml loads and validates");
+    assert_eq!(config.task, inferx_runtime::TaskKind::Detection);
+    assert_eq!((config.input.width, config.input.height), (320, 320), "input size from the model's imgsz metadata");
+    assert_eq!(config.labels.len(), 18, "labels from the model's metadata");
+    assert_eq!(config.model.path, "models/nudenet-320n.onnx");
+    let sha = format!("{:x}", Sha256::digest(std::fs::read(&model).unwrap()));
+    assert_eq!(config.model.sha256.as_deref(), Some(sha.as_str()));
+    assert_eq!(config.inferx.template, "yolo");
+    let (_guard, openvino) = generate("yolo_openvino", "ov-check", &[]);
+    let config = inferx_runtime::ProjectConfig::load(&openvino.join("inferx.yaml")).unwrap();
+    assert_eq!(config.device, inferx_runtime::Device::OpenVino);
+}

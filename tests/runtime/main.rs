@@ -1,0 +1,7 @@
+//! Integration tests of the `inferx-runtime` library API on real models.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod classification;
+mod sessions;
