@@ -296,16 +296,13 @@ impl Preprocessor {
         if same_size {
             scratch.resized.copy_from_slice(rgb.as_raw());
         } else if crop.is_none() {
-            crate::resize::resize_linear(
-                rgb.as_raw(),
-                source_width as usize,
-                source_height as usize,
-                3,
-                &mut scratch.resized,
-                content_width as usize,
-                content_height as usize,
-                &mut scratch.linear,
-            );
+            let source = crate::resize::Frame {
+                pixels: rgb.as_raw(),
+                width: source_width as usize,
+                height: source_height as usize,
+            };
+            let size = (content_width as usize, content_height as usize);
+            crate::resize::resize_linear(source, 3, &mut scratch.resized, size, &mut scratch.linear);
         } else {
             let mut destination = fast_image_resize::images::Image::from_slice_u8(
                 content_width,

@@ -56,18 +56,27 @@ pub struct LinearScratch {
     cached: [Option<usize>; 2],
 }
 
-/// Resizes `source` (`source_width`×`source_height`, `channels` interleaved) into
-/// `destination` (`width`×`height`).
+/// An interleaved 8-bit image.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame<'a> {
+    /// Pixels, row-major, `channels` values each.
+    pub pixels: &'a [u8],
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+}
+
+/// Resizes `source` into `destination` (`width`×`height`), both with `channels` interleaved
+/// values per pixel.
 pub fn resize_linear(
-    source: &[u8],
-    source_width: usize,
-    source_height: usize,
+    source: Frame<'_>,
     channels: usize,
     destination: &mut [u8],
-    width: usize,
-    height: usize,
+    (width, height): (usize, usize),
     scratch: &mut LinearScratch,
 ) {
+    let Frame { pixels: source, width: source_width, height: source_height } = source;
     debug_assert_eq!(source.len(), source_width * source_height * channels);
     debug_assert_eq!(destination.len(), width * height * channels);
     let columns = Axis::new(source_width, width, true);
@@ -153,11 +162,23 @@ mod tests {
     fn same_size_is_identity_and_constant_images_stay_constant() {
         let source: Vec<u8> = (0..4 * 3 * 3).map(|value| value as u8 * 7).collect();
         let mut output = vec![0; source.len()];
-        resize_linear(&source, 4, 3, 3, &mut output, 4, 3, &mut LinearScratch::default());
+        resize_linear(
+            Frame { pixels: &source, width: 4, height: 3 },
+            3,
+            &mut output,
+            (4, 3),
+            &mut LinearScratch::default(),
+        );
         assert_eq!(output, source);
         let flat = vec![200u8; 10 * 10 * 3];
         let mut small = vec![0; 3 * 7 * 3];
-        resize_linear(&flat, 10, 10, 3, &mut small, 3, 7, &mut LinearScratch::default());
+        resize_linear(
+            Frame { pixels: &flat, width: 10, height: 10 },
+            3,
+            &mut small,
+            (3, 7),
+            &mut LinearScratch::default(),
+        );
         assert!(small.iter().all(|&value| value == 200));
     }
 
@@ -166,7 +187,13 @@ mod tests {
         // 2 pixels wide -> 4 wide: positions map to -0.25, 0.25, 0.75, 1.25.
         let source = [0u8, 100];
         let mut output = [0u8; 4];
-        resize_linear(&source, 2, 1, 1, &mut output, 4, 1, &mut LinearScratch::default());
+        resize_linear(
+            Frame { pixels: &source, width: 2, height: 1 },
+            1,
+            &mut output,
+            (4, 1),
+            &mut LinearScratch::default(),
+        );
         assert_eq!(output, [0, 25, 75, 100]);
     }
 }

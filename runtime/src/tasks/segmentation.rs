@@ -271,6 +271,6 @@ mod tests {
         // The box spans 2..6 in both axes: 4x4 pixels set, none outside.
         assert_eq!(mask.area(), 16);
         let pixels = mask.decode();
-        assert!(pixels[2 * 8 + 2] && pixels[5 * 8 + 5] && !pixels[1 * 8 + 1] && !pixels[6 * 8 + 6]);
+        assert!(pixels[2 * 8 + 2] && pixels[5 * 8 + 5] && !pixels[8 + 1] && !pixels[6 * 8 + 6]);
     }
 }
