@@ -30,6 +30,6 @@ echo "reference-env: installing $(basename "$req")" >&2
 rm -f "$stamp"
 "$venv/bin/python" -m pip install --disable-pip-version-check --quiet \
     --require-hashes --only-binary=:all: -r "$req"
-"$venv/bin/python" -c 'import cv2, numpy, onnxruntime, PIL' >/dev/null
+"$venv/bin/python" -c 'import cv2, numpy, onnx, onnxruntime, PIL' >/dev/null
 echo "$want" > "$stamp"
 echo "reference-env: ready ($venv)" >&2

@@ -78,12 +78,17 @@ impl ModelInfo {
         }
     }
 
-    /// Class names from the metadata (Ultralytics `names`, or a JSON list under `labels`).
+    /// Class names from the metadata: Ultralytics `names`, a JSON list under `labels` or
+    /// `classes`, or one name per line under `character` (PaddleOCR-style exports).
     pub fn labels(&self) -> Option<Vec<String>> {
-        ["names", "labels", "classes"]
-            .iter()
-            .find_map(|key| self.metadata.get(*key))
-            .and_then(|text| labels::parse_metadata_labels(text))
+        ["names", "labels", "classes", "character"].iter().find_map(|key| {
+            let text = self.metadata.get(*key)?;
+            labels::parse_metadata_labels(text).or_else(|| {
+                let lines: Vec<String> =
+                    text.lines().map(str::trim).filter(|line| !line.is_empty()).map(str::to_string).collect();
+                (lines.len() > 1).then_some(lines)
+            })
+        })
     }
 
     /// Input size `(height, width)` from the first input's shape, else Ultralytics' `imgsz`.

@@ -95,6 +95,20 @@ pub enum ResizeMode {
     /// Keep the aspect ratio at the input height, pad on the right with zeros after
     /// normalisation (PaddleOCR text classifiers).
     PadRight,
+    /// Resize so the short side is `resize_short`, then crop the centre (classifiers trained
+    /// with `Resize(256)` + `CenterCrop(224)`).
+    ShortSideCrop,
+}
+
+/// The resampling filter for `letterbox`, `stretch`, `pad_right` and `short_side_crop`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Interpolation {
+    /// Bilinear, identical to OpenCV's `INTER_LINEAR`.
+    #[default]
+    Linear,
+    /// 8×8 Lanczos, identical to OpenCV's `INTER_LANCZOS4`.
+    Lanczos4,
 }
 
 /// Channel order of the model input.
@@ -122,6 +136,10 @@ pub struct PreprocessConfig {
     pub pad_value: u8,
     /// Fraction of the short side kept by `center_crop`.
     pub crop_fraction: f32,
+    /// Short side after resizing, for `short_side_crop`.
+    pub resize_short: u32,
+    /// Resampling filter.
+    pub interpolation: Interpolation,
     /// Multiplier applied to 0–255 pixel values first.
     pub scale: f32,
     /// Per-channel mean, in input channel order, subtracted after scaling.
@@ -140,6 +158,8 @@ impl Default for PreprocessConfig {
             resize: ResizeMode::Letterbox,
             pad_value: 114,
             crop_fraction: 0.875,
+            resize_short: 256,
+            interpolation: Interpolation::Linear,
             scale: 1.0 / 255.0,
             mean: [0.0; 3],
             std: [1.0; 3],
@@ -227,6 +247,7 @@ pub fn letterbox_geometry(source_width: u32, source_height: u32, width: u32, hei
 #[derive(Debug, Default)]
 pub struct Scratch {
     linear: crate::resize::LinearScratch,
+    full: Vec<u8>,
     resizer: Resizer,
     resized: Vec<u8>,
     rgb: Option<RgbImage>,
@@ -290,19 +311,54 @@ impl Preprocessor {
         let (transform, crop) = self.geometry(source_width, source_height);
         let (content_width, content_height) = (transform.content_width, transform.content_height);
         scratch.resized.resize(content_width as usize * content_height as usize * 3, 0);
-        let source = ImageRef::new(source_width, source_height, rgb.as_raw(), PixelType::U8x3)
-            .map_err(|error| Error::Inference(format!("image buffer: {error}")))?;
-        let same_size = crop.is_none() && content_width == source_width && content_height == source_height;
-        if same_size {
+        let interpolation = self.config.interpolation;
+        let resample = |pixels: &[u8],
+                        width: u32,
+                        height: u32,
+                        target: &mut Vec<u8>,
+                        size: (u32, u32),
+                        linear: &mut crate::resize::LinearScratch| {
+            target.resize(size.0 as usize * size.1 as usize * 3, 0);
+            let frame = crate::resize::Frame { pixels, width: width as usize, height: height as usize };
+            let size = (size.0 as usize, size.1 as usize);
+            match interpolation {
+                Interpolation::Linear => crate::resize::resize_linear(frame, 3, target, size, linear),
+                Interpolation::Lanczos4 => crate::resize::resize_lanczos4(frame, 3, target, size),
+            }
+        };
+        if self.config.resize == ResizeMode::ShortSideCrop {
+            // Resize the whole image, then copy the centre window out of it.
+            let resized_width = (source_width as f64 * transform.scale_x).round_ties_even() as u32;
+            let resized_height = (source_height as f64 * transform.scale_y).round_ties_even() as u32;
+            let mut full = std::mem::take(&mut scratch.full);
+            resample(
+                rgb.as_raw(),
+                source_width,
+                source_height,
+                &mut full,
+                (resized_width, resized_height),
+                &mut scratch.linear,
+            );
+            let (left, top) = ((-transform.pad_x) as usize, (-transform.pad_y) as usize);
+            let row_bytes = content_width as usize * 3;
+            for (row, target) in scratch.resized.chunks_exact_mut(row_bytes).enumerate() {
+                let start = ((top + row) * resized_width as usize + left) * 3;
+                target.copy_from_slice(&full[start..start + row_bytes]);
+            }
+            scratch.full = full;
+        } else if crop.is_none() && content_width == source_width && content_height == source_height {
             scratch.resized.copy_from_slice(rgb.as_raw());
         } else if crop.is_none() {
-            let source = crate::resize::Frame {
-                pixels: rgb.as_raw(),
-                width: source_width as usize,
-                height: source_height as usize,
-            };
-            let size = (content_width as usize, content_height as usize);
-            crate::resize::resize_linear(source, 3, &mut scratch.resized, size, &mut scratch.linear);
+            let mut resized = std::mem::take(&mut scratch.resized);
+            resample(
+                rgb.as_raw(),
+                source_width,
+                source_height,
+                &mut resized,
+                (content_width, content_height),
+                &mut scratch.linear,
+            );
+            scratch.resized = resized;
         } else {
             let mut destination = fast_image_resize::images::Image::from_slice_u8(
                 content_width,
@@ -315,6 +371,8 @@ impl Preprocessor {
             if let Some((left, top, crop_width, crop_height)) = crop {
                 options = options.crop(left, top, crop_width, crop_height);
             }
+            let source = ImageRef::new(source_width, source_height, rgb.as_raw(), PixelType::U8x3)
+                .map_err(|error| Error::Inference(format!("image buffer: {error}")))?;
             scratch
                 .resizer
                 .resize(&source, &mut destination, &options)
@@ -366,6 +424,29 @@ impl Preprocessor {
                         content_height: height,
                     },
                     Some((left, top, crop_width, crop_height)),
+                )
+            }
+            ResizeMode::ShortSideCrop => {
+                // Python's round(), as in the reference pipelines: halves go to even.
+                let scale = self.config.resize_short as f64 / source_width.min(source_height) as f64;
+                let resized_width = ((source_width as f64 * scale).round_ties_even() as u32).max(width);
+                let resized_height = ((source_height as f64 * scale).round_ties_even() as u32).max(height);
+                let left = (resized_width - width) / 2;
+                let top = (resized_height - height) / 2;
+                let scale_x = resized_width as f64 / source_width as f64;
+                let scale_y = resized_height as f64 / source_height as f64;
+                (
+                    Transform {
+                        source_width,
+                        source_height,
+                        scale_x,
+                        scale_y,
+                        pad_x: -(left as f64),
+                        pad_y: -(top as f64),
+                        content_width: width,
+                        content_height: height,
+                    },
+                    None,
                 )
             }
             ResizeMode::PadRight => {

@@ -154,6 +154,85 @@ fn vertical(top: &[i32], bottom: &[i32], weight0: i16, weight1: i16, output: &mu
     }
 }
 
+/// OpenCV's `interpolateLanczos4`: 8 weights for taps `-3..=4` around a fraction `x`.
+fn lanczos4_weights(x: f32) -> [f32; 8] {
+    const S45: f64 = std::f64::consts::FRAC_1_SQRT_2;
+    const CS: [[f64; 2]; 8] =
+        [[1.0, 0.0], [-S45, -S45], [0.0, 1.0], [S45, -S45], [-1.0, 0.0], [S45, S45], [0.0, -1.0], [-S45, S45]];
+    let mut weights = [0.0f32; 8];
+    let mut sum = 0.0f32;
+    let y0 = -((x + 3.0) as f64) * std::f64::consts::PI * 0.25;
+    let (s0, c0) = (y0.sin(), y0.cos());
+    for (index, weight) in weights.iter_mut().enumerate() {
+        let offset = x + 3.0 - index as f32;
+        *weight = if offset.abs() >= 1e-6 {
+            let y = -(offset as f64) * std::f64::consts::PI * 0.25;
+            ((CS[index][0] * s0 + CS[index][1] * c0) / (y * y)) as f32
+        } else {
+            1e30
+        };
+        sum += *weight;
+    }
+    let inverse = 1.0 / sum;
+    for weight in &mut weights {
+        *weight *= inverse;
+    }
+    weights
+}
+
+/// Per-axis first tap and fixed-point Lanczos weights (OpenCV keeps the fraction at borders
+/// and clamps each tap instead).
+fn lanczos4_axis(source: usize, destination: usize) -> (Vec<i64>, Vec<[i16; 8]>) {
+    let scale = source as f64 / destination as f64;
+    let mut starts = Vec::with_capacity(destination);
+    let mut weights = Vec::with_capacity(destination);
+    for position in 0..destination {
+        let coordinate = ((position as f64 + 0.5) * scale - 0.5) as f32;
+        let index = coordinate.floor();
+        let fraction = coordinate - index;
+        starts.push(index as i64 - 3);
+        weights.push(lanczos4_weights(fraction).map(|weight| saturate_i16(weight * COEF_SCALE)));
+    }
+    (starts, weights)
+}
+
+/// Resizes like OpenCV's `INTER_LANCZOS4` on 8-bit images: 8×8 taps, 11-bit fixed-point
+/// weights, replicated borders, `(sum + 2^21) >> 22` rounding.
+pub fn resize_lanczos4(source: Frame<'_>, channels: usize, destination: &mut [u8], (width, height): (usize, usize)) {
+    let Frame { pixels, width: source_width, height: source_height } = source;
+    let (column_starts, column_weights) = lanczos4_axis(source_width, width);
+    let (row_starts, row_weights) = lanczos4_axis(source_height, height);
+    let clamp = |index: i64, length: usize| index.clamp(0, length as i64 - 1) as usize;
+    // Horizontal pass over every source row once.
+    let row_len = width * channels;
+    let mut horizontal = vec![0i32; row_len * source_height];
+    for y in 0..source_height {
+        let line = &pixels[y * source_width * channels..(y + 1) * source_width * channels];
+        let output = &mut horizontal[y * row_len..(y + 1) * row_len];
+        for x in 0..width {
+            let taps: [usize; 8] = std::array::from_fn(|tap| clamp(column_starts[x] + tap as i64, source_width));
+            for channel in 0..channels {
+                let mut sum = 0i32;
+                for (tap, &weight) in taps.iter().zip(&column_weights[x]) {
+                    sum = sum.wrapping_add(line[tap * channels + channel] as i32 * weight as i32);
+                }
+                output[x * channels + channel] = sum;
+            }
+        }
+    }
+    for y in 0..height {
+        let rows: [usize; 8] = std::array::from_fn(|tap| clamp(row_starts[y] + tap as i64, source_height));
+        let output = &mut destination[y * row_len..(y + 1) * row_len];
+        for (x, value) in output.iter_mut().enumerate() {
+            let mut sum = 0i32;
+            for (row, &weight) in rows.iter().zip(&row_weights[y]) {
+                sum = sum.wrapping_add(horizontal[row * row_len + x].wrapping_mul(weight as i32));
+            }
+            *value = (sum.wrapping_add(1 << 21) >> 22).clamp(0, 255) as u8;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +259,18 @@ mod tests {
             &mut LinearScratch::default(),
         );
         assert!(small.iter().all(|&value| value == 200));
+    }
+
+    #[test]
+    fn lanczos_weights_sum_to_one_and_hit_the_sample_at_zero() {
+        let weights = lanczos4_weights(0.0);
+        assert!((weights[3] - 1.0).abs() < 1e-6 && weights.iter().enumerate().all(|(i, w)| i == 3 || w.abs() < 1e-6));
+        let weights = lanczos4_weights(0.3);
+        assert!((weights.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        let flat = vec![77u8; 9 * 9 * 3];
+        let mut output = vec![0u8; 4 * 5 * 3];
+        resize_lanczos4(Frame { pixels: &flat, width: 9, height: 9 }, 3, &mut output, (4, 5));
+        assert!(output.iter().all(|&value| value == 77));
     }
 
     #[test]

@@ -7,3 +7,4 @@ mod errors;
 mod fallback;
 mod golden;
 mod inspect;
+mod install;

