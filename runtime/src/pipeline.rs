@@ -247,7 +247,7 @@ impl Pipeline {
     /// Runs once on a blank image so the first real request does not pay for lazy set-up.
     pub fn warm_up(&self) -> Result<()> {
         let config = self.preprocessor.config();
-        let blank = DynamicImage::new_rgb8(config.width, config.height);
+        let blank = DynamicImage::new_rgb8(config.width.max(32), config.height.max(32));
         self.predict(&blank).map(|_| ())
     }
 
@@ -283,7 +283,8 @@ impl Pipeline {
         if images.is_empty() {
             return Ok(Vec::new());
         }
-        if !self.dynamic_batch && images.len() > 1 {
+        // One run per image when the model's batch is fixed or each image has its own size.
+        if images.len() > 1 && (!self.dynamic_batch || self.preprocessor.varies_with_image()) {
             return images.iter().map(|image| self.predict(image)).collect();
         }
         let (mut scratch, mut tensor) = self.take_scratch();
@@ -299,7 +300,8 @@ impl Pipeline {
         tensor: &mut Vec<f32>,
     ) -> Result<Vec<Prediction>> {
         let started = Instant::now();
-        let item_len = self.preprocessor.tensor_len();
+        let (width, height) = self.preprocessor.input_size_for(images[0].width(), images[0].height());
+        let item_len = 3 * width as usize * height as usize;
         tensor.resize(item_len * images.len(), 0.0);
         let transforms = images
             .iter()
@@ -307,9 +309,8 @@ impl Pipeline {
             .map(|(image, slot)| self.preprocessor.fill(image, scratch, slot))
             .collect::<Result<Vec<Transform>>>()?;
         let preprocess_ms = started.elapsed().as_secs_f64() * 1e3 / images.len() as f64;
-        let config = self.preprocessor.config();
-        let shape = [images.len(), 3, config.height as usize, config.width as usize];
-        let input_size = (config.width, config.height);
+        let shape = [images.len(), 3, height as usize, width as usize];
+        let input_size = (width, height);
         let run_started = Instant::now();
         let mut inference_ms = 0.0;
         self.engine.run_with(&shape, tensor, |outputs| {

@@ -98,6 +98,10 @@ pub enum ResizeMode {
     /// Resize so the short side is `resize_short`, then crop the centre (classifiers trained
     /// with `Resize(256)` + `CenterCrop(224)`).
     ShortSideCrop,
+    /// Keep the aspect ratio, scale up so the short side is at least `limit_side`, and round
+    /// each side to a multiple of `multiple`: the input size follows the image (DB text
+    /// detectors such as PP-OCR's). `width` and `height` are ignored.
+    FitMultiple,
 }
 
 /// The resampling filter for `letterbox`, `stretch`, `pad_right` and `short_side_crop`.
@@ -140,6 +144,10 @@ pub struct PreprocessConfig {
     pub resize_short: u32,
     /// Resampling filter.
     pub interpolation: Interpolation,
+    /// Smallest short side for `fit_multiple`.
+    pub limit_side: u32,
+    /// Side lengths are rounded to a multiple of this for `fit_multiple`.
+    pub multiple: u32,
     /// Multiplier applied to 0–255 pixel values first.
     pub scale: f32,
     /// Per-channel mean, in input channel order, subtracted after scaling.
@@ -160,6 +168,8 @@ impl Default for PreprocessConfig {
             crop_fraction: 0.875,
             resize_short: 256,
             interpolation: Interpolation::Linear,
+            limit_side: 736,
+            multiple: 32,
             scale: 1.0 / 255.0,
             mean: [0.0; 3],
             std: [1.0; 3],
@@ -286,21 +296,39 @@ impl Preprocessor {
         &self.config
     }
 
-    /// Number of `f32` values one image takes.
+    /// Number of `f32` values one image takes (for fixed-size modes).
     pub fn tensor_len(&self) -> usize {
         3 * self.config.width as usize * self.config.height as usize
     }
 
-    /// Writes one image into `output` (length [`Self::tensor_len`]) as CHW and returns the
-    /// transform back to source pixels.
+    /// Whether the input size depends on the image (`fit_multiple`).
+    pub fn varies_with_image(&self) -> bool {
+        self.config.resize == ResizeMode::FitMultiple
+    }
+
+    /// The model input `(width, height)` for an image of this size.
+    pub fn input_size_for(&self, source_width: u32, source_height: u32) -> (u32, u32) {
+        if self.config.resize != ResizeMode::FitMultiple {
+            return (self.config.width, self.config.height);
+        }
+        // rapidocr's arithmetic: truncate after scaling, then Python-round to the multiple.
+        let short = source_width.min(source_height) as f64;
+        let ratio = if short < self.config.limit_side as f64 { self.config.limit_side as f64 / short } else { 1.0 };
+        let multiple = self.config.multiple.max(1) as f64;
+        let fit = |side: u32| {
+            let scaled = (side as f64 * ratio).trunc();
+            (((scaled / multiple).round_ties_even() * multiple) as u32).max(self.config.multiple.max(1))
+        };
+        (fit(source_width), fit(source_height))
+    }
+
+    /// Writes one image into `output` (3 × the [`Self::input_size_for`] area) as CHW and
+    /// returns the transform back to source pixels.
     pub fn fill(&self, image: &DynamicImage, scratch: &mut Scratch, output: &mut [f32]) -> Result<Transform> {
-        let (width, height) = (self.config.width, self.config.height);
-        if output.len() != self.tensor_len() {
-            return Err(Error::Inference(format!(
-                "tensor buffer holds {} values, {} needed",
-                output.len(),
-                self.tensor_len()
-            )));
+        let (width, height) = self.input_size_for(image.width(), image.height());
+        let needed = 3 * width as usize * height as usize;
+        if output.len() != needed {
+            return Err(Error::Inference(format!("tensor buffer holds {} values, {needed} needed", output.len())));
         }
         // Borrow RGB8 pixels directly; convert other layouts once into the scratch buffer.
         let rgb: &RgbImage = match image {
@@ -378,17 +406,16 @@ impl Preprocessor {
                 .resize(&source, &mut destination, &options)
                 .map_err(|error| Error::Inference(format!("resize: {error}")))?;
         }
-        self.write_planes(&scratch.resized, &transform, output);
-        debug_assert!(width > 0 && height > 0);
+        self.write_planes(&scratch.resized, &transform, (width, height), output);
         Ok(transform)
     }
 
     /// Where the content goes in the input, and the source crop (left, top, width, height).
     fn geometry(&self, source_width: u32, source_height: u32) -> (Transform, Option<(f64, f64, f64, f64)>) {
-        let (width, height) = (self.config.width, self.config.height);
+        let (width, height) = self.input_size_for(source_width, source_height);
         match self.config.resize {
             ResizeMode::Letterbox => (letterbox_geometry(source_width, source_height, width, height), None),
-            ResizeMode::Stretch => (
+            ResizeMode::Stretch | ResizeMode::FitMultiple => (
                 Transform {
                     source_width,
                     source_height,
@@ -470,8 +497,8 @@ impl Preprocessor {
     }
 
     /// Scatters interleaved RGB content into the CHW planes, filling the padding.
-    fn write_planes(&self, content: &[u8], transform: &Transform, output: &mut [f32]) {
-        let (width, height) = (self.config.width as usize, self.config.height as usize);
+    fn write_planes(&self, content: &[u8], transform: &Transform, (width, height): (u32, u32), output: &mut [f32]) {
+        let (width, height) = (width as usize, height as usize);
         let plane = width * height;
         let (content_width, content_height) = (transform.content_width as usize, transform.content_height as usize);
         let (left, top) = (transform.pad_x.max(0.0) as usize, transform.pad_y.max(0.0) as usize);
@@ -566,6 +593,20 @@ mod tests {
         let transform = preprocessor.fill(&image, &mut Scratch::default(), &mut output).unwrap();
         assert_eq!(transform.content_width, 2);
         assert_eq!(&output[0..8], &[1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn fit_multiple_follows_rapidocr_rounding() {
+        let preprocessor =
+            Preprocessor::new(PreprocessConfig { resize: ResizeMode::FitMultiple, ..Default::default() });
+        // page_line.png: 300x40 -> ratio 18.4 -> 5520 x 736 -> 5520/32 = 172.5 rounds to even.
+        assert_eq!(preprocessor.input_size_for(300, 40), (5504, 736));
+        assert_eq!(preprocessor.input_size_for(384, 191), (1472, 736));
+        assert_eq!(preprocessor.input_size_for(1000, 800), (992, 800));
+        let image = DynamicImage::ImageRgb8(RgbImage::new(300, 40));
+        let mut output = vec![0.0; 3 * 5504 * 736];
+        let transform = preprocessor.fill(&image, &mut Scratch::default(), &mut output).unwrap();
+        assert_eq!((transform.content_width, transform.content_height), (5504, 736));
     }
 
     #[test]

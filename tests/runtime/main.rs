@@ -4,4 +4,5 @@
 mod support;
 
 mod classification;
+mod segmentation;
 mod sessions;
