@@ -3,7 +3,7 @@
 # run it on a photo, generate a standalone project from it, build that project and predict.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --quick
 inferx() { cargo run --quiet --release -- "$@"; }
 echo "== inferx run on a photo"
 inferx run .fixtures/models/nudenet-320n.onnx .fixtures/images/astronaut.png --save target/quickstart/annotated

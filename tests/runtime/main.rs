@@ -6,3 +6,4 @@ mod support;
 mod classification;
 mod segmentation;
 mod sessions;
+mod tasks;
