@@ -496,7 +496,7 @@ impl Preprocessor {
         }
     }
 
-    /// Scatters interleaved RGB content into the CHW planes, filling the padding.
+    /// Scatters interleaved RGB content into the CHW planes in one pass, filling the padding.
     fn write_planes(&self, content: &[u8], transform: &Transform, (width, height): (u32, u32), output: &mut [f32]) {
         let (width, height) = (width as usize, height as usize);
         let plane = width * height;
@@ -507,24 +507,40 @@ impl Preprocessor {
             ChannelOrder::Rgb => [0usize, 1, 2],
             ChannelOrder::Bgr => [2, 1, 0],
         };
-        for (channel, &source_channel) in order.iter().enumerate() {
-            let table = &self.lookup[channel];
-            let fill = match self.config.resize {
-                ResizeMode::PadRight => 0.0,
-                _ => table[self.config.pad_value as usize],
-            };
-            let plane_values = &mut output[channel * plane..(channel + 1) * plane];
-            for (y, row) in plane_values.chunks_exact_mut(width).enumerate() {
-                if y < top || y >= top + content_height {
-                    row.fill(fill);
-                    continue;
-                }
-                row[..left].fill(fill);
-                row[left + content_width..].fill(fill);
-                let source_row = &content[(y - top) * content_width * 3..(y - top + 1) * content_width * 3];
-                for (value, pixel) in row[left..left + content_width].iter_mut().zip(source_row.chunks_exact(3)) {
-                    *value = table[pixel[source_channel] as usize];
-                }
+        let fill: [f32; 3] = std::array::from_fn(|channel| match self.config.resize {
+            ResizeMode::PadRight => 0.0,
+            _ => self.lookup[channel][self.config.pad_value as usize],
+        });
+        let (first, rest) = output.split_at_mut(plane);
+        let (second, third) = rest.split_at_mut(plane);
+        let planes = [first, second, third];
+        let [table0, table1, table2] = [&self.lookup[0], &self.lookup[1], &self.lookup[2]];
+        let [plane0, plane1, plane2] = planes;
+        for y in 0..height {
+            let rows = (
+                &mut plane0[y * width..(y + 1) * width],
+                &mut plane1[y * width..(y + 1) * width],
+                &mut plane2[y * width..(y + 1) * width],
+            );
+            if y < top || y >= top + content_height {
+                rows.0.fill(fill[0]);
+                rows.1.fill(fill[1]);
+                rows.2.fill(fill[2]);
+                continue;
+            }
+            for (row, value) in [&mut *rows.0, &mut *rows.1, &mut *rows.2].into_iter().zip(fill) {
+                row[..left].fill(value);
+                row[left + content_width..].fill(value);
+            }
+            let source_row = &content[(y - top) * content_width * 3..(y - top + 1) * content_width * 3];
+            let targets = rows.0[left..left + content_width]
+                .iter_mut()
+                .zip(rows.1[left..left + content_width].iter_mut())
+                .zip(rows.2[left..left + content_width].iter_mut());
+            for (((value0, value1), value2), pixel) in targets.zip(source_row.chunks_exact(3)) {
+                *value0 = table0[pixel[order[0]] as usize];
+                *value1 = table1[pixel[order[1]] as usize];
+                *value2 = table2[pixel[order[2]] as usize];
             }
         }
     }

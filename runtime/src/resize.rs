@@ -124,12 +124,25 @@ fn horizontal(
     }
     let line = &source[row * source_width * channels..(row + 1) * source_width * channels];
     let output = &mut scratch.rows[slot];
-    for (x, pixel) in output.chunks_exact_mut(channels).enumerate() {
-        let left = columns.index[x] as usize * channels;
-        let right = (columns.index[x] as usize + 1).min(source_width - 1) * channels;
-        let (weight0, weight1) = (columns.weight0[x] as i32, columns.weight1[x] as i32);
-        for (channel, value) in pixel.iter_mut().enumerate() {
-            *value = line[left + channel] as i32 * weight0 + line[right + channel] as i32 * weight1;
+    let taps = columns.index.iter().zip(columns.weight0.iter().zip(&columns.weight1));
+    if channels == 3 {
+        // The common case, unrolled: one multiply-add pair per channel.
+        for (pixel, (&index, (&weight0, &weight1))) in output.chunks_exact_mut(3).zip(taps) {
+            let left = index as usize * 3;
+            let right = (index as usize + 1).min(source_width - 1) * 3;
+            let (weight0, weight1) = (weight0 as i32, weight1 as i32);
+            let (a, b) = (&line[left..left + 3], &line[right..right + 3]);
+            pixel[0] = a[0] as i32 * weight0 + b[0] as i32 * weight1;
+            pixel[1] = a[1] as i32 * weight0 + b[1] as i32 * weight1;
+            pixel[2] = a[2] as i32 * weight0 + b[2] as i32 * weight1;
+        }
+    } else {
+        for (pixel, (&index, (&weight0, &weight1))) in output.chunks_exact_mut(channels).zip(taps) {
+            let left = index as usize * channels;
+            let right = (index as usize + 1).min(source_width - 1) * channels;
+            for (channel, value) in pixel.iter_mut().enumerate() {
+                *value = line[left + channel] as i32 * weight0 as i32 + line[right + channel] as i32 * weight1 as i32;
+            }
         }
     }
     scratch.cached[slot] = Some(row);
