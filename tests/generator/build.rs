@@ -70,4 +70,5 @@ fn generated_yolo_project_builds_predicts_and_passes_its_tests() {
     assert_eq!(info["task"], "detection");
 
     cargo(&project, &["test", "--quiet"]);
+    cargo(&project, &["clippy", "--quiet", "--all-targets", "--", "-D", "warnings"]);
 }

@@ -56,7 +56,7 @@ fn assert_snapshot(scenario: &str, project: &Path) {
     insta::with_settings!({
         snapshot_path => repo().join("snapshots"),
         prepend_module_to_snapshot => false,
-        filters => vec![(r"inferx(-runtime)?\]? ?\d+\.\d+\.\d+", "inferx [VERSION]"), (r"version: \d+\.\d+\.\d+", "version: [VERSION]")],
+        filters => vec![(r"(?i)(inferx) \d+\.\d+\.\d+", "$1 [VERSION]"), (r"version: \d+\.\d+\.\d+", "version: [VERSION]")],
     }, {
         insta::assert_snapshot!(scenario, text);
     });
