@@ -61,6 +61,10 @@ pub struct RunArgs {
     /// Task; guessed from the model when omitted.
     #[arg(long)]
     pub task: Option<TaskKind>,
+    /// Take task, preprocessing, thresholds and labels from a project's `inferx.yaml`
+    /// (flags still win).
+    #[arg(long, value_name = "INFERX_YAML")]
+    pub config: Option<PathBuf>,
     /// Device options.
     #[command(flatten)]
     pub device: DeviceArgs,

@@ -15,8 +15,7 @@ use inferx_runtime::{
     annotate, inputs, labels,
     preprocess::load_image,
     results::{ImagePrediction, PredictionOutput},
-    session::SessionOptions,
-    Pipeline, PipelineOptions, Prediction,
+    Pipeline, PipelineOptions, Prediction, ProjectConfig,
 };
 
 pub(crate) fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
@@ -27,22 +26,31 @@ pub(crate) fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
     }
     let images = inputs::collect_images(&args.inputs)?;
     let labels = args.labels.as_deref().map(labels::read_labels_file).transpose().context("reading --labels")?;
-    let options = PipelineOptions {
-        task: args.task,
-        session: SessionOptions {
-            device: args.device.device,
-            strict_device: args.device.strict_device,
-            intra_threads: args.device.threads,
-            ..SessionOptions::default()
-        },
-        input_size: args.size,
-        confidence: args.conf,
-        iou: args.iou,
-        top_k: args.top_k,
-        max_detections: args.max_det,
-        labels,
-        ..PipelineOptions::default()
+    let mut options = match &args.config {
+        Some(path) => {
+            let config = ProjectConfig::load(path).with_context(|| format!("reading `{}`", path.display()))?;
+            config.pipeline_options(path.parent().unwrap_or(std::path::Path::new(".")))?
+        }
+        None => PipelineOptions::default(),
     };
+    // Flags win over the config file; the device flag only when set.
+    options.task = args.task.or(options.task);
+    if args.config.is_none() || args.device.device != inferx_runtime::Device::Auto {
+        options.session.device = args.device.device;
+    }
+    options.session.strict_device |= args.device.strict_device;
+    if args.device.threads > 0 {
+        options.session.intra_threads = args.device.threads;
+    }
+    if args.size.is_some() {
+        options.input = None;
+        options.input_size = args.size;
+    }
+    options.confidence = args.conf.or(options.confidence);
+    options.iou = args.iou.or(options.iou);
+    options.top_k = args.top_k.or(options.top_k);
+    options.max_detections = args.max_det.or(options.max_detections);
+    options.labels = labels.or(options.labels);
     let pipeline =
         Pipeline::load(&args.model, options).with_context(|| format!("could not load `{}`", args.model.display()))?;
     let engine = pipeline.engine();

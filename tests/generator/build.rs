@@ -6,11 +6,11 @@ use std::{path::Path, process::Command};
 use crate::support::*;
 
 /// One target folder for every generated project, so dependencies compile once.
-fn shared_target() -> std::path::PathBuf {
+pub(crate) fn shared_target() -> std::path::PathBuf {
     std::env::var_os("INFERX_GENERATED_TARGET_DIR").map_or_else(|| repo().join("target/generated"), Into::into)
 }
 
-fn cargo(project: &Path, args: &[&str]) -> std::process::Output {
+pub(crate) fn cargo(project: &Path, args: &[&str]) -> std::process::Output {
     let output = Command::new(env!("CARGO"))
         .args(args)
         .current_dir(project)

