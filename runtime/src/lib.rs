@@ -45,6 +45,9 @@ pub use results::{Prediction, PredictionOutput};
 pub use session::{Engine, SessionOptions};
 pub use task::TaskKind;
 
+/// The `image` crate, re-exported so projects decode and draw with the same version.
+pub use image;
+
 /// The version of this crate, recorded in generated projects.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 

@@ -145,14 +145,16 @@ impl Pipeline {
             task: task.to_string(),
             reason: "the model has no inputs".to_string(),
         })?;
-        if input.shape.len() != 4 || input.shape[1] > 0 && input.shape[1] != 3 {
+        // Custom models may take any tensors (fed raw with `Engine::run_tensors`).
+        let image_input = input.shape.len() == 4 && (input.shape[1] < 0 || input.shape[1] == 3);
+        if !image_input && task != TaskKind::Custom {
             return Err(Error::TaskMismatch {
                 task: task.to_string(),
                 reason: format!("image tasks need an input [N, 3, H, W], `{}` is {:?}", input.name, input.shape),
             });
         }
         check_outputs(&info, task)?;
-        let fixed = info.inputs[0].fixed_dim(2).zip(info.inputs[0].fixed_dim(3));
+        let fixed = if image_input { info.inputs[0].fixed_dim(2).zip(info.inputs[0].fixed_dim(3)) } else { None };
         let preprocess = match options.input {
             Some(mut config) => {
                 if let Some((height, width)) = fixed {
@@ -249,6 +251,18 @@ impl Pipeline {
         let config = self.preprocessor.config();
         let blank = DynamicImage::new_rgb8(config.width.max(32), config.height.max(32));
         self.predict(&blank).map(|_| ())
+    }
+
+    /// The model's first input for one image, preprocessed as configured: `(input name,
+    /// shape, values)`. For custom pipelines that run the model themselves.
+    pub fn image_tensor(&self, image: &DynamicImage) -> Result<(String, Vec<usize>, Vec<f32>)> {
+        let (width, height) = self.preprocessor.input_size_for(image.width(), image.height());
+        let mut values = vec![0.0; 3 * width as usize * height as usize];
+        let (mut scratch, tensor) = self.take_scratch();
+        let filled = self.preprocessor.fill(image, &mut scratch, &mut values);
+        self.return_scratch(scratch, tensor);
+        filled?;
+        Ok((self.engine.input().name.clone(), vec![1, 3, height as usize, width as usize], values))
     }
 
     /// Reads, decodes and predicts one image file.

@@ -80,6 +80,21 @@ pub struct OutputTensor {
     pub data: Vec<f32>,
 }
 
+/// A named f32 input for raw runs ([`Engine::run_tensors`]); the JSON shape of an Open
+/// Inference Protocol tensor (`datatype` optional, `FP32` only).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct InputTensor {
+    /// Input name, as `inferx inspect` lists it.
+    pub name: String,
+    /// Concrete shape.
+    pub shape: Vec<usize>,
+    /// Element type; only `FP32` is accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datatype: Option<String>,
+    /// Row-major values.
+    pub data: Vec<f32>,
+}
+
 /// Whether the loaded ONNX Runtime build contains a provider.
 pub fn provider_in_build(provider: Provider) -> bool {
     let available = match provider {
@@ -242,6 +257,74 @@ impl Engine {
             views.push(OutputView { name, shape: shape.iter().map(|&dim| dim.max(0) as usize).collect(), data });
         }
         consume(&views)
+    }
+
+    /// Runs the model on named raw inputs (every model input must be given) and returns owned
+    /// copies of the f32 outputs.
+    pub fn run_tensors(&self, inputs: &[InputTensor]) -> Result<Vec<OutputTensor>> {
+        let bad = |reason: String| Error::Inference(reason);
+        let expected: Vec<&str> = self.info.inputs.iter().map(|input| input.name.as_str()).collect();
+        for input in inputs {
+            if !expected.contains(&input.name.as_str()) {
+                return Err(bad(format!(
+                    "the model has no input `{}`; its inputs are: {}",
+                    input.name,
+                    expected.join(", ")
+                )));
+            }
+            if let Some(datatype) = input.datatype.as_deref().filter(|datatype| !datatype.eq_ignore_ascii_case("FP32"))
+            {
+                return Err(bad(format!("input `{}` has datatype {datatype}; only FP32 is supported", input.name)));
+            }
+            let elements: usize = input.shape.iter().product();
+            if elements != input.data.len() {
+                return Err(bad(format!(
+                    "input `{}` has shape {:?} ({elements} values) but {} values",
+                    input.name,
+                    input.shape,
+                    input.data.len()
+                )));
+            }
+            let declared = self.info.inputs.iter().find(|info| info.name == input.name).map(|info| &info.shape);
+            if let Some(declared) = declared {
+                let fits = declared.len() == input.shape.len()
+                    && declared.iter().zip(&input.shape).all(|(want, got)| *want < 0 || *want as usize == *got);
+                if !fits {
+                    return Err(bad(format!(
+                        "input `{}` has shape {:?}, the model expects {declared:?} (-1 = any)",
+                        input.name, input.shape
+                    )));
+                }
+            }
+        }
+        if let Some(missing) = expected.iter().find(|name| !inputs.iter().any(|input| input.name == **name)) {
+            return Err(bad(format!("input `{missing}` is missing")));
+        }
+        let mut values: Vec<(String, ort::session::SessionInputValue<'_>)> = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            let tensor = TensorRef::from_array_view((input.shape.clone(), input.data.as_slice()))
+                .map_err(|error| bad(error.to_string()))?;
+            values.push((input.name.clone(), tensor.into()));
+        }
+        let mut session = self.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let outputs = session.run(values).map_err(|error| Error::Inference(error.to_string()))?;
+        self.info
+            .outputs
+            .iter()
+            .map(|output| {
+                let value = outputs
+                    .get(&output.name)
+                    .ok_or_else(|| bad(format!("output `{}` missing from the run", output.name)))?;
+                let (shape, data) = value
+                    .try_extract_tensor::<f32>()
+                    .map_err(|error| bad(format!("output `{}` is not an f32 tensor: {error}", output.name)))?;
+                Ok(OutputTensor {
+                    name: output.name.clone(),
+                    shape: shape.iter().map(|&dim| dim.max(0) as usize).collect(),
+                    data: data.to_vec(),
+                })
+            })
+            .collect()
     }
 
     /// Runs the model and returns owned copies of the outputs.

@@ -103,6 +103,13 @@ fn anomaly_with_model() {
 }
 
 #[test]
+fn custom_with_model() {
+    let model = fixture("models/semantic_rgb.onnx");
+    let (_dir, project) = generate("custom", "raw-model", &["--model", model.to_str().unwrap()]);
+    assert_snapshot("custom_with_model", &project);
+}
+
+#[test]
 fn generated_config_is_valid_for_the_runtime() {
     let model = detector();
     let (_dir, project) = generate("yolo", "config-check", &["--model", model.to_str().unwrap()]);

@@ -137,3 +137,92 @@ fn anomaly_template_with_the_patch_statistics_model() {
         assert!((record["score"].as_f64().unwrap() - expected["pred_score"].as_f64().unwrap()).abs() < 1e-4, "{name}");
     }
 }
+
+/// Generates and builds a `custom` project, returning its folder (kept alive by the guard).
+fn custom_project(name: &str, model: &Path) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = temp_dir();
+    inferx()
+        .args(["template", "custom", "--name", name, "--dir"])
+        .arg(dir.path())
+        .arg("--model")
+        .arg(model)
+        .assert()
+        .success();
+    let project = dir.path().join(name);
+    std::fs::copy(repo().join("Cargo.lock"), project.join("Cargo.lock")).unwrap();
+    cargo(&project, &["build", "--quiet"]);
+    (dir, project)
+}
+
+fn run_project(project: &Path, name: &str, args: &[&std::ffi::OsStr]) -> Value {
+    let output =
+        Command::new(shared_target().join("debug").join(name)).current_dir(project).args(args).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn custom_template_takes_images_and_raw_tensors() {
+    let (_guard, project) = custom_project("raw-seg", &fixture("models/semantic_rgb.onnx"));
+    let image = golden_input("semantic_shapes.png");
+    let predicted = run_project(&project, "raw-seg", &["predict".as_ref(), image.as_os_str()]);
+    let outputs = &predicted[0]["result"]["outputs"];
+    assert_eq!(outputs[0]["name"], "logits");
+    assert_eq!(outputs[0]["shape"], serde_json::json!([1, 4, 64, 64]));
+
+    // The arg-max of the raw logits is the constructed class map.
+    let logits: Vec<f64> = outputs[0]["data"].as_array().unwrap().iter().map(|value| value.as_f64().unwrap()).collect();
+    let plane = 64 * 64;
+    let classes: Vec<u64> = (0..plane)
+        .map(|pixel| {
+            (0..4)
+                .max_by(|a, b| logits[a * plane + pixel].total_cmp(&logits[b * plane + pixel]).then(b.cmp(a)))
+                .unwrap() as u64
+        })
+        .collect();
+    let golden = golden("semantic_rgb.json");
+    let runs: Vec<u64> = golden["images"]["semantic_shapes.png"]["class_map_rle"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    let expected: Vec<u64> = runs.chunks(2).flat_map(|pair| std::iter::repeat_n(pair[0], pair[1] as usize)).collect();
+    assert_eq!(classes, expected);
+
+    // The same tensor sent raw gives the same outputs.
+    let pixels = image::open(&image).unwrap().to_rgb8();
+    let data: Vec<f32> =
+        (0..3).flat_map(|channel| pixels.pixels().map(move |pixel| pixel[channel] as f32 / 255.0)).collect();
+    let request = serde_json::json!({ "inputs": [{ "name": "input", "shape": [1, 3, 64, 64], "datatype": "FP32", "data": data }] });
+    let request_path = project.join("request.json");
+    std::fs::write(&request_path, request.to_string()).unwrap();
+    let raw = run_project(&project, "raw-seg", &["tensors".as_ref(), request_path.as_os_str()]);
+    assert_eq!(raw["outputs"], *outputs);
+
+    // A malformed request is refused with the reason.
+    std::fs::write(&request_path, r#"{"inputs": [{"name": "input", "shape": [1, 3, 64, 64], "data": [1.0]}]}"#)
+        .unwrap();
+    let output = Command::new(shared_target().join("debug/raw-seg"))
+        .current_dir(&project)
+        .arg("tensors")
+        .arg(&request_path)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("12288 values) but 1 values"));
+}
+
+#[test]
+fn custom_template_works_on_the_real_detector() {
+    let (_guard, project) = custom_project("raw-detector", &detector());
+    let image = images().join("astronaut.png");
+    let predicted = run_project(&project, "raw-detector", &["predict".as_ref(), image.as_os_str()]);
+    let cli =
+        run_json(inferx().arg("run").arg(detector()).arg(&image).args(["--task", "custom", "--size", "320", "--json"]));
+    assert_eq!(predicted[0]["result"]["outputs"][0]["shape"], serde_json::json!([1, 22, 2100]));
+    // `inferx run` reports each image's slice of the batch: the same values without the batch axis.
+    let (ours, theirs) = (&predicted[0]["result"]["outputs"][0], &cli[0]["outputs"][0]);
+    assert_eq!(theirs["shape"], serde_json::json!([22, 2100]));
+    assert!(ours["data"] == theirs["data"], "same raw values as `inferx run --task custom`");
+}
