@@ -224,5 +224,11 @@ fn custom_template_works_on_the_real_detector() {
     // `inferx run` reports each image's slice of the batch: the same values without the batch axis.
     let (ours, theirs) = (&predicted[0]["result"]["outputs"][0], &cli[0]["outputs"][0]);
     assert_eq!(theirs["shape"], serde_json::json!([22, 2100]));
-    assert!(ours["data"] == theirs["data"], "same raw values as `inferx run --task custom`");
+    // Equal up to float reassociation inside ONNX Runtime's threaded kernels.
+    let values =
+        |tensor: &Value| tensor["data"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect::<Vec<f64>>();
+    let (ours, theirs) = (values(ours), values(theirs));
+    assert_eq!(ours.len(), theirs.len());
+    let worst = ours.iter().zip(&theirs).map(|(a, b)| (a - b).abs() / b.abs().max(1.0)).fold(0.0, f64::max);
+    assert!(worst < 1e-5, "same raw values as `inferx run --task custom` (worst relative difference {worst})");
 }
