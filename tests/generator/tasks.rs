@@ -58,10 +58,12 @@ fn generate_and_predict(
             })
             .collect()
     };
-    assert_eq!(
-        without_timings(&generated),
-        without_timings(&cli),
-        "the generated project predicts exactly what `inferx run --config` does"
+    // The generated project predicts what `inferx run --config` does (up to float reassociation).
+    assert_json_close(
+        &Value::Array(without_timings(&generated)),
+        &Value::Array(without_timings(&cli)),
+        1e-5,
+        "records",
     );
     without_timings(&generated)
 }

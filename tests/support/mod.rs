@@ -127,3 +127,28 @@ pub fn write(path: &Path, contents: impl AsRef<[u8]>) {
     }
     std::fs::write(path, contents).unwrap();
 }
+
+/// Asserts two JSON values are equal, numbers within `relative` (of max(1, |expected|)):
+/// ONNX Runtime's threaded kernels may reassociate float sums between runs.
+pub fn assert_json_close(actual: &Value, expected: &Value, relative: f64, path: &str) {
+    match (actual, expected) {
+        (Value::Number(a), Value::Number(b)) => {
+            let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
+            assert!((a - b).abs() <= relative * b.abs().max(1.0), "{path}: {a} vs {b}");
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            assert_eq!(a.len(), b.len(), "{path}: lengths");
+            for (index, (a, b)) in a.iter().zip(b).enumerate() {
+                assert_json_close(a, b, relative, &format!("{path}[{index}]"));
+            }
+        }
+        (Value::Object(a), Value::Object(b)) => {
+            let keys = |map: &serde_json::Map<String, Value>| map.keys().cloned().collect::<Vec<_>>();
+            assert_eq!(keys(a), keys(b), "{path}: keys");
+            for (key, value) in a {
+                assert_json_close(value, &b[key], relative, &format!("{path}.{key}"));
+            }
+        }
+        _ => assert_eq!(actual, expected, "{path}"),
+    }
+}
