@@ -12,15 +12,14 @@ use serde_json::Value;
 
 use crate::{build::cargo, build::shared_target, support::*};
 
-/// Generates `template` with `model`, applies `configure` to its `inferx.yaml`, builds it, and
-/// returns the project's `predict --json` records after checking them against `inferx run`.
-fn generate_and_predict(
+/// Generates `template` with `model` into a fresh folder, applies `configure` to its
+/// `inferx.yaml`, and builds it with the versions inferx is tested with.
+fn build_project(
     template: &str,
     name: &str,
     model: &Path,
     configure: impl FnOnce(&mut ProjectConfig),
-    inputs: &[std::path::PathBuf],
-) -> Vec<Value> {
+) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = temp_dir();
     inferx()
         .args(["template", template, "--name", name, "--dir"])
@@ -36,6 +35,20 @@ fn generate_and_predict(
     std::fs::write(&config_path, config.to_yaml().unwrap()).unwrap();
     std::fs::copy(repo().join("Cargo.lock"), project.join("Cargo.lock")).unwrap();
     cargo(&project, &["build", "--quiet"]);
+    (dir, project)
+}
+
+/// Builds a project (see [`build_project`]), predicts `inputs` with it, checks the records
+/// against `inferx run --config`, and returns them without timings.
+fn generate_and_predict(
+    template: &str,
+    name: &str,
+    model: &Path,
+    configure: impl FnOnce(&mut ProjectConfig),
+    inputs: &[std::path::PathBuf],
+) -> Vec<Value> {
+    let (_guard, project) = build_project(template, name, model, configure);
+    let config_path = project.join("inferx.yaml");
     let output = Command::new(shared_target().join("debug").join(name))
         .current_dir(&project)
         .arg("predict")
@@ -140,22 +153,6 @@ fn anomaly_template_with_the_patch_statistics_model() {
     }
 }
 
-/// Generates and builds a `custom` project, returning its folder (kept alive by the guard).
-fn custom_project(name: &str, model: &Path) -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = temp_dir();
-    inferx()
-        .args(["template", "custom", "--name", name, "--dir"])
-        .arg(dir.path())
-        .arg("--model")
-        .arg(model)
-        .assert()
-        .success();
-    let project = dir.path().join(name);
-    std::fs::copy(repo().join("Cargo.lock"), project.join("Cargo.lock")).unwrap();
-    cargo(&project, &["build", "--quiet"]);
-    (dir, project)
-}
-
 fn run_project(project: &Path, name: &str, args: &[&std::ffi::OsStr]) -> Value {
     let output =
         Command::new(shared_target().join("debug").join(name)).current_dir(project).args(args).output().unwrap();
@@ -165,7 +162,7 @@ fn run_project(project: &Path, name: &str, args: &[&std::ffi::OsStr]) -> Value {
 
 #[test]
 fn custom_template_takes_images_and_raw_tensors() {
-    let (_guard, project) = custom_project("raw-seg", &fixture("models/semantic_rgb.onnx"));
+    let (_guard, project) = build_project("custom", "raw-seg", &fixture("models/semantic_rgb.onnx"), |_| {});
     let image = golden_input("semantic_shapes.png");
     let predicted = run_project(&project, "raw-seg", &["predict".as_ref(), image.as_os_str()]);
     let outputs = &predicted[0]["result"]["outputs"];
@@ -217,7 +214,7 @@ fn custom_template_takes_images_and_raw_tensors() {
 
 #[test]
 fn custom_template_works_on_the_real_detector() {
-    let (_guard, project) = custom_project("raw-detector", &detector());
+    let (_guard, project) = build_project("custom", "raw-detector", &detector(), |_| {});
     let image = images().join("astronaut.png");
     let predicted = run_project(&project, "raw-detector", &["predict".as_ref(), image.as_os_str()]);
     let cli =
