@@ -76,7 +76,17 @@ pub fn draw_prediction(image: &DynamicImage, prediction: &Prediction) -> RgbImag
 }
 
 fn draw_anomaly(canvas: &mut RgbImage, anomaly: &Anomaly, thickness: u32) {
-    if let Some(region) = &anomaly.region {
+    if anomaly.heat.len() == canvas.width() as usize * canvas.height() as usize {
+        // Heat map: blend a blue → green → red ramp, stronger where the map is higher.
+        for (pixel, &value) in canvas.pixels_mut().zip(&anomaly.heat) {
+            let value = value.clamp(0.0, 1.0);
+            let color = heat_color(value);
+            let alpha = 0.25 + 0.35 * value;
+            for (channel, target) in pixel.0.iter_mut().enumerate() {
+                *target = (*target as f32 * (1.0 - alpha) + color[channel] as f32 * alpha) as u8;
+            }
+        }
+    } else if let Some(region) = &anomaly.region {
         overlay_mask(canvas, region, Rgb([255, 0, 0]), 0.4);
     }
     let (x, y) = anomaly.peak;
@@ -86,6 +96,14 @@ fn draw_anomaly(canvas: &mut RgbImage, anomaly: &Anomaly, thickness: u32) {
     let origin = BoundingBox { x1: 0.0, y1: 0.0, x2: 0.0, y2: 0.0 };
     let color = if anomaly.is_anomalous { Rgb([220, 30, 30]) } else { Rgb([30, 160, 60]) };
     draw_label(canvas, &format!("{verdict} {:.3}", anomaly.score), &origin, color);
+}
+
+/// A blue (0) → green (0.5) → red (1) colour ramp.
+fn heat_color(value: f32) -> [u8; 3] {
+    let red = ((value - 0.5) * 2.0).clamp(0.0, 1.0);
+    let blue = ((0.5 - value) * 2.0).clamp(0.0, 1.0);
+    let green = 1.0 - red - blue;
+    [(red * 255.0) as u8, (green * 255.0) as u8, (blue * 255.0) as u8]
 }
 
 /// Blends `color` over the pixels set in `mask` (which must match the canvas size).
@@ -240,6 +258,7 @@ mod tests {
                     score: 0.9,
                     bbox: BoundingBox { x1: 20.0, y1: 30.0, x2: 80.0, y2: 90.0 },
                     mask: None,
+                    polygon: None,
                 }],
             },
             timings: Timings::default(),

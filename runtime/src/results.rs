@@ -49,9 +49,12 @@ pub struct Detection {
     /// The box, in original image pixels.
     #[serde(rename = "box")]
     pub bbox: BoundingBox,
-    /// Instance mask for YOLO-seg models: run-length encoded over the box's pixels.
+    /// Instance mask for YOLO-seg models, at original image size.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub mask: Option<Mask>,
+    /// Outline of a segmentation region: its convex hull, in original pixels.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub polygon: Option<Vec<[f32; 2]>>,
 }
 
 /// A class with its probability.
@@ -155,6 +158,9 @@ pub struct Anomaly {
     pub peak: (f32, f32),
     /// Pixels above the threshold in the original image, when a map is present.
     pub region: Option<Mask>,
+    /// The map resampled to the original image, row-major (for heat-map overlays; not in JSON).
+    #[serde(skip)]
+    pub heat: Vec<f32>,
 }
 
 /// The task-specific part of a prediction.

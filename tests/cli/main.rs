@@ -8,3 +8,4 @@ mod fallback;
 mod golden;
 mod inspect;
 mod install;
+mod tasks;

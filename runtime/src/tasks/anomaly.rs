@@ -26,6 +26,7 @@ pub fn decode(
     }
     let threshold = options.confidence;
     let (mut map_width, mut map_height, mut peak, mut region, mut values) = (0, 0, (0.0, 0.0), None, Vec::new());
+    let mut heat = Vec::new();
     let mut map_max = f32::NEG_INFINITY;
     if let Some(map) = map {
         let (height, width) = match map.shape {
@@ -49,18 +50,31 @@ pub fn decode(
             .to_source(input_x * input_size.0 as f64 / width as f64, input_y * input_size.1 as f64 / height as f64);
         peak = (x as f32, y as f32);
         let (source_width, source_height) = (transform.source_width, transform.source_height);
-        let pixels = (0..source_height).flat_map(|y| (0..source_width).map(move |x| (x, y))).map(|(x, y)| {
-            let (map_x, map_y) = source_to_map(transform, input_size, (width, height), x, y);
-            sample_bilinear(map.data, width, height, map_x, map_y) > threshold
-        });
-        region = Some(Mask::encode(source_width, source_height, pixels));
+        heat = (0..source_height)
+            .flat_map(|y| (0..source_width).map(move |x| (x, y)))
+            .map(|(x, y)| {
+                let (map_x, map_y) = source_to_map(transform, input_size, (width, height), x, y);
+                sample_bilinear(map.data, width, height, map_x, map_y)
+            })
+            .collect();
+        region = Some(Mask::encode(source_width, source_height, heat.iter().map(|value| *value > threshold)));
         (map_width, map_height) = (width as u32, height as u32);
         if options.keep_anomaly_map {
             values = map.data.to_vec();
         }
     }
     let score = score_output.map_or(map_max, |output| output.data[0]);
-    Ok(Anomaly { score, is_anomalous: score > threshold, threshold, map: values, map_width, map_height, peak, region })
+    Ok(Anomaly {
+        score,
+        is_anomalous: score > threshold,
+        threshold,
+        map: values,
+        map_width,
+        map_height,
+        peak,
+        region,
+        heat,
+    })
 }
 
 #[cfg(test)]

@@ -221,6 +221,7 @@ pub fn to_detection(candidate: &Candidate, transform: &Transform, labels: &[Stri
         score: candidate.score,
         bbox: to_source_box(&candidate.bbox, transform),
         mask: None,
+        polygon: None,
     }
 }
 

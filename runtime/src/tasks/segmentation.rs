@@ -108,16 +108,54 @@ fn decode_map(
             };
             let (x1, y1) = scale(region.min_x, region.min_y);
             let (x2, y2) = scale(region.max_x + 1, region.max_y + 1);
+            let polygon = convex_hull(&region.pixels, width)
+                .into_iter()
+                .map(|(x, y)| {
+                    let (source_x, source_y) = scale(x, y);
+                    [source_x as f32, source_y as f32]
+                })
+                .collect();
             Detection {
                 class_id: region.class as usize,
                 label: label_for(&labels, region.class as usize),
                 score: mean,
                 bbox: BoundingBox { x1: x1 as f32, y1: y1 as f32, x2: x2 as f32, y2: y2 as f32 },
                 mask: None,
+                polygon: Some(polygon),
             }
         })
         .collect();
     Ok(Segmentation { classes, regions, instances: Vec::new() })
+}
+
+/// The convex hull of a region's pixel squares (corner points, model-map coordinates),
+/// starting at the top-left corner and going clockwise on screen (Andrew's monotone chain).
+fn convex_hull(pixels: &[usize], width: usize) -> Vec<(usize, usize)> {
+    let mut points: Vec<(i64, i64)> = Vec::with_capacity(pixels.len() * 4);
+    for &pixel in pixels {
+        let (x, y) = ((pixel % width) as i64, (pixel / width) as i64);
+        points.extend([(x, y), (x + 1, y), (x, y + 1), (x + 1, y + 1)]);
+    }
+    points.sort_unstable();
+    points.dedup();
+    if points.len() < 3 {
+        return points.into_iter().map(|(x, y)| (x as usize, y as usize)).collect();
+    }
+    let cross = |o: (i64, i64), a: (i64, i64), b: (i64, i64)| (a.0 - o.0) * (b.1 - o.1) - (a.1 - o.1) * (b.0 - o.0);
+    let mut hull: Vec<(i64, i64)> = Vec::new();
+    for pass in 0..2 {
+        let start = hull.len();
+        let iter: Box<dyn Iterator<Item = &(i64, i64)>> =
+            if pass == 0 { Box::new(points.iter()) } else { Box::new(points.iter().rev()) };
+        for &point in iter {
+            while hull.len() >= start + 2 && cross(hull[hull.len() - 2], hull[hull.len() - 1], point) <= 0 {
+                hull.pop();
+            }
+            hull.push(point);
+        }
+        hull.pop();
+    }
+    hull.into_iter().map(|(x, y)| (x as usize, y as usize)).collect()
 }
 
 /// A 4-connected region of one foreground class at model resolution.
@@ -236,6 +274,11 @@ mod tests {
         let bbox = result.regions[0].bbox;
         assert_eq!((bbox.x1, bbox.y1, bbox.x2, bbox.y2), (1.0, 1.0, 3.0, 3.0));
         assert!((result.regions[0].score - 0.9).abs() < 1e-6);
+        let polygon = result.regions[0].polygon.as_ref().unwrap();
+        assert_eq!(
+            polygon,
+            &[[1.0, 1.0], [3.0, 1.0], [3.0, 3.0], [1.0, 3.0]].map(|point| point.map(|value| value as f32))
+        );
     }
 
     #[test]
