@@ -195,8 +195,10 @@ fn run() -> Result<(), String> {
         .iter()
         .map(|size| size.parse().map_err(|_| format!("INFERX_BENCH_SIZES: `{size}` is not a size")))
         .collect::<Result<_, _>>()?;
-    let iterations = env_usize("INFERX_BENCH_ITERATIONS")?;
-    let warmup = env_usize("INFERX_BENCH_WARMUP")?.unwrap_or(DEFAULT_WARMUP);
+    // `cargo test --all-targets` runs this binary without `--bench`: a quick smoke run then.
+    let smoke = !std::env::args().any(|argument| argument == "--bench");
+    let iterations = env_usize("INFERX_BENCH_ITERATIONS")?.or(smoke.then_some(3));
+    let warmup = env_usize("INFERX_BENCH_WARMUP")?.unwrap_or(if smoke { 1 } else { DEFAULT_WARMUP });
     let intra_threads = env_usize("INFERX_BENCH_THREADS")?.unwrap_or(0);
     if iterations == Some(0) {
         return Err("INFERX_BENCH_ITERATIONS must be at least 1".to_string());
@@ -249,6 +251,10 @@ fn run() -> Result<(), String> {
         results,
     };
     print_markdown(&report);
+    if smoke {
+        println!("\n(smoke run under `cargo test`: figures are not meaningful, no JSON written)");
+        return Ok(());
+    }
     let output = target_dir().join("bench").join("pipeline.json");
     std::fs::create_dir_all(output.parent().unwrap()).map_err(|error| error.to_string())?;
     let json = serde_json::to_string_pretty(&report).map_err(|error| error.to_string())?;
