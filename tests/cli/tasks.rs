@@ -68,11 +68,9 @@ fn text_regions_come_with_polygons() {
     let config = dir.path().join("inferx.yaml");
     write(
         &config,
-        format!(
-            "inferx: {{version: 0.1.0, template: segmentation}}\nmodel: {{path: model.onnx}}\ntask: segmentation\n\
-             input: {{resize: fit_multiple, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5], channel_order: bgr}}\n\
-             thresholds: {{confidence: 0.3}}\n"
-        ),
+        "inferx: {version: 0.1.0, template: segmentation}\nmodel: {path: model.onnx}\ntask: segmentation\n\
+         input: {resize: fit_multiple, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5], channel_order: bgr}\n\
+         thresholds: {confidence: 0.3}\n",
     );
     std::fs::copy(fixture("models/ch_PP-OCRv4_det_infer.onnx"), dir.path().join("model.onnx")).unwrap();
     let records = run_json(
