@@ -327,7 +327,8 @@ mod tests {
     fn bad_names_are_refused_with_a_reason() {
         for (name, fragment) in [
             ("", "empty"),
-            ("../x", "only ASCII letters"),
+            ("../x", "start with a letter"),
+            ("a/../x", "only ASCII letters"),
             ("1abc", "start with a letter"),
             ("fn", "Rust keyword"),
             ("my app", "only ASCII letters"),
