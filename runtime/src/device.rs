@@ -390,7 +390,10 @@ fn cpu_model_name() -> String {
 }
 
 fn simd_features() -> Vec<String> {
-    #[allow(unused_mut)]
+    #[cfg_attr(
+        not(any(target_arch = "x86_64", target_arch = "aarch64")),
+        expect(unused_mut, reason = "only the SIMD probes below push")
+    )]
     let mut found: Vec<&str> = Vec::new();
     #[cfg(target_arch = "x86_64")]
     {

@@ -1,5 +1,6 @@
 //! Shared helpers for integration tests: fixture paths, the `inferx` command, golden files.
 
+// Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
