@@ -375,7 +375,9 @@ impl Preprocessor {
             }
             scratch.full = full;
         } else if crop.is_none() && content_width == source_width && content_height == source_height {
-            scratch.resized.copy_from_slice(rgb.as_raw());
+            // Already the right size: normalise straight from the decoded pixels.
+            self.write_planes(rgb.as_raw(), &transform, (width, height), output);
+            return Ok(transform);
         } else if crop.is_none() {
             let mut resized = std::mem::take(&mut scratch.resized);
             resample(
