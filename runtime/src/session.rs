@@ -131,6 +131,7 @@ impl Engine {
         if !model.as_ref().is_file() {
             return Err(Error::ModelNotFound(model.as_ref().to_path_buf()));
         }
+        // The probe asks the loaded runtime which providers it has.
         library::ensure_initialized(options.library.as_deref())?;
         let probe = SystemProbe::for_sessions();
         Engine::load_with_probe(model, options, &probe)

@@ -3,6 +3,8 @@
 
 use std::{path::Path, process::Command};
 
+use inferx_runtime::ProjectConfig;
+
 use crate::support::*;
 
 /// One target folder for every generated project, so dependencies compile once.
@@ -28,23 +30,41 @@ pub(crate) fn cargo(project: &Path, args: &[&str]) -> std::process::Output {
     output
 }
 
-#[test]
-fn generated_yolo_project_builds_predicts_and_passes_its_tests() {
+/// Generates `template` with `model` into a fresh folder, applies `configure` to its
+/// `inferx.yaml`, and builds it, starting from the versions inferx itself is tested with.
+pub(crate) fn build_project(
+    template: &str,
+    name: &str,
+    model: &Path,
+    configure: impl FnOnce(&mut ProjectConfig),
+) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = temp_dir();
-    let model = detector();
     inferx()
-        .args(["template", "yolo", "--name", "detect-app", "--dir"])
+        .args(["template", template, "--name", name, "--dir"])
         .arg(dir.path())
         .arg("--model")
-        .arg(&model)
+        .arg(model)
         .assert()
         .success();
-    let project = dir.path().join("detect-app");
-    // Start from the versions inferx itself is tested with.
+    let project = dir.path().join(name);
+    let config_path = project.join("inferx.yaml");
+    let mut config = ProjectConfig::load(&config_path).expect("generated config loads");
+    let generated = config.clone();
+    configure(&mut config);
+    // Rewrite only when changed, so an unconfigured project stays exactly as generated.
+    if config != generated {
+        std::fs::write(&config_path, config.to_yaml().unwrap()).unwrap();
+    }
     std::fs::copy(repo().join("Cargo.lock"), project.join("Cargo.lock")).unwrap();
-
-    cargo(&project, &["fmt", "--check"]);
     cargo(&project, &["build", "--quiet"]);
+    (dir, project)
+}
+
+#[test]
+fn generated_yolo_project_builds_predicts_and_passes_its_tests() {
+    let model = detector();
+    let (_guard, project) = build_project("yolo", "detect-app", &model, |_| {});
+    cargo(&project, &["fmt", "--check"]);
     let binary = shared_target().join("debug/detect-app");
     let output =
         Command::new(&binary).current_dir(&project).arg("predict").arg(images()).arg("--json").output().unwrap();

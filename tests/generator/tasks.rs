@@ -10,33 +10,10 @@ use inferx_runtime::{
 };
 use serde_json::Value;
 
-use crate::{build::cargo, build::shared_target, support::*};
-
-/// Generates `template` with `model` into a fresh folder, applies `configure` to its
-/// `inferx.yaml`, and builds it with the versions inferx is tested with.
-fn build_project(
-    template: &str,
-    name: &str,
-    model: &Path,
-    configure: impl FnOnce(&mut ProjectConfig),
-) -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = temp_dir();
-    inferx()
-        .args(["template", template, "--name", name, "--dir"])
-        .arg(dir.path())
-        .arg("--model")
-        .arg(model)
-        .assert()
-        .success();
-    let project = dir.path().join(name);
-    let config_path = project.join("inferx.yaml");
-    let mut config = ProjectConfig::load(&config_path).expect("generated config loads");
-    configure(&mut config);
-    std::fs::write(&config_path, config.to_yaml().unwrap()).unwrap();
-    std::fs::copy(repo().join("Cargo.lock"), project.join("Cargo.lock")).unwrap();
-    cargo(&project, &["build", "--quiet"]);
-    (dir, project)
-}
+use crate::{
+    build::{build_project, shared_target},
+    support::*,
+};
 
 /// Builds a project (see [`build_project`]), predicts `inputs` with it, checks the records
 /// against `inferx run --config`, and returns them without timings.
