@@ -128,7 +128,7 @@ pub fn install(request: &InstallRequest, progress: &mut dyn FnMut(Progress)) -> 
             if !name.ends_with(".whl") {
                 return Err(Error::Install(format!("`{}` is not a wheel (.whl) file", path.display())));
             }
-            let sha256 = file_sha256(path)?;
+            let sha256 = crate::pipeline::file_sha256(path)?;
             (path.clone(), name, sha256)
         }
         None => download_wheel(request.flavor, &version, progress)?,
@@ -152,21 +152,6 @@ fn existing(dir: &Path, version: &str, flavor: Flavor) -> Option<InstallOutcome>
     }
     let library = library::find_in_dir(dir)?;
     Some(InstallOutcome { dir: dir.to_path_buf(), library, record, already_installed: true })
-}
-
-/// The sha256 of a file, hex.
-pub fn file_sha256(path: &Path) -> Result<String> {
-    let mut file = fs::File::open(path).map_err(|error| Error::io("could not open", path, error))?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 16];
-    loop {
-        let read = file.read(&mut buffer).map_err(|error| Error::io("could not read", path, error))?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buffer[..read]);
-    }
-    Ok(format!("{:x}", hasher.finalize()))
 }
 
 /// A wheel listed by the index.
@@ -331,7 +316,7 @@ fn download_wheel(
     let wheels = library::cache_dir().join("wheels");
     fs::create_dir_all(&wheels).map_err(|error| Error::io("could not create", &wheels, error))?;
     let target = wheels.join(&wheel.filename);
-    if target.is_file() && file_sha256(&target)? == expected {
+    if target.is_file() && crate::pipeline::file_sha256(&target)? == expected {
         return Ok((target, wheel.filename, expected));
     }
     let mut response = agent()

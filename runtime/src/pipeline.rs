@@ -389,9 +389,7 @@ fn check_outputs(info: &ModelInfo, task: TaskKind) -> Result<()> {
 
 /// Checks a file's sha256 against an expected hex digest.
 pub fn verify_sha256(path: &Path, expected: &str) -> Result<()> {
-    use sha2::{Digest, Sha256};
-    let bytes = std::fs::read(path).map_err(|error| Error::io("could not read", path, error))?;
-    let actual = format!("{:x}", Sha256::digest(&bytes));
+    let actual = file_sha256(path)?;
     if actual.eq_ignore_ascii_case(expected.trim()) {
         Ok(())
     } else {
@@ -400,4 +398,21 @@ pub fn verify_sha256(path: &Path, expected: &str) -> Result<()> {
             reason: format!("its sha256 is {actual}, but inferx.yaml expects {expected}; if you replaced the model on purpose, update model.sha256"),
         })
     }
+}
+
+/// The sha256 of a file, hex, read in blocks.
+pub fn file_sha256(path: &Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(|error| Error::io("could not open", path, error))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        let read = file.read(&mut buffer).map_err(|error| Error::io("could not read", path, error))?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    Ok(format!("{:x}", hasher.finalize()))
 }

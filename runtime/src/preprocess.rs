@@ -338,7 +338,6 @@ impl Preprocessor {
         let (source_width, source_height) = rgb.dimensions();
         let (transform, crop) = self.geometry(source_width, source_height);
         let (content_width, content_height) = (transform.content_width, transform.content_height);
-        scratch.resized.resize(content_width as usize * content_height as usize * 3, 0);
         let interpolation = self.config.interpolation;
         let resample = |pixels: &[u8],
                         width: u32,
@@ -368,6 +367,7 @@ impl Preprocessor {
                 &mut scratch.linear,
             );
             let (left, top) = ((-transform.pad_x) as usize, (-transform.pad_y) as usize);
+            scratch.resized.resize(content_width as usize * content_height as usize * 3, 0);
             let row_bytes = content_width as usize * 3;
             for (row, target) in scratch.resized.chunks_exact_mut(row_bytes).enumerate() {
                 let start = ((top + row) * resized_width as usize + left) * 3;
@@ -390,6 +390,7 @@ impl Preprocessor {
             );
             scratch.resized = resized;
         } else {
+            scratch.resized.resize(content_width as usize * content_height as usize * 3, 0);
             let mut destination = fast_image_resize::images::Image::from_slice_u8(
                 content_width,
                 content_height,

@@ -5,20 +5,13 @@ use crate::support::*;
 
 /// The CPU wheel `scripts/setup.sh` downloaded into the cache.
 fn cached_wheel() -> std::path::PathBuf {
-    let cache = std::env::var_os("INFERX_CACHE_DIR").map_or_else(|| dirs_cache().join("inferx"), Into::into);
-    let wheels = cache.join("wheels");
+    let wheels = inferx_runtime::library::cache_dir().join("wheels");
     std::fs::read_dir(&wheels)
         .unwrap_or_else(|_| panic!("no wheel cache at `{}`: run `inferx runtime install` first", wheels.display()))
         .flatten()
         .map(|entry| entry.path())
         .find(|path| path.file_name().is_some_and(|name| name.to_string_lossy().starts_with("onnxruntime-")))
         .expect("an onnxruntime wheel in the cache")
-}
-
-fn dirs_cache() -> std::path::PathBuf {
-    std::env::var_os("XDG_CACHE_HOME")
-        .map(Into::into)
-        .unwrap_or_else(|| std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache"))
 }
 
 #[test]

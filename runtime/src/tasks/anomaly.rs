@@ -1,7 +1,7 @@
 //! Anomaly decoding for anomalib-style models: `pred_score` and `anomaly_map` outputs (an
 //! optional `pred_mask` is ignored: the mask is derived from the map and the threshold).
 
-use super::{mismatch, sample_bilinear, source_to_map, DecodeOptions, ItemView};
+use super::{mismatch, resample_to_source, DecodeOptions, ItemView};
 use crate::{
     preprocess::Transform,
     results::{Anomaly, Mask},
@@ -50,13 +50,7 @@ pub fn decode(
             .to_source(input_x * input_size.0 as f64 / width as f64, input_y * input_size.1 as f64 / height as f64);
         peak = (x as f32, y as f32);
         let (source_width, source_height) = (transform.source_width, transform.source_height);
-        heat = (0..source_height)
-            .flat_map(|y| (0..source_width).map(move |x| (x, y)))
-            .map(|(x, y)| {
-                let (map_x, map_y) = source_to_map(transform, input_size, (width, height), x, y);
-                sample_bilinear(map.data, width, height, map_x, map_y)
-            })
-            .collect();
+        heat = resample_to_source(map.data, (width, height), transform, input_size);
         region = Some(Mask::encode(source_width, source_height, heat.iter().map(|value| *value > threshold)));
         (map_width, map_height) = (width as u32, height as u32);
         if options.keep_anomaly_map {

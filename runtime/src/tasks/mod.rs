@@ -188,3 +188,21 @@ pub(crate) fn source_to_map(
     let input_y = (y as f64 + 0.5) * transform.scale_y + transform.pad_y;
     (input_x * map_size.0 as f64 / input_size.0 as f64 - 0.5, input_y * map_size.1 as f64 / input_size.1 as f64 - 0.5)
 }
+
+/// Samples a `width`×`height` map covering the model input at the centre of every source
+/// pixel, row-major at source resolution.
+pub(crate) fn resample_to_source(
+    map: &[f32],
+    (width, height): (usize, usize),
+    transform: &Transform,
+    input_size: (u32, u32),
+) -> Vec<f32> {
+    let (source_width, source_height) = (transform.source_width, transform.source_height);
+    (0..source_height)
+        .flat_map(|y| (0..source_width).map(move |x| (x, y)))
+        .map(|(x, y)| {
+            let (map_x, map_y) = source_to_map(transform, input_size, (width, height), x, y);
+            sample_bilinear(map, width, height, map_x, map_y)
+        })
+        .collect()
+}

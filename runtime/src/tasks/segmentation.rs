@@ -1,7 +1,7 @@
 //! Segmentation decoding: semantic `[C, H, W]` argmax, binary `[1, H, W]` probability maps
 //! with a threshold, and YOLO-seg (`output0` plus `protos`) instance masks.
 
-use super::{detection, mismatch, sample_bilinear, source_to_map, DecodeOptions, ItemView};
+use super::{detection, mismatch, resample_to_source, sample_bilinear, source_to_map, DecodeOptions, ItemView};
 use crate::{
     labels::label_for,
     preprocess::Transform,
@@ -52,12 +52,9 @@ fn decode_map(
         for (class, probability) in model_classes.iter_mut().zip(map.data) {
             *class = u16::from(*probability > options.confidence);
         }
-        for y in 0..source_height {
-            for x in 0..source_width {
-                let (map_x, map_y) = source_to_map(transform, input_size, (width, height), x, y);
-                let probability = sample_bilinear(map.data, width, height, map_x, map_y);
-                class_map[(y * source_width + x) as usize] = u16::from(probability > options.confidence);
-            }
+        let probabilities = resample_to_source(map.data, (width, height), transform, input_size);
+        for (class, probability) in class_map.iter_mut().zip(probabilities) {
+            *class = u16::from(probability > options.confidence);
         }
     } else {
         for (pixel, class) in model_classes.iter_mut().enumerate() {
