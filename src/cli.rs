@@ -34,6 +34,8 @@ pub enum Command {
     Runtime(RuntimeCommand),
     /// Generate a standalone inference project from a template.
     Template(TemplateArgs),
+    /// Add the HTTP server to a project (or, with --name, generate a project that has it).
+    Api(ApiArgs),
 }
 
 /// Device selection, shared by commands that load a model.
@@ -164,6 +166,38 @@ pub struct TemplateArgs {
     /// Replace a non-empty folder of the same name.
     #[arg(long)]
     pub force: bool,
+    /// Include the HTTP server (`serve`, `src/server.rs`).
+    #[arg(long)]
+    pub api: bool,
+}
+
+/// `inferx api`.
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// The project to add the server to (default: the current folder).
+    #[arg(conflicts_with_all = ["name", "model", "template", "dir", "device"])]
+    pub project: Option<PathBuf>,
+    /// Generate a new project with the server, named this.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// With --name: the ONNX model (its task picks the template unless --template is given).
+    #[arg(long, requires = "name")]
+    pub model: Option<PathBuf>,
+    /// With --name: the template (default: from the model's task, else yolo).
+    #[arg(long, requires = "name")]
+    pub template: Option<String>,
+    /// With --name: the parent folder (default: the current folder).
+    #[arg(long, requires = "name")]
+    pub dir: Option<PathBuf>,
+    /// With --name: the device the project prefers.
+    #[arg(long, requires = "name")]
+    pub device: Option<Device>,
+    /// Replace files you edited (a new project: replace a non-empty folder).
+    #[arg(long)]
+    pub force: bool,
+    /// Show what would change, with diffs, and write nothing.
+    #[arg(long, conflicts_with = "name")]
+    pub dry_run: bool,
 }
 
 #[cfg(test)]

@@ -135,10 +135,184 @@ pub struct ProjectConfig {
     #[serde(default)]
     #[validate(nested)]
     pub threads: Threads,
+    /// Limits on input images, checked before decoding.
+    #[serde(default)]
+    pub limits: ImageLimits,
+    /// The HTTP server (`serve`), when the project has one.
+    #[serde(default)]
+    #[validate(nested)]
+    pub server: ServerConfig,
+}
+
+/// The `server:` section: the HTTP API of a project generated with `--api` (or `inferx api`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to bind (`0.0.0.0` in containers, `127.0.0.1` for local only).
+    #[validate(length(min = 1, message = "server.host must not be empty"))]
+    pub host: String,
+    /// TCP port (0 picks a free one).
+    pub port: u16,
+    /// Model name in the Open Inference Protocol routes (`/v2/models/{name}`); the project
+    /// name when empty.
+    pub model_name: String,
+    /// Inference worker threads (0 = one per core, at most 4).
+    #[validate(range(max = 256, message = "server.workers must be at most 256"))]
+    pub workers: usize,
+    /// Sessions the workers share round-robin (1 = one session; more trade memory for
+    /// parallel runs on many-core machines).
+    #[validate(range(min = 1, max = 64, message = "server.sessions must be between 1 and 64"))]
+    pub sessions: usize,
+    /// Requests admitted beyond the busy workers before `503 Retry-After`.
+    #[validate(range(max = 100000, message = "server.max_queue must be at most 100000"))]
+    pub max_queue: usize,
+    /// Per-request deadline in milliseconds; `504` when it passes.
+    #[validate(range(min = 1, max = 3600000, message = "server.request_timeout_ms must be between 1 and 3600000"))]
+    pub request_timeout_ms: u64,
+    /// Largest request body, in bytes (`413` above).
+    #[validate(range(min = 1024, message = "server.max_body_bytes must be at least 1024"))]
+    pub max_body_bytes: usize,
+    /// Most images in one `/predict/batch` request.
+    #[validate(range(min = 1, max = 1024, message = "server.max_batch_images must be between 1 and 1024"))]
+    pub max_batch_images: usize,
+    /// Dynamic batching of concurrent requests.
+    #[validate(nested)]
+    pub batching: BatchingConfig,
+    /// API keys.
+    pub auth: AuthConfig,
+    /// Per-key (or per-client address) rate limiting.
+    #[validate(nested)]
+    pub rate_limit: RateLimitConfig,
+    /// Browser origins allowed to call the API (`*` for any); none by default.
+    pub cors_origins: Vec<String>,
+    /// Graceful shutdown.
+    pub shutdown: ShutdownConfig,
+    /// One JSON access-log line per request on stdout.
+    pub access_log: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            host: "127.0.0.1".to_string(),
+            port: 8080,
+            model_name: String::new(),
+            workers: 0,
+            sessions: 1,
+            max_queue: 64,
+            request_timeout_ms: 30_000,
+            max_body_bytes: 16 << 20,
+            max_batch_images: 32,
+            batching: BatchingConfig::default(),
+            auth: AuthConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+            cors_origins: Vec::new(),
+            shutdown: ShutdownConfig::default(),
+            access_log: true,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Worker threads to start: `workers`, or one per core (at most 4) when 0.
+    pub fn worker_count(&self) -> usize {
+        if self.workers > 0 {
+            return self.workers;
+        }
+        std::thread::available_parallelism().map_or(2, |cores| cores.get()).min(4)
+    }
+}
+
+/// Dynamic batching: requests arriving together run as one batch (models with a dynamic batch
+/// axis only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Validate)]
+#[serde(deny_unknown_fields, default)]
+pub struct BatchingConfig {
+    /// Largest batch; 1 turns batching off.
+    #[validate(range(min = 1, max = 256, message = "server.batching.max_batch_size must be between 1 and 256"))]
+    pub max_batch_size: usize,
+    /// Longest wait for a batch to fill, in milliseconds.
+    #[validate(range(max = 1000, message = "server.batching.max_wait_ms must be at most 1000"))]
+    pub max_wait_ms: u64,
+}
+
+impl Default for BatchingConfig {
+    fn default() -> Self {
+        BatchingConfig { max_batch_size: 1, max_wait_ms: 2 }
+    }
+}
+
+/// API keys: from an environment variable (comma-separated) and/or a file (one per line,
+/// `#` comments). No keys configured means no authentication.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Environment variable holding the keys.
+    pub api_keys_env: String,
+    /// File holding the keys, relative to inferx.yaml (e.g. a mounted Secret).
+    pub api_keys_file: Option<String>,
+    /// Routes answered without a key (exact paths).
+    pub open_routes: Vec<String>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            api_keys_env: "INFERX_API_KEYS".to_string(),
+            api_keys_file: None,
+            open_routes: [
+                "/",
+                "/docs",
+                "/openapi.json",
+                "/health",
+                "/ready",
+                "/metrics",
+                "/v2/health/live",
+                "/v2/health/ready",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
+    }
+}
+
+/// Token-bucket rate limiting per API key, or per client address without keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Validate)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Sustained requests per second; 0 turns rate limiting off.
+    #[validate(range(max = 1000000, message = "server.rate_limit.requests_per_second must be at most 1000000"))]
+    pub requests_per_second: u32,
+    /// Requests allowed in a burst above the sustained rate.
+    #[validate(range(min = 1, max = 1000000, message = "server.rate_limit.burst must be at least 1"))]
+    pub burst: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig { requests_per_second: 0, burst: 20 }
+    }
+}
+
+/// Graceful shutdown on SIGTERM or SIGINT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownConfig {
+    /// After the signal, keep serving (with `/ready` false) this long so load balancers stop
+    /// sending traffic, in milliseconds.
+    pub drain_delay_ms: u64,
+    /// Then stop accepting and give in-flight requests this long to finish, in milliseconds.
+    pub grace_period_ms: u64,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        ShutdownConfig { drain_delay_ms: 0, grace_period_ms: 25_000 }
+    }
 }
 
 /// Environment variables read by [`ProjectConfig::apply_env`], with what they set.
-pub const ENV_OVERRIDES: [(&str, &str); 7] = [
+pub const ENV_OVERRIDES: [(&str, &str); 11] = [
     ("INFERX_MODEL", "model.path"),
     ("INFERX_DEVICE", "device"),
     ("INFERX_STRICT_DEVICE", "strict_device"),
@@ -146,6 +320,10 @@ pub const ENV_OVERRIDES: [(&str, &str); 7] = [
     ("INFERX_IOU", "thresholds.iou"),
     ("INFERX_MAX_DETECTIONS", "thresholds.max_detections"),
     ("INFERX_INTRA_THREADS", "threads.intra"),
+    ("INFERX_HOST", "server.host"),
+    ("INFERX_PORT", "server.port"),
+    ("INFERX_WORKERS", "server.workers"),
+    ("INFERX_REQUEST_TIMEOUT_MS", "server.request_timeout_ms"),
 ];
 
 impl ProjectConfig {
@@ -193,6 +371,10 @@ impl ProjectConfig {
                 "INFERX_IOU" => self.thresholds.iou = parse(name, &value)?,
                 "INFERX_MAX_DETECTIONS" => self.thresholds.max_detections = parse(name, &value)?,
                 "INFERX_INTRA_THREADS" => self.threads.intra = parse(name, &value)?,
+                "INFERX_HOST" => self.server.host = value,
+                "INFERX_PORT" => self.server.port = parse(name, &value)?,
+                "INFERX_WORKERS" => self.server.workers = parse(name, &value)?,
+                "INFERX_REQUEST_TIMEOUT_MS" => self.server.request_timeout_ms = parse(name, &value)?,
                 _ => {}
             }
         }
@@ -211,6 +393,25 @@ impl ProjectConfig {
         }
         if input.std.iter().any(|value| *value == 0.0 || !value.is_finite()) {
             return Err(Error::config("input.std values must be finite and non-zero"));
+        }
+        if self.limits.max_dimension == 0 || self.limits.max_file_bytes == 0 || self.limits.max_alloc_bytes == 0 {
+            return Err(Error::config(
+                "limits.max_file_bytes, limits.max_dimension and limits.max_alloc_bytes must be above 0",
+            ));
+        }
+        if let Some(origin) =
+            self.server.cors_origins.iter().find(|origin| {
+                origin.as_str() != "*" && !(origin.starts_with("http://") || origin.starts_with("https://"))
+            })
+        {
+            return Err(Error::config(format!(
+                "server.cors_origins entry `{origin}` must be `*` or an origin such as https://app.example.com"
+            )));
+        }
+        if let Some(route) = self.server.auth.open_routes.iter().find(|route| !route.starts_with('/')) {
+            return Err(Error::config(format!(
+                "server.auth.open_routes entry `{route}` must be a path starting with /"
+            )));
         }
         if Path::new(&self.model.path).is_absolute() || self.model.path.split(['/', '\\']).any(|part| part == "..") {
             return Err(Error::config(format!(
@@ -255,7 +456,7 @@ impl ProjectConfig {
             scores: self.scores,
             labels,
             keep_anomaly_map: false,
-            limits: ImageLimits::default(),
+            limits: self.limits,
             expected_sha256: self.model.sha256.clone(),
         })
     }

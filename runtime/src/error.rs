@@ -62,6 +62,8 @@ pub enum Error {
         path: String,
         /// Why.
         reason: String,
+        /// The class of problem (an HTTP server maps it to a status).
+        problem: ImageProblem,
     },
     /// The configuration is invalid.
     #[error("invalid configuration{}: {reason}", .path.as_ref().map(|p| format!(" in `{}`", p.display())).unwrap_or_default())]
@@ -90,6 +92,19 @@ pub enum Error {
     /// JSON (de)serialisation failed.
     #[error(transparent)]
     Json(#[from] serde_json::Error),
+}
+
+/// What kind of problem an image has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageProblem {
+    /// The file or folder could not be read.
+    Unreadable,
+    /// Not an image, or a format the runtime does not decode.
+    Unsupported,
+    /// Over a size, dimension or allocation limit: refused before decoding it all.
+    TooLarge,
+    /// A known format, but truncated or corrupt.
+    Corrupt,
 }
 
 /// The runtime's result type.

@@ -6,7 +6,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use crate::{Error, Result};
+use crate::{Error, ImageProblem, Result};
 
 /// Image file extensions picked up from folders.
 pub const IMAGE_EXTENSIONS: [&str; 8] = ["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "gif"];
@@ -30,6 +30,7 @@ pub fn collect_images(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
                 return Err(Error::Image {
                     path: input.display().to_string(),
                     reason: format!("the folder holds no images ({})", IMAGE_EXTENSIONS.join(", ")),
+                    problem: ImageProblem::Unreadable,
                 });
             }
             found.sort();
@@ -40,6 +41,7 @@ pub fn collect_images(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
             return Err(Error::Image {
                 path: input.display().to_string(),
                 reason: "no such file or folder".to_string(),
+                problem: ImageProblem::Unreadable,
             });
         }
     }

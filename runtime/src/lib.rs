@@ -32,13 +32,15 @@ pub mod pipeline;
 pub mod preprocess;
 pub mod resize;
 pub mod results;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod session;
 pub mod task;
 pub mod tasks;
 
 pub use config::ProjectConfig;
 pub use device::{Device, Provider};
-pub use error::{Error, Result};
+pub use error::{Error, ImageProblem, Result};
 pub use model_info::ModelInfo;
 pub use pipeline::{Pipeline, PipelineOptions};
 pub use results::{Prediction, PredictionOutput};

@@ -206,6 +206,11 @@ impl Pipeline {
         self.task
     }
 
+    /// Whether the model takes a dynamic batch axis (several images in one run).
+    pub fn batches_dynamically(&self) -> bool {
+        self.dynamic_batch
+    }
+
     /// The engine (session, device, model facts).
     pub fn engine(&self) -> &Engine {
         &self.engine

@@ -11,10 +11,11 @@ use fast_image_resize::{images::ImageRef, FilterType, PixelType, ResizeAlg, Resi
 use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Result};
+use crate::{Error, ImageProblem, Result};
 
 /// Limits applied before and while decoding, so hostile files are refused, not decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ImageLimits {
     /// Largest encoded file accepted, in bytes.
     pub max_file_bytes: u64,
@@ -32,51 +33,71 @@ impl Default for ImageLimits {
 
 /// Reads and decodes an image file, applying EXIF orientation.
 pub fn load_image(path: &Path, limits: &ImageLimits) -> Result<DynamicImage> {
-    let image_error = |reason: String| Error::Image { path: path.display().to_string(), reason };
-    let metadata = std::fs::metadata(path).map_err(|error| image_error(error.to_string()))?;
+    let image_error =
+        |reason: String, problem: ImageProblem| Error::Image { path: path.display().to_string(), reason, problem };
+    let metadata = std::fs::metadata(path).map_err(|error| image_error(error.to_string(), ImageProblem::Unreadable))?;
     if !metadata.is_file() {
-        return Err(image_error("not a file".to_string()));
+        return Err(image_error("not a file".to_string(), ImageProblem::Unreadable));
     }
     if metadata.len() > limits.max_file_bytes {
-        return Err(image_error(format!(
-            "the file is {} bytes, over the {} byte limit",
-            metadata.len(),
-            limits.max_file_bytes
-        )));
+        return Err(image_error(
+            format!("the file is {} bytes, over the {} byte limit", metadata.len(), limits.max_file_bytes),
+            ImageProblem::TooLarge,
+        ));
     }
-    let bytes = std::fs::read(path).map_err(|error| image_error(error.to_string()))?;
+    let bytes = std::fs::read(path).map_err(|error| image_error(error.to_string(), ImageProblem::Unreadable))?;
     decode_image(&bytes, limits).map_err(|error| match error {
-        Error::Image { reason, .. } => image_error(reason),
+        Error::Image { reason, problem, .. } => image_error(reason, problem),
         other => other,
     })
 }
 
-/// Decodes an encoded image held in memory (PNG, JPEG, WebP, BMP, TIFF, GIF).
+/// Decodes an encoded image held in memory (PNG, JPEG, WebP, BMP, TIFF, GIF). The header is
+/// checked against `limits` before any pixel is decoded, so a decompression bomb costs nothing.
 pub fn decode_image(bytes: &[u8], limits: &ImageLimits) -> Result<DynamicImage> {
-    let image_error = |reason: String| Error::Image { path: "<memory>".to_string(), reason };
+    let image_error =
+        |reason: String, problem: ImageProblem| Error::Image { path: "<memory>".to_string(), reason, problem };
     if bytes.len() as u64 > limits.max_file_bytes {
-        return Err(image_error(format!(
-            "the image is {} bytes, over the {} byte limit",
-            bytes.len(),
-            limits.max_file_bytes
-        )));
+        return Err(image_error(
+            format!("the image is {} bytes, over the {} byte limit", bytes.len(), limits.max_file_bytes),
+            ImageProblem::TooLarge,
+        ));
     }
-    let mut reader =
-        ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|error| image_error(error.to_string()))?;
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|error| image_error(error.to_string(), ImageProblem::Unreadable))?;
     if reader.format().is_none() {
-        return Err(image_error("not a supported image format (PNG, JPEG, WebP, BMP, TIFF, GIF)".to_string()));
+        return Err(image_error(
+            "not a supported image format (PNG, JPEG, WebP, BMP, TIFF, GIF)".to_string(),
+            ImageProblem::Unsupported,
+        ));
     }
     let mut decode_limits = image::Limits::default();
     decode_limits.max_image_width = Some(limits.max_dimension);
     decode_limits.max_image_height = Some(limits.max_dimension);
     decode_limits.max_alloc = Some(limits.max_alloc_bytes);
     reader.limits(decode_limits);
-    let mut decoder = reader.into_decoder().map_err(|error| image_error(error.to_string()))?;
+    let classify = |error: image::ImageError| {
+        let problem = match &error {
+            image::ImageError::Limits(_) => ImageProblem::TooLarge,
+            image::ImageError::Unsupported(_) => ImageProblem::Unsupported,
+            _ => ImageProblem::Corrupt,
+        };
+        let reason = match problem {
+            ImageProblem::TooLarge => format!(
+                "{error} (limits: {} px per side, {} bytes decoded)",
+                limits.max_dimension, limits.max_alloc_bytes
+            ),
+            _ => error.to_string(),
+        };
+        image_error(reason, problem)
+    };
+    let mut decoder = reader.into_decoder().map_err(classify)?;
     let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut image = DynamicImage::from_decoder(decoder).map_err(|error| image_error(error.to_string()))?;
+    let mut image = DynamicImage::from_decoder(decoder).map_err(classify)?;
     image.apply_orientation(orientation);
     if image.width() == 0 || image.height() == 0 {
-        return Err(image_error("the image is empty".to_string()));
+        return Err(image_error("the image is empty".to_string(), ImageProblem::Corrupt));
     }
     Ok(image)
 }

@@ -1,5 +1,6 @@
 //! One module per subcommand, each with `run(args, printer)`.
 
+mod api;
 mod devices;
 mod inspect;
 mod run;
@@ -18,5 +19,6 @@ pub fn dispatch(command: Command, printer: &Printer) -> anyhow::Result<ExitCode>
         Command::Devices(args) => devices::run(args, printer).map(|()| ExitCode::SUCCESS),
         Command::Runtime(command) => runtime::run(command, printer).map(|()| ExitCode::SUCCESS),
         Command::Template(args) => template::run(args, printer).map(|()| ExitCode::SUCCESS),
+        Command::Api(args) => api::run(args, printer).map(|()| ExitCode::SUCCESS),
     }
 }

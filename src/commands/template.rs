@@ -23,8 +23,14 @@ pub(crate) fn run(args: TemplateArgs, printer: &Printer) -> anyhow::Result<()> {
         dir,
         device: args.device,
         force: args.force,
+        api: args.api,
     };
-    let target = generator::generate(&request)?;
+    generate(&request, started, printer)
+}
+
+/// Generates a project and says what to do next (shared with `inferx api --name`).
+pub(crate) fn generate(request: &GenerateRequest, started: Instant, printer: &Printer) -> anyhow::Result<()> {
+    let target = generator::generate(request)?;
     printer.status(format!(
         "created `{}` from template `{}` in {:.0} ms",
         target.display(),
@@ -32,8 +38,9 @@ pub(crate) fn run(args: TemplateArgs, printer: &Printer) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64() * 1e3
     ));
     let model_hint = if request.model.is_some() { "" } else { "\n  cp /path/to/model.onnx models/model.onnx" };
+    let command = if request.api { "serve" } else { "predict image.jpg" };
     printer.status(format!(
-        "next:\n  cd {}{model_hint}\n  inferx runtime install\n  cargo run --release -- predict image.jpg",
+        "next:\n  cd {}{model_hint}\n  inferx runtime install\n  cargo run --release -- {command}",
         target.display()
     ));
     Ok(())

@@ -6,12 +6,15 @@
 //! path. Files ending in `.tera` are rendered (suffix stripped); others are copied byte for
 //! byte. A leading `dot-` in a file name becomes `.` (so `dot-gitignore` is `.gitignore`).
 
+pub mod add_server;
 mod spec;
 mod templates;
 mod write;
 
-pub use spec::{ProjectSpec, SpecError, DEPENDENCIES};
-pub use templates::{render_project, template_names, TemplateManifest, TEMPLATES};
+pub use spec::{
+    dependencies, Dependency, ProjectSpec, SpecError, DEPENDENCIES, SERVER_DEPENDENCIES, SERVER_RUNTIME_FEATURE,
+};
+pub use templates::{render_project, template_for_task, template_names, TemplateManifest, SERVER_FILES, TEMPLATES};
 pub use write::{write_project, GenerateError, WriteOptions};
 
 use std::path::{Path, PathBuf};
@@ -40,13 +43,16 @@ pub struct GenerateRequest {
     pub device: Option<inferx_runtime::Device>,
     /// Replace an existing non-empty folder.
     pub force: bool,
+    /// Add the HTTP server (`serve`).
+    pub api: bool,
 }
 
 /// Generates a project on disk and returns its folder.
 pub fn generate(request: &GenerateRequest) -> Result<PathBuf, GenerateError> {
     let manifest = templates::manifest(&request.template)?;
     let model = request.model.as_deref().map(spec::ModelSource::read).transpose()?;
-    let spec = ProjectSpec::new(&request.name, &request.template, &manifest, model.as_ref(), request.device)?;
+    let spec = ProjectSpec::new(&request.name, &request.template, &manifest, model.as_ref(), request.device)?
+        .with_api(request.api);
     let mut files = render_project(&spec)?;
     if let Some(model) = &model {
         files.push(GeneratedFile { path: format!("models/{}", spec.model_file), contents: model.bytes.clone() });

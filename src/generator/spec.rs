@@ -11,9 +11,45 @@ use validator::{Validate, ValidationError};
 
 use super::TemplateManifest;
 
+/// A crate a generated project depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Dependency {
+    /// Crate name.
+    pub name: &'static str,
+    /// Version requirement.
+    pub version: &'static str,
+    /// Features enabled.
+    pub features: &'static [&'static str],
+}
+
+const fn dependency(name: &'static str, version: &'static str, features: &'static [&'static str]) -> Dependency {
+    Dependency { name, version, features }
+}
+
 /// Versions of the crates generated projects depend on: their one home.
-pub const DEPENDENCIES: &[(&str, &str)] =
-    &[("anyhow", "1"), ("clap", "4.6"), ("serde_json", "1"), ("tracing-subscriber", "0.3")];
+pub const DEPENDENCIES: &[Dependency] = &[
+    dependency("anyhow", "1", &[]),
+    dependency("clap", "4.6", &["derive", "env"]),
+    dependency("serde_json", "1", &[]),
+    dependency("tracing-subscriber", "0.3", &["env-filter", "fmt"]),
+];
+
+/// What the HTTP server adds (`--api`, `inferx api`).
+pub const SERVER_DEPENDENCIES: &[Dependency] =
+    &[dependency("axum", "0.8", &[]), dependency("tokio", "1", &["rt-multi-thread"])];
+
+/// The runtime feature the server needs.
+pub const SERVER_RUNTIME_FEATURE: &str = "server";
+
+/// The dependencies of a project, with or without the server, sorted by name.
+pub fn dependencies(api: bool) -> Vec<Dependency> {
+    let mut all = DEPENDENCIES.to_vec();
+    if api {
+        all.extend_from_slice(SERVER_DEPENDENCIES);
+    }
+    all.sort_by_key(|dependency| dependency.name);
+    all
+}
 
 /// Why a spec was refused.
 #[derive(Debug, thiserror::Error)]
@@ -226,8 +262,10 @@ pub struct ProjectSpec {
     pub runtime_version: String,
     /// ONNX Runtime version the runtime is built for.
     pub ort_version: String,
-    /// Dependencies of the generated crate: `(name, version)`.
-    pub dependencies: Vec<(String, String)>,
+    /// Dependencies of the generated crate.
+    pub dependencies: Vec<Dependency>,
+    /// Whether the project has the HTTP server (`serve`, `src/server.rs`).
+    pub api: bool,
 }
 
 impl ProjectSpec {
@@ -297,10 +335,18 @@ impl ProjectSpec {
             inferx_version: env!("CARGO_PKG_VERSION").to_string(),
             runtime_version: inferx_runtime::VERSION.to_string(),
             ort_version: inferx_runtime::ORT_VERSION.to_string(),
-            dependencies: DEPENDENCIES.iter().map(|(name, version)| (name.to_string(), version.to_string())).collect(),
+            dependencies: dependencies(false),
+            api: false,
         };
         spec.validate().map_err(|errors| SpecError::Invalid(errors.to_string()))?;
         Ok(spec)
+    }
+
+    /// The same project with or without the HTTP server.
+    pub fn with_api(mut self, api: bool) -> ProjectSpec {
+        self.api = api;
+        self.dependencies = dependencies(api);
+        self
     }
 }
 

@@ -139,6 +139,9 @@ fn gather_tera(dir: &Dir<'static>, sources: &mut Vec<(String, &'static str)>) {
     }
 }
 
+/// Files only projects with the HTTP server have.
+pub const SERVER_FILES: &[&str] = &["src/server.rs"];
+
 /// Renders a project's files (the vendored runtime included, the model not).
 pub fn render_project(spec: &ProjectSpec) -> Result<Vec<GeneratedFile>, GenerateError> {
     let tera = tera_engine()?;
@@ -146,6 +149,9 @@ pub fn render_project(spec: &ProjectSpec) -> Result<Vec<GeneratedFile>, Generate
         .map_err(|error| GenerateError::Bug(format!("template context: {error}")))?;
     let mut files = Vec::new();
     for (output, embedded) in template_sources(&spec.template) {
+        if !spec.api && SERVER_FILES.contains(&output.as_str()) {
+            continue;
+        }
         let contents = if embedded.ends_with(".tera") {
             let text = tera.render(&embedded, &context).map_err(|error| {
                 let mut message = error.to_string();

@@ -36,6 +36,22 @@ pub enum GenerateError {
         /// The error.
         source: std::io::Error,
     },
+    /// The folder is not a project InferX generated.
+    #[error("`{dir}` is not an InferX project: {reason}. Generate one with `inferx api --name NAME --model MODEL.onnx`, or run this inside a project")]
+    NotAProject {
+        /// The folder.
+        dir: PathBuf,
+        /// What is missing.
+        reason: String,
+    },
+    /// Files the user edited would be replaced.
+    #[error("{} would replace your edits in {}; the diffs are above. Re-run with --force to replace them (commit first), or merge the changes by hand", .command, .paths.join(", "))]
+    Conflicts {
+        /// The command.
+        command: &'static str,
+        /// The files.
+        paths: Vec<String>,
+    },
     /// A template or manifest is broken: never the user's fault.
     #[error("{0}. This is a bug in inferx, please report it")]
     Bug(String),

@@ -38,12 +38,24 @@ pub(crate) fn build_project(
     model: &Path,
     configure: impl FnOnce(&mut ProjectConfig),
 ) -> (tempfile::TempDir, std::path::PathBuf) {
+    build_project_with(template, name, model, &[], configure)
+}
+
+/// [`build_project`] with extra `inferx template` flags (`--api`).
+pub(crate) fn build_project_with(
+    template: &str,
+    name: &str,
+    model: &Path,
+    flags: &[&str],
+    configure: impl FnOnce(&mut ProjectConfig),
+) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = temp_dir();
     inferx()
         .args(["template", template, "--name", name, "--dir"])
         .arg(dir.path())
         .arg("--model")
         .arg(model)
+        .args(flags)
         .assert()
         .success();
     let project = dir.path().join(name);

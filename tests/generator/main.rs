@@ -1,10 +1,13 @@
-//! Integration tests of `inferx template`: snapshots of generated files, refusals that leave
-//! nothing behind, and a generated project compiled and run on the real detector.
+//! Integration tests of `inferx template` and `inferx api`: snapshots of generated files,
+//! refusals that leave nothing behind, and generated projects (and their HTTP server) compiled
+//! and run on the real detector.
 
 #[path = "../support/mod.rs"]
 mod support;
 
+mod api;
 mod build;
 mod errors;
+mod server;
 mod snapshots;
 mod tasks;

@@ -126,3 +126,16 @@ fn generated_config_is_valid_for_the_runtime() {
     let config = inferx_runtime::ProjectConfig::load(&openvino.join("inferx.yaml")).unwrap();
     assert_eq!(config.device, inferx_runtime::Device::OpenVino);
 }
+
+#[test]
+fn yolo_with_api() {
+    let model = detector();
+    let (_dir, project) = generate("yolo", "detect-api", &["--model", model.to_str().unwrap(), "--api"]);
+    assert_snapshot("yolo_with_api", &project);
+}
+
+#[test]
+fn custom_with_api() {
+    let (_dir, project) = generate("custom", "tensor-api", &["--api"]);
+    assert_snapshot("custom_with_api", &project);
+}

@@ -1,0 +1,189 @@
+//! Request bodies that carry images: multipart (`file` fields), a raw body with an image
+//! content type, or JSON with base64 (`{"image": ...}` / `{"images": [...]}`).
+
+use axum::{
+    body::Bytes,
+    extract::{FromRequest, Multipart, Request},
+    http::header,
+};
+use base64::Engine as _;
+use serde::Deserialize;
+
+use super::{ApiError, AppState};
+
+/// One encoded image from a request. Its format is sniffed from the bytes on arrival, so a
+/// non-image is refused (415) before it waits in the queue.
+#[derive(Debug, Clone)]
+pub struct ImageInput {
+    /// The encoded image (PNG, JPEG, WebP, BMP, TIFF, GIF).
+    pub bytes: Bytes,
+}
+
+/// Several images from one request, in order; each is `Err` when unusable, so one bad image
+/// gets its own error entry instead of failing the batch.
+#[derive(Debug, Clone)]
+pub struct BatchInput {
+    /// The images, in request order.
+    pub images: Vec<Result<ImageInput, ApiError>>,
+}
+
+const ACCEPTED: &str = "send multipart/form-data with a `file` field, a raw body with an image Content-Type \
+                        (image/png, image/jpeg, ...), or application/json {\"image\": \"<base64>\"}";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonImage {
+    image: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonImages {
+    images: Vec<String>,
+}
+
+impl ImageInput {
+    /// Checks that `bytes` hold an image in a known format.
+    pub fn sniff(bytes: Bytes) -> Result<ImageInput, ApiError> {
+        if bytes.is_empty() {
+            return Err(ApiError::bad_request(format!("the image is empty; {ACCEPTED}")));
+        }
+        match image::guess_format(&bytes) {
+            Ok(_) => Ok(ImageInput { bytes }),
+            Err(_) => Err(ApiError::unsupported(
+                "the body is not an image in a supported format (PNG, JPEG, WebP, BMP, TIFF, GIF)",
+            )),
+        }
+    }
+
+    fn from_base64(text: &str) -> Result<ImageInput, ApiError> {
+        // Accept data URLs as browsers produce them: `data:image/png;base64,....`.
+        let payload = match text.split_once(";base64,") {
+            Some((prefix, payload)) if prefix.starts_with("data:") => payload,
+            _ => text,
+        };
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(payload.trim())
+            .map_err(|error| ApiError::bad_request(format!("the image is not valid base64: {error}")))?;
+        ImageInput::sniff(Bytes::from(bytes))
+    }
+}
+
+fn media_type(request: &Request) -> String {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .map(|value| value.trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// Reads the whole body within the configured limit (413 above it).
+async fn body(request: Request, state: &AppState) -> Result<Bytes, ApiError> {
+    Bytes::from_request(request, state).await.map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(format!(
+                "the request body is over the {} byte limit (server.max_body_bytes)",
+                state.config().max_body_bytes
+            ))
+        } else {
+            ApiError::bad_request(rejection.body_text())
+        }
+    })
+}
+
+/// Every file of a multipart body, in order.
+async fn multipart_files(request: Request, state: &AppState) -> Result<Vec<Bytes>, ApiError> {
+    let multipart_error = |error: axum::extract::multipart::MultipartError| {
+        if error.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(format!(
+                "the request body is over the {} byte limit (server.max_body_bytes)",
+                state.config().max_body_bytes
+            ))
+        } else {
+            ApiError::bad_request(format!("malformed multipart body: {}", error.body_text()))
+        }
+    };
+    let mut multipart = Multipart::from_request(request, state)
+        .await
+        .map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+    let mut files = Vec::new();
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+        let is_file =
+            matches!(field.name(), Some("file" | "files" | "image" | "images")) || field.file_name().is_some();
+        let bytes = field.bytes().await.map_err(multipart_error)?;
+        if is_file {
+            files.push(bytes);
+        }
+    }
+    Ok(files)
+}
+
+fn parse_json<T: for<'de> Deserialize<'de>>(bytes: &[u8], example: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes)
+        .map_err(|error| ApiError::bad_request(format!("invalid JSON body ({error}); expected {example}")))
+}
+
+impl FromRequest<AppState> for ImageInput {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        match media_type(&request).as_str() {
+            "multipart/form-data" => {
+                let mut files = multipart_files(request, state).await?;
+                if files.len() != 1 {
+                    return Err(ApiError::bad_request(format!(
+                        "expected one `file` field, got {}; send several images to /predict/batch",
+                        files.len()
+                    )));
+                }
+                ImageInput::sniff(files.remove(0))
+            }
+            "application/json" => {
+                let bytes = body(request, state).await?;
+                let parsed: JsonImage = parse_json(&bytes, "{\"image\": \"<base64>\"}")?;
+                ImageInput::from_base64(&parsed.image)
+            }
+            kind if kind.starts_with("image/") || kind == "application/octet-stream" => {
+                ImageInput::sniff(body(request, state).await?)
+            }
+            "" => Err(ApiError::unsupported(format!("the request has no Content-Type; {ACCEPTED}"))),
+            other => Err(ApiError::unsupported(format!("Content-Type `{other}` is not accepted; {ACCEPTED}"))),
+        }
+    }
+}
+
+impl FromRequest<AppState> for BatchInput {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let images: Vec<Result<ImageInput, ApiError>> = match media_type(&request).as_str() {
+            "multipart/form-data" => {
+                multipart_files(request, state).await?.into_iter().map(ImageInput::sniff).collect()
+            }
+            "application/json" => {
+                let bytes = body(request, state).await?;
+                let parsed: JsonImages = parse_json(&bytes, "{\"images\": [\"<base64>\", ...]}")?;
+                parsed.images.iter().map(|text| ImageInput::from_base64(text)).collect()
+            }
+            "" => return Err(ApiError::unsupported("the request has no Content-Type; send multipart/form-data with `file` fields or application/json {\"images\": [\"<base64>\", ...]}")),
+            other => {
+                return Err(ApiError::unsupported(format!(
+                    "Content-Type `{other}` is not accepted for batches; send multipart/form-data with `file` fields or application/json {{\"images\": [\"<base64>\", ...]}}"
+                )))
+            }
+        };
+        let limit = state.config().max_batch_images;
+        if images.is_empty() {
+            return Err(ApiError::bad_request("the batch holds no images"));
+        }
+        if images.len() > limit {
+            return Err(ApiError::too_large(format!(
+                "the batch holds {} images, over the limit of {limit} (server.max_batch_images)",
+                images.len()
+            )));
+        }
+        Ok(BatchInput { images })
+    }
+}

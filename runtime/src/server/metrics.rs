@@ -1,0 +1,199 @@
+//! Prometheus metrics, and the middleware that counts, times and logs every request.
+
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    time::Instant,
+};
+
+use axum::{
+    extract::{MatchedPath, Request, State},
+    http::{HeaderName, HeaderValue},
+    middleware::Next,
+    response::Response,
+};
+use prometheus::{
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+use super::AppState;
+
+/// Header carrying the request id, taken from the client when sane, else generated.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The server's metrics, registered in a registry of their own.
+pub(crate) struct Metrics {
+    registry: Registry,
+    pub requests: IntCounterVec,
+    pub latency: HistogramVec,
+    pub inference: Histogram,
+    pub decode: Histogram,
+    pub batch_size: Histogram,
+    pub queue_depth: IntGauge,
+    pub in_flight: IntGauge,
+    pub model_load: Gauge,
+    pub rejected: IntCounterVec,
+    build: IntGaugeVec,
+}
+
+const LATENCY_BUCKETS: &[f64] =
+    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new("inferx_http_requests_total", "HTTP requests by route, method and status"),
+            &["route", "method", "status"],
+        )
+        .expect("static metric definition");
+        let latency = HistogramVec::new(
+            HistogramOpts::new("inferx_http_request_duration_seconds", "HTTP request latency by route")
+                .buckets(LATENCY_BUCKETS.to_vec()),
+            &["route"],
+        )
+        .expect("static metric definition");
+        let inference = Histogram::with_opts(
+            HistogramOpts::new("inferx_inference_duration_seconds", "Model run time per batch")
+                .buckets(LATENCY_BUCKETS.to_vec()),
+        )
+        .expect("static metric definition");
+        let decode = Histogram::with_opts(
+            HistogramOpts::new("inferx_decode_duration_seconds", "Image decoding time per image")
+                .buckets(LATENCY_BUCKETS.to_vec()),
+        )
+        .expect("static metric definition");
+        let batch_size = Histogram::with_opts(
+            HistogramOpts::new("inferx_batch_size", "Images per model run")
+                .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]),
+        )
+        .expect("static metric definition");
+        let queue_depth =
+            IntGauge::new("inferx_queue_depth", "Requests waiting for a worker").expect("static metric definition");
+        let in_flight =
+            IntGauge::new("inferx_in_flight_requests", "HTTP requests being served").expect("static metric definition");
+        let model_load = Gauge::new("inferx_model_load_seconds", "Time to load and warm the model")
+            .expect("static metric definition");
+        let rejected = IntCounterVec::new(
+            Opts::new("inferx_rejected_requests_total", "Requests refused before inference, by reason"),
+            &["reason"],
+        )
+        .expect("static metric definition");
+        let build = IntGaugeVec::new(
+            Opts::new("inferx_build_info", "Versions, task and device of this server (value 1)"),
+            &["version", "onnxruntime", "task", "device"],
+        )
+        .expect("static metric definition");
+        for metric in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(latency.clone()),
+            Box::new(inference.clone()),
+            Box::new(decode.clone()),
+            Box::new(batch_size.clone()),
+            Box::new(queue_depth.clone()),
+            Box::new(in_flight.clone()),
+            Box::new(model_load.clone()),
+            Box::new(rejected.clone()),
+            Box::new(build.clone()),
+        ] {
+            registry.register(metric).expect("metric names are unique");
+        }
+        Metrics {
+            registry,
+            requests,
+            latency,
+            inference,
+            decode,
+            batch_size,
+            queue_depth,
+            in_flight,
+            model_load,
+            rejected,
+            build,
+        }
+    }
+
+    pub fn set_build_info(&self, version: &str, onnxruntime: &str, task: &str, device: &str) {
+        self.build.with_label_values(&[version, onnxruntime, task, device]).set(1);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        // Encoding into a Vec cannot fail for well-formed metrics.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buffer);
+        String::from_utf8(buffer).unwrap_or_default()
+    }
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+fn process_tag() -> u64 {
+    use std::{
+        hash::{BuildHasher, RandomState},
+        sync::OnceLock,
+    };
+    static TAG: OnceLock<u64> = OnceLock::new();
+    *TAG.get_or_init(|| RandomState::new().hash_one(std::process::id()))
+}
+
+fn request_id(request: &Request) -> HeaderValue {
+    let given = request.headers().get(&REQUEST_ID).filter(|value| {
+        let bytes = value.as_bytes();
+        !bytes.is_empty() && bytes.len() <= 64 && bytes.iter().all(|byte| byte.is_ascii_graphic())
+    });
+    match given {
+        Some(value) => value.clone(),
+        None => {
+            let id = format!("{:08x}{:08x}", process_tag() as u32, NEXT_ID.fetch_add(1, Ordering::Relaxed));
+            HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("0"))
+        }
+    }
+}
+
+/// One JSON line per request on stdout, written whole so lines from concurrent requests never
+/// interleave.
+fn access_log(id: &HeaderValue, method: &str, path: &str, status: u16, latency_ms: f64) {
+    use std::io::Write;
+    let line = serde_json::json!({
+        "time": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |time| time.as_secs_f64()),
+        "kind": "access",
+        "request_id": id.to_str().unwrap_or_default(),
+        "method": method,
+        "path": path,
+        "status": status,
+        "latency_ms": (latency_ms * 1000.0).round() / 1000.0,
+    });
+    let mut text = line.to_string();
+    text.push('\n');
+    // A closed stdout must not fail the request.
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+/// Counts, times and logs every request (outermost layer, so refusals are seen too), and
+/// echoes the request id.
+pub(crate) async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id = request_id(&request);
+    request.headers_mut().insert(REQUEST_ID, id.clone());
+    // The matched route template keeps label cardinality bounded (`/v2/models/{name}`).
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |path| path.as_str().to_string());
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let metrics = state.metrics();
+    metrics.in_flight.inc();
+    let mut response = next.run(request).await;
+    metrics.in_flight.dec();
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    metrics.requests.with_label_values(&[route.as_str(), method.as_str(), &status.to_string()]).inc();
+    metrics.latency.with_label_values(&[route.as_str()]).observe(elapsed.as_secs_f64());
+    if state.config().access_log {
+        access_log(&id, method.as_str(), &path, status, elapsed.as_secs_f64() * 1e3);
+    }
+    response.headers_mut().insert(REQUEST_ID, id);
+    response
+}

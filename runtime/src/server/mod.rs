@@ -1,0 +1,233 @@
+//! The HTTP server of generated projects (feature `server`).
+//!
+//! A project's `src/server.rs` owns its prediction routes (`/predict`, `/predict/batch`,
+//! `/predict/annotated`) and hands them to [`serve`], which adds everything a production
+//! service needs around them, tested here once:
+//!
+//! - operations routes: `/health`, `/ready`, `/model/info`, `/metrics` (Prometheus),
+//!   `/openapi.json`, `/docs`, and a demo page at `/`;
+//! - the KServe Open Inference Protocol v2 under `/v2`;
+//! - API keys, per-client rate limiting, CORS, a body-size limit, per-request deadlines and
+//!   a bounded queue in front of worker threads (with optional dynamic batching);
+//! - request ids, JSON access logs, and graceful shutdown on SIGTERM/SIGINT.
+//!
+//! ```no_run
+//! use axum::{extract::State, routing::post, Json, Router};
+//! use inferx_runtime::server::{self, ApiError, AppState, ImageInput, ServeOptions};
+//!
+//! async fn predict(State(state): State<AppState>, image: ImageInput) -> Result<Json<inferx_runtime::Prediction>, ApiError> {
+//!     Ok(Json(state.predict(image).await?))
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let state = AppState::load("inferx.yaml".as_ref(), &ServeOptions::default())?;
+//! server::serve(Router::new().route("/predict", post(predict)), state).await?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod error;
+mod input;
+mod metrics;
+mod oip;
+mod pages;
+mod runner;
+mod security;
+mod state;
+
+use std::{net::SocketAddr, time::Duration};
+
+use axum::{
+    extract::{DefaultBodyLimit, State},
+    http::{header, HeaderValue, Method, StatusCode},
+    middleware,
+    response::{Html, IntoResponse, Response},
+    routing::get,
+    Json, Router,
+};
+use serde_json::json;
+use tokio::{net::TcpListener, sync::watch};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+pub use error::{ApiError, Detail};
+pub use input::{BatchInput, ImageInput};
+pub use metrics::REQUEST_ID;
+pub use state::{AppState, BatchEntry, BatchResults, ServeOptions};
+
+/// Why the server stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The address could not be bound.
+    #[error("could not listen on {address}: {source}. Is another process using the port? Set server.port, INFERX_PORT or --port")]
+    Bind {
+        /// host:port asked for.
+        address: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Serving failed.
+    #[error("the server failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// Requests were still running when the grace period ended.
+    #[error("the shutdown grace period ({0} ms, server.shutdown.grace_period_ms) ended with requests still running")]
+    GraceExpired(u64),
+}
+
+/// The complete application: `routes` (the project's own), the standard routes, and every
+/// layer, in the order they apply (outermost first): metrics and access log, CORS,
+/// authentication and rate limiting, body limit.
+pub fn app(routes: Router<AppState>, state: AppState) -> Router {
+    let config = state.config().clone();
+    let mut app = routes
+        .merge(standard_routes())
+        .merge(oip::routes())
+        .fallback(|| async { ApiError::not_found("no such route; see /docs") })
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), security::guard));
+    if !config.cors_origins.is_empty() {
+        let origins = if config.cors_origins.iter().any(|origin| origin == "*") {
+            AllowOrigin::any()
+        } else {
+            AllowOrigin::list(config.cors_origins.iter().filter_map(|origin| HeaderValue::from_str(origin).ok()))
+        };
+        app = app.layer(
+            CorsLayer::new()
+                .allow_origin(origins)
+                .allow_methods([Method::GET, Method::POST])
+                .allow_headers([
+                    header::CONTENT_TYPE,
+                    header::AUTHORIZATION,
+                    "x-api-key".parse().expect("static header"),
+                ])
+                .expose_headers([REQUEST_ID, header::RETRY_AFTER]),
+        );
+    }
+    app.layer(middleware::from_fn_with_state(state.clone(), metrics::observe)).with_state(state)
+}
+
+/// The operations routes every server has.
+pub fn standard_routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Html(pages::DEMO_HTML) }))
+        .route("/docs", get(|| async { Html(pages::DOCS_HTML) }))
+        .route("/openapi.json", get(|State(state): State<AppState>| async move { Json(pages::openapi(&state)) }))
+        .route("/health", get(|| async { Json(json!({ "status": "ok" })) }))
+        .route("/ready", get(ready))
+        .route("/model/info", get(model_info))
+        .route("/metrics", get(metrics))
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    if state.is_ready() {
+        Json(json!({ "ready": true })).into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "ready": false }))).into_response()
+    }
+}
+
+async fn model_info(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let info = state.pipeline().info();
+    let (project, version) = state.project();
+    Json(json!({
+        "name": state.model_name(),
+        "project": project,
+        "project_version": version,
+        "task": info.task,
+        "device": info.device,
+        "provider_chain": info.chain,
+        "fallbacks": info.fallbacks,
+        "model": info.model,
+        "input": info.input,
+        "labels": info.labels,
+        "load_ms": state.load_time().as_secs_f64() * 1e3,
+        "versions": { "inferx_runtime": crate::VERSION, "onnxruntime": info.onnxruntime },
+        "server": {
+            "workers": state.config().worker_count(),
+            "sessions": state.config().sessions,
+            "max_queue": state.config().max_queue,
+            "max_batch_size": state.config().batching.max_batch_size,
+            "auth": state.keys().enabled(),
+        },
+    }))
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"))],
+        state.metrics().render(),
+    )
+        .into_response()
+}
+
+/// Binds `server.host:server.port`, prints `listening on http://ADDRESS` on stdout, and serves
+/// until SIGTERM or SIGINT. Then `/ready` turns 503, the server keeps answering for
+/// `shutdown.drain_delay_ms`, stops accepting, and waits up to `shutdown.grace_period_ms` for
+/// requests in flight.
+pub async fn serve(routes: Router<AppState>, state: AppState) -> Result<(), ServeError> {
+    serve_until(routes, state, shutdown_signal()).await
+}
+
+/// [`serve`] with another stop trigger (tests, embedding).
+pub async fn serve_until(
+    routes: Router<AppState>,
+    state: AppState,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let config = state.config().clone();
+    let address = format!("{}:{}", config.host, config.port);
+    let listener =
+        TcpListener::bind(&address).await.map_err(|source| ServeError::Bind { address: address.clone(), source })?;
+    let local = listener.local_addr()?;
+    println!("listening on http://{local}");
+    tracing::info!(address = %local, model = state.model_name(), "listening");
+
+    let (stopping, mut stopped) = watch::channel(false);
+    let drain_state = state.clone();
+    let drain_delay = Duration::from_millis(config.shutdown.drain_delay_ms);
+    let shutdown = async move {
+        stop.await;
+        drain_state.begin_drain();
+        tracing::info!(drain_delay_ms = drain_delay.as_millis() as u64, "shutting down: readiness off");
+        tokio::time::sleep(drain_delay).await;
+        let _ = stopping.send(true);
+        tracing::info!("no longer accepting connections; finishing requests in flight");
+    };
+    let app = app(routes, state);
+    let server =
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown);
+    let grace = config.shutdown.grace_period_ms;
+    let grace_over = async move {
+        let _ = stopped.wait_for(|stopping| *stopping).await;
+        tokio::time::sleep(Duration::from_millis(grace)).await;
+    };
+    tokio::select! {
+        result = server => {
+            result?;
+            tracing::info!("stopped cleanly");
+            Ok(())
+        }
+        _ = grace_over => Err(ServeError::GraceExpired(grace)),
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+}

@@ -1,0 +1,233 @@
+//! The KServe Open Inference Protocol v2 (REST): health, model metadata and tensor inference,
+//! so a project's container runs as a KServe custom predictor.
+
+use axum::{
+    body::Bytes,
+    extract::{Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    Json, Router,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::{runner::Work, ApiError, AppState};
+use crate::{model_info::TensorInfo, session::InputTensor};
+
+/// The `/v2` routes.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v2", get(server_metadata))
+        .route("/v2/health/live", get(live))
+        .route("/v2/health/ready", get(ready))
+        .route("/v2/models/{name}", get(model_metadata))
+        .route("/v2/models/{name}/ready", get(model_ready))
+        .route("/v2/models/{name}/infer", post(infer))
+}
+
+/// OIP datatype of an ONNX element type.
+fn datatype(dtype: &str) -> &'static str {
+    match dtype {
+        "f32" => "FP32",
+        "f64" => "FP64",
+        "f16" => "FP16",
+        "bf16" => "BF16",
+        "i8" => "INT8",
+        "i16" => "INT16",
+        "i32" => "INT32",
+        "i64" => "INT64",
+        "u8" => "UINT8",
+        "u16" => "UINT16",
+        "u32" => "UINT32",
+        "u64" => "UINT64",
+        "bool" => "BOOL",
+        "String" | "string" => "BYTES",
+        _ => "FP32",
+    }
+}
+
+fn tensor_metadata(tensor: &TensorInfo) -> Value {
+    json!({ "name": tensor.name, "datatype": datatype(&tensor.dtype), "shape": tensor.shape })
+}
+
+async fn server_metadata() -> Json<Value> {
+    Json(json!({ "name": "inferx", "version": crate::VERSION, "extensions": [] }))
+}
+
+async fn live() -> Json<Value> {
+    Json(json!({ "live": true }))
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    let ready = state.is_ready();
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(json!({ "ready": ready }))).into_response()
+}
+
+fn check_model(state: &AppState, name: &str) -> Result<(), ApiError> {
+    if name == state.model_name() {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(format!("no model named `{name}`; this server serves `{}`", state.model_name())))
+    }
+}
+
+async fn model_metadata(State(state): State<AppState>, Path(name): Path<String>) -> Response {
+    if let Err(error) = check_model(&state, &name) {
+        return error.into_oip_response();
+    }
+    let info = state.pipeline().engine().info();
+    Json(json!({
+        "name": state.model_name(),
+        "versions": ["1"],
+        "platform": "onnxruntime_onnx",
+        "inputs": info.inputs.iter().map(tensor_metadata).collect::<Vec<_>>(),
+        "outputs": info.outputs.iter().map(tensor_metadata).collect::<Vec<_>>(),
+    }))
+    .into_response()
+}
+
+async fn model_ready(State(state): State<AppState>, Path(name): Path<String>) -> Response {
+    if let Err(error) = check_model(&state, &name) {
+        return error.into_oip_response();
+    }
+    let ready = state.is_ready();
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(json!({ "name": name, "ready": ready }))).into_response()
+}
+
+/// One input tensor of an inference request. `data` may be flat (row-major) or nested.
+#[derive(Debug, Deserialize)]
+struct RequestInput {
+    name: String,
+    shape: Vec<u64>,
+    datatype: String,
+    data: Value,
+    #[serde(default)]
+    #[allow(dead_code)]
+    parameters: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RequestOutput {
+    name: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    parameters: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct InferRequest {
+    #[serde(default)]
+    id: Option<String>,
+    inputs: Vec<RequestInput>,
+    #[serde(default)]
+    outputs: Vec<RequestOutput>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    parameters: Option<Value>,
+}
+
+#[derive(Debug, Serialize)]
+struct ResponseOutput {
+    name: String,
+    shape: Vec<usize>,
+    datatype: &'static str,
+    data: Vec<f32>,
+}
+
+/// Flattens nested JSON arrays of numbers, row-major, into `values`.
+fn flatten(value: &Value, values: &mut Vec<f32>, limit: usize) -> Result<(), String> {
+    match value {
+        Value::Array(items) => items.iter().try_for_each(|item| flatten(item, values, limit)),
+        Value::Number(number) => {
+            if values.len() >= limit {
+                return Err(format!("more values than the shape holds ({limit})"));
+            }
+            let value = number.as_f64().ok_or("a number is out of range")?;
+            values.push(value as f32);
+            Ok(())
+        }
+        other => Err(format!("tensor data must be numbers, got {other}")),
+    }
+}
+
+/// A validated inference request.
+struct Parsed {
+    id: Option<String>,
+    inputs: Vec<InputTensor>,
+    /// Outputs asked for; all when empty.
+    outputs: Vec<String>,
+}
+
+fn parse_inputs(request: InferRequest) -> Result<Parsed, ApiError> {
+    let mut inputs = Vec::with_capacity(request.inputs.len());
+    for input in request.inputs {
+        if !input.datatype.eq_ignore_ascii_case("FP32") {
+            return Err(ApiError::bad_request(format!(
+                "input `{}` has datatype {}; this model takes FP32",
+                input.name, input.datatype
+            )));
+        }
+        let elements = input
+            .shape
+            .iter()
+            .try_fold(1u64, |product, dim| product.checked_mul(*dim))
+            .filter(|elements| *elements <= (1 << 28))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("input `{}` has an impossible shape {:?}", input.name, input.shape))
+            })? as usize;
+        let mut data = Vec::with_capacity(elements);
+        flatten(&input.data, &mut data, elements)
+            .map_err(|reason| ApiError::bad_request(format!("input `{}`: {reason}", input.name)))?;
+        inputs.push(InputTensor {
+            name: input.name,
+            shape: input.shape.iter().map(|dim| *dim as usize).collect(),
+            datatype: Some("FP32".to_string()),
+            data,
+        });
+    }
+    Ok(Parsed { id: request.id, inputs, outputs: request.outputs.into_iter().map(|output| output.name).collect() })
+}
+
+async fn infer(State(state): State<AppState>, Path(name): Path<String>, body: Bytes) -> Response {
+    let result = async {
+        check_model(&state, &name)?;
+        let request: InferRequest = serde_json::from_slice(&body)
+            .map_err(|error| ApiError::bad_request(format!("invalid inference request: {error}")))?;
+        let Parsed { id, inputs, outputs: wanted } = parse_inputs(request)?;
+        let known: Vec<&str> =
+            state.pipeline().engine().info().outputs.iter().map(|output| output.name.as_str()).collect();
+        if let Some(unknown) = wanted.iter().find(|name| !known.contains(&name.as_str())) {
+            return Err(ApiError::bad_request(format!(
+                "the model has no output `{unknown}`; it has: {}",
+                known.join(", ")
+            )));
+        }
+        let outputs = match state.submit(Work::Tensors(inputs)).await? {
+            super::runner::Done::Tensors(outputs) => outputs,
+            super::runner::Done::Prediction { .. } => return Err(ApiError::internal("unexpected worker answer")),
+        };
+        let outputs: Vec<ResponseOutput> = outputs
+            .into_iter()
+            .filter(|output| wanted.is_empty() || wanted.contains(&output.name))
+            .map(|output| ResponseOutput {
+                name: output.name,
+                shape: output.shape,
+                datatype: "FP32",
+                data: output.data,
+            })
+            .collect();
+        let mut response = json!({ "model_name": state.model_name(), "model_version": "1", "outputs": outputs });
+        if let Some(id) = id {
+            response["id"] = Value::String(id);
+        }
+        Ok(Json(response))
+    }
+    .await;
+    match result {
+        Ok(json) => json.into_response(),
+        Err(error) => error.into_oip_response(),
+    }
+}

@@ -1,0 +1,149 @@
+//! The OpenAPI document, the docs page that renders it, and the demo page.
+
+use serde_json::{json, Value};
+
+use super::AppState;
+
+/// `GET /`: pick an image, see the result drawn on it and the JSON.
+pub(crate) const DEMO_HTML: &str = include_str!("assets/demo.html");
+
+/// `GET /docs`: the OpenAPI document as a readable page (no external scripts).
+pub(crate) const DOCS_HTML: &str = include_str!("assets/docs.html");
+
+fn error_response(description: &str) -> Value {
+    json!({ "description": description, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } })
+}
+
+fn image_body(batch: bool) -> Value {
+    let binary = json!({ "type": "string", "format": "binary" });
+    let multipart = if batch {
+        json!({ "type": "object", "required": ["file"], "properties": { "file": { "type": "array", "items": binary } } })
+    } else {
+        json!({ "type": "object", "required": ["file"], "properties": { "file": binary } })
+    };
+    let json_body = if batch {
+        json!({ "type": "object", "required": ["images"], "additionalProperties": false,
+                "properties": { "images": { "type": "array", "items": { "type": "string", "format": "byte" } } } })
+    } else {
+        json!({ "type": "object", "required": ["image"], "additionalProperties": false,
+                "properties": { "image": { "type": "string", "format": "byte", "description": "base64 or a data URL" } } })
+    };
+    let mut content = json!({
+        "multipart/form-data": { "schema": multipart },
+        "application/json": { "schema": json_body },
+    });
+    if !batch {
+        for kind in ["image/png", "image/jpeg", "image/webp", "application/octet-stream"] {
+            content[kind] = json!({ "schema": binary });
+        }
+    }
+    json!({ "required": true, "content": content })
+}
+
+fn prediction_errors(mut responses: Value) -> Value {
+    for (status, description) in [
+        ("400", "malformed request"),
+        ("401", "missing or invalid API key"),
+        ("413", "body, image or batch over a limit"),
+        ("415", "not an image, or an unsupported Content-Type"),
+        ("422", "an image that cannot be decoded"),
+        ("429", "rate limited (see Retry-After)"),
+        ("503", "queue full or shutting down (see Retry-After)"),
+        ("504", "no result within the request deadline"),
+    ] {
+        responses[status] = error_response(description);
+    }
+    responses
+}
+
+fn object() -> Value {
+    json!({ "type": "object" })
+}
+
+fn json_response(description: &str, schema: Value) -> Value {
+    json!({ "description": description, "content": { "application/json": { "schema": schema } } })
+}
+
+/// The OpenAPI 3.0 document of this server.
+pub(crate) fn openapi(state: &AppState) -> Value {
+    let (project, version) = state.project();
+    let task = state.pipeline().task();
+    let model = state.model_name();
+    let name_parameter = json!([{ "name": "name", "in": "path", "required": true, "schema": { "type": "string" },
+                                  "description": format!("the model name (`{model}`)") }]);
+    let oip_error = json!({ "description": "error", "content": { "application/json": { "schema": {
+        "type": "object", "properties": { "error": { "type": "string" } } } } } });
+    let security = if state.keys().enabled() { json!([{ "bearer": [] }, { "apiKey": [] }]) } else { json!([]) };
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": format!("{project} API"),
+            "version": if version.is_empty() { "0.0.0" } else { version },
+            "description": format!("A `{task}` model served by InferX {}. Predictions, operations routes and the KServe Open Inference Protocol v2.", crate::VERSION),
+        },
+        "security": security,
+        "paths": {
+            "/predict": { "post": {
+                "summary": "Predict on one image",
+                "requestBody": image_body(false),
+                "responses": prediction_errors(json!({ "200": json_response("the prediction", json!({ "$ref": "#/components/schemas/Prediction" })) })),
+            }},
+            "/predict/batch": { "post": {
+                "summary": "Predict on several images; each unusable image gets its own error entry",
+                "requestBody": image_body(true),
+                "responses": prediction_errors(json!({ "200": json_response("one entry per image, in order", json!({
+                    "type": "object", "required": ["results"],
+                    "properties": { "results": { "type": "array", "items": {
+                        "type": "object", "required": ["index"],
+                        "properties": { "index": { "type": "integer" }, "prediction": { "$ref": "#/components/schemas/Prediction" }, "error": { "$ref": "#/components/schemas/ErrorDetail" } } } } } })) })),
+            }},
+            "/predict/annotated": { "post": {
+                "summary": "Predict on one image and get it back as a PNG with the result drawn on it",
+                "requestBody": image_body(false),
+                "responses": prediction_errors(json!({ "200": { "description": "the annotated image", "content": { "image/png": { "schema": { "type": "string", "format": "binary" } } } } })),
+            }},
+            "/health": { "get": { "summary": "Liveness", "security": [], "responses": { "200": json_response("alive", object()) } } },
+            "/ready": { "get": { "summary": "Readiness: loaded, warmed and not draining", "security": [],
+                "responses": { "200": json_response("ready", object()), "503": json_response("not ready", object()) } } },
+            "/model/info": { "get": { "summary": "Model, task, labels, device in use and versions",
+                "responses": { "200": json_response("model facts", object()), "401": error_response("missing or invalid API key") } } },
+            "/metrics": { "get": { "summary": "Prometheus metrics", "security": [],
+                "responses": { "200": { "description": "text exposition format", "content": { "text/plain": { "schema": { "type": "string" } } } } } } },
+            "/v2/health/live": { "get": { "summary": "OIP liveness", "security": [], "responses": { "200": json_response("alive", object()) } } },
+            "/v2/health/ready": { "get": { "summary": "OIP readiness", "security": [],
+                "responses": { "200": json_response("ready", object()), "503": json_response("not ready", object()) } } },
+            "/v2": { "get": { "summary": "OIP server metadata", "responses": { "200": json_response("server metadata", object()) } } },
+            "/v2/models/{name}": { "get": { "summary": "OIP model metadata", "parameters": name_parameter,
+                "responses": { "200": json_response("model metadata", object()), "404": oip_error } } },
+            "/v2/models/{name}/ready": { "get": { "summary": "OIP model readiness", "parameters": name_parameter,
+                "responses": { "200": json_response("ready", object()), "404": oip_error, "503": json_response("not ready", object()) } } },
+            "/v2/models/{name}/infer": { "post": {
+                "summary": "OIP inference on raw FP32 tensors",
+                "parameters": name_parameter,
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/InferRequest" } } } },
+                "responses": { "200": json_response("output tensors", object()), "400": oip_error, "404": oip_error,
+                               "413": oip_error, "503": oip_error, "504": oip_error },
+            }},
+        },
+        "components": {
+            "securitySchemes": {
+                "bearer": { "type": "http", "scheme": "bearer" },
+                "apiKey": { "type": "apiKey", "in": "header", "name": "X-API-Key" },
+            },
+            "schemas": {
+                "Prediction": { "type": "object", "required": ["task", "width", "height"], "properties": {
+                    "task": { "type": "string", "enum": ["detection", "classification", "segmentation", "anomaly", "custom"] },
+                    "width": { "type": "integer" }, "height": { "type": "integer" }, "timings": object() } },
+                "ErrorDetail": { "type": "object", "required": ["status", "code", "message"], "properties": {
+                    "status": { "type": "integer" }, "code": { "type": "string" }, "message": { "type": "string" } } },
+                "Error": { "type": "object", "required": ["error"], "properties": { "error": { "$ref": "#/components/schemas/ErrorDetail" } } },
+                "InferRequest": { "type": "object", "required": ["inputs"], "properties": {
+                    "id": { "type": "string" },
+                    "inputs": { "type": "array", "items": { "type": "object", "required": ["name", "shape", "datatype", "data"], "properties": {
+                        "name": { "type": "string" }, "shape": { "type": "array", "items": { "type": "integer", "minimum": 0 } },
+                        "datatype": { "type": "string", "enum": ["FP32"] }, "data": { "type": "array", "items": {} } } } },
+                    "outputs": { "type": "array", "items": { "type": "object", "required": ["name"], "properties": { "name": { "type": "string" } } } } } },
+            },
+        },
+    })
+}

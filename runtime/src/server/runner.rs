@@ -1,0 +1,229 @@
+//! Inference off the async threads: a bounded admission, a queue, worker threads, and
+//! optional dynamic batching.
+//!
+//! Admission is a semaphore of `workers + max_queue` permits. A request that gets no permit is
+//! answered 503 at once; a permit travels with its job and is released only when a worker is
+//! done with it, so memory stays bounded even when clients give up (504) early.
+
+use std::{
+    panic::AssertUnwindSafe,
+    sync::{
+        mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+
+use super::{metrics::Metrics, ApiError};
+use crate::{
+    annotate,
+    preprocess::decode_image,
+    session::{InputTensor, OutputTensor},
+    Pipeline, Prediction,
+};
+
+/// What a worker is asked to do.
+pub(crate) enum Work {
+    /// Decode and predict one image; with `annotate`, also draw the result as a PNG.
+    Predict { image: axum::body::Bytes, annotate: bool },
+    /// Run the model on raw tensors (Open Inference Protocol).
+    Tensors(Vec<InputTensor>),
+}
+
+/// What a worker answers.
+pub(crate) enum Done {
+    Prediction { prediction: Prediction, annotated: Option<Vec<u8>> },
+    Tensors(Vec<OutputTensor>),
+}
+
+type Reply = oneshot::Sender<Result<Done, ApiError>>;
+
+struct Job {
+    work: Work,
+    reply: Reply,
+    _permit: OwnedSemaphorePermit,
+}
+
+/// The worker pool.
+pub(crate) struct Runner {
+    sender: SyncSender<Job>,
+    admission: Arc<Semaphore>,
+    metrics: Arc<Metrics>,
+}
+
+/// How the pool is sized and batches.
+pub(crate) struct RunnerOptions {
+    pub workers: usize,
+    pub max_queue: usize,
+    pub max_batch: usize,
+    pub max_wait: Duration,
+}
+
+impl Runner {
+    /// Starts `options.workers` threads sharing `pipelines` round-robin.
+    pub fn start(
+        pipelines: Vec<Arc<Pipeline>>,
+        options: RunnerOptions,
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<Runner> {
+        let capacity = options.workers + options.max_queue;
+        let (sender, receiver) = sync_channel(capacity);
+        let receiver = Arc::new(Mutex::new(receiver));
+        for index in 0..options.workers {
+            let worker = Worker {
+                pipeline: pipelines[index % pipelines.len()].clone(),
+                receiver: receiver.clone(),
+                metrics: metrics.clone(),
+                max_batch: options.max_batch.max(1),
+                max_wait: options.max_wait,
+            };
+            std::thread::Builder::new().name(format!("inferx-worker-{index}")).spawn(move || worker.run())?;
+        }
+        Ok(Runner { sender, admission: Arc::new(Semaphore::new(capacity)), metrics })
+    }
+
+    /// Queues `work` and waits for its result until `deadline`.
+    pub async fn submit(&self, work: Work, deadline: Duration) -> Result<Done, ApiError> {
+        let Ok(permit) = self.admission.clone().try_acquire_owned() else {
+            self.metrics.rejected.with_label_values(&["overloaded"]).inc();
+            return Err(ApiError::overloaded("the server is at capacity (server.max_queue); retry shortly"));
+        };
+        let (reply, answer) = oneshot::channel();
+        self.metrics.queue_depth.inc();
+        if self.sender.try_send(Job { work, reply, _permit: permit }).is_err() {
+            self.metrics.queue_depth.dec();
+            return Err(ApiError::overloaded("the server is stopping"));
+        }
+        match tokio::time::timeout(deadline, answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(ApiError::internal("the inference worker stopped")),
+            Err(_) => {
+                self.metrics.rejected.with_label_values(&["timeout"]).inc();
+                Err(ApiError::timeout(format!(
+                    "no result within {} ms (server.request_timeout_ms)",
+                    deadline.as_millis()
+                )))
+            }
+        }
+    }
+}
+
+struct Worker {
+    pipeline: Arc<Pipeline>,
+    receiver: Arc<Mutex<Receiver<Job>>>,
+    metrics: Arc<Metrics>,
+    max_batch: usize,
+    max_wait: Duration,
+}
+
+impl Worker {
+    fn run(self) {
+        while let Some(jobs) = self.next_jobs() {
+            self.metrics.queue_depth.sub(jobs.len() as i64);
+            // A request that already timed out is not worth running.
+            let live: Vec<Job> = jobs.into_iter().filter(|job| !job.reply.is_closed()).collect();
+            if live.is_empty() {
+                continue;
+            }
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| self.process(live)));
+            if outcome.is_err() {
+                tracing::error!("an inference worker caught a panic; the requests involved got a 500");
+            }
+        }
+    }
+
+    /// Blocks for one job, then, with batching on, gathers more image jobs until the batch is
+    /// full or `max_wait` has passed. `None` once the server is gone.
+    fn next_jobs(&self) -> Option<Vec<Job>> {
+        let receiver = self.receiver.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let first = receiver.recv().ok()?;
+        let mut jobs = vec![first];
+        if self.max_batch > 1 && matches!(jobs[0].work, Work::Predict { .. }) {
+            let deadline = Instant::now() + self.max_wait;
+            while jobs.len() < self.max_batch {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match receiver.recv_timeout(left) {
+                    Ok(job) => jobs.push(job),
+                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+                }
+            }
+        }
+        Some(jobs)
+    }
+
+    fn process(&self, jobs: Vec<Job>) {
+        let mut images = Vec::new();
+        let mut waiting = Vec::new();
+        for job in jobs {
+            match job.work {
+                Work::Tensors(ref inputs) => {
+                    let started = Instant::now();
+                    let result = self.pipeline.engine().run_tensors(inputs).map_err(|error| {
+                        ApiError::bad_request(format!("the tensors could not be run: {}", error_detail(&error)))
+                    });
+                    self.metrics.inference.observe(started.elapsed().as_secs_f64());
+                    let _ = job.reply.send(result.map(Done::Tensors));
+                }
+                Work::Predict { ref image, annotate } => {
+                    let started = Instant::now();
+                    match decode_image(image, self.pipeline.limits()) {
+                        Ok(decoded) => {
+                            self.metrics.decode.observe(started.elapsed().as_secs_f64());
+                            images.push(decoded);
+                            waiting.push((job.reply, annotate, started.elapsed().as_secs_f64() * 1e3));
+                        }
+                        Err(error) => {
+                            let _ = job.reply.send(Err(error.into()));
+                        }
+                    }
+                }
+            }
+        }
+        if images.is_empty() {
+            return;
+        }
+        self.metrics.batch_size.observe(images.len() as f64);
+        let started = Instant::now();
+        match self.pipeline.predict_batch(&images) {
+            Ok(predictions) => {
+                self.metrics
+                    .inference
+                    .observe(predictions.iter().map(|prediction| prediction.timings.inference_ms).sum::<f64>() / 1e3);
+                for ((mut prediction, (reply, annotate, decode_ms)), image) in
+                    predictions.into_iter().zip(waiting).zip(&images)
+                {
+                    prediction.timings.decode_ms = decode_ms;
+                    let annotated =
+                        annotate.then(|| encode_png(&annotate::draw_prediction(image, &prediction))).transpose();
+                    let result = annotated.map(|annotated| Done::Prediction { prediction, annotated });
+                    let _ = reply.send(result);
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "inference failed");
+                let api_error = ApiError::internal(format!("inference failed: {error}"));
+                for (reply, _, _) in waiting {
+                    let _ = reply.send(Err(api_error.clone()));
+                }
+            }
+        }
+    }
+}
+
+fn encode_png(image: &image::RgbImage) -> Result<Vec<u8>, ApiError> {
+    let mut png = Vec::new();
+    image
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|error| ApiError::internal(format!("could not encode the annotated image: {error}")))?;
+    Ok(png)
+}
+
+/// The message of a runtime error without the generic prefix.
+fn error_detail(error: &crate::Error) -> String {
+    match error {
+        crate::Error::Inference(reason) => reason.clone(),
+        other => other.to_string(),
+    }
+}

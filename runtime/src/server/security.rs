@@ -1,0 +1,201 @@
+//! API keys (compared in constant time) and per-key / per-address rate limiting.
+
+use std::{
+    net::SocketAddr,
+    num::NonZeroU32,
+    path::Path,
+    sync::atomic::{AtomicU64, Ordering},
+};
+
+use axum::{
+    extract::{ConnectInfo, Request, State},
+    http::{header, HeaderMap},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use governor::{clock::Clock, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::{ApiError, AppState};
+use crate::{
+    config::{AuthConfig, RateLimitConfig},
+    Error, Result,
+};
+
+/// The accepted keys, kept as sha256 digests: every comparison is of 32 bytes, in constant time.
+#[derive(Debug, Default)]
+pub(crate) struct ApiKeys {
+    digests: Vec<[u8; 32]>,
+}
+
+fn digest(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+impl ApiKeys {
+    /// Reads keys from the configured environment variable (comma-separated) and file (one per
+    /// line, `#` comments), the file relative to `project_dir`.
+    pub fn load(config: &AuthConfig, project_dir: &Path, env: impl Fn(&str) -> Option<String>) -> Result<ApiKeys> {
+        let mut keys: Vec<String> = Vec::new();
+        if !config.api_keys_env.is_empty() {
+            if let Some(value) = env(&config.api_keys_env) {
+                keys.extend(value.split(',').map(str::trim).filter(|key| !key.is_empty()).map(String::from));
+            }
+        }
+        if let Some(file) = &config.api_keys_file {
+            let path = project_dir.join(file);
+            let text = std::fs::read_to_string(&path).map_err(|error| Error::Config {
+                path: Some(path.clone()),
+                reason: format!(
+                    "server.auth.api_keys_file could not be read ({error}); create it or remove the setting"
+                ),
+            })?;
+            keys.extend(
+                text.lines().map(str::trim).filter(|line| !line.is_empty() && !line.starts_with('#')).map(String::from),
+            );
+        }
+        if let Some(short) = keys.iter().find(|key| key.len() < 16) {
+            return Err(Error::config(format!(
+                "an API key of {} characters is too short to be safe; use at least 16 (e.g. `openssl rand -hex 32`)",
+                short.len()
+            )));
+        }
+        Ok(ApiKeys { digests: keys.iter().map(|key| digest(key)).collect() })
+    }
+
+    /// Whether keys are required at all.
+    pub fn enabled(&self) -> bool {
+        !self.digests.is_empty()
+    }
+
+    /// Whether `presented` is one of the keys. Every key is compared, so timing tells nothing.
+    pub fn accepts(&self, presented: &str) -> bool {
+        let presented = digest(presented);
+        self.digests.iter().fold(subtle::Choice::from(0), |found, key| found | key.ct_eq(&presented)).into()
+    }
+}
+
+/// The key a request presents: `Authorization: Bearer <key>` or `X-API-Key: <key>`.
+pub(crate) fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok()) {
+        let (scheme, token) = value.trim().split_once(' ')?;
+        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim());
+    }
+    headers.get("x-api-key").and_then(|value| value.to_str().ok()).map(str::trim)
+}
+
+/// A token bucket per client identity.
+pub(crate) struct Limiter {
+    limiter: DefaultKeyedRateLimiter<String>,
+    checks: AtomicU64,
+}
+
+impl Limiter {
+    /// `None` when rate limiting is off.
+    pub fn new(config: &RateLimitConfig) -> Option<Limiter> {
+        let rate = NonZeroU32::new(config.requests_per_second)?;
+        let burst = NonZeroU32::new(config.burst).unwrap_or(NonZeroU32::MIN);
+        Some(Limiter {
+            limiter: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
+            checks: AtomicU64::new(0),
+        })
+    }
+
+    /// `Err(seconds to wait)` when `identity` is over its rate.
+    pub fn check(&self, identity: String) -> std::result::Result<(), u64> {
+        // Forget idle clients now and then, so the table stays bounded.
+        if self.checks.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
+            self.limiter.retain_recent();
+        }
+        self.limiter.check_key(&identity).map_err(|not_until| {
+            let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+            wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+        })
+    }
+}
+
+/// Authentication, then rate limiting, for every route not listed as open.
+pub(crate) async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if state.config().auth.open_routes.iter().any(|route| route == path) {
+        return next.run(request).await;
+    }
+    let keys = state.keys();
+    let identity = if keys.enabled() {
+        match presented_key(request.headers()) {
+            Some(key) if keys.accepts(key) => format!("key:{}", &hex(&digest(key))[..16]),
+            Some(_) => {
+                state.metrics().rejected.with_label_values(&["unauthorized"]).inc();
+                return ApiError::unauthorized("the API key is not valid").into_response();
+            }
+            None => {
+                state.metrics().rejected.with_label_values(&["unauthorized"]).inc();
+                return ApiError::unauthorized(
+                    "an API key is required: send `Authorization: Bearer <key>` or `X-API-Key: <key>`",
+                )
+                .into_response();
+            }
+        }
+    } else {
+        let address = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+        format!("ip:{}", address.map_or_else(|| "unknown".to_string(), |ip| ip.to_string()))
+    };
+    if let Some(limiter) = state.limiter() {
+        if let Err(wait) = limiter.check(identity) {
+            state.metrics().rejected.with_label_values(&["rate_limited"]).inc();
+            return ApiError::rate_limited(wait).into_response();
+        }
+    }
+    next.run(request).await
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_come_from_env_and_file_and_short_ones_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("keys"), "# ops\nfile-key-0123456789abcdef\n\n").unwrap();
+        let config = AuthConfig { api_keys_file: Some("keys".into()), ..AuthConfig::default() };
+        let keys = ApiKeys::load(&config, dir.path(), |_| Some("env-key-0123456789abcdef, ".into())).unwrap();
+        assert!(keys.enabled());
+        assert!(keys.accepts("env-key-0123456789abcdef"));
+        assert!(keys.accepts("file-key-0123456789abcdef"));
+        assert!(!keys.accepts("env-key-0123456789abcdeX"));
+        assert!(!keys.accepts(""));
+        let error = ApiKeys::load(&AuthConfig::default(), dir.path(), |_| Some("short".into())).unwrap_err();
+        assert!(error.to_string().contains("too short"), "{error}");
+        let missing = AuthConfig { api_keys_file: Some("nope".into()), ..AuthConfig::default() };
+        let error = ApiKeys::load(&missing, dir.path(), |_| None).unwrap_err();
+        assert!(error.to_string().contains("server.auth.api_keys_file"), "{error}");
+        assert!(!ApiKeys::load(&AuthConfig::default(), dir.path(), |_| None).unwrap().enabled());
+    }
+
+    #[test]
+    fn keys_are_read_from_bearer_or_x_api_key() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(presented_key(&headers), None);
+        headers.insert("x-api-key", "abc".parse().unwrap());
+        assert_eq!(presented_key(&headers), Some("abc"));
+        headers.insert(header::AUTHORIZATION, "Bearer xyz".parse().unwrap());
+        assert_eq!(presented_key(&headers), Some("xyz"));
+        headers.insert(header::AUTHORIZATION, "Basic xyz".parse().unwrap());
+        assert_eq!(presented_key(&headers), None);
+    }
+
+    #[test]
+    fn the_limiter_allows_the_burst_then_says_when_to_retry() {
+        let limiter = Limiter::new(&RateLimitConfig { requests_per_second: 1, burst: 2 }).unwrap();
+        assert!(limiter.check("a".into()).is_ok());
+        assert!(limiter.check("a".into()).is_ok());
+        assert_eq!(limiter.check("a".into()), Err(1));
+        assert!(limiter.check("b".into()).is_ok(), "clients are limited separately");
+        assert!(Limiter::new(&RateLimitConfig { requests_per_second: 0, burst: 5 }).is_none());
+    }
+}

@@ -1,0 +1,284 @@
+//! The shared state of a server: the loaded model, the worker pool, metrics, keys and limits.
+
+use std::{
+    path::Path,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use serde::Serialize;
+
+use super::{
+    error::Detail,
+    input::{BatchInput, ImageInput},
+    metrics::Metrics,
+    runner::{Done, Runner, RunnerOptions, Work},
+    security::{ApiKeys, Limiter},
+    ApiError,
+};
+use crate::{config::ServerConfig, Error, Pipeline, Prediction, ProjectConfig, Result};
+
+/// Who is serving: the project's name and version, shown in `/model/info` and used as the
+/// Open Inference Protocol model name unless `server.model_name` is set.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Project (crate) name.
+    pub project_name: String,
+    /// Project version.
+    pub project_version: String,
+    /// Overrides `server.host` (a command-line flag).
+    pub host: Option<String>,
+    /// Overrides `server.port`.
+    pub port: Option<u16>,
+    /// Overrides `server.workers`.
+    pub workers: Option<usize>,
+}
+
+/// The server's state, cheap to clone (an `Arc`). Handlers get it with `State<AppState>`.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pipeline: Arc<Pipeline>,
+    runner: Runner,
+    metrics: Arc<Metrics>,
+    config: ServerConfig,
+    keys: ApiKeys,
+    limiter: Option<Limiter>,
+    model_name: String,
+    project_name: String,
+    project_version: String,
+    ready: AtomicBool,
+    load_time: Duration,
+}
+
+/// One entry of a batch answer: a prediction or that image's own error.
+#[derive(Debug, Serialize)]
+pub struct BatchEntry<'a> {
+    /// Position in the request.
+    pub index: usize,
+    /// The prediction, when the image could be used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prediction: Option<Prediction>,
+    /// Why it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Detail<'a>>,
+}
+
+impl AppState {
+    /// Loads the project's `inferx.yaml` (with `INFERX_*` environment overrides and then
+    /// `options`), loads and warms the model, and starts the workers. Blocking: call it from
+    /// `spawn_blocking` or before starting the async runtime.
+    pub fn load(config_file: &Path, options: &ServeOptions) -> Result<AppState> {
+        let mut config = ProjectConfig::load(config_file)?;
+        if let Some(host) = &options.host {
+            config.server.host = host.clone();
+        }
+        if let Some(port) = options.port {
+            config.server.port = port;
+        }
+        if let Some(workers) = options.workers {
+            config.server.workers = workers;
+        }
+        config.check().map_err(|error| match error {
+            Error::Config { reason, .. } => Error::Config { path: Some(config_file.to_path_buf()), reason },
+            other => other,
+        })?;
+        let project_dir = config_file.parent().unwrap_or(Path::new("."));
+        let started = Instant::now();
+        let server = config.server.clone();
+        let mut pipeline_options = config.pipeline_options(project_dir)?;
+        if server.sessions > 1 && pipeline_options.session.intra_threads == 0 {
+            // Sessions side by side share the cores instead of each taking all of them.
+            let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+            pipeline_options.session.intra_threads = (cores / server.sessions).max(1);
+        }
+        let mut pipelines = Vec::with_capacity(server.sessions);
+        for _ in 0..server.sessions {
+            pipelines.push(Pipeline::load(config.model_path(project_dir), pipeline_options.clone())?);
+        }
+        let keys = ApiKeys::load(&server.auth, project_dir, |name| std::env::var(name).ok())?;
+        AppState::new(pipelines, server, keys, options, started)
+    }
+
+    /// Builds the state from loaded pipelines (one per session): checks the server settings
+    /// against the model, warms every session up and starts the workers.
+    pub(crate) fn new(
+        pipelines: Vec<Pipeline>,
+        config: ServerConfig,
+        keys: ApiKeys,
+        options: &ServeOptions,
+        started: Instant,
+    ) -> Result<AppState> {
+        let first = pipelines.first().ok_or_else(|| Error::config("server.sessions must be at least 1"))?;
+        if config.batching.max_batch_size > 1 && !first.batches_dynamically() {
+            return Err(Error::config(format!(
+                "server.batching.max_batch_size is {}, but the model's batch axis is fixed (input {:?}); set it to 1",
+                config.batching.max_batch_size,
+                first.engine().input().shape
+            )));
+        }
+        for pipeline in &pipelines {
+            pipeline.warm_up()?;
+        }
+        let load_time = started.elapsed();
+        let metrics = Arc::new(Metrics::new());
+        let pipelines: Vec<Arc<Pipeline>> = pipelines.into_iter().map(Arc::new).collect();
+        let pipeline = pipelines[0].clone();
+        let info = pipeline.info();
+        metrics.model_load.set(load_time.as_secs_f64());
+        metrics.set_build_info(crate::VERSION, &info.onnxruntime, &info.task.to_string(), &info.device);
+        let runner = Runner::start(
+            pipelines,
+            RunnerOptions {
+                workers: config.worker_count(),
+                max_queue: config.max_queue,
+                max_batch: config.batching.max_batch_size,
+                max_wait: Duration::from_millis(config.batching.max_wait_ms),
+            },
+            metrics.clone(),
+        )
+        .map_err(|error| Error::config(format!("could not start the inference workers: {error}")))?;
+        let model_name =
+            if config.model_name.is_empty() { options.project_name.clone() } else { config.model_name.clone() };
+        Ok(AppState {
+            inner: Arc::new(Inner {
+                pipeline,
+                runner,
+                metrics,
+                limiter: Limiter::new(&config.rate_limit),
+                config,
+                keys,
+                model_name,
+                project_name: options.project_name.clone(),
+                project_version: options.project_version.clone(),
+                ready: AtomicBool::new(true),
+                load_time,
+            }),
+        })
+    }
+
+    /// The server settings in force.
+    pub fn config(&self) -> &ServerConfig {
+        &self.inner.config
+    }
+
+    /// The model (the first session when there are several).
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.inner.pipeline
+    }
+
+    /// The Open Inference Protocol model name.
+    pub fn model_name(&self) -> &str {
+        &self.inner.model_name
+    }
+
+    /// The project's name and version.
+    pub fn project(&self) -> (&str, &str) {
+        (&self.inner.project_name, &self.inner.project_version)
+    }
+
+    /// Model load and warm-up time.
+    pub fn load_time(&self) -> Duration {
+        self.inner.load_time
+    }
+
+    /// Whether the server takes traffic: loaded, warmed, and not draining.
+    pub fn is_ready(&self) -> bool {
+        self.inner.ready.load(Ordering::SeqCst)
+    }
+
+    /// Marks the server as draining: `/ready` answers 503 from now on.
+    pub fn begin_drain(&self) {
+        self.inner.ready.store(false, Ordering::SeqCst);
+    }
+
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    pub(crate) fn keys(&self) -> &ApiKeys {
+        &self.inner.keys
+    }
+
+    pub(crate) fn limiter(&self) -> Option<&Limiter> {
+        self.inner.limiter.as_ref()
+    }
+
+    pub(crate) async fn submit(&self, work: Work) -> Result<Done, ApiError> {
+        let deadline = Duration::from_millis(self.inner.config.request_timeout_ms);
+        self.inner.runner.submit(work, deadline).await
+    }
+
+    /// Decodes and predicts one image on a worker thread.
+    pub async fn predict(&self, image: ImageInput) -> Result<Prediction, ApiError> {
+        match self.submit(Work::Predict { image: image.bytes, annotate: false }).await? {
+            Done::Prediction { prediction, .. } => Ok(prediction),
+            Done::Tensors(_) => Err(ApiError::internal("unexpected worker answer")),
+        }
+    }
+
+    /// Predicts one image and draws the result on it: the prediction and a PNG.
+    pub async fn predict_annotated(&self, image: ImageInput) -> Result<(Prediction, Vec<u8>), ApiError> {
+        match self.submit(Work::Predict { image: image.bytes, annotate: true }).await? {
+            Done::Prediction { prediction, annotated: Some(png) } => Ok((prediction, png)),
+            _ => Err(ApiError::internal("unexpected worker answer")),
+        }
+    }
+
+    /// Predicts every image of a batch concurrently (so dynamic batching can group them);
+    /// results keep the request's order, and each unusable image gets its own error.
+    pub async fn predict_batch(&self, batch: BatchInput) -> BatchResults {
+        let mut tasks = tokio::task::JoinSet::new();
+        let count = batch.images.len();
+        for (index, image) in batch.images.into_iter().enumerate() {
+            let state = self.clone();
+            tasks.spawn(async move { (index, async { state.predict(image?).await }.await) });
+        }
+        let mut results: Vec<Option<Result<Prediction, ApiError>>> = (0..count).map(|_| None).collect();
+        while let Some(joined) = tasks.join_next().await {
+            if let Ok((index, result)) = joined {
+                results[index] = Some(result);
+            }
+        }
+        BatchResults {
+            results: results
+                .into_iter()
+                .map(|result| result.unwrap_or_else(|| Err(ApiError::internal("the request task failed"))))
+                .collect(),
+        }
+    }
+}
+
+/// The results of a batch, in request order. As a response: `200` with
+/// `{"results": [{"index": 0, "prediction": {...}}, {"index": 1, "error": {...}}]}`.
+#[derive(Debug)]
+pub struct BatchResults {
+    /// One result per image.
+    pub results: Vec<Result<Prediction, ApiError>>,
+}
+
+impl BatchResults {
+    /// The JSON entries.
+    pub fn entries(&self) -> Vec<BatchEntry<'_>> {
+        self.results
+            .iter()
+            .enumerate()
+            .map(|(index, result)| match result {
+                Ok(prediction) => BatchEntry { index, prediction: Some(prediction.clone()), error: None },
+                Err(error) => BatchEntry { index, prediction: None, error: Some(error.detail()) },
+            })
+            .collect()
+    }
+}
+
+impl axum::response::IntoResponse for BatchResults {
+    fn into_response(self) -> axum::response::Response {
+        axum::Json(serde_json::json!({ "results": self.entries() })).into_response()
+    }
+}

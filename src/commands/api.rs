@@ -1,0 +1,86 @@
+//! `inferx api`: add the HTTP server to a project, or generate a project that has it.
+
+use std::time::Instant;
+
+use anyhow::Context;
+use inferx_runtime::onnx_proto;
+
+use crate::{
+    cli::ApiArgs,
+    generator::{
+        add_server::{self, ChangeKind},
+        GenerateError, GenerateRequest,
+    },
+    output::Printer,
+};
+
+pub(crate) fn run(args: ApiArgs, printer: &Printer) -> anyhow::Result<()> {
+    let started = Instant::now();
+    if let Some(name) = args.name {
+        let template = match (&args.template, &args.model) {
+            (Some(template), _) => template.clone(),
+            (None, Some(model)) => {
+                crate::generator::template_for_task(onnx_proto::read_model_info(model)?.guess_task())
+            }
+            (None, None) => "yolo".to_string(),
+        };
+        let dir = match args.dir {
+            Some(dir) => dir,
+            None => std::env::current_dir().context("could not read the current folder")?,
+        };
+        let request = GenerateRequest {
+            template,
+            name,
+            model: args.model,
+            dir,
+            device: args.device,
+            force: args.force,
+            api: true,
+        };
+        return super::template::generate(&request, started, printer);
+    }
+    let dir = match args.project {
+        Some(dir) => dir,
+        None => std::env::current_dir().context("could not read the current folder")?,
+    };
+    let project = add_server::read_project(&dir)?;
+    let changes = add_server::plan(&project)?;
+    for change in changes.iter().filter(|change| !change.diff.is_empty()) {
+        if args.dry_run || change.kind == ChangeKind::Conflict {
+            eprint!("{}", change.diff);
+        }
+    }
+    let conflicts: Vec<String> =
+        changes.iter().filter(|change| change.kind == ChangeKind::Conflict).map(|change| change.path.clone()).collect();
+    if !conflicts.is_empty() && !args.force && !args.dry_run {
+        return Err(GenerateError::Conflicts { command: "inferx api", paths: conflicts }.into());
+    }
+    let pending: Vec<_> = changes.iter().filter(|change| change.kind != ChangeKind::Unchanged).collect();
+    if pending.is_empty() {
+        printer.status(format!("`{}` already has the HTTP server; nothing changed", project.dir.display()));
+        return Ok(());
+    }
+    for change in &pending {
+        let verb = match change.kind {
+            ChangeKind::Create => "create",
+            ChangeKind::Conflict => "replace",
+            _ => "update",
+        };
+        printer.status(format!(
+            "{}{verb:>8} {}: {}",
+            if args.dry_run { "would " } else { "" },
+            change.path,
+            change.summary
+        ));
+    }
+    if args.dry_run {
+        return Ok(());
+    }
+    add_server::apply(&project.dir, &changes)?;
+    printer.status(format!(
+        "added the HTTP server to `{}` in {:.0} ms\nnext:\n  cargo run --release -- serve",
+        project.dir.display(),
+        started.elapsed().as_secs_f64() * 1e3
+    ));
+    Ok(())
+}

@@ -1,0 +1,332 @@
+//! `inferx api` in an existing project: add the HTTP server without losing the user's work.
+//!
+//! Each file is planned before anything is written:
+//! - `src/main.rs` and `src/server.rs` are re-rendered with the server. A file still exactly as
+//!   generated is replaced; a file the user edited is a conflict (shown as a diff) unless
+//!   `--force`.
+//! - `Cargo.toml` is edited with `toml_edit`: the server's dependencies and the runtime's
+//!   `server` feature are added, comments and formatting kept.
+//! - `inferx.yaml` and `README.md` get the server's section appended when they lack it.
+//!
+//! A project that already has everything is left untouched.
+
+use std::path::{Path, PathBuf};
+
+use toml_edit::{value, Array, DocumentMut, InlineTable, Item, Value};
+
+use super::{
+    render_project, templates, write::GenerateError, GeneratedFile, ProjectSpec, SERVER_DEPENDENCIES,
+    SERVER_RUNTIME_FEATURE,
+};
+
+/// What happens to one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// Already as wanted.
+    Unchanged,
+    /// A new file.
+    Create,
+    /// An existing file, replaced or extended.
+    Update,
+    /// A file the user edited that would be replaced: needs `--force`.
+    Conflict,
+}
+
+/// One planned change.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// Path relative to the project, `/`-separated.
+    pub path: String,
+    /// What happens.
+    pub kind: ChangeKind,
+    /// Why, in a few words.
+    pub summary: String,
+    /// The contents after the change.
+    pub contents: String,
+    /// A unified diff from the current file (empty for unchanged and new files).
+    pub diff: String,
+}
+
+/// The project the server is added to.
+#[derive(Debug, Clone)]
+pub struct ProjectFacts {
+    /// Its folder.
+    pub dir: PathBuf,
+    /// Package name.
+    pub name: String,
+    /// Package description.
+    pub description: Option<String>,
+    /// The template it was generated from.
+    pub template: String,
+    /// The inferx version that generated it.
+    pub generated_by: String,
+}
+
+/// Reads a generated project's facts with `cargo metadata` (`[package.metadata.inferx]`).
+pub fn read_project(dir: &Path) -> Result<ProjectFacts, GenerateError> {
+    let manifest = dir.join("Cargo.toml");
+    let not_a_project = |reason: String| GenerateError::NotAProject { dir: dir.to_path_buf(), reason };
+    if !manifest.is_file() {
+        return Err(not_a_project("there is no Cargo.toml".to_string()));
+    }
+    if !dir.join(inferx_runtime::config::CONFIG_FILE).is_file() {
+        return Err(not_a_project("there is no inferx.yaml".to_string()));
+    }
+    let metadata = cargo_metadata::MetadataCommand::new()
+        .manifest_path(&manifest)
+        .no_deps()
+        .exec()
+        .map_err(|error| not_a_project(format!("`cargo metadata` failed: {error}")))?;
+    let manifest = std::fs::canonicalize(&manifest).unwrap_or(manifest);
+    let package = metadata
+        .packages
+        .iter()
+        .find(|package| std::fs::canonicalize(&package.manifest_path).is_ok_and(|path| path == manifest))
+        .ok_or_else(|| not_a_project("Cargo.toml has no [package]".to_string()))?;
+    let stamp = &package.metadata["inferx"];
+    let template = stamp["template"]
+        .as_str()
+        .ok_or_else(|| not_a_project("Cargo.toml has no [package.metadata.inferx] template".to_string()))?;
+    Ok(ProjectFacts {
+        dir: dir.to_path_buf(),
+        name: package.name.to_string(),
+        description: package.description.clone(),
+        template: template.to_string(),
+        generated_by: stamp["version"].as_str().unwrap_or("unknown").to_string(),
+    })
+}
+
+/// Plans adding the server to a project; nothing is written.
+pub fn plan(project: &ProjectFacts) -> Result<Vec<Change>, GenerateError> {
+    if !project.dir.join("runtime/src/server/mod.rs").is_file() {
+        return Err(GenerateError::NotAProject {
+            dir: project.dir.clone(),
+            reason: format!(
+                "its vendored runtime (inferx {}) predates the HTTP server; run `inferx upgrade` first",
+                project.generated_by
+            ),
+        });
+    }
+    let manifest = templates::manifest(&project.template)?;
+    let mut spec = ProjectSpec::new(&project.name, &project.template, &manifest, None, None)?;
+    if let Some(description) = &project.description {
+        spec.description = description.clone();
+    }
+    let without = render_project(&spec.clone().with_api(false))?;
+    let with = render_project(&spec.with_api(true))?;
+    let rendered = |files: &[GeneratedFile], path: &str| {
+        files
+            .iter()
+            .find(|file| file.path == path)
+            .map(|file| String::from_utf8_lossy(&file.contents).into_owned())
+            .ok_or_else(|| GenerateError::Bug(format!("the template renders no `{path}`")))
+    };
+    let mut changes = Vec::new();
+    for path in ["src/main.rs", "src/server.rs"] {
+        let wanted = rendered(&with, path)?;
+        let pristine = rendered(&without, path).ok();
+        changes.push(replace_file(&project.dir, path, wanted, pristine.as_deref())?);
+    }
+    let cargo = read(&project.dir, "Cargo.toml")?.unwrap_or_default();
+    let updated = add_server_dependencies(&cargo).map_err(|reason| GenerateError::NotAProject {
+        dir: project.dir.clone(),
+        reason: format!("Cargo.toml could not be edited: {reason}"),
+    })?;
+    changes.push(edited("Cargo.toml", &cargo, updated, "adds axum, tokio and the runtime's `server` feature"));
+    for (path, has_section, what) in [
+        ("inferx.yaml", yaml_has_server as fn(&str) -> bool, "appends the `server:` section"),
+        ("README.md", |text: &str| text.contains("## HTTP API"), "appends the HTTP API section"),
+    ] {
+        let current = read(&project.dir, path)?.unwrap_or_default();
+        let section = appended_section(&rendered(&without, path)?, &rendered(&with, path)?)?;
+        let updated = if has_section(&current) { current.clone() } else { append(&current, &section) };
+        changes.push(edited(path, &current, updated, what));
+    }
+    Ok(changes)
+}
+
+fn read(dir: &Path, path: &str) -> Result<Option<String>, GenerateError> {
+    let full = dir.join(path);
+    match std::fs::read_to_string(&full) {
+        Ok(text) => Ok(Some(text)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(GenerateError::Io { action: "could not read", path: full, source: error }),
+    }
+}
+
+fn replace_file(dir: &Path, path: &str, wanted: String, pristine: Option<&str>) -> Result<Change, GenerateError> {
+    let current = read(dir, path)?;
+    let (kind, summary) = match current.as_deref() {
+        Some(text) if text == wanted => (ChangeKind::Unchanged, "already has the server"),
+        None => (ChangeKind::Create, "the server's routes"),
+        Some(text) if Some(text) == pristine => (ChangeKind::Update, "adds the `serve` command"),
+        Some(_) => (ChangeKind::Conflict, "you edited it; --force replaces it"),
+    };
+    let diff = match (&kind, &current) {
+        (ChangeKind::Update | ChangeKind::Conflict, Some(text)) => unified_diff(path, text, &wanted),
+        _ => String::new(),
+    };
+    Ok(Change { path: path.to_string(), kind, summary: summary.to_string(), contents: wanted, diff })
+}
+
+fn edited(path: &str, current: &str, updated: String, summary: &str) -> Change {
+    let (kind, summary, diff) = if updated == current {
+        (ChangeKind::Unchanged, "already has the server".to_string(), String::new())
+    } else {
+        (ChangeKind::Update, summary.to_string(), unified_diff(path, current, &updated))
+    };
+    Change { path: path.to_string(), kind, summary, contents: updated, diff }
+}
+
+fn unified_diff(path: &str, old: &str, new: &str) -> String {
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("a/{path}"), &format!("b/{path}"))
+        .to_string()
+}
+
+fn yaml_has_server(text: &str) -> bool {
+    serde_yaml::from_str::<serde_yaml::Value>(text).is_ok_and(|value| value.get("server").is_some())
+}
+
+/// The text the server adds at the end of a rendered file.
+fn appended_section(without: &str, with: &str) -> Result<String, GenerateError> {
+    with.strip_prefix(without.trim_end_matches('\n'))
+        .map(|section| section.trim_start_matches('\n').to_string())
+        .ok_or_else(|| GenerateError::Bug("the server section is not appended at the end of the template".to_string()))
+}
+
+fn append(current: &str, section: &str) -> String {
+    let mut text = current.trim_end_matches('\n').to_string();
+    if !text.is_empty() {
+        text.push_str("\n\n");
+    }
+    text.push_str(section);
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text
+}
+
+/// Adds the server's dependencies and the runtime's `server` feature to a Cargo.toml, keeping
+/// everything else (comments, order, formatting) as it is.
+pub fn add_server_dependencies(text: &str) -> Result<String, String> {
+    let mut document: DocumentMut = text.parse().map_err(|error| format!("{error}"))?;
+    let dependencies =
+        document.get_mut("dependencies").and_then(Item::as_table_like_mut).ok_or("it has no [dependencies] table")?;
+    let runtime = dependencies.get_mut("inferx-runtime").ok_or("it does not depend on inferx-runtime")?;
+    let features = match runtime {
+        Item::Value(Value::InlineTable(table)) => table.get_or_insert("features", Array::new()),
+        Item::Table(table) => {
+            table.entry("features").or_insert(value(Array::new())).as_value_mut().ok_or("features is not an array")?
+        }
+        _ => return Err("inferx-runtime is not a table".to_string()),
+    };
+    let features = features.as_array_mut().ok_or("inferx-runtime features is not an array")?;
+    if !features.iter().any(|feature| feature.as_str() == Some(SERVER_RUNTIME_FEATURE)) {
+        features.push(SERVER_RUNTIME_FEATURE);
+    }
+    for dependency in SERVER_DEPENDENCIES {
+        match dependencies.get_mut(dependency.name) {
+            None => {
+                let item = if dependency.features.is_empty() {
+                    value(dependency.version)
+                } else {
+                    let mut table = InlineTable::new();
+                    table.insert("version", dependency.version.into());
+                    table.insert("features", Value::Array(dependency.features.iter().copied().collect()));
+                    value(table)
+                };
+                dependencies.insert(dependency.name, item);
+            }
+            Some(existing) => add_features(existing, dependency.features)?,
+        }
+    }
+    Ok(document.to_string())
+}
+
+/// Makes sure an existing dependency has `features` (the user's version is kept).
+fn add_features(item: &mut Item, wanted: &[&str]) -> Result<(), String> {
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    if let Some(version) = item.as_str().map(str::to_string) {
+        let mut table = InlineTable::new();
+        table.insert("version", version.into());
+        *item = value(table);
+    }
+    let table = item.as_table_like_mut().ok_or("a dependency entry is neither a version nor a table")?;
+    if table.get("features").is_none() {
+        table.insert("features", value(Array::new()));
+    }
+    let features =
+        table.get_mut("features").and_then(Item::as_array_mut).ok_or("a dependency's features is not an array")?;
+    for feature in wanted {
+        if !features.iter().any(|existing| existing.as_str() == Some(feature)) {
+            features.push(*feature);
+        }
+    }
+    Ok(())
+}
+
+/// Writes the planned changes: every file goes to a temporary sibling first, then all are
+/// renamed into place, so a failure leaves the project as it was.
+pub fn apply(dir: &Path, changes: &[Change]) -> Result<(), GenerateError> {
+    let mut staged = Vec::new();
+    for change in changes.iter().filter(|change| change.kind != ChangeKind::Unchanged) {
+        let target = dir.join(&change.path);
+        let parent = target.parent().unwrap_or(dir).to_path_buf();
+        std::fs::create_dir_all(&parent).map_err(|source| GenerateError::Io {
+            action: "could not create",
+            path: parent.clone(),
+            source,
+        })?;
+        let mut temp = tempfile::NamedTempFile::new_in(&parent).map_err(|source| GenerateError::Io {
+            action: "could not write in",
+            path: parent.clone(),
+            source,
+        })?;
+        std::io::Write::write_all(&mut temp, change.contents.as_bytes()).map_err(|source| GenerateError::Io {
+            action: "could not write",
+            path: temp.path().to_path_buf(),
+            source,
+        })?;
+        staged.push((temp, target));
+    }
+    for (temp, target) in staged {
+        temp.persist(&target).map_err(|error| GenerateError::Io {
+            action: "could not replace",
+            path: target.clone(),
+            source: error.error,
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dependencies_are_added_and_comments_kept() {
+        let text = "[package]\nname = \"x\"\n\n[dependencies]\n# The runtime.\ninferx-runtime = { path = \"runtime\", default-features = false }\nanyhow = \"1\" # errors\ntokio = \"1.40\"\n";
+        let updated = add_server_dependencies(text).unwrap();
+        assert!(updated.contains("# The runtime."), "{updated}");
+        assert!(updated.contains("anyhow = \"1\" # errors"), "{updated}");
+        assert!(updated.contains("features = [\"server\"]"), "{updated}");
+        assert!(updated.contains("axum = \"0.8\""), "{updated}");
+        assert!(updated.contains("tokio = { version = \"1.40\", features = [\"rt-multi-thread\"] }"), "{updated}");
+        assert_eq!(add_server_dependencies(&updated).unwrap(), updated, "a second run changes nothing");
+        assert!(add_server_dependencies("[package]\nname = \"x\"\n").unwrap_err().contains("[dependencies]"));
+    }
+
+    #[test]
+    fn sections_are_appended_once() {
+        assert_eq!(appended_section("a\nb\n", "a\nb\n\nserver:\n  port: 1\n").unwrap(), "server:\n  port: 1\n");
+        assert!(appended_section("a\n", "b\n").is_err());
+        assert_eq!(append("a\n", "s\n"), "a\n\ns\n");
+        assert!(yaml_has_server("task: detection\nserver:\n  port: 1\n"));
+        assert!(!yaml_has_server("task: detection\n"));
+    }
+}

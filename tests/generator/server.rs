@@ -1,0 +1,454 @@
+//! The HTTP server of a generated project, compiled and run as users run it, over real HTTP on
+//! 127.0.0.1 with the real detector: every endpoint, every error status, auth, rate limits,
+//! load shedding, deadlines, the Open Inference Protocol and graceful shutdown.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{mpsc, Arc, Barrier, Mutex, OnceLock},
+    time::{Duration, Instant},
+};
+
+use inferx_runtime::{config::ServerConfig, ProjectConfig};
+use serde_json::{json, Value};
+
+use super::build::{build_project_with, shared_target};
+use crate::support::*;
+
+const NAME: &str = "detect-api";
+const KEY_A: &str = "key-a-0123456789abcdef";
+const KEY_B: &str = "key-b-0123456789abcdef";
+
+/// The generated project with the server, built once for every test here.
+fn project() -> &'static Path {
+    static PROJECT: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &PROJECT.get_or_init(|| build_project_with("yolo", NAME, &detector(), &["--api"], |_| {})).1
+}
+
+/// A running server; killed when dropped.
+struct Server {
+    child: Child,
+    url: String,
+    stdout: Arc<Mutex<Vec<String>>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Writes a config variant beside inferx.yaml and starts `serve` on a free port with it.
+fn start(variant: &str, configure: impl FnOnce(&mut ServerConfig, &mut ProjectConfig), env: &[(&str, &str)]) -> Server {
+    let project = project();
+    let mut config = ProjectConfig::load(&project.join("inferx.yaml")).unwrap();
+    let mut server = config.server.clone();
+    configure(&mut server, &mut config);
+    config.server = server;
+    let file = format!("inferx.{variant}.yaml");
+    std::fs::write(project.join(&file), config.to_yaml().unwrap()).unwrap();
+    let mut child = Command::new(shared_target().join(format!("debug/{NAME}")))
+        .current_dir(project)
+        .args(["--config", &file, "serve", "--port", "0"])
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let (sender, receiver) = mpsc::channel();
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let collected = lines.clone();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("listening on ") {
+                let _ = sender.send(url.to_string());
+            }
+            collected.lock().unwrap().push(line);
+        }
+    });
+    let url = receiver.recv_timeout(Duration::from_secs(60)).expect("the server starts within 60 s");
+    Server { child, url, stdout: lines }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
+/// A response: status, headers we look at, body.
+struct Reply {
+    status: u16,
+    headers: ureq::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|error| panic!("not JSON ({error}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+
+    fn error_code(&self) -> String {
+        self.json()["error"]["code"].as_str().unwrap_or_default().to_string()
+    }
+}
+
+fn finish(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+    let mut response = response.expect("the request completes");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.body_mut().with_config().limit(64 << 20).read_to_vec().unwrap();
+    Reply { status, headers, body }
+}
+
+fn get(server: &Server, path: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut request = agent().get(format!("{}{path}", server.url));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    finish(request.call())
+}
+
+fn post(server: &Server, path: &str, content_type: &str, body: &[u8], headers: &[(&str, &str)]) -> Reply {
+    let mut request = agent().post(format!("{}{path}", server.url)).header("Content-Type", content_type);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    finish(request.send(body))
+}
+
+fn multipart(files: &[&[u8]]) -> (String, Vec<u8>) {
+    let boundary = "inferx-test-boundary-7d1f";
+    let mut body = Vec::new();
+    for (index, file) in files.iter().enumerate() {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{index}.png\"\r\nContent-Type: image/png\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(file);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut text = String::new();
+    for chunk in bytes.chunks(3) {
+        let word = chunk.iter().enumerate().fold(0u32, |word, (index, byte)| word | (*byte as u32) << (16 - 8 * index));
+        for index in 0..4 {
+            if index <= chunk.len() {
+                text.push(ALPHABET[(word >> (18 - 6 * index) & 63) as usize] as char);
+            } else {
+                text.push('=');
+            }
+        }
+    }
+    text
+}
+
+fn photo(name: &str) -> (PathBuf, Vec<u8>) {
+    let path = images().join(name);
+    let bytes = std::fs::read(&path).unwrap();
+    (path, bytes)
+}
+
+/// The `Prediction` part of an `inferx run --json` record.
+fn without_timings(mut value: Value) -> Value {
+    if let Some(object) = value.as_object_mut() {
+        object.remove("timings");
+        object.remove("image");
+    }
+    value
+}
+
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let image = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([(x % 251) as u8, (y % 241) as u8, 90]));
+    let mut bytes = Vec::new();
+    image.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).unwrap();
+    bytes
+}
+
+#[test]
+fn every_endpoint_answers_and_predictions_equal_inferx_run() {
+    let server = start("default", |_, _| {}, &[]);
+    let (path, bytes) = photo("astronaut.png");
+    let reference = run_json(inferx().arg("run").arg(detector()).arg(&path).args(["--size", "320", "--json"]));
+    let expected = without_timings(reference[0].clone());
+    assert!(!expected["detections"].as_array().unwrap().is_empty(), "the photo has detections: {expected}");
+
+    // Operations routes.
+    assert_eq!(get(&server, "/health", &[]).json(), json!({ "status": "ok" }));
+    assert_eq!(get(&server, "/ready", &[]).json(), json!({ "ready": true }));
+    let info = get(&server, "/model/info", &[]).json();
+    assert_eq!(info["task"], "detection");
+    assert_eq!(info["name"], NAME);
+    assert_eq!(info["labels"].as_array().unwrap().len(), 18);
+    assert_eq!(info["device"], "cpu");
+    assert_eq!(info["versions"]["onnxruntime"], inferx_runtime::ORT_VERSION);
+    let openapi = get(&server, "/openapi.json", &[]).json();
+    for route in ["/predict", "/predict/batch", "/v2/models/{name}/infer", "/health", "/metrics"] {
+        assert!(openapi["paths"].get(route).is_some(), "{route} is documented");
+    }
+    for page in ["/", "/docs"] {
+        let reply = get(&server, page, &[]);
+        assert_eq!(reply.status, 200);
+        assert!(reply.header("content-type").unwrap().starts_with("text/html"));
+    }
+
+    // The same prediction by every way of sending the image, equal to `inferx run`.
+    let raw = post(&server, "/predict", "image/png", &bytes, &[("x-request-id", "test-request-1")]);
+    assert_eq!(raw.status, 200, "{}", String::from_utf8_lossy(&raw.body));
+    assert_eq!(raw.header("x-request-id"), Some("test-request-1"));
+    assert_json_close(&without_timings(raw.json()), &expected, 1e-4, "raw");
+    let (content_type, body) = multipart(&[&bytes]);
+    assert_json_close(
+        &without_timings(post(&server, "/predict", &content_type, &body, &[]).json()),
+        &expected,
+        1e-4,
+        "multipart",
+    );
+    let json_body = json!({ "image": base64(&bytes) }).to_string();
+    assert_json_close(
+        &without_timings(post(&server, "/predict", "application/json", json_body.as_bytes(), &[]).json()),
+        &expected,
+        1e-4,
+        "base64",
+    );
+
+    // A batch keeps order and gives the bad image its own error.
+    let (content_type, body) = multipart(&[&bytes, b"not an image at all", &bytes]);
+    let batch = post(&server, "/predict/batch", &content_type, &body, &[]);
+    assert_eq!(batch.status, 200);
+    let results = batch.json()["results"].as_array().unwrap().clone();
+    assert_eq!(results.len(), 3);
+    assert_eq!(results[1]["error"]["status"], 415);
+    for index in [0, 2] {
+        assert_eq!(results[index]["index"], index);
+        assert_json_close(&without_timings(results[index]["prediction"].clone()), &expected, 1e-4, "batch");
+    }
+
+    // The annotated image is a PNG of the photo's size.
+    let annotated = post(&server, "/predict/annotated", "image/png", &bytes, &[]);
+    assert_eq!(annotated.header("content-type"), Some("image/png"));
+    let drawn = image::load_from_memory(&annotated.body).unwrap();
+    assert_eq!(
+        (drawn.width(), drawn.height()),
+        (expected["width"].as_u64().unwrap() as u32, expected["height"].as_u64().unwrap() as u32)
+    );
+
+    // Errors: each with its status and a JSON body that says what to do.
+    let reply = post(&server, "/predict", "text/plain", b"hello", &[]);
+    assert_eq!((reply.status, reply.error_code().as_str()), (415, "unsupported_media_type"));
+    assert!(reply.json()["error"]["message"].as_str().unwrap().contains("multipart/form-data"));
+    assert_eq!(post(&server, "/predict", "image/png", b"GIF? no, garbage", &[]).status, 415);
+    let truncated = &bytes[..bytes.len() / 3];
+    assert_eq!(post(&server, "/predict", "image/png", truncated, &[]).status, 422);
+    assert_eq!(post(&server, "/predict", "application/json", b"{\"image\": 12}", &[]).status, 400);
+    assert_eq!(post(&server, "/predict", "image/png", b"", &[]).status, 400);
+    assert_eq!(get(&server, "/no/such/route", &[]).status, 404);
+
+    // Open Inference Protocol v2: metadata, readiness and a tensor round trip.
+    assert_eq!(get(&server, "/v2/health/live", &[]).json()["live"], true);
+    assert_eq!(get(&server, "/v2/health/ready", &[]).json()["ready"], true);
+    let metadata = get(&server, &format!("/v2/models/{NAME}"), &[]).json();
+    assert_eq!(metadata["inputs"][0]["datatype"], "FP32");
+    assert_eq!(metadata["outputs"][0]["shape"][1], 22);
+    assert_eq!(get(&server, &format!("/v2/models/{NAME}/ready"), &[]).json()["ready"], true);
+    let missing = get(&server, "/v2/models/other", &[]);
+    assert_eq!(missing.status, 404);
+    assert!(missing.json()["error"].as_str().unwrap().contains(NAME));
+    let pipeline = inferx_runtime::Pipeline::from_config_file(project().join("inferx.yaml")).unwrap();
+    let decoded = image::load_from_memory(&bytes).unwrap();
+    let (input_name, shape, data) = pipeline.image_tensor(&decoded).unwrap();
+    let local = pipeline.engine().run(&shape, &data).unwrap();
+    let request =
+        json!({ "id": "oip-1", "inputs": [{ "name": input_name, "shape": shape, "datatype": "FP32", "data": data }] });
+    let reply =
+        post(&server, &format!("/v2/models/{NAME}/infer"), "application/json", request.to_string().as_bytes(), &[]);
+    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    let answer = reply.json();
+    assert_eq!(answer["id"], "oip-1");
+    assert_eq!(answer["model_name"], NAME);
+    let output = &answer["outputs"][0];
+    assert_eq!(output["shape"], json!(local[0].shape));
+    let values: Vec<f64> = output["data"].as_array().unwrap().iter().map(|value| value.as_f64().unwrap()).collect();
+    assert_eq!(values.len(), local[0].data.len());
+    let worst = values.iter().zip(&local[0].data).map(|(a, b)| (a - *b as f64).abs()).fold(0.0, f64::max);
+    assert!(worst < 1e-3, "OIP output differs from a local run by {worst}");
+    let bad = json!({ "inputs": [{ "name": input_name, "shape": [1, 3, 2, 2], "datatype": "FP32", "data": [1, 2] }] });
+    let reply = post(&server, &format!("/v2/models/{NAME}/infer"), "application/json", bad.to_string().as_bytes(), &[]);
+    assert_eq!(reply.status, 400);
+    assert!(reply.json()["error"].as_str().unwrap().contains("shape"), "{}", reply.json());
+
+    // Metrics count what happened.
+    let metrics = String::from_utf8(get(&server, "/metrics", &[]).body).unwrap();
+    let predict_ok = metrics
+        .lines()
+        .find(|line| {
+            line.starts_with("inferx_http_requests_total{")
+                && line.contains("route=\"/predict\"")
+                && line.contains("status=\"200\"")
+        })
+        .unwrap_or_else(|| panic!("no /predict 200 counter in:\n{metrics}"));
+    assert!(predict_ok.ends_with(" 3"), "{predict_ok}");
+    for name in [
+        "inferx_inference_duration_seconds_count",
+        "inferx_batch_size_bucket",
+        "inferx_queue_depth",
+        "inferx_in_flight_requests",
+        "inferx_model_load_seconds",
+        "inferx_http_request_duration_seconds_bucket",
+    ] {
+        assert!(metrics.contains(name), "{name} missing");
+    }
+
+    // One JSON access line per request, with the request id.
+    let logs = server.stdout.lock().unwrap().clone();
+    let line = logs.iter().find(|line| line.contains("test-request-1")).expect("the request is logged");
+    let entry: Value = serde_json::from_str(line).unwrap();
+    assert_eq!((entry["status"].as_u64(), entry["path"].as_str()), (Some(200), Some("/predict")));
+}
+
+#[test]
+fn keys_rate_limits_and_size_limits_are_enforced() {
+    let server = start(
+        "guarded",
+        |server, config| {
+            server.max_body_bytes = 200_000;
+            server.rate_limit.requests_per_second = 1;
+            server.rate_limit.burst = 5;
+            config.limits.max_dimension = 1024;
+        },
+        &[("INFERX_API_KEYS", &format!("{KEY_A},{KEY_B}"))],
+    );
+    let small = png(64, 48);
+    // Without a valid key: 401 with a hint; open routes stay open.
+    let reply = post(&server, "/predict", "image/png", &small, &[]);
+    assert_eq!((reply.status, reply.header("www-authenticate")), (401, Some("Bearer")));
+    assert!(reply.json()["error"]["message"].as_str().unwrap().contains("X-API-Key"));
+    assert_eq!(
+        post(&server, "/predict", "image/png", &small, &[("Authorization", "Bearer wrong-key-0123456789")]).status,
+        401
+    );
+    assert_eq!(get(&server, "/model/info", &[]).status, 401);
+    assert_eq!(get(&server, "/health", &[]).status, 200);
+    assert_eq!(get(&server, "/metrics", &[]).status, 200);
+    // With a key, either header.
+    let bearer = format!("Bearer {KEY_A}");
+    assert_eq!(post(&server, "/predict", "image/png", &small, &[("Authorization", &bearer)]).status, 200);
+    assert_eq!(post(&server, "/predict", "image/png", &small, &[("X-API-Key", KEY_A)]).status, 200);
+    // 413: the body over server.max_body_bytes, and an image over limits.max_dimension.
+    let reply = post(&server, "/predict", "image/png", &vec![0u8; 300_000], &[("X-API-Key", KEY_A)]);
+    assert_eq!((reply.status, reply.error_code().as_str()), (413, "payload_too_large"));
+    let wide = png(2000, 8);
+    assert!(wide.len() < 200_000);
+    let reply = post(&server, "/predict", "image/png", &wide, &[("X-API-Key", KEY_A)]);
+    assert_eq!(reply.status, 413, "{}", String::from_utf8_lossy(&reply.body));
+    assert!(reply.json()["error"]["message"].as_str().unwrap().contains("1024"), "{}", reply.json());
+    // Rate limit: key B's burst of 5, then 429 with Retry-After; key A is counted apart.
+    let statuses: Vec<Reply> =
+        (0..8).map(|_| post(&server, "/predict", "image/png", &small, &[("X-API-Key", KEY_B)])).collect();
+    let limited = statuses.iter().find(|reply| reply.status == 429).expect("key B is rate limited");
+    assert!(statuses.iter().take(5).all(|reply| reply.status == 200));
+    assert!(limited.header("retry-after").unwrap().parse::<u64>().unwrap() >= 1);
+    assert_eq!(limited.error_code(), "rate_limited");
+}
+
+#[test]
+fn a_full_queue_answers_503_and_a_passed_deadline_504() {
+    let (_, bytes) = photo("astronaut.png");
+    let bytes = Arc::new(bytes);
+    {
+        let server = start(
+            "narrow",
+            |server, _| {
+                server.workers = 1;
+                server.max_queue = 0;
+            },
+            &[],
+        );
+        let barrier = Arc::new(Barrier::new(12));
+        let url = server.url.clone();
+        let handles: Vec<_> = (0..12)
+            .map(|_| {
+                let (barrier, bytes, url) = (barrier.clone(), bytes.clone(), url.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    finish(agent().post(format!("{url}/predict")).header("Content-Type", "image/png").send(&bytes[..]))
+                })
+            })
+            .collect();
+        let replies: Vec<Reply> = handles.into_iter().map(|handle| handle.join().unwrap()).collect();
+        let shed: Vec<&Reply> = replies.iter().filter(|reply| reply.status == 503).collect();
+        assert!(replies.iter().any(|reply| reply.status == 200), "some requests are served");
+        assert!(
+            !shed.is_empty(),
+            "with one worker and no queue, 12 at once are shed: {:?}",
+            replies.iter().map(|r| r.status).collect::<Vec<_>>()
+        );
+        assert!(replies.iter().all(|reply| reply.status == 200 || reply.status == 503));
+        assert_eq!(shed[0].header("retry-after"), Some("1"));
+        assert_eq!(shed[0].error_code(), "overloaded");
+    }
+    let server = start("hasty", |server, _| server.request_timeout_ms = 1, &[]);
+    let reply = post(&server, "/predict", "image/png", &bytes, &[]);
+    assert_eq!((reply.status, reply.error_code().as_str()), (504, "timeout"));
+}
+
+#[test]
+fn sigterm_drains_requests_in_flight_and_exits_0() {
+    let mut server = start(
+        "draining",
+        |server, _| {
+            server.workers = 1;
+            server.shutdown.drain_delay_ms = 400;
+            server.shutdown.grace_period_ms = 20_000;
+        },
+        &[],
+    );
+    let (_, bytes) = photo("astronaut.png");
+    let bytes = Arc::new(bytes);
+    let url = server.url.clone();
+    let barrier = Arc::new(Barrier::new(7));
+    let in_flight: Vec<_> = (0..6)
+        .map(|_| {
+            let (barrier, bytes, url) = (barrier.clone(), bytes.clone(), url.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                finish(agent().post(format!("{url}/predict")).header("Content-Type", "image/png").send(&bytes[..]))
+                    .status
+            })
+        })
+        .collect();
+    barrier.wait();
+    std::thread::sleep(Duration::from_millis(30));
+    let signalled = Instant::now();
+    let killed = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    // During the drain delay the server still answers, but is no longer ready.
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(get(&server, "/ready", &[]).status, 503);
+    let statuses: Vec<u16> = in_flight.into_iter().map(|handle| handle.join().unwrap()).collect();
+    assert_eq!(statuses, vec![200; 6], "no request in flight is lost");
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(signalled.elapsed() < Duration::from_secs(20), "the server exits within the grace period");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "exit status {status:?}");
+    assert!(std::net::TcpStream::connect(server.url.trim_start_matches("http://")).is_err(), "no longer listening");
+}
