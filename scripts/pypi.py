@@ -1,6 +1,7 @@
 """Fetch pinned files from a PyPI simple index and verify their sha256.
 
-Python standard library only. Used by ``scripts/fixtures.py``.
+Python standard library only. Used by ``scripts/fixtures.py`` and
+``scripts/lock_requirements.py``.
 
 * The index base is ``$PIP_INDEX_URL`` when set (e.g. a corporate mirror),
   otherwise ``https://pypi.org/simple``. The project page is requested as
@@ -24,6 +25,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_INDEX = "https://pypi.org/simple"
@@ -90,17 +92,27 @@ def _open(url: str, accept: str | None = None):
 class _LinkParser(html.parser.HTMLParser):
     def __init__(self) -> None:
         super().__init__()
-        self.links: list[str] = []
+        self.links: list[tuple[str, bool]] = []  # (href, yanked)
 
     def handle_starttag(self, tag, attrs):
         if tag == "a":
-            for k, v in attrs:
-                if k == "href" and v:
-                    self.links.append(v)
+            attrs = dict(attrs)
+            if attrs.get("href"):
+                self.links.append((attrs["href"], "data-yanked" in attrs))
 
 
-def find_file_url(dist: str, filename: str) -> tuple[str, str | None]:
-    """Return (absolute URL, sha256 advertised by the index or None)."""
+@dataclass(frozen=True)
+class IndexFile:
+    """One file listed on a project's simple-index page."""
+
+    filename: str
+    url: str  # absolute, without the #sha256= fragment
+    sha256: str | None  # as advertised by the index (lower case), if it gives one
+    yanked: bool
+
+
+def project_files(dist: str) -> list[IndexFile]:
+    """Every file on ``dist``'s index page (PEP 691 JSON, or PEP 503 HTML from a mirror)."""
     page = f"{index_base()}/{normalize(dist)}/"
     accept = (
         "application/vnd.pypi.simple.v1+json, "
@@ -110,21 +122,30 @@ def find_file_url(dist: str, filename: str) -> tuple[str, str | None]:
         ctype = resp.headers.get("Content-Type", "")
         body = resp.read()
         final = resp.geturl()
+    files: list[IndexFile] = []
     if "json" in ctype:
         data = json.loads(body)
         for f in data.get("files", []):
-            if f.get("filename") == filename:
-                return urllib.parse.urljoin(final, f["url"]), (f.get("hashes") or {}).get("sha256")
+            sha = (f.get("hashes") or {}).get("sha256")
+            url = urllib.parse.urljoin(final, f["url"]).partition("#")[0]
+            files.append(IndexFile(f["filename"], url, sha.lower() if sha else None, bool(f.get("yanked"))))
     else:
         parser = _LinkParser()
         parser.feed(body.decode("utf-8", "replace"))
-        for href in parser.links:
-            url = urllib.parse.urljoin(final, href)
-            path, _, frag = url.partition("#")
-            if urllib.parse.unquote(path.rsplit("/", 1)[-1]) == filename:
-                m = re.match(r"sha256=([0-9a-fA-F]{64})", frag)
-                return path, (m.group(1).lower() if m else None)
-    raise FetchError(f"{filename} is not listed on the index page {page}")
+        for href, yanked in parser.links:
+            path, _, frag = urllib.parse.urljoin(final, href).partition("#")
+            m = re.match(r"sha256=([0-9a-fA-F]{64})", frag)
+            files.append(IndexFile(urllib.parse.unquote(path.rsplit("/", 1)[-1]), path,
+                                   m.group(1).lower() if m else None, yanked))
+    return files
+
+
+def find_file_url(dist: str, filename: str) -> tuple[str, str | None]:
+    """Return (absolute URL, sha256 advertised by the index or None)."""
+    for f in project_files(dist):
+        if f.filename == filename:
+            return f.url, f.sha256
+    raise FetchError(f"{filename} is not listed on the index page {index_base()}/{normalize(dist)}/")
 
 
 def _download(url: str, dest: Path, sha256: str, label: str) -> None:

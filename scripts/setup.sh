@@ -2,12 +2,16 @@
 # Fetches everything the tests and the quick start need, pinned and sha256-checked, cached:
 # the real model and photo fixtures (scripts/fixtures.py), the reference Python environment
 # and the small models built from it (scripts/make_models.py), and ONNX Runtime
-# (`inferx runtime install`). A second run does no network work.
+# (`inferx runtime install`), and for the full test suite the tools environment
+# (schemathesis; scripts/tools-env.sh) and headless Chromium with Playwright
+# (scripts/browser-env.sh). A second run does no network work.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 scripts/fixtures.py
 if [ "${1:-}" != "--quick" ]; then
     bash scripts/reference-env.sh
     .venv-ref/bin/python scripts/make_models.py
+    bash scripts/tools-env.sh
+    bash scripts/browser-env.sh
 fi
 cargo run --quiet --release -- runtime install

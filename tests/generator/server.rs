@@ -452,3 +452,45 @@ fn sigterm_drains_requests_in_flight_and_exits_0() {
     assert!(status.success(), "exit status {status:?}");
     assert!(std::net::TcpStream::connect(server.url.trim_start_matches("http://")).is_err(), "no longer listening");
 }
+
+#[test]
+fn schemathesis_finds_no_server_error_in_the_openapi_contract() {
+    let schemathesis = repo().join(".venv-tools/bin/schemathesis");
+    assert!(schemathesis.is_file(), "schemathesis is missing: run `bash scripts/tools-env.sh` (scripts/test.sh does)");
+    let server = start("contract", |_, _| {}, &[]);
+    let work = temp_dir();
+    let output = Command::new(schemathesis)
+        .current_dir(work.path())
+        .args(["run", &format!("{}/openapi.json", server.url)])
+        .args(["--checks", "not_a_server_error", "--max-examples", "25", "--generation-deterministic"])
+        .args(["--request-timeout", "30"])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "schemathesis found problems:\n{report}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(report.contains("Tested: 13"), "every operation is tested:\n{report}");
+}
+
+#[test]
+fn the_demo_page_draws_the_boxes_in_headless_chromium() {
+    let browser = repo().join("tests/browser");
+    assert!(
+        browser.join("node_modules/playwright-core").is_dir(),
+        "Playwright is missing: run `bash scripts/browser-env.sh` (scripts/test.sh does)"
+    );
+    let server = start("browser", |_, _| {}, &[]);
+    let screenshot = shared_target().join("demo-page.png");
+    let output = Command::new("node")
+        .arg(browser.join("demo.mjs"))
+        .arg(&server.url)
+        .arg(images().join("astronaut.png"))
+        .arg(&screenshot)
+        .output()
+        .unwrap();
+    let summary = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{summary}\n{}", String::from_utf8_lossy(&output.stderr));
+    let summary: Value = serde_json::from_str(summary.lines().last().unwrap()).unwrap();
+    assert!(summary["detections"].as_u64().unwrap() >= 1, "{summary}");
+    assert!(summary["edge_pixels_changed"].as_f64().unwrap() >= 0.8, "{summary}");
+    assert!(screenshot.is_file());
+}

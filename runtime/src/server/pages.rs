@@ -69,8 +69,8 @@ pub(crate) fn openapi(state: &AppState) -> Value {
     let (project, version) = state.project();
     let task = state.pipeline().task();
     let model = state.model_name();
-    let name_parameter = json!([{ "name": "name", "in": "path", "required": true, "schema": { "type": "string" },
-                                  "description": format!("the model name (`{model}`)") }]);
+    let name_parameter = json!([{ "name": "name", "in": "path", "required": true,
+                                  "schema": { "type": "string", "enum": [model] }, "description": "the model this server serves" }]);
     let oip_error = json!({ "description": "error", "content": { "application/json": { "schema": {
         "type": "object", "properties": { "error": { "type": "string" } } } } } });
     let security = if state.keys().enabled() { json!([{ "bearer": [] }, { "apiKey": [] }]) } else { json!([]) };
