@@ -36,6 +36,8 @@ pub enum Command {
     Template(TemplateArgs),
     /// Add the HTTP server to a project (or, with --name, generate a project that has it).
     Api(ApiArgs),
+    /// Add a Dockerfile, compose file, Kubernetes manifests and a Helm chart to a project.
+    Docker(DockerArgs),
 }
 
 /// Device selection, shared by commands that load a model.
@@ -198,6 +200,31 @@ pub struct ApiArgs {
     /// Show what would change, with diffs, and write nothing.
     #[arg(long, conflicts_with = "name")]
     pub dry_run: bool,
+}
+
+/// `inferx docker`.
+#[derive(Debug, Args)]
+pub struct DockerArgs {
+    /// The project (default: the current folder); it needs the HTTP server (`inferx api`).
+    pub project: Option<PathBuf>,
+    /// A CUDA image with the GPU build of ONNX Runtime.
+    #[arg(long)]
+    pub gpu: bool,
+    /// Image registry prefix, e.g. ghcr.io/acme.
+    #[arg(long)]
+    pub registry: Option<String>,
+    /// Image tag (default: the project's version).
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Replace files you edited.
+    #[arg(long)]
+    pub force: bool,
+    /// Show what would change, with diffs, and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not put ONNX Runtime into the project's .inferx/lib/ (the image copies it from there).
+    #[arg(long)]
+    pub skip_runtime: bool,
 }
 
 #[cfg(test)]

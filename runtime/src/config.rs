@@ -312,7 +312,7 @@ impl Default for ShutdownConfig {
 }
 
 /// Environment variables read by [`ProjectConfig::apply_env`], with what they set.
-pub const ENV_OVERRIDES: [(&str, &str); 11] = [
+pub const ENV_OVERRIDES: [(&str, &str); 13] = [
     ("INFERX_MODEL", "model.path"),
     ("INFERX_DEVICE", "device"),
     ("INFERX_STRICT_DEVICE", "strict_device"),
@@ -324,6 +324,8 @@ pub const ENV_OVERRIDES: [(&str, &str); 11] = [
     ("INFERX_PORT", "server.port"),
     ("INFERX_WORKERS", "server.workers"),
     ("INFERX_REQUEST_TIMEOUT_MS", "server.request_timeout_ms"),
+    ("INFERX_SHUTDOWN_DRAIN_DELAY_MS", "server.shutdown.drain_delay_ms"),
+    ("INFERX_SHUTDOWN_GRACE_PERIOD_MS", "server.shutdown.grace_period_ms"),
 ];
 
 impl ProjectConfig {
@@ -375,6 +377,8 @@ impl ProjectConfig {
                 "INFERX_PORT" => self.server.port = parse(name, &value)?,
                 "INFERX_WORKERS" => self.server.workers = parse(name, &value)?,
                 "INFERX_REQUEST_TIMEOUT_MS" => self.server.request_timeout_ms = parse(name, &value)?,
+                "INFERX_SHUTDOWN_DRAIN_DELAY_MS" => self.server.shutdown.drain_delay_ms = parse(name, &value)?,
+                "INFERX_SHUTDOWN_GRACE_PERIOD_MS" => self.server.shutdown.grace_period_ms = parse(name, &value)?,
                 _ => {}
             }
         }

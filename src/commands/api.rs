@@ -8,7 +8,7 @@ use inferx_runtime::onnx_proto;
 use crate::{
     cli::ApiArgs,
     generator::{
-        add_server::{self, ChangeKind},
+        add_server::{self, Change, ChangeKind},
         GenerateError, GenerateRequest,
     },
     output::Printer,
@@ -45,35 +45,10 @@ pub(crate) fn run(args: ApiArgs, printer: &Printer) -> anyhow::Result<()> {
     };
     let project = add_server::read_project(&dir)?;
     let changes = add_server::plan(&project)?;
-    for change in changes.iter().filter(|change| !change.diff.is_empty()) {
-        if args.dry_run || change.kind == ChangeKind::Conflict {
-            eprint!("{}", change.diff);
+    if !review(&changes, "inferx api", args.force, args.dry_run, printer)? {
+        if !changes.iter().any(|change| change.kind != ChangeKind::Unchanged) {
+            printer.status(format!("`{}` already has the HTTP server; nothing changed", project.dir.display()));
         }
-    }
-    let conflicts: Vec<String> =
-        changes.iter().filter(|change| change.kind == ChangeKind::Conflict).map(|change| change.path.clone()).collect();
-    if !conflicts.is_empty() && !args.force && !args.dry_run {
-        return Err(GenerateError::Conflicts { command: "inferx api", paths: conflicts }.into());
-    }
-    let pending: Vec<_> = changes.iter().filter(|change| change.kind != ChangeKind::Unchanged).collect();
-    if pending.is_empty() {
-        printer.status(format!("`{}` already has the HTTP server; nothing changed", project.dir.display()));
-        return Ok(());
-    }
-    for change in &pending {
-        let verb = match change.kind {
-            ChangeKind::Create => "create",
-            ChangeKind::Conflict => "replace",
-            _ => "update",
-        };
-        printer.status(format!(
-            "{}{verb:>8} {}: {}",
-            if args.dry_run { "would " } else { "" },
-            change.path,
-            change.summary
-        ));
-    }
-    if args.dry_run {
         return Ok(());
     }
     add_server::apply(&project.dir, &changes)?;
@@ -83,4 +58,36 @@ pub(crate) fn run(args: ApiArgs, printer: &Printer) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64() * 1e3
     ));
     Ok(())
+}
+
+/// Shows the plan (diffs for conflicts, or for everything with `--dry-run`) and says whether
+/// to write it: `Err` on conflicts without `--force`, `Ok(false)` when there is nothing to do
+/// or on a dry run.
+pub(crate) fn review(
+    changes: &[Change],
+    command: &'static str,
+    force: bool,
+    dry_run: bool,
+    printer: &Printer,
+) -> anyhow::Result<bool> {
+    for change in changes.iter().filter(|change| !change.diff.is_empty()) {
+        if dry_run || change.kind == ChangeKind::Conflict {
+            eprint!("{}", change.diff);
+        }
+    }
+    let conflicts: Vec<String> =
+        changes.iter().filter(|change| change.kind == ChangeKind::Conflict).map(|change| change.path.clone()).collect();
+    if !conflicts.is_empty() && !force && !dry_run {
+        return Err(GenerateError::Conflicts { command, paths: conflicts }.into());
+    }
+    let pending: Vec<&Change> = changes.iter().filter(|change| change.kind != ChangeKind::Unchanged).collect();
+    for change in &pending {
+        let verb = match change.kind {
+            ChangeKind::Create => "create",
+            ChangeKind::Conflict => "replace",
+            _ => "update",
+        };
+        printer.status(format!("{}{verb:>8} {}: {}", if dry_run { "would " } else { "" }, change.path, change.summary));
+    }
+    Ok(!pending.is_empty() && !dry_run)
 }

@@ -2,6 +2,7 @@
 
 mod api;
 mod devices;
+mod docker;
 mod inspect;
 mod run;
 mod runtime;
@@ -20,5 +21,6 @@ pub fn dispatch(command: Command, printer: &Printer) -> anyhow::Result<ExitCode>
         Command::Runtime(command) => runtime::run(command, printer).map(|()| ExitCode::SUCCESS),
         Command::Template(args) => template::run(args, printer).map(|()| ExitCode::SUCCESS),
         Command::Api(args) => api::run(args, printer).map(|()| ExitCode::SUCCESS),
+        Command::Docker(args) => docker::run(args, printer).map(|()| ExitCode::SUCCESS),
     }
 }

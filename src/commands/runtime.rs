@@ -35,24 +35,7 @@ fn install(args: InstallArgs, printer: &Printer) -> anyhow::Result<()> {
         from_wheel: args.from_wheel,
         force: args.force,
     };
-    let mut bar: Option<indicatif::ProgressBar> = None;
-    let mut on_progress = |event: Progress| match event {
-        Progress::Start { file, total } => {
-            let progress = printer.progress(total.unwrap_or(0), &format!("downloading {file}"));
-            bar = Some(progress);
-        }
-        Progress::Advance(bytes) => {
-            if let Some(bar) = &bar {
-                bar.set_position(bytes);
-            }
-        }
-        Progress::Finish => {
-            if let Some(bar) = bar.take() {
-                bar.finish_and_clear();
-            }
-        }
-    };
-    let outcome = install::install(&request, &mut on_progress)
+    let outcome = install_with_progress(&request, printer)
         .with_context(|| format!("installing {} {}", flavor.package(), args.version))?;
     if outcome.already_installed {
         printer.status(format!(
@@ -73,4 +56,28 @@ fn install(args: InstallArgs, printer: &Printer) -> anyhow::Result<()> {
     }
     printer.out(outcome.library.display().to_string())?;
     Ok(())
+}
+
+/// Installs ONNX Runtime with a download progress bar (shared with `inferx docker`).
+pub(crate) fn install_with_progress(
+    request: &InstallRequest,
+    printer: &Printer,
+) -> inferx_runtime::Result<install::InstallOutcome> {
+    let mut bar: Option<indicatif::ProgressBar> = None;
+    let mut on_progress = |event: Progress| match event {
+        Progress::Start { file, total } => {
+            bar = Some(printer.progress(total.unwrap_or(0), &format!("downloading {file}")));
+        }
+        Progress::Advance(bytes) => {
+            if let Some(bar) = &bar {
+                bar.set_position(bytes);
+            }
+        }
+        Progress::Finish => {
+            if let Some(bar) = bar.take() {
+                bar.finish_and_clear();
+            }
+        }
+    };
+    install::install(request, &mut on_progress)
 }

@@ -14,38 +14,13 @@ use std::path::{Path, PathBuf};
 
 use toml_edit::{value, Array, DocumentMut, InlineTable, Item, Value};
 
+pub use super::changes::{apply, Change, ChangeKind};
 use super::{
-    render_project, templates, write::GenerateError, GeneratedFile, ProjectSpec, SERVER_DEPENDENCIES,
-    SERVER_RUNTIME_FEATURE,
+    changes::{read, unified_diff},
+    render_project, templates,
+    write::GenerateError,
+    GeneratedFile, ProjectSpec, SERVER_DEPENDENCIES, SERVER_RUNTIME_FEATURE,
 };
-
-/// What happens to one file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChangeKind {
-    /// Already as wanted.
-    Unchanged,
-    /// A new file.
-    Create,
-    /// An existing file, replaced or extended.
-    Update,
-    /// A file the user edited that would be replaced: needs `--force`.
-    Conflict,
-}
-
-/// One planned change.
-#[derive(Debug, Clone)]
-pub struct Change {
-    /// Path relative to the project, `/`-separated.
-    pub path: String,
-    /// What happens.
-    pub kind: ChangeKind,
-    /// Why, in a few words.
-    pub summary: String,
-    /// The contents after the change.
-    pub contents: String,
-    /// A unified diff from the current file (empty for unchanged and new files).
-    pub diff: String,
-}
 
 /// The project the server is added to.
 #[derive(Debug, Clone)]
@@ -54,6 +29,8 @@ pub struct ProjectFacts {
     pub dir: PathBuf,
     /// Package name.
     pub name: String,
+    /// Package version.
+    pub version: String,
     /// Package description.
     pub description: Option<String>,
     /// The template it was generated from.
@@ -90,6 +67,7 @@ pub fn read_project(dir: &Path) -> Result<ProjectFacts, GenerateError> {
     Ok(ProjectFacts {
         dir: dir.to_path_buf(),
         name: package.name.to_string(),
+        version: package.version.to_string(),
         description: package.description.clone(),
         template: template.to_string(),
         generated_by: stamp["version"].as_str().unwrap_or("unknown").to_string(),
@@ -145,15 +123,6 @@ pub fn plan(project: &ProjectFacts) -> Result<Vec<Change>, GenerateError> {
     Ok(changes)
 }
 
-fn read(dir: &Path, path: &str) -> Result<Option<String>, GenerateError> {
-    let full = dir.join(path);
-    match std::fs::read_to_string(&full) {
-        Ok(text) => Ok(Some(text)),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(error) => Err(GenerateError::Io { action: "could not read", path: full, source: error }),
-    }
-}
-
 fn replace_file(dir: &Path, path: &str, wanted: String, pristine: Option<&str>) -> Result<Change, GenerateError> {
     let current = read(dir, path)?;
     let (kind, summary) = match current.as_deref() {
@@ -176,14 +145,6 @@ fn edited(path: &str, current: &str, updated: String, summary: &str) -> Change {
         (ChangeKind::Update, summary.to_string(), unified_diff(path, current, &updated))
     };
     Change { path: path.to_string(), kind, summary, contents: updated, diff }
-}
-
-fn unified_diff(path: &str, old: &str, new: &str) -> String {
-    similar::TextDiff::from_lines(old, new)
-        .unified_diff()
-        .context_radius(3)
-        .header(&format!("a/{path}"), &format!("b/{path}"))
-        .to_string()
 }
 
 fn yaml_has_server(text: &str) -> bool {
@@ -266,40 +227,6 @@ fn add_features(item: &mut Item, wanted: &[&str]) -> Result<(), String> {
         if !features.iter().any(|existing| existing.as_str() == Some(feature)) {
             features.push(*feature);
         }
-    }
-    Ok(())
-}
-
-/// Writes the planned changes: every file goes to a temporary sibling first, then all are
-/// renamed into place, so a failure leaves the project as it was.
-pub fn apply(dir: &Path, changes: &[Change]) -> Result<(), GenerateError> {
-    let mut staged = Vec::new();
-    for change in changes.iter().filter(|change| change.kind != ChangeKind::Unchanged) {
-        let target = dir.join(&change.path);
-        let parent = target.parent().unwrap_or(dir).to_path_buf();
-        std::fs::create_dir_all(&parent).map_err(|source| GenerateError::Io {
-            action: "could not create",
-            path: parent.clone(),
-            source,
-        })?;
-        let mut temp = tempfile::NamedTempFile::new_in(&parent).map_err(|source| GenerateError::Io {
-            action: "could not write in",
-            path: parent.clone(),
-            source,
-        })?;
-        std::io::Write::write_all(&mut temp, change.contents.as_bytes()).map_err(|source| GenerateError::Io {
-            action: "could not write",
-            path: temp.path().to_path_buf(),
-            source,
-        })?;
-        staged.push((temp, target));
-    }
-    for (temp, target) in staged {
-        temp.persist(&target).map_err(|error| GenerateError::Io {
-            action: "could not replace",
-            path: target.clone(),
-            source: error.error,
-        })?;
     }
     Ok(())
 }

@@ -7,6 +7,8 @@
 //! byte. A leading `dot-` in a file name becomes `.` (so `dot-gitignore` is `.gitignore`).
 
 pub mod add_server;
+pub mod changes;
+pub mod deploy;
 mod spec;
 mod templates;
 mod write;

@@ -152,25 +152,45 @@ pub fn render_project(spec: &ProjectSpec) -> Result<Vec<GeneratedFile>, Generate
         if !spec.api && SERVER_FILES.contains(&output.as_str()) {
             continue;
         }
-        let contents = if embedded.ends_with(".tera") {
-            let text = tera.render(&embedded, &context).map_err(|error| {
-                let mut message = error.to_string();
-                let mut source = std::error::Error::source(&error);
-                while let Some(cause) = source {
-                    message.push_str(&format!(": {cause}"));
-                    source = cause.source();
-                }
-                GenerateError::Bug(format!("rendering `{embedded}`: {message}"))
-            })?;
-            normalize(&text).into_bytes()
-        } else {
-            TEMPLATES.get_file(&embedded).map(|file| file.contents().to_vec()).unwrap_or_default()
-        };
-        files.push(GeneratedFile { path: output, contents });
+        files.push(render_one(&tera, &context, output, &embedded)?);
     }
     files.extend(super::runtime_files());
     files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(files)
+}
+
+/// Renders every file of one templates folder (such as `_deploy`) with `context`.
+pub fn render_folder(folder: &str, context: &impl serde::Serialize) -> Result<Vec<GeneratedFile>, GenerateError> {
+    let tera = tera_engine()?;
+    let context = tera::Context::from_serialize(context)
+        .map_err(|error| GenerateError::Bug(format!("template context: {error}")))?;
+    let mut sources = std::collections::BTreeMap::new();
+    let dir = TEMPLATES.get_dir(folder).ok_or_else(|| GenerateError::Bug(format!("no templates/{folder}")))?;
+    collect(dir, folder, &mut sources);
+    sources.into_iter().map(|(output, embedded)| render_one(&tera, &context, output, &embedded)).collect()
+}
+
+fn render_one(
+    tera: &tera::Tera,
+    context: &tera::Context,
+    output: String,
+    embedded: &str,
+) -> Result<GeneratedFile, GenerateError> {
+    let contents = if embedded.ends_with(".tera") {
+        let text = tera.render(embedded, context).map_err(|error| {
+            let mut message = error.to_string();
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                message.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            GenerateError::Bug(format!("rendering `{embedded}`: {message}"))
+        })?;
+        normalize(&text).into_bytes()
+    } else {
+        TEMPLATES.get_file(embedded).map(|file| file.contents().to_vec()).unwrap_or_default()
+    };
+    Ok(GeneratedFile { path: output, contents })
 }
 
 /// `\n` line endings, no trailing spaces, no runs of blank lines, one final newline.

@@ -7,6 +7,7 @@ mod support;
 
 mod api;
 mod build;
+mod docker;
 mod errors;
 mod server;
 mod snapshots;

@@ -467,7 +467,11 @@ fn schemathesis_finds_no_server_error_in_the_openapi_contract() {
         .output()
         .unwrap();
     let report = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "schemathesis found problems:\n{report}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "schemathesis found problems:\n{report}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(report.contains("Tested: 13"), "every operation is tested:\n{report}");
 }
 
@@ -493,4 +497,100 @@ fn the_demo_page_draws_the_boxes_in_headless_chromium() {
     assert!(summary["detections"].as_u64().unwrap() >= 1, "{summary}");
     assert!(summary["edge_pixels_changed"].as_f64().unwrap() >= 0.8, "{summary}");
     assert!(screenshot.is_file());
+}
+
+/// Copies `from` (a file or a folder) to `to`.
+fn copy_tree(from: &Path, to: &Path) {
+    if from.is_dir() {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            copy_tree(&entry.path(), &to.join(entry.file_name()));
+        }
+    } else {
+        std::fs::copy(from, to).unwrap();
+    }
+}
+
+#[test]
+fn the_binary_runs_as_its_image_does_non_root_read_only_and_drains_on_sigterm() {
+    let project = project();
+    inferx().arg("docker").arg(project).assert().success();
+    let dockerfile = std::fs::read_to_string(project.join("Dockerfile")).unwrap();
+    for copied in [".inferx/lib", "inferx.yaml", "models"] {
+        assert!(
+            dockerfile.lines().any(|line| line.starts_with("COPY") && line.contains(copied)),
+            "the Dockerfile copies {copied}"
+        );
+    }
+    // The image's /app: only what the Dockerfile copies, read-only, owned by root.
+    let root = temp_dir();
+    let app = root.path().join("app");
+    std::fs::create_dir_all(app.join("lib")).unwrap();
+    copy_tree(&shared_target().join(format!("debug/{NAME}")), &app.join(NAME));
+    copy_tree(&project.join(".inferx/lib"), &app.join("lib"));
+    copy_tree(&project.join("inferx.yaml"), &app.join("inferx.yaml"));
+    copy_tree(&project.join("models"), &app.join("models"));
+    let status = Command::new("chmod").args(["-R", "a-w,a+rX"]).arg(root.path()).status().unwrap();
+    assert!(status.success());
+
+    // The environment the Kubernetes Deployment sets, on a free port.
+    let manifest: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(project.join("deploy/k8s/deployment.yaml")).unwrap()).unwrap();
+    let container = &manifest["spec"]["template"]["spec"]["containers"][0];
+    let mut env: Vec<(String, String)> = container["env"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|item| Some((item["name"].as_str()?.to_string(), item["value"].as_str()?.to_string())))
+        .collect();
+    assert!(env.iter().any(|(name, value)| name == "INFERX_HOST" && value == "0.0.0.0"), "{env:?}");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    env.retain(|(name, _)| name != "INFERX_PORT");
+    env.push(("INFERX_PORT".to_string(), port.to_string()));
+    let grace = manifest["spec"]["template"]["spec"]["terminationGracePeriodSeconds"].as_u64().unwrap();
+    let as_nonroot = |args: &[&str]| {
+        let mut command = Command::new("setpriv");
+        command
+            .args(["--reuid=65532", "--regid=65532", "--clear-groups", "--"])
+            .arg(app.join(NAME))
+            .args(args)
+            .current_dir(&app)
+            .env_clear()
+            .envs(env.iter().map(|(name, value)| (name.as_str(), value.as_str())));
+        command
+    };
+    let mut server = as_nonroot(&["serve"]).stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().unwrap();
+    let healthy = |attempts: usize| {
+        (0..attempts).any(|_| {
+            let ok = as_nonroot(&["healthcheck"]).stderr(Stdio::null()).status().unwrap().success();
+            if !ok {
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            ok
+        })
+    };
+    assert!(healthy(240), "the HEALTHCHECK command passes once the model is loaded");
+    let url = format!("http://127.0.0.1:{port}");
+    let local = Server { child: Command::new("true").spawn().unwrap(), url, stdout: Arc::default() };
+    assert_eq!(get(&local, "/health", &[]).status, 200);
+    let (_, bytes) = photo("astronaut.png");
+    assert_eq!(post(&local, "/predict", "image/png", &bytes, &[]).status, 200, "it serves from a read-only folder");
+
+    let signalled = Instant::now();
+    assert!(Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap().success());
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        !as_nonroot(&["healthcheck"]).stderr(Stdio::null()).status().unwrap().success(),
+        "not ready while draining"
+    );
+    let status = loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            break status;
+        }
+        assert!(signalled.elapsed() < Duration::from_secs(grace), "exits within terminationGracePeriodSeconds");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    let _ = Command::new("chmod").args(["-R", "u+w"]).arg(root.path()).status();
 }

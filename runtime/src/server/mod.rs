@@ -210,6 +210,37 @@ pub async fn serve_until(
     }
 }
 
+/// Asks a server on this machine whether it is ready (`GET /ready` on `server.port`): what a
+/// container `HEALTHCHECK` runs, with no HTTP client in the image. A `0.0.0.0` or `::` bind is
+/// reached on the loopback address.
+pub fn probe_ready(config: &crate::config::ServerConfig, timeout: Duration) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let host = match config.host.as_str() {
+        "0.0.0.0" | "" => "127.0.0.1",
+        "::" | "[::]" => "::1",
+        host => host,
+    };
+    let address = std::net::ToSocketAddrs::to_socket_addrs(&(host, config.port))
+        .map_err(|error| format!("cannot resolve {host}: {error}"))?
+        .next()
+        .ok_or_else(|| format!("cannot resolve {host}"))?;
+    let mut stream = std::net::TcpStream::connect_timeout(&address, timeout)
+        .map_err(|error| format!("cannot connect to {address}: {error}"))?;
+    let _ = stream.set_read_timeout(Some(timeout));
+    let _ = stream.set_write_timeout(Some(timeout));
+    stream
+        .write_all(format!("GET /ready HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes())
+        .map_err(|error| format!("cannot send to {address}: {error}"))?;
+    let mut head = [0u8; 64];
+    let read = stream.read(&mut head).map_err(|error| format!("no answer from {address}: {error}"))?;
+    let status_line = String::from_utf8_lossy(&head[..read]);
+    match status_line.split_whitespace().nth(1) {
+        Some("200") => Ok(()),
+        Some(status) => Err(format!("{address}/ready answered {status}")),
+        None => Err(format!("{address} did not answer HTTP")),
+    }
+}
+
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).
 pub async fn shutdown_signal() {
     let interrupt = async {
