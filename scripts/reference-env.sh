@@ -1,35 +1,8 @@
 #!/usr/bin/env bash
-# Create (or reuse) the reference virtualenv at <repo>/.venv-ref and install
-# scripts/requirements-reference.txt into it with --require-hashes.
-#
-# A stamp file inside the venv records the sha256 of the requirements file and
-# the interpreter version; when both match, this script is a fast no-op.
-# Honours PIP_INDEX_URL (and every other PIP_* variable) like plain pip does.
-# Set PYTHON to choose the interpreter (default: python3; the hashes pin
-# CPython 3.11 wheels).
+# The reference environment (.venv-ref): scripts/reference.py (goldens) and
+# scripts/make_models.py (synthetic test models), from the hashed
+# scripts/requirements-reference.txt. A fast no-op when up to date.
 set -euo pipefail
-
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-venv="$repo/.venv-ref"
-req="$repo/scripts/requirements-reference.txt"
-stamp="$venv/.requirements.sha256"
-python="${PYTHON:-python3}"
-
-want="$(sha256sum "$req" | cut -d' ' -f1) $("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
-
-if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-    exit 0
-fi
-
-if [[ ! -x "$venv/bin/python" ]]; then
-    echo "reference-env: creating $venv" >&2
-    "$python" -m venv "$venv"
-fi
-
-echo "reference-env: installing $(basename "$req")" >&2
-rm -f "$stamp"
-"$venv/bin/python" -m pip install --disable-pip-version-check --quiet \
-    --require-hashes --only-binary=:all: -r "$req"
-"$venv/bin/python" -c 'import cv2, numpy, onnx, onnxruntime, PIL' >/dev/null
-echo "$want" > "$stamp"
-echo "reference-env: ready ($venv)" >&2
+exec bash "$repo/scripts/python-env.sh" "$repo/.venv-ref" "$repo/scripts/requirements-reference.txt" \
+    'import cv2, numpy, onnx, onnxruntime, PIL'

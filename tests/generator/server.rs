@@ -158,6 +158,23 @@ fn base64(bytes: &[u8]) -> String {
     text
 }
 
+/// Sends `count` POST /predict requests at the same moment, each from its own thread; returns
+/// once all are on their way.
+fn post_together(url: &str, image: &Arc<Vec<u8>>, count: usize) -> Vec<std::thread::JoinHandle<Reply>> {
+    let barrier = Arc::new(Barrier::new(count + 1));
+    let handles = (0..count)
+        .map(|_| {
+            let (barrier, image, url) = (barrier.clone(), image.clone(), url.to_string());
+            std::thread::spawn(move || {
+                barrier.wait();
+                finish(agent().post(format!("{url}/predict")).header("Content-Type", "image/png").send(&image[..]))
+            })
+        })
+        .collect();
+    barrier.wait();
+    handles
+}
+
 fn photo(name: &str) -> (PathBuf, Vec<u8>) {
     let path = images().join(name);
     let bytes = std::fs::read(&path).unwrap();
@@ -379,17 +396,7 @@ fn a_full_queue_answers_503_and_a_passed_deadline_504() {
             },
             &[],
         );
-        let barrier = Arc::new(Barrier::new(12));
-        let url = server.url.clone();
-        let handles: Vec<_> = (0..12)
-            .map(|_| {
-                let (barrier, bytes, url) = (barrier.clone(), bytes.clone(), url.clone());
-                std::thread::spawn(move || {
-                    barrier.wait();
-                    finish(agent().post(format!("{url}/predict")).header("Content-Type", "image/png").send(&bytes[..]))
-                })
-            })
-            .collect();
+        let handles = post_together(&server.url, &bytes, 12);
         let replies: Vec<Reply> = handles.into_iter().map(|handle| handle.join().unwrap()).collect();
         let shed: Vec<&Reply> = replies.iter().filter(|reply| reply.status == 503).collect();
         assert!(replies.iter().any(|reply| reply.status == 200), "some requests are served");
@@ -420,19 +427,7 @@ fn sigterm_drains_requests_in_flight_and_exits_0() {
     );
     let (_, bytes) = photo("astronaut.png");
     let bytes = Arc::new(bytes);
-    let url = server.url.clone();
-    let barrier = Arc::new(Barrier::new(7));
-    let in_flight: Vec<_> = (0..6)
-        .map(|_| {
-            let (barrier, bytes, url) = (barrier.clone(), bytes.clone(), url.clone());
-            std::thread::spawn(move || {
-                barrier.wait();
-                finish(agent().post(format!("{url}/predict")).header("Content-Type", "image/png").send(&bytes[..]))
-                    .status
-            })
-        })
-        .collect();
-    barrier.wait();
+    let in_flight = post_together(&server.url, &bytes, 6);
     std::thread::sleep(Duration::from_millis(30));
     let signalled = Instant::now();
     let killed = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().unwrap();
@@ -440,7 +435,7 @@ fn sigterm_drains_requests_in_flight_and_exits_0() {
     // During the drain delay the server still answers, but is no longer ready.
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(get(&server, "/ready", &[]).status, 503);
-    let statuses: Vec<u16> = in_flight.into_iter().map(|handle| handle.join().unwrap()).collect();
+    let statuses: Vec<u16> = in_flight.into_iter().map(|handle| handle.join().unwrap().status).collect();
     assert_eq!(statuses, vec![200; 6], "no request in flight is lost");
     let status = loop {
         if let Some(status) = server.child.try_wait().unwrap() {
