@@ -522,7 +522,17 @@ fn the_binary_runs_as_its_image_does_non_root_read_only_and_drains_on_sigterm() 
     let root = temp_dir();
     let app = root.path().join("app");
     std::fs::create_dir_all(app.join("lib")).unwrap();
-    copy_tree(&shared_target().join(format!("debug/{NAME}")), &app.join(NAME));
+    // The release binary, as the Dockerfile builds it (thin LTO off: the same code, built faster).
+    let built = Command::new(env!("CARGO"))
+        .args(["build", "--release", "--quiet"])
+        .current_dir(project)
+        .env("CARGO_TARGET_DIR", shared_target())
+        .env("CARGO_PROFILE_RELEASE_LTO", "false")
+        .env_remove("RUSTFLAGS")
+        .status()
+        .unwrap();
+    assert!(built.success(), "the release build fails");
+    copy_tree(&shared_target().join(format!("release/{NAME}")), &app.join(NAME));
     copy_tree(&project.join(".inferx/lib"), &app.join("lib"));
     copy_tree(&project.join("inferx.yaml"), &app.join("inferx.yaml"));
     copy_tree(&project.join("models"), &app.join("models"));
@@ -588,4 +598,60 @@ fn the_binary_runs_as_its_image_does_non_root_read_only_and_drains_on_sigterm() 
     };
     assert!(status.success(), "{status:?}");
     let _ = Command::new("chmod").args(["-R", "u+w"]).arg(root.path()).status();
+}
+
+#[test]
+fn concurrent_requests_are_batched_and_answered_like_single_ones() {
+    let server = start(
+        "batching",
+        |server, _| {
+            server.workers = 1;
+            server.batching.max_batch_size = 4;
+            server.batching.max_wait_ms = 50;
+        },
+        &[],
+    );
+    let (path, bytes) = photo("astronaut.png");
+    let reference = run_json(inferx().arg("run").arg(detector()).arg(&path).args(["--size", "320", "--json"]));
+    let expected = without_timings(reference[0].clone());
+    let replies: Vec<Reply> =
+        post_together(&server.url, &Arc::new(bytes), 8).into_iter().map(|handle| handle.join().unwrap()).collect();
+    for reply in &replies {
+        assert_eq!(reply.status, 200);
+        assert_json_close(&without_timings(reply.json()), &expected, 1e-3, "batched");
+    }
+    let metrics = String::from_utf8(get(&server, "/metrics", &[]).body).unwrap();
+    let value = |prefix: &str| -> f64 {
+        let line = metrics.lines().find(|line| line.starts_with(prefix)).unwrap_or_else(|| panic!("{prefix}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    // Warm-up runs happen before the server starts, so every model run counted here is a request batch.
+    let runs = value("inferx_batch_size_count");
+    let single = value("inferx_batch_size_bucket{le=\"1\"}");
+    assert_eq!(value("inferx_batch_size_sum"), 8.0);
+    assert!(runs < 8.0 && single < runs, "8 concurrent requests ran in {runs} model runs ({single} of one image)");
+}
+
+#[test]
+fn invalid_server_settings_are_refused_at_start_with_the_key_named() {
+    let project = project();
+    let mut config = ProjectConfig::load(&project.join("inferx.yaml")).unwrap();
+    config.server.cors_origins = vec!["app.example.com".to_string()];
+    std::fs::write(project.join("inferx.invalid.yaml"), config.to_yaml().unwrap()).unwrap();
+    let output = Command::new(shared_target().join(format!("debug/{NAME}")))
+        .current_dir(project)
+        .args(["--config", "inferx.invalid.yaml", "serve", "--port", "0"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("server.cors_origins entry `app.example.com`"), "{stderr}");
+    let output = Command::new(shared_target().join(format!("debug/{NAME}")))
+        .current_dir(project)
+        .args(["serve", "--port", "0"])
+        .env("INFERX_WORKERS", "many")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("INFERX_WORKERS"), "the bad variable is named");
 }

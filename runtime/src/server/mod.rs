@@ -143,7 +143,7 @@ async fn model_info(State(state): State<AppState>) -> Json<serde_json::Value> {
         "versions": { "inferx_runtime": crate::VERSION, "onnxruntime": info.onnxruntime },
         "server": {
             "workers": state.config().worker_count(),
-            "sessions": state.config().sessions,
+            "sessions": state.sessions(),
             "max_queue": state.config().max_queue,
             "max_batch_size": state.config().batching.max_batch_size,
             "auth": state.keys().enabled(),

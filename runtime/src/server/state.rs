@@ -45,6 +45,7 @@ pub struct AppState {
 
 struct Inner {
     pipeline: Arc<Pipeline>,
+    sessions: usize,
     runner: Runner,
     metrics: Arc<Metrics>,
     config: ServerConfig,
@@ -93,14 +94,17 @@ impl AppState {
         let started = Instant::now();
         let server = config.server.clone();
         let mut pipeline_options = config.pipeline_options(project_dir)?;
-        if server.sessions > 1 && pipeline_options.session.intra_threads == 0 {
+        let model_path = config.model_path(project_dir);
+        let model_bytes = std::fs::metadata(&model_path).map_or(0, |metadata| metadata.len());
+        let sessions = server.session_count(model_bytes);
+        if sessions > 1 && pipeline_options.session.intra_threads == 0 {
             // Sessions side by side share the cores instead of each taking all of them.
             let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
-            pipeline_options.session.intra_threads = (cores / server.sessions).max(1);
+            pipeline_options.session.intra_threads = (cores / sessions).max(1);
         }
-        let mut pipelines = Vec::with_capacity(server.sessions);
-        for _ in 0..server.sessions {
-            pipelines.push(Pipeline::load(config.model_path(project_dir), pipeline_options.clone())?);
+        let mut pipelines = Vec::with_capacity(sessions);
+        for _ in 0..sessions {
+            pipelines.push(Pipeline::load(&model_path, pipeline_options.clone())?);
         }
         let keys = ApiKeys::load(&server.auth, project_dir, |name| std::env::var(name).ok())?;
         AppState::new(pipelines, server, keys, options, started)
@@ -115,7 +119,7 @@ impl AppState {
         options: &ServeOptions,
         started: Instant,
     ) -> Result<AppState> {
-        let first = pipelines.first().ok_or_else(|| Error::config("server.sessions must be at least 1"))?;
+        let first = pipelines.first().ok_or_else(|| Error::config("the server needs at least one session"))?;
         if config.batching.max_batch_size > 1 && !first.batches_dynamically() {
             return Err(Error::config(format!(
                 "server.batching.max_batch_size is {}, but the model's batch axis is fixed (input {:?}); set it to 1",
@@ -130,6 +134,7 @@ impl AppState {
         let metrics = Arc::new(Metrics::new());
         let pipelines: Vec<Arc<Pipeline>> = pipelines.into_iter().map(Arc::new).collect();
         let pipeline = pipelines[0].clone();
+        let sessions = pipelines.len();
         let info = pipeline.info();
         metrics.model_load.set(load_time.as_secs_f64());
         metrics.set_build_info(crate::VERSION, &info.onnxruntime, &info.task.to_string(), &info.device);
@@ -149,6 +154,7 @@ impl AppState {
         Ok(AppState {
             inner: Arc::new(Inner {
                 pipeline,
+                sessions,
                 runner,
                 metrics,
                 limiter: Limiter::new(&config.rate_limit),
@@ -171,6 +177,11 @@ impl AppState {
     /// The model (the first session when there are several).
     pub fn pipeline(&self) -> &Pipeline {
         &self.inner.pipeline
+    }
+
+    /// Sessions the workers share.
+    pub fn sessions(&self) -> usize {
+        self.inner.sessions
     }
 
     /// The Open Inference Protocol model name.

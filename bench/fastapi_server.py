@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+"""FastAPI + onnxruntime YOLOv8 detection server: the baseline a user writes by hand.
+
+    scripts/tools-env.sh
+    .venv-tools/bin/python bench/fastapi_server.py --model .fixtures/models/nudenet-320n.onnx \\
+        --size 320 --port 8000 [--workers 1]
+
+    curl --data-binary @.fixtures/images/astronaut.png -H 'Content-Type: image/png' \\
+        http://127.0.0.1:8000/predict
+    curl -F file=@.fixtures/images/astronaut.png http://127.0.0.1:8000/predict
+
+It is deliberately "the usual way", not tuned: one default onnxruntime CPU
+session per worker process, a sync endpoint that FastAPI runs in its threadpool,
+OpenCV decode and letterbox, numpy decoding, dict responses. Served by uvicorn
+with uvloop/httptools when installed (``uvicorn[standard]``), no access log.
+
+* ``GET /health`` -> ``{"status": "ok"}``
+* ``POST /predict``: the image as the raw body (``Content-Type: image/*`` or
+  ``application/octet-stream``) or as multipart field ``file``. Answers
+  ``{"detections": [{"label", "class_id", "score", "bbox": {"x1", "y1", "x2", "y2"}}]}``,
+  boxes in original-image pixels.
+
+Pre/post-processing follows Ultralytics YOLOv8 (``LetterBox(auto=False)``, pad
+114, BGR->RGB, /255; conf 0.25, class-aware NMS IoU 0.7, max_det 300), the same
+as ``scripts/reference.py``, so the answers match ``tests/goldens/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+from fastapi import Depends, FastAPI, HTTPException, Request
+from starlette.datastructures import UploadFile
+
+# uvicorn imports this module by name (needed for --workers), so the settings
+# travel from the command line to create_app() through the environment.
+ENV_MODEL = "FASTAPI_BENCH_MODEL"
+ENV_SIZE = "FASTAPI_BENCH_SIZE"
+ENV_CONF = "FASTAPI_BENCH_CONF"
+ENV_IOU = "FASTAPI_BENCH_IOU"
+
+MAX_WH = 7680  # Ultralytics' class offset for class-aware NMS in one pass
+MAX_DET = 300
+
+
+# ------------------------------------------------------------ pre-processing
+
+
+def letterbox(bgr: np.ndarray, size: int) -> tuple[np.ndarray, float, int, int]:
+    """Ultralytics LetterBox(auto=False, scaleup=True, center=True), pad 114.
+
+    Returns (size x size image, scale, left pad, top pad).
+    """
+    h, w = bgr.shape[:2]
+    r = min(size / h, size / w)
+    new_w, new_h = int(round(w * r)), int(round(h * r))
+    dw, dh = (size - new_w) / 2, (size - new_h) / 2
+    if (w, h) != (new_w, new_h):
+        bgr = cv2.resize(bgr, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    # The -0.1/+0.1 puts the odd pixel at the bottom/right, as Ultralytics does.
+    top, bottom = int(round(dh - 0.1)), int(round(dh + 0.1))
+    left, right = int(round(dw - 0.1)), int(round(dw + 0.1))
+    out = cv2.copyMakeBorder(bgr, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(114, 114, 114))
+    return out, r, left, top
+
+
+def preprocess(bgr: np.ndarray, size: int) -> tuple[np.ndarray, float, int, int]:
+    """BGR uint8 HWC -> RGB float32 [1, 3, size, size] in [0, 1], plus the letterbox numbers."""
+    img, r, left, top = letterbox(bgr, size)
+    x = img[:, :, ::-1].transpose(2, 0, 1)[None]  # BGR->RGB, HWC->NCHW
+    x = np.ascontiguousarray(x, dtype=np.float32) / 255.0
+    return x, r, left, top
+
+
+# ------------------------------------------------------------ post-processing
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[int]:
+    """Greedy NMS (torchvision semantics): highest score first, drop later boxes with IoU > threshold."""
+    order = np.argsort(-scores, kind="stable")
+    x1, y1, x2, y2 = boxes.T
+    areas = (x2 - x1) * (y2 - y1)
+    suppressed = np.zeros(len(boxes), dtype=bool)
+    keep: list[int] = []
+    for i in order:
+        if suppressed[i]:
+            continue
+        keep.append(int(i))
+        if len(keep) == MAX_DET:
+            break
+        inter = (np.clip(np.minimum(x2[i], x2) - np.maximum(x1[i], x1), 0, None)
+                 * np.clip(np.minimum(y2[i], y2) - np.maximum(y1[i], y1), 0, None))
+        suppressed |= inter / (areas[i] + areas - inter) > iou_threshold
+    return keep
+
+
+def decode(output: np.ndarray, r: float, left: int, top: int, width: int, height: int,
+           conf: float, iou: float, labels: list[str]) -> list[dict]:
+    """YOLOv8 output [1, 4 + C, anchors] (cx, cy, w, h in input pixels, then class scores)."""
+    pred = output[0].T  # [anchors, 4 + C]
+    class_scores = pred[:, 4:]
+    class_id = class_scores.argmax(1)
+    score = class_scores[np.arange(len(pred)), class_id]
+    keep = score > conf
+    pred, class_id, score = pred[keep], class_id[keep], score[keep]
+    if len(pred) == 0:
+        return []
+    cx, cy, w, h = pred[:, 0], pred[:, 1], pred[:, 2], pred[:, 3]
+    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1).astype(np.float64)
+    kept = nms(boxes + class_id[:, None] * float(MAX_WH), score, iou)
+    # Back to original-image pixels: undo the padding and the scale, then clip.
+    boxes = boxes[kept]
+    boxes[:, [0, 2]] = np.clip((boxes[:, [0, 2]] - left) / r, 0, width)
+    boxes[:, [1, 3]] = np.clip((boxes[:, [1, 3]] - top) / r, 0, height)
+    detections = []
+    for (x1, y1, x2, y2), c, s in zip(boxes.tolist(), class_id[kept].tolist(), score[kept].tolist()):
+        detections.append({
+            "label": labels[c] if c < len(labels) else str(c),
+            "class_id": c,
+            "score": s,
+            "bbox": {"x1": x1, "y1": y1, "x2": x2, "y2": y2},
+        })
+    return detections
+
+
+# ------------------------------------------------------------ model
+
+
+class Detector:
+    def __init__(self, model: str, size: int, conf: float, iou: float) -> None:
+        # The plain default session: ORT picks its own thread count.
+        self.session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+        self.size, self.conf, self.iou = size, conf, iou
+        # Ultralytics exports store names as a Python dict literal: "{0: 'person', ...}".
+        names = self.session.get_modelmeta().custom_metadata_map.get("names")
+        self.labels: list[str] = []
+        if names:
+            parsed = ast.literal_eval(names)
+            self.labels = [str(parsed[i]) for i in range(len(parsed))]
+
+    def __call__(self, bgr: np.ndarray) -> list[dict]:
+        x, r, left, top = preprocess(bgr, self.size)
+        output = self.session.run(None, {self.input_name: x})[0]
+        h, w = bgr.shape[:2]
+        return decode(output, r, left, top, w, h, self.conf, self.iou, self.labels)
+
+
+# ------------------------------------------------------------ app
+
+
+async def image_bytes(request: Request) -> bytes:
+    """The uploaded image: multipart field ``file``, or the raw body for an image content type."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        form = await request.form()
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise HTTPException(422, "multipart body needs a file field named 'file'")
+        data = await upload.read()
+    elif content_type.startswith("image/") or content_type == "application/octet-stream":
+        data = await request.body()
+    else:
+        raise HTTPException(415, "send the image as the body (Content-Type: image/*) or as multipart field 'file'")
+    if not data:
+        raise HTTPException(400, "empty image")
+    return data
+
+
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+PREDICT_BODY = {  # the body is read by hand (two encodings), so describe it for /docs
+    "requestBody": {
+        "required": True,
+        "content": {
+            "image/png": _BINARY,
+            "image/jpeg": _BINARY,
+            "application/octet-stream": _BINARY,
+            "multipart/form-data": {"schema": {
+                "type": "object", "required": ["file"],
+                "properties": {"file": {"type": "string", "format": "binary"}},
+            }},
+        },
+    }
+}
+
+
+def create_app() -> FastAPI:
+    detector = Detector(
+        os.environ[ENV_MODEL],
+        int(os.environ.get(ENV_SIZE, "640")),
+        float(os.environ.get(ENV_CONF, "0.25")),
+        float(os.environ.get(ENV_IOU, "0.7")),
+    )
+    app = FastAPI(title="YOLOv8 FastAPI baseline")
+
+    @app.get("/health")
+    def health() -> dict:
+        return {"status": "ok"}
+
+    # A sync def: FastAPI runs it in its threadpool, so inference does not block
+    # the event loop (onnxruntime releases the GIL while it runs).
+    @app.post("/predict", openapi_extra=PREDICT_BODY, responses={
+        400: {"description": "empty or undecodable image"},
+        415: {"description": "neither an image body nor a multipart form"},
+        422: {"description": "multipart form without a 'file' field"},
+    })
+    def predict(data: bytes = Depends(image_bytes)) -> dict:
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise HTTPException(400, "cannot decode the image")
+        return {"detections": detector(bgr)}
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", required=True, help="YOLOv8 detection model (.onnx)")
+    ap.add_argument("--size", type=int, default=640, help="square input size (default 640)")
+    ap.add_argument("--conf", type=float, default=0.25, help="score threshold (default 0.25)")
+    ap.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold (default 0.7)")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8000)
+    ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
+    args = ap.parse_args(argv)
+    if not Path(args.model).is_file():
+        ap.error(f"model not found: {args.model}")
+
+    import uvicorn
+
+    os.environ[ENV_MODEL] = str(Path(args.model).resolve())
+    os.environ[ENV_SIZE] = str(args.size)
+    os.environ[ENV_CONF] = str(args.conf)
+    os.environ[ENV_IOU] = str(args.iou)
+    # An import string (not the app object) because uvicorn needs one for workers > 1.
+    uvicorn.run(
+        "fastapi_server:create_app", factory=True, app_dir=str(Path(__file__).resolve().parent),
+        host=args.host, port=args.port, workers=args.workers,
+        loop="auto", http="auto", access_log=False,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
