@@ -38,6 +38,8 @@ pub enum Command {
     Api(ApiArgs),
     /// Add a Dockerfile, compose file, Kubernetes manifests and a Helm chart to a project.
     Docker(DockerArgs),
+    /// Measure cold start, latency, throughput and memory per device, batch and input size.
+    Benchmark(BenchmarkArgs),
 }
 
 /// Device selection, shared by commands that load a model.
@@ -225,6 +227,58 @@ pub struct DockerArgs {
     /// Do not put ONNX Runtime into the project's .inferx/lib/ (the image copies it from there).
     #[arg(long)]
     pub skip_runtime: bool,
+}
+
+/// `inferx benchmark`.
+#[derive(Debug, Args)]
+pub struct BenchmarkArgs {
+    /// An ONNX model, or a project folder (its inferx.yaml names the model and task).
+    pub target: PathBuf,
+    /// Devices, comma-separated (absent ones are reported as skipped, with the reason).
+    #[arg(long, value_delimiter = ',', default_value = "cpu")]
+    pub devices: Vec<Device>,
+    /// Batch sizes, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    pub batch: Vec<usize>,
+    /// Input sizes for models with a dynamic input, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "640")]
+    pub size: Vec<u32>,
+    /// Threads inside one operator (0 = ONNX Runtime's default).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Timed runs per configuration.
+    #[arg(long, default_value_t = 50)]
+    pub iterations: usize,
+    /// Untimed runs first.
+    #[arg(long, default_value_t = 5)]
+    pub warmup: usize,
+    /// Task; guessed from the model when omitted.
+    #[arg(long)]
+    pub task: Option<TaskKind>,
+    /// Measure end to end (decode, preprocess, model, outputs) on this image instead of the model alone.
+    #[arg(long, value_name = "IMAGE")]
+    pub e2e: Option<PathBuf>,
+    /// Print JSON (the format --compare reads).
+    #[arg(long, conflicts_with_all = ["csv", "markdown"])]
+    pub json: bool,
+    /// Print CSV.
+    #[arg(long, conflicts_with = "markdown")]
+    pub csv: bool,
+    /// Print a Markdown table.
+    #[arg(long)]
+    pub markdown: bool,
+    /// Write an SVG chart of the latencies.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+    /// Compare with an earlier `--json` report and fail on a regression.
+    #[arg(long, value_name = "BASELINE.json")]
+    pub compare: Option<PathBuf>,
+    /// Largest p50 increase --compare accepts.
+    #[arg(long, default_value = "10%", value_parser = crate::benchmark::parse_fraction)]
+    pub max_regression: f64,
+    /// Do not append the report to the local history.
+    #[arg(long)]
+    pub no_history: bool,
 }
 
 #[cfg(test)]

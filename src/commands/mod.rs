@@ -1,6 +1,7 @@
 //! One module per subcommand, each with `run(args, printer)`.
 
 mod api;
+mod benchmark;
 mod devices;
 mod docker;
 mod inspect;
@@ -22,5 +23,6 @@ pub fn dispatch(command: Command, printer: &Printer) -> anyhow::Result<ExitCode>
         Command::Template(args) => template::run(args, printer).map(|()| ExitCode::SUCCESS),
         Command::Api(args) => api::run(args, printer).map(|()| ExitCode::SUCCESS),
         Command::Docker(args) => docker::run(args, printer).map(|()| ExitCode::SUCCESS),
+        Command::Benchmark(args) => benchmark::run(args, printer),
     }
 }

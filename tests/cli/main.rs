@@ -3,6 +3,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod benchmark;
 mod errors;
 mod fallback;
 mod golden;

@@ -1,0 +1,536 @@
+//! `inferx benchmark`: cold start, latency percentiles, throughput and peak memory per
+//! configuration (device × batch × input size), as tables, JSON, CSV, Markdown or an SVG
+//! chart; a local history; and a regression check against a baseline for CI.
+
+use std::{
+    path::{Path, PathBuf},
+    time::Instant,
+};
+
+use inferx_runtime::{
+    image::DynamicImage, library, Device, Error as RuntimeError, Pipeline, PipelineOptions, SessionOptions, TaskKind,
+};
+use serde::{Deserialize, Serialize};
+
+/// One configuration to measure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BenchConfig {
+    /// Device asked for.
+    pub device: String,
+    /// Images per run.
+    pub batch: usize,
+    /// Square input size.
+    pub size: u32,
+    /// End to end (decode → preprocess → model → decode outputs) rather than model only.
+    pub e2e: bool,
+}
+
+/// Latency statistics, milliseconds per run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    /// Fastest run.
+    pub min: f64,
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+}
+
+/// Where end-to-end time goes, milliseconds per image (means).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Split {
+    /// Image decoding.
+    pub decode: f64,
+    /// Resize and normalisation.
+    pub preprocess: f64,
+    /// The model.
+    pub inference: f64,
+    /// Output decoding (NMS, masks...).
+    pub postprocess: f64,
+}
+
+/// Session creation and the first run, milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColdStart {
+    /// Loading ONNX Runtime (0 after the first configuration: it loads once per process).
+    pub library_ms: f64,
+    /// Creating the session.
+    pub session_ms: f64,
+    /// The first run.
+    pub first_run_ms: f64,
+}
+
+/// The result of one configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchResult {
+    /// What was measured.
+    #[serde(flatten)]
+    pub config: BenchConfig,
+    /// `measured` or `skipped`.
+    pub status: String,
+    /// Why it was skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Device actually used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_used: Option<String>,
+    /// Cold start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold_start: Option<ColdStart>,
+    /// Latency per run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<Latency>,
+    /// Images per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throughput: Option<f64>,
+    /// Peak resident memory of the process so far, MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_rss_mib: Option<f64>,
+    /// End-to-end split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_ms: Option<Split>,
+}
+
+/// The machine and versions a report was made on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Machine {
+    /// CPU model.
+    pub cpu: String,
+    /// Logical cores.
+    pub cores: usize,
+    /// Operating system and architecture.
+    pub os: String,
+    /// ONNX Runtime version.
+    pub onnxruntime: String,
+    /// inferx version.
+    pub inferx: String,
+}
+
+/// A whole run: what `--json` prints and `--compare` reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchReport {
+    /// Model file.
+    pub model: String,
+    /// Seconds since the Unix epoch.
+    pub timestamp: u64,
+    /// Where it ran.
+    pub machine: Machine,
+    /// Iterations per configuration.
+    pub iterations: usize,
+    /// One entry per configuration, in order.
+    pub results: Vec<BenchResult>,
+}
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct BenchPlan {
+    /// The model.
+    pub model: PathBuf,
+    /// Task (guessed when `None`).
+    pub task: Option<TaskKind>,
+    /// Devices.
+    pub devices: Vec<Device>,
+    /// Batch sizes.
+    pub batches: Vec<usize>,
+    /// Input sizes (for models with a dynamic input; a fixed input wins).
+    pub sizes: Vec<u32>,
+    /// Intra-op threads (0 = default).
+    pub threads: usize,
+    /// Timed runs per configuration.
+    pub iterations: usize,
+    /// Untimed runs first.
+    pub warmup: usize,
+    /// Measure end to end on this image.
+    pub e2e_image: Option<PathBuf>,
+}
+
+impl BenchPlan {
+    /// Every configuration with its device, in the order measured.
+    pub fn configs(&self) -> Vec<(BenchConfig, Device)> {
+        let mut configs = Vec::new();
+        for device in &self.devices {
+            for &size in &self.sizes {
+                for &batch in &self.batches {
+                    let config = BenchConfig { device: device.to_string(), batch, size, e2e: self.e2e_image.is_some() };
+                    configs.push((config, *device));
+                }
+            }
+        }
+        configs
+    }
+}
+
+/// Percentile by nearest rank of sorted `values`.
+fn percentile(sorted: &[f64], fraction: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((fraction * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// Statistics of run times.
+pub fn latency(mut samples: Vec<f64>) -> Latency {
+    samples.sort_by(f64::total_cmp);
+    let mean = samples.iter().sum::<f64>() / samples.len().max(1) as f64;
+    Latency {
+        min: samples.first().copied().unwrap_or(0.0),
+        mean,
+        p50: percentile(&samples, 0.50),
+        p95: percentile(&samples, 0.95),
+        p99: percentile(&samples, 0.99),
+    }
+}
+
+/// Peak resident memory of this process, MiB (Linux; `None` elsewhere).
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Measures one configuration; `on_run` is called after each timed run (progress).
+pub fn measure(plan: &BenchPlan, config: &BenchConfig, device: Device, on_run: &mut dyn FnMut()) -> BenchResult {
+    let skipped = |reason: String| BenchResult {
+        config: config.clone(),
+        status: "skipped".to_string(),
+        reason: Some(reason),
+        device_used: None,
+        cold_start: None,
+        latency_ms: None,
+        throughput: None,
+        peak_rss_mib: None,
+        split_ms: None,
+    };
+    let library_started = Instant::now();
+    let first_load = library::loaded().is_none();
+    if let Err(error) = library::ensure_initialized(None) {
+        return skipped(error.to_string());
+    }
+    let library_ms = if first_load { library_started.elapsed().as_secs_f64() * 1e3 } else { 0.0 };
+    let options = PipelineOptions {
+        task: plan.task,
+        input_size: Some(config.size),
+        session: SessionOptions {
+            device,
+            // A device that is not there is reported as skipped, never measured as CPU.
+            strict_device: device != Device::Auto && device != Device::Cpu,
+            intra_threads: plan.threads,
+            ..SessionOptions::default()
+        },
+        ..PipelineOptions::default()
+    };
+    let session_started = Instant::now();
+    let pipeline = match Pipeline::load(&plan.model, options) {
+        Ok(pipeline) => pipeline,
+        Err(RuntimeError::DeviceUnavailable { device, reason }) => {
+            return skipped(format!("{device} is not usable here: {reason}"))
+        }
+        Err(error) => return skipped(error.to_string()),
+    };
+    let session_ms = session_started.elapsed().as_secs_f64() * 1e3;
+    if config.batch > 1 && !pipeline.batches_dynamically() {
+        return skipped(format!("the model's batch axis is fixed ({:?})", pipeline.engine().input().shape));
+    }
+    let input = pipeline.preprocess_config();
+    let image = match &plan.e2e_image {
+        Some(path) => match inferx_runtime::preprocess::load_image(path, pipeline.limits()) {
+            Ok(image) => image,
+            Err(error) => return skipped(error.to_string()),
+        },
+        None => DynamicImage::new_rgb8(input.width, input.height),
+    };
+    let images = vec![image; config.batch];
+    // Model-only runs reuse one preprocessed tensor: what any pipeline pays at least.
+    let tensor = match pipeline.image_tensor(&images[0]) {
+        Ok((_, shape, values)) => {
+            let mut shape = shape;
+            shape[0] = config.batch;
+            (shape, values.repeat(config.batch))
+        }
+        Err(error) => return skipped(error.to_string()),
+    };
+    let mut split = Split { decode: 0.0, preprocess: 0.0, inference: 0.0, postprocess: 0.0 };
+    let run_once = |split: &mut Option<&mut Split>| -> Result<(), RuntimeError> {
+        match &plan.e2e_image {
+            Some(path) => {
+                let decode_started = Instant::now();
+                let decoded: Vec<DynamicImage> = (0..config.batch)
+                    .map(|_| inferx_runtime::preprocess::load_image(path, pipeline.limits()))
+                    .collect::<Result<_, _>>()?;
+                let decode_ms = decode_started.elapsed().as_secs_f64() * 1e3 / config.batch as f64;
+                let predictions = pipeline.predict_batch(&decoded)?;
+                if let Some(split) = split {
+                    let timings = &predictions[0].timings;
+                    split.decode += decode_ms;
+                    split.preprocess += timings.preprocess_ms;
+                    split.inference += timings.inference_ms;
+                    split.postprocess += timings.postprocess_ms;
+                }
+                Ok(())
+            }
+            None => pipeline.engine().run_with(&tensor.0, &tensor.1, |_| Ok(())),
+        }
+    };
+    let first_started = Instant::now();
+    if let Err(error) = run_once(&mut None) {
+        return skipped(error.to_string());
+    }
+    let first_run_ms = first_started.elapsed().as_secs_f64() * 1e3;
+    for _ in 0..plan.warmup {
+        if let Err(error) = run_once(&mut None) {
+            return skipped(error.to_string());
+        }
+    }
+    let mut samples = Vec::with_capacity(plan.iterations);
+    for _ in 0..plan.iterations {
+        let started = Instant::now();
+        if let Err(error) = run_once(&mut Some(&mut split)) {
+            return skipped(error.to_string());
+        }
+        samples.push(started.elapsed().as_secs_f64() * 1e3);
+        on_run();
+    }
+    let latency = latency(samples);
+    let runs = plan.iterations.max(1) as f64;
+    BenchResult {
+        config: config.clone(),
+        status: "measured".to_string(),
+        reason: None,
+        device_used: Some(pipeline.engine().device().to_string()),
+        cold_start: Some(ColdStart { library_ms, session_ms, first_run_ms }),
+        throughput: Some(config.batch as f64 * 1e3 / latency.mean.max(1e-9)),
+        latency_ms: Some(latency),
+        peak_rss_mib: peak_rss_mib(),
+        split_ms: plan.e2e_image.as_ref().map(|_| Split {
+            decode: split.decode / runs,
+            preprocess: split.preprocess / runs,
+            inference: split.inference / runs,
+            postprocess: split.postprocess / runs,
+        }),
+    }
+}
+
+/// The machine description for reports.
+pub fn machine() -> Machine {
+    let cpu = inferx_runtime::device::CpuInfo::detect();
+    Machine {
+        cpu: cpu.model.clone(),
+        cores: std::thread::available_parallelism().map_or(1, |cores| cores.get()),
+        os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+        onnxruntime: library::loaded().map(|runtime| runtime.version.clone()).unwrap_or_default(),
+        inferx: env!("CARGO_PKG_VERSION").to_string(),
+    }
+}
+
+/// Rows for the text and Markdown tables.
+fn rows(report: &BenchReport) -> Vec<Vec<String>> {
+    let fixed = |value: Option<f64>| value.map_or_else(|| "-".to_string(), |value| format!("{value:.2}"));
+    report
+        .results
+        .iter()
+        .map(|result| {
+            let latency = result.latency_ms.as_ref();
+            vec![
+                result.config.device.clone(),
+                result.config.batch.to_string(),
+                result.config.size.to_string(),
+                if result.config.e2e { "e2e" } else { "model" }.to_string(),
+                fixed(result.cold_start.as_ref().map(|cold| cold.session_ms + cold.first_run_ms)),
+                fixed(latency.map(|latency| latency.p50)),
+                fixed(latency.map(|latency| latency.p95)),
+                fixed(latency.map(|latency| latency.p99)),
+                fixed(result.throughput),
+                fixed(result.peak_rss_mib),
+                result.reason.clone().unwrap_or_else(|| result.status.clone()),
+            ]
+        })
+        .collect()
+}
+
+const HEADERS: [&str; 11] =
+    ["device", "batch", "size", "mode", "cold ms", "p50 ms", "p95 ms", "p99 ms", "img/s", "peak MiB", "status"];
+
+/// A plain-text table.
+pub fn to_table(report: &BenchReport) -> String {
+    crate::output::table(&HEADERS, &rows(report))
+}
+
+/// A Markdown table.
+pub fn to_markdown(report: &BenchReport) -> String {
+    let mut text = format!("| {} |\n|{}\n", HEADERS.join(" | "), "---|".repeat(HEADERS.len()));
+    for row in rows(report) {
+        text.push_str(&format!("| {} |\n", row.join(" | ")));
+    }
+    text
+}
+
+/// CSV with a header line.
+pub fn to_csv(report: &BenchReport) -> String {
+    let mut text = HEADERS.join(",") + "\n";
+    for row in rows(report) {
+        let quoted: Vec<String> =
+            row.iter()
+                .map(|cell| {
+                    if cell.contains([',', '"']) {
+                        format!("\"{}\"", cell.replace('"', "\"\""))
+                    } else {
+                        cell.clone()
+                    }
+                })
+                .collect();
+        text.push_str(&(quoted.join(",") + "\n"));
+    }
+    text
+}
+
+/// An SVG bar chart of p50 latency (bars) and p99 (ticks) per measured configuration.
+pub fn to_svg(report: &BenchReport) -> String {
+    let measured: Vec<&BenchResult> = report.results.iter().filter(|result| result.latency_ms.is_some()).collect();
+    let slowest =
+        measured.iter().filter_map(|result| result.latency_ms.as_ref().map(|latency| latency.p99)).fold(1e-9, f64::max);
+    let (bar, gap, left, top, height) = (36.0, 24.0, 60.0, 40.0, 240.0);
+    let width = left + measured.len() as f64 * (bar + gap) + gap;
+    let scale = |ms: f64| height * ms / slowest;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{:.0}\" font-family=\"sans-serif\" font-size=\"11\">\n<text x=\"{left}\" y=\"20\" font-size=\"14\">{} — latency per run (bar p50, tick p99), ms</text>\n<line x1=\"{left}\" y1=\"{}\" x2=\"{width:.0}\" y2=\"{}\" stroke=\"#888\"/>\n<text x=\"8\" y=\"{}\">{slowest:.1}</text><text x=\"8\" y=\"{}\">0</text>\n",
+        top + height + 70.0,
+        escape(&report.model),
+        top + height,
+        top + height,
+        top + 10.0,
+        top + height,
+    );
+    for (index, result) in measured.iter().enumerate() {
+        let Some(latency) = &result.latency_ms else { continue };
+        let x = left + gap + index as f64 * (bar + gap);
+        let (p50, p99) = (scale(latency.p50), scale(latency.p99));
+        svg.push_str(&format!(
+            "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{bar}\" height=\"{p50:.1}\" fill=\"#4c78a8\"><title>p50 {:.2} ms</title></rect>\n<line x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#e45756\" stroke-width=\"2\"><title>p99 {:.2} ms</title></line>\n<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{:.1}</text>\n<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{} b{} {}</text>\n",
+            top + height - p50,
+            latency.p50,
+            top + height - p99,
+            x + bar,
+            top + height - p99,
+            latency.p99,
+            x + bar / 2.0,
+            top + height - p50 - 4.0,
+            latency.p50,
+            x + bar / 2.0,
+            top + height + 16.0,
+            escape(&result.config.device),
+            result.config.batch,
+            result.config.size,
+        ));
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// A configuration that got slower than the baseline allows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Regression {
+    /// The configuration.
+    pub config: BenchConfig,
+    /// Baseline p50, ms.
+    pub baseline_p50: f64,
+    /// Current p50, ms.
+    pub current_p50: f64,
+}
+
+impl std::fmt::Display for Regression {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let config = &self.config;
+        write!(
+            formatter,
+            "{} batch {} size {} {}: p50 {:.2} ms vs {:.2} ms in the baseline (+{:.0}%)",
+            config.device,
+            config.batch,
+            config.size,
+            if config.e2e { "e2e" } else { "model" },
+            self.current_p50,
+            self.baseline_p50,
+            (self.current_p50 / self.baseline_p50 - 1.0) * 100.0
+        )
+    }
+}
+
+/// Configurations whose p50 grew by more than `max_regression` (0.1 = 10%) over the
+/// baseline's; configurations missing from either side are not compared.
+pub fn regressions(baseline: &BenchReport, current: &BenchReport, max_regression: f64) -> Vec<Regression> {
+    current
+        .results
+        .iter()
+        .filter_map(|result| {
+            let current_p50 = result.latency_ms.as_ref()?.p50;
+            let before = baseline.results.iter().find(|before| before.config == result.config)?;
+            let baseline_p50 = before.latency_ms.as_ref()?.p50;
+            (current_p50 > baseline_p50 * (1.0 + max_regression)).then(|| Regression {
+                config: result.config.clone(),
+                baseline_p50,
+                current_p50,
+            })
+        })
+        .collect()
+}
+
+/// Parses `10%` or `0.1` as a fraction.
+pub fn parse_fraction(text: &str) -> Result<f64, String> {
+    let text = text.trim();
+    let value = match text.strip_suffix('%') {
+        Some(percent) => percent.trim().parse::<f64>().map(|value| value / 100.0),
+        None => text.parse::<f64>(),
+    }
+    .map_err(|_| format!("`{text}` is not a percentage (e.g. 10%)"))?;
+    if value.is_finite() && value >= 0.0 {
+        Ok(value)
+    } else {
+        Err(format!("`{text}` must be a percentage of 0 or more"))
+    }
+}
+
+/// The local history file: one JSON report per line.
+pub fn history_file() -> PathBuf {
+    library::cache_dir().join("bench.jsonl")
+}
+
+/// Appends a report to the history.
+pub fn append_history(path: &Path, report: &BenchReport) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let line = serde_json::to_string(report).map_err(std::io::Error::other)?;
+    writeln!(file, "{line}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let stats = latency((1..=100).map(f64::from).collect());
+        assert_eq!((stats.min, stats.p50, stats.p95, stats.p99), (1.0, 50.0, 95.0, 99.0));
+        assert_eq!(stats.mean, 50.5);
+        assert_eq!(latency(vec![3.0]).p99, 3.0);
+    }
+
+    #[test]
+    fn fractions_parse_as_people_write_them() {
+        assert_eq!(parse_fraction("10%"), Ok(0.1));
+        assert_eq!(parse_fraction("0.25"), Ok(0.25));
+        assert!(parse_fraction("ten").is_err());
+        assert!(parse_fraction("-5%").is_err());
+    }
+}

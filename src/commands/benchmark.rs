@@ -1,0 +1,104 @@
+//! `inferx benchmark`: measure a model (or a project's model) per device, batch and size.
+
+use std::{process::ExitCode, time::SystemTime};
+
+use anyhow::Context;
+use inferx_runtime::ProjectConfig;
+
+use crate::{
+    benchmark::{self, BenchPlan, BenchReport},
+    cli::BenchmarkArgs,
+    output::Printer,
+};
+
+pub(crate) fn run(args: BenchmarkArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
+    let (model, task) = if args.target.is_dir() {
+        let config_path = args.target.join(inferx_runtime::config::CONFIG_FILE);
+        let config = ProjectConfig::load(&config_path)
+            .with_context(|| format!("`{}` is a folder but not a project", args.target.display()))?;
+        (config.model_path(&args.target), Some(config.task))
+    } else {
+        (args.target.clone(), args.task)
+    };
+    anyhow::ensure!(model.is_file(), "model `{}` not found", model.display());
+    anyhow::ensure!(args.iterations > 0, "--iterations must be at least 1");
+    anyhow::ensure!(args.batch.iter().all(|&batch| batch > 0), "--batch sizes must be at least 1");
+    let baseline: Option<BenchReport> = match &args.compare {
+        Some(path) => Some(
+            serde_json::from_str(
+                &std::fs::read_to_string(path).with_context(|| format!("could not read `{}`", path.display()))?,
+            )
+            .with_context(|| format!("`{}` is not a report of `inferx benchmark --json`", path.display()))?,
+        ),
+        None => None,
+    };
+    let plan = BenchPlan {
+        model: model.clone(),
+        task,
+        devices: args.devices.clone(),
+        batches: args.batch.clone(),
+        sizes: args.size.clone(),
+        threads: args.threads,
+        iterations: args.iterations,
+        warmup: args.warmup,
+        e2e_image: args.e2e.clone(),
+    };
+    let configs = plan.configs();
+    let bar = printer.progress((configs.len() * args.iterations) as u64, "benchmarking");
+    let mut results = Vec::with_capacity(configs.len());
+    for (config, device) in &configs {
+        bar.set_message(format!("{} batch {} size {}", config.device, config.batch, config.size));
+        let result = benchmark::measure(&plan, config, *device, &mut || bar.inc(1));
+        if let Some(reason) = &result.reason {
+            bar.inc(args.iterations as u64);
+            tracing::warn!("skipped {} batch {} size {}: {reason}", config.device, config.batch, config.size);
+        }
+        results.push(result);
+    }
+    bar.finish_and_clear();
+    let report = BenchReport {
+        model: model.display().to_string(),
+        timestamp: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |time| time.as_secs()),
+        machine: benchmark::machine(),
+        iterations: args.iterations,
+        results,
+    };
+    let text = if args.json {
+        serde_json::to_string_pretty(&report)?
+    } else if args.csv {
+        benchmark::to_csv(&report)
+    } else if args.markdown {
+        benchmark::to_markdown(&report)
+    } else {
+        benchmark::to_table(&report)
+    };
+    printer.out(text.trim_end())?;
+    if let Some(path) = &args.plot {
+        std::fs::write(path, benchmark::to_svg(&report))
+            .with_context(|| format!("could not write `{}`", path.display()))?;
+        printer.status(format!("chart written to `{}`", path.display()));
+    }
+    if !args.no_history {
+        let history = benchmark::history_file();
+        match benchmark::append_history(&history, &report) {
+            Ok(()) => printer.status(format!("appended to `{}`", history.display())),
+            Err(error) => tracing::warn!("could not append to `{}`: {error}", history.display()),
+        }
+    }
+    if let Some(baseline) = baseline {
+        let regressions = benchmark::regressions(&baseline, &report, args.max_regression);
+        if !regressions.is_empty() {
+            for regression in &regressions {
+                eprintln!("regression: {regression}");
+            }
+            eprintln!(
+                "error: {} configuration(s) slower than the baseline by more than {:.0}%",
+                regressions.len(),
+                args.max_regression * 100.0
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+        printer.status(format!("no regression beyond {:.0}% against the baseline", args.max_regression * 100.0));
+    }
+    Ok(ExitCode::SUCCESS)
+}
