@@ -14,4 +14,10 @@ if [ "${1:-}" != "--quick" ]; then
     bash scripts/tools-env.sh
     bash scripts/browser-env.sh
 fi
-cargo run --quiet --release -- runtime install
+# The quick start uses the release CLI it goes on to run; the test suite passes
+# INFERX_SETUP_PROFILE=dev to reuse the debug build its tests need anyway.
+if [ "${INFERX_SETUP_PROFILE:-release}" = dev ]; then
+    cargo run --quiet -- runtime install
+else
+    cargo run --quiet --release -- runtime install
+fi

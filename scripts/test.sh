@@ -2,7 +2,7 @@
 # The test suite: fixtures and ONNX Runtime first, then formatting, lints and every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+INFERX_SETUP_PROFILE=dev bash scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo test --workspace --all-targets --no-fail-fast
