@@ -108,8 +108,9 @@ pub fn plan(project: &ProjectFacts, options: &DeployOptions) -> Result<Vec<Chang
         runtime_image: if options.gpu { GPU_RUNTIME_IMAGE } else { CPU_RUNTIME_IMAGE },
         uid: CONTAINER_UID,
     };
+    let current_record = read(&project.dir, RECORD)?;
     let record: BTreeMap<String, String> =
-        read(&project.dir, RECORD)?.and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default();
+        current_record.as_deref().and_then(|text| serde_json::from_str(text).ok()).unwrap_or_default();
     let mut changes = Vec::new();
     let mut written = BTreeMap::new();
     for file in render_folder("_deploy", &context)? {
@@ -138,7 +139,6 @@ pub fn plan(project: &ProjectFacts, options: &DeployOptions) -> Result<Vec<Chang
     }
     let record_text =
         serde_json::to_string_pretty(&written).map_err(|error| GenerateError::Bug(error.to_string()))? + "\n";
-    let current_record = read(&project.dir, RECORD)?;
     let kind = match &current_record {
         None => ChangeKind::Create,
         Some(text) if *text == record_text => ChangeKind::Unchanged,
