@@ -9,7 +9,8 @@ use inferx_runtime::install::{Flavor, InstallRequest};
 use crate::{
     cli::DockerArgs,
     generator::{
-        add_server::{self, ChangeKind},
+        add_server,
+        changes::{self, ChangeKind},
         deploy::{self, DeployOptions},
     },
     output::Printer,
@@ -32,7 +33,7 @@ pub(crate) fn run(args: DockerArgs, printer: &Printer) -> anyhow::Result<()> {
         return Ok(());
     }
     if write {
-        add_server::apply(&project.dir, &changes)?;
+        changes::apply(&project.dir, &changes)?;
     } else if changes.iter().all(|change| change.kind == ChangeKind::Unchanged) {
         printer.status("the deployment files are up to date; nothing changed");
     }
