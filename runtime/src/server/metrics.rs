@@ -33,6 +33,7 @@ pub(crate) struct Metrics {
     pub in_flight: IntGauge,
     pub model_load: Gauge,
     pub rejected: IntCounterVec,
+    pub session_runs: IntCounterVec,
     build: IntGaugeVec,
 }
 
@@ -79,6 +80,14 @@ impl Metrics {
             &["reason"],
         )
         .expect("static metric definition");
+        let session_runs = IntCounterVec::new(
+            Opts::new(
+                "inferx_session_runs_total",
+                "Model runs by session: `solo` (every core, for a request alone) or `shared` (under load)",
+            ),
+            &["session"],
+        )
+        .expect("static metric definition");
         let build = IntGaugeVec::new(
             Opts::new("inferx_build_info", "Versions, task and device of this server (value 1)"),
             &["version", "onnxruntime", "task", "device"],
@@ -94,6 +103,7 @@ impl Metrics {
             Box::new(in_flight.clone()),
             Box::new(model_load.clone()),
             Box::new(rejected.clone()),
+            Box::new(session_runs.clone()),
             Box::new(build.clone()),
         ] {
             registry.register(metric).expect("metric names are unique");
@@ -109,6 +119,7 @@ impl Metrics {
             in_flight,
             model_load,
             rejected,
+            session_runs,
             build,
         }
     }

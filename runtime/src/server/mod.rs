@@ -144,6 +144,7 @@ async fn model_info(State(state): State<AppState>) -> Json<serde_json::Value> {
         "server": {
             "workers": state.config().worker_count(),
             "sessions": state.sessions(),
+            "solo_session": state.solo_session(),
             "max_queue": state.config().max_queue,
             "max_batch_size": state.config().batching.max_batch_size,
             "auth": state.keys().enabled(),

@@ -8,6 +8,7 @@
 use std::{
     panic::AssertUnwindSafe,
     sync::{
+        atomic::{AtomicUsize, Ordering},
         mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender},
         Arc, Mutex,
     },
@@ -62,18 +63,23 @@ pub(crate) struct RunnerOptions {
 }
 
 impl Runner {
-    /// Starts `options.workers` threads sharing `pipelines` round-robin.
+    /// Starts `options.workers` threads sharing `pipelines` round-robin; a job that finds no
+    /// other job running or queued runs on `solo` when there is one.
     pub fn start(
         pipelines: Vec<Arc<Pipeline>>,
+        solo: Option<Arc<Pipeline>>,
         options: RunnerOptions,
         metrics: Arc<Metrics>,
     ) -> std::io::Result<Runner> {
         let capacity = options.workers + options.max_queue;
         let (sender, receiver) = sync_channel(capacity);
         let receiver = Arc::new(Mutex::new(receiver));
+        let running = Arc::new(AtomicUsize::new(0));
         for index in 0..options.workers {
             let worker = Worker {
                 pipeline: pipelines[index % pipelines.len()].clone(),
+                solo: solo.clone(),
+                running: running.clone(),
                 receiver: receiver.clone(),
                 metrics: metrics.clone(),
                 max_batch: options.max_batch.max(1),
@@ -112,6 +118,9 @@ impl Runner {
 
 struct Worker {
     pipeline: Arc<Pipeline>,
+    solo: Option<Arc<Pipeline>>,
+    /// Workers busy with jobs, shared by all workers.
+    running: Arc<AtomicUsize>,
     receiver: Arc<Mutex<Receiver<Job>>>,
     metrics: Arc<Metrics>,
     max_batch: usize,
@@ -127,9 +136,18 @@ impl Worker {
             if live.is_empty() {
                 continue;
             }
-            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| self.process(live)));
-            if outcome.is_err() {
-                tracing::error!("an inference worker caught a panic; the requests involved got a 500");
+            let pipeline = self.pick_session();
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| self.process(&pipeline, live)));
+            // Not busy any more before anyone hears back, so a client's next request can find
+            // the workers idle.
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            match outcome {
+                Ok(answers) => {
+                    for (reply, answer) in answers {
+                        let _ = reply.send(answer);
+                    }
+                }
+                Err(_) => tracing::error!("an inference worker caught a panic; the requests involved got a 500"),
             }
         }
     }
@@ -153,40 +171,54 @@ impl Worker {
         Some(jobs)
     }
 
-    fn process(&self, jobs: Vec<Job>) {
+    /// Marks this worker busy and picks its session: the all-cores one when nothing else is
+    /// running or waiting, else the worker's own.
+    fn pick_session(&self) -> Arc<Pipeline> {
+        let others = self.running.fetch_add(1, Ordering::SeqCst);
+        let (kind, pipeline) = match &self.solo {
+            Some(solo) if others == 0 && self.metrics.queue_depth.get() == 0 => ("solo", solo),
+            _ => ("shared", &self.pipeline),
+        };
+        self.metrics.session_runs.with_label_values(&[kind]).inc();
+        pipeline.clone()
+    }
+
+    /// Runs `jobs` on `pipeline`; the answers, to be sent by the caller.
+    fn process(&self, pipeline: &Pipeline, jobs: Vec<Job>) -> Vec<(Reply, Result<Done, ApiError>)> {
+        let mut answers = Vec::with_capacity(jobs.len());
         let mut images = Vec::new();
         let mut waiting = Vec::new();
         for job in jobs {
             match job.work {
                 Work::Tensors(ref inputs) => {
                     let started = Instant::now();
-                    let result = self.pipeline.engine().run_tensors(inputs).map_err(|error| {
+                    let result = pipeline.engine().run_tensors(inputs).map_err(|error| {
                         ApiError::bad_request(format!("the tensors could not be run: {}", error_detail(&error)))
                     });
                     self.metrics.inference.observe(started.elapsed().as_secs_f64());
-                    let _ = job.reply.send(result.map(Done::Tensors));
+                    answers.push((job.reply, result.map(Done::Tensors)));
                 }
                 Work::Predict { ref image, annotate } => {
                     let started = Instant::now();
-                    match decode_image(image, self.pipeline.limits()) {
+                    match decode_image(image, pipeline.limits()) {
                         Ok(decoded) => {
                             self.metrics.decode.observe(started.elapsed().as_secs_f64());
                             images.push(decoded);
                             waiting.push((job.reply, annotate, started.elapsed().as_secs_f64() * 1e3));
                         }
                         Err(error) => {
-                            let _ = job.reply.send(Err(error.into()));
+                            answers.push((job.reply, Err(error.into())));
                         }
                     }
                 }
             }
         }
         if images.is_empty() {
-            return;
+            return answers;
         }
         self.metrics.batch_size.observe(images.len() as f64);
         let started = Instant::now();
-        match self.pipeline.predict_batch(&images) {
+        match pipeline.predict_batch(&images) {
             Ok(predictions) => {
                 self.metrics
                     .inference
@@ -198,17 +230,18 @@ impl Worker {
                     let annotated =
                         annotate.then(|| encode_png(&annotate::draw_prediction(image, &prediction))).transpose();
                     let result = annotated.map(|annotated| Done::Prediction { prediction, annotated });
-                    let _ = reply.send(result);
+                    answers.push((reply, result));
                 }
             }
             Err(error) => {
                 tracing::error!(%error, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "inference failed");
                 let api_error = ApiError::internal(format!("inference failed: {error}"));
                 for (reply, _, _) in waiting {
-                    let _ = reply.send(Err(api_error.clone()));
+                    answers.push((reply, Err(api_error.clone())));
                 }
             }
         }
+        answers
     }
 }
 

@@ -37,6 +37,15 @@ pub struct ServeOptions {
     pub workers: Option<usize>,
 }
 
+/// The model sessions a server runs on.
+pub(crate) struct Sessions {
+    /// Sessions the workers share round-robin under load.
+    pub shared: Vec<Pipeline>,
+    /// A session using every core, for requests that arrive alone (when the shared sessions
+    /// split the cores between them).
+    pub solo: Option<Pipeline>,
+}
+
 /// The server's state, cheap to clone (an `Arc`). Handlers get it with `State<AppState>`.
 #[derive(Clone)]
 pub struct AppState {
@@ -46,6 +55,7 @@ pub struct AppState {
 struct Inner {
     pipeline: Arc<Pipeline>,
     sessions: usize,
+    solo_session: bool,
     runner: Runner,
     metrics: Arc<Metrics>,
     config: ServerConfig,
@@ -97,28 +107,37 @@ impl AppState {
         let model_path = config.model_path(project_dir);
         let model_bytes = std::fs::metadata(&model_path).map_or(0, |metadata| metadata.len());
         let sessions = server.session_count(model_bytes);
+        let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+        let mut solo = None;
         if sessions > 1 && pipeline_options.session.intra_threads == 0 {
-            // Sessions side by side share the cores instead of each taking all of them.
-            let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+            // Sessions side by side share the cores instead of each taking all of them, which
+            // is best under load; a request that arrives alone runs on one more session that
+            // has every core, which is best for its latency.
             pipeline_options.session.intra_threads = (cores / sessions).max(1);
+            if cores > pipeline_options.session.intra_threads {
+                let mut solo_options = pipeline_options.clone();
+                solo_options.session.intra_threads = cores;
+                solo = Some(Pipeline::load(&model_path, solo_options)?);
+            }
         }
         let mut pipelines = Vec::with_capacity(sessions);
         for _ in 0..sessions {
             pipelines.push(Pipeline::load(&model_path, pipeline_options.clone())?);
         }
         let keys = ApiKeys::load(&server.auth, project_dir, |name| std::env::var(name).ok())?;
-        AppState::new(pipelines, server, keys, options, started)
+        AppState::new(Sessions { shared: pipelines, solo }, server, keys, options, started)
     }
 
-    /// Builds the state from loaded pipelines (one per session): checks the server settings
-    /// against the model, warms every session up and starts the workers.
+    /// Builds the state from loaded sessions: checks the server settings against the model,
+    /// warms every session up and starts the workers.
     pub(crate) fn new(
-        pipelines: Vec<Pipeline>,
+        sessions: Sessions,
         config: ServerConfig,
         keys: ApiKeys,
         options: &ServeOptions,
         started: Instant,
     ) -> Result<AppState> {
+        let Sessions { shared: pipelines, solo } = sessions;
         let first = pipelines.first().ok_or_else(|| Error::config("the server needs at least one session"))?;
         if config.batching.max_batch_size > 1 && !first.batches_dynamically() {
             return Err(Error::config(format!(
@@ -127,7 +146,7 @@ impl AppState {
                 first.engine().input().shape
             )));
         }
-        for pipeline in &pipelines {
+        for pipeline in pipelines.iter().chain(&solo) {
             pipeline.warm_up()?;
         }
         let load_time = started.elapsed();
@@ -135,11 +154,13 @@ impl AppState {
         let pipelines: Vec<Arc<Pipeline>> = pipelines.into_iter().map(Arc::new).collect();
         let pipeline = pipelines[0].clone();
         let sessions = pipelines.len();
+        let solo_session = solo.is_some();
         let info = pipeline.info();
         metrics.model_load.set(load_time.as_secs_f64());
         metrics.set_build_info(crate::VERSION, &info.onnxruntime, &info.task.to_string(), &info.device);
         let runner = Runner::start(
             pipelines,
+            solo.map(Arc::new),
             RunnerOptions {
                 workers: config.worker_count(),
                 max_queue: config.max_queue,
@@ -155,6 +176,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 pipeline,
                 sessions,
+                solo_session,
                 runner,
                 metrics,
                 limiter: Limiter::new(&config.rate_limit),
@@ -182,6 +204,11 @@ impl AppState {
     /// Sessions the workers share.
     pub fn sessions(&self) -> usize {
         self.inner.sessions
+    }
+
+    /// Whether a request that arrives alone runs on a session of its own using every core.
+    pub fn solo_session(&self) -> bool {
+        self.inner.solo_session
     }
 
     /// The Open Inference Protocol model name.
