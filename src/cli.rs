@@ -40,6 +40,8 @@ pub enum Command {
     Docker(DockerArgs),
     /// Measure cold start, latency, throughput and memory per device, batch and input size.
     Benchmark(BenchmarkArgs),
+    /// Check a project: config, model, labels, vendored runtime and deployment files.
+    Validate(ValidateArgs),
 }
 
 /// Device selection, shared by commands that load a model.
@@ -227,6 +229,19 @@ pub struct DockerArgs {
     /// Do not put ONNX Runtime into the project's .inferx/lib/ (the image copies it from there).
     #[arg(long)]
     pub skip_runtime: bool,
+}
+
+/// `inferx validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The project (default: the current folder).
+    pub project: Option<PathBuf>,
+    /// Print the findings as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Do not load the model in ONNX Runtime (files only).
+    #[arg(long)]
+    pub no_load: bool,
 }
 
 /// `inferx benchmark`.

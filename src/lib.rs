@@ -8,6 +8,7 @@ pub mod cli;
 pub mod commands;
 pub mod generator;
 pub mod output;
+pub mod validate;
 
 use std::process::ExitCode;
 

@@ -162,7 +162,9 @@ pub struct ServerConfig {
     /// Sessions the workers share round-robin; 0 = one per worker (each with its share of the
     /// cores) unless the model is over 256 MiB, then one. Measured on 2 cores with YOLOv8n at
     /// 320: one session per worker serves about 40% more requests per second under load, one
-    /// shared session answers a lone request faster (see bench/README.md).
+    /// session with every core answers a lone request faster (see bench/README.md). So when
+    /// the sessions split the cores (`threads.intra` left at 0), one more session with every
+    /// core runs the requests that arrive while nothing else is running or waiting.
     #[validate(range(max = 64, message = "server.sessions must be at most 64"))]
     pub sessions: usize,
     /// Requests admitted beyond the busy workers before `503 Retry-After`.
@@ -325,6 +327,36 @@ impl Default for ShutdownConfig {
     }
 }
 
+/// serde's "unknown field `x`, expected one of `a`, `b`" with "; did you mean `a`?" added
+/// when a known field is a small edit away.
+fn with_suggestion(message: &str) -> String {
+    let Some((_, after)) = message.split_once("unknown field `") else { return message.to_string() };
+    let Some((unknown, expected)) = after.split_once('`') else { return message.to_string() };
+    let known = expected.split('`').skip(1).step_by(2);
+    let closest = known.map(|name| (edit_distance(unknown, name), name)).min();
+    match closest {
+        Some((distance, name)) if distance <= (unknown.len() / 3).max(2) => {
+            format!("{message}; did you mean `{name}`?")
+        }
+        _ => message.to_string(),
+    }
+}
+
+/// Levenshtein distance, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, a_char) in a.chars().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, b_char) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(a_char != *b_char);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
 /// Environment variables read by [`ProjectConfig::apply_env`], with what they set.
 pub const ENV_OVERRIDES: [(&str, &str); 13] = [
     ("INFERX_MODEL", "model.path"),
@@ -356,9 +388,10 @@ impl ProjectConfig {
         Ok(config)
     }
 
-    /// Parses YAML without validating.
+    /// Parses YAML without validating. Errors carry the line and column, and an unknown key
+    /// gets the closest known one as a hint.
     pub fn parse(text: &str) -> Result<ProjectConfig> {
-        serde_yaml::from_str(text).map_err(|error| Error::config(error.to_string()))
+        serde_yaml::from_str(text).map_err(|error| Error::config(with_suggestion(&error.to_string())))
     }
 
     /// Serialises to YAML.
@@ -547,6 +580,12 @@ mod tests {
     fn unknown_keys_and_bad_values_are_refused_with_the_field_named() {
         let error = ProjectConfig::parse(&format!("{MINIMAL}devcie: cpu\n")).unwrap_err();
         assert!(error.to_string().contains("unknown field `devcie`"), "{error}");
+        assert!(error.to_string().contains("line 4 column 1"), "{error}");
+        assert!(error.to_string().ends_with("did you mean `device`?"), "{error}");
+        let error = ProjectConfig::parse(&format!("{MINIMAL}thresholds:\n  confidense: 0.3\n")).unwrap_err();
+        assert!(error.to_string().contains("did you mean `confidence`?"), "{error}");
+        let error = ProjectConfig::parse(&format!("{MINIMAL}zzz: 1\n")).unwrap_err();
+        assert!(!error.to_string().contains("did you mean"), "no far-fetched hint: {error}");
         let error = ProjectConfig::parse(&format!("{MINIMAL}device: tpu\n")).unwrap_err();
         assert!(error.to_string().contains("unknown device `tpu`"), "{error}");
         let mut config = ProjectConfig::parse(MINIMAL).unwrap();

@@ -33,6 +33,18 @@ pub enum Error {
         /// ONNX Runtime's message.
         reason: String,
     },
+    /// The model file is not the one the project recorded (`model.sha256`).
+    #[error(
+        "the model `{path}` has changed: its sha256 is {actual}, but inferx.yaml expects {expected}; restore the original, or if you replaced it on purpose, update model.sha256"
+    )]
+    ModelChanged {
+        /// The model path.
+        path: PathBuf,
+        /// The file's sha256.
+        actual: String,
+        /// The recorded sha256.
+        expected: String,
+    },
     /// The model does not match what the task expects.
     #[error("the model does not fit the `{task}` task: {reason}")]
     TaskMismatch {

@@ -110,6 +110,30 @@ impl ModelInfo {
         }
     }
 
+    /// Classes the model scores for `task`, read from fixed output dimensions: YOLOv8
+    /// `[N, 4 + C (+ mask coefficients), anchors]`, YOLOv5 `[N, anchors, 5 + C]`, and
+    /// classifier `[N, C]` or `[N, C, 1, 1]`. `None` when the shapes don't say.
+    pub fn class_count(&self, task: TaskKind) -> Option<usize> {
+        let output = self.outputs.first()?;
+        match task {
+            TaskKind::Detection | TaskKind::Segmentation if output.shape.len() == 3 => {
+                let mask_channels = match self.outputs.get(1) {
+                    Some(protos) if protos.shape.len() == 4 => protos.fixed_dim(1)?,
+                    _ => 0,
+                };
+                let (rows, columns) = (output.fixed_dim(1)?, output.fixed_dim(2));
+                match columns {
+                    // Anchors outnumber channels: YOLOv8's channels-first layout.
+                    Some(columns) if columns <= rows => columns.checked_sub(5 + mask_channels),
+                    _ => rows.checked_sub(4 + mask_channels),
+                }
+            }
+            TaskKind::Classification => output.fixed_dim(1),
+            _ => None,
+        }
+        .filter(|count| *count > 0)
+    }
+
     /// The task the model most likely performs, judged from metadata and output shapes.
     pub fn guess_task(&self) -> TaskKind {
         if let Some(task) = self.metadata.get("task") {
@@ -174,6 +198,19 @@ mod tests {
             TaskKind::Anomaly
         );
         assert_eq!(info(vec![tensor("a", &[1]), tensor("b", &[2]), tensor("c", &[3])]).guess_task(), TaskKind::Custom);
+    }
+
+    #[test]
+    fn class_counts_come_from_fixed_output_dimensions() {
+        let detection = TaskKind::Detection;
+        assert_eq!(info(vec![tensor("output0", &[1, 84, 8400])]).class_count(detection), Some(80));
+        assert_eq!(info(vec![tensor("output0", &[-1, 22, -1])]).class_count(detection), Some(18));
+        assert_eq!(info(vec![tensor("output0", &[1, 25200, 85])]).class_count(detection), Some(80));
+        let seg = info(vec![tensor("output0", &[1, 116, 8400]), tensor("output1", &[1, 32, 160, 160])]);
+        assert_eq!(seg.class_count(TaskKind::Segmentation), Some(80));
+        assert_eq!(info(vec![tensor("logits", &[-1, 1000])]).class_count(TaskKind::Classification), Some(1000));
+        assert_eq!(info(vec![tensor("logits", &[-1, -1])]).class_count(TaskKind::Classification), None);
+        assert_eq!(info(vec![tensor("maps", &[-1, 1, -1, -1])]).class_count(TaskKind::Segmentation), None);
     }
 
     #[test]

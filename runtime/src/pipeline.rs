@@ -141,19 +141,7 @@ impl Pipeline {
     pub fn from_engine(engine: Engine, options: PipelineOptions) -> Result<Pipeline> {
         let info = engine.info().clone();
         let task = options.task.unwrap_or_else(|| info.guess_task());
-        let input = info.inputs.first().ok_or_else(|| Error::TaskMismatch {
-            task: task.to_string(),
-            reason: "the model has no inputs".to_string(),
-        })?;
-        // Custom models may take any tensors (fed raw with `Engine::run_tensors`).
-        let image_input = input.shape.len() == 4 && (input.shape[1] < 0 || input.shape[1] == 3);
-        if !image_input && task != TaskKind::Custom {
-            return Err(Error::TaskMismatch {
-                task: task.to_string(),
-                reason: format!("image tasks need an input [N, 3, H, W], `{}` is {:?}", input.name, input.shape),
-            });
-        }
-        check_outputs(&info, task)?;
+        let image_input = check_task_fit(&info, task)?;
         let fixed = if image_input { info.inputs[0].fixed_dim(2).zip(info.inputs[0].fixed_dim(3)) } else { None };
         let preprocess = match options.input {
             Some(mut config) => {
@@ -367,6 +355,41 @@ impl Pipeline {
 }
 
 /// Checks that the outputs have the ranks the task decodes.
+/// Checks that a model's signature fits `task`'s contract: an image input `[N, 3, H, W]`
+/// (any inputs for `custom`) and outputs of the ranks the task decodes. Returns whether the
+/// first input is an image.
+///
+/// ```
+/// # use inferx_runtime::{model_info::{ModelInfo, TensorInfo}, pipeline::check_task_fit, TaskKind};
+/// let tensor = |name: &str, shape: &[i64]| TensorInfo {
+///     name: name.into(), dtype: "f32".into(), shape: shape.to_vec(), dimension_names: vec![],
+/// };
+/// let detector = ModelInfo {
+///     file: "yolov8n.onnx".into(),
+///     inputs: vec![tensor("images", &[1, 3, 640, 640])],
+///     outputs: vec![tensor("output0", &[1, 84, 8400])],
+///     opset: Some(17), producer: None, metadata: Default::default(),
+/// };
+/// assert!(check_task_fit(&detector, TaskKind::Detection).is_ok());
+/// assert!(check_task_fit(&detector, TaskKind::Classification).is_err());
+/// ```
+pub fn check_task_fit(info: &ModelInfo, task: TaskKind) -> Result<bool> {
+    let input = info
+        .inputs
+        .first()
+        .ok_or_else(|| Error::TaskMismatch { task: task.to_string(), reason: "the model has no inputs".to_string() })?;
+    // Custom models may take any tensors (fed raw with `Engine::run_tensors`).
+    let image_input = input.shape.len() == 4 && (input.shape[1] < 0 || input.shape[1] == 3);
+    if !image_input && task != TaskKind::Custom {
+        return Err(Error::TaskMismatch {
+            task: task.to_string(),
+            reason: format!("image tasks need an input [N, 3, H, W], `{}` is {:?}", input.name, input.shape),
+        });
+    }
+    check_outputs(info, task)?;
+    Ok(image_input)
+}
+
 fn check_outputs(info: &ModelInfo, task: TaskKind) -> Result<()> {
     let ranks: Vec<usize> = info.outputs.iter().map(|output| output.shape.len()).collect();
     let fits = match task {
@@ -398,10 +421,7 @@ pub fn verify_sha256(path: &Path, expected: &str) -> Result<()> {
     if actual.eq_ignore_ascii_case(expected.trim()) {
         Ok(())
     } else {
-        Err(Error::ModelLoad {
-            path: path.to_path_buf(),
-            reason: format!("its sha256 is {actual}, but inferx.yaml expects {expected}; if you replaced the model on purpose, update model.sha256"),
-        })
+        Err(Error::ModelChanged { path: path.to_path_buf(), actual, expected: expected.trim().to_string() })
     }
 }
 

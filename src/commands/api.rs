@@ -2,7 +2,6 @@
 
 use std::time::Instant;
 
-use anyhow::Context;
 use inferx_runtime::onnx_proto;
 
 use crate::{
@@ -24,10 +23,7 @@ pub(crate) fn run(args: ApiArgs, printer: &Printer) -> anyhow::Result<()> {
             }
             (None, None) => "yolo".to_string(),
         };
-        let dir = match args.dir {
-            Some(dir) => dir,
-            None => std::env::current_dir().context("could not read the current folder")?,
-        };
+        let dir = super::folder_or_current(args.dir)?;
         let request = GenerateRequest {
             template,
             name,
@@ -39,10 +35,7 @@ pub(crate) fn run(args: ApiArgs, printer: &Printer) -> anyhow::Result<()> {
         };
         return super::template::generate(&request, started, printer);
     }
-    let dir = match args.project {
-        Some(dir) => dir,
-        None => std::env::current_dir().context("could not read the current folder")?,
-    };
+    let dir = super::folder_or_current(args.project)?;
     let project = add_server::read_project(&dir)?;
     let changes = add_server::plan(&project)?;
     if !review(&changes, "inferx api", args.force, args.dry_run, printer)? {

@@ -21,10 +21,7 @@ const RUNTIME_DIR: &str = ".inferx/lib";
 
 pub(crate) fn run(args: DockerArgs, printer: &Printer) -> anyhow::Result<()> {
     let started = Instant::now();
-    let dir = match args.project {
-        Some(dir) => dir,
-        None => std::env::current_dir().context("could not read the current folder")?,
-    };
+    let dir = super::folder_or_current(args.project)?;
     let project = add_server::read_project(&dir)?;
     let options = DeployOptions { gpu: args.gpu, registry: args.registry, tag: args.tag };
     let changes = deploy::plan(&project, &options)?;

@@ -8,8 +8,11 @@ mod inspect;
 mod run;
 mod runtime;
 mod template;
+mod validate;
 
-use std::process::ExitCode;
+use std::{path::PathBuf, process::ExitCode};
+
+use anyhow::Context;
 
 use crate::{cli::Command, output::Printer};
 
@@ -24,5 +27,14 @@ pub fn dispatch(command: Command, printer: &Printer) -> anyhow::Result<ExitCode>
         Command::Api(args) => api::run(args, printer).map(|()| ExitCode::SUCCESS),
         Command::Docker(args) => docker::run(args, printer).map(|()| ExitCode::SUCCESS),
         Command::Benchmark(args) => benchmark::run(args, printer),
+        Command::Validate(args) => validate::run(args, printer),
+    }
+}
+
+/// The folder a command works on: the one given, else the current folder.
+fn folder_or_current(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match given {
+        Some(dir) => Ok(dir),
+        None => std::env::current_dir().context("could not read the current folder"),
     }
 }

@@ -2,8 +2,6 @@
 
 use std::time::Instant;
 
-use anyhow::Context;
-
 use crate::{
     cli::TemplateArgs,
     generator::{self, GenerateRequest},
@@ -12,10 +10,7 @@ use crate::{
 
 pub(crate) fn run(args: TemplateArgs, printer: &Printer) -> anyhow::Result<()> {
     let started = Instant::now();
-    let dir = match args.dir {
-        Some(dir) => dir,
-        None => std::env::current_dir().context("could not read the current folder")?,
-    };
+    let dir = super::folder_or_current(args.dir)?;
     let request = GenerateRequest {
         template: args.template,
         name: args.name,

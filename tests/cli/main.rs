@@ -10,3 +10,4 @@ mod golden;
 mod inspect;
 mod install;
 mod tasks;
+mod validate;

