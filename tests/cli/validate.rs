@@ -1,24 +1,11 @@
 //! `inferx validate` on generated projects: clean when correct, and one broken project per
 //! rule, each caught with its rule id, a message naming the problem and a fix.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
 
 use crate::support::*;
-
-/// Generates a project (no build) and returns its folder.
-fn generate(dir: &Path, name: &str, flags: &[&str]) -> PathBuf {
-    inferx()
-        .args(["template", "yolo", "--name", name, "--dir"])
-        .arg(dir)
-        .arg("--model")
-        .arg(detector())
-        .args(flags)
-        .assert()
-        .success();
-    dir.join(name)
-}
 
 /// Runs `inferx validate --json` and returns (success, report).
 fn validate(project: &Path) -> (bool, Value) {
@@ -46,7 +33,7 @@ fn findings(report: &Value) -> Vec<(String, String, String)> {
 /// finding is `rule` at `severity` with `message` in its text.
 fn assert_caught(name: &str, edit: impl FnOnce(&Path), severity: &str, rule: &str, message: &str) {
     let dir = temp_dir();
-    let project = generate(dir.path(), name, &[]);
+    let project = generate_yolo(dir.path(), name, &[]);
     edit(&project);
     let (success, report) = validate(&project);
     let found = findings(&report);
@@ -67,7 +54,7 @@ fn edit_config(project: &Path, from: &str, to: &str) {
 #[test]
 fn a_generated_project_validates_clean_and_loads() {
     let dir = temp_dir();
-    let project = generate(dir.path(), "clean", &[]);
+    let project = generate_yolo(dir.path(), "clean", &[]);
     let (success, report) = validate(&project);
     assert!(success, "{report:#}");
     assert_eq!(findings(&report), vec![], "{report:#}");
@@ -157,7 +144,7 @@ fn each_broken_rule_is_caught_with_its_message() {
 #[test]
 fn deployment_files_are_checked_against_each_other_and_the_project() {
     let dir = temp_dir();
-    let project = generate(dir.path(), "deployed", &["--api"]);
+    let project = generate_yolo(dir.path(), "deployed", &["--api"]);
     inferx().arg("docker").arg(&project).arg("--skip-runtime").assert().success();
     let (success, report) = validate(&project);
     assert!(success, "{report:#}");

@@ -2,10 +2,7 @@
 //! generating it with `--api`, keeps the user's edits unless `--force`, and is a no-op the
 //! second time.
 
-use std::{
-    collections::BTreeMap,
-    path::{Path, PathBuf},
-};
+use std::{collections::BTreeMap, path::Path};
 
 use crate::support::*;
 
@@ -23,18 +20,6 @@ fn tree(root: &Path) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn generate(dir: &Path, name: &str, flags: &[&str]) -> PathBuf {
-    inferx()
-        .args(["template", "yolo", "--name", name, "--dir"])
-        .arg(dir)
-        .arg("--model")
-        .arg(detector())
-        .args(flags)
-        .assert()
-        .success();
-    dir.join(name)
-}
-
 fn dependencies(manifest: &str) -> toml_edit::Table {
     let document: toml_edit::DocumentMut = manifest.parse().unwrap();
     let mut table = document["dependencies"].as_table().unwrap().clone();
@@ -50,9 +35,9 @@ fn dependencies(manifest: &str) -> toml_edit::Table {
 #[test]
 fn adding_the_server_equals_generating_with_it_and_runs_once() {
     let dir = temp_dir();
-    let added = generate(dir.path(), "app", &[]);
+    let added = generate_yolo(dir.path(), "app", &[]);
     let fresh_dir = temp_dir();
-    let fresh = generate(fresh_dir.path(), "app", &["--api"]);
+    let fresh = generate_yolo(fresh_dir.path(), "app", &["--api"]);
 
     let output = inferx().arg("api").arg(&added).assert().success().get_output().stderr.clone();
     let said = String::from_utf8_lossy(&output);
@@ -82,7 +67,7 @@ fn adding_the_server_equals_generating_with_it_and_runs_once() {
 #[test]
 fn edits_are_kept_unless_forced_and_comments_survive() {
     let dir = temp_dir();
-    let project = generate(dir.path(), "edited", &[]);
+    let project = generate_yolo(dir.path(), "edited", &[]);
     let main = project.join("src/main.rs");
     let edited = std::fs::read_to_string(&main).unwrap().replace("fn main()", "// my change\nfn main()");
     write(&main, &edited);

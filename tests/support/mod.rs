@@ -116,6 +116,19 @@ pub fn assert_same_detections(
     }
 }
 
+/// Generates a `yolo` project with the real detector into `dir` (no build); its folder.
+pub fn generate_yolo(dir: &Path, name: &str, flags: &[&str]) -> PathBuf {
+    inferx()
+        .args(["template", "yolo", "--name", name, "--dir"])
+        .arg(dir)
+        .arg("--model")
+        .arg(detector())
+        .args(flags)
+        .assert()
+        .success();
+    dir.join(name)
+}
+
 /// A path inside a fresh temporary folder that lives as long as the returned guard.
 pub fn temp_dir() -> tempfile::TempDir {
     tempfile::Builder::new().prefix("inferx-test-").tempdir().expect("temp dir")
