@@ -101,6 +101,51 @@ fn generated_yolo_project_builds_predicts_and_passes_its_tests() {
     assert_eq!(info["device"], "cpu");
     assert_eq!(info["task"], "detection");
 
-    cargo(&project, &["test", "--quiet"]);
+    // `inferx test`: validate, build, the project's own tests, then its samples/ predicted by
+    // the binary it built.
+    let samples = ["astronaut.png", "rocket.jpg"];
+    for sample in samples {
+        write(&project.join("samples").join(sample), std::fs::read(images().join(sample)).unwrap());
+    }
+    let inferx_test = || {
+        let output = inferx()
+            .arg("test")
+            .arg(&project)
+            .arg("--json")
+            .env("CARGO_TARGET_DIR", shared_target())
+            .env_remove("RUSTFLAGS")
+            .output()
+            .unwrap();
+        let summary: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|error| panic!("{error}: {}", String::from_utf8_lossy(&output.stderr)));
+        (output.status.success(), summary)
+    };
+    let (passed, summary) = inferx_test();
+    assert!(passed, "{summary:#}");
+    let stages: Vec<(&str, &str)> = summary["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|stage| (stage["name"].as_str().unwrap(), stage["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(stages, [("validate", "passed"), ("build", "passed"), ("tests", "passed"), ("predict", "passed")]);
+    assert_eq!(summary["stages"][2]["detail"], "2 passed", "the smoke tests ran");
+    let predicted = summary["stages"][3]["output"].as_array().unwrap();
+    assert_eq!(predicted.len(), samples.len());
+    for record in predicted {
+        let name = Path::new(record["image"].as_str().unwrap()).file_name().unwrap().to_string_lossy().into_owned();
+        let earlier = records.iter().find(|earlier| earlier["image"].as_str().unwrap().ends_with(&name)).unwrap();
+        assert_same_detections(&name, &detections_of(record), &detections_of(earlier), 1e-5, 1e-2);
+    }
+    // A failing test stops `inferx test` at the tests stage, and its output names the test.
+    let failing = project.join("tests/failing.rs");
+    write(&failing, "#[test]\nfn a_deliberately_failing_test() {\n    assert_eq!(1, 2);\n}\n");
+    let (passed, summary) = inferx_test();
+    assert!(!passed);
+    assert_eq!(summary["stages"].as_array().unwrap().len(), 3, "stops after the failing stage");
+    assert_eq!(summary["stages"][2]["status"], "failed");
+    assert!(summary["stages"][2]["output"].as_str().unwrap().contains("a_deliberately_failing_test"));
+    std::fs::remove_file(failing).unwrap();
+
     cargo(&project, &["clippy", "--quiet", "--all-targets", "--", "-D", "warnings"]);
 }
