@@ -34,6 +34,8 @@ pub enum Command {
     Runtime(RuntimeCommand),
     /// Generate a standalone inference project from a template.
     Template(TemplateArgs),
+    /// Create a project by answering a few questions (or, with --yes, from flags alone).
+    Init(InitArgs),
     /// Add the HTTP server to a project (or, with --name, generate a project that has it).
     Api(ApiArgs),
     /// Add a Dockerfile, compose file, Kubernetes manifests and a Helm chart to a project.
@@ -42,6 +44,8 @@ pub enum Command {
     Benchmark(BenchmarkArgs),
     /// Check a project: config, model, labels, vendored runtime and deployment files.
     Validate(ValidateArgs),
+    /// Validate, build and test a project, then predict its sample images with it.
+    Test(TestArgs),
 }
 
 /// Device selection, shared by commands that load a model.
@@ -175,6 +179,53 @@ pub struct TemplateArgs {
     /// Include the HTTP server (`serve`, `src/server.rs`).
     #[arg(long)]
     pub api: bool,
+    /// Score threshold written to inferx.yaml (default: the task's).
+    #[arg(long)]
+    pub confidence: Option<f64>,
+    /// NMS IoU threshold written to inferx.yaml (default: the task's).
+    #[arg(long)]
+    pub iou: Option<f64>,
+}
+
+/// `inferx init`: every question has a flag; with `--yes` the flags are the whole answer.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Ask nothing: take the answers from the flags (for scripts and CI).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Project name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// An ONNX model; its task, input size and labels become the defaults.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Template (default: the one for the model's task, else yolo).
+    #[arg(long)]
+    pub template: Option<String>,
+    /// Parent folder of the project (default: the current folder).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Device the project prefers (default: the template's).
+    #[arg(long)]
+    pub device: Option<Device>,
+    /// Score threshold (default: the task's).
+    #[arg(long)]
+    pub confidence: Option<f64>,
+    /// NMS IoU threshold (default: the task's).
+    #[arg(long)]
+    pub iou: Option<f64>,
+    /// Include the HTTP server.
+    #[arg(long)]
+    pub api: bool,
+    /// Include the Dockerfile, compose file, Kubernetes manifests and Helm chart (and the server).
+    #[arg(long)]
+    pub docker: bool,
+    /// With --docker: do not put ONNX Runtime into the project's .inferx/lib/.
+    #[arg(long)]
+    pub skip_runtime: bool,
+    /// Replace a non-empty folder of the same name.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `inferx api`.
@@ -242,6 +293,22 @@ pub struct ValidateArgs {
     /// Do not load the model in ONNX Runtime (files only).
     #[arg(long)]
     pub no_load: bool,
+}
+
+/// `inferx test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The project (default: the current folder).
+    pub project: Option<PathBuf>,
+    /// Images or folders to predict (default: the project's samples/ folder, when it has one).
+    #[arg(long, num_args = 1..)]
+    pub images: Vec<PathBuf>,
+    /// Build and test in release mode.
+    #[arg(long)]
+    pub release: bool,
+    /// Print the stages (and the predictions) as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `inferx benchmark`.

@@ -32,6 +32,8 @@ pub(crate) fn run(args: ApiArgs, printer: &Printer) -> anyhow::Result<()> {
             device: args.device,
             force: args.force,
             api: true,
+            confidence: None,
+            iou: None,
         };
         return super::template::generate(&request, started, printer);
     }

@@ -35,25 +35,7 @@ pub(crate) fn run(args: DockerArgs, printer: &Printer) -> anyhow::Result<()> {
         printer.status("the deployment files are up to date; nothing changed");
     }
     if !args.skip_runtime {
-        if !cfg!(target_os = "linux") {
-            anyhow::bail!(
-                "the image needs the Linux build of ONNX Runtime in {RUNTIME_DIR}/: on this OS, download the manylinux wheel and run `inferx runtime install --dest {RUNTIME_DIR} --from-wheel WHEEL`, then `inferx docker --skip-runtime`"
-            );
-        }
-        let request = InstallRequest {
-            flavor: if args.gpu { Flavor::Gpu } else { Flavor::Cpu },
-            dest: Some(project.dir.join(RUNTIME_DIR)),
-            ..InstallRequest::default()
-        };
-        let outcome = super::runtime::install_with_progress(&request, printer)
-            .context("putting ONNX Runtime into the project for the image")?;
-        if !outcome.already_installed {
-            printer.status(format!(
-                "ONNX Runtime {} ({}) → {RUNTIME_DIR}/",
-                outcome.record.version,
-                request.flavor.name()
-            ));
-        }
+        install_runtime(&project.dir, args.gpu, printer)?;
     }
     if write {
         let image = format!("{}:{}", project.name, project.version);
@@ -64,6 +46,27 @@ pub(crate) fn run(args: DockerArgs, printer: &Printer) -> anyhow::Result<()> {
             project.name,
             project.name
         ));
+    }
+    Ok(())
+}
+
+/// Puts ONNX Runtime (the GPU build with `gpu`) into the project's `.inferx/lib/`, where the
+/// Dockerfile copies it from.
+pub(crate) fn install_runtime(project_dir: &std::path::Path, gpu: bool, printer: &Printer) -> anyhow::Result<()> {
+    if !cfg!(target_os = "linux") {
+        anyhow::bail!(
+            "the image needs the Linux build of ONNX Runtime in {RUNTIME_DIR}/: on this OS, download the manylinux wheel and run `inferx runtime install --dest {RUNTIME_DIR} --from-wheel WHEEL`, then `inferx docker --skip-runtime`"
+        );
+    }
+    let request = InstallRequest {
+        flavor: if gpu { Flavor::Gpu } else { Flavor::Cpu },
+        dest: Some(project_dir.join(RUNTIME_DIR)),
+        ..InstallRequest::default()
+    };
+    let outcome = super::runtime::install_with_progress(&request, printer)
+        .context("putting ONNX Runtime into the project for the image")?;
+    if !outcome.already_installed {
+        printer.status(format!("ONNX Runtime {} ({}) → {RUNTIME_DIR}/", outcome.record.version, request.flavor.name()));
     }
     Ok(())
 }

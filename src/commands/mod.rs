@@ -4,10 +4,12 @@ mod api;
 mod benchmark;
 mod devices;
 mod docker;
+mod init;
 mod inspect;
 mod run;
 mod runtime;
 mod template;
+mod test_project;
 mod validate;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -24,10 +26,12 @@ pub fn dispatch(command: Command, printer: &Printer) -> anyhow::Result<ExitCode>
         Command::Devices(args) => devices::run(args, printer).map(|()| ExitCode::SUCCESS),
         Command::Runtime(command) => runtime::run(command, printer).map(|()| ExitCode::SUCCESS),
         Command::Template(args) => template::run(args, printer).map(|()| ExitCode::SUCCESS),
+        Command::Init(args) => init::run(args, printer).map(|()| ExitCode::SUCCESS),
         Command::Api(args) => api::run(args, printer).map(|()| ExitCode::SUCCESS),
         Command::Docker(args) => docker::run(args, printer).map(|()| ExitCode::SUCCESS),
         Command::Benchmark(args) => benchmark::run(args, printer),
         Command::Validate(args) => validate::run(args, printer),
+        Command::Test(args) => test_project::run(args, printer),
     }
 }
 

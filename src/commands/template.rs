@@ -19,6 +19,8 @@ pub(crate) fn run(args: TemplateArgs, printer: &Printer) -> anyhow::Result<()> {
         device: args.device,
         force: args.force,
         api: args.api,
+        confidence: args.confidence,
+        iou: args.iou,
     };
     generate(&request, started, printer)
 }

@@ -14,10 +14,13 @@ mod templates;
 mod write;
 
 pub use spec::{
-    dependencies, Dependency, ProjectSpec, SpecError, DEPENDENCIES, SERVER_DEPENDENCIES, SERVER_RUNTIME_FEATURE,
+    check_project_name, dependencies, Dependency, ProjectSpec, SpecError, DEPENDENCIES, SERVER_DEPENDENCIES,
+    SERVER_RUNTIME_FEATURE,
 };
-pub use templates::{render_project, template_for_task, template_names, TemplateManifest, SERVER_FILES, TEMPLATES};
-pub use write::{write_project, GenerateError, WriteOptions};
+pub use templates::{
+    manifest, render_project, template_for_task, template_names, TemplateManifest, SERVER_FILES, TEMPLATES,
+};
+pub use write::{check_destination, move_into_place, write_project, GenerateError, WriteOptions};
 
 use std::path::{Path, PathBuf};
 
@@ -47,6 +50,10 @@ pub struct GenerateRequest {
     pub force: bool,
     /// Add the HTTP server (`serve`).
     pub api: bool,
+    /// Score threshold (default: the task's).
+    pub confidence: Option<f64>,
+    /// NMS IoU threshold (default: the task's).
+    pub iou: Option<f64>,
 }
 
 /// Generates a project on disk and returns its folder.
@@ -54,7 +61,8 @@ pub fn generate(request: &GenerateRequest) -> Result<PathBuf, GenerateError> {
     let manifest = templates::manifest(&request.template)?;
     let model = request.model.as_deref().map(spec::ModelSource::read).transpose()?;
     let spec = ProjectSpec::new(&request.name, &request.template, &manifest, model.as_ref(), request.device)?
-        .with_api(request.api);
+        .with_api(request.api)
+        .with_thresholds(request.confidence, request.iou)?;
     let mut files = render_project(&spec)?;
     if let Some(model) = &model {
         files.push(GeneratedFile { path: format!("models/{}", spec.model_file), contents: model.bytes.clone() });

@@ -186,7 +186,8 @@ const RESERVED: &[&str] = &[
     "tracing_subscriber",
 ];
 
-fn check_project_name(name: &str) -> Result<(), ValidationError> {
+/// Why `name` cannot be a project (package and folder) name, if it cannot.
+pub fn check_project_name(name: &str) -> Result<(), ValidationError> {
     let refuse = |reason: &str| Err(ValidationError::new("project_name").with_message(reason.to_string().into()));
     if name.is_empty() {
         return refuse("the name is empty; pick a name like `people-counter`");
@@ -340,6 +341,19 @@ impl ProjectSpec {
         };
         spec.validate().map_err(|errors| SpecError::Invalid(errors.to_string()))?;
         Ok(spec)
+    }
+
+    /// The same project with the score and NMS thresholds given (`None` keeps the task's
+    /// defaults); values outside 0..=1 are refused.
+    pub fn with_thresholds(mut self, confidence: Option<f64>, iou: Option<f64>) -> Result<ProjectSpec, SpecError> {
+        for (flag, value) in [("confidence", confidence), ("iou", iou)] {
+            if let Some(value) = value.filter(|value| !(0.0..=1.0).contains(value)) {
+                return Err(SpecError::Invalid(format!("{flag} {value} is out of range; use a value from 0 to 1")));
+            }
+        }
+        self.confidence = confidence.unwrap_or(self.confidence);
+        self.iou = iou.unwrap_or(self.iou);
+        Ok(self)
     }
 
     /// The same project with or without the HTTP server.

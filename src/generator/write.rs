@@ -77,18 +77,8 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Gener
 
 /// Writes `files` into `target` atomically.
 pub fn write_project(target: &Path, files: &[GeneratedFile], options: &WriteOptions) -> Result<(), GenerateError> {
-    let existing = match std::fs::symlink_metadata(target) {
-        Ok(metadata) if metadata.is_dir() => {
-            let empty = std::fs::read_dir(target).map_err(io("could not read", target))?.next().is_none();
-            if !empty && !options.force {
-                return Err(GenerateError::TargetExists(target.to_path_buf()));
-            }
-            true
-        }
-        Ok(_) => return Err(GenerateError::TargetNotDir(target.to_path_buf())),
-        Err(_) => false,
-    };
-    let parent = target.parent().filter(|parent| !parent.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    check_destination(target, options.force)?;
+    let parent = parent_of(target);
     std::fs::create_dir_all(parent).map_err(io("could not create", parent))?;
     let staging = tempfile::Builder::new()
         .prefix(".inferx-new-")
@@ -101,24 +91,53 @@ pub fn write_project(target: &Path, files: &[GeneratedFile], options: &WriteOpti
         }
         std::fs::write(&path, &file.contents).map_err(io("could not write", &path))?;
     }
+    move_into_place(staging.path(), target, options.force)
+}
+
+/// Refuses a `target` that is not a folder, or a non-empty one without `force`; says whether
+/// it exists.
+pub fn check_destination(target: &Path, force: bool) -> Result<bool, GenerateError> {
+    match std::fs::symlink_metadata(target) {
+        Ok(metadata) if metadata.is_dir() => {
+            let empty = std::fs::read_dir(target).map_err(io("could not read", target))?.next().is_none();
+            if !empty && !force {
+                return Err(GenerateError::TargetExists(target.to_path_buf()));
+            }
+            Ok(true)
+        }
+        Ok(_) => Err(GenerateError::TargetNotDir(target.to_path_buf())),
+        Err(_) => Ok(false),
+    }
+}
+
+fn parent_of(target: &Path) -> &Path {
+    target.parent().filter(|parent| !parent.as_os_str().is_empty()).unwrap_or(Path::new("."))
+}
+
+/// Renames a fully written folder (`staged`, on the same file system) to `target`. An
+/// existing `target` is replaced only with `force`, and is moved aside first so that a failed
+/// rename can put it back. `staged` is gone afterwards either way.
+pub fn move_into_place(staged: &Path, target: &Path, force: bool) -> Result<(), GenerateError> {
+    let existing = check_destination(target, force).inspect_err(|_| {
+        let _ = std::fs::remove_dir_all(staged);
+    })?;
+    let parent = parent_of(target);
     if existing {
-        // Move the old folder aside first, so a failed rename can put it back.
         let backup = tempfile::Builder::new()
             .prefix(".inferx-old-")
             .tempdir_in(parent)
             .map_err(io("could not create a folder in", parent))?;
         let aside = backup.path().join("previous");
         std::fs::rename(target, &aside).map_err(io("could not move aside", target))?;
-        if let Err(error) = std::fs::rename(staging.path(), target) {
+        if let Err(error) = std::fs::rename(staged, target) {
             let _ = std::fs::rename(&aside, target);
+            let _ = std::fs::remove_dir_all(staged);
             return Err(io("could not move the new project to", target)(error));
         }
-        let _ = staging.keep();
         drop(backup);
     } else {
-        let staged = staging.keep();
-        std::fs::rename(&staged, target).map_err(|error| {
-            let _ = std::fs::remove_dir_all(&staged);
+        std::fs::rename(staged, target).map_err(|error| {
+            let _ = std::fs::remove_dir_all(staged);
             io("could not move the new project to", target)(error)
         })?;
     }

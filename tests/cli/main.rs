@@ -7,6 +7,7 @@ mod benchmark;
 mod errors;
 mod fallback;
 mod golden;
+mod init;
 mod inspect;
 mod install;
 mod tasks;
