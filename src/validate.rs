@@ -76,8 +76,9 @@ pub fn validate(dir: &Path, options: ValidateOptions) -> Report {
     let mut report = Report { project: dir.to_path_buf(), checked: Vec::new(), findings: Vec::new() };
     if let Some(config) = check_config(dir, &mut report) {
         if let Some(info) = check_model(dir, &config, &mut report) {
-            check_labels(dir, &config, &info, &mut report);
-            if options.load_model {
+            // Loading would refuse mismatched labels for the same reason.
+            let labels_fit = check_labels(dir, &config, &info, &mut report);
+            if options.load_model && labels_fit {
                 check_model_loads(dir, &config, &mut report);
             }
         }
@@ -212,7 +213,8 @@ fn check_model(dir: &Path, config: &ProjectConfig, report: &mut Report) -> Optio
 }
 
 /// `labels.*`: the labels file reads, and there is one label per class the model scores.
-fn check_labels(dir: &Path, config: &ProjectConfig, info: &ModelInfo, report: &mut Report) {
+/// Whether they fit.
+fn check_labels(dir: &Path, config: &ProjectConfig, info: &ModelInfo, report: &mut Report) -> bool {
     report.checked.push("labels");
     let labels = if !config.labels.is_empty() {
         config.labels.clone()
@@ -221,11 +223,11 @@ fn check_labels(dir: &Path, config: &ProjectConfig, info: &ModelInfo, report: &m
             Ok(labels) => labels,
             Err(error) => {
                 report.error("labels.file", error.to_string(), format!("create {file}, one label per line"));
-                return;
+                return false;
             }
         }
     } else {
-        return;
+        return true;
     };
     if let Some(classes) = info.class_count(config.task) {
         if classes != labels.len() {
@@ -237,8 +239,10 @@ fn check_labels(dir: &Path, config: &ProjectConfig, info: &ModelInfo, report: &m
                     config.model.path
                 ),
             );
+            return false;
         }
     }
+    true
 }
 
 /// `model.load`: ONNX Runtime loads the model with the project's settings.

@@ -327,6 +327,180 @@ impl Default for ShutdownConfig {
     }
 }
 
+/// Environment variable naming the user config file (default: `<config dir>/inferx/config.yaml`).
+pub const USER_CONFIG_ENV: &str = "INFERX_USER_CONFIG";
+
+/// Top-level keys a user config may set: machine-wide preferences, not a project's model.
+pub const USER_CONFIG_KEYS: [&str; 6] = ["device", "strict_device", "thresholds", "threads", "limits", "server"];
+
+/// The user's own defaults for the CLI (`~/.config/inferx/config.yaml`): a partial
+/// `inferx.yaml` with the keys of [`USER_CONFIG_KEYS`].
+///
+/// Precedence, lowest first: built-in defaults, this file, a project's `inferx.yaml`,
+/// `INFERX_*` environment variables, command-line flags. Generated projects never read it:
+/// a deployed project depends only on its own `inferx.yaml` and environment.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserConfig {
+    /// The file read, when there was one.
+    pub path: Option<PathBuf>,
+    values: serde_yaml::Mapping,
+}
+
+impl UserConfig {
+    /// Where the user config lives: `$INFERX_USER_CONFIG`, else the platform's config folder.
+    pub fn default_path() -> Option<PathBuf> {
+        match std::env::var_os(USER_CONFIG_ENV).filter(|value| !value.is_empty()) {
+            Some(path) => Some(PathBuf::from(path)),
+            None => dirs::config_dir().map(|dir| dir.join("inferx").join("config.yaml")),
+        }
+    }
+
+    /// Reads the user config at [`UserConfig::default_path`]; none there is an empty config.
+    pub fn discover() -> Result<UserConfig> {
+        match UserConfig::default_path() {
+            Some(path) if path.is_file() => UserConfig::load(&path),
+            _ => Ok(UserConfig::default()),
+        }
+    }
+
+    /// Reads and validates a user config file.
+    pub fn load(path: &Path) -> Result<UserConfig> {
+        let text = std::fs::read_to_string(path).map_err(|error| Error::io("could not read", path, error))?;
+        let in_file = |reason: String| Error::Config { path: Some(path.to_path_buf()), reason };
+        let values: serde_yaml::Mapping = match serde_yaml::from_str::<Option<serde_yaml::Mapping>>(&text) {
+            Ok(values) => values.unwrap_or_default(),
+            Err(error) => return Err(in_file(error.to_string())),
+        };
+        for key in values.keys() {
+            let key = key.as_str().unwrap_or_default();
+            if !USER_CONFIG_KEYS.contains(&key) {
+                let hint = USER_CONFIG_KEYS
+                    .iter()
+                    .map(|known| (edit_distance(key, known), known))
+                    .min()
+                    .filter(|(distance, _)| *distance <= 2)
+                    .map(|(_, known)| format!("did you mean `{known}`? "))
+                    .unwrap_or_default();
+                return Err(in_file(format!(
+                    "`{key}` cannot be set in the user config; {hint}it takes {} (a project's model, task and labels belong in its inferx.yaml)",
+                    USER_CONFIG_KEYS.join(", ")
+                )));
+            }
+        }
+        let config = UserConfig { path: Some(path.to_path_buf()), values };
+        // Types, unknown nested keys and ranges, checked on a stand-in project.
+        config
+            .under(&ProjectConfig::stand_in())
+            .and_then(|merged| merged.check())
+            .map_err(|error| in_file(describe(&error)))?;
+        Ok(config)
+    }
+
+    /// For a command run without a project file: the values this file sets, then the
+    /// `INFERX_*` variables read through `lookup`, written over `options`.
+    pub fn apply_without_project(
+        &self,
+        options: &mut PipelineOptions,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<()> {
+        let mut config = self.under(&ProjectConfig::stand_in())?;
+        config.apply_env(&lookup)?;
+        config.check()?;
+        let from_env = |key: &str| {
+            ENV_OVERRIDES
+                .iter()
+                .any(|(name, target)| *target == key && lookup(name).is_some_and(|value| !value.is_empty()))
+        };
+        let set = |section: &str, key: &str| self.sets(section, Some(key)) || from_env(&format!("{section}.{key}"));
+        if self.sets("device", None) || from_env("device") {
+            options.session.device = config.device;
+        }
+        if self.sets("strict_device", None) || from_env("strict_device") {
+            options.session.strict_device = config.strict_device;
+        }
+        if set("thresholds", "confidence") {
+            options.confidence = Some(config.thresholds.confidence);
+        }
+        if set("thresholds", "iou") {
+            options.iou = Some(config.thresholds.iou);
+        }
+        if set("thresholds", "max_detections") {
+            options.max_detections = Some(config.thresholds.max_detections);
+        }
+        if set("thresholds", "top_k") {
+            options.top_k = Some(config.thresholds.top_k);
+        }
+        if set("threads", "intra") {
+            options.session.intra_threads = config.threads.intra;
+        }
+        if set("threads", "inter") {
+            options.session.inter_threads = config.threads.inter;
+        }
+        if self.sets("limits", None) {
+            options.limits = config.limits;
+        }
+        Ok(())
+    }
+
+    /// Whether the file set anything.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// `project` with this config's values filled in where the project file does not set them:
+    /// the user's values go under the project's.
+    pub fn under_file(&self, project_text: &str) -> Result<ProjectConfig> {
+        // The project file alone first, so its own mistakes are reported with its line numbers.
+        ProjectConfig::parse(project_text)?;
+        let project: serde_yaml::Value =
+            serde_yaml::from_str(project_text).map_err(|error| Error::config(error.to_string()))?;
+        let mut merged = serde_yaml::Value::Mapping(self.values.clone());
+        merge(&mut merged, project);
+        serde_yaml::from_value(merged).map_err(|error| Error::config(with_suggestion(&error.to_string())))
+    }
+
+    /// This config's values over `base` (for commands run without a project file).
+    pub fn under(&self, base: &ProjectConfig) -> Result<ProjectConfig> {
+        let mut merged = serde_yaml::to_value(base).map_err(|error| Error::config(error.to_string()))?;
+        merge(&mut merged, serde_yaml::Value::Mapping(self.values.clone()));
+        serde_yaml::from_value(merged).map_err(|error| Error::config(with_suggestion(&error.to_string())))
+    }
+
+    /// Whether the file sets `section.key` (`key` alone for a top-level key).
+    pub fn sets(&self, section: &str, key: Option<&str>) -> bool {
+        match (self.values.get(section), key) {
+            (Some(_), None) => true,
+            (Some(serde_yaml::Value::Mapping(inner)), Some(key)) => inner.contains_key(key),
+            _ => false,
+        }
+    }
+}
+
+/// The reason of a config error without its file (the caller names the file).
+fn describe(error: &Error) -> String {
+    match error {
+        Error::Config { reason, .. } => reason.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Overlays `over` onto `base`: mappings merge key by key, anything else is replaced.
+fn merge(base: &mut serde_yaml::Value, over: serde_yaml::Value) {
+    match (base, over) {
+        (serde_yaml::Value::Mapping(base), serde_yaml::Value::Mapping(over)) => {
+            for (key, value) in over {
+                match base.get_mut(&key) {
+                    Some(existing) => merge(existing, value),
+                    None => {
+                        base.insert(key, value);
+                    }
+                }
+            }
+        }
+        (base, over) => *base = over,
+    }
+}
+
 /// serde's "unknown field `x`, expected one of `a`, `b`" with "; did you mean `a`?" added
 /// when a known field is a small edit away.
 fn with_suggestion(message: &str) -> String {
@@ -377,15 +551,42 @@ pub const ENV_OVERRIDES: [(&str, &str); 13] = [
 impl ProjectConfig {
     /// Reads, overrides from the environment, and validates a config file.
     pub fn load(path: &Path) -> Result<ProjectConfig> {
+        ProjectConfig::load_with(path, &UserConfig::default())
+    }
+
+    /// [`ProjectConfig::load`] with a user config under the file: defaults, then `user`, then
+    /// the file, then `INFERX_*` environment variables (flags are the caller's to apply).
+    pub fn load_with(path: &Path, user: &UserConfig) -> Result<ProjectConfig> {
         let text = std::fs::read_to_string(path).map_err(|error| Error::io("could not read", path, error))?;
         let with_path = |error: Error| match error {
             Error::Config { reason, .. } => Error::Config { path: Some(path.to_path_buf()), reason },
             other => other,
         };
-        let mut config = ProjectConfig::parse(&text).map_err(with_path)?;
+        let mut config =
+            if user.is_empty() { ProjectConfig::parse(&text) } else { user.under_file(&text) }.map_err(with_path)?;
         config.apply_env(|name| std::env::var(name).ok()).map_err(with_path)?;
         config.check().map_err(with_path)?;
         Ok(config)
+    }
+
+    /// A minimal valid project, for checking settings that do not depend on one.
+    fn stand_in() -> ProjectConfig {
+        ProjectConfig {
+            inferx: Stamp { version: "0.0.0".into(), template: "none".into() },
+            model: ModelSection { path: "models/model.onnx".into(), sha256: None },
+            task: TaskKind::Detection,
+            input: PreprocessConfig::default(),
+            thresholds: Thresholds::default(),
+            layout: DetectionLayout::default(),
+            scores: ScoreKind::default(),
+            labels: Vec::new(),
+            labels_file: None,
+            device: Device::default(),
+            strict_device: false,
+            threads: Threads::default(),
+            limits: ImageLimits::default(),
+            server: ServerConfig::default(),
+        }
     }
 
     /// Parses YAML without validating. Errors carry the line and column, and an unknown key

@@ -38,7 +38,7 @@ pub mod session;
 pub mod task;
 pub mod tasks;
 
-pub use config::ProjectConfig;
+pub use config::{ProjectConfig, UserConfig};
 pub use device::{Device, Provider};
 pub use error::{Error, ImageProblem, Result};
 pub use model_info::ModelInfo;

@@ -165,6 +165,12 @@ impl Pipeline {
         };
         let defaults = DecodeOptions::for_task(task);
         let labels = options.labels.or_else(|| info.labels()).unwrap_or_default();
+        if let Some(classes) = info.class_count(task).filter(|classes| !labels.is_empty() && *classes != labels.len()) {
+            return Err(Error::config(format!(
+                "{} labels are given, but the model scores {classes} classes; list one label per class, in the model's order (`inferx inspect` shows the names the model carries)",
+                labels.len()
+            )));
+        }
         let decode = DecodeOptions {
             task,
             confidence: options.confidence.unwrap_or(defaults.confidence),

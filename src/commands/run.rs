@@ -15,7 +15,7 @@ use inferx_runtime::{
     annotate, inputs, labels,
     preprocess::load_image,
     results::{ImagePrediction, PredictionOutput},
-    Pipeline, PipelineOptions, Prediction, ProjectConfig,
+    Pipeline, PipelineOptions, Prediction, ProjectConfig, UserConfig,
 };
 
 pub(crate) fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
@@ -26,16 +26,25 @@ pub(crate) fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
     }
     let images = inputs::collect_images(&args.inputs)?;
     let labels = args.labels.as_deref().map(labels::read_labels_file).transpose().context("reading --labels")?;
+    // Precedence, lowest first: defaults, the user config, the project's inferx.yaml, INFERX_*
+    // variables, flags.
+    let user = UserConfig::discover().context("reading the user config")?;
     let mut options = match &args.config {
         Some(path) => {
-            let config = ProjectConfig::load(path).with_context(|| format!("reading `{}`", path.display()))?;
+            let config =
+                ProjectConfig::load_with(path, &user).with_context(|| format!("reading `{}`", path.display()))?;
             config.pipeline_options(path.parent().unwrap_or(std::path::Path::new(".")))?
         }
-        None => PipelineOptions::default(),
+        None => {
+            let mut options = PipelineOptions::default();
+            user.apply_without_project(&mut options, |name| std::env::var(name).ok())
+                .context("reading the user config and INFERX_* variables")?;
+            options
+        }
     };
-    // Flags win over the config file; the device flag only when set.
     options.task = args.task.or(options.task);
-    if args.config.is_none() || args.device.device != inferx_runtime::Device::Auto {
+    // `--device` (or INFERX_DEVICE, which clap reads for it) only when set: `auto` is its default.
+    if args.device.device != inferx_runtime::Device::Auto {
         options.session.device = args.device.device;
     }
     options.session.strict_device |= args.device.strict_device;

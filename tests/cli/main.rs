@@ -4,6 +4,7 @@
 mod support;
 
 mod benchmark;
+mod config;
 mod errors;
 mod fallback;
 mod golden;

@@ -98,3 +98,11 @@ fn a_changed_model_is_refused_when_a_sha256_is_expected() {
     let error = Pipeline::load(detector(), options).unwrap_err().to_string();
     assert!(error.contains("sha256") && error.contains("update model.sha256"), "{error}");
 }
+
+#[test]
+fn labels_that_do_not_match_the_model_classes_are_refused() {
+    let labels: Vec<String> = (0..17).map(|index| format!("class-{index}")).collect();
+    let options = PipelineOptions { labels: Some(labels), ..PipelineOptions::for_task(TaskKind::Detection) };
+    let error = Pipeline::load(detector(), options).unwrap_err().to_string();
+    assert!(error.contains("17 labels are given, but the model scores 18 classes"), "{error}");
+}

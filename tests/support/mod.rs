@@ -40,7 +40,12 @@ pub fn golden(name: &str) -> Value {
 /// The `inferx` binary, with logs at their defaults.
 pub fn inferx() -> Command {
     let mut command = Command::cargo_bin("inferx").expect("inferx binary");
-    command.env_remove("INFERX_LOG").env_remove("INFERX_DEVICE").env("NO_COLOR", "1");
+    // No user config from the machine running the tests (tests that want one set it).
+    command
+        .env_remove("INFERX_LOG")
+        .env_remove("INFERX_DEVICE")
+        .env("INFERX_USER_CONFIG", "/nonexistent/inferx-test-user-config.yaml")
+        .env("NO_COLOR", "1");
     command
 }
 
