@@ -81,7 +81,8 @@ fn each_broken_rule_is_caught_with_its_message() {
         |project| edit_config(project, "task: detection", "task: [detection"),
         "error",
         "config.syntax",
-        "line",
+        // serde_yaml's "… at line L column C".
+        " column ",
     );
     assert_caught(
         "unknown-key",
