@@ -109,7 +109,7 @@ fn check_config(dir: &Path, report: &mut Report) -> Option<ProjectConfig> {
         Err(error) => {
             report.error(
                 "config.syntax",
-                format!("{CONFIG_FILE}: {}", config_reason(&error)),
+                format!("{CONFIG_FILE}: {}", error.reason()),
                 "fix the YAML at the line and column given (the keys are documented in the file's comments)",
             );
             return None;
@@ -118,19 +118,12 @@ fn check_config(dir: &Path, report: &mut Report) -> Option<ProjectConfig> {
     if let Err(error) = config.check() {
         report.error(
             "config.invalid",
-            format!("{CONFIG_FILE}: {}", config_reason(&error)),
+            format!("{CONFIG_FILE}: {}", error.reason()),
             "set the value in range (the message gives it)",
         );
         return None;
     }
     Some(config)
-}
-
-fn config_reason(error: &inferx_runtime::Error) -> String {
-    match error {
-        inferx_runtime::Error::Config { reason, .. } => reason.clone(),
-        other => other.to_string(),
-    }
 }
 
 /// `model.*`: present, unchanged (sha256), an ONNX model whose signature fits the task.

@@ -374,12 +374,8 @@ impl UserConfig {
         for key in values.keys() {
             let key = key.as_str().unwrap_or_default();
             if !USER_CONFIG_KEYS.contains(&key) {
-                let hint = USER_CONFIG_KEYS
-                    .iter()
-                    .map(|known| (edit_distance(key, known), known))
-                    .min()
-                    .filter(|(distance, _)| *distance <= 2)
-                    .map(|(_, known)| format!("did you mean `{known}`? "))
+                let hint = closest(key, USER_CONFIG_KEYS, 2)
+                    .map(|known| format!("did you mean `{known}`? "))
                     .unwrap_or_default();
                 return Err(in_file(format!(
                     "`{key}` cannot be set in the user config; {hint}it takes {} (a project's model, task and labels belong in its inferx.yaml)",
@@ -392,7 +388,7 @@ impl UserConfig {
         config
             .under(&ProjectConfig::stand_in())
             .and_then(|merged| merged.check())
-            .map_err(|error| in_file(describe(&error)))?;
+            .map_err(|error| in_file(error.reason()))?;
         Ok(config)
     }
 
@@ -476,14 +472,6 @@ impl UserConfig {
     }
 }
 
-/// The reason of a config error without its file (the caller names the file).
-fn describe(error: &Error) -> String {
-    match error {
-        Error::Config { reason, .. } => reason.clone(),
-        other => other.to_string(),
-    }
-}
-
 /// Overlays `over` onto `base`: mappings merge key by key, anything else is replaced.
 fn merge(base: &mut serde_yaml::Value, over: serde_yaml::Value) {
     match (base, over) {
@@ -507,13 +495,20 @@ fn with_suggestion(message: &str) -> String {
     let Some((_, after)) = message.split_once("unknown field `") else { return message.to_string() };
     let Some((unknown, expected)) = after.split_once('`') else { return message.to_string() };
     let known = expected.split('`').skip(1).step_by(2);
-    let closest = known.map(|name| (edit_distance(unknown, name), name)).min();
-    match closest {
-        Some((distance, name)) if distance <= (unknown.len() / 3).max(2) => {
-            format!("{message}; did you mean `{name}`?")
-        }
-        _ => message.to_string(),
+    match closest(unknown, known, (unknown.len() / 3).max(2)) {
+        Some(name) => format!("{message}; did you mean `{name}`?"),
+        None => message.to_string(),
     }
+}
+
+/// The known name closest to `unknown`, when at most `max_distance` edits away.
+fn closest<'a>(unknown: &str, known: impl IntoIterator<Item = &'a str>, max_distance: usize) -> Option<&'a str> {
+    known
+        .into_iter()
+        .map(|name| (edit_distance(unknown, name), name))
+        .min()
+        .filter(|(distance, _)| *distance <= max_distance)
+        .map(|(_, name)| name)
 }
 
 /// Levenshtein distance, by characters.

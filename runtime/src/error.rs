@@ -130,4 +130,13 @@ impl Error {
     pub(crate) fn config(reason: impl Into<String>) -> Self {
         Error::Config { path: None, reason: reason.into() }
     }
+
+    /// The message without the file it concerns, for callers that name the file themselves
+    /// (a config error's reason; any other error whole).
+    pub fn reason(&self) -> String {
+        match self {
+            Error::Config { reason, .. } => reason.clone(),
+            other => other.to_string(),
+        }
+    }
 }

@@ -101,9 +101,7 @@ fn ask(args: &InitArgs, dir: &Path) -> anyhow::Result<Option<Answers>> {
     let force = args.force;
     let mut name_input = Input::<String>::with_theme(&theme).with_prompt("Project name").validate_with(
         |name: &String| -> Result<(), String> {
-            generator::check_project_name(name).map_err(|error| {
-                error.message.map(|message| message.to_string()).unwrap_or_else(|| "invalid name".to_string())
-            })?;
+            generator::check_name(name).map_err(|error| error.to_string())?;
             let target = dir.join(name);
             let occupied = std::fs::read_dir(&target).map(|mut entries| entries.next().is_some()).unwrap_or(false);
             if occupied && !force {
@@ -267,13 +265,7 @@ fn summary(answers: &Answers, dir: &Path) -> String {
 fn create(answers: &Answers, dir: &Path, args: &InitArgs, printer: &Printer) -> anyhow::Result<()> {
     let started = Instant::now();
     let target = dir.join(&answers.name);
-    generator::check_project_name(&answers.name).map_err(|error| {
-        anyhow::anyhow!(
-            "invalid project name `{}`: {}",
-            answers.name,
-            error.message.map(|message| message.to_string()).unwrap_or_default()
-        )
-    })?;
+    generator::check_name(&answers.name)?;
     std::fs::create_dir_all(dir).with_context(|| format!("could not create `{}`", dir.display()))?;
     let staging = tempfile::Builder::new()
         .prefix(".inferx-init-")

@@ -14,7 +14,7 @@ mod templates;
 mod write;
 
 pub use spec::{
-    check_project_name, dependencies, Dependency, ProjectSpec, SpecError, DEPENDENCIES, SERVER_DEPENDENCIES,
+    check_name, dependencies, Dependency, ProjectSpec, SpecError, DEPENDENCIES, SERVER_DEPENDENCIES,
     SERVER_RUNTIME_FEATURE,
 };
 pub use templates::{

@@ -186,8 +186,15 @@ const RESERVED: &[&str] = &[
     "tracing_subscriber",
 ];
 
-/// Why `name` cannot be a project (package and folder) name, if it cannot.
-pub fn check_project_name(name: &str) -> Result<(), ValidationError> {
+/// Refuses a name that cannot be a project's package and folder name, saying why.
+pub fn check_name(name: &str) -> Result<(), SpecError> {
+    check_project_name(name).map_err(|error| SpecError::Name {
+        name: name.to_string(),
+        reason: error.message.map(|message| message.to_string()).unwrap_or_default(),
+    })
+}
+
+fn check_project_name(name: &str) -> Result<(), ValidationError> {
     let refuse = |reason: &str| Err(ValidationError::new("project_name").with_message(reason.to_string().into()));
     if name.is_empty() {
         return refuse("the name is empty; pick a name like `people-counter`");
@@ -278,10 +285,7 @@ impl ProjectSpec {
         model: Option<&ModelSource>,
         device: Option<Device>,
     ) -> Result<ProjectSpec, SpecError> {
-        check_project_name(name).map_err(|error| SpecError::Name {
-            name: name.to_string(),
-            reason: error.message.map(|message| message.to_string()).unwrap_or_default(),
-        })?;
+        check_name(name)?;
         let task = manifest.task;
         if let Some(model) = model {
             let guessed = model.info.guess_task();
