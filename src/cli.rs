@@ -40,6 +40,9 @@ pub enum Command {
     Api(ApiArgs),
     /// Add a Dockerfile, compose file, Kubernetes manifests and a Helm chart to a project.
     Docker(DockerArgs),
+    /// Bring a project to this inferx: the vendored runtime and every file you have not edited
+    /// (edited files get the new version beside them as `<file>.new`).
+    Upgrade(UpgradeArgs),
     /// Measure cold start, latency, throughput and memory per device, batch and input size.
     Benchmark(BenchmarkArgs),
     /// Check a project: config, model, labels, vendored runtime and deployment files.
@@ -280,6 +283,19 @@ pub struct DockerArgs {
     /// Do not put ONNX Runtime into the project's .inferx/lib/ (the image copies it from there).
     #[arg(long)]
     pub skip_runtime: bool,
+}
+
+/// `inferx upgrade`.
+#[derive(Debug, Args)]
+pub struct UpgradeArgs {
+    /// The project (default: the current folder).
+    pub project: Option<PathBuf>,
+    /// Replace files you edited instead of writing `<file>.new` beside them.
+    #[arg(long)]
+    pub force: bool,
+    /// Show what would change, with diffs, and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `inferx validate`.

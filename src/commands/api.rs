@@ -80,6 +80,7 @@ pub(crate) fn review(
         let verb = match change.kind {
             ChangeKind::Create => "create",
             ChangeKind::Conflict => "replace",
+            ChangeKind::Remove => "remove",
             _ => "update",
         };
         printer.status(format!("{}{verb:>8} {}: {}", if dry_run { "would " } else { "" }, change.path, change.summary));

@@ -10,6 +10,7 @@ mod run;
 mod runtime;
 mod template;
 mod test_project;
+mod upgrade;
 mod validate;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -29,6 +30,7 @@ pub fn dispatch(command: Command, printer: &Printer) -> anyhow::Result<ExitCode>
         Command::Init(args) => init::run(args, printer).map(|()| ExitCode::SUCCESS),
         Command::Api(args) => api::run(args, printer).map(|()| ExitCode::SUCCESS),
         Command::Docker(args) => docker::run(args, printer).map(|()| ExitCode::SUCCESS),
+        Command::Upgrade(args) => upgrade::run(args, printer).map(|()| ExitCode::SUCCESS),
         Command::Benchmark(args) => benchmark::run(args, printer),
         Command::Validate(args) => validate::run(args, printer),
         Command::Test(args) => test_project::run(args, printer),

@@ -18,6 +18,7 @@ pub use super::changes::{apply, Change, ChangeKind};
 use super::{
     changes::{read, unified_diff},
     render_project, templates,
+    upgrade::{self, Record},
     write::GenerateError,
     GeneratedFile, ProjectSpec, SERVER_DEPENDENCIES, SERVER_RUNTIME_FEATURE,
 };
@@ -120,7 +121,25 @@ pub fn plan(project: &ProjectFacts) -> Result<Vec<Change>, GenerateError> {
         let updated = if has_section(&current) { current.clone() } else { append(&current, &section) };
         changes.push(edited(path, &current, updated, what));
     }
+    changes.push(record_change(&project.dir, &changes)?);
     Ok(changes)
+}
+
+/// The upgrade record with what this command writes (see [`super::upgrade`]).
+fn record_change(dir: &Path, changes: &[Change]) -> Result<Change, GenerateError> {
+    let current = read(dir, upgrade::RECORD)?;
+    let mut record = Record::read(dir)?.unwrap_or_else(|| Record::of(&[]));
+    for change in changes {
+        record.set(&change.path, change.contents.as_bytes());
+    }
+    let wanted = String::from_utf8_lossy(&record.to_file()?.contents).into_owned();
+    let kind = match &current {
+        None => ChangeKind::Create,
+        Some(text) if *text == wanted => ChangeKind::Unchanged,
+        Some(_) => ChangeKind::Update,
+    };
+    let summary = "what inferx generated (to tell your edits apart)".to_string();
+    Ok(Change { path: upgrade::RECORD.to_string(), kind, summary, contents: wanted, diff: String::new() })
 }
 
 fn replace_file(dir: &Path, path: &str, wanted: String, pristine: Option<&str>) -> Result<Change, GenerateError> {

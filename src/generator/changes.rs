@@ -15,6 +15,8 @@ pub enum ChangeKind {
     Update,
     /// A file the user edited that would be replaced: needs `--force`.
     Conflict,
+    /// A file no longer generated, removed.
+    Remove,
 }
 
 /// One planned change.
@@ -45,7 +47,8 @@ pub fn unified_diff(path: &str, old: &str, new: &str) -> String {
 /// renamed into place, so a failure leaves the project as it was.
 pub fn apply(dir: &Path, changes: &[Change]) -> Result<(), GenerateError> {
     let mut staged = Vec::new();
-    for change in changes.iter().filter(|change| change.kind != ChangeKind::Unchanged) {
+    let writes = changes.iter().filter(|change| !matches!(change.kind, ChangeKind::Unchanged | ChangeKind::Remove));
+    for change in writes {
         let target = dir.join(&change.path);
         let parent = target.parent().unwrap_or(dir).to_path_buf();
         std::fs::create_dir_all(&parent).map_err(|source| GenerateError::Io {
@@ -72,14 +75,36 @@ pub fn apply(dir: &Path, changes: &[Change]) -> Result<(), GenerateError> {
             source: error.error,
         })?;
     }
+    for change in changes.iter().filter(|change| change.kind == ChangeKind::Remove) {
+        let target = dir.join(&change.path);
+        std::fs::remove_file(&target).map_err(|source| GenerateError::Io {
+            action: "could not remove",
+            path: target.clone(),
+            source,
+        })?;
+    }
     Ok(())
 }
 
 /// A project file as text; `None` when it does not exist.
 pub fn read(dir: &Path, path: &str) -> Result<Option<String>, GenerateError> {
     let full = dir.join(path);
-    match std::fs::read_to_string(&full) {
-        Ok(text) => Ok(Some(text)),
+    read_bytes(dir, path)?
+        .map(|bytes| {
+            String::from_utf8(bytes).map_err(|error| GenerateError::Io {
+                action: "could not read",
+                path: full,
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, error),
+            })
+        })
+        .transpose()
+}
+
+/// A project file's bytes; `None` when it does not exist.
+pub fn read_bytes(dir: &Path, path: &str) -> Result<Option<Vec<u8>>, GenerateError> {
+    let full = dir.join(path);
+    match std::fs::read(&full) {
+        Ok(bytes) => Ok(Some(bytes)),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(error) => Err(GenerateError::Io { action: "could not read", path: full, source: error }),
     }

@@ -11,6 +11,7 @@ pub mod changes;
 pub mod deploy;
 mod spec;
 mod templates;
+pub mod upgrade;
 mod write;
 
 pub use spec::{
@@ -63,7 +64,7 @@ pub fn generate(request: &GenerateRequest) -> Result<PathBuf, GenerateError> {
     let spec = ProjectSpec::new(&request.name, &request.template, &manifest, model.as_ref(), request.device)?
         .with_api(request.api)
         .with_thresholds(request.confidence, request.iou)?;
-    let mut files = render_project(&spec)?;
+    let mut files = upgrade::with_record(render_project(&spec)?)?;
     if let Some(model) = &model {
         files.push(GeneratedFile { path: format!("models/{}", spec.model_file), contents: model.bytes.clone() });
     }

@@ -4,6 +4,8 @@
 
 use std::{collections::BTreeMap, path::Path};
 
+use sha2::Digest;
+
 use crate::support::*;
 
 /// Every file of a project but the vendored runtime and the model, by relative path.
@@ -53,6 +55,14 @@ fn adding_the_server_equals_generating_with_it_and_runs_once() {
                 dependencies(contents).to_string(),
                 "the same dependencies"
             );
+        } else if path == ".inferx/generated.json" {
+            // The record holds what `inferx api` wrote: its edited Cargo.toml, not the template's.
+            let mut record: serde_json::Value = serde_json::from_str(&added_tree[path]).unwrap();
+            let cargo_hash = format!("{:x}", sha2::Sha256::digest(added_tree["Cargo.toml"].as_bytes()));
+            assert_eq!(record["files"]["Cargo.toml"], cargo_hash.as_str());
+            let fresh_record: serde_json::Value = serde_json::from_str(contents).unwrap();
+            record["files"]["Cargo.toml"] = fresh_record["files"]["Cargo.toml"].clone();
+            assert_eq!(record, fresh_record, "the record covers the server's files");
         } else {
             assert_eq!(&added_tree[path], contents, "`{path}` differs from a project generated with --api");
         }
@@ -62,6 +72,14 @@ fn adding_the_server_equals_generating_with_it_and_runs_once() {
     let output = inferx().arg("api").arg(&added).assert().success().get_output().stderr.clone();
     assert!(String::from_utf8_lossy(&output).contains("nothing changed"));
     assert_eq!(tree(&added), before, "a second run is a no-op");
+
+    // Nothing was edited by hand, so an upgrade replaces Cargo.toml with the template's and
+    // writes no `.new` file: the project is then exactly one generated with --api.
+    let output = inferx().arg("upgrade").arg(&added).assert().success().get_output().stderr.clone();
+    let said = String::from_utf8_lossy(&output);
+    assert!(said.contains("update Cargo.toml: as generated: replaced"), "{said}");
+    assert!(!said.contains(".new"), "{said}");
+    assert_eq!(tree(&added), tree(&fresh), "upgraded = generated with --api");
 }
 
 #[test]

@@ -30,6 +30,8 @@ fn describe_project(root: &Path) -> String {
                 "vendored `{relative}` is a copy of runtime/"
             );
             runtime_files.push(relative);
+        } else if relative == ".inferx/generated.json" {
+            text.push_str(&format!("==== {relative} ====\n{}", describe_record(root, &bytes)));
         } else if relative.ends_with(".onnx") {
             text.push_str(&format!(
                 "==== {relative} ====\n<{} bytes, sha256 {:x}>\n",
@@ -42,6 +44,25 @@ fn describe_project(root: &Path) -> String {
     }
     text.push_str(&format!("==== runtime/ (vendored) ====\n{}\n", runtime_files.join("\n")));
     text
+}
+
+/// The upgrade record as the paths it holds, after checking each hash against the file and
+/// that every generated file but the model is recorded.
+fn describe_record(root: &Path, bytes: &[u8]) -> String {
+    let record: serde_json::Value = serde_json::from_slice(bytes).expect("record JSON");
+    let files = record["files"].as_object().expect("record files");
+    for (path, hash) in files {
+        let actual = format!("{:x}", Sha256::digest(std::fs::read(root.join(path)).unwrap()));
+        assert_eq!(hash.as_str(), Some(actual.as_str()), "recorded sha256 of `{path}`");
+    }
+    for entry in walkdir::WalkDir::new(root).into_iter().filter_map(Result::ok) {
+        let relative = entry.path().strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+        if entry.file_type().is_file() && !relative.ends_with(".onnx") && relative != ".inferx/generated.json" {
+            assert!(files.contains_key(&relative), "`{relative}` is not in the record");
+        }
+    }
+    let paths: Vec<&str> = files.keys().map(String::as_str).filter(|path| !path.starts_with("runtime/")).collect();
+    format!("<sha256 of {} files: {} and runtime/>\n", files.len(), paths.join(", "))
 }
 
 fn generate(template: &str, name: &str, extra: &[&str]) -> (tempfile::TempDir, std::path::PathBuf) {

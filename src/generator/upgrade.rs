@@ -1,0 +1,233 @@
+//! `inferx upgrade`: bring a project to this inferx's templates and vendored runtime without
+//! losing the user's work.
+//!
+//! Generation records the sha256 of every file it writes in [`RECORD`]. An upgrade re-renders
+//! the project from its own facts (Cargo.toml, `inferx.yaml`, the model in `models/`, whether
+//! it has the server) and, file by file:
+//! - a file still as recorded is replaced by the new version;
+//! - a file the user edited (or any differing file when there is no record) is kept, and the
+//!   new version is written beside it as `<file>.new`; `--force` replaces it instead;
+//! - a file the templates no longer produce is removed when unedited, kept otherwise.
+//!
+//! The record is rewritten with what was generated, so the next upgrade tells edits apart the
+//! same way.
+
+use std::{collections::BTreeMap, path::Path};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{
+    add_server::ProjectFacts,
+    changes::{read_bytes, unified_diff, Change, ChangeKind},
+    render_project,
+    spec::ModelSource,
+    templates,
+    write::GenerateError,
+    GeneratedFile, ProjectSpec, SERVER_FILES,
+};
+
+/// Where the record of generated files lives, relative to the project.
+pub const RECORD: &str = ".inferx/generated.json";
+
+/// Suffix of the new version written beside a file the user edited.
+pub const NEW_SUFFIX: &str = ".new";
+
+/// What inferx generated in a project: path → sha256 of the bytes written.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// The inferx version that wrote the files.
+    pub inferx_version: String,
+    /// Path (relative, `/`-separated) → lowercase hex sha256.
+    pub files: BTreeMap<String, String>,
+}
+
+impl Record {
+    /// The record of rendered `files` (the model is not rendered: it is the user's, checked by
+    /// `model.sha256`).
+    pub fn of(files: &[GeneratedFile]) -> Record {
+        let files = files
+            .iter()
+            .filter(|file| file.path != RECORD)
+            .map(|file| (file.path.clone(), sha256(&file.contents)))
+            .collect();
+        Record { inferx_version: env!("CARGO_PKG_VERSION").to_string(), files }
+    }
+
+    /// The record as the file that holds it.
+    pub fn to_file(&self) -> Result<GeneratedFile, GenerateError> {
+        let text = serde_json::to_string_pretty(self).map_err(|error| GenerateError::Bug(error.to_string()))? + "\n";
+        Ok(GeneratedFile { path: RECORD.to_string(), contents: text.into_bytes() })
+    }
+
+    /// A project's record; `None` when it has none (made before records existed) or it is
+    /// unreadable (then every file counts as edited, which loses nothing).
+    pub fn read(dir: &Path) -> Result<Option<Record>, GenerateError> {
+        Ok(read_bytes(dir, RECORD)?.and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+    }
+
+    /// Records `contents` as what inferx generated at `path`.
+    pub fn set(&mut self, path: &str, contents: &[u8]) {
+        self.files.insert(path.to_string(), sha256(contents));
+    }
+
+    /// Whether `contents` is what inferx generated at `path` (i.e. the user has not edited it).
+    pub fn is_pristine(&self, path: &str, contents: &[u8]) -> bool {
+        self.files.get(path).is_some_and(|recorded| *recorded == sha256(contents))
+    }
+}
+
+/// Lowercase hex sha256 of `bytes`.
+pub fn sha256(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
+}
+
+/// Adds the record of `files` to them.
+pub fn with_record(mut files: Vec<GeneratedFile>) -> Result<Vec<GeneratedFile>, GenerateError> {
+    files.push(Record::of(&files).to_file()?);
+    Ok(files)
+}
+
+/// The planned upgrade of a project; nothing is written until [`super::changes::apply`].
+#[derive(Debug, Clone)]
+pub struct UpgradePlan {
+    /// Every change, the record's included.
+    pub changes: Vec<Change>,
+    /// Files the user edited whose new version goes beside them (`<file>.new`).
+    pub beside: Vec<String>,
+    /// Files the templates no longer produce, kept because the user edited them.
+    pub kept: Vec<String>,
+    /// Whether the project had a record to tell edits apart.
+    pub had_record: bool,
+    /// The inferx version that generated the project (its `inferx.yaml` stamp).
+    pub from_version: String,
+}
+
+/// Plans upgrading `project` to this inferx; `force` replaces edited files instead of writing
+/// `.new` copies.
+pub fn plan(project: &ProjectFacts, force: bool) -> Result<UpgradePlan, GenerateError> {
+    let spec = current_spec(project)?;
+    let wanted = render_project(&spec)?;
+    let record = Record::read(&project.dir)?;
+    let had_record = record.is_some();
+    let record = record.unwrap_or_default();
+    let mut next = Record::of(&[]);
+    let mut plan = UpgradePlan {
+        changes: Vec::new(),
+        beside: Vec::new(),
+        kept: Vec::new(),
+        had_record,
+        from_version: project.generated_by.clone(),
+    };
+    for file in &wanted {
+        let contents = text(file)?;
+        next.set(&file.path, &file.contents);
+        let current = read_bytes(&project.dir, &file.path)?;
+        let change = match current {
+            None => change(&file.path, ChangeKind::Create, "new in this version", contents, String::new()),
+            Some(bytes) if bytes == file.contents => {
+                change(&file.path, ChangeKind::Unchanged, "up to date", contents, String::new())
+            }
+            Some(bytes) => {
+                let diff = unified_diff(&file.path, &String::from_utf8_lossy(&bytes), &contents);
+                if record.is_pristine(&file.path, &bytes) {
+                    change(&file.path, ChangeKind::Update, "as generated: replaced", contents, diff)
+                } else if force {
+                    change(&file.path, ChangeKind::Update, "you edited it: replaced (--force)", contents, diff)
+                } else {
+                    plan.beside.push(file.path.clone());
+                    let beside = format!("{}{NEW_SUFFIX}", file.path);
+                    let kind = match read_bytes(&project.dir, &beside)? {
+                        Some(existing) if existing == file.contents => ChangeKind::Unchanged,
+                        Some(_) => ChangeKind::Update,
+                        None => ChangeKind::Create,
+                    };
+                    let summary = format!("you edited `{}`: the new version goes beside it", file.path);
+                    change(&beside, kind, &summary, contents, diff)
+                }
+            }
+        };
+        plan.changes.push(change);
+    }
+    for (path, _) in record.files.iter().filter(|(path, _)| !next.files.contains_key(*path)) {
+        let Some(bytes) = read_bytes(&project.dir, path)? else { continue };
+        if record.is_pristine(path, &bytes) || force {
+            let diff = unified_diff(path, &String::from_utf8_lossy(&bytes), "");
+            plan.changes.push(change(path, ChangeKind::Remove, "no longer generated: removed", String::new(), diff));
+        } else {
+            plan.kept.push(path.clone());
+        }
+    }
+    let record_file = next.to_file()?;
+    let record_text = text(&record_file)?;
+    let kind = match read_bytes(&project.dir, RECORD)? {
+        None => ChangeKind::Create,
+        Some(bytes) if bytes == record_file.contents => ChangeKind::Unchanged,
+        Some(_) => ChangeKind::Update,
+    };
+    plan.changes.push(change(
+        RECORD,
+        kind,
+        "what inferx generated (to tell your edits apart)",
+        record_text,
+        String::new(),
+    ));
+    Ok(plan)
+}
+
+/// The project as this inferx would generate it, from the project's own facts.
+fn current_spec(project: &ProjectFacts) -> Result<ProjectSpec, GenerateError> {
+    let not_ready = |reason: String| GenerateError::NotAProject { dir: project.dir.clone(), reason };
+    let config_path = project.dir.join(inferx_runtime::config::CONFIG_FILE);
+    // The file's own values: INFERX_* variables of this shell must not leak into the files.
+    let text = read_bytes(&project.dir, inferx_runtime::config::CONFIG_FILE)?.unwrap_or_default();
+    let config = inferx_runtime::ProjectConfig::parse(&String::from_utf8_lossy(&text)).map_err(|error| {
+        not_ready(format!(
+            "inferx.yaml must be valid to upgrade ({}); `inferx validate` shows how to fix it",
+            error.reason()
+        ))
+    })?;
+    let manifest = templates::manifest(&project.template)?;
+    let model_path = config_path.parent().unwrap_or(&project.dir).join(&config.model.path);
+    let model = if model_path.is_file() { Some(ModelSource::read(&model_path)?) } else { None };
+    let mut spec = ProjectSpec::new(&project.name, &project.template, &manifest, model.as_ref(), Some(config.device))?
+        .with_api(SERVER_FILES.iter().all(|path| project.dir.join(path).is_file()))
+        .with_thresholds(Some(shortest(config.thresholds.confidence)), Some(shortest(config.thresholds.iou)))?;
+    if let Some(description) = &project.description {
+        spec.description = description.clone();
+    }
+    Ok(spec)
+}
+
+fn shortest(value: f32) -> f64 {
+    value.to_string().parse().unwrap_or(value as f64)
+}
+
+fn text(file: &GeneratedFile) -> Result<String, GenerateError> {
+    String::from_utf8(file.contents.clone())
+        .map_err(|_| GenerateError::Bug(format!("generated `{}` is not UTF-8", file.path)))
+}
+
+fn change(path: &str, kind: ChangeKind, summary: &str, contents: String, diff: String) -> Change {
+    Change { path: path.to_string(), kind, summary: summary.to_string(), contents, diff }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str, text: &str) -> GeneratedFile {
+        GeneratedFile { path: path.into(), contents: text.as_bytes().to_vec() }
+    }
+
+    #[test]
+    fn the_record_tells_edits_apart() {
+        let record = Record::of(&[file("src/main.rs", "fn main() {}\n"), file(RECORD, "{}")]);
+        assert_eq!(record.files.keys().collect::<Vec<_>>(), ["src/main.rs"]);
+        assert!(record.is_pristine("src/main.rs", b"fn main() {}\n"));
+        assert!(!record.is_pristine("src/main.rs", b"fn main() { edited() }\n"));
+        assert!(!record.is_pristine("README.md", b"anything"));
+        let round_trip: Record = serde_json::from_slice(&record.to_file().unwrap().contents).unwrap();
+        assert_eq!(round_trip, record);
+    }
+}
