@@ -96,6 +96,13 @@ pub struct Threads {
 }
 
 /// The whole `inferx.yaml`.
+///
+/// [`ProjectConfig::load`] reads a file, applies `INFERX_*` overrides and validates;
+/// [`ProjectConfig::parse`], [`apply_env`](ProjectConfig::apply_env) and
+/// [`check`](ProjectConfig::check) are the same steps one by one, and
+/// [`pipeline_options`](ProjectConfig::pipeline_options) turns the result into
+/// [`PipelineOptions`] for [`Pipeline::load`](crate::Pipeline::load) (or use
+/// [`Pipeline::from_config_file`](crate::Pipeline::from_config_file) for all of it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectConfig {
@@ -586,6 +593,36 @@ impl ProjectConfig {
 
     /// Parses YAML without validating. Errors carry the line and column, and an unknown key
     /// gets the closest known one as a hint.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use inferx_runtime::{Device, ProjectConfig, TaskKind};
+    ///
+    /// let yaml = "
+    /// inferx: {version: 0.1.0, template: yolo}
+    /// model: {path: models/yolov8n.onnx}
+    /// task: detection
+    /// device: cuda:1
+    /// thresholds: {confidence: 0.4}
+    /// labels: [person, bicycle]
+    /// ";
+    /// let config = ProjectConfig::parse(yaml)?;
+    /// config.check()?;
+    /// assert_eq!(config.task, TaskKind::Detection);
+    /// assert_eq!(config.device, Device::Cuda(1));
+    /// assert_eq!(config.thresholds.iou, 0.7); // not in the file: the default
+    /// assert_eq!(config.input.width, 640);
+    /// assert_eq!(config.model_path(Path::new("/srv/app")), Path::new("/srv/app/models/yolov8n.onnx"));
+    ///
+    /// let options = config.pipeline_options(Path::new("/srv/app"))?;
+    /// assert_eq!(options.confidence, Some(0.4));
+    /// assert_eq!(options.labels, Some(vec!["person".to_string(), "bicycle".to_string()]));
+    ///
+    /// // A misspelt key is refused with a hint.
+    /// let error = ProjectConfig::parse(&format!("{yaml}devcie: cpu\n")).unwrap_err();
+    /// assert!(error.to_string().contains("did you mean `device`?"));
+    /// # Ok::<(), inferx_runtime::Error>(())
+    /// ```
     pub fn parse(text: &str) -> Result<ProjectConfig> {
         serde_yaml::from_str(text).map_err(|error| Error::config(with_suggestion(&error.to_string())))
     }
@@ -596,6 +633,27 @@ impl ProjectConfig {
     }
 
     /// Applies `INFERX_*` overrides read through `lookup` (see [`ENV_OVERRIDES`]).
+    /// [`ProjectConfig::load`] passes the process environment; tests can pass a closure.
+    ///
+    /// ```
+    /// use inferx_runtime::{Device, ProjectConfig};
+    ///
+    /// let mut config = ProjectConfig::parse(
+    ///     "inferx: {version: 0.1.0, template: yolo}\nmodel: {path: models/model.onnx}\ntask: detection\n",
+    /// )?;
+    /// config.apply_env(|name| match name {
+    ///     "INFERX_DEVICE" => Some("cpu".into()),
+    ///     "INFERX_PORT" => Some("9000".into()),
+    ///     _ => None,
+    /// })?;
+    /// assert_eq!(config.device, Device::Cpu);
+    /// assert_eq!(config.server.port, 9000);
+    ///
+    /// // A value that does not parse names the variable.
+    /// let error = config.apply_env(|name| (name == "INFERX_IOU").then(|| "high".into())).unwrap_err();
+    /// assert!(error.to_string().contains("INFERX_IOU"));
+    /// # Ok::<(), inferx_runtime::Error>(())
+    /// ```
     pub fn apply_env(&mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<()> {
         fn parse<T: std::str::FromStr>(name: &str, value: &str) -> Result<T> {
             value

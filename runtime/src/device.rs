@@ -10,6 +10,27 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 
 /// What the user asks to run on.
+///
+/// Parsed from the strings that `--device`, `INFERX_DEVICE` and `device:` in `inferx.yaml`
+/// take (case-insensitive, with aliases such as `gpu`, `trt`, `ov`, `dml`) and printed back
+/// in the same form:
+///
+/// ```
+/// use inferx_runtime::{Device, Error, Provider};
+///
+/// let device: Device = "cuda:1".parse()?;
+/// assert_eq!(device, Device::Cuda(1));
+/// assert_eq!(device.provider(), Some(Provider::Cuda));
+/// assert_eq!(device.device_id(), 1);
+/// assert_eq!(device.to_string(), "cuda:1");
+///
+/// assert_eq!("TRT".parse::<Device>()?, Device::TensorRt(0));
+/// assert_eq!(Device::TensorRt(0).to_string(), "tensorrt"); // index 0 is not printed
+/// assert_eq!(Device::default(), Device::Auto);
+/// assert!(matches!("tpu".parse::<Device>(), Err(Error::UnknownDevice(_))));
+/// assert!("openvino:1".parse::<Device>().is_err()); // OpenVINO takes no index
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Device {
     /// Pick the fastest usable provider, falling back to CPU.
@@ -327,6 +348,37 @@ impl ProviderChain {
     /// `Auto` keeps only usable accelerators, fastest first, then the CPU. An explicit device is
     /// tried first even when the probe says it is unusable, then its natural fallbacks
     /// (TensorRT → CUDA → CPU; everything else → CPU).
+    ///
+    /// [`Engine::load`](crate::Engine::load) plans with the real machine ([`SystemProbe`]);
+    /// any [`HardwareProbe`] can stand in for it:
+    ///
+    /// ```
+    /// use inferx_runtime::device::{Device, GpuInfo, GpuVendor, HardwareProbe, ProviderChain};
+    ///
+    /// /// A Linux box with an NVIDIA GPU and the CUDA build of ONNX Runtime.
+    /// struct CudaMachine;
+    ///
+    /// impl HardwareProbe for CudaMachine {
+    ///     fn ort_providers(&self) -> Vec<String> {
+    ///         vec!["CUDAExecutionProvider".into(), "CPUExecutionProvider".into()]
+    ///     }
+    ///     fn gpus(&self) -> Vec<GpuInfo> {
+    ///         vec![GpuInfo { name: "NVIDIA L4".into(), vendor: GpuVendor::Nvidia, backend: "Vulkan".into() }]
+    ///     }
+    ///     fn os(&self) -> String {
+    ///         "linux".into()
+    ///     }
+    /// }
+    ///
+    /// let chain = ProviderChain::plan(Device::Auto, &CudaMachine);
+    /// assert_eq!(chain.describe(), "cuda → cpu");
+    ///
+    /// // Asked for explicitly, TensorRT is tried first although this build lacks it.
+    /// let chain = ProviderChain::plan(Device::TensorRt(0), &CudaMachine);
+    /// assert_eq!(chain.describe(), "tensorrt → cuda → cpu");
+    /// assert!(!chain.entries[0].usable);
+    /// assert!(chain.entries[0].reason.contains("not in this ONNX Runtime build"));
+    /// ```
     pub fn plan(requested: Device, probe: &dyn HardwareProbe) -> ProviderChain {
         let entry = |device: Device| {
             let status = provider_status(device.provider().unwrap_or(Provider::Cpu), probe);

@@ -114,6 +114,26 @@ pub enum Progress {
 const RECORD_FILE: &str = ".inferx-install.json";
 
 /// Installs ONNX Runtime; a no-op when the same version and flavor are already in place.
+///
+/// By default the CPU build of [`ORT_VERSION`](crate::ORT_VERSION) goes to the user cache
+/// ([`library::cache_install_dir`]), where [`library::locate`] finds it.
+///
+/// ```no_run
+/// use inferx_runtime::install::{install, Flavor, InstallRequest, Progress};
+///
+/// # fn main() -> inferx_runtime::Result<()> {
+/// let request = InstallRequest { flavor: Flavor::Gpu, ..Default::default() };
+/// let outcome = install(&request, &mut |event| {
+///     if let Progress::Start { file, total } = event {
+///         eprintln!("downloading {file} ({} bytes)", total.unwrap_or(0));
+///     }
+/// })?;
+/// if !outcome.already_installed {
+///     println!("ONNX Runtime {} installed: {}", outcome.record.version, outcome.library.display());
+/// }
+/// # Ok(())
+/// # }
+/// ```
 pub fn install(request: &InstallRequest, progress: &mut dyn FnMut(Progress)) -> Result<InstallOutcome> {
     let version = request.version.clone().unwrap_or_else(|| crate::ORT_VERSION.to_string());
     let dir = request.dest.clone().unwrap_or_else(|| library::cache_install_dir(&version, request.flavor.name()));

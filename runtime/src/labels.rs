@@ -7,6 +7,19 @@ use crate::{Error, Result};
 
 /// Parses labels stored in model metadata: `{0: 'person', 1: 'bicycle'}`, `["cat", "dog"]`,
 /// or `{"0": "cat"}`. Returns `None` when the text is none of these.
+///
+/// ```
+/// use inferx_runtime::labels::{label_for, parse_metadata_labels};
+///
+/// // Ultralytics writes a Python dict; entries are put in index order.
+/// let labels = parse_metadata_labels("{1: 'bicycle', 0: 'person'}").unwrap();
+/// assert_eq!(labels, ["person", "bicycle"]);
+/// assert_eq!(parse_metadata_labels(r#"["cat", "dog"]"#).unwrap(), ["cat", "dog"]);
+/// assert_eq!(parse_metadata_labels("{0: 'a', 2: 'c'}"), None); // index 1 is missing
+///
+/// assert_eq!(label_for(&labels, 1), "bicycle");
+/// assert_eq!(label_for(&labels, 7), "class_7");
+/// ```
 pub fn parse_metadata_labels(text: &str) -> Option<Vec<String>> {
     let text = text.trim();
     if let Ok(list) = serde_json::from_str::<Vec<String>>(text) {

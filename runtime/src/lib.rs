@@ -1,20 +1,61 @@
 //! `inferx-runtime`: the hardware-dispatched inference core of InferX projects.
 //!
-//! It loads ONNX Runtime dynamically ([`library`]), picks an execution provider with an
-//! explicit fallback chain ([`device`], [`session`]), and runs vision tasks end to end:
-//! image decoding and letterboxing ([`preprocess`]), the model ([`Engine`]) and the
-//! task-specific decoding ([`tasks`]) into typed results ([`results`]).
+//! The crate runs ONNX vision models end to end:
+//!
+//! 1. **ONNX Runtime is loaded at run time** ([`library`]), not linked: `ORT_DYLIB_PATH`, the
+//!    executable's folder, the project's `.inferx/lib/`, the user cache filled by
+//!    `inferx runtime install`, or an `onnxruntime` Python package, first hit wins.
+//! 2. **A device is picked with an explicit fallback chain** ([`device`], [`session`]): a
+//!    [`Device`] such as `auto`, `cuda:1` or `tensorrt` becomes a
+//!    [`ProviderChain`](device::ProviderChain) (`tensorrt → cuda → cpu`); [`Engine`] creates
+//!    the session on the first provider that works and records the ones it skipped.
+//! 3. **A task pipeline runs each image** ([`Pipeline`]): decoding with size limits and
+//!    preprocessing ([`preprocess`]: letterbox, resize, normalisation) → the ONNX Runtime
+//!    session ([`Engine`]) → task decoding ([`tasks`]: NMS, softmax, masks, anomaly maps) into
+//!    a typed [`Prediction`] ([`results`]) for one of the [`TaskKind`]s.
+//!
+//! Projects describe all of this in an `inferx.yaml` ([`ProjectConfig`]), with `INFERX_*`
+//! environment overrides.
+//!
+//! # Example
+//!
+//! Load a detector on the best device available and print what it finds:
 //!
 //! ```no_run
-//! use inferx_runtime::{Pipeline, PipelineOptions, TaskKind};
+//! use inferx_runtime::{Device, Pipeline, PipelineOptions, PredictionOutput, TaskKind};
 //!
 //! # fn main() -> inferx_runtime::Result<()> {
-//! let pipeline = Pipeline::load("models/yolov8n.onnx", PipelineOptions::for_task(TaskKind::Detection))?;
+//! let options = PipelineOptions {
+//!     confidence: Some(0.4),
+//!     ..PipelineOptions::for_task(TaskKind::Detection).with_device(Device::Auto)
+//! };
+//! let pipeline = Pipeline::load("models/yolov8n.onnx", options)?;
+//! println!("running on {} (planned: {})", pipeline.engine().device(), pipeline.info().chain);
+//!
 //! let prediction = pipeline.predict_path("bus.jpg")?;
+//! if let PredictionOutput::Detection { detections } = &prediction.output {
+//!     for detection in detections {
+//!         let b = detection.bbox;
+//!         println!("{} {:.2} at ({}, {}) to ({}, {})", detection.label, detection.score, b.x1, b.y1, b.x2, b.y2);
+//!     }
+//! }
 //! println!("{}", serde_json::to_string_pretty(&prediction)?);
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! A generated project loads everything from its `inferx.yaml` instead, with
+//! [`Pipeline::from_config_file`].
+//!
+//! # Features
+//!
+//! - `gpu-detect` (default): enumerates GPU adapters with `wgpu` for the device report and
+//!   for planning the provider chain; without it, the Linux PCI device list is read instead.
+//! - `install`: the [`install`](install/index.html) module, which downloads ONNX Runtime
+//!   wheels from PyPI (`inferx runtime install`).
+//! - `server`: the [`server`](server/index.html) module, the HTTP server of generated
+//!   projects (axum routes, API keys, rate limits, metrics, dynamic batching, Open Inference
+//!   Protocol v2).
 #![deny(missing_docs)]
 
 pub mod annotate;

@@ -212,6 +212,20 @@ pub fn loaded() -> Option<&'static LoadedRuntime> {
 }
 
 /// Loads ONNX Runtime once per process: from `explicit` when given, else from [`locate`].
+/// [`Engine::load`](crate::Engine::load) calls it with
+/// [`SessionOptions::library`](crate::SessionOptions::library); call it yourself to report the
+/// runtime, or to load a particular library before any model.
+///
+/// ```no_run
+/// use inferx_runtime::library;
+///
+/// # fn main() -> inferx_runtime::Result<()> {
+/// let runtime = library::ensure_initialized(None)?;
+/// println!("ONNX Runtime {} from {} ({})", runtime.version, runtime.location.path.display(), runtime.location.source);
+/// println!("providers in this build: {:?}", library::available_providers());
+/// # Ok(())
+/// # }
+/// ```
 pub fn ensure_initialized(explicit: Option<&Path>) -> Result<&'static LoadedRuntime> {
     if let Some(runtime) = RUNTIME.get() {
         return Ok(runtime);

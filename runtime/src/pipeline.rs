@@ -15,6 +15,23 @@ use crate::{
 };
 
 /// How to build a [`Pipeline`]. `None` fields are derived from the model and the task.
+///
+/// Start from [`PipelineOptions::for_task`] (or `Default`, which guesses the task from the
+/// model) and override fields with struct update syntax:
+///
+/// ```
+/// use inferx_runtime::{Device, PipelineOptions, TaskKind};
+///
+/// let options = PipelineOptions {
+///     top_k: Some(3),
+///     labels: Some(vec!["cat".into(), "dog".into(), "bird".into()]),
+///     ..PipelineOptions::for_task(TaskKind::Classification).with_device("cuda:1".parse()?)
+/// };
+/// assert_eq!(options.task, Some(TaskKind::Classification));
+/// assert_eq!(options.session.device, Device::Cuda(1));
+/// assert_eq!(options.confidence, None); // the task's default (see `TaskKind::defaults`)
+/// # Ok::<(), inferx_runtime::Error>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct PipelineOptions {
     /// The task; guessed from the model when `None`.
@@ -105,6 +122,34 @@ pub struct PipelineInfo {
 }
 
 /// A loaded model ready to predict. `Send + Sync`; share it behind an `Arc`.
+///
+/// Build one with [`Pipeline::load`] (a model path and [`PipelineOptions`]),
+/// [`Pipeline::from_config_file`] (a project's `inferx.yaml`) or [`Pipeline::from_engine`];
+/// then call [`predict_path`](Pipeline::predict_path), [`predict_bytes`](Pipeline::predict_bytes),
+/// [`predict`](Pipeline::predict) or [`predict_batch`](Pipeline::predict_batch).
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use inferx_runtime::{Pipeline, PipelineOptions, TaskKind};
+///
+/// # fn main() -> inferx_runtime::Result<()> {
+/// let options = PipelineOptions::for_task(TaskKind::Classification);
+/// let pipeline = Arc::new(Pipeline::load("models/resnet50.onnx", options)?);
+/// pipeline.warm_up()?;
+/// let workers: Vec<_> = ["a.jpg", "b.jpg"]
+///     .into_iter()
+///     .map(|path| {
+///         let pipeline = Arc::clone(&pipeline);
+///         std::thread::spawn(move || pipeline.predict_path(path))
+///     })
+///     .collect();
+/// for worker in workers {
+///     let prediction = worker.join().expect("worker panicked")?;
+///     println!("{:?} in {:.1} ms", prediction.output, prediction.timings.inference_ms);
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Pipeline {
     engine: Engine,
@@ -118,7 +163,24 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Loads a model and prepares everything for prediction.
+    /// Loads a model and prepares everything for prediction: checks `expected_sha256` when
+    /// set, creates the session on the device chain ([`Engine::load`]) and checks that the
+    /// model fits the task.
+    ///
+    /// ```no_run
+    /// use inferx_runtime::{Device, Pipeline, PipelineOptions, TaskKind};
+    ///
+    /// # fn main() -> inferx_runtime::Result<()> {
+    /// let options = PipelineOptions::for_task(TaskKind::Detection).with_device(Device::TensorRt(0));
+    /// let pipeline = Pipeline::load("models/yolov8n.onnx", options)?;
+    /// for skipped in pipeline.engine().fallbacks() {
+    ///     eprintln!("{} skipped: {}", skipped.device, skipped.reason);
+    /// }
+    /// let input = pipeline.preprocess_config();
+    /// println!("{} labels, input {}x{}", pipeline.labels().len(), input.width, input.height);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn load(model: impl AsRef<Path>, options: PipelineOptions) -> Result<Pipeline> {
         let model = model.as_ref();
         if let Some(expected) = &options.expected_sha256 {
@@ -130,6 +192,19 @@ impl Pipeline {
 
     /// Loads the project described by an `inferx.yaml` (model path relative to the file's
     /// folder), applying `INFERX_*` environment overrides.
+    ///
+    /// ```no_run
+    /// use inferx_runtime::Pipeline;
+    ///
+    /// # fn main() -> inferx_runtime::Result<()> {
+    /// let pipeline = Pipeline::from_config_file("inferx.yaml")?;
+    /// let prediction = pipeline.predict_path("images/sample.jpg")?;
+    /// for detection in prediction.detections() {
+    ///     println!("{} {:.2} {:?}", detection.label, detection.score, detection.bbox);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn from_config_file(path: impl AsRef<Path>) -> Result<Pipeline> {
         let path = path.as_ref();
         let config = crate::ProjectConfig::load(path)?;
@@ -292,6 +367,19 @@ impl Pipeline {
 
     /// Predicts several images: one run when the model takes a dynamic batch, else one run
     /// per image. Results are in input order.
+    ///
+    /// ```no_run
+    /// use inferx_runtime::{image, Pipeline};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pipeline = Pipeline::from_config_file("inferx.yaml")?;
+    /// let images = vec![image::open("a.jpg")?, image::open("b.jpg")?];
+    /// let predictions = pipeline.predict_batch(&images)?;
+    /// assert_eq!(predictions.len(), images.len());
+    /// println!("one run for all: {}", pipeline.batches_dynamically());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn predict_batch(&self, images: &[DynamicImage]) -> Result<Vec<Prediction>> {
         if images.is_empty() {
             return Ok(Vec::new());
@@ -360,7 +448,6 @@ impl Pipeline {
     }
 }
 
-/// Checks that the outputs have the ranks the task decodes.
 /// Checks that a model's signature fits `task`'s contract: an image input `[N, 3, H, W]`
 /// (any inputs for `custom`) and outputs of the ranks the task decodes. Returns whether the
 /// first input is an image.

@@ -256,6 +256,19 @@ fn round_half_even(value: f64) -> f64 {
 }
 
 /// The letterbox geometry of Ultralytics' `LetterBox(auto=False, scaleup=True, center=True)`.
+///
+/// ```
+/// use inferx_runtime::preprocess::letterbox_geometry;
+///
+/// // A 1280×720 frame into a 640×640 input: halved, with 140 rows of padding above.
+/// let transform = letterbox_geometry(1280, 720, 640, 640);
+/// assert_eq!((transform.scale_x, transform.pad_x, transform.pad_y), (0.5, 0.0, 140.0));
+/// assert_eq!((transform.content_width, transform.content_height), (640, 360));
+///
+/// // Model-input pixels map back to the frame, clipped to it.
+/// assert_eq!(transform.to_source(320.0, 320.0), (640.0, 360.0));
+/// assert_eq!(transform.to_source(320.0, 10.0), (640.0, 0.0));
+/// ```
 pub fn letterbox_geometry(source_width: u32, source_height: u32, width: u32, height: u32) -> Transform {
     let ratio = (height as f64 / source_height as f64).min(width as f64 / source_width as f64);
     let content_width = (round_half_even(source_width as f64 * ratio) as u32).clamp(1, width);

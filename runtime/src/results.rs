@@ -24,6 +24,16 @@ impl BoundingBox {
     }
 
     /// Intersection over union with another box.
+    ///
+    /// ```
+    /// use inferx_runtime::results::BoundingBox;
+    ///
+    /// let a = BoundingBox { x1: 0.0, y1: 0.0, x2: 10.0, y2: 10.0 };
+    /// let b = BoundingBox { x1: 5.0, y1: 0.0, x2: 15.0, y2: 10.0 };
+    /// assert_eq!(a.area(), 100.0);
+    /// assert_eq!(a.iou(&b), 50.0 / 150.0); // 50 px shared, 150 px covered
+    /// assert_eq!(a.iou(&BoundingBox { x1: 20.0, y1: 20.0, x2: 30.0, y2: 30.0 }), 0.0);
+    /// ```
     pub fn iou(&self, other: &BoundingBox) -> f32 {
         let width = (self.x2.min(other.x2) - self.x1.max(other.x1)).max(0.0);
         let height = (self.y2.min(other.y2) - self.y1.max(other.y1)).max(0.0);
@@ -69,6 +79,19 @@ pub struct ClassScore {
 }
 
 /// A binary mask, run-length encoded row-major: counts alternate starting with `false` pixels.
+///
+/// ```
+/// use inferx_runtime::results::Mask;
+///
+/// // 3×2 pixels: row 0 = [1, 1, 0], row 1 = [1, 0, 0].
+/// let pixels = [true, true, false, true, false, false];
+/// let mask = Mask::encode(3, 2, pixels);
+/// assert_eq!(mask.counts, [0, 2, 1, 1, 2]); // 0 unset, 2 set, 1 unset, 1 set, 2 unset
+/// assert_eq!(mask.area(), 3);
+/// assert_eq!(mask.decode(), pixels);
+/// let (x, y) = (0, 1);
+/// assert!(mask.decode()[y * mask.width as usize + x]);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mask {
     /// Width in pixels.
@@ -164,6 +187,23 @@ pub struct Anomaly {
 }
 
 /// The task-specific part of a prediction.
+///
+/// In JSON the variant is the `task` field, next to the fields of [`Prediction`]:
+///
+/// ```
+/// use inferx_runtime::{Prediction, PredictionOutput};
+///
+/// let json = r#"{
+///     "width": 640, "height": 480, "task": "classification",
+///     "top": [{"class_id": 281, "label": "tabby", "score": 0.83}],
+///     "timings": {"decode_ms": 1.0, "preprocess_ms": 0.4, "inference_ms": 3.2, "postprocess_ms": 0.1}
+/// }"#;
+/// let prediction: Prediction = serde_json::from_str(json)?;
+/// let PredictionOutput::Classification { top } = &prediction.output else { panic!("not a classification") };
+/// assert_eq!(top[0].label, "tabby");
+/// assert_eq!(serde_json::to_value(&prediction)?["task"], "classification");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "task", rename_all = "lowercase")]
 pub enum PredictionOutput {
@@ -202,6 +242,69 @@ pub struct Timings {
 }
 
 /// One image's prediction.
+///
+/// Match on [`output`](Prediction::output) to read each task's result, or use
+/// [`detections`](Prediction::detections) for boxes:
+///
+/// ```
+/// use inferx_runtime::results::{Anomaly, BoundingBox, Detection, Timings};
+/// use inferx_runtime::{Prediction, PredictionOutput};
+///
+/// fn summary(prediction: &Prediction) -> String {
+///     match &prediction.output {
+///         PredictionOutput::Detection { detections } => {
+///             let best = detections.first().map_or("nothing", |detection| detection.label.as_str());
+///             format!("{} found, best: {best}", detections.len())
+///         }
+///         PredictionOutput::Classification { top } => {
+///             top.iter().map(|class| format!("{} {:.2}", class.label, class.score)).collect::<Vec<_>>().join(", ")
+///         }
+///         PredictionOutput::Segmentation(segmentation) => segmentation
+///             .classes
+///             .iter()
+///             .map(|class| format!("{}: {} px", class.label, class.mask.area()))
+///             .collect::<Vec<_>>()
+///             .join(", "),
+///         PredictionOutput::Anomaly(anomaly) => {
+///             let verdict = if anomaly.is_anomalous { "anomalous" } else { "normal" };
+///             format!("{verdict}: score {:.2}, threshold {}", anomaly.score, anomaly.threshold)
+///         }
+///         PredictionOutput::Custom { outputs } => format!("{} raw outputs", outputs.len()),
+///     }
+/// }
+///
+/// let person = Detection {
+///     class_id: 0,
+///     label: "person".into(),
+///     score: 0.91,
+///     bbox: BoundingBox { x1: 48.0, y1: 120.0, x2: 210.0, y2: 470.0 },
+///     mask: None,
+///     polygon: None,
+/// };
+/// let prediction = Prediction {
+///     width: 640,
+///     height: 480,
+///     output: PredictionOutput::Detection { detections: vec![person] },
+///     timings: Timings::default(),
+/// };
+/// assert_eq!(summary(&prediction), "1 found, best: person");
+/// assert_eq!(prediction.detections()[0].bbox.x2, 210.0);
+///
+/// let anomaly = Anomaly {
+///     score: 0.72,
+///     is_anomalous: true,
+///     threshold: 0.5,
+///     map: Vec::new(),
+///     map_width: 0,
+///     map_height: 0,
+///     peak: (0.0, 0.0),
+///     region: None,
+///     heat: Vec::new(),
+/// };
+/// let prediction = Prediction { output: PredictionOutput::Anomaly(anomaly), ..prediction };
+/// assert_eq!(summary(&prediction), "anomalous: score 0.72, threshold 0.5");
+/// assert!(prediction.detections().is_empty());
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Prediction {
     /// Original image width.

@@ -48,6 +48,35 @@ pub struct Fallback {
 
 /// A loaded model: the session, its tensor signature and the provider actually in use.
 /// `Send + Sync`: runs are serialised on the session, which parallelises inside each run.
+///
+/// [`Engine::load`] is the device-selection entry point: it loads ONNX Runtime if needed,
+/// probes the machine, plans a [`ProviderChain`] for [`SessionOptions::device`] and creates
+/// the session on the first provider that works (or fails at once with
+/// [`Error::DeviceUnavailable`] when `strict_device` is set and an explicitly requested
+/// device fails).
+/// [`Pipeline`](crate::Pipeline) wraps an engine with pre- and postprocessing; use the
+/// engine alone to run raw tensors.
+///
+/// ```no_run
+/// use inferx_runtime::{Device, Engine, SessionOptions};
+///
+/// # fn main() -> inferx_runtime::Result<()> {
+/// let options = SessionOptions { device: Device::Cuda(0), intra_threads: 4, ..Default::default() };
+/// let engine = Engine::load("models/model.onnx", &options)?;
+/// println!("planned {}, running on {}", engine.chain().describe(), engine.device());
+/// for fallback in engine.fallbacks() {
+///     println!("skipped {}: {}", fallback.device, fallback.reason);
+/// }
+///
+/// let input = engine.input();
+/// println!("input `{}` {:?}", input.name, input.shape);
+/// let outputs = engine.run(&[1, 3, 224, 224], &vec![0.0; 3 * 224 * 224])?;
+/// for output in &outputs {
+///     println!("{} {:?}", output.name, output.shape);
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Engine {
     session: Mutex<Session>,

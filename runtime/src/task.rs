@@ -8,6 +8,18 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 
 /// A vision task: how a model's outputs are decoded.
+///
+/// ```
+/// use inferx_runtime::TaskKind;
+///
+/// let task: TaskKind = "classify".parse()?; // aliases: detect, yolo, cls, seg, raw...
+/// assert_eq!(task, TaskKind::Classification);
+/// assert_eq!(task.to_string(), "classification");
+/// assert_eq!(task.defaults().input_size, 224);
+/// assert_eq!(TaskKind::Detection.defaults().iou, 0.7);
+/// assert!("pose".parse::<TaskKind>().is_err());
+/// # Ok::<(), inferx_runtime::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TaskKind {

@@ -11,19 +11,31 @@
 //!   a bounded queue in front of worker threads (with optional dynamic batching);
 //! - request ids, JSON access logs, and graceful shutdown on SIGTERM/SIGINT.
 //!
+//! A project's own route runs the model on a worker thread through [`AppState::predict`];
+//! [`AppState::load`] reads `inferx.yaml` and loads the model (blocking, so before the async
+//! runtime starts):
+//!
 //! ```no_run
 //! use axum::{extract::State, routing::post, Json, Router};
 //! use inferx_runtime::server::{self, ApiError, AppState, ImageInput, ServeOptions};
+//! use inferx_runtime::Prediction;
 //!
-//! async fn predict(State(state): State<AppState>, image: ImageInput) -> Result<Json<inferx_runtime::Prediction>, ApiError> {
+//! async fn predict(State(state): State<AppState>, image: ImageInput) -> Result<Json<Prediction>, ApiError> {
 //!     Ok(Json(state.predict(image).await?))
 //! }
 //!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let state = AppState::load("inferx.yaml".as_ref(), &ServeOptions::default())?;
-//! server::serve(Router::new().route("/predict", post(predict)), state).await?;
-//! # Ok(())
-//! # }
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let options = ServeOptions {
+//!         project_name: "detector".into(),
+//!         project_version: "0.1.0".into(),
+//!         port: Some(8000), // over server.port and INFERX_PORT
+//!         ..Default::default()
+//!     };
+//!     let state = AppState::load("inferx.yaml".as_ref(), &options)?;
+//!     let routes = Router::new().route("/predict", post(predict));
+//!     tokio::runtime::Runtime::new()?.block_on(server::serve(routes, state))?;
+//!     Ok(())
+//! }
 //! ```
 
 mod error;
@@ -168,7 +180,28 @@ pub async fn serve(routes: Router<AppState>, state: AppState) -> Result<(), Serv
     serve_until(routes, state, shutdown_signal()).await
 }
 
-/// [`serve`] with another stop trigger (tests, embedding).
+/// [`serve`] with another stop trigger (tests, embedding). The drain delay and grace period
+/// apply after `stop` resolves, as after a signal.
+///
+/// ```no_run
+/// use axum::Router;
+/// use inferx_runtime::server::{self, AppState, ServeOptions};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let load = || AppState::load("inferx.yaml".as_ref(), &ServeOptions::default());
+/// let state = tokio::task::spawn_blocking(load).await??;
+/// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+/// let serving = server::serve_until(Router::new(), state, async move {
+///     let _ = stopped.await;
+/// });
+/// let (served, _) = tokio::join!(serving, async move {
+///     // ... the embedding application decides to stop:
+///     let _ = stop.send(());
+/// });
+/// served?;
+/// # Ok(())
+/// # }
+/// ```
 pub async fn serve_until(
     routes: Router<AppState>,
     state: AppState,

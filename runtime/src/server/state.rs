@@ -86,7 +86,17 @@ impl AppState {
     /// `options`), loads and warms the model, and starts the workers. Blocking: call it from
     /// `spawn_blocking` or before starting the async runtime.
     pub fn load(config_file: &Path, options: &ServeOptions) -> Result<AppState> {
-        let mut config = ProjectConfig::load(config_file)?;
+        let config = ProjectConfig::load(config_file)?;
+        let project_dir = config_file.parent().unwrap_or(Path::new("."));
+        AppState::from_config(config, project_dir, options).map_err(|error| match error {
+            Error::Config { reason, .. } => Error::Config { path: Some(config_file.to_path_buf()), reason },
+            other => other,
+        })
+    }
+
+    /// [`AppState::load`] from a config already in memory (built in code, say), its relative
+    /// paths taken from `project_dir`. Blocking, like `load`.
+    pub fn from_config(mut config: ProjectConfig, project_dir: &Path, options: &ServeOptions) -> Result<AppState> {
         if let Some(host) = &options.host {
             config.server.host = host.clone();
         }
@@ -96,11 +106,7 @@ impl AppState {
         if let Some(workers) = options.workers {
             config.server.workers = workers;
         }
-        config.check().map_err(|error| match error {
-            Error::Config { reason, .. } => Error::Config { path: Some(config_file.to_path_buf()), reason },
-            other => other,
-        })?;
-        let project_dir = config_file.parent().unwrap_or(Path::new("."));
+        config.check()?;
         let started = Instant::now();
         let server = config.server.clone();
         let mut pipeline_options = config.pipeline_options(project_dir)?;

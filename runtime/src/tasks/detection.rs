@@ -170,6 +170,28 @@ fn argmax(values: &[f32]) -> (usize, f32) {
 
 /// Greedy non-maximum suppression, best score first. Boxes of different classes never
 /// suppress each other unless `agnostic`. Returns kept candidates in score order.
+///
+/// A box is dropped when its IoU with a kept box is above `iou_threshold`:
+///
+/// ```
+/// use inferx_runtime::results::BoundingBox;
+/// use inferx_runtime::tasks::detection::{non_max_suppression, Candidate};
+///
+/// let candidate = |class_id: usize, score: f32, x1: f32| Candidate {
+///     class_id,
+///     score,
+///     bbox: BoundingBox { x1, y1: 0.0, x2: x1 + 10.0, y2: 10.0 },
+///     anchor: 0,
+/// };
+/// // The two class-0 boxes overlap with IoU 9/11; the class-1 box sits on the second.
+/// let candidates = vec![candidate(0, 0.8, 1.0), candidate(0, 0.9, 0.0), candidate(1, 0.7, 1.0)];
+///
+/// let kept = non_max_suppression(candidates.clone(), 0.7, 300, false);
+/// assert_eq!(kept.iter().map(|kept| kept.score).collect::<Vec<_>>(), [0.9, 0.7]);
+///
+/// let kept = non_max_suppression(candidates, 0.7, 300, true); // class-agnostic
+/// assert_eq!(kept.iter().map(|kept| kept.score).collect::<Vec<_>>(), [0.9]);
+/// ```
 pub fn non_max_suppression(
     mut candidates: Vec<Candidate>,
     iou_threshold: f32,
