@@ -6,6 +6,7 @@ mod support;
 mod benchmark;
 mod config;
 mod errors;
+mod examples;
 mod fallback;
 mod golden;
 mod init;
