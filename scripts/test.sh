@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test suite: fixtures and ONNX Runtime first, then formatting, lints and every test.
+# The test suite: fixtures and ONNX Runtime first, then formatting, lints, the API docs and
+# the book, and every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # A cold build (a fresh clone, as in CI) gains nothing from incremental compilation's
@@ -10,4 +11,10 @@ fi
 INFERX_SETUP_PROFILE=dev bash scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+# The runtime's API docs: no broken intra-doc link, no undocumented item.
+RUSTDOCFLAGS="-D warnings" cargo doc --package inferx-runtime --no-deps --all-features --quiet
+# The user guide builds and every internal link and anchor resolves.
+bash scripts/book.sh
+# Every test, the examples/ and the generated projects included; then the doc examples.
 cargo test --workspace --all-targets --no-fail-fast
+cargo test --workspace --doc --quiet

@@ -1,4 +1,4 @@
-//! Integration tests of `inferx template` and `inferx api`: snapshots of generated files,
+//! Integration tests of `inferx template`, `inferx api` and `inferx upgrade`: snapshots of generated files,
 //! refusals that leave nothing behind, and generated projects (and their HTTP server) compiled
 //! and run on the real detector.
 
@@ -9,6 +9,8 @@ mod api;
 mod build;
 mod docker;
 mod errors;
+mod quickstart;
 mod server;
 mod snapshots;
 mod tasks;
+mod upgrade;

@@ -6,24 +6,27 @@ use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    sync::{mpsc, Arc, Barrier, Mutex, OnceLock},
+    sync::{mpsc, Arc, Barrier, Mutex},
     time::{Duration, Instant},
 };
 
 use inferx_runtime::{config::ServerConfig, ProjectConfig};
 use serde_json::{json, Value};
 
-use super::build::{build_project_with, shared_target};
+use super::{
+    build::shared_target,
+    quickstart::{quickstart, PROJECT_NAME},
+};
 use crate::support::*;
 
-const NAME: &str = "detect-api";
+/// The project the book's quick start generated and built (yolo + server, the real detector).
+const NAME: &str = PROJECT_NAME;
 const KEY_A: &str = "key-a-0123456789abcdef";
 const KEY_B: &str = "key-b-0123456789abcdef";
 
-/// The generated project with the server, built once for every test here.
+/// The generated project with the server: the quick start's, built once for every test here.
 fn project() -> &'static Path {
-    static PROJECT: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    &PROJECT.get_or_init(|| build_project_with("yolo", NAME, &detector(), &["--api"], |_| {})).1
+    &quickstart().project
 }
 
 /// A running server; killed when dropped.
