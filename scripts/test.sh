@@ -15,6 +15,7 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --package inferx-runtime --no-deps --all-features --quiet
 # The user guide builds and every internal link and anchor resolves.
 bash scripts/book.sh
-# Every test, the examples/ and the generated projects included; then the doc examples.
-cargo test --workspace --all-targets --no-fail-fast
-cargo test --workspace --doc --quiet
+# Every test (the generated projects included), the examples/ built as the programs the
+# tests run, and the doc examples; then the benchmark's quick smoke run.
+cargo test --workspace --no-fail-fast
+cargo test --bench pipeline

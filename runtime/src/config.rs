@@ -47,7 +47,8 @@ pub struct ModelSection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
 #[serde(deny_unknown_fields, default)]
 pub struct Thresholds {
-    /// Minimum score (strictly above), or the mask/anomaly threshold.
+    /// Detection: minimum score (strictly above); segmentation and anomaly: the mask / anomaly
+    /// threshold; classification ignores it (see `top_k`).
     #[validate(range(min = 0.0, max = 1.0, message = "thresholds.confidence must be between 0 and 1"))]
     pub confidence: f32,
     /// NMS IoU threshold.

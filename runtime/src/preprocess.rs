@@ -92,7 +92,29 @@ pub fn decode_image(bytes: &[u8], limits: &ImageLimits) -> Result<DynamicImage> 
         };
         image_error(reason, problem)
     };
+    let format = reader.format();
     let mut decoder = reader.into_decoder().map_err(classify)?;
+    // The decoders check the side limits from the header but may start on the pixel data
+    // before noticing the allocation limit: refuse here, from the header alone.
+    let needed = decoder.total_bytes();
+    if needed > limits.max_alloc_bytes {
+        let (width, height) = decoder.dimensions();
+        return Err(image_error(
+            format!(
+                "its header says {width}x{height}, {needed} bytes decoded, over the {} byte limit (limits.max_alloc_bytes)",
+                limits.max_alloc_bytes
+            ),
+            ImageProblem::TooLarge,
+        ));
+    }
+    // A JPEG cut short decodes "successfully" with the missing rows filled in grey; refuse it
+    // instead of predicting on half a picture. (0xFF 0xD9 cannot occur inside scan data.)
+    if format == Some(image::ImageFormat::Jpeg) && !bytes.windows(2).any(|pair| pair == [0xFF, 0xD9]) {
+        return Err(image_error(
+            "the JPEG is truncated (it has no end-of-image marker); re-export or re-upload it".to_string(),
+            ImageProblem::Corrupt,
+        ));
+    }
     let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut image = DynamicImage::from_decoder(decoder).map_err(classify)?;
     image.apply_orientation(orientation);

@@ -151,8 +151,8 @@ pub struct SegmentClass {
 /// A segmentation result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Segmentation {
-    /// Per-class masks at original image size (background, class 0 of a semantic model, is
-    /// included only when it is not the only class).
+    /// Per-class masks at original image size; background (class 0 of a semantic or binary
+    /// map) is never included.
     pub classes: Vec<SegmentClass>,
     /// Bounding boxes of the connected regions of each foreground class (binary and semantic
     /// models), in original pixels.

@@ -38,7 +38,8 @@ pub(crate) fn run(args: DockerArgs, printer: &Printer) -> anyhow::Result<()> {
         install_runtime(&project.dir, args.gpu, printer)?;
     }
     if write {
-        let image = format!("{}:{}", project.name, project.version);
+        let (name, tag) = options.image(&project);
+        let image = format!("{name}:{tag}");
         printer.status(format!(
             "deployment files ready in {:.0} ms\nnext:\n  docker build -t {image} {}\n  docker compose up    # or: helm install {} deploy/helm/{}",
             started.elapsed().as_secs_f64() * 1e3,

@@ -43,6 +43,17 @@ pub struct DeployOptions {
     pub tag: Option<String>,
 }
 
+impl DeployOptions {
+    /// The image name (registry prefix included) and tag the files refer to.
+    pub fn image(&self, project: &ProjectFacts) -> (String, String) {
+        let name = match &self.registry {
+            Some(registry) => format!("{}/{}", registry.trim_end_matches('/'), project.name),
+            None => project.name.clone(),
+        };
+        (name, self.tag.clone().unwrap_or_else(|| project.version.clone()))
+    }
+}
+
 #[derive(Debug, Serialize)]
 struct DeployContext {
     project_name: String,
@@ -87,10 +98,7 @@ pub fn plan(project: &ProjectFacts, options: &DeployOptions) -> Result<Vec<Chang
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .ok_or_else(|| not_ready(format!("model.path `{}` names no file", config.model.path)))?;
-    let image = match &options.registry {
-        Some(registry) => format!("{}/{}", registry.trim_end_matches('/'), project.name),
-        None => project.name.clone(),
-    };
+    let (image, tag) = options.image(project);
     let context = DeployContext {
         project_name: project.name.clone(),
         task: config.task.to_string(),
@@ -99,7 +107,7 @@ pub fn plan(project: &ProjectFacts, options: &DeployOptions) -> Result<Vec<Chang
         model_file,
         gpu: options.gpu,
         image,
-        tag: options.tag.clone().unwrap_or_else(|| project.version.clone()),
+        tag,
         port: config.server.port,
         drain_delay_ms: DRAIN_DELAY_MS,
         grace_period_ms: GRACE_PERIOD_MS,

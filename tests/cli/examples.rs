@@ -12,14 +12,12 @@ use serde_json::Value;
 
 use crate::support::*;
 
-/// An example's binary, built by `cargo test --all-targets` beside the CLI.
+/// An example's program, built by `cargo test` (or `cargo build --examples`) beside the CLI.
+/// (`cargo test --all-targets` builds examples as test harnesses instead, which print nothing.)
 fn example(name: &str) -> Command {
     let debug = PathBuf::from(env!("CARGO_BIN_EXE_inferx")).parent().unwrap().to_path_buf();
     let path = debug.join("examples").join(name);
-    assert!(
-        path.is_file(),
-        "example `{name}` is not built: `cargo test --all-targets` or `cargo build --examples` builds it"
-    );
+    assert!(path.is_file(), "example `{name}` is not built: `cargo test` or `cargo build --examples` builds it");
     Command::new(path)
 }
 

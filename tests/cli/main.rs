@@ -9,6 +9,7 @@ mod errors;
 mod examples;
 mod fallback;
 mod golden;
+mod hostile;
 mod init;
 mod inspect;
 mod install;

@@ -48,8 +48,8 @@ pub enum ScoreKind {
 pub struct DecodeOptions {
     /// The task.
     pub task: TaskKind,
-    /// Score threshold: detections and classes must score strictly above it; for segmentation
-    /// and anomaly it is the mask / anomaly threshold.
+    /// Score threshold: detections must score strictly above it; for segmentation and anomaly
+    /// it is the mask / anomaly threshold. Classification ignores it and reports `top_k`.
     pub confidence: f32,
     /// IoU above which a weaker box of the same class is suppressed.
     pub iou: f32,
