@@ -129,7 +129,13 @@ fn check_config(dir: &Path, report: &mut Report) -> Option<ProjectConfig> {
 /// `model.*`: present, unchanged (sha256), an ONNX model whose signature fits the task.
 fn check_model(dir: &Path, config: &ProjectConfig, report: &mut Report) -> Option<ModelInfo> {
     report.checked.push("model");
-    let path = config.model_path(dir);
+    let path = match config.model_path(dir) {
+        Ok(path) => path,
+        Err(error) => {
+            report.error("model.outside", error.reason(), "copy the model into models/ instead of linking to it");
+            return None;
+        }
+    };
     if !path.is_file() {
         report.error(
             "model.missing",
@@ -212,7 +218,8 @@ fn check_labels(dir: &Path, config: &ProjectConfig, info: &ModelInfo, report: &m
     let labels = if !config.labels.is_empty() {
         config.labels.clone()
     } else if let Some(file) = &config.labels_file {
-        match inferx_runtime::labels::read_labels_file(&dir.join(file)) {
+        let path = inferx_runtime::config::project_file(dir, "labels_file", file);
+        match path.and_then(|path| inferx_runtime::labels::read_labels_file(&path)) {
             Ok(labels) => labels,
             Err(error) => {
                 report.error("labels.file", error.to_string(), format!("create {file}, one label per line"));
@@ -250,7 +257,7 @@ fn check_model_loads(dir: &Path, config: &ProjectConfig, report: &mut Report) {
     }
     report.checked.push("model.load");
     let loaded =
-        config.pipeline_options(dir).and_then(|options| Pipeline::load(config.model_path(dir), options).map(|_| ()));
+        config.pipeline_options(dir).and_then(|options| Pipeline::load(config.model_path(dir)?, options).map(|_| ()));
     if let Err(error) = loaded {
         report.error("model.load", error.to_string(), "fix the model or the settings the message names");
     }

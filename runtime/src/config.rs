@@ -4,7 +4,7 @@
 //! Precedence, lowest first: built-in task defaults → the file → environment variables →
 //! explicit overrides from the caller (command-line flags).
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use validator::Validate;
@@ -613,7 +613,7 @@ impl ProjectConfig {
     /// assert_eq!(config.device, Device::Cuda(1));
     /// assert_eq!(config.thresholds.iou, 0.7); // not in the file: the default
     /// assert_eq!(config.input.width, 640);
-    /// assert_eq!(config.model_path(Path::new("/srv/app")), Path::new("/srv/app/models/yolov8n.onnx"));
+    /// assert_eq!(config.model_path(Path::new("/srv/app"))?, Path::new("/srv/app/models/yolov8n.onnx"));
     ///
     /// let options = config.pipeline_options(Path::new("/srv/app"))?;
     /// assert_eq!(options.confidence, Some(0.4));
@@ -719,18 +719,20 @@ impl ProjectConfig {
                 "server.auth.open_routes entry `{route}` must be a path starting with /"
             )));
         }
-        if Path::new(&self.model.path).is_absolute() || self.model.path.split(['/', '\\']).any(|part| part == "..") {
-            return Err(Error::config(format!(
-                "model.path `{}` must be relative to the project and stay inside it (put the model in models/)",
-                self.model.path
-            )));
+        check_relative("model.path", &self.model.path, "put the model in models/")?;
+        if let Some(file) = &self.labels_file {
+            check_relative("labels_file", file, "put the labels file beside inferx.yaml")?;
+        }
+        if let Some(file) = &self.server.auth.api_keys_file {
+            check_relative("server.auth.api_keys_file", file, "mount the keys inside the project, e.g. secrets/")?;
         }
         Ok(())
     }
 
-    /// The model path resolved against the config file's folder.
-    pub fn model_path(&self, project_dir: &Path) -> PathBuf {
-        project_dir.join(&self.model.path)
+    /// The model path resolved against the config file's folder; refused when a symlink takes
+    /// it out of the project (see [`project_file`]).
+    pub fn model_path(&self, project_dir: &Path) -> Result<PathBuf> {
+        project_file(project_dir, "model.path", &self.model.path)
     }
 
     /// Pipeline options for this configuration; `project_dir` resolves relative paths.
@@ -738,7 +740,7 @@ impl ProjectConfig {
         let labels = if !self.labels.is_empty() {
             Some(self.labels.clone())
         } else if let Some(file) = &self.labels_file {
-            Some(crate::labels::read_labels_file(&project_dir.join(file))?)
+            Some(crate::labels::read_labels_file(&project_file(project_dir, "labels_file", file)?)?)
         } else {
             None
         };
@@ -799,6 +801,38 @@ fn collect_messages(prefix: &str, errors: &validator::ValidationErrors, messages
     }
 }
 
+/// Refuses a path from the config that is absolute or climbs out with `..`: every file a
+/// project names lives inside it, so the project moves (and deploys) as one folder.
+fn check_relative(key: &str, value: &str, fix: &str) -> Result<()> {
+    let path = Path::new(value);
+    let climbs = path.components().any(|part| !matches!(part, Component::Normal(_) | Component::CurDir));
+    if value.is_empty() || climbs || value.contains('\\') {
+        return Err(Error::config(format!(
+            "{key} `{value}` must be relative to the project and stay inside it ({fix})"
+        )));
+    }
+    Ok(())
+}
+
+/// `relative` (a config value, already [checked](ProjectConfig::check)) under `project_dir`.
+/// When the file exists, its real location must be inside the project too: a symlink out of
+/// the project is refused, so a config can never make the runtime read an arbitrary file.
+pub fn project_file(project_dir: &Path, key: &str, relative: &str) -> Result<PathBuf> {
+    check_relative(key, relative, "keep the files a project uses inside its folder")?;
+    let joined = project_dir.join(relative);
+    let (Ok(real), Ok(root)) = (std::fs::canonicalize(&joined), std::fs::canonicalize(project_dir)) else {
+        // Missing: the caller's read names it.
+        return Ok(joined);
+    };
+    if !real.starts_with(&root) {
+        return Err(Error::config(format!(
+            "{key} `{relative}` leads outside the project, to `{}` (a symlink); copy the file into the project or mount it there",
+            real.display()
+        )));
+    }
+    Ok(joined)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -850,5 +884,44 @@ mod tests {
         config.thresholds.confidence = 0.5;
         config.model.path = "../elsewhere/model.onnx".into();
         assert!(config.check().unwrap_err().to_string().contains("stay inside"));
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn every_path_a_config_names_stays_inside_the_project() {
+        let base =
+            ProjectConfig::parse("inferx: {version: 0.1.0, template: yolo}\nmodel: {path: m.onnx}\ntask: detection\n")
+                .unwrap();
+        for (key, bad) in [
+            ("labels_file", "../labels.txt"),
+            ("labels_file", "/etc/passwd"),
+            ("server.auth.api_keys_file", "/run/keys"),
+        ] {
+            let mut config = base.clone();
+            match key {
+                "labels_file" => config.labels_file = Some(bad.to_string()),
+                _ => config.server.auth.api_keys_file = Some(bad.to_string()),
+            }
+            let message = config.check().unwrap_err().to_string();
+            assert!(message.contains(&format!("{key} `{bad}` must be relative to the project")), "{message}");
+        }
+        for bad in ["models/../../m.onnx", "", "models\\..\\m.onnx"] {
+            let mut config = base.clone();
+            config.model.path = bad.to_string();
+            assert!(config.check().is_err(), "{bad:?}");
+        }
+
+        // A symlink inside the project is fine; one that leads out of it is refused.
+        let root = tempfile::tempdir().unwrap();
+        let project = root.path().join("app");
+        std::fs::create_dir_all(project.join("models")).unwrap();
+        std::fs::write(project.join("models/real.onnx"), b"x").unwrap();
+        std::fs::write(root.path().join("outside.onnx"), b"x").unwrap();
+        std::os::unix::fs::symlink(project.join("models/real.onnx"), project.join("models/inside.onnx")).unwrap();
+        std::os::unix::fs::symlink(root.path().join("outside.onnx"), project.join("models/outside.onnx")).unwrap();
+        assert!(project_file(&project, "model.path", "models/inside.onnx").is_ok());
+        assert!(project_file(&project, "model.path", "models/missing.onnx").is_ok(), "missing: the reader names it");
+        let message = project_file(&project, "model.path", "models/outside.onnx").unwrap_err().to_string();
+        assert!(message.contains("model.path `models/outside.onnx` leads outside the project"), "{message}");
     }
 }

@@ -209,7 +209,7 @@ impl Pipeline {
         let path = path.as_ref();
         let config = crate::ProjectConfig::load(path)?;
         let project_dir = path.parent().unwrap_or(Path::new("."));
-        Pipeline::load(config.model_path(project_dir), config.pipeline_options(project_dir)?)
+        Pipeline::load(config.model_path(project_dir)?, config.pipeline_options(project_dir)?)
     }
 
     /// Wraps an already loaded engine (e.g. one created with a simulated probe).

@@ -140,6 +140,26 @@ fn each_broken_rule_is_caught_with_its_message() {
         "runtime.version",
         "the vendored runtime is 0.0.1",
     );
+    // The model swapped for a symlink to a file outside the project (#8: paths).
+    assert_caught(
+        "linked-model",
+        |project| {
+            let model = project.join("models/nudenet-320n.onnx");
+            let outside = project.parent().unwrap().join("elsewhere.onnx");
+            std::fs::rename(&model, &outside).unwrap();
+            std::os::unix::fs::symlink(&outside, &model).unwrap();
+        },
+        "error",
+        "model.outside",
+        "model.path `models/nudenet-320n.onnx` leads outside the project",
+    );
+    assert_caught(
+        "labels-outside",
+        |project| edit_config(project, "task: detection", "labels_file: ../labels.txt\ntask: detection"),
+        "error",
+        "config.invalid",
+        "labels_file `../labels.txt` must be relative to the project and stay inside it",
+    );
 }
 
 #[test]

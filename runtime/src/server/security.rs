@@ -44,7 +44,7 @@ impl ApiKeys {
             }
         }
         if let Some(file) = &config.api_keys_file {
-            let path = project_dir.join(file);
+            let path = crate::config::project_file(project_dir, "server.auth.api_keys_file", file)?;
             let text = std::fs::read_to_string(&path).map_err(|error| Error::Config {
                 path: Some(path.clone()),
                 reason: format!(

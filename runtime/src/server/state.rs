@@ -110,7 +110,7 @@ impl AppState {
         let started = Instant::now();
         let server = config.server.clone();
         let mut pipeline_options = config.pipeline_options(project_dir)?;
-        let model_path = config.model_path(project_dir);
+        let model_path = config.model_path(project_dir)?;
         let model_bytes = std::fs::metadata(&model_path).map_or(0, |metadata| metadata.len());
         let sessions = server.session_count(model_bytes);
         let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
