@@ -4,6 +4,7 @@
 mod support;
 
 mod classification;
+mod fuzz_corpus;
 mod segmentation;
 mod sessions;
 mod tasks;

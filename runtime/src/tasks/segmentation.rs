@@ -1,7 +1,9 @@
 //! Segmentation decoding: semantic `[C, H, W]` argmax, binary `[1, H, W]` probability maps
 //! with a threshold, and YOLO-seg (`output0` plus `protos`) instance masks.
 
-use super::{detection, mismatch, resample_to_source, sample_bilinear, source_to_map, DecodeOptions, ItemView};
+use super::{
+    detection, mismatch, resample_to_source, sample_bilinear, source_to_map, DecodeOptions, DetectionLayout, ItemView,
+};
 use crate::{
     labels::label_for,
     preprocess::Transform,
@@ -213,15 +215,30 @@ fn decode_instances(
 ) -> Result<Segmentation> {
     let [prototypes, proto_height, proto_width] = protos.shape else { unreachable!("checked by the caller") };
     let (prototypes, proto_height, proto_width) = (*prototypes, *proto_height, *proto_width);
+    // The mask coefficients are the last `prototypes` channels of each anchor: rows of a
+    // channels-first (YOLOv8/v11) output, columns of an anchor-per-row (v5, end-to-end) one.
+    let classes = (!options.labels.is_empty()).then_some(options.labels.len());
+    let layout = detection::resolve_layout(options.layout, boxes.shape, classes, prototypes)?;
+    let (rows, columns) = (boxes.shape[0], boxes.shape[1]);
+    let channels = if layout == DetectionLayout::Yolov8 { rows } else { columns };
+    if channels < prototypes + 5 {
+        return Err(mismatch(
+            TaskKind::Segmentation,
+            format!(
+                "YOLO-seg boxes need a box, scores and {prototypes} mask coefficients per anchor, got {channels} values"
+            ),
+        ));
+    }
     let kept = detection::kept_candidates(boxes, options, prototypes)?;
-    let anchors = boxes.shape[1];
+    let coefficient = |anchor: usize, index: usize| match layout {
+        DetectionLayout::Yolov8 => boxes.data[(rows - prototypes + index) * columns + anchor],
+        _ => boxes.data[anchor * columns + (columns - prototypes + index)],
+    };
     let plane = proto_height * proto_width;
     let (source_width, source_height) = (transform.source_width, transform.source_height);
     let mut instances = Vec::with_capacity(kept.len());
     for candidate in &kept {
-        let coefficients: Vec<f32> = (0..prototypes)
-            .map(|index| boxes.data[(boxes.shape[0] - prototypes + index) * anchors + candidate.anchor])
-            .collect();
+        let coefficients: Vec<f32> = (0..prototypes).map(|index| coefficient(candidate.anchor, index)).collect();
         // Mask logits at prototype resolution.
         let mut logits = vec![0.0f32; plane];
         for (index, coefficient) in coefficients.iter().enumerate() {
