@@ -127,19 +127,11 @@ pub fn plan(project: &ProjectFacts) -> Result<Vec<Change>, GenerateError> {
 
 /// The upgrade record with what this command writes (see [`super::upgrade`]).
 fn record_change(dir: &Path, changes: &[Change]) -> Result<Change, GenerateError> {
-    let current = read(dir, upgrade::RECORD)?;
     let mut record = Record::read(dir)?.unwrap_or_else(|| Record::of(&[]));
     for change in changes {
         record.set(&change.path, change.contents.as_bytes());
     }
-    let wanted = String::from_utf8_lossy(&record.to_file()?.contents).into_owned();
-    let kind = match &current {
-        None => ChangeKind::Create,
-        Some(text) if *text == wanted => ChangeKind::Unchanged,
-        Some(_) => ChangeKind::Update,
-    };
-    let summary = "what inferx generated (to tell your edits apart)".to_string();
-    Ok(Change { path: upgrade::RECORD.to_string(), kind, summary, contents: wanted, diff: String::new() })
+    upgrade::record_change(dir, &record)
 }
 
 fn replace_file(dir: &Path, path: &str, wanted: String, pristine: Option<&str>) -> Result<Change, GenerateError> {

@@ -19,6 +19,17 @@ pub enum ChangeKind {
     Remove,
 }
 
+impl ChangeKind {
+    /// Writing `wanted` over `current` (`None`: no such file): a creation, nothing, or an update.
+    pub fn of(current: Option<&[u8]>, wanted: &[u8]) -> ChangeKind {
+        match current {
+            None => ChangeKind::Create,
+            Some(current) if current == wanted => ChangeKind::Unchanged,
+            Some(_) => ChangeKind::Update,
+        }
+    }
+}
+
 /// One planned change.
 #[derive(Debug, Clone)]
 pub struct Change {

@@ -8,7 +8,6 @@
 use std::{collections::BTreeMap, path::Path};
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use super::{
     add_server::ProjectFacts,
@@ -74,7 +73,7 @@ struct DeployContext {
 }
 
 fn sha256(text: &str) -> String {
-    format!("{:x}", Sha256::digest(text.as_bytes()))
+    super::upgrade::sha256(text.as_bytes())
 }
 
 /// Plans the deployment files of a project; nothing is written.
@@ -147,11 +146,7 @@ pub fn plan(project: &ProjectFacts, options: &DeployOptions) -> Result<Vec<Chang
     }
     let record_text =
         serde_json::to_string_pretty(&written).map_err(|error| GenerateError::Bug(error.to_string()))? + "\n";
-    let kind = match &current_record {
-        None => ChangeKind::Create,
-        Some(text) if *text == record_text => ChangeKind::Unchanged,
-        Some(_) => ChangeKind::Update,
-    };
+    let kind = ChangeKind::of(current_record.as_deref().map(str::as_bytes), record_text.as_bytes());
     changes.push(Change {
         path: RECORD.to_string(),
         kind,

@@ -369,7 +369,7 @@ impl ProjectSpec {
 }
 
 /// An `f32` as the shortest decimal that reads back to it (`0.7`, not `0.699999988`).
-fn shortest(value: f32) -> f64 {
+pub(super) fn shortest(value: f32) -> f64 {
     value.to_string().parse().unwrap_or(value as f64)
 }
 

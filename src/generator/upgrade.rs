@@ -21,7 +21,7 @@ use super::{
     add_server::ProjectFacts,
     changes::{read_bytes, unified_diff, Change, ChangeKind},
     render_project,
-    spec::ModelSource,
+    spec::{shortest, ModelSource},
     templates,
     write::GenerateError,
     GeneratedFile, ProjectSpec, SERVER_FILES,
@@ -137,11 +137,7 @@ pub fn plan(project: &ProjectFacts, force: bool) -> Result<UpgradePlan, Generate
                 } else {
                     plan.beside.push(file.path.clone());
                     let beside = format!("{}{NEW_SUFFIX}", file.path);
-                    let kind = match read_bytes(&project.dir, &beside)? {
-                        Some(existing) if existing == file.contents => ChangeKind::Unchanged,
-                        Some(_) => ChangeKind::Update,
-                        None => ChangeKind::Create,
-                    };
+                    let kind = ChangeKind::of(read_bytes(&project.dir, &beside)?.as_deref(), &file.contents);
                     let summary = format!("you edited `{}`: the new version goes beside it", file.path);
                     change(&beside, kind, &summary, contents, diff)
                 }
@@ -158,21 +154,15 @@ pub fn plan(project: &ProjectFacts, force: bool) -> Result<UpgradePlan, Generate
             plan.kept.push(path.clone());
         }
     }
-    let record_file = next.to_file()?;
-    let record_text = text(&record_file)?;
-    let kind = match read_bytes(&project.dir, RECORD)? {
-        None => ChangeKind::Create,
-        Some(bytes) if bytes == record_file.contents => ChangeKind::Unchanged,
-        Some(_) => ChangeKind::Update,
-    };
-    plan.changes.push(change(
-        RECORD,
-        kind,
-        "what inferx generated (to tell your edits apart)",
-        record_text,
-        String::new(),
-    ));
+    plan.changes.push(record_change(&project.dir, &next)?);
     Ok(plan)
+}
+
+/// The change that writes `record` as the project's record.
+pub fn record_change(dir: &Path, record: &Record) -> Result<Change, GenerateError> {
+    let file = record.to_file()?;
+    let kind = ChangeKind::of(read_bytes(dir, RECORD)?.as_deref(), &file.contents);
+    Ok(change(RECORD, kind, "what inferx generated (to tell your edits apart)", text(&file)?, String::new()))
 }
 
 /// The project as this inferx would generate it, from the project's own facts.
@@ -197,10 +187,6 @@ fn current_spec(project: &ProjectFacts) -> Result<ProjectSpec, GenerateError> {
         spec.description = description.clone();
     }
     Ok(spec)
-}
-
-fn shortest(value: f32) -> f64 {
-    value.to_string().parse().unwrap_or(value as f64)
 }
 
 fn text(file: &GeneratedFile) -> Result<String, GenerateError> {
