@@ -108,8 +108,9 @@ pub fn decode_image(bytes: &[u8], limits: &ImageLimits) -> Result<DynamicImage> 
         ));
     }
     // A JPEG cut short decodes "successfully" with the missing rows filled in grey; refuse it
-    // instead of predicting on half a picture. (0xFF 0xD9 cannot occur inside scan data.)
-    if format == Some(image::ImageFormat::Jpeg) && !bytes.windows(2).any(|pair| pair == [0xFF, 0xD9]) {
+    // instead of predicting on half a picture. (0xFF 0xD9 cannot occur inside scan data.) The
+    // search runs from the end, where the marker of a whole file is, so it costs nothing.
+    if format == Some(image::ImageFormat::Jpeg) && !bytes.windows(2).rev().any(|pair| pair == [0xFF, 0xD9]) {
         return Err(image_error(
             "the JPEG is truncated (it has no end-of-image marker); re-export or re-upload it".to_string(),
             ImageProblem::Corrupt,
