@@ -30,23 +30,69 @@ pub(crate) fn cargo(project: &Path, args: &[&str]) -> std::process::Output {
     output
 }
 
+/// How a test project gets its `inferx-runtime`.
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) enum Runtime {
+    /// Its own vendored `runtime/`, as a user builds it.
+    Vendored,
+    /// One copy shared by the task tests, checked to be byte for byte the project's own.
+    Shared,
+}
+
+/// The files under `root`, by relative path.
+fn files(root: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    walkdir::WalkDir::new(root)
+        .into_iter()
+        .map(|entry| entry.unwrap())
+        .filter(|entry| entry.file_type().is_file())
+        .map(|entry| (entry.path().strip_prefix(root).unwrap().to_path_buf(), std::fs::read(entry.path()).unwrap()))
+        .collect()
+}
+
+/// Points `project` at one shared copy of its vendored runtime. Cargo keys a path dependency
+/// by its path, so every project's own copy compiles again (minutes each); the task tests
+/// share one instead, after checking it holds exactly the project's files. The standalone
+/// build (`generated_yolo_project_builds_predicts_and_passes_its_tests`) and the quick start
+/// keep their own.
+fn share_runtime(project: &Path) {
+    static SHARED: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = SHARED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let vendored = files(&project.join("runtime"));
+    let shared = shared_target().join("shared-runtime");
+    // Rewritten only when it differs: unchanged files keep their times and cargo its build.
+    if !shared.exists() || files(&shared) != vendored {
+        let _ = std::fs::remove_dir_all(&shared);
+        for (relative, contents) in &vendored {
+            write(&shared.join(relative), contents);
+        }
+    }
+    let manifest = project.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let vendored_path = "inferx-runtime = { path = \"runtime\"";
+    assert!(text.contains(vendored_path), "the generated Cargo.toml vendors the runtime:\n{text}");
+    let shared_path = format!("inferx-runtime = {{ path = {:?}", shared.display().to_string());
+    std::fs::write(&manifest, text.replace(vendored_path, &shared_path)).unwrap();
+}
+
 /// Generates `template` with `model` into a fresh folder, applies `configure` to its
-/// `inferx.yaml`, and builds it, starting from the versions inferx itself is tested with.
+/// `inferx.yaml`, and builds it against the shared runtime, starting from the versions
+/// inferx itself is tested with.
 pub(crate) fn build_project(
     template: &str,
     name: &str,
     model: &Path,
     configure: impl FnOnce(&mut ProjectConfig),
 ) -> (tempfile::TempDir, std::path::PathBuf) {
-    build_project_with(template, name, model, &[], configure)
+    build_project_with(template, name, model, &[], Runtime::Shared, configure)
 }
 
-/// [`build_project`] with extra `inferx template` flags (`--api`).
+/// [`build_project`] with extra `inferx template` flags (`--api`) and a choice of runtime.
 pub(crate) fn build_project_with(
     template: &str,
     name: &str,
     model: &Path,
     flags: &[&str],
+    runtime: Runtime,
     configure: impl FnOnce(&mut ProjectConfig),
 ) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = temp_dir();
@@ -68,6 +114,9 @@ pub(crate) fn build_project_with(
         std::fs::write(&config_path, config.to_yaml().unwrap()).unwrap();
     }
     std::fs::copy(repo().join("Cargo.lock"), project.join("Cargo.lock")).unwrap();
+    if runtime == Runtime::Shared {
+        share_runtime(&project);
+    }
     cargo(&project, &["build", "--quiet"]);
     (dir, project)
 }
@@ -75,7 +124,7 @@ pub(crate) fn build_project_with(
 #[test]
 fn generated_yolo_project_builds_predicts_and_passes_its_tests() {
     let model = detector();
-    let (_guard, project) = build_project("yolo", "detect-app", &model, |_| {});
+    let (_guard, project) = build_project_with("yolo", "detect-app", &model, &[], Runtime::Vendored, |_| {});
     cargo(&project, &["fmt", "--check"]);
     let binary = shared_target().join("debug/detect-app");
     let output =

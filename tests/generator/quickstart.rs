@@ -40,7 +40,6 @@ pub(crate) const PROJECT_NAME: &str = "people";
 
 /// A finished quick start: its folder, its project and what it printed.
 pub(crate) struct Quickstart {
-    _dir: tempfile::TempDir,
     /// The working folder.
     pub folder: PathBuf,
     /// The generated, built project.
@@ -83,9 +82,15 @@ fn run_quickstart() -> Quickstart {
     }
     assert!(commands >= 5, "the quick start has its commands in ```sh blocks: {blocks:?}");
 
-    let dir = temp_dir();
-    std::fs::copy(detector(), dir.path().join("yolov8n.onnx")).unwrap();
-    std::fs::copy(images().join("grace_hopper.jpg"), dir.path().join("photo.jpg")).unwrap();
+    // A fixed folder under target/ rather than a temporary one: the run is kept in a static,
+    // which is never dropped, so a temporary folder would be left behind in /tmp on every run.
+    let folder = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("quickstart");
+    if folder.exists() {
+        std::fs::remove_dir_all(&folder).unwrap();
+    }
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::copy(detector(), folder.join("yolov8n.onnx")).unwrap();
+    std::fs::copy(images().join("grace_hopper.jpg"), folder.join("photo.jpg")).unwrap();
     let bin = std::path::Path::new(env!("CARGO_BIN_EXE_inferx")).parent().unwrap().to_path_buf();
     let path = std::env::join_paths(
         std::iter::once(bin).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
@@ -94,7 +99,7 @@ fn run_quickstart() -> Quickstart {
     let started = Instant::now();
     let output = Command::new("timeout")
         .args(["--kill-after=10", "1200", "bash", "-c", &script])
-        .current_dir(dir.path())
+        .current_dir(&folder)
         .env("PATH", path)
         .env("INFERX_TEST_LOCK", repo().join("Cargo.lock"))
         .env("CARGO_TARGET_DIR", shared_target())
@@ -110,8 +115,7 @@ fn run_quickstart() -> Quickstart {
         "the quick start failed after {:?}:\n{script}\n{stdout}\n{stderr}",
         started.elapsed()
     );
-    let folder = dir.path().to_path_buf();
-    Quickstart { project: folder.join(PROJECT_NAME), folder, stdout, _dir: dir }
+    Quickstart { project: folder.join(PROJECT_NAME), folder, stdout }
 }
 
 #[test]
