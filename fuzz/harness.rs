@@ -8,6 +8,7 @@
 
 use inferx_runtime::{
     preprocess::{decode_image, letterbox_geometry, ImageLimits},
+    server::OipRequest,
     session::OutputView,
     tasks::{batch_item, decode, DecodeOptions},
     ProjectConfig, TaskKind, UserConfig,
@@ -17,7 +18,7 @@ use inferx_runtime::{
 pub type Target = fn(&[u8]);
 
 /// The fuzz targets, by name (the folder of their corpus).
-pub const TARGETS: &[(&str, Target)] = &[("image", image), ("config", config), ("decoders", decoders)];
+pub const TARGETS: &[(&str, Target)] = &[("image", image), ("config", config), ("decoders", decoders), ("oip", oip)];
 
 /// Image bytes: decoded under tight limits, then converted as the preprocessor does.
 pub fn image(data: &[u8]) {
@@ -25,6 +26,17 @@ pub fn image(data: &[u8]) {
     if let Ok(image) = decode_image(data, &limits) {
         let rgb = image.to_rgb8();
         assert!(rgb.width() > 0 && rgb.height() > 0);
+    }
+}
+
+/// An Open Inference Protocol v2 request body, parsed and checked as the server does:
+/// whatever it accepts holds inputs whose values fill their shapes exactly.
+pub fn oip(data: &[u8]) {
+    if let Ok(request) = OipRequest::parse(data) {
+        for input in &request.inputs {
+            assert_eq!(input.data.len(), input.shape.iter().product::<usize>(), "input `{}`", input.name);
+            assert_eq!(input.datatype.as_deref(), Some("FP32"));
+        }
     }
 }
 

@@ -751,6 +751,7 @@ impl ProjectConfig {
                 strict_device: self.strict_device,
                 intra_threads: self.threads.intra,
                 inter_threads: self.threads.inter,
+                optimized_cache: crate::library::graph_cache_dir(),
                 ..SessionOptions::default()
             },
             input: Some(self.input.clone()),

@@ -62,6 +62,7 @@ pub mod annotate;
 pub mod config;
 pub mod device;
 mod error;
+mod graph_cache;
 pub mod inputs;
 #[cfg(feature = "install")]
 pub mod install;
@@ -85,7 +86,7 @@ pub use error::{Error, ImageProblem, Result};
 pub use model_info::ModelInfo;
 pub use pipeline::{Pipeline, PipelineOptions};
 pub use results::{Prediction, PredictionOutput};
-pub use session::{Engine, SessionOptions};
+pub use session::{Engine, GraphCache, SessionOptions};
 pub use task::TaskKind;
 
 /// The `image` crate, re-exported so projects decode and draw with the same version.

@@ -78,6 +78,17 @@ pub fn is_runtime_library_name(name: &str) -> bool {
     rest == ".so" || rest.starts_with(".so.") || rest == ".dll" || (rest.ends_with(".dylib") && !rest.contains('_'))
 }
 
+/// Where optimised graphs are kept between starts ([`SessionOptions::optimized_cache`](crate::SessionOptions::optimized_cache)):
+/// `INFERX_GRAPH_CACHE` when it names a folder, none when it is `off` (or `0`, `false`),
+/// else `<cache>/graphs`.
+pub fn graph_cache_dir() -> Option<PathBuf> {
+    match std::env::var_os("INFERX_GRAPH_CACHE") {
+        Some(value) if ["off", "0", "false", "no"].iter().any(|off| value.eq_ignore_ascii_case(off)) => None,
+        Some(value) if !value.is_empty() => Some(PathBuf::from(value)),
+        _ => Some(cache_dir().join("graphs")),
+    }
+}
+
 /// The InferX cache folder (`INFERX_CACHE_DIR`, else `<user cache>/inferx`).
 pub fn cache_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("INFERX_CACHE_DIR").filter(|value| !value.is_empty()) {

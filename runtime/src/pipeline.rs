@@ -181,10 +181,12 @@ impl Pipeline {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn load(model: impl AsRef<Path>, options: PipelineOptions) -> Result<Pipeline> {
+    pub fn load(model: impl AsRef<Path>, mut options: PipelineOptions) -> Result<Pipeline> {
         let model = model.as_ref();
         if let Some(expected) = &options.expected_sha256 {
             verify_sha256(model, expected)?;
+            // Verified: the graph cache can use it instead of hashing the file again.
+            options.session.model_sha256.get_or_insert_with(|| expected.trim().to_ascii_lowercase());
         }
         let engine = Engine::load(model, &options.session)?;
         Pipeline::from_engine(engine, options)

@@ -8,14 +8,17 @@ use std::{
 
 use ort::{
     ep::{self, ExecutionProvider},
-    session::{builder::GraphOptimizationLevel, Session},
+    session::{
+        builder::{GraphOptimizationLevel, SessionBuilder},
+        Session,
+    },
     value::TensorRef,
 };
 use serde::Serialize;
 
 use crate::{
     device::{Device, HardwareProbe, Provider, ProviderChain, SystemProbe},
-    library,
+    graph_cache, library,
     model_info::{ModelInfo, TensorInfo},
     Error, Result,
 };
@@ -33,8 +36,30 @@ pub struct SessionOptions {
     pub inter_threads: usize,
     /// An explicit ONNX Runtime library, bypassing the search.
     pub library: Option<PathBuf>,
-    /// Where to save the optimised graph, for faster later starts.
-    pub optimized_model_path: Option<PathBuf>,
+    /// A folder where CPU sessions keep ONNX Runtime's optimised graph between starts (see
+    /// [`GraphCache`]); `None` optimises the model at every start.
+    pub optimized_cache: Option<PathBuf>,
+    /// The model's sha256 when the caller already knows it (a verified `model.sha256`), so the
+    /// cache does not hash the file again.
+    pub model_sha256: Option<String>,
+}
+
+/// What the optimised-graph cache did when a session was created.
+///
+/// Creating a CPU session runs ONNX Runtime's graph optimisations, a large share of its
+/// start-up. With [`SessionOptions::optimized_cache`] set, the first start saves the optimised
+/// graph (ORT format, named by the model's sha256, the ONNX Runtime version and the CPU class)
+/// and later starts load it with the optimisations off. A cached graph that fails to load is
+/// removed and rebuilt; a folder that cannot be written means no cache. Neither is an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GraphCache {
+    /// No cache: none asked for, a GPU provider, or a folder that cannot be written.
+    Off,
+    /// The model was optimised and its graph saved for the next start.
+    Saved,
+    /// The saved graph was loaded; the optimisations were skipped.
+    Loaded,
 }
 
 /// A provider that was skipped on the way down the chain.
@@ -85,6 +110,7 @@ pub struct Engine {
     chain: ProviderChain,
     fallbacks: Vec<Fallback>,
     load_time: Duration,
+    graph_cache: GraphCache,
 }
 
 /// A borrowed output tensor of one run.
@@ -183,7 +209,7 @@ impl Engine {
         for (position, entry) in chain.entries.iter().enumerate() {
             let is_last = position + 1 == chain.entries.len();
             match build_session(&runtime.environment, model, entry.device, options) {
-                Ok(session) => {
+                Ok((session, graph_cache)) => {
                     let info = ModelInfo::from_session(&session, model);
                     if !fallbacks.is_empty() {
                         tracing::info!(provider = %entry.device, "running on the fallback provider");
@@ -195,6 +221,7 @@ impl Engine {
                         chain,
                         fallbacks,
                         load_time: started.elapsed(),
+                        graph_cache,
                     });
                 }
                 Err(BuildError::Model(reason)) => return Err(Error::ModelLoad { path: model.to_path_buf(), reason }),
@@ -254,6 +281,11 @@ impl Engine {
     /// How long creating the session took.
     pub fn load_time(&self) -> Duration {
         self.load_time
+    }
+
+    /// Whether the session came from the optimised-graph cache.
+    pub fn graph_cache(&self) -> GraphCache {
+        self.graph_cache
     }
 
     /// The model's first input.
@@ -379,34 +411,84 @@ enum BuildError {
     Model(String),
 }
 
-fn build_session(
+/// A session builder with the options every session gets.
+fn session_builder(
     environment: &ort::environment::Environment,
-    model: &Path,
-    device: Device,
     options: &SessionOptions,
-) -> Result<Session, BuildError> {
+    level: GraphOptimizationLevel,
+) -> Result<SessionBuilder, BuildError> {
     let setup = |error: ort::Error<_>| BuildError::Model(error.to_string());
     let mut builder = Session::builder(environment).map_err(|error| BuildError::Model(error.to_string()))?;
-    builder = builder.with_optimization_level(GraphOptimizationLevel::Level3).map_err(setup)?;
+    builder = builder.with_optimization_level(level).map_err(setup)?;
     if options.intra_threads > 0 {
         builder = builder.with_intra_threads(options.intra_threads).map_err(setup)?;
     }
     if options.inter_threads > 0 {
         builder = builder.with_inter_threads(options.inter_threads).map_err(setup)?;
     }
-    if let Some(path) = &options.optimized_model_path {
-        builder = builder.with_optimized_model_path(path).map_err(setup)?;
+    Ok(builder)
+}
+
+/// The cache file of this model's optimised graph, when the cache applies.
+fn graph_cache_entry(model: &Path, device: Device, options: &SessionOptions) -> Option<PathBuf> {
+    let dir = options.optimized_cache.as_ref().filter(|_| device == Device::Cpu)?;
+    let sha256 = match &options.model_sha256 {
+        Some(known) => known.trim().to_ascii_lowercase(),
+        None => crate::pipeline::file_sha256(model).ok()?,
+    };
+    let version = library::loaded().map_or(crate::ORT_VERSION, |runtime| runtime.version.as_str());
+    Some(graph_cache::entry(dir, &sha256, version))
+}
+
+fn build_session(
+    environment: &ort::environment::Environment,
+    model: &Path,
+    device: Device,
+    options: &SessionOptions,
+) -> Result<(Session, GraphCache), BuildError> {
+    let cache = graph_cache_entry(model, device, options);
+    if let Some(entry) = cache.as_deref().filter(|entry| entry.is_file()) {
+        let loaded = session_builder(environment, options, GraphOptimizationLevel::Disable)?.commit_from_file(entry);
+        match loaded {
+            Ok(session) => return Ok((session, GraphCache::Loaded)),
+            Err(error) => {
+                tracing::warn!(
+                    "the optimised graph {} did not load ({error}); optimising {} again",
+                    entry.display(),
+                    model.display()
+                );
+                let _ = std::fs::remove_file(entry);
+            }
+        }
+    }
+    let mut builder = session_builder(environment, options, GraphOptimizationLevel::Level3)?;
+    let staging = cache.as_deref().and_then(graph_cache::staging);
+    if let Some(staging) = &staging {
+        let setup = |error: ort::Error<_>| BuildError::Model(error.to_string());
+        // ONNX Runtime warns that a graph saved with the CPU's blocked layouts suits only this
+        // kind of machine, which the cache file's name already ensures.
+        builder = builder.with_log_level(ort::logging::LogLevel::Error).map_err(setup)?;
+        builder = builder.with_optimized_model_path(staging).map_err(setup)?;
     }
     if device != Device::Cpu {
         // Registered one by one, each with an error we see: ort's own list would fall back silently.
         register(device, &mut builder).map_err(|error| BuildError::Provider(error.to_string()))?;
     }
-    builder.commit_from_file(model).map_err(|error| {
+    let session = builder.commit_from_file(model).map_err(|error| {
         let message = error.to_string();
         if device == Device::Cpu {
             BuildError::Model(message)
         } else {
             BuildError::Provider(message)
         }
-    })
+    });
+    let saved = match (&staging, &cache) {
+        (Some(staging), Some(entry)) if session.is_ok() => graph_cache::publish(staging, entry),
+        (Some(staging), _) => {
+            let _ = std::fs::remove_file(staging);
+            false
+        }
+        _ => false,
+    };
+    session.map(|session| (session, if saved { GraphCache::Saved } else { GraphCache::Off }))
 }

@@ -42,6 +42,9 @@ pub(crate) fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
             options
         }
     };
+    if args.config.is_none() {
+        options.session.optimized_cache = inferx_runtime::library::graph_cache_dir();
+    }
     options.task = args.task.or(options.task);
     // `--device` (or INFERX_DEVICE, which clap reads for it) only when set: `auto` is its default.
     if args.device.device != inferx_runtime::Device::Auto {

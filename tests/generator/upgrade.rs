@@ -68,7 +68,12 @@ fn an_older_project_is_upgraded_and_the_users_edit_is_kept() {
     let said = upgrade(&project, &[]);
     assert!(said.contains("the new version is in `src/main.rs.new`"), "{said}");
     for path in stale.iter().filter(|path| **path != RECORD) {
-        assert!(said.contains(&format!("update {path}: as generated: replaced")), "`{path}` not replaced:\n{said}");
+        let line = if before.contains_key(*path) {
+            format!("update {path}: as generated: replaced")
+        } else {
+            format!("create {path}: new in this version")
+        };
+        assert!(said.contains(&line), "`{path}` not written as generated (`{line}`):\n{said}");
     }
     let after = tree(&project);
     let mut expected = fresh.clone();

@@ -5,6 +5,7 @@ mod support;
 
 mod classification;
 mod fuzz_corpus;
+mod graph_cache;
 mod segmentation;
 mod sessions;
 mod tasks;

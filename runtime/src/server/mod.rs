@@ -64,6 +64,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 pub use error::{ApiError, Detail};
 pub use input::{BatchInput, ImageInput};
 pub use metrics::REQUEST_ID;
+pub use oip::OipRequest;
 pub use state::{AppState, BatchEntry, BatchResults, ServeOptions};
 
 /// Why the server stopped with an error.

@@ -153,50 +153,82 @@ fn flatten(value: &Value, values: &mut Vec<f32>, limit: usize) -> Result<(), Str
     }
 }
 
-/// A validated inference request.
-struct Parsed {
-    id: Option<String>,
-    inputs: Vec<InputTensor>,
-    /// Outputs asked for; all when empty.
-    outputs: Vec<String>,
+/// A checked Open Inference Protocol v2 request, the body of
+/// `POST /v2/models/{name}/infer`.
+#[derive(Debug)]
+pub struct OipRequest {
+    /// The client's request id, echoed in the response.
+    pub id: Option<String>,
+    /// The input tensors: FP32, each holding exactly as many values as its shape.
+    pub inputs: Vec<InputTensor>,
+    /// The outputs asked for; all when empty.
+    pub outputs: Vec<String>,
 }
 
-fn parse_inputs(request: InferRequest) -> Result<Parsed, ApiError> {
-    let mut inputs = Vec::with_capacity(request.inputs.len());
-    for input in request.inputs {
-        if !input.datatype.eq_ignore_ascii_case("FP32") {
-            return Err(ApiError::bad_request(format!(
-                "input `{}` has datatype {}; this model takes FP32",
-                input.name, input.datatype
-            )));
+impl OipRequest {
+    /// Parses and checks a request body: JSON of the OIP v2 shape, FP32 inputs, data flat or
+    /// nested, values matching the shape (at most 2^28 of them). Every refusal is a 400 whose
+    /// message names the input and the problem.
+    ///
+    /// ```
+    /// use inferx_runtime::server::OipRequest;
+    ///
+    /// let body = br#"{"id": "7", "inputs": [{"name": "images", "shape": [1, 2], "datatype": "FP32", "data": [[0.5, 1]]}]}"#;
+    /// let request = OipRequest::parse(body).unwrap();
+    /// assert_eq!(request.inputs[0].data, [0.5, 1.0]);
+    ///
+    /// let short = br#"{"inputs": [{"name": "images", "shape": [1, 3], "datatype": "FP32", "data": [1, 2]}]}"#;
+    /// assert!(OipRequest::parse(short).unwrap_err().message.contains("2 values; its shape [1, 3] holds 3"));
+    /// ```
+    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let request: InferRequest = serde_json::from_slice(body)
+            .map_err(|error| ApiError::bad_request(format!("invalid inference request: {error}")))?;
+        let mut inputs = Vec::with_capacity(request.inputs.len());
+        for input in request.inputs {
+            if !input.datatype.eq_ignore_ascii_case("FP32") {
+                return Err(ApiError::bad_request(format!(
+                    "input `{}` has datatype {}; this model takes FP32",
+                    input.name, input.datatype
+                )));
+            }
+            let elements = input
+                .shape
+                .iter()
+                .try_fold(1u64, |product, dim| product.checked_mul(*dim))
+                .filter(|elements| *elements <= (1 << 28))
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!("input `{}` has an impossible shape {:?}", input.name, input.shape))
+                })? as usize;
+            let mut data = Vec::with_capacity(elements);
+            flatten(&input.data, &mut data, elements)
+                .map_err(|reason| ApiError::bad_request(format!("input `{}`: {reason}", input.name)))?;
+            if data.len() != elements {
+                return Err(ApiError::bad_request(format!(
+                    "input `{}` has {} values; its shape {:?} holds {elements}",
+                    input.name,
+                    data.len(),
+                    input.shape
+                )));
+            }
+            inputs.push(InputTensor {
+                name: input.name,
+                shape: input.shape.iter().map(|dim| *dim as usize).collect(),
+                datatype: Some("FP32".to_string()),
+                data,
+            });
         }
-        let elements = input
-            .shape
-            .iter()
-            .try_fold(1u64, |product, dim| product.checked_mul(*dim))
-            .filter(|elements| *elements <= (1 << 28))
-            .ok_or_else(|| {
-                ApiError::bad_request(format!("input `{}` has an impossible shape {:?}", input.name, input.shape))
-            })? as usize;
-        let mut data = Vec::with_capacity(elements);
-        flatten(&input.data, &mut data, elements)
-            .map_err(|reason| ApiError::bad_request(format!("input `{}`: {reason}", input.name)))?;
-        inputs.push(InputTensor {
-            name: input.name,
-            shape: input.shape.iter().map(|dim| *dim as usize).collect(),
-            datatype: Some("FP32".to_string()),
-            data,
-        });
+        Ok(OipRequest {
+            id: request.id,
+            inputs,
+            outputs: request.outputs.into_iter().map(|output| output.name).collect(),
+        })
     }
-    Ok(Parsed { id: request.id, inputs, outputs: request.outputs.into_iter().map(|output| output.name).collect() })
 }
 
 async fn infer(State(state): State<AppState>, Path(name): Path<String>, body: Bytes) -> Response {
     let result = async {
         check_model(&state, &name)?;
-        let request: InferRequest = serde_json::from_slice(&body)
-            .map_err(|error| ApiError::bad_request(format!("invalid inference request: {error}")))?;
-        let Parsed { id, inputs, outputs: wanted } = parse_inputs(request)?;
+        let OipRequest { id, inputs, outputs: wanted } = OipRequest::parse(&body)?;
         let known: Vec<&str> =
             state.pipeline().engine().info().outputs.iter().map(|output| output.name.as_str()).collect();
         if let Some(unknown) = wanted.iter().find(|name| !known.contains(&name.as_str())) {

