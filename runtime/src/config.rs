@@ -625,7 +625,26 @@ impl ProjectConfig {
     /// # Ok::<(), inferx_runtime::Error>(())
     /// ```
     pub fn parse(text: &str) -> Result<ProjectConfig> {
-        serde_yaml::from_str(text).map_err(|error| Error::config(with_suggestion(&error.to_string())))
+        let mut config: ProjectConfig =
+            serde_yaml::from_str(text).map_err(|error| Error::config(with_suggestion(&error.to_string())))?;
+        // Thresholds the file leaves out take the defaults of its task, not detection's.
+        let written: serde_yaml::Value = serde_yaml::from_str(text).unwrap_or_default();
+        let given = |key: &str| written.get("thresholds").and_then(|thresholds| thresholds.get(key)).is_some();
+        let defaults = Thresholds::for_task(config.task);
+        let thresholds = &mut config.thresholds;
+        if !given("confidence") {
+            thresholds.confidence = defaults.confidence;
+        }
+        if !given("iou") {
+            thresholds.iou = defaults.iou;
+        }
+        if !given("max_detections") {
+            thresholds.max_detections = defaults.max_detections;
+        }
+        if !given("top_k") {
+            thresholds.top_k = defaults.top_k;
+        }
+        Ok(config)
     }
 
     /// Serialises to YAML.
@@ -848,6 +867,17 @@ mod tests {
         assert_eq!(config.thresholds.confidence, 0.25);
         assert_eq!(config.input.width, 640);
         assert_eq!(config.device, Device::Auto);
+    }
+
+    #[test]
+    fn thresholds_left_out_take_the_tasks_defaults() {
+        let segmentation = MINIMAL.replace("task: detection", "task: segmentation");
+        assert_eq!(ProjectConfig::parse(&segmentation).unwrap().thresholds.confidence, 0.5);
+        let anomaly = format!("{}thresholds: {{iou: 0.3}}\n", MINIMAL.replace("task: detection", "task: anomaly"));
+        let config = ProjectConfig::parse(&anomaly).unwrap();
+        assert_eq!((config.thresholds.confidence, config.thresholds.iou), (0.5, 0.3), "given keys are kept");
+        let written = format!("{segmentation}thresholds: {{confidence: 0.25}}\n");
+        assert_eq!(ProjectConfig::parse(&written).unwrap().thresholds.confidence, 0.25);
     }
 
     #[test]
