@@ -9,6 +9,8 @@
 //! iteration so machine noise hits both alike. Each load is timed from `Pipeline::load` to its
 //! first result on a sample photo. Markdown on stdout, JSON in `target/bench/cold_start.json`.
 
+mod support;
+
 use std::{
     path::{Path, PathBuf},
     process::ExitCode,
@@ -48,13 +50,7 @@ fn median(samples: &mut [f64]) -> f64 {
 }
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    support::exit(run())
 }
 
 /// One load and first prediction: (session ms, first-result ms, what the cache did).
@@ -72,16 +68,12 @@ fn start(model: &Path, task: TaskKind, image: &Path, cache: Option<&Path>) -> Re
 }
 
 fn run() -> Result<(), String> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let fixtures = root.join(".fixtures");
+    let fixtures = support::fixtures();
     let image = fixtures.join(IMAGE);
     if !image.is_file() {
         return Err("benchmark fixtures are missing: run `python3 scripts/fixtures.py` first".to_string());
     }
-    let iterations: usize = match std::env::var("INFERX_BENCH_ITERATIONS") {
-        Ok(text) => text.parse().map_err(|_| format!("INFERX_BENCH_ITERATIONS: `{text}` is not a number"))?,
-        Err(_) => 15,
-    };
+    let iterations: usize = support::env_number("INFERX_BENCH_ITERATIONS", 15)?;
     inferx_runtime::library::ensure_initialized(None).map_err(|error| error.to_string())?;
     let cache = tempfile::tempdir().map_err(|error| error.to_string())?;
     let mut rows = Vec::new();
@@ -133,11 +125,7 @@ fn run() -> Result<(), String> {
             row.first_result_ratio
         );
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
-    let output = target.join("bench").join("cold_start.json");
-    std::fs::create_dir_all(output.parent().unwrap_or(&target)).map_err(|error| error.to_string())?;
-    let json = serde_json::to_string_pretty(&rows).map_err(|error| error.to_string())?;
-    std::fs::write(&output, json + "\n").map_err(|error| format!("writing {}: {error}", output.display()))?;
+    let output = support::write_json("cold_start", &rows)?;
     println!("\nmedians of {iterations} alternating starts; JSON: {}", output.display());
     Ok(())
 }

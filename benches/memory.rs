@@ -12,11 +12,9 @@
 //! set may not grow by more than `INFERX_BENCH_MAX_GROWTH_MIB` (default 8): the bench exits
 //! non-zero if it does. Markdown on stdout, JSON in `target/bench/memory.json`.
 
-use std::{
-    path::{Path, PathBuf},
-    process::ExitCode,
-    time::Instant,
-};
+mod support;
+
+use std::{path::PathBuf, process::ExitCode, time::Instant};
 
 use inferx_runtime::{Pipeline, PipelineOptions, TaskKind};
 use serde::Serialize;
@@ -57,29 +55,12 @@ fn rss_mib() -> Result<f64, String> {
     Ok(kib / 1024.0)
 }
 
-fn env_number<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
-    match std::env::var(name) {
-        Ok(text) => text.trim().parse().map_err(|_| format!("{name}: `{text}` is not a number")),
-        Err(_) => Ok(default),
-    }
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
-}
-
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    support::exit(run())
 }
 
 fn run() -> Result<(), String> {
-    let fixtures = repo_root().join(".fixtures");
+    let fixtures = support::fixtures();
     let model = fixtures.join(MODEL);
     let mut images: Vec<PathBuf> = std::fs::read_dir(fixtures.join("images"))
         .map_err(|error| format!("{error}: run `python3 scripts/fixtures.py` first"))?
@@ -90,8 +71,8 @@ fn run() -> Result<(), String> {
     if !model.is_file() || images.is_empty() {
         return Err("benchmark fixtures are missing: run `python3 scripts/fixtures.py` first".to_string());
     }
-    let predictions: usize = env_number("INFERX_BENCH_PREDICTIONS", DEFAULT_PREDICTIONS)?;
-    let max_growth_mib: f64 = env_number("INFERX_BENCH_MAX_GROWTH_MIB", DEFAULT_MAX_GROWTH_MIB)?;
+    let predictions: usize = support::env_number("INFERX_BENCH_PREDICTIONS", DEFAULT_PREDICTIONS)?;
+    let max_growth_mib: f64 = support::env_number("INFERX_BENCH_MAX_GROWTH_MIB", DEFAULT_MAX_GROWTH_MIB)?;
     if predictions < CHECKPOINTS {
         return Err(format!("INFERX_BENCH_PREDICTIONS must be at least {CHECKPOINTS}"));
     }
@@ -152,12 +133,7 @@ fn run() -> Result<(), String> {
         report.images.len(),
         report.growth_mib
     );
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
-    let output = target.join("bench").join("memory.json");
-    std::fs::create_dir_all(output.parent().unwrap_or(&target)).map_err(|error| error.to_string())?;
-    let json = serde_json::to_string_pretty(&report).map_err(|error| error.to_string())?;
-    std::fs::write(&output, json + "\n").map_err(|error| format!("writing {}: {error}", output.display()))?;
-    println!("JSON: {}", output.display());
+    println!("JSON: {}", support::write_json("memory", &report)?.display());
     if report.growth_mib > max_growth_mib {
         return Err(format!(
             "the resident set grew by {:.1} MiB after the first tenth of the run (limit {max_growth_mib} MiB)",

@@ -16,6 +16,8 @@
 //! JSON in `<target>/bench/pipeline.json`. See `bench/README.md` for the knobs
 //! (`INFERX_BENCH_*` environment variables) and how to read the numbers.
 
+mod support;
+
 use std::{
     hint::black_box,
     path::{Path, PathBuf},
@@ -150,33 +152,19 @@ fn env_list(name: &str, default: &str) -> Vec<String> {
         .collect()
 }
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"))
-}
-
 fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e3
 }
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    support::exit(run())
 }
 
 fn run() -> Result<(), String> {
     // `cargo bench` passes `--bench`; an optional free argument filters configurations by
     // substring ("astronaut", "640", "rocket.jpg@320").
     let filter = std::env::args().skip(1).find(|argument| !argument.starts_with('-'));
-    let fixtures = repo_root().join(".fixtures");
+    let fixtures = support::fixtures();
     let model = fixtures.join(MODEL);
     let images: Vec<PathBuf> =
         env_list("INFERX_BENCH_IMAGES", DEFAULT_IMAGES).iter().map(|name| fixtures.join("images").join(name)).collect();
@@ -255,11 +243,7 @@ fn run() -> Result<(), String> {
         println!("\n(smoke run under `cargo test`: figures are not meaningful, no JSON written)");
         return Ok(());
     }
-    let output = target_dir().join("bench").join("pipeline.json");
-    std::fs::create_dir_all(output.parent().unwrap()).map_err(|error| error.to_string())?;
-    let json = serde_json::to_string_pretty(&report).map_err(|error| error.to_string())?;
-    std::fs::write(&output, json + "\n").map_err(|error| format!("writing {}: {error}", output.display()))?;
-    println!("\nJSON: {}", output.display());
+    println!("\nJSON: {}", support::write_json("pipeline", &report)?.display());
     Ok(())
 }
 
