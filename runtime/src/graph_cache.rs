@@ -36,39 +36,65 @@ pub(crate) fn entry(dir: &Path, model_sha256: &str, ort_version: &str) -> PathBu
     dir.join(format!("{digest}-ort{ort_version}-cpu-{}.ort", cpu_class()))
 }
 
-/// A place beside `entry` where ONNX Runtime can write the graph before it is renamed into
-/// place (so a reader never sees half a file), or `None` when the folder cannot be written.
-/// It ends in `.ort` too: ONNX Runtime picks the format it saves from the extension.
-pub(crate) fn staging(entry: &Path) -> Option<PathBuf> {
-    let dir = entry.parent()?;
-    if let Err(error) = std::fs::create_dir_all(dir) {
-        tracing::debug!("no optimised-graph cache in {}: {error}", dir.display());
-        return None;
-    }
-    let name = entry.file_name()?.to_string_lossy();
-    let staging = dir.join(format!(".{}-{name}", std::process::id()));
-    match std::fs::File::create(&staging) {
-        Ok(_) => Some(staging),
-        Err(error) => {
+/// A file beside a cache entry where ONNX Runtime writes the graph before it is renamed into
+/// place, so a reader never sees half a file. Removed when dropped unless published, so a
+/// session that fails leaves nothing behind.
+pub(crate) struct Staging {
+    path: PathBuf,
+}
+
+impl Staging {
+    /// A staging file for `entry`, or `None` when its folder cannot be written. Its name ends
+    /// in `.ort` too: ONNX Runtime picks the format it saves from the extension.
+    pub(crate) fn for_entry(entry: &Path) -> Option<Staging> {
+        let dir = entry.parent()?;
+        if let Err(error) = std::fs::create_dir_all(dir) {
             tracing::debug!("no optimised-graph cache in {}: {error}", dir.display());
-            None
+            return None;
+        }
+        let name = entry.file_name()?.to_string_lossy();
+        // Unique per process and per call: a server creates its worker sessions side by side.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let call = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = dir.join(format!(".{}-{call}-{name}", std::process::id()));
+        match std::fs::File::create(&path) {
+            Ok(_) => Some(Staging { path }),
+            Err(error) => {
+                tracing::debug!("no optimised-graph cache in {}: {error}", dir.display());
+                None
+            }
+        }
+    }
+
+    /// Where ONNX Runtime writes the graph.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Moves the graph ONNX Runtime has written into place; whether it is there now.
+    pub(crate) fn publish(self, entry: &Path) -> bool {
+        let written = std::fs::metadata(&self.path).is_ok_and(|metadata| metadata.len() > 0);
+        if !written {
+            return false;
+        }
+        match std::fs::rename(&self.path, entry) {
+            Ok(()) => {
+                tracing::debug!("optimised graph saved to {}", entry.display());
+                true
+            }
+            Err(error) => {
+                tracing::warn!("could not keep the optimised graph in {}: {error}", entry.display());
+                false
+            }
         }
     }
 }
 
-/// Moves a graph ONNX Runtime has just written into place; whether it is there now.
-pub(crate) fn publish(staging: &Path, entry: &Path) -> bool {
-    let written = std::fs::metadata(staging).is_ok_and(|metadata| metadata.len() > 0);
-    if written {
-        if let Err(error) = std::fs::rename(staging, entry) {
-            tracing::warn!("could not keep the optimised graph in {}: {error}", entry.display());
-        } else {
-            tracing::debug!("optimised graph saved to {}", entry.display());
-            return true;
-        }
+impl Drop for Staging {
+    fn drop(&mut self) {
+        // Gone already once published.
+        let _ = std::fs::remove_file(&self.path);
     }
-    let _ = std::fs::remove_file(staging);
-    false
 }
 
 #[cfg(test)]
@@ -89,18 +115,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("a-file");
         std::fs::write(&file, b"x").unwrap();
-        assert_eq!(staging(&file.join("sub/graph.ort")), None, "a folder under a file cannot be made");
+        assert!(Staging::for_entry(&file.join("sub/graph.ort")).is_none(), "a folder under a file cannot be made");
 
         let entry = dir.path().join("cache/graph.ort");
-        let staged = staging(&entry).unwrap();
+        let staging = Staging::for_entry(&entry).unwrap();
+        let staged = staging.path().to_path_buf();
+        assert!(staged.to_string_lossy().ends_with(".ort"));
         std::fs::write(&staged, b"graph").unwrap();
-        assert!(publish(&staged, &entry));
+        assert!(staging.publish(&entry));
         assert_eq!(std::fs::read(&entry).unwrap(), b"graph");
         assert!(!staged.exists());
 
-        // Nothing written (the session failed): nothing published, the staging file removed.
-        let empty = staging(&dir.path().join("cache/other.ort")).unwrap();
-        assert!(!publish(&empty, &dir.path().join("cache/other.ort")));
-        assert!(!empty.exists() && !dir.path().join("cache/other.ort").exists());
+        // Nothing written (the session failed), or dropped unpublished: nothing left behind.
+        let other = dir.path().join("cache/other.ort");
+        let empty = Staging::for_entry(&other).unwrap();
+        let empty_path = empty.path().to_path_buf();
+        assert!(!empty.publish(&other));
+        let dropped = Staging::for_entry(&other).unwrap();
+        let dropped_path = dropped.path().to_path_buf();
+        assert_ne!(dropped_path, empty_path, "each staging file has its own name");
+        drop(dropped);
+        assert!(!empty_path.exists() && !dropped_path.exists() && !other.exists());
+        assert_eq!(std::fs::read_dir(dir.path().join("cache")).unwrap().count(), 1, "only the published graph");
     }
 }

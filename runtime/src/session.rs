@@ -462,13 +462,13 @@ fn build_session(
         }
     }
     let mut builder = session_builder(environment, options, GraphOptimizationLevel::Level3)?;
-    let staging = cache.as_deref().and_then(graph_cache::staging);
+    let staging = cache.as_deref().and_then(graph_cache::Staging::for_entry);
     if let Some(staging) = &staging {
         let setup = |error: ort::Error<_>| BuildError::Model(error.to_string());
         // ONNX Runtime warns that a graph saved with the CPU's blocked layouts suits only this
         // kind of machine, which the cache file's name already ensures.
         builder = builder.with_log_level(ort::logging::LogLevel::Error).map_err(setup)?;
-        builder = builder.with_optimized_model_path(staging).map_err(setup)?;
+        builder = builder.with_optimized_model_path(staging.path()).map_err(setup)?;
     }
     if device != Device::Cpu {
         // Registered one by one, each with an error we see: ort's own list would fall back silently.
@@ -482,12 +482,9 @@ fn build_session(
             BuildError::Provider(message)
         }
     });
-    let saved = match (&staging, &cache) {
-        (Some(staging), Some(entry)) if session.is_ok() => graph_cache::publish(staging, entry),
-        (Some(staging), _) => {
-            let _ = std::fs::remove_file(staging);
-            false
-        }
+    // An unpublished staging file is removed when dropped.
+    let saved = match (staging, &cache) {
+        (Some(staging), Some(entry)) if session.is_ok() => staging.publish(entry),
         _ => false,
     };
     session.map(|session| (session, if saved { GraphCache::Saved } else { GraphCache::Off }))
