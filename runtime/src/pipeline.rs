@@ -351,6 +351,52 @@ impl Pipeline {
         Ok(prediction)
     }
 
+    /// Predicts image files in order, decoding the next ones on another thread while the
+    /// model runs on this one, so file reading and decoding overlap inference. At most two
+    /// decoded images wait at a time. `each` gets every file's index in `paths` and its
+    /// decoded image with its prediction, or the error for that file alone.
+    ///
+    /// ```no_run
+    /// use inferx_runtime::Pipeline;
+    ///
+    /// # fn main() -> inferx_runtime::Result<()> {
+    /// let pipeline = Pipeline::from_config_file("inferx.yaml")?;
+    /// let paths = inferx_runtime::inputs::collect_images(&["photos/".into()])?;
+    /// pipeline.predict_files(&paths, |index, result| match result {
+    ///     Ok((_image, prediction)) => println!("{}: {} found", paths[index].display(), prediction.detections().len()),
+    ///     Err(error) => eprintln!("{}: {error}", paths[index].display()),
+    /// });
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn predict_files(
+        &self,
+        paths: &[std::path::PathBuf],
+        mut each: impl FnMut(usize, Result<(DynamicImage, Prediction)>),
+    ) {
+        std::thread::scope(|scope| {
+            let (decoded, ready) = std::sync::mpsc::sync_channel(2);
+            scope.spawn(move || {
+                for path in paths {
+                    let started = Instant::now();
+                    let image = preprocess::load_image(path, &self.limits);
+                    // The receiver only stops early if `each` panicked.
+                    if decoded.send((image, started.elapsed())).is_err() {
+                        break;
+                    }
+                }
+            });
+            for (index, (image, decode_time)) in ready.into_iter().enumerate() {
+                let result = image.and_then(|image| {
+                    let mut prediction = self.predict(&image)?;
+                    prediction.timings.decode_ms = decode_time.as_secs_f64() * 1e3;
+                    Ok((image, prediction))
+                });
+                each(index, result);
+            }
+        });
+    }
+
     /// Decodes and predicts an encoded image held in memory.
     pub fn predict_bytes(&self, bytes: &[u8]) -> Result<Prediction> {
         let started = Instant::now();

@@ -13,7 +13,6 @@ use crate::{
 use anyhow::{bail, Context};
 use inferx_runtime::{
     annotate, inputs, labels,
-    preprocess::load_image,
     results::{ImagePrediction, PredictionOutput},
     Pipeline, PipelineOptions, Prediction, ProjectConfig, UserConfig,
 };
@@ -82,13 +81,21 @@ pub(crate) fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
     let mut results = Vec::new();
     let mut failures = Vec::new();
     let mut saved_names = HashSet::new();
-    for path in &images {
-        match predict_one(&pipeline, path, args.save.as_deref(), &mut saved_names) {
+    // Files are decoded on another thread while the model runs (Pipeline::predict_files).
+    pipeline.predict_files(&images, |index, result| {
+        let path = &images[index];
+        let saved = result.map_err(anyhow::Error::from).and_then(|(image, prediction)| {
+            if let Some(dir) = &args.save {
+                save_annotated(&image, &prediction, path, dir, &mut saved_names)?;
+            }
+            Ok(prediction)
+        });
+        match saved {
             Ok(prediction) => results.push((path.clone(), prediction)),
             Err(error) => failures.push(format!("{}: {error:#}", path.display())),
         }
         bar.inc(1);
-    }
+    });
     bar.finish_and_clear();
     if args.json {
         let rows: Vec<ImagePrediction> = results
@@ -108,21 +115,16 @@ pub(crate) fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
     Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-fn predict_one(
-    pipeline: &Pipeline,
+fn save_annotated(
+    image: &inferx_runtime::image::DynamicImage,
+    prediction: &Prediction,
     path: &Path,
-    save: Option<&Path>,
+    dir: &Path,
     saved_names: &mut HashSet<String>,
-) -> anyhow::Result<Prediction> {
-    let Some(dir) = save else {
-        return Ok(pipeline.predict_path(path)?);
-    };
-    let image = load_image(path, pipeline.limits())?;
-    let prediction = pipeline.predict(&image)?;
-    let canvas = annotate::draw_prediction(&image, &prediction);
+) -> anyhow::Result<()> {
+    let canvas = annotate::draw_prediction(image, prediction);
     let target = dir.join(inputs::annotated_file_name(path, saved_names));
-    canvas.save(&target).with_context(|| format!("could not write `{}`", target.display()))?;
-    Ok(prediction)
+    canvas.save(&target).with_context(|| format!("could not write `{}`", target.display()))
 }
 
 fn file_name(path: &Path) -> String {

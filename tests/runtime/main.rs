@@ -4,6 +4,7 @@
 mod support;
 
 mod classification;
+mod files;
 mod fuzz_corpus;
 mod graph_cache;
 mod segmentation;
