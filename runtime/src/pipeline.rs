@@ -345,9 +345,13 @@ impl Pipeline {
     pub fn predict_path(&self, path: impl AsRef<Path>) -> Result<Prediction> {
         let started = Instant::now();
         let image = preprocess::load_image(path.as_ref(), &self.limits)?;
-        let decode_ms = started.elapsed().as_secs_f64() * 1e3;
-        let mut prediction = self.predict(&image)?;
-        prediction.timings.decode_ms = decode_ms;
+        self.predict_decoded(&image, started.elapsed())
+    }
+
+    /// Predicts an image that took `decode_time` to read and decode, and reports that time.
+    fn predict_decoded(&self, image: &DynamicImage, decode_time: std::time::Duration) -> Result<Prediction> {
+        let mut prediction = self.predict(image)?;
+        prediction.timings.decode_ms = decode_time.as_secs_f64() * 1e3;
         Ok(prediction)
     }
 
@@ -387,11 +391,8 @@ impl Pipeline {
                 }
             });
             for (index, (image, decode_time)) in ready.into_iter().enumerate() {
-                let result = image.and_then(|image| {
-                    let mut prediction = self.predict(&image)?;
-                    prediction.timings.decode_ms = decode_time.as_secs_f64() * 1e3;
-                    Ok((image, prediction))
-                });
+                let result = image
+                    .and_then(|image| self.predict_decoded(&image, decode_time).map(|prediction| (image, prediction)));
                 each(index, result);
             }
         });
@@ -401,10 +402,7 @@ impl Pipeline {
     pub fn predict_bytes(&self, bytes: &[u8]) -> Result<Prediction> {
         let started = Instant::now();
         let image = preprocess::decode_image(bytes, &self.limits)?;
-        let decode_ms = started.elapsed().as_secs_f64() * 1e3;
-        let mut prediction = self.predict(&image)?;
-        prediction.timings.decode_ms = decode_ms;
-        Ok(prediction)
+        self.predict_decoded(&image, started.elapsed())
     }
 
     /// Predicts one decoded image.

@@ -36,14 +36,13 @@ pub(crate) fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
         }
         None => {
             let mut options = PipelineOptions::default();
+            // The project config sets it in pipeline_options; here, the same default.
+            options.session.optimized_cache = inferx_runtime::library::graph_cache_dir();
             user.apply_without_project(&mut options, |name| std::env::var(name).ok())
                 .context("reading the user config and INFERX_* variables")?;
             options
         }
     };
-    if args.config.is_none() {
-        options.session.optimized_cache = inferx_runtime::library::graph_cache_dir();
-    }
     options.task = args.task.or(options.task);
     // `--device` (or INFERX_DEVICE, which clap reads for it) only when set: `auto` is its default.
     if args.device.device != inferx_runtime::Device::Auto {

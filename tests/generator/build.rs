@@ -39,16 +39,6 @@ pub(crate) enum Runtime {
     Shared,
 }
 
-/// The files under `root`, by relative path.
-fn files(root: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
-    walkdir::WalkDir::new(root)
-        .into_iter()
-        .map(|entry| entry.unwrap())
-        .filter(|entry| entry.file_type().is_file())
-        .map(|entry| (entry.path().strip_prefix(root).unwrap().to_path_buf(), std::fs::read(entry.path()).unwrap()))
-        .collect()
-}
-
 /// Points `project` at one shared copy of its vendored runtime. Cargo keys a path dependency
 /// by its path, so every project's own copy compiles again (minutes each); the task tests
 /// share one instead, after checking it holds exactly the project's files. The standalone
@@ -57,10 +47,10 @@ fn files(root: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>>
 fn share_runtime(project: &Path) {
     static SHARED: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one_at_a_time = SHARED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let vendored = files(&project.join("runtime"));
+    let vendored = file_tree(&project.join("runtime"));
     let shared = shared_target().join("shared-runtime");
     // Rewritten only when it differs: unchanged files keep their times and cargo its build.
-    if !shared.exists() || files(&shared) != vendored {
+    if !shared.exists() || file_tree(&shared) != vendored {
         let _ = std::fs::remove_dir_all(&shared);
         for (relative, contents) in &vendored {
             write(&shared.join(relative), contents);

@@ -10,19 +10,6 @@ use crate::support::*;
 const NAME: &str = "legacy-app";
 const RECORD: &str = ".inferx/generated.json";
 
-/// Every file of a project, by relative path.
-fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
-    walkdir::WalkDir::new(root)
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|entry| entry.file_type().is_file())
-        .map(|entry| {
-            let relative = entry.path().strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
-            (relative, std::fs::read(entry.path()).unwrap())
-        })
-        .collect()
-}
-
 /// The older project, unpacked into a fresh folder.
 fn older_project() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = temp_dir();
@@ -37,7 +24,7 @@ fn older_project() -> (tempfile::TempDir, std::path::PathBuf) {
 fn generated_now() -> (tempfile::TempDir, BTreeMap<String, Vec<u8>>) {
     let dir = temp_dir();
     inferx().args(["api", "--name", NAME, "--dir"]).arg(dir.path()).assert().success();
-    let files = tree(&dir.path().join(NAME));
+    let files = file_tree(&dir.path().join(NAME));
     (dir, files)
 }
 
@@ -53,7 +40,7 @@ fn an_older_project_is_upgraded_and_the_users_edit_is_kept() {
     let main = project.join("src/main.rs");
     let edited = std::fs::read_to_string(&main).unwrap() + "\n// My own helper, kept across upgrades.\n";
     write(&main, &edited);
-    let before = tree(&project);
+    let before = file_tree(&project);
     let stale: Vec<&String> =
         fresh.keys().filter(|path| before.get(*path) != fresh.get(*path) && *path != "src/main.rs").collect();
     assert!(
@@ -62,7 +49,7 @@ fn an_older_project_is_upgraded_and_the_users_edit_is_kept() {
     );
 
     let said = upgrade(&project, &["--dry-run"]);
-    assert_eq!(tree(&project), before, "a dry run writes nothing");
+    assert_eq!(file_tree(&project), before, "a dry run writes nothing");
     assert!(said.contains("would   create src/main.rs.new"), "{said}");
 
     let said = upgrade(&project, &[]);
@@ -75,7 +62,7 @@ fn an_older_project_is_upgraded_and_the_users_edit_is_kept() {
         };
         assert!(said.contains(&line), "`{path}` not written as generated (`{line}`):\n{said}");
     }
-    let after = tree(&project);
+    let after = file_tree(&project);
     let mut expected = fresh.clone();
     expected.insert("src/main.rs".to_string(), edited.into_bytes());
     expected.insert("src/main.rs.new".to_string(), fresh["src/main.rs"].clone());
@@ -86,12 +73,12 @@ fn an_older_project_is_upgraded_and_the_users_edit_is_kept() {
 
     let said = upgrade(&project, &[]);
     assert!(said.contains("is up to date"), "{said}");
-    assert_eq!(tree(&project), after, "a second run is a no-op");
+    assert_eq!(file_tree(&project), after, "a second run is a no-op");
 
     // Taking the new version (and deleting the .new file) makes the file pristine again.
     std::fs::rename(project.join("src/main.rs.new"), &main).unwrap();
     upgrade(&project, &[]);
-    assert_eq!(tree(&project), fresh, "after the merge, the project is as generated");
+    assert_eq!(file_tree(&project), fresh, "after the merge, the project is as generated");
 }
 
 #[test]
@@ -99,11 +86,11 @@ fn without_a_record_every_differing_file_counts_as_edited_until_forced() {
     let (_dir, project) = older_project();
     let (_fresh_dir, fresh) = generated_now();
     std::fs::remove_file(project.join(RECORD)).unwrap();
-    let before = tree(&project);
+    let before = file_tree(&project);
 
     let said = upgrade(&project, &[]);
     assert!(said.contains("has no .inferx/generated.json"), "{said}");
-    let after = tree(&project);
+    let after = file_tree(&project);
     for (path, contents) in &fresh {
         match before.get(path) {
             Some(old) if old != contents && path != RECORD => {
@@ -115,6 +102,6 @@ fn without_a_record_every_differing_file_counts_as_edited_until_forced() {
     }
 
     upgrade(&project, &["--force"]);
-    let forced: BTreeMap<_, _> = tree(&project).into_iter().filter(|(path, _)| !path.ends_with(".new")).collect();
+    let forced: BTreeMap<_, _> = file_tree(&project).into_iter().filter(|(path, _)| !path.ends_with(".new")).collect();
     assert_eq!(forced, fresh, "--force replaces every file");
 }

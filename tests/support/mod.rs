@@ -139,6 +139,19 @@ pub fn temp_dir() -> tempfile::TempDir {
     tempfile::Builder::new().prefix("inferx-test-").tempdir().expect("temp dir")
 }
 
+/// Every file under `root` with its bytes, by relative path (`/`-separated).
+pub fn file_tree(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    walkdir::WalkDir::new(root)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_type().is_file())
+        .map(|entry| {
+            let relative = entry.path().strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+            (relative, std::fs::read(entry.path()).unwrap())
+        })
+        .collect()
+}
+
 /// Writes a file, creating parents.
 pub fn write(path: &Path, contents: impl AsRef<[u8]>) {
     if let Some(parent) = path.parent() {
