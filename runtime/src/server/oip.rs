@@ -199,7 +199,10 @@ impl OipRequest {
                 .ok_or_else(|| {
                     ApiError::bad_request(format!("input `{}` has an impossible shape {:?}", input.name, input.shape))
                 })? as usize;
-            let mut data = Vec::with_capacity(elements);
+            // Reserved from what the body can hold (each value takes at least two bytes of
+            // JSON), not from the shape a client claims: a shape of 2^28 values with a few
+            // bytes of data must not reserve a gigabyte.
+            let mut data = Vec::with_capacity(elements.min(body.len() / 2));
             flatten(&input.data, &mut data, elements)
                 .map_err(|reason| ApiError::bad_request(format!("input `{}`: {reason}", input.name)))?;
             if data.len() != elements {
