@@ -87,6 +87,18 @@ def write_images():
     save(rgb, "rgb.bmp", format="BMP")
     save(rgb, "rgb.gif", format="GIF")
     save(rgb, "rgb.tiff", format="TIFF")
+    (OUT / "ragged_palette.png").write_bytes(png_ragged_palette())
+
+
+def png_ragged_palette():
+    """A 4-bit palette PNG whose PLTE is 49 bytes, not a multiple of 3 (16 entries and a stray
+    byte): the png crate 0.18.1 panics on it (found by the `image` fuzz target)."""
+    width, height = 16, 8
+    palette = bytes(range(48)) + b"\x07"
+    rows = b"".join(b"\0" + bytes([0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF]) for _ in range(height))
+    ihdr = struct.pack(">IIBBBBB", width, height, 4, 3, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"PLTE", palette)
+            + png_chunk(b"IDAT", zlib.compress(rows, 9)) + png_chunk(b"IEND", b""))
 
 
 def png_rgb16(pixels):

@@ -32,6 +32,9 @@ pub enum Command {
     /// Manage the ONNX Runtime shared library.
     #[command(subcommand)]
     Runtime(RuntimeCommand),
+    /// Sign models and check their signatures (minisign format, ed25519).
+    #[command(subcommand)]
+    Model(ModelCommand),
     /// Generate a standalone inference project from a template.
     Template(TemplateArgs),
     /// Create a project by answering a few questions (or, with --yes, from flags alone).
@@ -134,6 +137,63 @@ pub enum RuntimeCommand {
     Install(InstallArgs),
     /// Print the path of the ONNX Runtime library that would be used.
     Path,
+}
+
+/// `inferx model`: detached signatures in minisign's format, so `minisign` and `rsign` read
+/// and make the same files.
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Create a signing key pair: PATH.key (secret; password-protected unless --no-password)
+    /// and PATH.pub (public: its key goes into inferx.yaml as model.public_key).
+    Keygen(KeygenArgs),
+    /// Sign a model: writes MODEL.minisig beside it.
+    Sign(SignArgs),
+    /// Check a model's signature with a public key.
+    Verify(VerifyArgs),
+}
+
+/// `inferx model keygen`.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// The key pair's path without extension: PATH.key and PATH.pub are written.
+    #[arg(default_value = "inferx")]
+    pub path: PathBuf,
+    /// Leave the secret key unencrypted (for a CI signer that keeps it in a secret store).
+    #[arg(long)]
+    pub no_password: bool,
+    /// Replace an existing key pair.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `inferx model sign`.
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The model file.
+    pub model: PathBuf,
+    /// The secret key (`inferx model keygen`'s .key, or a minisign secret key). Its password
+    /// comes from INFERX_SIGNING_PASSWORD, else it is asked for.
+    #[arg(long, value_name = "KEY")]
+    pub secret_key: PathBuf,
+    /// Where to write the signature (default: MODEL.minisig).
+    #[arg(long, value_name = "FILE")]
+    pub signature: Option<PathBuf>,
+    /// The signature's trusted comment (signed too; default: the model's file name).
+    #[arg(long)]
+    pub comment: Option<String>,
+}
+
+/// `inferx model verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The model file.
+    pub model: PathBuf,
+    /// The public key: a .pub file, or the key itself (`RW…`).
+    #[arg(long, value_name = "KEY")]
+    pub public_key: String,
+    /// The signature (default: MODEL.minisig).
+    #[arg(long, value_name = "FILE")]
+    pub signature: Option<PathBuf>,
 }
 
 /// `inferx runtime install`.

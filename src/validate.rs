@@ -7,7 +7,7 @@ use inferx_runtime::{
     config::CONFIG_FILE,
     onnx_proto,
     pipeline::{check_task_fit, verify_sha256},
-    ModelInfo, Pipeline, ProjectConfig, TaskKind,
+    signature, ModelInfo, Pipeline, ProjectConfig, TaskKind,
 };
 use serde::Serialize;
 
@@ -126,7 +126,7 @@ fn check_config(dir: &Path, report: &mut Report) -> Option<ProjectConfig> {
     Some(config)
 }
 
-/// `model.*`: present, unchanged (sha256), an ONNX model whose signature fits the task.
+/// `model.*`: present, unchanged (sha256), signed when a public key is set, an ONNX model whose signature fits the task.
 fn check_model(dir: &Path, config: &ProjectConfig, report: &mut Report) -> Option<ModelInfo> {
     report.checked.push("model");
     let path = match config.model_path(dir) {
@@ -154,6 +154,16 @@ fn check_model(dir: &Path, config: &ProjectConfig, report: &mut Report) -> Optio
             // Loading would refuse it for the same reason.
             return None;
         }
+    }
+    let signature = config.signature_check(dir);
+    if let Err(error) = signature.and_then(|check| check.map_or(Ok(()), |check| signature::verify_model(&path, &check)))
+    {
+        report.error(
+            "model.signature",
+            error.to_string(),
+            "sign the model with the key whose public half is model.public_key: `inferx model sign MODEL --secret-key KEY`",
+        );
+        return None;
     }
     let info = match onnx_proto::read_model_info(&path) {
         Ok(info) => info,

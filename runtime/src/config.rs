@@ -14,6 +14,7 @@ use crate::{
     pipeline::PipelineOptions,
     preprocess::{ImageLimits, PreprocessConfig},
     session::SessionOptions,
+    signature::SignatureCheck,
     tasks::{DetectionLayout, ScoreKind},
     Error, Result, TaskKind,
 };
@@ -41,6 +42,13 @@ pub struct ModelSection {
     /// Expected sha256 of the file (hex); checked at load when present.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    /// The model signer's minisign public key (base64, `RW…`): when set, the model loads only
+    /// with a valid detached signature ([`crate::signature`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+    /// The detached signature, relative to the config file; default `<model.path>.minisig`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }
 
 /// Decision thresholds.
@@ -338,6 +346,15 @@ impl Default for ShutdownConfig {
 /// Environment variable naming the user config file (default: `<config dir>/inferx/config.yaml`).
 pub const USER_CONFIG_ENV: &str = "INFERX_USER_CONFIG";
 
+/// The development override of the model checks: set to `1`, `true` or `yes`, projects load
+/// their model without checking `model.sha256` or its signature (with a warning).
+pub const ALLOW_UNVERIFIED_MODEL_ENV: &str = "INFERX_ALLOW_UNVERIFIED_MODEL";
+
+/// Whether [`ALLOW_UNVERIFIED_MODEL_ENV`] is set to a true value.
+pub fn allow_unverified_model() -> bool {
+    std::env::var(ALLOW_UNVERIFIED_MODEL_ENV).is_ok_and(|value| matches!(value.trim(), "1" | "true" | "yes"))
+}
+
 /// Top-level keys a user config may set: machine-wide preferences, not a project's model.
 pub const USER_CONFIG_KEYS: [&str; 6] = ["device", "strict_device", "thresholds", "threads", "limits", "server"];
 
@@ -576,7 +593,7 @@ impl ProjectConfig {
     fn stand_in() -> ProjectConfig {
         ProjectConfig {
             inferx: Stamp { version: "0.0.0".into(), template: "none".into() },
-            model: ModelSection { path: "models/model.onnx".into(), sha256: None },
+            model: ModelSection { path: "models/model.onnx".into(), sha256: None, public_key: None, signature: None },
             task: TaskKind::Detection,
             input: PreprocessConfig::default(),
             thresholds: Thresholds::default(),
@@ -724,6 +741,14 @@ impl ProjectConfig {
                 "limits.max_file_bytes, limits.max_dimension and limits.max_alloc_bytes must be above 0",
             ));
         }
+        if let Some(key) = &self.model.public_key {
+            crate::signature::parse_public_key(key)
+                .map_err(|reason| Error::config(format!("model.public_key: {reason}")))?;
+        } else if self.model.signature.is_some() {
+            return Err(Error::config(
+                "model.signature is set but model.public_key is not: add the signer's public key (the `RW…` line of its .pub file)",
+            ));
+        }
         if let Some(origin) =
             self.server.cors_origins.iter().find(|origin| {
                 origin.as_str() != "*" && !(origin.starts_with("http://") || origin.starts_with("https://"))
@@ -754,6 +779,17 @@ impl ProjectConfig {
         project_file(project_dir, "model.path", &self.model.path)
     }
 
+    /// The signature the model must carry: `Some` when `model.public_key` is set, with the
+    /// signature file resolved (`model.signature`, else beside the model).
+    pub fn signature_check(&self, project_dir: &Path) -> Result<Option<SignatureCheck>> {
+        let Some(public_key) = &self.model.public_key else { return Ok(None) };
+        let signature = match &self.model.signature {
+            Some(path) => project_file(project_dir, "model.signature", path)?,
+            None => crate::signature::default_signature_path(&self.model_path(project_dir)?),
+        };
+        Ok(Some(SignatureCheck { public_key: public_key.trim().to_string(), signature }))
+    }
+
     /// Pipeline options for this configuration; `project_dir` resolves relative paths.
     pub fn pipeline_options(&self, project_dir: &Path) -> Result<PipelineOptions> {
         let labels = if !self.labels.is_empty() {
@@ -763,6 +799,14 @@ impl ProjectConfig {
         } else {
             None
         };
+        // The development override: the model is loaded whatever its bytes, loudly.
+        let unverified = allow_unverified_model();
+        if unverified && (self.model.sha256.is_some() || self.model.public_key.is_some()) {
+            tracing::warn!(
+                "{ALLOW_UNVERIFIED_MODEL_ENV} is set: the model's sha256 and signature are not checked; never set it in production"
+            );
+        }
+        let signature = if unverified { None } else { self.signature_check(project_dir)? };
         Ok(PipelineOptions {
             task: Some(self.task),
             session: SessionOptions {
@@ -785,7 +829,8 @@ impl ProjectConfig {
             labels,
             keep_anomaly_map: false,
             limits: self.limits,
-            expected_sha256: self.model.sha256.clone(),
+            expected_sha256: if unverified { None } else { self.model.sha256.clone() },
+            signature,
         })
     }
 }

@@ -45,6 +45,14 @@ pub enum Error {
         /// The recorded sha256.
         expected: String,
     },
+    /// The model's detached signature is missing or does not verify with `model.public_key`.
+    #[error("the model `{path}` failed its signature check: {reason}")]
+    ModelSignature {
+        /// The model path.
+        path: PathBuf,
+        /// What failed and how to fix it.
+        reason: String,
+    },
     /// The model does not match what the task expects.
     #[error("the model does not fit the `{task}` task: {reason}")]
     TaskMismatch {

@@ -77,6 +77,7 @@ pub mod results;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod session;
+pub mod signature;
 pub mod task;
 pub mod tasks;
 

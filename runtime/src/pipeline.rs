@@ -10,6 +10,7 @@ use crate::{
     preprocess::{self, ImageLimits, PreprocessConfig, Preprocessor, ResizeMode, Scratch, Transform},
     results::{Prediction, Timings},
     session::{Engine, SessionOptions},
+    signature::SignatureCheck,
     tasks::{self, DecodeOptions, DetectionLayout, ScoreKind},
     Device, Error, Result, TaskKind,
 };
@@ -64,6 +65,8 @@ pub struct PipelineOptions {
     pub limits: ImageLimits,
     /// Expected sha256 of the model file; a mismatch refuses to load.
     pub expected_sha256: Option<String>,
+    /// A detached signature the model must carry; a missing or invalid one refuses to load.
+    pub signature: Option<SignatureCheck>,
 }
 
 impl PipelineOptions {
@@ -163,8 +166,8 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Loads a model and prepares everything for prediction: checks `expected_sha256` when
-    /// set, creates the session on the device chain ([`Engine::load`]) and checks that the
+    /// Loads a model and prepares everything for prediction: checks `expected_sha256` and the
+    /// `signature` when set, creates the session on the device chain ([`Engine::load`]) and checks that the
     /// model fits the task.
     ///
     /// ```no_run
@@ -187,6 +190,9 @@ impl Pipeline {
             verify_sha256(model, expected)?;
             // Verified: the graph cache can use it instead of hashing the file again.
             options.session.model_sha256.get_or_insert_with(|| expected.trim().to_ascii_lowercase());
+        }
+        if let Some(check) = &options.signature {
+            crate::signature::verify_model(model, check)?;
         }
         let engine = Engine::load(model, &options.session)?;
         Pipeline::from_engine(engine, options)

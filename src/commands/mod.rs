@@ -6,6 +6,7 @@ mod devices;
 mod docker;
 mod init;
 mod inspect;
+mod model;
 mod run;
 mod runtime;
 mod template;
@@ -26,6 +27,7 @@ pub fn dispatch(command: Command, printer: &Printer) -> anyhow::Result<ExitCode>
         Command::Inspect(args) => inspect::run(args, printer).map(|()| ExitCode::SUCCESS),
         Command::Devices(args) => devices::run(args, printer).map(|()| ExitCode::SUCCESS),
         Command::Runtime(command) => runtime::run(command, printer).map(|()| ExitCode::SUCCESS),
+        Command::Model(command) => model::run(command, printer).map(|()| ExitCode::SUCCESS),
         Command::Template(args) => template::run(args, printer).map(|()| ExitCode::SUCCESS),
         Command::Init(args) => init::run(args, printer).map(|()| ExitCode::SUCCESS),
         Command::Api(args) => api::run(args, printer).map(|()| ExitCode::SUCCESS),

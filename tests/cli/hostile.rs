@@ -64,6 +64,7 @@ fn truncated_corrupt_and_non_images_are_refused() {
         ("empty.png", "not a supported image format"),
         ("text.png", "not a supported image format"),
         ("random.jpg", "not a supported image format"),
+        ("ragged_palette.png", "the PNG's palette (PLTE chunk) is 49 bytes"),
     ] {
         assert_refused(&model, &hostile(file), &[fragment]);
     }

@@ -13,5 +13,6 @@ mod hostile;
 mod init;
 mod inspect;
 mod install;
+mod signing;
 mod tasks;
 mod validate;

@@ -44,6 +44,8 @@ pub fn inferx() -> Command {
     command
         .env_remove("INFERX_LOG")
         .env_remove("INFERX_DEVICE")
+        .env_remove("INFERX_ALLOW_UNVERIFIED_MODEL")
+        .env_remove("INFERX_SIGNING_PASSWORD")
         .env("INFERX_USER_CONFIG", "/nonexistent/inferx-test-user-config.yaml")
         .env("NO_COLOR", "1");
     command
