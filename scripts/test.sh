@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The test suite: fixtures and ONNX Runtime first, then formatting, lints, the API docs and
-# the book, and every test.
+# The test suite: fixtures and ONNX Runtime first, then formatting, the supply-chain policy,
+# lints, the API docs and the book, every test, and a bounded run of each fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # A cold build (a fresh clone, as in CI) gains nothing from incremental compilation's
@@ -10,6 +10,8 @@ if [ ! -d target/debug ] && [ -z "${CARGO_INCREMENTAL:-}" ]; then
 fi
 INFERX_SETUP_PROFILE=dev bash scripts/setup.sh
 cargo fmt --all -- --check
+# Supply chain: licences, bans, sources (and advisories where GitHub is reachable).
+bash scripts/deny.sh
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 # The runtime's API docs: no broken intra-doc link, no undocumented item.
 RUSTDOCFLAGS="-D warnings" cargo doc --package inferx-runtime --no-deps --all-features --quiet
@@ -19,3 +21,5 @@ bash scripts/book.sh
 # tests run, and the doc examples; then the benchmark's quick smoke run.
 cargo test --workspace --no-fail-fast
 cargo test --bench pipeline
+# Each fuzz target for a bounded time from its corpus; a crash fails the run.
+bash scripts/fuzz.sh
