@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fetches everything the tests and the quick start need, pinned and sha256-checked, cached:
 # the real model and photo fixtures (scripts/fixtures.py), the reference Python environment
-# and the small models built from it (scripts/make_models.py), and ONNX Runtime
+# and the small models built from it (scripts/make_models.py, scripts/make_int8.py), and ONNX Runtime
 # (`inferx runtime install`), and for the full test suite the tools environment
 # (schemathesis; scripts/tools-env.sh) and headless Chromium with Playwright
 # (scripts/browser-env.sh). A second run does no network work.
@@ -11,6 +11,7 @@ python3 scripts/fixtures.py
 if [ "${1:-}" != "--quick" ]; then
     bash scripts/reference-env.sh
     .venv-ref/bin/python scripts/make_models.py
+    .venv-ref/bin/python scripts/make_int8.py
     bash scripts/tools-env.sh
     bash scripts/browser-env.sh
 fi
