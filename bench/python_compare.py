@@ -11,7 +11,10 @@ each alternating the two programs so machine noise hits both alike:
 * **cold start**: one photo, the whole process from exec to exit (interpreter or binary
   start, library and model load, the first result), ``--runs`` times each, medians;
 * **folder**: the nine sample photos copied ten times (90 images) in one folder, the whole
-  process, ``--folder-runs`` times each, medians, as images per second.
+  process, ``--folder-runs`` times each, medians, as images per second; also with the
+  start-up (the cold start's time) taken off.
+
+Then ``bench/model_limit.py`` measures the model alone, the ceiling for the folder.
 
 Prints a markdown table; ``--json PATH`` writes the numbers.
 """
@@ -79,10 +82,23 @@ def main() -> int:
         count = len(photos) * 10
         folder_times = alternate({"inferx": inferx + [folder], "python": python + [folder]}, args.folder_runs)
 
+    # The model alone, right after, on the same machine: the ceiling for the folder.
+    with tempfile.NamedTemporaryFile(suffix=".json") as limit_file:
+        subprocess.run([sys.executable, str(ROOT / "bench" / "model_limit.py"), "--seconds", "4",
+                        "--json", limit_file.name], stdout=subprocess.DEVNULL, check=True)
+        limit = json.loads(Path(limit_file.name).read_text())["best_images_per_s"]
+
     result = {
         "cold_start_ms": {name: statistics.median(times) * 1e3 for name, times in cold_times.items()},
         "folder_images": count,
         "folder_images_per_s": {name: count / statistics.median(times) for name, times in folder_times.items()},
+        # The folder's time less the start-up (the cold start of one photo, which includes
+        # one prediction: a slight overestimate of the start, so of the steady rate too).
+        "folder_steady_images_per_s": {
+            name: count / (statistics.median(folder_times[name]) - statistics.median(cold_times[name]))
+            for name in folder_times
+        },
+        "model_limit_images_per_s": limit,
     }
     cold_ms, rate = result["cold_start_ms"], result["folder_images_per_s"]
     print("| | inferx run | Python pipeline | ratio |\n|---|---:|---:|---:|")
@@ -90,7 +106,12 @@ def main() -> int:
           f"{cold_ms['inferx'] / cold_ms['python']:.2f} |")
     print(f"| folder of {count} photos (images/s) | {rate['inferx']:.1f} | {rate['python']:.1f} | "
           f"{rate['inferx'] / rate['python']:.2f} |")
-    print(f"\nmedians: cold start of {args.runs} alternating runs each, folder of {args.folder_runs}")
+    steady = result["folder_steady_images_per_s"]
+    print(f"| folder, start-up excluded (images/s) | {steady['inferx']:.1f} | {steady['python']:.1f} | "
+          f"{steady['inferx'] / steady['python']:.2f} |")
+    print(f"\nmodel alone (bench/model_limit.py, same run): {limit:.1f} images/s; inferx's folder run is at "
+          f"{100 * rate['inferx'] / limit:.0f} % of it ({100 * steady['inferx'] / limit:.0f} % start-up excluded)")
+    print(f"medians: cold start of {args.runs} alternating runs each, folder of {args.folder_runs}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0

@@ -355,7 +355,7 @@ impl Pipeline {
     }
 
     /// Predicts an image that took `decode_time` to read and decode, and reports that time.
-    fn predict_decoded(&self, image: &DynamicImage, decode_time: std::time::Duration) -> Result<Prediction> {
+    pub(crate) fn predict_decoded(&self, image: &DynamicImage, decode_time: std::time::Duration) -> Result<Prediction> {
         let mut prediction = self.predict(image)?;
         prediction.timings.decode_ms = decode_time.as_secs_f64() * 1e3;
         Ok(prediction)

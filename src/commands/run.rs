@@ -14,7 +14,7 @@ use anyhow::{bail, Context};
 use inferx_runtime::{
     annotate, inputs, labels,
     results::{ImagePrediction, PredictionOutput},
-    Pipeline, PipelineOptions, Prediction, ProjectConfig, UserConfig,
+    PipelineOptions, PipelinePool, Prediction, ProjectConfig, UserConfig,
 };
 
 pub(crate) fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
@@ -61,11 +61,14 @@ pub(crate) fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
     options.top_k = args.top_k.or(options.top_k);
     options.max_detections = args.max_det.or(options.max_detections);
     options.labels = labels.or(options.labels);
-    let pipeline =
-        Pipeline::load(&args.model, options).with_context(|| format!("could not load `{}`", args.model.display()))?;
+    // A folder runs on several sessions side by side when that is faster here (PipelinePool).
+    let pool = PipelinePool::load(&args.model, options, images.len())
+        .with_context(|| format!("could not load `{}`", args.model.display()))?;
+    let pipeline = pool.primary();
     let engine = pipeline.engine();
+    let sessions = if pool.sessions() > 1 { format!(" · {} sessions", pool.sessions()) } else { String::new() };
     printer.status(format!(
-        "{} · {} · {} ({}x{}) · loaded in {:.0} ms",
+        "{} · {} · {} ({}x{}) · loaded in {:.0} ms{sessions}",
         args.model.display(),
         pipeline.task(),
         engine.device(),
@@ -80,8 +83,8 @@ pub(crate) fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
     let mut results = Vec::new();
     let mut failures = Vec::new();
     let mut saved_names = HashSet::new();
-    // Files are decoded on another thread while the model runs (Pipeline::predict_files).
-    pipeline.predict_files(&images, |index, result| {
+    // Files are decoded while the model runs; results come in the order of `images`.
+    pool.predict_files(&images, |index, result| {
         let path = &images[index];
         let saved = result.map_err(anyhow::Error::from).and_then(|(image, prediction)| {
             if let Some(dir) = &args.save {
