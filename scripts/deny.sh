@@ -1,19 +1,13 @@
 #!/usr/bin/env bash
-# Supply-chain checks with cargo-deny, pinned and cached in .tools/, against deny.toml:
+# Supply-chain checks with cargo-deny (pinned, cached in .tools/) against deny.toml:
 # licences, bans (wildcard requirements; duplicate versions are listed as warnings) and
 # sources, then advisories and yanked crates when the RustSec database can be fetched (it is
 # cloned from GitHub, which some machines, this project's CI among them, cannot reach: then the
 # script says so and the other checks still decide).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-version=0.20.2
-root="$repo/.tools/cargo-deny-$version"
-deny="$root/bin/cargo-deny"
-if [[ ! -x "$deny" ]]; then
-    echo "deny: installing cargo-deny $version (once; cached in .tools/)" >&2
-    # A debug build compiles in about a minute and checks this graph in seconds.
-    cargo install cargo-deny --version "$version" --locked --debug --quiet --root "$root"
-fi
+source "$repo/scripts/cargo-tool.sh"
+deny="$(cargo_tool cargo-deny 0.20.2)"
 cd "$repo"
 "$deny" check --hide-inclusion-graph licenses bans sources
 if "$deny" fetch db > /dev/null 2>&1; then

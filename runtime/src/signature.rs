@@ -5,10 +5,7 @@
 //! Signatures made by `inferx model sign`, by `minisign -S` or by `rsign` all verify here.
 //! Verification streams the file, so a model of any size costs one read.
 
-use std::{
-    io::Read,
-    path::{Path, PathBuf},
-};
+use std::path::{Path, PathBuf};
 
 use minisign_verify::{PublicKey, Signature};
 
@@ -90,15 +87,7 @@ pub fn verify_model(model: &Path, check: &SignatureCheck) -> Result<()> {
         )),
         other => refuse(format!("`{}` cannot be checked: {other}", signature_path.display())),
     })?;
-    let mut file = std::fs::File::open(model).map_err(|error| Error::io("could not open", model, error))?;
-    let mut buffer = vec![0u8; 1 << 16];
-    loop {
-        let read = file.read(&mut buffer).map_err(|error| Error::io("could not read", model, error))?;
-        if read == 0 {
-            break;
-        }
-        verifier.update(&buffer[..read]);
-    }
+    crate::pipeline::read_blocks(model, |block| verifier.update(block))?;
     verifier.finalize().map_err(|_| {
         refuse(format!(
             "`{}` does not match the file: the model or its signature changed after signing (sign it again if the change is yours)",
