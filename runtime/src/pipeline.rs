@@ -80,6 +80,16 @@ impl PipelineOptions {
         self.session.device = device;
         self
     }
+
+    /// For more sessions of a model these options have just loaded: the model's sha256 and
+    /// signature were checked then, so they are not checked again, and the verified sha256
+    /// keys the graph cache without hashing the file again.
+    pub(crate) fn skip_checks_done_by_first_load(&mut self) {
+        if let Some(verified) = self.expected_sha256.take() {
+            self.session.model_sha256.get_or_insert_with(|| verified.trim().to_ascii_lowercase());
+        }
+        self.signature = None;
+    }
 }
 
 /// The preprocessing a task uses by default, at `width`×`height`.

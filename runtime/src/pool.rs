@@ -69,9 +69,7 @@ impl PipelinePool {
             // `auto` found an accelerator: one session has it all.
             return Ok(PipelinePool { pipelines: vec![first] });
         }
-        // The first load checked the model (sha256, signature); the others need not again.
-        options.expected_sha256 = None;
-        options.signature = None;
+        options.skip_checks_done_by_first_load();
         let mut pipelines = vec![first];
         for _ in 1..sessions {
             pipelines.push(Pipeline::load(model, options.clone())?);
@@ -223,6 +221,18 @@ mod tests {
         assert_eq!(session_count(&threads, 100, 8), 1, "threads set by the caller are kept");
         let cuda = PipelineOptions::default().with_device(Device::Cuda(0));
         assert_eq!(session_count(&cuda, 100, 8), 1, "a GPU gets one session");
+    }
+
+    #[test]
+    fn later_sessions_reuse_the_first_loads_checks_and_its_sha256_as_the_cache_key() {
+        let mut options = PipelineOptions {
+            expected_sha256: Some(" ABC123 ".into()),
+            signature: Some(crate::signature::SignatureCheck::beside(Path::new("m.onnx"), "RW...")),
+            ..PipelineOptions::default()
+        };
+        options.skip_checks_done_by_first_load();
+        assert_eq!((options.expected_sha256, options.signature), (None, None));
+        assert_eq!(options.session.model_sha256.as_deref(), Some("abc123"));
     }
 
     #[test]
