@@ -9,7 +9,8 @@ cargo_tool() {
     root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.tools/$name-$version"
     if [[ ! -x "$root/bin/$name" ]]; then
         echo "installing $name $version (once; cached in .tools/)" >&2
-        cargo install "$name" --version "$version" --locked --debug --quiet --root "$root" "$@" >&2
+        # `|| return`: callers run this in $(...), where bash does not apply `set -e`.
+        cargo install "$name" --version "$version" --locked --debug --quiet --root "$root" "$@" >&2 || return 1
     fi
     echo "$root/bin/$name"
 }

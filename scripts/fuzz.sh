@@ -30,6 +30,10 @@ RUSTFLAGS="${flags[*]}" cargo build --manifest-path fuzz/Cargo.toml --locked --r
     --target "$host" --target-dir "$out" --bins --quiet
 mkdir -p "$out/artifacts"
 for target in $(sed -n 's/^name = "\(.*\)"$/\1/p' fuzz/Cargo.toml | grep -v '^inferx-fuzz$'); do
+    if [[ ! -d "fuzz/corpus/$target" ]]; then
+        echo "fuzz: fuzz/corpus/$target is missing: every target keeps its corpus in the repository" >&2
+        exit 1
+    fi
     scratch="$(mktemp -d)"
     echo "fuzz: $target for ${seconds}s from $(ls "fuzz/corpus/$target" | wc -l) corpus inputs"
     # -rss_limit_mb and -timeout turn a memory blow-up or a hang into a reported failure.
@@ -41,6 +45,6 @@ for target in $(sed -n 's/^name = "\(.*\)"$/\1/p' fuzz/Cargo.toml | grep -v '^in
         rm -rf "$scratch"
         exit 1
     fi
-    grep -E '^stat::number_of_executed_units|^Done' "$out/$target.log" | sed "s/^/fuzz: $target: /"
+    grep -E '^stat::number_of_executed_units|^Done' "$out/$target.log" | sed "s/^/fuzz: $target: /" || true
     rm -rf "$scratch"
 done

@@ -787,7 +787,9 @@ impl ProjectConfig {
             Some(path) => project_file(project_dir, "model.signature", path)?,
             None => crate::signature::default_signature_path(&self.model_path(project_dir)?),
         };
-        Ok(Some(SignatureCheck { public_key: public_key.trim().to_string(), signature }))
+        let public_key = crate::signature::parse_public_key(public_key)
+            .map_err(|reason| Error::config(format!("model.public_key: {reason}")))?;
+        Ok(Some(SignatureCheck { public_key, signature }))
     }
 
     /// Pipeline options for this configuration; `project_dir` resolves relative paths.
@@ -904,6 +906,20 @@ mod tests {
 
     const MINIMAL: &str =
         "inferx: {version: 0.1.0, template: yolo}\nmodel: {path: models/model.onnx}\ntask: detection\n";
+
+    #[test]
+    fn a_public_key_pasted_from_a_pub_file_is_checked_with_its_key_line() {
+        let key = "RWSDGFoFQ1w9rxPo00CMIA5QWD2Sph0dwvZ84TzTR46XJcn5mie2cPBL";
+        let text = MINIMAL.replace(
+            "model: {path: models/model.onnx}",
+            &format!("model:\n  path: models/model.onnx\n  public_key: |\n    untrusted comment: minisign public key AF3D5C43055A1883\n    {key}"),
+        );
+        let config = ProjectConfig::parse(&text).unwrap();
+        config.check().unwrap();
+        let check = config.signature_check(Path::new("/srv/app")).unwrap().unwrap();
+        assert_eq!(check.public_key, key);
+        assert_eq!(check.signature, Path::new("/srv/app/models/model.onnx.minisig"));
+    }
 
     #[test]
     fn minimal_config_gets_task_defaults() {

@@ -196,13 +196,10 @@ impl Pipeline {
     /// ```
     pub fn load(model: impl AsRef<Path>, mut options: PipelineOptions) -> Result<Pipeline> {
         let model = model.as_ref();
+        verify_model_file(model, &options)?;
         if let Some(expected) = &options.expected_sha256 {
-            verify_sha256(model, expected)?;
             // Verified: the graph cache can use it instead of hashing the file again.
             options.session.model_sha256.get_or_insert_with(|| expected.trim().to_ascii_lowercase());
-        }
-        if let Some(check) = &options.signature {
-            crate::signature::verify_model(model, check)?;
         }
         let engine = Engine::load(model, &options.session)?;
         Pipeline::from_engine(engine, options)
@@ -568,6 +565,18 @@ fn check_outputs(info: &ModelInfo, task: TaskKind) -> Result<()> {
             info.guess_task()
         ),
     })
+}
+
+/// The checks [`Pipeline::load`] makes before ONNX Runtime reads the model: its sha256 and its
+/// signature, each when the options ask for it. For tools that load the model another way.
+pub fn verify_model_file(model: &Path, options: &PipelineOptions) -> Result<()> {
+    if let Some(expected) = &options.expected_sha256 {
+        verify_sha256(model, expected)?;
+    }
+    if let Some(check) = &options.signature {
+        crate::signature::verify_model(model, check)?;
+    }
+    Ok(())
 }
 
 /// Checks a file's sha256 against an expected hex digest.

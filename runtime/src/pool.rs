@@ -19,7 +19,10 @@ use std::{
 
 use image::DynamicImage;
 
-use crate::{preprocess, Device, Pipeline, PipelineOptions, Prediction, Result};
+use crate::{
+    device::{ProviderChain, SystemProbe},
+    preprocess, Device, Pipeline, PipelineOptions, Prediction, Result,
+};
 
 /// Folders of fewer files than this run on one session: the other sessions' creation
 /// (60–100 ms each for a small detector) would cost more than they save.
@@ -58,7 +61,15 @@ impl PipelinePool {
     pub fn load(model: impl AsRef<Path>, options: PipelineOptions, files: usize) -> Result<PipelinePool> {
         let model = model.as_ref();
         let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
-        let sessions = session_count(&options, files, cores);
+        let mut sessions = session_count(&options, files, cores);
+        if sessions > 1 && options.session.device == Device::Auto {
+            // Where `auto` leads to an accelerator, one session has it all.
+            crate::library::ensure_initialized(options.session.library.as_deref())?;
+            let chain = ProviderChain::plan(Device::Auto, &SystemProbe::for_sessions());
+            if chain.entries.first().is_some_and(|entry| entry.device != Device::Cpu) {
+                sessions = 1;
+            }
+        }
         if sessions == 1 {
             return Ok(PipelinePool { pipelines: vec![Pipeline::load(model, options)?] });
         }
@@ -66,7 +77,7 @@ impl PipelinePool {
         options.session.intra_threads = (cores / sessions).max(1);
         let first = Pipeline::load(model, options.clone())?;
         if first.engine().device() != Device::Cpu {
-            // `auto` found an accelerator: one session has it all.
+            // Not planned (the chain said CPU), but should it happen: one session only.
             return Ok(PipelinePool { pipelines: vec![first] });
         }
         options.skip_checks_done_by_first_load();
@@ -121,23 +132,27 @@ impl PipelinePool {
             for pipeline in &self.pipelines {
                 let sender = sender.clone();
                 let (window, next) = (&window, &next);
-                scope.spawn(move || loop {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    if index >= paths.len() || !window.admit(index) {
-                        break;
-                    }
-                    let started = Instant::now();
-                    let result = preprocess::load_image(&paths[index], pipeline.limits()).and_then(|image| {
-                        pipeline.predict_decoded(&image, started.elapsed()).map(|prediction| (image, prediction))
-                    });
-                    if sender.send((index, result)).is_err() {
-                        break;
+                scope.spawn(move || {
+                    // A worker that panics closes the window: the others stop instead of
+                    // waiting for the file it never delivers, and the scope re-raises the panic.
+                    let _closing = CloseOnPanic(window);
+                    loop {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        if index >= paths.len() || !window.admit(index) {
+                            break;
+                        }
+                        let started = Instant::now();
+                        let result = preprocess::load_image(&paths[index], pipeline.limits()).and_then(|image| {
+                            pipeline.predict_decoded(&image, started.elapsed()).map(|prediction| (image, prediction))
+                        });
+                        if sender.send((index, result)).is_err() {
+                            break;
+                        }
                     }
                 });
             }
             drop(sender);
-            // Declared after `results`, so it is dropped first: should `each` panic, the
-            // workers waiting for room stop instead of waiting forever.
+            // Should `each` panic, the workers waiting for room stop instead of waiting forever.
             let _closing = Closing(&window);
             let mut waiting = BTreeMap::new();
             let mut due = 0;
@@ -205,6 +220,18 @@ impl Drop for Closing<'_> {
     }
 }
 
+/// Closes the window only when dropped while unwinding: a worker that simply runs out of
+/// files must not stop the others.
+struct CloseOnPanic<'a>(&'a Window);
+
+impl Drop for CloseOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.close();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,6 +272,21 @@ mod tests {
             assert!(!waiting.is_finished(), "file 2 waits while 0 and 1 are out");
             window.handed_out(1);
             assert!(waiting.join().unwrap());
+        });
+        // A worker that panics releases the others; one that simply finishes does not.
+        let window = Window::new(1);
+        std::thread::scope(|scope| {
+            scope.spawn(|| drop(CloseOnPanic(&window)));
+        });
+        assert!(window.admit(0), "a worker that finished leaves the window open");
+        std::thread::scope(|scope| {
+            let waiting = scope.spawn(|| window.admit(1));
+            let panicked = scope.spawn(|| {
+                let _closing = CloseOnPanic(&window);
+                panic!("a worker fails");
+            });
+            assert!(panicked.join().is_err());
+            assert!(!waiting.join().unwrap(), "the waiting worker stops");
         });
         let closed = Window::new(1);
         std::thread::scope(|scope| {

@@ -98,41 +98,45 @@ pub fn decode_image(bytes: &[u8], limits: &ImageLimits) -> Result<DynamicImage> 
             return Err(image_error(reason, ImageProblem::Corrupt));
         }
     }
-    let mut decoder = reader.into_decoder().map_err(classify)?;
-    // The decoders check the side limits from the header but may start on the pixel data
-    // before noticing the allocation limit: refuse here, from the header alone.
-    let needed = decoder.total_bytes();
-    if needed > limits.max_alloc_bytes {
-        let (width, height) = decoder.dimensions();
-        return Err(image_error(
-            format!(
-                "its header says {width}x{height}, {needed} bytes decoded, over the {} byte limit (limits.max_alloc_bytes)",
-                limits.max_alloc_bytes
-            ),
-            ImageProblem::TooLarge,
-        ));
-    }
-    // A JPEG cut short decodes "successfully" with the missing rows filled in grey; refuse it
-    // instead of predicting on half a picture. (0xFF 0xD9 cannot occur inside scan data.) The
-    // search runs from the end, where the marker of a whole file is, so it costs nothing.
-    if format == Some(image::ImageFormat::Jpeg) && !bytes.windows(2).rev().any(|pair| pair == [0xFF, 0xD9]) {
-        return Err(image_error(
-            "the JPEG is truncated (it has no end-of-image marker); re-export or re-upload it".to_string(),
-            ImageProblem::Corrupt,
-        ));
-    }
-    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
     // The decoders are third-party parsers of hostile bytes: should one panic on a file it did
-    // not expect, that file is refused like any corrupt one instead of taking the process down.
-    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| DynamicImage::from_decoder(decoder)))
-        .map_err(|_| {
-            image_error(
-                "the decoder failed on this file (it is malformed in a way the decoder does not handle)".to_string(),
+    // not expect, reading its header or its pixels, that file is refused like any corrupt one
+    // instead of taking the process down.
+    let decode = || -> Result<DynamicImage> {
+        let mut decoder = reader.into_decoder().map_err(classify)?;
+        // The decoders check the side limits from the header but may start on the pixel data
+        // before noticing the allocation limit: refuse here, from the header alone.
+        let needed = decoder.total_bytes();
+        if needed > limits.max_alloc_bytes {
+            let (width, height) = decoder.dimensions();
+            return Err(image_error(
+                format!(
+                    "its header says {width}x{height}, {needed} bytes decoded, over the {} byte limit (limits.max_alloc_bytes)",
+                    limits.max_alloc_bytes
+                ),
+                ImageProblem::TooLarge,
+            ));
+        }
+        // A JPEG cut short decodes "successfully" with the missing rows filled in grey; refuse
+        // it instead of predicting on half a picture. (0xFF 0xD9 cannot occur inside scan
+        // data.) The search runs from the end, where the marker of a whole file is, so it
+        // costs nothing.
+        if format == Some(image::ImageFormat::Jpeg) && !bytes.windows(2).rev().any(|pair| pair == [0xFF, 0xD9]) {
+            return Err(image_error(
+                "the JPEG is truncated (it has no end-of-image marker); re-export or re-upload it".to_string(),
                 ImageProblem::Corrupt,
-            )
-        })?;
-    let mut image = decoded.map_err(classify)?;
-    image.apply_orientation(orientation);
+            ));
+        }
+        let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+        let mut image = DynamicImage::from_decoder(decoder).map_err(classify)?;
+        image.apply_orientation(orientation);
+        Ok(image)
+    };
+    let image = std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode)).map_err(|_| {
+        image_error(
+            "the decoder failed on this file (it is malformed in a way the decoder does not handle)".to_string(),
+            ImageProblem::Corrupt,
+        )
+    })??;
     if image.width() == 0 || image.height() == 0 {
         return Err(image_error("the image is empty".to_string(), ImageProblem::Corrupt));
     }

@@ -63,11 +63,16 @@ pub fn verify_model(model: &Path, check: &SignatureCheck) -> Result<()> {
     let text = match std::fs::read_to_string(signature_path) {
         Ok(text) => text,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let elsewhere = if *signature_path == default_signature_path(model) {
+                String::new()
+            } else {
+                format!(" --signature {}", signature_path.display())
+            };
             return Err(refuse(format!(
-                "its signature `{}` does not exist; sign the model with `inferx model sign {} --secret-key KEY`",
+                "its signature `{}` does not exist; sign the model with `inferx model sign {} --secret-key KEY{elsewhere}`",
                 signature_path.display(),
                 model.display()
-            )))
+            )));
         }
         Err(error) => {
             return Err(refuse(format!("could not read its signature `{}`: {error}", signature_path.display())))
@@ -78,7 +83,7 @@ pub fn verify_model(model: &Path, check: &SignatureCheck) -> Result<()> {
     })?;
     let mut verifier = public_key.verify_stream(&signature).map_err(|error| match error {
         minisign_verify::Error::UnexpectedKeyId => refuse(format!(
-            "`{}` was made with another key than model.public_key; sign the model with the key whose public half is configured",
+            "`{}` was made with another key than the public key it is checked with; sign the model with the key whose public half is configured (model.public_key)",
             signature_path.display()
         )),
         minisign_verify::Error::UnsupportedLegacyMode => refuse(format!(
@@ -144,7 +149,7 @@ a5E69CBjwu/apZQ6kImsBlLOD5eL6UwEdQQPp6bx8TyrodqhjV9JWRW3utSOTPkLsniWO/EwCohwscz8
         // Another signer's key (the example key of minisign's documentation).
         check.public_key = "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3".into();
         let error = verify_model(&model, &check).unwrap_err().to_string();
-        assert!(error.contains("was made with another key than model.public_key"), "{error}");
+        assert!(error.contains("was made with another key than the public key it is checked with"), "{error}");
 
         check.public_key = "not a key".into();
         let error = verify_model(&model, &check).unwrap_err().to_string();

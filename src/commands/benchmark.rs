@@ -16,7 +16,11 @@ pub(crate) fn run(args: BenchmarkArgs, printer: &Printer) -> anyhow::Result<Exit
         let config_path = args.target.join(inferx_runtime::config::CONFIG_FILE);
         let config = ProjectConfig::load(&config_path)
             .with_context(|| format!("`{}` is a folder but not a project", args.target.display()))?;
-        (config.model_path(&args.target)?, Some(config.task))
+        let model = config.model_path(&args.target)?;
+        // The project's model checks (sha256, signature) hold here too.
+        let options = config.pipeline_options(&args.target)?;
+        inferx_runtime::pipeline::verify_model_file(&model, &options)?;
+        (model, Some(config.task))
     } else {
         (args.target.clone(), args.task)
     };

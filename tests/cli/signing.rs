@@ -81,7 +81,7 @@ fn a_signed_model_verifies_and_a_changed_one_does_not() {
     let (code, stderr) =
         inferx_status(&[os("model"), os("verify"), model.as_os_str(), os("--public-key"), os(&other)], &[]);
     assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("was made with another key than model.public_key"), "{stderr}");
+    assert!(stderr.contains("was made with another key than the public key it is checked with"), "{stderr}");
 
     let (code, stderr) =
         inferx_status(&[os("model"), os("verify"), model.as_os_str(), os("--public-key"), os("RWnotakey")], &[]);
