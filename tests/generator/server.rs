@@ -130,6 +130,31 @@ fn post(server: &Server, path: &str, content_type: &str, body: &[u8], headers: &
     finish(request.send(body))
 }
 
+/// A POST that declares a `Content-Length` of `length` and sends none of the body, over a
+/// plain socket: the answer must come from the declared size alone. (A client that sends a
+/// whole oversized body before reading can see its connection reset by the refusal instead of
+/// the 413, whatever the server does.) Returns the status and the body.
+fn post_declared(server: &Server, path: &str, length: usize, headers: &[(&str, &str)]) -> (u16, Value) {
+    use std::io::{Read, Write};
+    let address = server.url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: image/png\r\nContent-Length: {length}\r\nConnection: close\r\n"
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("the server answers before the body arrives");
+    let text = String::from_utf8_lossy(&response);
+    let status = text.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    (status, serde_json::from_str(body).unwrap_or_else(|error| panic!("not JSON ({error}): {text}")))
+}
+
 fn multipart(files: &[&[u8]]) -> (String, Vec<u8>) {
     let boundary = "inferx-test-boundary-7d1f";
     let mut body = Vec::new();
@@ -370,8 +395,9 @@ fn keys_rate_limits_and_size_limits_are_enforced() {
     assert_eq!(post(&server, "/predict", "image/png", &small, &[("Authorization", &bearer)]).status, 200);
     assert_eq!(post(&server, "/predict", "image/png", &small, &[("X-API-Key", KEY_A)]).status, 200);
     // 413: the body over server.max_body_bytes, and an image over limits.max_dimension.
-    let reply = post(&server, "/predict", "image/png", &vec![0u8; 300_000], &[("X-API-Key", KEY_A)]);
-    assert_eq!((reply.status, reply.error_code().as_str()), (413, "payload_too_large"));
+    let (status, reply) = post_declared(&server, "/predict", 300_000, &[("X-API-Key", KEY_A)]);
+    assert_eq!((status, reply["error"]["code"].as_str()), (413, Some("payload_too_large")), "{reply}");
+    assert!(reply["error"]["message"].as_str().unwrap().contains("200000 byte limit (server.max_body_bytes)"));
     let wide = png(2000, 8);
     assert!(wide.len() < 200_000);
     let reply = post(&server, "/predict", "image/png", &wide, &[("X-API-Key", KEY_A)]);

@@ -79,14 +79,40 @@ fn media_type(request: &Request) -> String {
         .unwrap_or_default()
 }
 
+/// 413 for a body over `server.max_body_bytes`.
+fn body_too_large(state: &AppState) -> ApiError {
+    ApiError::too_large(format!(
+        "the request body is over the {} byte limit (server.max_body_bytes)",
+        state.config().max_body_bytes
+    ))
+}
+
+/// Middleware: a body whose declared `Content-Length` is over `server.max_body_bytes` is
+/// refused before any of it is read, so an oversized upload costs nothing and its client gets
+/// the 413 while still sending. (A body without a length, or longer than it said, is stopped
+/// by the body limit as it is read.)
+pub(crate) async fn declared_size(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > state.config().max_body_bytes as u64) {
+        return body_too_large(&state).into_response();
+    }
+    next.run(request).await
+}
+
 /// Reads the whole body within the configured limit (413 above it).
 async fn body(request: Request, state: &AppState) -> Result<Bytes, ApiError> {
     Bytes::from_request(request, state).await.map_err(|rejection| {
         if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::too_large(format!(
-                "the request body is over the {} byte limit (server.max_body_bytes)",
-                state.config().max_body_bytes
-            ))
+            body_too_large(state)
         } else {
             ApiError::bad_request(rejection.body_text())
         }
@@ -97,10 +123,7 @@ async fn body(request: Request, state: &AppState) -> Result<Bytes, ApiError> {
 async fn multipart_files(request: Request, state: &AppState) -> Result<Vec<Bytes>, ApiError> {
     let multipart_error = |error: axum::extract::multipart::MultipartError| {
         if error.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::too_large(format!(
-                "the request body is over the {} byte limit (server.max_body_bytes)",
-                state.config().max_body_bytes
-            ))
+            body_too_large(state)
         } else {
             ApiError::bad_request(format!("malformed multipart body: {}", error.body_text()))
         }

@@ -88,7 +88,7 @@ pub enum ServeError {
 
 /// The complete application: `routes` (the project's own), the standard routes, and every
 /// layer, in the order they apply (outermost first): metrics and access log, CORS,
-/// authentication and rate limiting, body limit.
+/// authentication and rate limiting, the declared body size, body limit.
 pub fn app(routes: Router<AppState>, state: AppState) -> Router {
     let config = state.config().clone();
     let mut app = routes
@@ -96,6 +96,7 @@ pub fn app(routes: Router<AppState>, state: AppState) -> Router {
         .merge(oip::routes())
         .fallback(|| async { ApiError::not_found("no such route; see /docs") })
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), input::declared_size))
         .layer(middleware::from_fn_with_state(state.clone(), security::guard));
     if !config.cors_origins.is_empty() {
         let origins = if config.cors_origins.iter().any(|origin| origin == "*") {
