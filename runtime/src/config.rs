@@ -741,10 +741,7 @@ impl ProjectConfig {
                 "limits.max_file_bytes, limits.max_dimension and limits.max_alloc_bytes must be above 0",
             ));
         }
-        if let Some(key) = &self.model.public_key {
-            crate::signature::parse_public_key(key)
-                .map_err(|reason| Error::config(format!("model.public_key: {reason}")))?;
-        } else if self.model.signature.is_some() {
+        if self.public_key()?.is_none() && self.model.signature.is_some() {
             return Err(Error::config(
                 "model.signature is set but model.public_key is not: add the signer's public key (the `RW…` line of its .pub file)",
             ));
@@ -782,14 +779,20 @@ impl ProjectConfig {
     /// The signature the model must carry: `Some` when `model.public_key` is set, with the
     /// signature file resolved (`model.signature`, else beside the model).
     pub fn signature_check(&self, project_dir: &Path) -> Result<Option<SignatureCheck>> {
-        let Some(public_key) = &self.model.public_key else { return Ok(None) };
+        let Some(public_key) = self.public_key()? else { return Ok(None) };
         let signature = match &self.model.signature {
             Some(path) => project_file(project_dir, "model.signature", path)?,
             None => crate::signature::default_signature_path(&self.model_path(project_dir)?),
         };
-        let public_key = crate::signature::parse_public_key(public_key)
-            .map_err(|reason| Error::config(format!("model.public_key: {reason}")))?;
         Ok(Some(SignatureCheck { public_key, signature }))
+    }
+
+    /// `model.public_key`'s key line (the key alone, or the text of a `.pub` file), checked.
+    fn public_key(&self) -> Result<Option<String>> {
+        let Some(text) = &self.model.public_key else { return Ok(None) };
+        crate::signature::parse_public_key(text)
+            .map(Some)
+            .map_err(|reason| Error::config(format!("model.public_key: {reason}")))
     }
 
     /// Pipeline options for this configuration; `project_dir` resolves relative paths.

@@ -81,10 +81,10 @@ impl PipelineOptions {
         self
     }
 
-    /// For more sessions of a model these options have just loaded: the model's sha256 and
-    /// signature were checked then, so they are not checked again, and the verified sha256
-    /// keys the graph cache without hashing the file again.
-    pub(crate) fn skip_checks_done_by_first_load(&mut self) {
+    /// Records that the model's sha256 and signature have just been checked: they are dropped
+    /// from the options (further sessions of the same file skip them) and the verified sha256
+    /// keys the graph cache, so the file is not hashed again.
+    pub(crate) fn mark_model_verified(&mut self) {
         if let Some(verified) = self.expected_sha256.take() {
             self.session.model_sha256.get_or_insert_with(|| verified.trim().to_ascii_lowercase());
         }
@@ -197,10 +197,7 @@ impl Pipeline {
     pub fn load(model: impl AsRef<Path>, mut options: PipelineOptions) -> Result<Pipeline> {
         let model = model.as_ref();
         verify_model_file(model, &options)?;
-        if let Some(expected) = &options.expected_sha256 {
-            // Verified: the graph cache can use it instead of hashing the file again.
-            options.session.model_sha256.get_or_insert_with(|| expected.trim().to_ascii_lowercase());
-        }
+        options.mark_model_verified();
         let engine = Engine::load(model, &options.session)?;
         Pipeline::from_engine(engine, options)
     }

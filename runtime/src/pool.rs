@@ -76,11 +76,7 @@ impl PipelinePool {
         let mut options = options;
         options.session.intra_threads = (cores / sessions).max(1);
         let first = Pipeline::load(model, options.clone())?;
-        if first.engine().device() != Device::Cpu {
-            // Not planned (the chain said CPU), but should it happen: one session only.
-            return Ok(PipelinePool { pipelines: vec![first] });
-        }
-        options.skip_checks_done_by_first_load();
+        options.mark_model_verified();
         let mut pipelines = vec![first];
         for _ in 1..sessions {
             pipelines.push(Pipeline::load(model, options.clone())?);
@@ -153,7 +149,8 @@ impl PipelinePool {
             }
             drop(sender);
             // Should `each` panic, the workers waiting for room stop instead of waiting forever.
-            let _closing = Closing(&window);
+            // (When the loop ends normally, every worker has already finished.)
+            let _closing = CloseOnPanic(&window);
             let mut waiting = BTreeMap::new();
             let mut due = 0;
             for (index, result) in results {
@@ -211,17 +208,8 @@ impl Window {
     }
 }
 
-/// Closes the window when dropped, normally or while unwinding.
-struct Closing<'a>(&'a Window);
-
-impl Drop for Closing<'_> {
-    fn drop(&mut self) {
-        self.0.close();
-    }
-}
-
-/// Closes the window only when dropped while unwinding: a worker that simply runs out of
-/// files must not stop the others.
+/// Closes the window when dropped while unwinding, in a worker or in the thread handing out
+/// results: a worker that simply runs out of files must not stop the others.
 struct CloseOnPanic<'a>(&'a Window);
 
 impl Drop for CloseOnPanic<'_> {
@@ -251,13 +239,13 @@ mod tests {
     }
 
     #[test]
-    fn later_sessions_reuse_the_first_loads_checks_and_its_sha256_as_the_cache_key() {
+    fn a_verified_model_is_not_checked_again_and_its_sha256_keys_the_cache() {
         let mut options = PipelineOptions {
             expected_sha256: Some(" ABC123 ".into()),
             signature: Some(crate::signature::SignatureCheck::beside(Path::new("m.onnx"), "RW...")),
             ..PipelineOptions::default()
         };
-        options.skip_checks_done_by_first_load();
+        options.mark_model_verified();
         assert_eq!((options.expected_sha256, options.signature), (None, None));
         assert_eq!(options.session.model_sha256.as_deref(), Some("abc123"));
     }

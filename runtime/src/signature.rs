@@ -32,9 +32,15 @@ impl SignatureCheck {
 
 /// Where a model's signature is by default: `<model>.minisig`.
 pub fn default_signature_path(model: &Path) -> PathBuf {
-    let mut name = model.as_os_str().to_owned();
+    with_added_extension(model, SIGNATURE_SUFFIX)
+}
+
+/// `path` with `.extension` added after its whole name (`model.onnx` → `model.onnx.minisig`),
+/// where `Path::with_extension` would replace the last one.
+pub fn with_added_extension(path: &Path, extension: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
     name.push(".");
-    name.push(SIGNATURE_SUFFIX);
+    name.push(extension);
     PathBuf::from(name)
 }
 

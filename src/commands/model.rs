@@ -3,10 +3,7 @@
 //! Signing uses the `minisign` crate (by minisign's author); verification is the runtime's
 //! ([`inferx_runtime::signature`]), the same code that checks `model.public_key` at load.
 
-use std::{
-    io::IsTerminal,
-    path::{Path, PathBuf},
-};
+use std::{io::IsTerminal, path::Path};
 
 use anyhow::{bail, Context};
 use inferx_runtime::signature::{self, SignatureCheck};
@@ -29,8 +26,8 @@ pub(crate) fn run(command: ModelCommand, printer: &Printer) -> anyhow::Result<()
 }
 
 fn keygen(args: KeygenArgs, printer: &Printer) -> anyhow::Result<()> {
-    let secret_path = with_extension(&args.path, "key");
-    let public_path = with_extension(&args.path, "pub");
+    let secret_path = signature::with_added_extension(&args.path, "key");
+    let public_path = signature::with_added_extension(&args.path, "pub");
     for path in [&secret_path, &public_path] {
         if path.exists() && !args.force {
             bail!(
@@ -165,13 +162,6 @@ fn staged(destination: &Path, text: &str, secret: bool) -> anyhow::Result<tempfi
     #[cfg(not(unix))]
     let _ = secret;
     Ok(file)
-}
-
-fn with_extension(path: &Path, extension: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".");
-    name.push(extension);
-    PathBuf::from(name)
 }
 
 /// The key id minisign prints (the public key file's comment holds the same).

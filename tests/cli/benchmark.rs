@@ -108,10 +108,8 @@ fn compare_fails_on_an_injected_regression_and_passes_otherwise() {
 fn a_project_whose_model_changed_is_not_benchmarked() {
     let dir = temp_dir();
     let project = generate_yolo(dir.path(), "changed", &[]);
-    let config = project.join("inferx.yaml");
     let sha256 = inferx_runtime::pipeline::file_sha256(&detector()).unwrap();
-    let text = std::fs::read_to_string(&config).unwrap();
-    write(&config, text.replace(&sha256, &"0".repeat(64)));
+    edit_config(&project, &sha256, &"0".repeat(64));
     let output = inferx().arg("benchmark").arg(&project).args(["--iterations", "1"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");

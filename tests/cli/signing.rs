@@ -137,9 +137,7 @@ fn a_project_with_a_public_key_loads_only_its_signed_model() {
     let key = dir.path().join("signer");
     let public_key = keygen(&key);
     let config = project.join("inferx.yaml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    let (before, after) = text.split_once("  sha256: ").unwrap();
-    write(&config, format!("{before}  public_key: {public_key}\n  sha256: {after}"));
+    edit_config(&project, "  sha256: ", &format!("  public_key: {public_key}\n  sha256: "));
     let image = images().join("astronaut.png");
     let run = |env: &[(&str, &str)]| {
         inferx_status(
@@ -182,8 +180,7 @@ fn a_project_with_a_public_key_loads_only_its_signed_model() {
     assert!(stderr.contains("nudenet-320n.onnx.minisig` is not a minisign signature"), "{stderr}");
 
     // A key that is not one is refused when the config is read.
-    let text = std::fs::read_to_string(&config).unwrap();
-    write(&config, text.replace(&public_key, "RWQnotakey"));
+    edit_config(&project, &public_key, "RWQnotakey");
     let (code, stderr) = run(&[]);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("model.public_key: `RWQnotakey` is not a minisign public key"), "{stderr}");

@@ -44,13 +44,6 @@ fn assert_caught(name: &str, edit: impl FnOnce(&Path), severity: &str, rule: &st
     assert_eq!(success, severity != "error", "{name}: exit status follows the severity");
 }
 
-fn edit_config(project: &Path, from: &str, to: &str) {
-    let path = project.join("inferx.yaml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.contains(from), "`{from}` in inferx.yaml:\n{text}");
-    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
-}
-
 #[test]
 fn a_generated_project_validates_clean_and_loads() {
     let dir = temp_dir();

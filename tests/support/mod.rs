@@ -154,6 +154,14 @@ pub fn file_tree(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
+/// Replaces the first `from` in a project's `inferx.yaml` with `to`; `from` must be there.
+pub fn edit_config(project: &Path, from: &str, to: &str) {
+    let path = project.join("inferx.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "`{from}` in inferx.yaml:\n{text}");
+    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+}
+
 /// Writes a file, creating parents.
 pub fn write(path: &Path, contents: impl AsRef<[u8]>) {
     if let Some(parent) = path.parent() {

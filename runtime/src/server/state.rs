@@ -114,7 +114,6 @@ impl AppState {
         let model_bytes = std::fs::metadata(&model_path).map_or(0, |metadata| metadata.len());
         let sessions = server.session_count(model_bytes);
         let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
-        let mut pipelines = Vec::with_capacity(sessions);
         let mut solo = None;
         if sessions > 1 && pipeline_options.session.intra_threads == 0 {
             // Sessions side by side share the cores instead of each taking all of them, which
@@ -125,14 +124,14 @@ impl AppState {
                 let mut solo_options = pipeline_options.clone();
                 solo_options.session.intra_threads = cores;
                 solo = Some(Pipeline::load(&model_path, solo_options)?);
+                pipeline_options.mark_model_verified();
             }
         }
+        let mut pipelines = Vec::with_capacity(sessions);
         for _ in 0..sessions {
-            // The first load checks the model's sha256 and signature; the others reuse that.
-            if solo.is_some() || !pipelines.is_empty() {
-                pipeline_options.skip_checks_done_by_first_load();
-            }
             pipelines.push(Pipeline::load(&model_path, pipeline_options.clone())?);
+            // The first load checked the model's sha256 and signature; the others reuse that.
+            pipeline_options.mark_model_verified();
         }
         let keys = ApiKeys::load(&server.auth, project_dir, |name| std::env::var(name).ok())?;
         AppState::new(Sessions { shared: pipelines, solo }, server, keys, options, started)
