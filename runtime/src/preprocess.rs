@@ -354,6 +354,8 @@ pub fn letterbox_geometry(source_width: u32, source_height: u32, width: u32, hei
 #[derive(Debug, Default)]
 pub struct Scratch {
     linear: crate::resize::LinearScratch,
+    /// One resize scratch per extra band when rows are made on several threads.
+    band_linear: Vec<crate::resize::LinearScratch>,
     full: Vec<u8>,
     resizer: Resizer,
     resized: Vec<u8>,
@@ -365,27 +367,51 @@ pub struct Scratch {
 #[derive(Debug, Clone)]
 pub struct Preprocessor {
     config: PreprocessConfig,
-    /// `lookup[c][v]` is the normalised value of 8-bit value `v` in input channel `c`.
-    lookup: Box<[[f32; 256]; 3]>,
+    /// How 8-bit values are scaled before the mean and std are applied.
+    scaling: Scaling,
+    /// Most threads one image's resize and normalisation may use.
+    threads: usize,
+}
+
+/// `x / divisor` or `x * factor`, as the configured scale is written.
+#[derive(Debug, Clone, Copy)]
+enum Scaling {
+    Divide(f32),
+    Multiply(f32),
+}
+
+/// Fewest output pixels worth a thread of their own: below this, starting the thread costs
+/// about what it saves.
+const MIN_PIXELS_PER_THREAD: usize = 32 * 1024;
+
+/// Where the content rows of an input come from.
+#[derive(Clone, Copy)]
+enum RowSource<'a> {
+    /// Interleaved RGB rows already at the content size.
+    Ready(&'a [u8]),
+    /// Resized bilinearly while written.
+    Linear(&'a crate::resize::LinearPlan<'a>),
 }
 
 impl Preprocessor {
-    /// Builds the lookup tables for a configuration.
+    /// Prepares a configuration.
     pub fn new(config: PreprocessConfig) -> Self {
         // `x / 255` and `x * (1 / 255)` differ in the last bit; reference pipelines divide.
         let divisor = 1.0 / config.scale as f64;
-        let exact_divisor = ((divisor - divisor.round()).abs() < 1e-3).then(|| divisor.round() as f32);
-        let mut lookup = Box::new([[0.0f32; 256]; 3]);
-        for (channel, table) in lookup.iter_mut().enumerate() {
-            for (value, entry) in table.iter_mut().enumerate() {
-                let scaled = match exact_divisor {
-                    Some(divisor) => value as f32 / divisor,
-                    None => value as f32 * config.scale,
-                };
-                *entry = (scaled - config.mean[channel]) / config.std[channel];
-            }
-        }
-        Preprocessor { config, lookup }
+        let scaling = if (divisor - divisor.round()).abs() < 1e-3 {
+            Scaling::Divide(divisor.round() as f32)
+        } else {
+            Scaling::Multiply(config.scale)
+        };
+        Preprocessor { config, scaling, threads: 1 }
+    }
+
+    /// Lets one image's resize and normalisation run on up to `threads` threads, in bands of
+    /// rows. Worth it where the model's session has the cores to itself between runs (one
+    /// session with every core, or a GPU); a pool of one-thread sessions keeps 1 (the default).
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
     }
 
     /// The configuration.
@@ -450,6 +476,7 @@ impl Preprocessor {
                 Interpolation::Lanczos4 => crate::resize::resize_lanczos4(frame, 3, target, size),
             }
         };
+        let content_size = (content_width as usize, content_height as usize);
         if self.config.resize == ResizeMode::ShortSideCrop {
             // Resize the whole image, then copy the centre window out of it.
             let resized_width = (source_width as f64 * transform.scale_x).round_ties_even() as u32;
@@ -473,7 +500,31 @@ impl Preprocessor {
             scratch.full = full;
         } else if crop.is_none() && content_width == source_width && content_height == source_height {
             // Already the right size: normalise straight from the decoded pixels.
-            self.write_planes(rgb.as_raw(), &transform, (width, height), output);
+            self.write_planes(
+                RowSource::Ready(rgb.as_raw()),
+                &transform,
+                (width, height),
+                output,
+                &mut scratch.linear,
+                &mut scratch.band_linear,
+            );
+            return Ok(transform);
+        } else if crop.is_none() && interpolation == Interpolation::Linear {
+            // The common case: each row is resized and normalised at once, in bands of rows.
+            let frame = crate::resize::Frame {
+                pixels: rgb.as_raw(),
+                width: source_width as usize,
+                height: source_height as usize,
+            };
+            let plan = crate::resize::LinearPlan::new(frame, 3, content_size);
+            self.write_planes(
+                RowSource::Linear(&plan),
+                &transform,
+                (width, height),
+                output,
+                &mut scratch.linear,
+                &mut scratch.band_linear,
+            );
             return Ok(transform);
         } else if crop.is_none() {
             let mut resized = std::mem::take(&mut scratch.resized);
@@ -506,7 +557,8 @@ impl Preprocessor {
                 .resize(&source, &mut destination, &options)
                 .map_err(|error| Error::Inference(format!("resize: {error}")))?;
         }
-        self.write_planes(&scratch.resized, &transform, (width, height), output);
+        let source = RowSource::Ready(&scratch.resized);
+        self.write_planes(source, &transform, (width, height), output, &mut scratch.linear, &mut scratch.band_linear);
         Ok(transform)
     }
 
@@ -596,52 +648,189 @@ impl Preprocessor {
         }
     }
 
-    /// Scatters interleaved RGB content into the CHW planes in one pass, filling the padding.
-    fn write_planes(&self, content: &[u8], transform: &Transform, (width, height): (u32, u32), output: &mut [f32]) {
+    /// Writes the content rows from `source` into the CHW planes, normalised, and fills the
+    /// padding around them; in bands of rows on several threads when the image is large
+    /// enough and [`Preprocessor::with_threads`] allows.
+    fn write_planes(
+        &self,
+        source: RowSource<'_>,
+        transform: &Transform,
+        (width, height): (u32, u32),
+        output: &mut [f32],
+        linear: &mut crate::resize::LinearScratch,
+        band_linear: &mut Vec<crate::resize::LinearScratch>,
+    ) {
         let (width, height) = (width as usize, height as usize);
         let plane = width * height;
-        let (content_width, content_height) = (transform.content_width as usize, transform.content_height as usize);
-        let (left, top) = (transform.pad_x.max(0.0) as usize, transform.pad_y.max(0.0) as usize);
+        let content_height = transform.content_height as usize;
+        let top = transform.pad_y.max(0.0) as usize;
+        let fill = self.pad_values();
+        let (first, rest) = output.split_at_mut(plane);
+        let (second, third) = rest.split_at_mut(plane);
+        // Padding rows above and below the content, then the content rows of each plane.
+        let mut content: Vec<&mut [f32]> = Vec::with_capacity(3);
+        for (plane, value) in [first, second, third].into_iter().zip(fill) {
+            let (above, rest) = plane.split_at_mut(top * width);
+            let (rows, below) = rest.split_at_mut(content_height * width);
+            above.fill(value);
+            below.fill(value);
+            content.push(rows);
+        }
+        let bands = self
+            .threads
+            .min((transform.content_width as usize * content_height) / MIN_PIXELS_PER_THREAD)
+            .clamp(1, content_height.max(1));
+        let [mut plane0, mut plane1, mut plane2]: [&mut [f32]; 3] =
+            content.try_into().unwrap_or_else(|_| unreachable!("three planes"));
+        if bands == 1 {
+            return self.write_band(source, transform, width, 0..content_height, [plane0, plane1, plane2], linear);
+        }
+        band_linear.resize_with(bands - 1, Default::default);
+        let rows_per_band = content_height.div_ceil(bands);
+        std::thread::scope(|scope| {
+            let mut start = 0;
+            let mut own = None;
+            let mut extra = band_linear.iter_mut();
+            while start < content_height {
+                let end = (start + rows_per_band).min(content_height);
+                let split = (end - start) * width;
+                let (band0, rest0) = std::mem::take(&mut plane0).split_at_mut(split);
+                let (band1, rest1) = std::mem::take(&mut plane1).split_at_mut(split);
+                let (band2, rest2) = std::mem::take(&mut plane2).split_at_mut(split);
+                (plane0, plane1, plane2) = (rest0, rest1, rest2);
+                let planes = [band0, band1, band2];
+                if start == 0 {
+                    // The calling thread takes the first band itself.
+                    own = Some((start..end, planes));
+                } else if let Some(linear) = extra.next() {
+                    scope.spawn(move || self.write_band(source, transform, width, start..end, planes, linear));
+                }
+                start = end;
+            }
+            if let Some((rows, planes)) = own {
+                self.write_band(source, transform, width, rows, planes, linear);
+            }
+        });
+    }
+
+    /// The normalised value of the padding in each input channel.
+    fn pad_values(&self) -> [f32; 3] {
+        std::array::from_fn(|channel| match self.config.resize {
+            ResizeMode::PadRight => 0.0,
+            _ => self.normalise(channel, self.config.pad_value as f32),
+        })
+    }
+
+    /// The input value of 8-bit value `value` in input channel `channel`.
+    #[inline(always)]
+    fn normalise(&self, channel: usize, value: f32) -> f32 {
+        let scaled = match self.scaling {
+            Scaling::Divide(divisor) => value / divisor,
+            Scaling::Multiply(factor) => value * factor,
+        };
+        (scaled - self.config.mean[channel]) / self.config.std[channel]
+    }
+
+    /// Normalises one channel's 8-bit values into `output`. The arithmetic is the same as
+    /// [`Self::normalise`] and written out per scaling, so that it compiles to vector code.
+    #[inline(always)]
+    fn normalise_into(&self, channel: usize, values: &[u8], output: &mut [f32]) {
+        let (mean, std) = (self.config.mean[channel], self.config.std[channel]);
+        match self.scaling {
+            Scaling::Divide(divisor) => {
+                for (target, &value) in output.iter_mut().zip(values) {
+                    *target = (value as f32 / divisor - mean) / std;
+                }
+            }
+            Scaling::Multiply(factor) => {
+                for (target, &value) in output.iter_mut().zip(values) {
+                    *target = (value as f32 * factor - mean) / std;
+                }
+            }
+        }
+    }
+
+    /// Writes content rows `rows` into `planes`, which hold exactly those rows of each plane.
+    fn write_band(
+        &self,
+        source: RowSource<'_>,
+        transform: &Transform,
+        width: usize,
+        rows: std::ops::Range<usize>,
+        planes: [&mut [f32]; 3],
+        linear: &mut crate::resize::LinearScratch,
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { self.write_band_avx2(source, transform, width, rows, planes, linear) };
+        }
+        self.write_band_portable(source, transform, width, rows, planes, linear)
+    }
+
+    /// [`Self::write_band`] compiled for AVX2: the same code, with 8-wide vectors.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn write_band_avx2(
+        &self,
+        source: RowSource<'_>,
+        transform: &Transform,
+        width: usize,
+        rows: std::ops::Range<usize>,
+        planes: [&mut [f32]; 3],
+        linear: &mut crate::resize::LinearScratch,
+    ) {
+        self.write_band_portable(source, transform, width, rows, planes, linear)
+    }
+
+    #[inline(always)]
+    fn write_band_portable(
+        &self,
+        source: RowSource<'_>,
+        transform: &Transform,
+        width: usize,
+        rows: std::ops::Range<usize>,
+        planes: [&mut [f32]; 3],
+        linear: &mut crate::resize::LinearScratch,
+    ) {
+        let content_width = transform.content_width as usize;
+        let left = transform.pad_x.max(0.0) as usize;
+        let fill = self.pad_values();
         // Input channel c reads source channel order[c].
         let order = match self.config.channel_order {
             ChannelOrder::Rgb => [0usize, 1, 2],
             ChannelOrder::Bgr => [2, 1, 0],
         };
-        let fill: [f32; 3] = std::array::from_fn(|channel| match self.config.resize {
-            ResizeMode::PadRight => 0.0,
-            _ => self.lookup[channel][self.config.pad_value as usize],
-        });
-        let (first, rest) = output.split_at_mut(plane);
-        let (second, third) = rest.split_at_mut(plane);
-        let planes = [first, second, third];
-        let [table0, table1, table2] = [&self.lookup[0], &self.lookup[1], &self.lookup[2]];
         let [plane0, plane1, plane2] = planes;
-        for y in 0..height {
-            let rows = (
-                &mut plane0[y * width..(y + 1) * width],
-                &mut plane1[y * width..(y + 1) * width],
-                &mut plane2[y * width..(y + 1) * width],
-            );
-            if y < top || y >= top + content_height {
-                rows.0.fill(fill[0]);
-                rows.1.fill(fill[1]);
-                rows.2.fill(fill[2]);
-                continue;
-            }
-            for (row, value) in [&mut *rows.0, &mut *rows.1, &mut *rows.2].into_iter().zip(fill) {
+        let first = rows.start;
+        // `source_planes` is one content row, channel by channel.
+        let mut write_row = |y: usize, source_planes: &[u8]| {
+            let at = (y - first) * width;
+            let targets = [&mut plane0[at..at + width], &mut plane1[at..at + width], &mut plane2[at..at + width]];
+            for (channel, (row, value)) in targets.into_iter().zip(fill).enumerate() {
                 row[..left].fill(value);
                 row[left + content_width..].fill(value);
+                let source_channel = &source_planes[order[channel] * content_width..][..content_width];
+                self.normalise_into(channel, source_channel, &mut row[left..left + content_width]);
             }
-            let source_row = &content[(y - top) * content_width * 3..(y - top + 1) * content_width * 3];
-            let targets = rows.0[left..left + content_width]
-                .iter_mut()
-                .zip(rows.1[left..left + content_width].iter_mut())
-                .zip(rows.2[left..left + content_width].iter_mut());
-            for (((value0, value1), value2), pixel) in targets.zip(source_row.chunks_exact(3)) {
-                *value0 = table0[pixel[order[0]] as usize];
-                *value1 = table1[pixel[order[1]] as usize];
-                *value2 = table2[pixel[order[2]] as usize];
+        };
+        match source {
+            RowSource::Ready(content) => {
+                let row_len = content_width * 3;
+                let mut split = std::mem::take(&mut linear.spare);
+                split.resize(row_len, 0);
+                for y in rows {
+                    let (red, rest) = split.split_at_mut(content_width);
+                    let (green, blue) = rest.split_at_mut(content_width);
+                    let pixels = content[y * row_len..(y + 1) * row_len].chunks_exact(3);
+                    for (pixel, ((red, green), blue)) in pixels.zip(red.iter_mut().zip(green.iter_mut()).zip(blue)) {
+                        (*red, *green, *blue) = (pixel[0], pixel[1], pixel[2]);
+                    }
+                    write_row(y, &split);
+                }
+                linear.spare = split;
             }
+            RowSource::Linear(plan) => plan.rows(rows, linear, write_row),
         }
     }
 }
@@ -678,6 +867,67 @@ mod tests {
         assert_eq!(output[16 + 4], 0.0);
         assert!((output[32 + 4] - 0.2).abs() < 1e-6);
         assert_eq!(output[12], pad);
+    }
+
+    /// A deterministic noisy RGB image.
+    fn noise(width: u32, height: u32) -> DynamicImage {
+        let mut state = 0x2545_f491_u32;
+        DynamicImage::ImageRgb8(RgbImage::from_fn(width, height, |_, _| {
+            let mut channel = || {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                (state >> 24) as u8
+            };
+            image::Rgb([channel(), channel(), channel()])
+        }))
+    }
+
+    #[test]
+    fn bands_on_any_number_of_threads_match_resizing_then_normalising() {
+        let imagenet = PreprocessConfig {
+            channel_order: ChannelOrder::Bgr,
+            ..PreprocessConfig::imagenet(224, ResizeMode::Stretch)
+        };
+        let configs = [PreprocessConfig::letterbox(320), PreprocessConfig::letterbox(640), imagenet];
+        for (config, (width, height)) in configs.into_iter().zip([(301, 203), (512, 512), (640, 427)]) {
+            let image = noise(width, height);
+            // The reference: the whole image resized, then each value normalised on its own.
+            let preprocessor = Preprocessor::new(config.clone());
+            let transform = preprocessor.geometry(width, height).0;
+            let (content_width, content_height) = (transform.content_width as usize, transform.content_height as usize);
+            let mut resized = vec![0u8; content_width * content_height * 3];
+            let frame =
+                crate::resize::Frame { pixels: image.as_bytes(), width: width as usize, height: height as usize };
+            let mut linear = crate::resize::LinearScratch::default();
+            crate::resize::resize_linear(frame, 3, &mut resized, (content_width, content_height), &mut linear);
+            let (input_width, input_height) = (config.width as usize, config.height as usize);
+            let plane = input_width * input_height;
+            let (left, top) = (transform.pad_x as usize, transform.pad_y as usize);
+            let order = if config.channel_order == ChannelOrder::Bgr { [2, 1, 0] } else { [0, 1, 2] };
+            let mut expected = vec![0.0f32; 3 * plane];
+            for channel in 0..3 {
+                for y in 0..input_height {
+                    for x in 0..input_width {
+                        let inside =
+                            (top..top + content_height).contains(&y) && (left..left + content_width).contains(&x);
+                        let value = if inside {
+                            resized[((y - top) * content_width + x - left) * 3 + order[channel]]
+                        } else {
+                            config.pad_value
+                        };
+                        expected[channel * plane + y * input_width + x] = preprocessor.normalise(channel, value as f32);
+                    }
+                }
+            }
+            for threads in [1, 2, 3, 8] {
+                let preprocessor = Preprocessor::new(config.clone()).with_threads(threads);
+                let mut output = vec![f32::NAN; preprocessor.tensor_len()];
+                preprocessor.fill(&image, &mut Scratch::default(), &mut output).unwrap();
+                let same = output.iter().zip(&expected).all(|(got, want)| got.to_bits() == want.to_bits());
+                assert!(same, "{width}x{height} into {input_width}x{input_height} on {threads} threads differs");
+            }
+        }
     }
 
     #[test]

@@ -49,11 +49,14 @@ impl Axis {
     }
 }
 
-/// Reusable buffers for [`resize_linear`].
+/// Reusable buffers for [`resize_linear`] and [`LinearPlan::rows`].
 #[derive(Debug, Default, Clone)]
 pub struct LinearScratch {
     rows: [Vec<i32>; 2],
     cached: [Option<usize>; 2],
+    line: Vec<u8>,
+    /// A row buffer for the caller's own use (e.g. splitting ready rows into planes).
+    pub(crate) spare: Vec<u8>,
 }
 
 /// An interleaved 8-bit image.
@@ -76,82 +79,124 @@ pub fn resize_linear(
     (width, height): (usize, usize),
     scratch: &mut LinearScratch,
 ) {
-    let Frame { pixels: source, width: source_width, height: source_height } = source;
-    debug_assert_eq!(source.len(), source_width * source_height * channels);
+    debug_assert_eq!(source.pixels.len(), source.width * source.height * channels);
     debug_assert_eq!(destination.len(), width * height * channels);
-    let columns = Axis::new(source_width, width, true);
-    let rows = Axis::new(source_height, height, false);
     let row_len = width * channels;
-    for buffer in &mut scratch.rows {
-        buffer.resize(row_len, 0);
+    LinearPlan::new(source, channels, (width, height)).rows(0..height, scratch, |y, planes| {
+        // Rows come out channel by channel; interleave them again.
+        let output = &mut destination[y * row_len..(y + 1) * row_len];
+        for (channel, plane) in planes.chunks_exact(width).enumerate() {
+            for (pixel, &value) in output.chunks_exact_mut(channels).zip(plane) {
+                pixel[channel] = value;
+            }
+        }
+    });
+}
+
+/// One bilinear resize, planned once and run over any range of output rows, so that bands of
+/// rows can be resized on several threads and each row used as soon as it is made.
+#[derive(Debug, Clone)]
+pub struct LinearPlan<'a> {
+    source: Frame<'a>,
+    channels: usize,
+    width: usize,
+    /// Per output column, the offsets of its left and right source pixels in a row.
+    left: Vec<usize>,
+    right: Vec<usize>,
+    columns: Axis,
+    rows: Axis,
+}
+
+impl<'a> LinearPlan<'a> {
+    /// Plans resizing `source` (`channels` interleaved values per pixel) to `width`×`height`.
+    pub fn new(source: Frame<'a>, channels: usize, (width, height): (usize, usize)) -> LinearPlan<'a> {
+        let columns = Axis::new(source.width, width, true);
+        // Horizontally the indices are clamped to the image (`Axis::new` with clamp_fraction).
+        let left = columns.index.iter().map(|&index| index as usize * channels).collect();
+        let right = columns.index.iter().map(|&index| (index as usize + 1).min(source.width - 1) * channels).collect();
+        LinearPlan { source, channels, width, left, right, columns, rows: Axis::new(source.height, height, false) }
     }
-    scratch.cached = [None, None];
-    for y in 0..height {
+
+    /// Makes the output rows in `range`, in order, and hands each to `each` with its index.
+    /// A row comes channel by channel (`width` values of channel 0, then of channel 1...),
+    /// the layout a CHW tensor wants.
+    #[inline(always)]
+    pub fn rows(&self, range: std::ops::Range<usize>, scratch: &mut LinearScratch, mut each: impl FnMut(usize, &[u8])) {
+        let Frame { pixels: source, width: source_width, height: source_height } = self.source;
+        let row_len = self.width * self.channels;
+        for buffer in &mut scratch.rows {
+            buffer.resize(row_len, 0);
+        }
+        scratch.line.resize(row_len, 0);
+        scratch.cached = [None, None];
         // Row -1 (above the image) and the last row read one source row twice.
         let last = source_height as i64 - 1;
-        let top = rows.index[y].clamp(0, last) as usize;
-        let bottom = (rows.index[y] + 1).clamp(0, last) as usize;
-        horizontal(source, source_width, channels, &columns, top, scratch, 0);
-        horizontal(source, source_width, channels, &columns, bottom, scratch, 1);
-        let output = &mut destination[y * row_len..(y + 1) * row_len];
-        vertical(&scratch.rows[0], &scratch.rows[1], rows.weight0[y], rows.weight1[y], output);
+        for y in range {
+            let top = self.rows.index[y].clamp(0, last) as usize;
+            let bottom = (self.rows.index[y] + 1).clamp(0, last) as usize;
+            self.horizontal(source, source_width, top, scratch, 0);
+            self.horizontal(source, source_width, bottom, scratch, 1);
+            let mut line = std::mem::take(&mut scratch.line);
+            vertical(&scratch.rows[0], &scratch.rows[1], self.rows.weight0[y], self.rows.weight1[y], &mut line);
+            each(y, &line);
+            scratch.line = line;
+        }
     }
 }
 
-/// Fills `scratch.rows[slot]` with the horizontally interpolated source row `row`.
-fn horizontal(
-    source: &[u8],
-    source_width: usize,
-    channels: usize,
-    columns: &Axis,
-    row: usize,
-    scratch: &mut LinearScratch,
-    slot: usize,
-) {
-    if scratch.cached[slot] == Some(row) {
-        return;
-    }
-    // Reuse the other slot's row when it already holds this one.
-    if scratch.cached[1 - slot] == Some(row) {
-        let (first, second) = scratch.rows.split_at_mut(1);
-        if slot == 0 {
-            first[0].copy_from_slice(&second[0]);
+impl LinearPlan<'_> {
+    /// Fills `scratch.rows[slot]` with the horizontally interpolated source row `row`, channel
+    /// by channel.
+    #[inline(always)]
+    fn horizontal(&self, source: &[u8], source_width: usize, row: usize, scratch: &mut LinearScratch, slot: usize) {
+        if scratch.cached[slot] == Some(row) {
+            return;
+        }
+        // Reuse the other slot's row when it already holds this one.
+        if scratch.cached[1 - slot] == Some(row) {
+            let (first, second) = scratch.rows.split_at_mut(1);
+            if slot == 0 {
+                first[0].copy_from_slice(&second[0]);
+            } else {
+                second[0].copy_from_slice(&first[0]);
+            }
+            scratch.cached[slot] = Some(row);
+            return;
+        }
+        let channels = self.channels;
+        let line = &source[row * source_width * channels..(row + 1) * source_width * channels];
+        let taps = || self.left.iter().zip(&self.right).zip(self.columns.weight0.iter().zip(&self.columns.weight1));
+        let output = &mut scratch.rows[slot];
+        if channels == 3 {
+            // The common case: each pixel's taps are read once for its three channels.
+            let (red, rest) = output.split_at_mut(self.width);
+            let (green, blue) = rest.split_at_mut(self.width);
+            for (((red, green), blue), ((&left, &right), (&weight0, &weight1))) in
+                red.iter_mut().zip(green.iter_mut()).zip(blue.iter_mut()).zip(taps())
+            {
+                let (weight0, weight1) = (weight0 as i32, weight1 as i32);
+                let (a, b) = (&line[left..left + 3], &line[right..right + 3]);
+                *red = a[0] as i32 * weight0 + b[0] as i32 * weight1;
+                *green = a[1] as i32 * weight0 + b[1] as i32 * weight1;
+                *blue = a[2] as i32 * weight0 + b[2] as i32 * weight1;
+            }
         } else {
-            second[0].copy_from_slice(&first[0]);
-        }
-        scratch.cached[slot] = Some(row);
-        return;
-    }
-    let line = &source[row * source_width * channels..(row + 1) * source_width * channels];
-    let output = &mut scratch.rows[slot];
-    let taps = columns.index.iter().zip(columns.weight0.iter().zip(&columns.weight1));
-    if channels == 3 {
-        // The common case, unrolled: one multiply-add pair per channel.
-        for (pixel, (&index, (&weight0, &weight1))) in output.chunks_exact_mut(3).zip(taps) {
-            let left = index as usize * 3;
-            let right = (index as usize + 1).min(source_width - 1) * 3;
-            let (weight0, weight1) = (weight0 as i32, weight1 as i32);
-            let (a, b) = (&line[left..left + 3], &line[right..right + 3]);
-            pixel[0] = a[0] as i32 * weight0 + b[0] as i32 * weight1;
-            pixel[1] = a[1] as i32 * weight0 + b[1] as i32 * weight1;
-            pixel[2] = a[2] as i32 * weight0 + b[2] as i32 * weight1;
-        }
-    } else {
-        for (pixel, (&index, (&weight0, &weight1))) in output.chunks_exact_mut(channels).zip(taps) {
-            let left = index as usize * channels;
-            let right = (index as usize + 1).min(source_width - 1) * channels;
-            for (channel, value) in pixel.iter_mut().enumerate() {
-                *value = line[left + channel] as i32 * weight0 as i32 + line[right + channel] as i32 * weight1 as i32;
+            for (channel, output) in output.chunks_exact_mut(self.width).enumerate() {
+                for (value, ((&left, &right), (&weight0, &weight1))) in output.iter_mut().zip(taps()) {
+                    *value =
+                        line[left + channel] as i32 * weight0 as i32 + line[right + channel] as i32 * weight1 as i32;
+                }
             }
         }
+        scratch.cached[slot] = Some(row);
     }
-    scratch.cached[slot] = Some(row);
 }
 
 /// OpenCV's vertical pass. Rows of 16 values or more use its SIMD formula
 /// `((a >> 4) * b0 >> 16) + ((c >> 4) * b1 >> 16) + 2 >> 2` everywhere (OpenCV overlaps the
 /// last block rather than finishing with scalar code); shorter rows use the scalar
 /// `(a * b0 + c * b1 + 2^21) >> 22`.
+#[inline(always)]
 fn vertical(top: &[i32], bottom: &[i32], weight0: i16, weight1: i16, output: &mut [u8]) {
     if output.len() >= 16 {
         let high = |value: i32, weight: i16| (((value >> 4) as i16 as i32 * weight as i32) >> 16) as i16;
