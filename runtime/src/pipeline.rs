@@ -271,16 +271,10 @@ impl Pipeline {
             keep_anomaly_map: options.keep_anomaly_map,
         };
         let dynamic_batch = info.inputs[0].shape.first().is_some_and(|&dim| dim < 0);
-        // The session is idle while an image is prepared, so preparing it may use the
-        // session's threads (all cores when left to ONNX Runtime).
-        let preprocess_threads = match options.session.intra_threads {
-            0 => std::thread::available_parallelism().map_or(1, |cores| cores.get()),
-            threads => threads,
-        };
         Ok(Pipeline {
             engine,
             task,
-            preprocessor: Preprocessor::new(preprocess).with_threads(preprocess_threads),
+            preprocessor: Preprocessor::new(preprocess),
             decode,
             limits: options.limits,
             dynamic_batch,

@@ -354,8 +354,6 @@ pub fn letterbox_geometry(source_width: u32, source_height: u32, width: u32, hei
 #[derive(Debug, Default)]
 pub struct Scratch {
     linear: crate::resize::LinearScratch,
-    /// One resize scratch per extra band when rows are made on several threads.
-    band_linear: Vec<crate::resize::LinearScratch>,
     full: Vec<u8>,
     resizer: Resizer,
     resized: Vec<u8>,
@@ -369,8 +367,6 @@ pub struct Preprocessor {
     config: PreprocessConfig,
     /// How 8-bit values are scaled before the mean and std are applied.
     scaling: Scaling,
-    /// Most threads one image's resize and normalisation may use.
-    threads: usize,
 }
 
 /// `x / divisor` or `x * factor`, as the configured scale is written.
@@ -380,9 +376,34 @@ enum Scaling {
     Multiply(f32),
 }
 
-/// Fewest output pixels worth a thread of their own: below this, starting the thread costs
-/// about what it saves.
-const MIN_PIXELS_PER_THREAD: usize = 32 * 1024;
+/// The CHW planes of one input, and where its content rows go in them.
+struct ContentRows<'o> {
+    planes: [&'o mut [f32]; 3],
+    fill: [f32; 3],
+    /// Input channel c reads source channel `order[c]`.
+    order: [usize; 3],
+    left: usize,
+    top: usize,
+    width: usize,
+    content_width: usize,
+}
+
+impl ContentRows<'_> {
+    /// Writes content row `y`, given channel by channel, normalised into its row of each plane,
+    /// with the padding left and right of it.
+    #[inline(always)]
+    fn write(&mut self, preprocessor: &Preprocessor, y: usize, source_planes: &[u8]) {
+        let (width, content_width, left) = (self.width, self.content_width, self.left);
+        let at = (self.top + y) * width;
+        for (channel, (plane, value)) in self.planes.iter_mut().zip(self.fill).enumerate() {
+            let row = &mut plane[at..at + width];
+            row[..left].fill(value);
+            row[left + content_width..].fill(value);
+            let source_channel = &source_planes[self.order[channel] * content_width..][..content_width];
+            preprocessor.normalise_into(channel, source_channel, &mut row[left..left + content_width]);
+        }
+    }
+}
 
 /// Where the content rows of an input come from.
 #[derive(Clone, Copy)]
@@ -403,15 +424,7 @@ impl Preprocessor {
         } else {
             Scaling::Multiply(config.scale)
         };
-        Preprocessor { config, scaling, threads: 1 }
-    }
-
-    /// Lets one image's resize and normalisation run on up to `threads` threads, in bands of
-    /// rows. Worth it where the model's session has the cores to itself between runs (one
-    /// session with every core, or a GPU); a pool of one-thread sessions keeps 1 (the default).
-    pub fn with_threads(mut self, threads: usize) -> Self {
-        self.threads = threads.max(1);
-        self
+        Preprocessor { config, scaling }
     }
 
     /// The configuration.
@@ -500,14 +513,7 @@ impl Preprocessor {
             scratch.full = full;
         } else if crop.is_none() && content_width == source_width && content_height == source_height {
             // Already the right size: normalise straight from the decoded pixels.
-            self.write_planes(
-                RowSource::Ready(rgb.as_raw()),
-                &transform,
-                (width, height),
-                output,
-                &mut scratch.linear,
-                &mut scratch.band_linear,
-            );
+            self.write_planes(RowSource::Ready(rgb.as_raw()), &transform, (width, height), output, &mut scratch.linear);
             return Ok(transform);
         } else if crop.is_none() && interpolation == Interpolation::Linear {
             // The common case: each row is resized and normalised at once, in bands of rows.
@@ -517,14 +523,7 @@ impl Preprocessor {
                 height: source_height as usize,
             };
             let plan = crate::resize::LinearPlan::new(frame, 3, content_size);
-            self.write_planes(
-                RowSource::Linear(&plan),
-                &transform,
-                (width, height),
-                output,
-                &mut scratch.linear,
-                &mut scratch.band_linear,
-            );
+            self.write_planes(RowSource::Linear(&plan), &transform, (width, height), output, &mut scratch.linear);
             return Ok(transform);
         } else if crop.is_none() {
             let mut resized = std::mem::take(&mut scratch.resized);
@@ -558,7 +557,7 @@ impl Preprocessor {
                 .map_err(|error| Error::Inference(format!("resize: {error}")))?;
         }
         let source = RowSource::Ready(&scratch.resized);
-        self.write_planes(source, &transform, (width, height), output, &mut scratch.linear, &mut scratch.band_linear);
+        self.write_planes(source, &transform, (width, height), output, &mut scratch.linear);
         Ok(transform)
     }
 
@@ -649,8 +648,7 @@ impl Preprocessor {
     }
 
     /// Writes the content rows from `source` into the CHW planes, normalised, and fills the
-    /// padding around them; in bands of rows on several threads when the image is large
-    /// enough and [`Preprocessor::with_threads`] allows.
+    /// padding around them.
     fn write_planes(
         &self,
         source: RowSource<'_>,
@@ -658,59 +656,84 @@ impl Preprocessor {
         (width, height): (u32, u32),
         output: &mut [f32],
         linear: &mut crate::resize::LinearScratch,
-        band_linear: &mut Vec<crate::resize::LinearScratch>,
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { self.write_planes_avx2(source, transform, (width, height), output, linear) };
+        }
+        self.write_planes_portable(source, transform, (width, height), output, linear)
+    }
+
+    /// [`Self::write_planes`] compiled for AVX2: the same code, in 8-wide vectors where it
+    /// vectorises (the vertical pass and the normalisation).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn write_planes_avx2(
+        &self,
+        source: RowSource<'_>,
+        transform: &Transform,
+        size: (u32, u32),
+        output: &mut [f32],
+        linear: &mut crate::resize::LinearScratch,
+    ) {
+        self.write_planes_portable(source, transform, size, output, linear)
+    }
+
+    #[inline(always)]
+    fn write_planes_portable(
+        &self,
+        source: RowSource<'_>,
+        transform: &Transform,
+        (width, height): (u32, u32),
+        output: &mut [f32],
+        linear: &mut crate::resize::LinearScratch,
     ) {
         let (width, height) = (width as usize, height as usize);
         let plane = width * height;
-        let content_height = transform.content_height as usize;
-        let top = transform.pad_y.max(0.0) as usize;
+        let (content_width, content_height) = (transform.content_width as usize, transform.content_height as usize);
+        let (left, top) = (transform.pad_x.max(0.0) as usize, transform.pad_y.max(0.0) as usize);
         let fill = self.pad_values();
-        let (first, rest) = output.split_at_mut(plane);
-        let (second, third) = rest.split_at_mut(plane);
-        // Padding rows above and below the content, then the content rows of each plane.
-        let mut content: Vec<&mut [f32]> = Vec::with_capacity(3);
-        for (plane, value) in [first, second, third].into_iter().zip(fill) {
-            let (above, rest) = plane.split_at_mut(top * width);
-            let (rows, below) = rest.split_at_mut(content_height * width);
-            above.fill(value);
-            below.fill(value);
-            content.push(rows);
+        // Input channel c reads source channel order[c].
+        let order = match self.config.channel_order {
+            ChannelOrder::Rgb => [0usize, 1, 2],
+            ChannelOrder::Bgr => [2, 1, 0],
+        };
+        let (plane0, rest) = output.split_at_mut(plane);
+        let (plane1, plane2) = rest.split_at_mut(plane);
+        let mut planes = [plane0, plane1, plane2];
+        // Padding rows above and below the content.
+        for (plane, value) in planes.iter_mut().zip(fill) {
+            plane[..top * width].fill(value);
+            plane[(top + content_height) * width..].fill(value);
         }
-        let bands = self
-            .threads
-            .min((transform.content_width as usize * content_height) / MIN_PIXELS_PER_THREAD)
-            .clamp(1, content_height.max(1));
-        let [mut plane0, mut plane1, mut plane2]: [&mut [f32]; 3] =
-            content.try_into().unwrap_or_else(|_| unreachable!("three planes"));
-        if bands == 1 {
-            return self.write_band(source, transform, width, 0..content_height, [plane0, plane1, plane2], linear);
-        }
-        band_linear.resize_with(bands - 1, Default::default);
-        let rows_per_band = content_height.div_ceil(bands);
-        std::thread::scope(|scope| {
-            let mut start = 0;
-            let mut own = None;
-            let mut extra = band_linear.iter_mut();
-            while start < content_height {
-                let end = (start + rows_per_band).min(content_height);
-                let split = (end - start) * width;
-                let (band0, rest0) = std::mem::take(&mut plane0).split_at_mut(split);
-                let (band1, rest1) = std::mem::take(&mut plane1).split_at_mut(split);
-                let (band2, rest2) = std::mem::take(&mut plane2).split_at_mut(split);
-                (plane0, plane1, plane2) = (rest0, rest1, rest2);
-                let planes = [band0, band1, band2];
-                if start == 0 {
-                    // The calling thread takes the first band itself.
-                    own = Some((start..end, planes));
-                } else if let Some(linear) = extra.next() {
-                    scope.spawn(move || self.write_band(source, transform, width, start..end, planes, linear));
+        // A method rather than a closure, so that it is inlined into the AVX2 copy at both
+        // call sites.
+        let mut target = ContentRows { planes, fill, order, left, top, width, content_width };
+        match source {
+            RowSource::Ready(content) => {
+                // Split each interleaved row into its channels first.
+                let row_len = content_width * 3;
+                let mut split = std::mem::take(&mut linear.spare);
+                split.resize(row_len, 0);
+                for (y, pixels) in content.chunks_exact(row_len).take(content_height).enumerate() {
+                    let (red, rest) = split.split_at_mut(content_width);
+                    let (green, blue) = rest.split_at_mut(content_width);
+                    let channels = red.iter_mut().zip(green.iter_mut()).zip(blue);
+                    for (pixel, ((red, green), blue)) in pixels.chunks_exact(3).zip(channels) {
+                        (*red, *green, *blue) = (pixel[0], pixel[1], pixel[2]);
+                    }
+                    target.write(self, y, &split);
                 }
-                start = end;
+                linear.spare = split;
             }
-            if let Some((rows, planes)) = own {
-                self.write_band(source, transform, width, rows, planes, linear);
+            RowSource::Linear(plan) => {
+                let mut rows = plan.rows(linear);
+                for y in 0..content_height {
+                    target.write(self, y, rows.row(y));
+                }
             }
-        });
+        }
     }
 
     /// The normalised value of the padding in each input channel.
@@ -747,90 +770,6 @@ impl Preprocessor {
                     *target = (value as f32 * factor - mean) / std;
                 }
             }
-        }
-    }
-
-    /// Writes content rows `rows` into `planes`, which hold exactly those rows of each plane.
-    fn write_band(
-        &self,
-        source: RowSource<'_>,
-        transform: &Transform,
-        width: usize,
-        rows: std::ops::Range<usize>,
-        planes: [&mut [f32]; 3],
-        linear: &mut crate::resize::LinearScratch,
-    ) {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2, checked just above.
-            return unsafe { self.write_band_avx2(source, transform, width, rows, planes, linear) };
-        }
-        self.write_band_portable(source, transform, width, rows, planes, linear)
-    }
-
-    /// [`Self::write_band`] compiled for AVX2: the same code, with 8-wide vectors.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn write_band_avx2(
-        &self,
-        source: RowSource<'_>,
-        transform: &Transform,
-        width: usize,
-        rows: std::ops::Range<usize>,
-        planes: [&mut [f32]; 3],
-        linear: &mut crate::resize::LinearScratch,
-    ) {
-        self.write_band_portable(source, transform, width, rows, planes, linear)
-    }
-
-    #[inline(always)]
-    fn write_band_portable(
-        &self,
-        source: RowSource<'_>,
-        transform: &Transform,
-        width: usize,
-        rows: std::ops::Range<usize>,
-        planes: [&mut [f32]; 3],
-        linear: &mut crate::resize::LinearScratch,
-    ) {
-        let content_width = transform.content_width as usize;
-        let left = transform.pad_x.max(0.0) as usize;
-        let fill = self.pad_values();
-        // Input channel c reads source channel order[c].
-        let order = match self.config.channel_order {
-            ChannelOrder::Rgb => [0usize, 1, 2],
-            ChannelOrder::Bgr => [2, 1, 0],
-        };
-        let [plane0, plane1, plane2] = planes;
-        let first = rows.start;
-        // `source_planes` is one content row, channel by channel.
-        let mut write_row = |y: usize, source_planes: &[u8]| {
-            let at = (y - first) * width;
-            let targets = [&mut plane0[at..at + width], &mut plane1[at..at + width], &mut plane2[at..at + width]];
-            for (channel, (row, value)) in targets.into_iter().zip(fill).enumerate() {
-                row[..left].fill(value);
-                row[left + content_width..].fill(value);
-                let source_channel = &source_planes[order[channel] * content_width..][..content_width];
-                self.normalise_into(channel, source_channel, &mut row[left..left + content_width]);
-            }
-        };
-        match source {
-            RowSource::Ready(content) => {
-                let row_len = content_width * 3;
-                let mut split = std::mem::take(&mut linear.spare);
-                split.resize(row_len, 0);
-                for y in rows {
-                    let (red, rest) = split.split_at_mut(content_width);
-                    let (green, blue) = rest.split_at_mut(content_width);
-                    let pixels = content[y * row_len..(y + 1) * row_len].chunks_exact(3);
-                    for (pixel, ((red, green), blue)) in pixels.zip(red.iter_mut().zip(green.iter_mut()).zip(blue)) {
-                        (*red, *green, *blue) = (pixel[0], pixel[1], pixel[2]);
-                    }
-                    write_row(y, &split);
-                }
-                linear.spare = split;
-            }
-            RowSource::Linear(plan) => plan.rows(rows, linear, write_row),
         }
     }
 }
@@ -884,7 +823,7 @@ mod tests {
     }
 
     #[test]
-    fn bands_on_any_number_of_threads_match_resizing_then_normalising() {
+    fn rows_resized_and_normalised_at_once_match_resizing_then_normalising() {
         let imagenet = PreprocessConfig {
             channel_order: ChannelOrder::Bgr,
             ..PreprocessConfig::imagenet(224, ResizeMode::Stretch)
@@ -920,13 +859,10 @@ mod tests {
                     }
                 }
             }
-            for threads in [1, 2, 3, 8] {
-                let preprocessor = Preprocessor::new(config.clone()).with_threads(threads);
-                let mut output = vec![f32::NAN; preprocessor.tensor_len()];
-                preprocessor.fill(&image, &mut Scratch::default(), &mut output).unwrap();
-                let same = output.iter().zip(&expected).all(|(got, want)| got.to_bits() == want.to_bits());
-                assert!(same, "{width}x{height} into {input_width}x{input_height} on {threads} threads differs");
-            }
+            let mut output = vec![f32::NAN; preprocessor.tensor_len()];
+            preprocessor.fill(&image, &mut Scratch::default(), &mut output).unwrap();
+            let same = output.iter().zip(&expected).all(|(got, want)| got.to_bits() == want.to_bits());
+            assert!(same, "{width}x{height} into {input_width}x{input_height} differs");
         }
     }
 

@@ -82,29 +82,38 @@ pub fn resize_linear(
     debug_assert_eq!(source.pixels.len(), source.width * source.height * channels);
     debug_assert_eq!(destination.len(), width * height * channels);
     let row_len = width * channels;
-    LinearPlan::new(source, channels, (width, height)).rows(0..height, scratch, |y, planes| {
+    let plan = LinearPlan::new(source, channels, (width, height));
+    let mut rows = plan.rows(scratch);
+    for (y, output) in destination.chunks_exact_mut(row_len).enumerate() {
         // Rows come out channel by channel; interleave them again.
-        let output = &mut destination[y * row_len..(y + 1) * row_len];
-        for (channel, plane) in planes.chunks_exact(width).enumerate() {
+        for (channel, plane) in rows.row(y).chunks_exact(width).enumerate() {
             for (pixel, &value) in output.chunks_exact_mut(channels).zip(plane) {
                 pixel[channel] = value;
             }
         }
-    });
+    }
 }
 
-/// One bilinear resize, planned once and run over any range of output rows, so that bands of
-/// rows can be resized on several threads and each row used as soon as it is made.
+/// One bilinear resize, planned once and made row by row, so that each row can be used as
+/// soon as it is made (normalised into a tensor) instead of stored as a whole image.
 #[derive(Debug, Clone)]
 pub struct LinearPlan<'a> {
     source: Frame<'a>,
     channels: usize,
     width: usize,
-    /// Per output column, the offsets of its left and right source pixels in a row.
-    left: Vec<usize>,
-    right: Vec<usize>,
-    columns: Axis,
+    /// Per output column, where its two source pixels are and how much each weighs.
+    taps: Vec<Tap>,
     rows: Axis,
+}
+
+/// One output column's horizontal taps: the offsets of its left and right source pixels in a
+/// row, and their weights. One array of these keeps the hot loop to one stream of taps.
+#[derive(Debug, Clone, Copy)]
+struct Tap {
+    left: usize,
+    right: usize,
+    weight0: i32,
+    weight1: i32,
 }
 
 impl<'a> LinearPlan<'a> {
@@ -112,35 +121,52 @@ impl<'a> LinearPlan<'a> {
     pub fn new(source: Frame<'a>, channels: usize, (width, height): (usize, usize)) -> LinearPlan<'a> {
         let columns = Axis::new(source.width, width, true);
         // Horizontally the indices are clamped to the image (`Axis::new` with clamp_fraction).
-        let left = columns.index.iter().map(|&index| index as usize * channels).collect();
-        let right = columns.index.iter().map(|&index| (index as usize + 1).min(source.width - 1) * channels).collect();
-        LinearPlan { source, channels, width, left, right, columns, rows: Axis::new(source.height, height, false) }
+        let taps = (0..width)
+            .map(|x| Tap {
+                left: columns.index[x] as usize * channels,
+                right: (columns.index[x] as usize + 1).min(source.width - 1) * channels,
+                weight0: columns.weight0[x] as i32,
+                weight1: columns.weight1[x] as i32,
+            })
+            .collect();
+        LinearPlan { source, channels, width, taps, rows: Axis::new(source.height, height, false) }
     }
 
-    /// Makes the output rows in `range`, in order, and hands each to `each` with its index.
-    /// A row comes channel by channel (`width` values of channel 0, then of channel 1...),
-    /// the layout a CHW tensor wants.
+    /// Starts making output rows with `scratch` (forgetting what it held for another plan).
     #[inline(always)]
-    pub fn rows(&self, range: std::ops::Range<usize>, scratch: &mut LinearScratch, mut each: impl FnMut(usize, &[u8])) {
-        let Frame { pixels: source, width: source_width, height: source_height } = self.source;
+    pub fn rows<'s>(&'s self, scratch: &'s mut LinearScratch) -> LinearRows<'s, 'a> {
         let row_len = self.width * self.channels;
         for buffer in &mut scratch.rows {
             buffer.resize(row_len, 0);
         }
         scratch.line.resize(row_len, 0);
         scratch.cached = [None, None];
+        LinearRows { plan: self, scratch }
+    }
+}
+
+/// Output rows of a [`LinearPlan`], made one at a time ([`LinearPlan::rows`]).
+pub struct LinearRows<'s, 'a> {
+    plan: &'s LinearPlan<'a>,
+    scratch: &'s mut LinearScratch,
+}
+
+impl LinearRows<'_, '_> {
+    /// Output row `y`, channel by channel (`width` values of channel 0, then of channel 1...),
+    /// the layout a CHW tensor wants. Rows asked for in order reuse their source rows.
+    #[inline(always)]
+    pub fn row(&mut self, y: usize) -> &[u8] {
+        let plan = self.plan;
+        let Frame { pixels: source, width: source_width, height: source_height } = plan.source;
         // Row -1 (above the image) and the last row read one source row twice.
         let last = source_height as i64 - 1;
-        for y in range {
-            let top = self.rows.index[y].clamp(0, last) as usize;
-            let bottom = (self.rows.index[y] + 1).clamp(0, last) as usize;
-            self.horizontal(source, source_width, top, scratch, 0);
-            self.horizontal(source, source_width, bottom, scratch, 1);
-            let mut line = std::mem::take(&mut scratch.line);
-            vertical(&scratch.rows[0], &scratch.rows[1], self.rows.weight0[y], self.rows.weight1[y], &mut line);
-            each(y, &line);
-            scratch.line = line;
-        }
+        let top = plan.rows.index[y].clamp(0, last) as usize;
+        let bottom = (plan.rows.index[y] + 1).clamp(0, last) as usize;
+        plan.horizontal(source, source_width, top, self.scratch, 0);
+        plan.horizontal(source, source_width, bottom, self.scratch, 1);
+        let scratch = &mut *self.scratch;
+        vertical(&scratch.rows[0], &scratch.rows[1], plan.rows.weight0[y], plan.rows.weight1[y], &mut scratch.line);
+        &scratch.line
     }
 }
 
@@ -164,27 +190,33 @@ impl LinearPlan<'_> {
             return;
         }
         let channels = self.channels;
-        let line = &source[row * source_width * channels..(row + 1) * source_width * channels];
-        let taps = || self.left.iter().zip(&self.right).zip(self.columns.weight0.iter().zip(&self.columns.weight1));
+        let start = row * source_width * channels;
+        let line = &source[start..start + source_width * channels];
         let output = &mut scratch.rows[slot];
         if channels == 3 {
             // The common case: each pixel's taps are read once for its three channels.
             let (red, rest) = output.split_at_mut(self.width);
             let (green, blue) = rest.split_at_mut(self.width);
-            for (((red, green), blue), ((&left, &right), (&weight0, &weight1))) in
-                red.iter_mut().zip(green.iter_mut()).zip(blue.iter_mut()).zip(taps())
+            // A pixel is read as one 4-byte word (its 3 bytes and the next one), which only the
+            // image's very last pixel cannot do.
+            let rest = &source[start..];
+            let pixel = |offset: usize| match rest.get(offset..offset + 4) {
+                Some(bytes) => u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]),
+                None => u32::from_le_bytes([line[offset], line[offset + 1], line[offset + 2], 0]),
+            };
+            for (((red, green), blue), &Tap { left, right, weight0, weight1 }) in
+                red.iter_mut().zip(green.iter_mut()).zip(blue.iter_mut()).zip(&self.taps)
             {
-                let (weight0, weight1) = (weight0 as i32, weight1 as i32);
-                let (a, b) = (&line[left..left + 3], &line[right..right + 3]);
-                *red = a[0] as i32 * weight0 + b[0] as i32 * weight1;
-                *green = a[1] as i32 * weight0 + b[1] as i32 * weight1;
-                *blue = a[2] as i32 * weight0 + b[2] as i32 * weight1;
+                let (a, b) = (pixel(left), pixel(right));
+                let channel = |word: u32, shift: u32| ((word >> shift) & 0xff) as i32;
+                *red = channel(a, 0) * weight0 + channel(b, 0) * weight1;
+                *green = channel(a, 8) * weight0 + channel(b, 8) * weight1;
+                *blue = channel(a, 16) * weight0 + channel(b, 16) * weight1;
             }
         } else {
             for (channel, output) in output.chunks_exact_mut(self.width).enumerate() {
-                for (value, ((&left, &right), (&weight0, &weight1))) in output.iter_mut().zip(taps()) {
-                    *value =
-                        line[left + channel] as i32 * weight0 as i32 + line[right + channel] as i32 * weight1 as i32;
+                for (value, &Tap { left, right, weight0, weight1 }) in output.iter_mut().zip(&self.taps) {
+                    *value = line[left + channel] as i32 * weight0 + line[right + channel] as i32 * weight1;
                 }
             }
         }

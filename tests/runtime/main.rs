@@ -7,6 +7,7 @@ mod classification;
 mod files;
 mod fuzz_corpus;
 mod graph_cache;
+mod letterbox;
 mod quantized;
 mod segmentation;
 mod sessions;
