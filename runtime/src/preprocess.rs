@@ -516,7 +516,7 @@ impl Preprocessor {
             self.write_planes(RowSource::Ready(rgb.as_raw()), &transform, (width, height), output, &mut scratch.linear);
             return Ok(transform);
         } else if crop.is_none() && interpolation == Interpolation::Linear {
-            // The common case: each row is resized and normalised at once, in bands of rows.
+            // The common case: each row is resized and at once normalised into the planes.
             let frame = crate::resize::Frame {
                 pixels: rgb.as_raw(),
                 width: source_width as usize,
