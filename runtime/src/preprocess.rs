@@ -353,11 +353,20 @@ pub fn letterbox_geometry(source_width: u32, source_height: u32, width: u32, hei
 /// Reusable buffers for one preprocessing call at a time.
 #[derive(Debug, Default)]
 pub struct Scratch {
-    linear: crate::resize::LinearScratch,
+    rows: RowBuffers,
     full: Vec<u8>,
     resizer: Resizer,
     resized: Vec<u8>,
     rgb: Option<RgbImage>,
+}
+
+/// The buffers rows pass through on their way into the planes.
+#[derive(Debug, Default)]
+struct RowBuffers {
+    /// The bilinear resize's rows.
+    linear: crate::resize::LinearScratch,
+    /// One ready interleaved row, split into its channels.
+    split: Vec<u8>,
 }
 
 /// Turns images into normalised NCHW tensors. Immutable and shareable; per-call buffers live
@@ -501,7 +510,7 @@ impl Preprocessor {
                 source_height,
                 &mut full,
                 (resized_width, resized_height),
-                &mut scratch.linear,
+                &mut scratch.rows.linear,
             );
             let (left, top) = ((-transform.pad_x) as usize, (-transform.pad_y) as usize);
             scratch.resized.resize(content_width as usize * content_height as usize * 3, 0);
@@ -513,7 +522,7 @@ impl Preprocessor {
             scratch.full = full;
         } else if crop.is_none() && content_width == source_width && content_height == source_height {
             // Already the right size: normalise straight from the decoded pixels.
-            self.write_planes(RowSource::Ready(rgb.as_raw()), &transform, (width, height), output, &mut scratch.linear);
+            self.write_planes(RowSource::Ready(rgb.as_raw()), &transform, (width, height), output, &mut scratch.rows);
             return Ok(transform);
         } else if crop.is_none() && interpolation == Interpolation::Linear {
             // The common case: each row is resized and at once normalised into the planes.
@@ -523,7 +532,7 @@ impl Preprocessor {
                 height: source_height as usize,
             };
             let plan = crate::resize::LinearPlan::new(frame, 3, content_size);
-            self.write_planes(RowSource::Linear(&plan), &transform, (width, height), output, &mut scratch.linear);
+            self.write_planes(RowSource::Linear(&plan), &transform, (width, height), output, &mut scratch.rows);
             return Ok(transform);
         } else if crop.is_none() {
             let mut resized = std::mem::take(&mut scratch.resized);
@@ -533,7 +542,7 @@ impl Preprocessor {
                 source_height,
                 &mut resized,
                 (content_width, content_height),
-                &mut scratch.linear,
+                &mut scratch.rows.linear,
             );
             scratch.resized = resized;
         } else {
@@ -557,7 +566,7 @@ impl Preprocessor {
                 .map_err(|error| Error::Inference(format!("resize: {error}")))?;
         }
         let source = RowSource::Ready(&scratch.resized);
-        self.write_planes(source, &transform, (width, height), output, &mut scratch.linear);
+        self.write_planes(source, &transform, (width, height), output, &mut scratch.rows);
         Ok(transform)
     }
 
@@ -655,14 +664,14 @@ impl Preprocessor {
         transform: &Transform,
         (width, height): (u32, u32),
         output: &mut [f32],
-        linear: &mut crate::resize::LinearScratch,
+        buffers: &mut RowBuffers,
     ) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2, checked just above.
-            return unsafe { self.write_planes_avx2(source, transform, (width, height), output, linear) };
+            return unsafe { self.write_planes_avx2(source, transform, (width, height), output, buffers) };
         }
-        self.write_planes_portable(source, transform, (width, height), output, linear)
+        self.write_planes_portable(source, transform, (width, height), output, buffers)
     }
 
     /// [`Self::write_planes`] compiled for AVX2: the same code, in 8-wide vectors where it
@@ -675,9 +684,9 @@ impl Preprocessor {
         transform: &Transform,
         size: (u32, u32),
         output: &mut [f32],
-        linear: &mut crate::resize::LinearScratch,
+        buffers: &mut RowBuffers,
     ) {
-        self.write_planes_portable(source, transform, size, output, linear)
+        self.write_planes_portable(source, transform, size, output, buffers)
     }
 
     #[inline(always)]
@@ -687,7 +696,7 @@ impl Preprocessor {
         transform: &Transform,
         (width, height): (u32, u32),
         output: &mut [f32],
-        linear: &mut crate::resize::LinearScratch,
+        buffers: &mut RowBuffers,
     ) {
         let (width, height) = (width as usize, height as usize);
         let plane = width * height;
@@ -714,7 +723,7 @@ impl Preprocessor {
             RowSource::Ready(content) => {
                 // Split each interleaved row into its channels first.
                 let row_len = content_width * 3;
-                let mut split = std::mem::take(&mut linear.spare);
+                let split = &mut buffers.split;
                 split.resize(row_len, 0);
                 for (y, pixels) in content.chunks_exact(row_len).take(content_height).enumerate() {
                     let (red, rest) = split.split_at_mut(content_width);
@@ -723,12 +732,11 @@ impl Preprocessor {
                     for (pixel, ((red, green), blue)) in pixels.chunks_exact(3).zip(channels) {
                         (*red, *green, *blue) = (pixel[0], pixel[1], pixel[2]);
                     }
-                    target.write(self, y, &split);
+                    target.write(self, y, split);
                 }
-                linear.spare = split;
             }
             RowSource::Linear(plan) => {
-                let mut rows = plan.rows(linear);
+                let mut rows = plan.rows(&mut buffers.linear);
                 for y in 0..content_height {
                     target.write(self, y, rows.row(y));
                 }
@@ -740,22 +748,19 @@ impl Preprocessor {
     fn pad_values(&self) -> [f32; 3] {
         std::array::from_fn(|channel| match self.config.resize {
             ResizeMode::PadRight => 0.0,
-            _ => self.normalise(channel, self.config.pad_value as f32),
+            _ => self.normalise(channel, self.config.pad_value),
         })
     }
 
     /// The input value of 8-bit value `value` in input channel `channel`.
-    #[inline(always)]
-    fn normalise(&self, channel: usize, value: f32) -> f32 {
-        let scaled = match self.scaling {
-            Scaling::Divide(divisor) => value / divisor,
-            Scaling::Multiply(factor) => value * factor,
-        };
-        (scaled - self.config.mean[channel]) / self.config.std[channel]
+    fn normalise(&self, channel: usize, value: u8) -> f32 {
+        let mut normalised = [0.0];
+        self.normalise_into(channel, &[value], &mut normalised);
+        normalised[0]
     }
 
-    /// Normalises one channel's 8-bit values into `output`. The arithmetic is the same as
-    /// [`Self::normalise`] and written out per scaling, so that it compiles to vector code.
+    /// Normalises one channel's 8-bit values into `output`; the scaling is matched once, outside
+    /// the loops, so that each loop compiles to vector code.
     #[inline(always)]
     fn normalise_into(&self, channel: usize, values: &[u8], output: &mut [f32]) {
         let (mean, std) = (self.config.mean[channel], self.config.std[channel]);
@@ -855,7 +860,7 @@ mod tests {
                         } else {
                             config.pad_value
                         };
-                        expected[channel * plane + y * input_width + x] = preprocessor.normalise(channel, value as f32);
+                        expected[channel * plane + y * input_width + x] = preprocessor.normalise(channel, value);
                     }
                 }
             }

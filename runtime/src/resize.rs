@@ -55,8 +55,6 @@ pub struct LinearScratch {
     rows: [Vec<i32>; 2],
     cached: [Option<usize>; 2],
     line: Vec<u8>,
-    /// A row buffer for the caller's own use (e.g. splitting ready rows into planes).
-    pub(crate) spare: Vec<u8>,
 }
 
 /// An interleaved 8-bit image.
