@@ -12,8 +12,10 @@ use std::{
     path::{Path, PathBuf},
     sync::{
         atomic::{AtomicUsize, Ordering},
-        Condvar, Mutex,
+        mpsc::Sender,
+        Condvar, Mutex, OnceLock,
     },
+    thread::JoinHandle,
     time::Instant,
 };
 
@@ -35,13 +37,22 @@ pub const MAX_SESSIONS: usize = 4;
 /// One or more pipelines of one model that predict lists of files together
 /// ([`PipelinePool::predict_files`]).
 pub struct PipelinePool {
+    /// Loaded when the pool was made; the first is the primary.
     pipelines: Vec<Pipeline>,
+    /// The other sessions, created on a background thread while the first one already predicts.
+    loading: Mutex<Option<JoinHandle<Vec<Pipeline>>>>,
+    loaded_later: OnceLock<Vec<Pipeline>>,
+    /// How many sessions the pool predicts on once all are loaded.
+    planned: usize,
 }
 
 impl PipelinePool {
     /// Loads the pipelines that predict `files` files fastest here: one with the options as
     /// given when there are few files, a device other than the CPU, or intra-op threads set
-    /// by the caller; otherwise up to [`MAX_SESSIONS`] CPU sessions that share the cores.
+    /// by the caller; otherwise up to [`MAX_SESSIONS`] CPU sessions that share the cores. The
+    /// first is loaded before this returns (its errors are this call's); the others are created
+    /// on a background thread and join [`PipelinePool::predict_files`] when ready, so the first
+    /// session predicts meanwhile. One that fails to be created is left out, with a warning.
     ///
     /// ```no_run
     /// use inferx_runtime::{inputs, pool::PipelinePool, PipelineOptions, TaskKind};
@@ -71,17 +82,32 @@ impl PipelinePool {
             }
         }
         if sessions == 1 {
-            return Ok(PipelinePool { pipelines: vec![Pipeline::load(model, options)?] });
+            return Ok(PipelinePool::from_pipelines(vec![Pipeline::load(model, options)?]));
         }
         let mut options = options;
         options.session.intra_threads = (cores / sessions).max(1);
         let first = Pipeline::load(model, options.clone())?;
         options.mark_model_verified();
-        let mut pipelines = vec![first];
-        for _ in 1..sessions {
-            pipelines.push(Pipeline::load(model, options.clone())?);
-        }
-        Ok(PipelinePool { pipelines })
+        // The first session predicts on its share of the cores while the others are created
+        // on the rest, so their creation is not added to the folder's time.
+        let model = model.to_path_buf();
+        let others = std::thread::Builder::new()
+            .name("inferx-sessions".into())
+            .spawn(move || {
+                (1..sessions)
+                    .filter_map(|_| match Pipeline::load(&model, options.clone()) {
+                        Ok(pipeline) => Some(pipeline),
+                        Err(error) => {
+                            tracing::warn!("predicting on fewer sessions: another one could not be created ({error})");
+                            None
+                        }
+                    })
+                    .collect()
+            })
+            .inspect_err(|error| tracing::warn!("predicting on one session: no thread to create the others ({error})"))
+            .ok();
+        let planned = if others.is_some() { sessions } else { 1 };
+        Ok(PipelinePool { pipelines: vec![first], loading: Mutex::new(others), loaded_later: OnceLock::new(), planned })
     }
 
     /// [`PipelinePool::load`] for the project described by an `inferx.yaml`, as
@@ -96,7 +122,8 @@ impl PipelinePool {
     /// Wraps pipelines already loaded (of one model, with the same options).
     pub fn from_pipelines(pipelines: Vec<Pipeline>) -> PipelinePool {
         assert!(!pipelines.is_empty(), "a pool needs a pipeline");
-        PipelinePool { pipelines }
+        let planned = pipelines.len();
+        PipelinePool { pipelines, loading: Mutex::new(None), loaded_later: OnceLock::new(), planned }
     }
 
     /// The first pipeline, whose settings all share: its engine, labels and input size.
@@ -104,9 +131,22 @@ impl PipelinePool {
         &self.pipelines[0]
     }
 
-    /// How many sessions predict side by side.
+    /// How many sessions predict side by side (some may still be being created).
     pub fn sessions(&self) -> usize {
-        self.pipelines.len()
+        self.planned
+    }
+
+    /// The sessions created after the pool was made, once they are all there.
+    fn loaded_later(&self) -> &[Pipeline] {
+        self.loaded_later.get_or_init(|| {
+            let loading = self.loading.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+            loading.map_or_else(Vec::new, |loading| {
+                loading.join().unwrap_or_else(|_| {
+                    tracing::warn!("predicting on one session: creating the others failed");
+                    Vec::new()
+                })
+            })
+        })
     }
 
     /// Predicts image files; `each` is called in the order of `paths` with each file's index
@@ -118,34 +158,33 @@ impl PipelinePool {
     /// waits rather than run more than two files per worker ahead of the oldest one not yet
     /// handed to `each`, so memory stays bounded whatever a slow file or a slow `each` does.
     pub fn predict_files(&self, paths: &[PathBuf], mut each: impl FnMut(usize, Result<(DynamicImage, Prediction)>)) {
-        if self.pipelines.len() == 1 {
+        if self.planned == 1 {
             return self.pipelines[0].predict_files(paths, each);
         }
-        let window = Window::new(2 * self.pipelines.len());
+        let window = Window::new(2 * self.planned);
         let next = AtomicUsize::new(0);
         std::thread::scope(|scope| {
             let (sender, results) = std::sync::mpsc::channel();
+            let work = Worker { paths, window: &window, next: &next };
             for pipeline in &self.pipelines {
                 let sender = sender.clone();
-                let (window, next) = (&window, &next);
-                scope.spawn(move || {
-                    // A worker that panics closes the window: the others stop instead of
-                    // waiting for the file it never delivers, and the scope re-raises the panic.
-                    let _closing = CloseOnPanic(window);
-                    loop {
-                        let index = next.fetch_add(1, Ordering::Relaxed);
-                        if index >= paths.len() || !window.admit(index) {
-                            break;
-                        }
-                        let started = Instant::now();
-                        let result = preprocess::load_image(&paths[index], pipeline.limits()).and_then(|image| {
-                            pipeline.predict_decoded(&image, started.elapsed()).map(|prediction| (image, prediction))
-                        });
-                        if sender.send((index, result)).is_err() {
-                            break;
-                        }
-                    }
-                });
+                scope.spawn(move || work.run(pipeline, sender));
+            }
+            let pending = self.loaded_later.get().is_none();
+            let later_sender = sender.clone();
+            let start_later = move || {
+                for pipeline in self.loaded_later() {
+                    let sender = later_sender.clone();
+                    scope.spawn(move || work.run(pipeline, sender));
+                }
+                // Dropped here, not when the scope ends: the results end once the workers do.
+                drop(later_sender);
+            };
+            if pending {
+                // Joins the sessions still being created, then sets them to work.
+                scope.spawn(start_later);
+            } else {
+                start_later();
             }
             drop(sender);
             // Should `each` panic, the workers waiting for room stop instead of waiting forever.
@@ -162,6 +201,47 @@ impl PipelinePool {
                 }
             }
         });
+    }
+}
+
+impl Drop for PipelinePool {
+    fn drop(&mut self) {
+        // Sessions still being created are waited for, not left to a thread the process may
+        // be tearing down.
+        self.loaded_later();
+    }
+}
+
+type Outcome = (usize, Result<(DynamicImage, Prediction)>);
+
+/// What the workers of one `predict_files` call share: the files, the next one not yet taken,
+/// and the window.
+#[derive(Clone, Copy)]
+struct Worker<'a> {
+    paths: &'a [PathBuf],
+    window: &'a Window,
+    next: &'a AtomicUsize,
+}
+
+impl Worker<'_> {
+    /// Decodes and predicts the next file not yet taken until none is left.
+    fn run(self, pipeline: &Pipeline, sender: Sender<Outcome>) {
+        // A worker that panics closes the window: the others stop instead of waiting for the
+        // file it never delivers, and the scope re-raises the panic.
+        let _closing = CloseOnPanic(self.window);
+        loop {
+            let index = self.next.fetch_add(1, Ordering::Relaxed);
+            if index >= self.paths.len() || !self.window.admit(index) {
+                break;
+            }
+            let started = Instant::now();
+            let result = preprocess::load_image(&self.paths[index], pipeline.limits()).and_then(|image| {
+                pipeline.predict_decoded(&image, started.elapsed()).map(|prediction| (image, prediction))
+            });
+            if sender.send((index, result)).is_err() {
+                break;
+            }
+        }
     }
 }
 

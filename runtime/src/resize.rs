@@ -101,7 +101,21 @@ pub struct LinearPlan<'a> {
     width: usize,
     /// Per output column, where its two source pixels are and how much each weighs.
     taps: Vec<Tap>,
+    /// The taps of 3-channel images again, as the AVX2 pass reads them, when the CPU has AVX2.
+    #[cfg(target_arch = "x86_64")]
+    vector_taps: Option<VectorTaps>,
     rows: Axis,
+}
+
+/// Horizontal taps laid out for 8 output columns at a time: the byte offsets of the left and
+/// right source pixels, and both weights packed as two `i16` in one `i32` (`weight0` low,
+/// `weight1` high), the operand of one multiply-add per column and channel.
+#[cfg(target_arch = "x86_64")]
+#[derive(Debug, Clone)]
+struct VectorTaps {
+    left: Vec<i32>,
+    right: Vec<i32>,
+    weights: Vec<i32>,
 }
 
 /// One output column's horizontal taps: the offsets of its left and right source pixels in a
@@ -126,8 +140,24 @@ impl<'a> LinearPlan<'a> {
                 weight0: columns.weight0[x] as i32,
                 weight1: columns.weight1[x] as i32,
             })
-            .collect();
-        LinearPlan { source, channels, width, taps, rows: Axis::new(source.height, height, false) }
+            .collect::<Vec<_>>();
+        #[cfg(target_arch = "x86_64")]
+        let vector_taps = (channels == 3 && std::arch::is_x86_feature_detected!("avx2")).then(|| VectorTaps {
+            // Offsets of an image within the decoder's limits fit in an i32; the weights are at
+            // most 2^11.
+            left: taps.iter().map(|tap| tap.left as i32).collect(),
+            right: taps.iter().map(|tap| tap.right as i32).collect(),
+            weights: taps.iter().map(|tap| (tap.weight0 & 0xffff) | (tap.weight1 << 16)).collect(),
+        });
+        LinearPlan {
+            source,
+            channels,
+            width,
+            taps,
+            #[cfg(target_arch = "x86_64")]
+            vector_taps,
+            rows: Axis::new(source.height, height, false),
+        }
     }
 
     /// Starts making output rows with `scratch` (forgetting what it held for another plan).
@@ -160,6 +190,13 @@ impl LinearRows<'_, '_> {
         let last = source_height as i64 - 1;
         let top = plan.rows.index[y].clamp(0, last) as usize;
         let bottom = (plan.rows.index[y] + 1).clamp(0, last) as usize;
+        // The previous output row's bottom source row is often this one's top: swap it into
+        // place instead of computing or copying it again.
+        let scratch = &mut *self.scratch;
+        if scratch.cached[0] != Some(top) && scratch.cached[1] == Some(top) {
+            scratch.rows.swap(0, 1);
+            scratch.cached.swap(0, 1);
+        }
         plan.horizontal(source, source_width, top, self.scratch, 0);
         plan.horizontal(source, source_width, bottom, self.scratch, 1);
         let scratch = &mut *self.scratch;
@@ -198,12 +235,20 @@ impl LinearPlan<'_> {
             // A pixel is read as one 4-byte word (its 3 bytes and the next one), which only the
             // image's very last pixel cannot do.
             let rest = &source[start..];
+            #[allow(unused_mut)]
+            let mut done = 0;
+            #[cfg(target_arch = "x86_64")]
+            if let Some(taps) = &self.vector_taps {
+                // SAFETY: `vector_taps` exists only where the CPU has AVX2.
+                done = unsafe { horizontal_rgb_avx2(rest, taps, [&mut *red, &mut *green, &mut *blue]) };
+            }
+            let (red, green, blue) = (&mut red[done..], &mut green[done..], &mut blue[done..]);
             let pixel = |offset: usize| match rest.get(offset..offset + 4) {
                 Some(bytes) => u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]),
                 None => u32::from_le_bytes([line[offset], line[offset + 1], line[offset + 2], 0]),
             };
             for (((red, green), blue), &Tap { left, right, weight0, weight1 }) in
-                red.iter_mut().zip(green.iter_mut()).zip(blue.iter_mut()).zip(&self.taps)
+                red.iter_mut().zip(green.iter_mut()).zip(blue.iter_mut()).zip(&self.taps[done..])
             {
                 let (a, b) = (pixel(left), pixel(right));
                 let channel = |word: u32, shift: u32| ((word >> shift) & 0xff) as i32;
@@ -220,6 +265,59 @@ impl LinearPlan<'_> {
         }
         scratch.cached[slot] = Some(row);
     }
+}
+
+/// The horizontal pass of a 3-channel row, 8 output columns at a time: each source pixel is
+/// gathered as a 4-byte word, and each channel's two taps are paired as 16-bit values so that
+/// one multiply-add weighs them (the same integer arithmetic as the scalar loop, so the same
+/// values). `pixels` is the image from the row's start. Returns how many columns it wrote: it
+/// stops short of a block that would read past the image's end.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn horizontal_rgb_avx2(pixels: &[u8], taps: &VectorTaps, [red, green, blue]: [&mut [i32]; 3]) -> usize {
+    use std::arch::x86_64::*;
+    const BLOCK: usize = 8;
+    let low_bytes = _mm256_set1_epi32(0x00ff_00ff);
+    let mut done = 0;
+    for (((left, right), weights), block) in taps
+        .left
+        .chunks_exact(BLOCK)
+        .zip(taps.right.chunks_exact(BLOCK))
+        .zip(taps.weights.chunks_exact(BLOCK))
+        .zip((0..).step_by(BLOCK))
+    {
+        // The right taps grow from left to right: the block's last is its furthest read.
+        if right[BLOCK - 1] as usize + 4 > pixels.len() {
+            break;
+        }
+        // SAFETY: every offset of the block is at most the last right one, whose 4 bytes are
+        // within `pixels` (checked above); the loads and stores are unaligned ones of 8 values
+        // within chunks of exactly 8.
+        let sums = unsafe {
+            let left = _mm256_loadu_si256(left.as_ptr().cast());
+            let right = _mm256_loadu_si256(right.as_ptr().cast());
+            let weights = _mm256_loadu_si256(weights.as_ptr().cast());
+            let a = _mm256_i32gather_epi32::<1>(pixels.as_ptr().cast(), left);
+            let b = _mm256_i32gather_epi32::<1>(pixels.as_ptr().cast(), right);
+            // Per column: channel value of the left pixel in the low 16 bits, of the right one
+            // in the high 16 bits, then `left * weight0 + right * weight1`.
+            let pair = |left: __m256i, right: __m256i| {
+                _mm256_madd_epi16(_mm256_and_si256(_mm256_blend_epi16::<0b1010_1010>(left, right), low_bytes), weights)
+            };
+            [
+                pair(a, _mm256_slli_epi32::<16>(b)),
+                pair(_mm256_srli_epi32::<8>(a), _mm256_slli_epi32::<8>(b)),
+                pair(_mm256_srli_epi32::<16>(a), b),
+            ]
+        };
+        for (output, sum) in [&mut *red, &mut *green, &mut *blue].into_iter().zip(sums) {
+            let output = &mut output[block..block + BLOCK];
+            // SAFETY: an unaligned store of 8 values into a slice of 8.
+            unsafe { _mm256_storeu_si256(output.as_mut_ptr().cast(), sum) };
+        }
+        done = block + BLOCK;
+    }
+    done
 }
 
 /// OpenCV's vertical pass. Rows of 16 values or more use its SIMD formula
@@ -347,6 +445,42 @@ mod tests {
             &mut LinearScratch::default(),
         );
         assert!(small.iter().all(|&value| value == 200));
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_avx2_horizontal_pass_makes_the_rows_the_scalar_one_makes() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        // Widths that are and are not multiples of the 8-column block, up- and downscaling,
+        // and a 1-pixel image, whose only pixel is the image's last.
+        for (source_size, size) in [
+            ((640, 427), (320, 214)),
+            ((512, 512), (640, 640)),
+            ((451, 300), (320, 213)),
+            ((13, 7), (41, 9)),
+            ((1, 1), (8, 8)),
+            ((9, 3), (17, 5)),
+        ] {
+            let mut state = 0x9e37_79b9u32;
+            let pixels: Vec<u8> = (0..source_size.0 * source_size.1 * 3)
+                .map(|_| {
+                    state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    (state >> 24) as u8
+                })
+                .collect();
+            let frame = Frame { pixels: &pixels, width: source_size.0, height: source_size.1 };
+            let vector = LinearPlan::new(frame, 3, size);
+            assert!(vector.vector_taps.is_some());
+            let scalar = LinearPlan { vector_taps: None, ..vector.clone() };
+            let (mut vector_scratch, mut scalar_scratch) = (LinearScratch::default(), LinearScratch::default());
+            let (mut vector_rows, mut scalar_rows) =
+                (vector.rows(&mut vector_scratch), scalar.rows(&mut scalar_scratch));
+            for y in 0..size.1 {
+                assert_eq!(vector_rows.row(y), scalar_rows.row(y), "{source_size:?} → {size:?}, row {y}");
+            }
+        }
     }
 
     #[test]

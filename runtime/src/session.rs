@@ -448,7 +448,16 @@ fn build_session(
 ) -> Result<(Session, GraphCache), BuildError> {
     let cache = graph_cache_entry(model, device, options);
     if let Some(entry) = cache.as_deref().filter(|entry| entry.is_file()) {
-        let loaded = session_builder(environment, options, GraphOptimizationLevel::Disable)?.commit_from_file(entry);
+        let setup = |error: ort::Error<_>| BuildError::Model(error.to_string());
+        // ONNX Runtime maps the cached graph and points the weights into the mapping instead of
+        // copying them (3× faster for the classifier, about a quarter off YOLOv8n's creation).
+        // Safe because a cache entry is never written in place: it is published by a rename.
+        let loaded = session_builder(environment, options, GraphOptimizationLevel::Disable)?
+            .with_config_entry("session.use_memory_mapped_ort_model", "1")
+            .map_err(setup)?
+            .with_config_entry("session.use_ort_model_bytes_for_initializers", "1")
+            .map_err(setup)?
+            .commit_from_file(entry);
         match loaded {
             Ok(session) => return Ok((session, GraphCache::Loaded)),
             Err(error) => {

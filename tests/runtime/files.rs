@@ -101,3 +101,23 @@ fn a_panic_in_the_callback_stops_the_workers_instead_of_hanging() {
     // wait for room forever and the scope would never end.
     assert!(outcome.is_err(), "the panic reaches the caller");
 }
+
+#[test]
+fn a_pool_loaded_for_a_folder_gives_the_same_results_while_and_after_its_sessions_are_created() {
+    let dir = temp_dir();
+    let mut names: Vec<_> = std::fs::read_dir(images()).unwrap().map(|entry| entry.unwrap().path()).collect();
+    names.sort();
+    names.extend(names.clone());
+    let (paths, bad) = photos_and_a_bad_file(dir.path(), &names, 4);
+    let pool = PipelinePool::load(detector(), options(), paths.len()).unwrap();
+    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    assert_eq!(pool.sessions(), cores.clamp(1, inferx_runtime::pool::MAX_SESSIONS));
+    let alone = Pipeline::load(detector(), options()).unwrap();
+    // The first call starts on the first session while the others are still being created;
+    // the second finds them all there.
+    for _ in 0..2 {
+        let mut seen = Vec::new();
+        pool.predict_files(&paths, |index, result| seen.push((index, result)));
+        assert_in_order_as_alone(&paths, &bad, seen, &alone);
+    }
+}
