@@ -170,22 +170,15 @@ impl PipelinePool {
                 let sender = sender.clone();
                 scope.spawn(move || work.run(pipeline, sender));
             }
-            let pending = self.loaded_later.get().is_none();
+            // Waits for the sessions still being created (none when they are all there), then
+            // sets them to work.
             let later_sender = sender.clone();
-            let start_later = move || {
+            scope.spawn(move || {
                 for pipeline in self.loaded_later() {
                     let sender = later_sender.clone();
                     scope.spawn(move || work.run(pipeline, sender));
                 }
-                // Dropped here, not when the scope ends: the results end once the workers do.
-                drop(later_sender);
-            };
-            if pending {
-                // Joins the sessions still being created, then sets them to work.
-                scope.spawn(start_later);
-            } else {
-                start_later();
-            }
+            });
             drop(sender);
             // Should `each` panic, the workers waiting for room stop instead of waiting forever.
             // (When the loop ends normally, every worker has already finished.)

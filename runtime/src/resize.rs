@@ -190,16 +190,21 @@ impl LinearRows<'_, '_> {
         let last = source_height as i64 - 1;
         let top = plan.rows.index[y].clamp(0, last) as usize;
         let bottom = (plan.rows.index[y] + 1).clamp(0, last) as usize;
-        // The previous output row's bottom source row is often this one's top: swap it into
-        // place instead of computing or copying it again.
         let scratch = &mut *self.scratch;
+        // The previous output row's bottom source row is often this one's top: swap it into
+        // place instead of computing it again.
         if scratch.cached[0] != Some(top) && scratch.cached[1] == Some(top) {
             scratch.rows.swap(0, 1);
             scratch.cached.swap(0, 1);
         }
-        plan.horizontal(source, source_width, top, self.scratch, 0);
-        plan.horizontal(source, source_width, bottom, self.scratch, 1);
-        let scratch = &mut *self.scratch;
+        plan.horizontal(source, source_width, top, scratch, 0);
+        // At the image's edges both taps read the same source row: copy it.
+        if bottom == top && scratch.cached[1] != Some(top) {
+            let [first, second] = &mut scratch.rows;
+            second.copy_from_slice(first);
+            scratch.cached[1] = Some(top);
+        }
+        plan.horizontal(source, source_width, bottom, scratch, 1);
         vertical(&scratch.rows[0], &scratch.rows[1], plan.rows.weight0[y], plan.rows.weight1[y], &mut scratch.line);
         &scratch.line
     }
@@ -207,21 +212,10 @@ impl LinearRows<'_, '_> {
 
 impl LinearPlan<'_> {
     /// Fills `scratch.rows[slot]` with the horizontally interpolated source row `row`, channel
-    /// by channel.
+    /// by channel, unless it holds that row already.
     #[inline(always)]
     fn horizontal(&self, source: &[u8], source_width: usize, row: usize, scratch: &mut LinearScratch, slot: usize) {
         if scratch.cached[slot] == Some(row) {
-            return;
-        }
-        // Reuse the other slot's row when it already holds this one.
-        if scratch.cached[1 - slot] == Some(row) {
-            let (first, second) = scratch.rows.split_at_mut(1);
-            if slot == 0 {
-                first[0].copy_from_slice(&second[0]);
-            } else {
-                second[0].copy_from_slice(&first[0]);
-            }
-            scratch.cached[slot] = Some(row);
             return;
         }
         let channels = self.channels;
