@@ -16,6 +16,8 @@ use clap::Parser;
 
 /// Parses arguments, sets up logging, runs the command, and maps the result to an exit code.
 pub fn main_entry() -> ExitCode {
+    // Before any thread starts: see its documentation.
+    inferx_runtime::library::opt_out_of_telemetry();
     let cli = cli::Cli::parse();
     init_tracing(cli.verbose, cli.quiet);
     let printer = output::Printer::new(cli.quiet);

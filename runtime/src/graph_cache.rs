@@ -10,7 +10,10 @@
 //! The cache is best effort: a folder that cannot be written means no cache, and a cached
 //! graph that does not load is removed and rebuilt, with a warning, never an error.
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    sync::Mutex,
+};
 
 /// The CPU class an optimised graph is valid for.
 fn cpu_class() -> &'static str {
@@ -28,6 +31,23 @@ fn cpu_class() -> &'static str {
     {
         std::env::consts::ARCH
     }
+}
+
+/// The sha256 of `model`, which names its cache entry. A file is hashed once per process (as
+/// long as its length and modification time stay the same), so the sessions of a pool or a
+/// server do not each read the whole model again.
+pub(crate) fn model_sha256(model: &Path) -> Option<String> {
+    type Stamp = (PathBuf, u64, std::time::SystemTime);
+    static HASHED: Mutex<Vec<(Stamp, String)>> = Mutex::new(Vec::new());
+    let metadata = std::fs::metadata(model).ok()?;
+    let stamp: Stamp = (model.canonicalize().ok()?, metadata.len(), metadata.modified().ok()?);
+    let hashed = || HASHED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((_, sha256)) = hashed().iter().find(|(known, _)| *known == stamp) {
+        return Some(sha256.clone());
+    }
+    let sha256 = crate::pipeline::file_sha256(model).ok()?;
+    hashed().push((stamp, sha256.clone()));
+    Some(sha256)
 }
 
 /// The cache file for a model whose sha256 is `model_sha256`, loaded by ONNX Runtime `ort_version`.
@@ -108,6 +128,25 @@ mod tests {
         assert!(name.starts_with("0123456789abcdef-ort1.31.1-cpu-"), "{name}");
         assert!(name.ends_with(".ort"));
         assert_eq!(entry.parent(), Some(Path::new("/cache")));
+    }
+
+    #[test]
+    fn a_model_is_hashed_again_only_when_it_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().join("model.onnx");
+        std::fs::write(&model, b"first weights").unwrap();
+        let first = model_sha256(&model).unwrap();
+        assert_eq!(first, crate::pipeline::file_sha256(&model).unwrap());
+        assert_eq!(
+            model_sha256(&dir.path().join(".").join("model.onnx")),
+            Some(first.clone()),
+            "one file, two spellings"
+        );
+        std::fs::write(&model, b"other weights, longer").unwrap();
+        let second = model_sha256(&model).unwrap();
+        assert_ne!(second, first, "a changed file is hashed again");
+        assert_eq!(second, crate::pipeline::file_sha256(&model).unwrap());
+        assert_eq!(model_sha256(&dir.path().join("missing.onnx")), None);
     }
 
     #[test]

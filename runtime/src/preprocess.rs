@@ -417,8 +417,8 @@ impl ContentRows<'_> {
 /// Where the content rows of an input come from.
 #[derive(Clone, Copy)]
 enum RowSource<'a> {
-    /// Interleaved RGB rows already at the content size.
-    Ready(&'a [u8]),
+    /// Interleaved rows already at the content size: RGB, or gray (one channel).
+    Ready { pixels: &'a [u8], channels: usize },
     /// Resized bilinearly while written.
     Linear(&'a crate::resize::LinearPlan<'a>),
 }
@@ -475,15 +475,23 @@ impl Preprocessor {
         if output.len() != needed {
             return Err(Error::Inference(format!("tensor buffer holds {} values, {needed} needed", output.len())));
         }
-        // Borrow RGB8 pixels directly; convert other layouts once into the scratch buffer.
-        let rgb: &RgbImage = match image {
-            DynamicImage::ImageRgb8(rgb) => rgb,
-            other => scratch.rgb.insert(other.to_rgb8()),
-        };
-        let (source_width, source_height) = rgb.dimensions();
+        let (source_width, source_height) = (image.width(), image.height());
         let (transform, crop) = self.geometry(source_width, source_height);
         let (content_width, content_height) = (transform.content_width, transform.content_height);
         let interpolation = self.config.interpolation;
+        let same_size = crop.is_none() && content_width == source_width && content_height == source_height;
+        // Rows resized (or not) and normalised straight into the planes, the common case.
+        let streamed = self.config.resize != ResizeMode::ShortSideCrop
+            && crop.is_none()
+            && (same_size || interpolation == Interpolation::Linear);
+        // Borrow RGB8 pixels directly; a gray image on the streamed path is one channel read
+        // three times (the values converting it to RGB would give, without converting); other
+        // layouts are converted once into the scratch buffer.
+        let (pixels, channels) = match image {
+            DynamicImage::ImageRgb8(rgb) => (rgb.as_raw().as_slice(), 3),
+            DynamicImage::ImageLuma8(gray) if streamed => (gray.as_raw().as_slice(), 1),
+            other => (scratch.rgb.insert(other.to_rgb8()).as_raw().as_slice(), 3),
+        };
         let resample = |pixels: &[u8],
                         width: u32,
                         height: u32,
@@ -505,7 +513,7 @@ impl Preprocessor {
             let resized_height = (source_height as f64 * transform.scale_y).round_ties_even() as u32;
             let mut full = std::mem::take(&mut scratch.full);
             resample(
-                rgb.as_raw(),
+                pixels,
                 source_width,
                 source_height,
                 &mut full,
@@ -520,24 +528,21 @@ impl Preprocessor {
                 target.copy_from_slice(&full[start..start + row_bytes]);
             }
             scratch.full = full;
-        } else if crop.is_none() && content_width == source_width && content_height == source_height {
+        } else if streamed && same_size {
             // Already the right size: normalise straight from the decoded pixels.
-            self.write_planes(RowSource::Ready(rgb.as_raw()), &transform, (width, height), output, &mut scratch.rows);
+            let source = RowSource::Ready { pixels, channels };
+            self.write_planes(source, &transform, (width, height), output, &mut scratch.rows);
             return Ok(transform);
-        } else if crop.is_none() && interpolation == Interpolation::Linear {
-            // The common case: each row is resized and at once normalised into the planes.
-            let frame = crate::resize::Frame {
-                pixels: rgb.as_raw(),
-                width: source_width as usize,
-                height: source_height as usize,
-            };
-            let plan = crate::resize::LinearPlan::new(frame, 3, content_size);
+        } else if streamed {
+            // Each row is resized and at once normalised into the planes.
+            let frame = crate::resize::Frame { pixels, width: source_width as usize, height: source_height as usize };
+            let plan = crate::resize::LinearPlan::new(frame, channels, content_size);
             self.write_planes(RowSource::Linear(&plan), &transform, (width, height), output, &mut scratch.rows);
             return Ok(transform);
         } else if crop.is_none() {
             let mut resized = std::mem::take(&mut scratch.resized);
             resample(
-                rgb.as_raw(),
+                pixels,
                 source_width,
                 source_height,
                 &mut resized,
@@ -558,14 +563,14 @@ impl Preprocessor {
             if let Some((left, top, crop_width, crop_height)) = crop {
                 options = options.crop(left, top, crop_width, crop_height);
             }
-            let source = ImageRef::new(source_width, source_height, rgb.as_raw(), PixelType::U8x3)
+            let source = ImageRef::new(source_width, source_height, pixels, PixelType::U8x3)
                 .map_err(|error| Error::Inference(format!("image buffer: {error}")))?;
             scratch
                 .resizer
                 .resize(&source, &mut destination, &options)
                 .map_err(|error| Error::Inference(format!("resize: {error}")))?;
         }
-        let source = RowSource::Ready(&scratch.resized);
+        let source = RowSource::Ready { pixels: &scratch.resized, channels: 3 };
         self.write_planes(source, &transform, (width, height), output, &mut scratch.rows);
         Ok(transform)
     }
@@ -703,10 +708,15 @@ impl Preprocessor {
         let (content_width, content_height) = (transform.content_width as usize, transform.content_height as usize);
         let (left, top) = (transform.pad_x.max(0.0) as usize, transform.pad_y.max(0.0) as usize);
         let fill = self.pad_values();
-        // Input channel c reads source channel order[c].
-        let order = match self.config.channel_order {
-            ChannelOrder::Rgb => [0usize, 1, 2],
-            ChannelOrder::Bgr => [2, 1, 0],
+        let channels = match source {
+            RowSource::Ready { channels, .. } => channels,
+            RowSource::Linear(plan) => plan.channels(),
+        };
+        // Input channel c reads source channel order[c]; a gray row is read for all three.
+        let order = match (channels, self.config.channel_order) {
+            (1, _) => [0usize; 3],
+            (_, ChannelOrder::Rgb) => [0, 1, 2],
+            (_, ChannelOrder::Bgr) => [2, 1, 0],
         };
         let (plane0, rest) = output.split_at_mut(plane);
         let (plane1, plane2) = rest.split_at_mut(plane);
@@ -720,7 +730,12 @@ impl Preprocessor {
         // call sites.
         let mut target = ContentRows { planes, fill, order, left, top, width, content_width };
         match source {
-            RowSource::Ready(content) => {
+            RowSource::Ready { pixels, channels: 1 } => {
+                for (y, row) in pixels.chunks_exact(content_width).take(content_height).enumerate() {
+                    target.write(self, y, row);
+                }
+            }
+            RowSource::Ready { pixels: content, .. } => {
                 // Split each interleaved row into its channels first.
                 let row_len = content_width * 3;
                 let split = &mut buffers.split;
@@ -868,6 +883,37 @@ mod tests {
             preprocessor.fill(&image, &mut Scratch::default(), &mut output).unwrap();
             let same = output.iter().zip(&expected).all(|(got, want)| got.to_bits() == want.to_bits());
             assert!(same, "{width}x{height} into {input_width}x{input_height} differs");
+        }
+    }
+
+    #[test]
+    fn a_gray_image_gives_the_tensor_of_its_rgb_conversion() {
+        let imagenet_bgr = PreprocessConfig {
+            channel_order: ChannelOrder::Bgr,
+            ..PreprocessConfig::imagenet(224, ResizeMode::Stretch)
+        };
+        let same_size = PreprocessConfig { width: 64, height: 48, ..PreprocessConfig::letterbox(64) };
+        let cases = [
+            (PreprocessConfig::letterbox(320), (301, 203)),
+            (PreprocessConfig::letterbox(640), (512, 512)),
+            (imagenet_bgr, (97, 131)),
+            (same_size, (64, 48)),
+            (PreprocessConfig::imagenet(224, ResizeMode::ShortSideCrop), (300, 260)),
+        ];
+        for (config, (width, height)) in cases {
+            let gray = image::GrayImage::from_vec(width, height, noise(width, height).to_luma8().into_raw()).unwrap();
+            let rgb = DynamicImage::ImageLuma8(gray.clone()).to_rgb8();
+            let preprocessor = Preprocessor::new(config);
+            let tensor = |image: DynamicImage| {
+                let mut output = vec![f32::NAN; preprocessor.tensor_len()];
+                let transform = preprocessor.fill(&image, &mut Scratch::default(), &mut output).unwrap();
+                (output, transform)
+            };
+            let (from_gray, gray_transform) = tensor(DynamicImage::ImageLuma8(gray));
+            let (from_rgb, rgb_transform) = tensor(DynamicImage::ImageRgb8(rgb));
+            assert_eq!(gray_transform, rgb_transform);
+            let same = from_gray.iter().zip(&from_rgb).all(|(gray, rgb)| gray.to_bits() == rgb.to_bits());
+            assert!(same, "{width}x{height} gray into {:?} differs from its RGB conversion", preprocessor.config());
         }
     }
 

@@ -160,6 +160,11 @@ impl<'a> LinearPlan<'a> {
         }
     }
 
+    /// Values per pixel, of the source and of each output row (one row per channel).
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
     /// Starts making output rows with `scratch` (forgetting what it held for another plan).
     #[inline(always)]
     pub fn rows<'s>(&'s self, scratch: &'s mut LinearScratch) -> LinearRows<'s, 'a> {

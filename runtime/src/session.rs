@@ -434,7 +434,7 @@ fn graph_cache_entry(model: &Path, device: Device, options: &SessionOptions) -> 
     let dir = options.optimized_cache.as_ref().filter(|_| device == Device::Cpu)?;
     let sha256 = match &options.model_sha256 {
         Some(known) => known.trim().to_ascii_lowercase(),
-        None => crate::pipeline::file_sha256(model).ok()?,
+        None => graph_cache::model_sha256(model)?,
     };
     let version = library::loaded().map_or(crate::ORT_VERSION, |runtime| runtime.version.as_str());
     Some(graph_cache::entry(dir, &sha256, version))
