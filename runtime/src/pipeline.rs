@@ -196,23 +196,7 @@ impl Pipeline {
     /// ```
     pub fn load(model: impl AsRef<Path>, mut options: PipelineOptions) -> Result<Pipeline> {
         let model = model.as_ref();
-        if !model.is_file() {
-            return Err(Error::ModelNotFound(model.to_path_buf()));
-        }
-        // Checking the model, or hashing it for the graph cache's key (remembered for the
-        // session), reads the whole file: done while the library loads.
-        let (runtime, checked) = crate::library::load_while(options.session.library.as_deref(), || {
-            verify_model_file(model, &options)?;
-            let session = &options.session;
-            let cached = session.optimized_cache.is_some() && matches!(session.device, Device::Cpu | Device::Auto);
-            if cached && options.expected_sha256.is_none() && session.model_sha256.is_none() {
-                crate::graph_cache::model_sha256(model);
-            }
-            Ok::<_, Error>(())
-        });
-        checked?;
-        runtime?;
-        options.mark_model_verified();
+        prepare_model(model, &mut options)?;
         let engine = Engine::load(model, &options.session)?;
         Pipeline::from_engine(engine, options)
     }
@@ -577,6 +561,28 @@ fn check_outputs(info: &ModelInfo, task: TaskKind) -> Result<()> {
             info.guess_task()
         ),
     })
+}
+
+/// Gets a model ready for its sessions: checks its sha256 and signature when set (marking
+/// the options verified), and hashes it for the graph cache's key (remembered for the
+/// sessions), all while ONNX Runtime loads, since both take tens of milliseconds.
+pub(crate) fn prepare_model(model: &Path, options: &mut PipelineOptions) -> Result<()> {
+    if !model.is_file() {
+        return Err(Error::ModelNotFound(model.to_path_buf()));
+    }
+    let (runtime, checked) = crate::library::load_while(options.session.library.as_deref(), || {
+        verify_model_file(model, options)?;
+        let session = &options.session;
+        let cached = session.optimized_cache.is_some() && matches!(session.device, Device::Cpu | Device::Auto);
+        if cached && options.expected_sha256.is_none() && session.model_sha256.is_none() {
+            crate::graph_cache::model_sha256(model);
+        }
+        Ok::<_, Error>(())
+    });
+    checked?;
+    runtime?;
+    options.mark_model_verified();
+    Ok(())
 }
 
 /// The checks [`Pipeline::load`] makes before ONNX Runtime reads the model: its sha256 and its

@@ -73,9 +73,13 @@ impl PipelinePool {
         let model = model.as_ref();
         let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
         let mut sessions = session_count(&options, files, cores);
+        let mut options = options;
+        if sessions > 1 {
+            // The library loads while the model is checked; the sessions skip the checks after this.
+            crate::pipeline::prepare_model(model, &mut options)?;
+        }
         if sessions > 1 && options.session.device == Device::Auto {
             // Where `auto` leads to an accelerator, one session has it all.
-            crate::library::ensure_initialized(options.session.library.as_deref())?;
             let chain = ProviderChain::plan(Device::Auto, &SystemProbe::for_sessions());
             if chain.entries.first().is_some_and(|entry| entry.device != Device::Cpu) {
                 sessions = 1;
@@ -84,10 +88,8 @@ impl PipelinePool {
         if sessions == 1 {
             return Ok(PipelinePool::from_pipelines(vec![Pipeline::load(model, options)?]));
         }
-        let mut options = options;
         options.session.intra_threads = (cores / sessions).max(1);
         let first = Pipeline::load(model, options.clone())?;
-        options.mark_model_verified();
         // The first session predicts on its share of the cores while the others are created
         // on the rest, so their creation is not added to the folder's time.
         let model = model.to_path_buf();
