@@ -18,6 +18,8 @@ Configurations, each timed for ``--seconds`` after ``--warmup`` seconds:
   Python thread (ORT releases the GIL inside ``run``), as a server with one
   model per worker would.
 
+``--single-only`` measures the first configuration alone.
+
 Prints a table; ``--json`` also writes the numbers, with ``best_images_per_s``
 and ``batch1_p50_ms`` (single session, batch 1) at the top level.
 """
@@ -135,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per configuration (default 1)")
     ap.add_argument("--sessions", type=int, default=os.cpu_count() or 1,
                     help="sessions for the one-thread-each configuration (default: CPU count)")
+    ap.add_argument("--single-only", action="store_true",
+                    help="only `1 session, batch 1`: the latency a lone request could have "
+                         "(bench/server_load.sh measures it just before and after each c=1 run)")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args(argv)
     for p in (args.model, args.image):
@@ -148,10 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     r, session = single_session(args.model, x1, 1, args.warmup, args.seconds)
     results.append(r)
-    for batch in (4, 8):
-        results.append(single_session(args.model, x1, batch, args.warmup, args.seconds, session)[0])
-    del session
-    results.append(many_sessions(args.model, x1, args.sessions, args.warmup, args.seconds))
+    if not args.single_only:
+        for batch in (4, 8):
+            results.append(single_session(args.model, x1, batch, args.warmup, args.seconds, session)[0])
+        del session
+        results.append(many_sessions(args.model, x1, args.sessions, args.warmup, args.seconds))
     load_after = os.getloadavg()
 
     best = max(results, key=lambda r: r["images_per_s"])

@@ -5,9 +5,11 @@
 //! ```
 //!
 //! Loads each model `INFERX_BENCH_ITERATIONS` times (default 15) without the cache and from a
-//! warm cache (primed once before timing), alternating the two and flipping their order every
-//! iteration so machine noise hits both alike. Each load is timed from `Pipeline::load` to its
-//! first result on a sample photo. Markdown on stdout, JSON in `target/bench/cold_start.json`.
+//! warm cache (primed once before timing), the cached graph's weights copied into the session
+//! (servers, folders) or left in the mapped file (`map_cached_weights`: `inferx run` on a few
+//! files), rotating the three and their order every iteration so machine noise hits all alike.
+//! Each load is timed from `Pipeline::load` to its first result on a sample photo. Markdown on
+//! stdout, JSON in `target/bench/cold_start.json`.
 
 mod support;
 
@@ -31,12 +33,14 @@ const IMAGE: &str = "images/astronaut.png";
 struct Row {
     model: String,
     iterations: usize,
-    /// Median milliseconds to create the session, without the cache and from it.
-    session_ms: [f64; 2],
-    /// Median milliseconds from `Pipeline::load` to the first result.
-    first_result_ms: [f64; 2],
-    session_ratio: f64,
-    first_result_ratio: f64,
+    /// Median milliseconds to create the session: without the cache, from it with the weights
+    /// copied, from it with the weights mapped.
+    session_ms: [f64; 3],
+    /// Median milliseconds from `Pipeline::load` to the first result, the same three ways.
+    first_result_ms: [f64; 3],
+    /// Cached / uncached, weights copied and mapped.
+    session_ratio: [f64; 2],
+    first_result_ratio: [f64; 2],
 }
 
 fn median(samples: &mut [f64]) -> f64 {
@@ -63,9 +67,14 @@ fn start(
     task: TaskKind,
     image: &Path,
     cache: Option<&Path>,
+    map_cached_weights: bool,
 ) -> Result<(f64, f64, GraphCache), String> {
     let options = PipelineOptions {
-        session: SessionOptions { optimized_cache: cache.map(Path::to_path_buf), ..SessionOptions::default() },
+        session: SessionOptions {
+            optimized_cache: cache.map(Path::to_path_buf),
+            map_cached_weights,
+            ..SessionOptions::default()
+        },
         expected_sha256: Some(sha256.to_string()),
         ..PipelineOptions::for_task(task)
     };
@@ -91,18 +100,18 @@ fn run() -> Result<(), String> {
         let model = fixtures.join(relative);
         let sha256 = inferx_runtime::pipeline::file_sha256(&model).map_err(|error| error.to_string())?;
         // Prime the cache, and one uncached start so both sides begin warm in the page cache.
-        let (_, _, primed) = start(&model, &sha256, task, &image, Some(cache.path()))?;
+        let (_, _, primed) = start(&model, &sha256, task, &image, Some(cache.path()), false)?;
         if primed != GraphCache::Saved {
             return Err(format!("{relative}: the cache was not written ({primed:?})"));
         }
-        start(&model, &sha256, task, &image, None)?;
-        let (mut session, mut first) = ([Vec::new(), Vec::new()], [Vec::new(), Vec::new()]);
+        start(&model, &sha256, task, &image, None, false)?;
+        let (mut session, mut first): ([Vec<f64>; 3], [Vec<f64>; 3]) = Default::default();
         for iteration in 0..iterations {
-            let order = if iteration % 2 == 0 { [0, 1] } else { [1, 0] };
+            let order = [[0, 1, 2], [1, 2, 0], [2, 0, 1]][iteration % 3];
             for side in order {
-                let (session_ms, first_ms, used) =
-                    start(&model, &sha256, task, &image, (side == 1).then_some(cache.path()))?;
-                let expected = if side == 1 { GraphCache::Loaded } else { GraphCache::Off };
+                let cached = (side > 0).then_some(cache.path());
+                let (session_ms, first_ms, used) = start(&model, &sha256, task, &image, cached, side == 2)?;
+                let expected = if side > 0 { GraphCache::Loaded } else { GraphCache::Off };
                 if used != expected {
                     return Err(format!("{relative}: expected {expected:?}, the cache did {used:?}"));
                 }
@@ -110,31 +119,40 @@ fn run() -> Result<(), String> {
                 first[side].push(first_ms);
             }
         }
-        let session_ms = [median(&mut session[0]), median(&mut session[1])];
-        let first_result_ms = [median(&mut first[0]), median(&mut first[1])];
+        let session_ms = session.each_mut().map(|samples| median(samples));
+        let first_result_ms = first.each_mut().map(|samples| median(samples));
         let row = Row {
             model: PathBuf::from(relative).file_name().unwrap_or_default().to_string_lossy().into_owned(),
             iterations,
-            session_ratio: session_ms[1] / session_ms[0],
-            first_result_ratio: first_result_ms[1] / first_result_ms[0],
+            session_ratio: [session_ms[1] / session_ms[0], session_ms[2] / session_ms[0]],
+            first_result_ratio: [first_result_ms[1] / first_result_ms[0], first_result_ms[2] / first_result_ms[0]],
             session_ms,
             first_result_ms,
         };
-        eprintln!("{}: session {:.1} → {:.1} ms", row.model, row.session_ms[0], row.session_ms[1]);
+        eprintln!(
+            "{}: session {:.1} → {:.1} (weights mapped: {:.1}) ms",
+            row.model, row.session_ms[0], row.session_ms[1], row.session_ms[2]
+        );
         rows.push(row);
     }
-    println!("| model | session, no cache (ms) | session, cached (ms) | ratio | first result, no cache (ms) | first result, cached (ms) | ratio |");
+    println!("Session creation, then from `Pipeline::load` to the first result (ms; ratio to no cache):\n");
+    println!("| model | no cache | cached | weights mapped | first result, no cache | cached | weights mapped |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
     for row in &rows {
+        let (session, first) = (row.session_ms, row.first_result_ms);
         println!(
-            "| {} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} | {:.2} |",
+            "| {} | {:.1} | {:.1} ({:.2}) | {:.1} ({:.2}) | {:.1} | {:.1} ({:.2}) | {:.1} ({:.2}) |",
             row.model,
-            row.session_ms[0],
-            row.session_ms[1],
-            row.session_ratio,
-            row.first_result_ms[0],
-            row.first_result_ms[1],
-            row.first_result_ratio
+            session[0],
+            session[1],
+            row.session_ratio[0],
+            session[2],
+            row.session_ratio[1],
+            first[0],
+            first[1],
+            row.first_result_ratio[0],
+            first[2],
+            row.first_result_ratio[1]
         );
     }
     let output = support::write_json("cold_start", &rows)?;

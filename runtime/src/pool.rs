@@ -48,8 +48,9 @@ pub struct PipelinePool {
 
 impl PipelinePool {
     /// Loads the pipelines that predict `files` files fastest here: one with the options as
-    /// given when there are few files, a device other than the CPU, or intra-op threads set
-    /// by the caller; otherwise up to [`MAX_SESSIONS`] CPU sessions that share the cores. The
+    /// given when there are few files (then with
+    /// [`map_cached_weights`](crate::SessionOptions::map_cached_weights)), a device other than
+    /// the CPU, or intra-op threads set by the caller; otherwise up to [`MAX_SESSIONS`] CPU sessions that share the cores. The
     /// first is loaded before this returns (its errors are this call's); the others are created
     /// on a background thread and join [`PipelinePool::predict_files`] when ready, so the first
     /// session predicts meanwhile. One that fails to be created is left out, with a warning.
@@ -86,6 +87,8 @@ impl PipelinePool {
             }
         }
         if sessions == 1 {
+            // A few files: creating the session sooner beats running each a little faster.
+            options.session.map_cached_weights |= files < MIN_FILES_FOR_SESSIONS;
             return Ok(PipelinePool::from_pipelines(vec![Pipeline::load(model, options)?]));
         }
         options.session.intra_threads = (cores / sessions).max(1);
