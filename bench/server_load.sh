@@ -20,9 +20,9 @@
 # Knobs (environment): SERVERS ("inferx fastapi"), DURATION (10), CONCURRENCY
 # ("1 8 32"), IMAGE (.fixtures/images/astronaut.png; paths are relative to the
 # repository root), RSS_REQUESTS (10000),
-# RSS_CONCURRENCY (8), MODEL_LIMIT_SECONDS (5), MODEL_ALONE_SECONDS (4: the
-# model alone, one session, measured just before and after each c=1 run; that
-# run's p50 is compared with the faster of the two), READY_TIMEOUT (180 s),
+# RSS_CONCURRENCY (8), MODEL_LIMIT_SECONDS (5), C1_SLICES (5) and
+# C1_SLICE_SECONDS (3: a lone request is compared with the model alone, one
+# session, in that many alternating slices of that length), READY_TIMEOUT (180 s),
 # SKIP_BUILD=1 (reuse the inferx server already built, do not regenerate it).
 set -euo pipefail
 
@@ -39,7 +39,8 @@ IMAGE="${IMAGE:-.fixtures/images/astronaut.png}"
 RSS_REQUESTS="${RSS_REQUESTS:-10000}"
 RSS_CONCURRENCY="${RSS_CONCURRENCY:-8}"
 MODEL_LIMIT_SECONDS="${MODEL_LIMIT_SECONDS:-5}"
-MODEL_ALONE_SECONDS="${MODEL_ALONE_SECONDS:-4}"
+C1_SLICES="${C1_SLICES:-5}"
+C1_SLICE_SECONDS="${C1_SLICE_SECONDS:-3}"
 READY_TIMEOUT="${READY_TIMEOUT:-180}"
 SKIP_BUILD="${SKIP_BUILD:-0}"
 
@@ -222,10 +223,10 @@ wrk_count() {  # name url
     grep '^WRK_JSON ' "$logs/$name.txt" | cut -d' ' -f2- >"$logs/$name.json"
 }
 
-# The model alone, one session, batch 1, for MODEL_ALONE_SECONDS, into $logs/NAME.json.
+# The model alone, one session, batch 1, for C1_SLICE_SECONDS, into $logs/NAME.json.
 model_alone() {  # name
     "$py" bench/model_limit.py --model "$MODEL" --image "$IMAGE" --size "$SIZE" --single-only \
-        --seconds "$MODEL_ALONE_SECONDS" --json "$logs/$1.json" >/dev/null
+        --seconds "$C1_SLICE_SECONDS" --warmup 0.5 --json "$logs/$1.json" >/dev/null
 }
 
 measure_server() {  # name
@@ -269,12 +270,17 @@ measure_server() {  # name
 
     local c
     for c in $CONCURRENCY; do
-        # A lone request is compared with the model alone measured just before and just
-        # after it (the server idle), so that the machine's drift over the run hits both.
-        if ((c == 1)); then model_alone "$name-model-before-c1"; fi
         log "$name: /predict c=$c for ${DURATION}s"
         wrk_run "$name-predict-c$c" "$base/predict" "$c" "$DURATION" "$IMAGE" "$content_type"
-        if ((c == 1)); then model_alone "$name-model-after-c1"; fi
+    done
+    # A lone request against the model alone, in alternating slices (the server idle while
+    # the model runs alone): this machine's speed shifts by up to half within seconds, so
+    # only measurements taken side by side compare.
+    local slice
+    for slice in $(seq "$C1_SLICES"); do
+        log "$name: c=1 slice $slice of $C1_SLICES: the model alone, then /predict, ${C1_SLICE_SECONDS}s each"
+        model_alone "$name-c1-model-$slice"
+        wrk_run "$name-c1-server-$slice" "$base/predict" 1 "$C1_SLICE_SECONDS" "$IMAGE" "$content_type"
     done
     log "$name: /health c=$HEALTH_CONCURRENCY for ${DURATION}s"
     wrk_run "$name-health-c$HEALTH_CONCURRENCY" "$base/health" "$HEALTH_CONCURRENCY" "$DURATION"
@@ -372,18 +378,17 @@ for s in servers:
         "rss_run": {"requests": rss_run["requests"], "rps": rss_run["rps"],
                     "non_2xx": rss_run["non_2xx"], "socket_errors": rss_run["socket_errors"]},
     }
-    if 1 in conc:
-        around = [json.loads((logs / f"{s}-model-{when}-c1.json").read_text())["batch1_p50_ms"]
-                  for when in ("before", "after")]
-        lone = result["servers"][s]["predict"][conc.index(1)]
-        # The faster of the two: this machine's speed drifts between runs of a few seconds, and
-        # the comparison with the faster one is the stricter.
-        result["servers"][s]["c1_vs_model_alone"] = {
-            "model_alone_p50_ms_before_after": around,
-            "model_alone_p50_ms": min(around),
-            "server_p50_ms": lone["p50_ms"],
-            "added_p50_ms": round(lone["p50_ms"] - min(around), 2),
-        }
+    slices = []
+    for i in range(1, $C1_SLICES + 1):
+        model = json.loads((logs / f"{s}-c1-model-{i}.json").read_text())["batch1_p50_ms"]
+        server = wrk(f"{s}-c1-server-{i}")["p50_ms"]
+        slices.append({"model_alone_p50_ms": model, "server_p50_ms": server, "added_ms": round(server - model, 2)})
+    added = sorted(x["added_ms"] for x in slices)
+    result["servers"][s]["c1_vs_model_alone"] = {
+        "slices": slices,
+        "added_ms_median": added[len(added) // 2],
+        "slices_within_2ms": sum(a <= 2.0 for a in added),
+    }
 out.write_text(json.dumps(result, indent=2) + "\n")
 
 def errors(r):
@@ -432,18 +437,18 @@ for s in servers:
     top = max(R[s]["predict"], key=lambda r: r["rps"])
     print(f"- {s}: best /predict {top['rps']:.1f} RPS at c={top['concurrency']} = "
           f"{100 * top['rps'] / best:.0f}% of the model limit; ready after {R[s]['ready_s']} s")
-if 1 in conc:
-    print()
-    print("A lone request (c=1) against the model alone (one session, batch 1, measured just before and after "
-          "it; the faster of the two):")
-    print()
-    print("| server | c=1 p50 ms | model alone p50 ms (before / after) | added ms |")
-    print("|---|---:|---:|---:|")
-    for s in servers:
-        k = R[s]["c1_vs_model_alone"]
-        before, after = k["model_alone_p50_ms_before_after"]
-        print(f"| {s} | {k['server_p50_ms']:.2f} | {k['model_alone_p50_ms']:.2f} ({before:.2f} / {after:.2f}) | "
-              f"{k['added_p50_ms']:+.2f} |")
+print()
+print(f"A lone request (c=1, p50) against the model alone (one session, batch 1, p50), in $C1_SLICES "
+      f"alternating slices of $C1_SLICE_SECONDS s each:")
+print()
+print("| server | model alone p50 ms per slice | server p50 ms per slice | added ms per slice | median added | slices within 2 ms |")
+print("|---|---|---|---|---:|---:|")
+for s in servers:
+    k = R[s]["c1_vs_model_alone"]
+    cells = [" / ".join(f"{x[key]:.2f}" for x in k["slices"]) for key in ("model_alone_p50_ms", "server_p50_ms")]
+    added = " / ".join(f"{x['added_ms']:+.2f}" for x in k["slices"])
+    print(f"| {s} | {cells[0]} | {cells[1]} | {added} | {k['added_ms_median']:+.2f} | "
+          f"{k['slices_within_2ms']} of {len(k['slices'])} |")
 print()
 print("| server | RSS ready MiB | after $RSS_REQUESTS /predict MiB | at end MiB | peak MiB |")
 print("|---|---:|---:|---:|---:|")
