@@ -46,7 +46,10 @@ pub(crate) fn model_sha256(model: &Path) -> Option<String> {
         return Some(sha256.clone());
     }
     let sha256 = crate::pipeline::file_sha256(model).ok()?;
-    hashed().push((stamp, sha256.clone()));
+    let mut entries = hashed();
+    // One entry per file: a changed file's hash replaces the one it had.
+    entries.retain(|(known, _)| known.0 != stamp.0);
+    entries.push((stamp, sha256.clone()));
     Some(sha256)
 }
 

@@ -50,10 +50,11 @@ impl PipelinePool {
     /// Loads the pipelines that predict `files` files fastest here: one with the options as
     /// given when there are few files (then with
     /// [`map_cached_weights`](crate::SessionOptions::map_cached_weights)), a device other than
-    /// the CPU, or intra-op threads set by the caller; otherwise up to [`MAX_SESSIONS`] CPU sessions that share the cores. The
-    /// first is loaded before this returns (its errors are this call's); the others are created
-    /// on a background thread and join [`PipelinePool::predict_files`] when ready, so the first
-    /// session predicts meanwhile. One that fails to be created is left out, with a warning.
+    /// the CPU, or intra-op threads set by the caller; otherwise up to [`MAX_SESSIONS`] CPU
+    /// sessions that share the cores. The first is loaded before this returns (its errors are
+    /// this call's); the others are created on a background thread and join
+    /// [`PipelinePool::predict_files`] when ready, so the first session predicts meanwhile. One
+    /// that fails to be created is left out, with a warning.
     ///
     /// ```no_run
     /// use inferx_runtime::{inputs, pool::PipelinePool, PipelineOptions, TaskKind};
@@ -70,11 +71,10 @@ impl PipelinePool {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn load(model: impl AsRef<Path>, options: PipelineOptions, files: usize) -> Result<PipelinePool> {
+    pub fn load(model: impl AsRef<Path>, mut options: PipelineOptions, files: usize) -> Result<PipelinePool> {
         let model = model.as_ref();
         let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
         let mut sessions = session_count(&options, files, cores);
-        let mut options = options;
         if sessions > 1 {
             // The library loads while the model is checked; the sessions skip the checks after this.
             crate::pipeline::prepare_model(model, &mut options)?;
