@@ -53,10 +53,24 @@ pub(crate) fn model_sha256(model: &Path) -> Option<String> {
     Some(sha256)
 }
 
-/// The cache file for a model whose sha256 is `model_sha256`, loaded by ONNX Runtime `ort_version`.
-pub(crate) fn entry(dir: &Path, model_sha256: &str, ort_version: &str) -> PathBuf {
+/// The cache file for a model whose sha256 is `model_sha256`, loaded by ONNX Runtime
+/// `ort_version` with the input dimensions `overrides` fixed (sorted by name): the saved graph
+/// carries the shapes they give, so each set of overrides has its own file.
+pub(crate) fn entry(dir: &Path, model_sha256: &str, ort_version: &str, overrides: &[(String, i64)]) -> PathBuf {
+    use sha2::{Digest, Sha256};
     let digest = model_sha256.get(..16).unwrap_or(model_sha256);
-    dir.join(format!("{digest}-ort{ort_version}-cpu-{}.ort", cpu_class()))
+    let fixed = if overrides.is_empty() {
+        String::new()
+    } else {
+        let mut hasher = Sha256::new();
+        for (name, size) in overrides {
+            hasher.update(format!("{name}={size}\n"));
+        }
+        let sizes: Vec<String> = overrides.iter().map(|(_, size)| size.to_string()).collect();
+        let names = format!("{:x}", hasher.finalize());
+        format!("-{}-{}", sizes.join("x"), &names[..8])
+    };
+    dir.join(format!("{digest}-ort{ort_version}-cpu-{}{fixed}.ort", cpu_class()))
 }
 
 /// A file beside a cache entry where ONNX Runtime writes the graph before it is renamed into
@@ -125,12 +139,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_entry_names_model_runtime_and_cpu() {
-        let entry = entry(Path::new("/cache"), "0123456789abcdef0123", "1.31.1");
+    fn the_entry_names_model_runtime_cpu_and_fixed_dimensions() {
+        let cache = Path::new("/cache");
+        let entry = entry(cache, "0123456789abcdef0123", "1.31.1", &[]);
         let name = entry.file_name().unwrap().to_string_lossy().into_owned();
         assert!(name.starts_with("0123456789abcdef-ort1.31.1-cpu-"), "{name}");
         assert!(name.ends_with(".ort"));
-        assert_eq!(entry.parent(), Some(Path::new("/cache")));
+        assert_eq!(entry.parent(), Some(cache));
+
+        let fixed = |overrides: &[(&str, i64)]| {
+            let overrides: Vec<(String, i64)> =
+                overrides.iter().map(|(name, size)| (name.to_string(), *size)).collect();
+            let entry = super::entry(cache, "0123456789abcdef0123", "1.31.1", &overrides);
+            entry.file_name().unwrap().to_string_lossy().into_owned()
+        };
+        let at_640 = fixed(&[("height", 640), ("width", 640)]);
+        assert!(at_640.starts_with(name.trim_end_matches(".ort")) && at_640.contains("-640x640-"), "{at_640}");
+        assert_ne!(at_640, fixed(&[("height", 320), ("width", 320)]), "each size has its own graph");
+        assert_ne!(at_640, fixed(&[("batch", 640), ("height", 640)]), "the names count, not only the sizes");
     }
 
     #[test]

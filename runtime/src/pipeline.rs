@@ -228,27 +228,7 @@ impl Pipeline {
         let info = engine.info().clone();
         let task = options.task.unwrap_or_else(|| info.guess_task());
         let image_input = check_task_fit(&info, task)?;
-        let fixed = if image_input { info.inputs[0].fixed_dim(2).zip(info.inputs[0].fixed_dim(3)) } else { None };
-        let preprocess = match options.input {
-            Some(mut config) => {
-                if let Some((height, width)) = fixed {
-                    // A fixed model input wins over the configured size.
-                    config.width = width as u32;
-                    config.height = height as u32;
-                }
-                config
-            }
-            None => {
-                let (height, width) = match (fixed, options.input_size) {
-                    (Some((height, width)), _) => (height as u32, width as u32),
-                    (None, Some(size)) => (size, size),
-                    (None, None) => {
-                        info.input_size().unwrap_or((task.defaults().input_size, task.defaults().input_size))
-                    }
-                };
-                default_preprocess(task, width, height)
-            }
-        };
+        let preprocess = resolve_preprocess(&info, task, image_input, &options);
         let defaults = DecodeOptions::for_task(task);
         let labels = options.labels.or_else(|| info.labels()).unwrap_or_default();
         if let Some(classes) = info.class_count(task).filter(|classes| !labels.is_empty() && *classes != labels.len()) {
@@ -577,12 +557,83 @@ pub(crate) fn prepare_model(model: &Path, options: &mut PipelineOptions) -> Resu
         if cached && options.expected_sha256.is_none() && session.model_sha256.is_none() {
             crate::graph_cache::model_sha256(model);
         }
-        Ok::<_, Error>(())
+        let overrides = match &session.dimension_overrides {
+            Some(_) => None,
+            None => Some(fixed_input_dimensions(model, options)),
+        };
+        Ok::<_, Error>(overrides)
     });
-    checked?;
+    let overrides = checked?;
     runtime?;
     options.mark_model_verified();
+    if let Some(overrides) = overrides {
+        options.session.dimension_overrides = Some(overrides);
+    }
     Ok(())
+}
+
+/// The preprocessing a pipeline uses for a model: the configured one (a fixed model input
+/// wins over its size), or the task's default at the model's size, the configured square
+/// size, or the task's default size, in that order.
+fn resolve_preprocess(
+    info: &ModelInfo,
+    task: TaskKind,
+    image_input: bool,
+    options: &PipelineOptions,
+) -> PreprocessConfig {
+    let fixed = if image_input { info.inputs[0].fixed_dim(2).zip(info.inputs[0].fixed_dim(3)) } else { None };
+    match options.input.clone() {
+        Some(mut config) => {
+            if let Some((height, width)) = fixed {
+                config.width = width as u32;
+                config.height = height as u32;
+            }
+            config
+        }
+        None => {
+            let (height, width) = match (fixed, options.input_size) {
+                (Some((height, width)), _) => (height as u32, width as u32),
+                (None, Some(size)) => (size, size),
+                (None, None) => info.input_size().unwrap_or((task.defaults().input_size, task.defaults().input_size)),
+            };
+            default_preprocess(task, width, height)
+        }
+    }
+}
+
+/// The symbolic height and width of the model's image input, fixed to the size every tensor
+/// the pipeline builds will have, so that ONNX Runtime plans for concrete shapes (see
+/// [`SessionOptions::dimension_overrides`]). None where sizes vary (rapidocr's `fit_multiple`,
+/// the custom task's raw tensors), where a dimension has no name, or where the model cannot be
+/// read without ONNX Runtime; the batch stays free for batching.
+fn fixed_input_dimensions(model: &Path, options: &PipelineOptions) -> Vec<(String, i64)> {
+    let Ok(info) = crate::onnx_proto::read_model_info(model) else {
+        return Vec::new();
+    };
+    let task = options.task.unwrap_or_else(|| info.guess_task());
+    if task == TaskKind::Custom || !check_task_fit(&info, task).unwrap_or(false) {
+        return Vec::new();
+    }
+    let config = resolve_preprocess(&info, task, true, options);
+    if config.resize == ResizeMode::FitMultiple {
+        return Vec::new();
+    }
+    let input = &info.inputs[0];
+    let symbol = |index: usize| {
+        let free = input.shape.get(index).is_some_and(|&dim| dim <= 0);
+        input.dimension_names.get(index).filter(|name| free && !name.is_empty()).cloned()
+    };
+    let (Some(height), Some(width)) = (symbol(2), symbol(3)) else {
+        return Vec::new();
+    };
+    let batch = input.dimension_names.first();
+    if batch == Some(&height) || batch == Some(&width) {
+        return Vec::new();
+    }
+    if height == width {
+        return if config.height == config.width { vec![(height, config.height as i64)] } else { Vec::new() };
+    }
+    vec![(height, config.height as i64), (width, config.width as i64)]
 }
 
 /// The checks [`Pipeline::load`] makes before ONNX Runtime reads the model: its sha256 and its

@@ -48,6 +48,23 @@ pub struct SessionOptions {
     /// on two), the weights being read from page-cache pages at the file's alignment. For sessions that run a few times, such as `inferx run`
     /// on a few files; servers and folders leave it off.
     pub map_cached_weights: bool,
+    /// Symbolic input dimensions fixed before the session is created, by name (`height` →
+    /// 640). ONNX Runtime then plans the memory of every intermediate tensor for concrete
+    /// shapes instead of comparing symbolic ones, which for YOLOv8n and PP-OCR was most of the
+    /// session's creation (see [`Pipeline::load`](crate::Pipeline::load), which fixes the
+    /// height and width its preprocessing always produces). Inputs of other sizes are then
+    /// refused by ONNX Runtime. `None` lets [`Pipeline::load`](crate::Pipeline::load) decide;
+    /// [`Engine`] itself treats it as none.
+    pub dimension_overrides: Option<Vec<(String, i64)>>,
+}
+
+impl SessionOptions {
+    /// The overrides in force, sorted by name (what the cache key is made of).
+    fn overrides(&self) -> Vec<(String, i64)> {
+        let mut overrides = self.dimension_overrides.clone().unwrap_or_default();
+        overrides.sort();
+        overrides
+    }
 }
 
 /// What the optimised-graph cache did when a session was created.
@@ -432,6 +449,9 @@ fn session_builder(
     if options.inter_threads > 0 {
         builder = builder.with_inter_threads(options.inter_threads).map_err(setup)?;
     }
+    for (name, size) in options.overrides() {
+        builder = builder.with_dimension_override(&name, size).map_err(setup)?;
+    }
     Ok(builder)
 }
 
@@ -443,7 +463,7 @@ fn graph_cache_entry(model: &Path, device: Device, options: &SessionOptions) -> 
         None => graph_cache::model_sha256(model)?,
     };
     let version = library::loaded().map_or(crate::ORT_VERSION, |runtime| runtime.version.as_str());
-    Some(graph_cache::entry(dir, &sha256, version))
+    Some(graph_cache::entry(dir, &sha256, version, &options.overrides()))
 }
 
 fn build_session(

@@ -241,6 +241,7 @@ fn every_endpoint_answers_and_predictions_equal_inferx_run() {
     assert_eq!(info["name"], NAME);
     assert_eq!(info["labels"].as_array().unwrap().len(), 18);
     assert_eq!(info["device"], "cpu");
+    assert_eq!(info["model"]["inputs"][0]["shape"], json!([-1, 3, 320, 320]), "the session's fixed input");
     assert_eq!(info["versions"]["onnxruntime"], inferx_runtime::ORT_VERSION);
     let openapi = get(&server, "/openapi.json", &[]).json();
     for route in ["/predict", "/predict/batch", "/v2/models/{name}/infer", "/health", "/metrics"] {
@@ -309,6 +310,8 @@ fn every_endpoint_answers_and_predictions_equal_inferx_run() {
     assert_eq!(get(&server, "/v2/health/ready", &[]).json()["ready"], true);
     let metadata = get(&server, &format!("/v2/models/{NAME}"), &[]).json();
     assert_eq!(metadata["inputs"][0]["datatype"], "FP32");
+    // The session's height and width are fixed to the project's input size; the batch is free.
+    assert_eq!(metadata["inputs"][0]["shape"], json!([-1, 3, 320, 320]));
     assert_eq!(metadata["outputs"][0]["shape"][1], 22);
     assert_eq!(get(&server, &format!("/v2/models/{NAME}/ready"), &[]).json()["ready"], true);
     let missing = get(&server, "/v2/models/other", &[]);

@@ -5,6 +5,7 @@ mod support;
 
 mod classification;
 mod files;
+mod fixed_dimensions;
 mod fuzz_corpus;
 mod graph_cache;
 mod letterbox;
