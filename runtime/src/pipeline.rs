@@ -177,8 +177,10 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Loads a model and prepares everything for prediction: checks `expected_sha256` and the
-    /// `signature` when set, creates the session on the device chain ([`Engine::load`]) and checks that the
-    /// model fits the task.
+    /// `signature` when set, fixes the input's free height and width to the size the
+    /// preprocessing produces (unless [`SessionOptions::dimension_overrides`] is set; sizes
+    /// that vary and the custom task keep them free), creates the session on the device chain
+    /// ([`Engine::load`]) and checks that the model fits the task.
     ///
     /// ```no_run
     /// use inferx_runtime::{Device, Pipeline, PipelineOptions, TaskKind};
