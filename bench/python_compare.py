@@ -3,6 +3,7 @@
 
     cargo build --release --bin inferx
     .venv-tools/bin/python bench/python_compare.py [--inferx target/release/inferx] [--runs 10]
+        [--folder-runs 3] [--copies 10] [--json PATH]
 
 Both programs take the same model (the nudenet YOLOv8n detector at 320) and do the same work:
 decode, letterbox, ``session.run``, YOLOv8 decoding with NMS, JSON out. Two measurements,
@@ -10,9 +11,10 @@ each alternating the two programs so machine noise hits both alike:
 
 * **cold start**: one photo, the whole process from exec to exit (interpreter or binary
   start, library and model load, the first result), ``--runs`` times each, medians;
-* **folder**: the nine sample photos copied ten times (90 images) in one folder, the whole
-  process, ``--folder-runs`` times each, medians, as images per second; also with the
-  start-up (the cold start's time) taken off.
+* **folder**: the nine sample photos copied ``--copies`` times (10: 90 images) in one folder,
+  the whole process, ``--folder-runs`` times each, medians, as images per second; also with
+  the start-up (the cold start's time) taken off. A larger folder shows the whole process
+  approaching the steady state.
 
 Then ``bench/model_limit.py`` measures the model alone, the ceiling for the folder.
 
@@ -60,6 +62,7 @@ def main() -> int:
     parser.add_argument("--inferx", default=str(ROOT / "target" / "release" / "inferx"))
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--folder-runs", type=int, default=3)
+    parser.add_argument("--copies", type=int, default=10, help="copies of the nine photos in the folder")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if not Path(args.inferx).is_file():
@@ -76,10 +79,10 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="inferx-compare-") as folder:
         photos = sorted(path for path in (FIXTURES / "images").iterdir() if path.suffix in {".png", ".jpg"})
-        for copy in range(10):
+        for copy in range(args.copies):
             for photo in photos:
                 shutil.copy(photo, Path(folder) / f"{copy}-{photo.name}")
-        count = len(photos) * 10
+        count = len(photos) * args.copies
         folder_times = alternate({"inferx": inferx + [folder], "python": python + [folder]}, args.folder_runs)
 
     # The model alone, right after, on the same machine: the ceiling for the folder.
