@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 
 use crate::support::*;
 
-/// Variables whose presence makes ONNX Runtime 1.31 switch its telemetry off by itself, read
-/// from the library's strings and checked one by one: CI machines set some of them (`CI=true`
-/// above all), which would hide the store this test looks for.
+/// Variables whose presence makes ONNX Runtime 1.31 switch its telemetry off by itself, as read
+/// from the library's strings (`CI`, `GITHUB_ACTIONS`, `JENKINS_URL` and `ORT_RUNNING_UNIT_TESTS`
+/// were each tried and each stopped the store): CI machines set some of them (`CI=true` above
+/// all), which would hide the store this test looks for.
 const CI_MARKERS: [&str; 13] = [
     "CI",
     "TF_BUILD",
