@@ -45,8 +45,13 @@ fn assert_in_order_as_alone(
         let expected = alone.predict_path(path).unwrap();
         assert_eq!((image.width(), image.height()), (expected.width, expected.height));
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let of = |prediction| detections_of(&serde_json::to_value(prediction).unwrap());
-        assert_same_detections(&name, &of(&prediction), &of(&expected), 1e-6, 1e-4);
+        assert_same_detections(
+            &name,
+            &prediction_detections(&prediction),
+            &prediction_detections(&expected),
+            1e-6,
+            1e-4,
+        );
         assert!(prediction.timings.decode_ms > 0.0, "{name}: the decode time is kept");
     }
 }

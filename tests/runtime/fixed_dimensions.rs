@@ -28,9 +28,9 @@ fn the_detectors_height_and_width_are_fixed_and_results_do_not_change() {
     assert_eq!(input_shape(&free), [-1, 3, -1, -1], "an explicit empty list keeps the model's dimensions");
 
     for image in ["astronaut.png", "grace_hopper.jpg", "camera.png"] {
-        let expected = detections_of(&serde_json::to_value(free.predict_path(images().join(image)).unwrap()).unwrap());
+        let expected = prediction_detections(&free.predict_path(images().join(image)).unwrap());
         assert!(!expected.is_empty(), "{image}: the detector finds something");
-        let actual = detections_of(&serde_json::to_value(fixed.predict_path(images().join(image)).unwrap()).unwrap());
+        let actual = prediction_detections(&fixed.predict_path(images().join(image)).unwrap());
         assert_same_detections(image, &actual, &expected, 1e-5, 1e-3);
     }
 
@@ -41,10 +41,7 @@ fn the_detectors_height_and_width_are_fixed_and_results_do_not_change() {
     assert_eq!(batch.len(), 2);
     for (prediction, photo) in batch.iter().zip(&photos) {
         let alone = fixed.predict(photo).unwrap();
-        assert_eq!(
-            detections_of(&serde_json::to_value(prediction).unwrap()),
-            detections_of(&serde_json::to_value(&alone).unwrap())
-        );
+        assert_eq!(prediction_detections(prediction), prediction_detections(&alone));
     }
 
     // A tensor of another size is refused by ONNX Runtime, naming the size it expects.

@@ -18,8 +18,7 @@ fn load(cache: Option<&Path>) -> Pipeline {
 }
 
 fn detections(pipeline: &Pipeline, image: &str) -> Vec<(u64, f64, [f64; 4])> {
-    let prediction = pipeline.predict_path(images().join(image)).unwrap();
-    detections_of(&serde_json::to_value(&prediction).unwrap())
+    prediction_detections(&pipeline.predict_path(images().join(image)).unwrap())
 }
 
 fn files(dir: &Path) -> Vec<PathBuf> {

@@ -80,6 +80,12 @@ pub fn detections_of(record: &Value) -> Vec<(u64, f64, [f64; 4])> {
         .unwrap_or_default()
 }
 
+/// The detections of a prediction (anything that serialises as `inferx run --json` records
+/// do), read as [`detections_of`] reads them.
+pub fn prediction_detections(prediction: &impl serde::Serialize) -> Vec<(u64, f64, [f64; 4])> {
+    detections_of(&serde_json::to_value(prediction).expect("a prediction serialises"))
+}
+
 /// Golden detections of one image: `(class_id, score, box)`.
 pub fn golden_detections(golden: &Value, image: &str) -> Vec<(u64, f64, [f64; 4])> {
     golden["images"][image]
