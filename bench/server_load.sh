@@ -389,15 +389,14 @@ for s in servers:
             "model_alone_p99_ms": round(model_p99, 2), "server_p99_ms": server["p99_ms"],
             "added_p99_ms": round(server["p99_ms"] - model_p99, 2),
         })
-    added = sorted(x["added_ms"] for x in slices)
-    added_p99 = sorted(x["added_p99_ms"] for x in slices)
+    median = lambda key: sorted(x[key] for x in slices)[len(slices) // 2]
     result["servers"][s]["c1_vs_model_alone"] = {
         "slices": slices,
-        "added_ms_median": added[len(added) // 2],
-        "slices_within_2ms": sum(a <= 2.0 for a in added),
+        "added_ms_median": median("added_ms"),
+        "slices_within_2ms": sum(x["added_ms"] <= 2.0 for x in slices),
         # The tail, paired the same way: each server's p99 over the model alone's p99 in the
         # same slice, so servers measured minutes apart can be compared.
-        "added_p99_ms_median": added_p99[len(added_p99) // 2],
+        "added_p99_ms_median": median("added_p99_ms"),
     }
 out.write_text(json.dumps(result, indent=2) + "\n")
 
@@ -451,14 +450,17 @@ print()
 print(f"A lone request (c=1, p50) against the model alone (one session, batch 1, p50), in $C1_SLICES "
       f"alternating slices of $C1_SLICE_SECONDS s each:")
 print()
+def slice_cells(k, model_key, server_key, added_key):
+    """The per-slice cells of one server's row: model alone, server, and their differences."""
+    join = lambda key, form: " / ".join(format(x[key], form) for x in k["slices"])
+    return f"{join(model_key, '.2f')} | {join(server_key, '.2f')} | {join(added_key, '+.2f')}"
+
 print("| server | model alone p50 ms per slice | server p50 ms per slice | added ms per slice | median added | slices within 2 ms |")
 print("|---|---|---|---|---:|---:|")
 for s in servers:
     k = R[s]["c1_vs_model_alone"]
-    cells = [" / ".join(f"{x[key]:.2f}" for x in k["slices"]) for key in ("model_alone_p50_ms", "server_p50_ms")]
-    added = " / ".join(f"{x['added_ms']:+.2f}" for x in k["slices"])
-    print(f"| {s} | {cells[0]} | {cells[1]} | {added} | {k['added_ms_median']:+.2f} | "
-          f"{k['slices_within_2ms']} of {len(k['slices'])} |")
+    print(f"| {s} | {slice_cells(k, 'model_alone_p50_ms', 'server_p50_ms', 'added_ms')} | "
+          f"{k['added_ms_median']:+.2f} | {k['slices_within_2ms']} of {len(k['slices'])} |")
 print()
 print("The tail of the same slices: each server's p99 over the model alone's p99 in its slice.")
 print()
@@ -466,9 +468,8 @@ print("| server | model alone p99 ms per slice | server p99 ms per slice | added
 print("|---|---|---|---|---:|")
 for s in servers:
     k = R[s]["c1_vs_model_alone"]
-    cells = [" / ".join(f"{x[key]:.2f}" for x in k["slices"]) for key in ("model_alone_p99_ms", "server_p99_ms")]
-    added = " / ".join(f"{x['added_p99_ms']:+.2f}" for x in k["slices"])
-    print(f"| {s} | {cells[0]} | {cells[1]} | {added} | {k['added_p99_ms_median']:+.2f} |")
+    print(f"| {s} | {slice_cells(k, 'model_alone_p99_ms', 'server_p99_ms', 'added_p99_ms')} | "
+          f"{k['added_p99_ms_median']:+.2f} |")
 print()
 print("| server | RSS ready MiB | after $RSS_REQUESTS /predict MiB | at end MiB | peak MiB |")
 print("|---|---:|---:|---:|---:|")
