@@ -559,17 +559,14 @@ pub(crate) fn prepare_model(model: &Path, options: &mut PipelineOptions) -> Resu
         if cached && options.expected_sha256.is_none() && session.model_sha256.is_none() {
             crate::graph_cache::model_sha256(model);
         }
-        let overrides = match &session.dimension_overrides {
-            Some(_) => None,
-            None => Some(fixed_input_dimensions(model, options)),
-        };
-        Ok::<_, Error>(overrides)
+        // Derived once: the pool's later sessions find them set.
+        Ok::<_, Error>(session.dimension_overrides.is_none().then(|| fixed_input_dimensions(model, options)))
     });
-    let overrides = checked?;
+    let derived = checked?;
     runtime?;
     options.mark_model_verified();
-    if let Some(overrides) = overrides {
-        options.session.dimension_overrides = Some(overrides);
+    if derived.is_some() {
+        options.session.dimension_overrides = derived;
     }
     Ok(())
 }

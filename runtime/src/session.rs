@@ -43,10 +43,10 @@ pub struct SessionOptions {
     /// cache does not hash the file again.
     pub model_sha256: Option<String>,
     /// Leave a cached graph's weights in the memory-mapped cache file instead of copying them
-    /// into the session: creation is about a tenth faster (YOLOv8n: 24.7 → 22.2 ms in
-    /// `cargo bench --bench cold_start`), but every run is slower (about 4 % on one thread, 2 %
-    /// on two), the weights being read from page-cache pages at the file's alignment. For sessions that run a few times, such as `inferx run`
-    /// on a few files; servers and folders leave it off.
+    /// into the session: creation is faster (YOLOv8n: 11.9 → 9.6 ms in `cargo bench --bench
+    /// cold_start`), but every run is slower (about 4 % on one thread, 2 % on two), the weights
+    /// being read from page-cache pages at the file's alignment. For sessions that run a few
+    /// times, such as `inferx run` on a few files; servers and folders leave it off.
     pub map_cached_weights: bool,
     /// Symbolic input dimensions fixed before the session is created, by name (`height` →
     /// 640). ONNX Runtime then plans the memory of every intermediate tensor for concrete
