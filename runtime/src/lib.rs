@@ -70,6 +70,7 @@ pub mod labels;
 pub mod library;
 pub mod model_info;
 pub mod onnx_proto;
+mod overlap;
 pub mod pipeline;
 pub mod pool;
 pub mod preprocess;

@@ -396,6 +396,48 @@ impl Pipeline {
         self.predict_decoded(&image, started.elapsed())
     }
 
+    /// [`Pipeline::predict_bytes`] on two cores where it helps: a PNG (8-bit RGB or gray, not
+    /// interlaced) is preprocessed on a helper thread, block of rows by block of rows, while
+    /// this thread decodes it, so the input is ready about when decoding ends instead of
+    /// 0.3 ms later (512×512 to 320×320). The prediction is the same. Meant for a lone image on
+    /// an otherwise idle machine, such as a server's request when no other is running: the
+    /// helper takes a core for as long as decoding lasts. Other images, and preprocessing that
+    /// needs the whole image first (`center_crop`, `short_side_crop`), take the one-core path.
+    ///
+    /// `timings.decode_ms` is the decoding; `timings.preprocess_ms` the preprocessing left
+    /// once decoding ended.
+    pub fn predict_bytes_overlapped(&self, bytes: &[u8]) -> Result<Prediction> {
+        let png = crate::overlap::PngRows::open(bytes, &self.limits)
+            .filter(|png| self.preprocessor.fills_by_rows(png.size().0, png.size().1));
+        let Some(png) = png else {
+            return self.predict_bytes(bytes);
+        };
+        let (source_size, channels) = (png.size(), png.channels());
+        let input_size = self.preprocessor.input_size_for(source_size.0, source_size.1);
+        let (mut scratch, mut tensor) = self.take_scratch();
+        tensor.resize(3 * input_size.0 as usize * input_size.1 as usize, 0.0);
+        let preprocessor = self.preprocessor.clone();
+        let started = Instant::now();
+        // The helper thread takes the buffers and gives them back.
+        let fill = move |rows: &mut dyn crate::resize::SourceRows| {
+            let transform = preprocessor.fill_rows(source_size, channels, rows, &mut scratch, &mut tensor);
+            (transform, Instant::now(), scratch, tensor)
+        };
+        let Some(((transform, filled, scratch, tensor), decode_time)) = png.decode_while(fill) else {
+            // The pixel data is malformed, which the ordinary path reports, or there is no helper.
+            return self.predict_bytes(bytes);
+        };
+        let preprocess_ms = filled.saturating_duration_since(started + decode_time).as_secs_f64() * 1e3;
+        let result = transform.and_then(|transform| {
+            let mut predictions = self.run_filled(&tensor, &[transform], input_size, preprocess_ms)?;
+            let mut prediction = predictions.remove(0);
+            prediction.timings.decode_ms = decode_time.as_secs_f64() * 1e3;
+            Ok(prediction)
+        });
+        self.return_scratch(scratch, tensor);
+        result
+    }
+
     /// Predicts one decoded image.
     pub fn predict(&self, image: &DynamicImage) -> Result<Prediction> {
         let mut predictions = self.predict_batch(std::slice::from_ref(image))?;
@@ -447,12 +489,23 @@ impl Pipeline {
             .map(|(image, slot)| self.preprocessor.fill(image, scratch, slot))
             .collect::<Result<Vec<Transform>>>()?;
         let preprocess_ms = started.elapsed().as_secs_f64() * 1e3 / images.len() as f64;
-        let shape = [images.len(), 3, height as usize, width as usize];
-        let input_size = (width, height);
+        self.run_filled(tensor, &transforms, (width, height), preprocess_ms)
+    }
+
+    /// Runs the model on `tensor`, filled with one input of `input_size` per transform, and
+    /// decodes each item's outputs.
+    fn run_filled(
+        &self,
+        tensor: &[f32],
+        transforms: &[Transform],
+        input_size: (u32, u32),
+        preprocess_ms: f64,
+    ) -> Result<Vec<Prediction>> {
+        let shape = [transforms.len(), 3, input_size.1 as usize, input_size.0 as usize];
         let run_started = Instant::now();
         let mut inference_ms = 0.0;
         self.engine.run_with(&shape, tensor, |outputs| {
-            inference_ms = run_started.elapsed().as_secs_f64() * 1e3 / images.len() as f64;
+            inference_ms = run_started.elapsed().as_secs_f64() * 1e3 / transforms.len() as f64;
             transforms
                 .iter()
                 .enumerate()

@@ -8,10 +8,13 @@
 use std::{io::Cursor, path::Path};
 
 use fast_image_resize::{images::ImageRef, FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
-use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
+use image::{DynamicImage, ImageDecoder, ImageReader};
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, ImageProblem, Result};
+use crate::{
+    resize::{Frame, LinearPlan, SourceRows},
+    Error, ImageProblem, Result,
+};
 
 /// Limits applied before and while decoding, so hostile files are refused, not decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,7 +151,7 @@ pub fn decode_image(bytes: &[u8], limits: &ImageLimits) -> Result<DynamicImage> 
 /// Only the chunks before the pixel data are read. A palette (`PLTE`) must hold 1 to 256 RGB
 /// entries of 3 bytes; the `png` crate (0.18.1) panics on one whose length is not a multiple of
 /// 3, found by the `image` fuzz target.
-fn png_structure_problem(bytes: &[u8]) -> Option<String> {
+pub(crate) fn png_structure_problem(bytes: &[u8]) -> Option<String> {
     let mut offset = 8;
     while let Some(header) = bytes.get(offset..offset + 8) {
         let length = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
@@ -357,7 +360,6 @@ pub struct Scratch {
     full: Vec<u8>,
     resizer: Resizer,
     resized: Vec<u8>,
-    rgb: Option<RgbImage>,
 }
 
 /// The buffers rows pass through on their way into the planes.
@@ -415,12 +417,11 @@ impl ContentRows<'_> {
 }
 
 /// Where the content rows of an input come from.
-#[derive(Clone, Copy)]
 enum RowSource<'a> {
     /// Interleaved rows already at the content size: RGB, or gray (one channel).
-    Ready { pixels: &'a [u8], channels: usize },
+    Ready { rows: &'a mut dyn SourceRows, channels: usize },
     /// Resized bilinearly while written.
-    Linear(&'a crate::resize::LinearPlan<'a>),
+    Linear { plan: &'a LinearPlan, rows: &'a mut dyn SourceRows },
 }
 
 impl Preprocessor {
@@ -479,19 +480,24 @@ impl Preprocessor {
         let (transform, crop) = self.geometry(source_width, source_height);
         let (content_width, content_height) = (transform.content_width, transform.content_height);
         let interpolation = self.config.interpolation;
-        let same_size = crop.is_none() && content_width == source_width && content_height == source_height;
         // Rows resized (or not) and normalised straight into the planes, the common case.
-        let streamed = self.config.resize != ResizeMode::ShortSideCrop
-            && crop.is_none()
-            && (same_size || interpolation == Interpolation::Linear);
+        let streamed = self.fills_by_rows(source_width, source_height);
         // Borrow RGB8 pixels directly; a gray image on the streamed path is one channel read
         // three times (the values converting it to RGB would give, without converting); other
-        // layouts are converted once into the scratch buffer.
+        // layouts are converted once.
+        let converted;
         let (pixels, channels) = match image {
             DynamicImage::ImageRgb8(rgb) => (rgb.as_raw().as_slice(), 3),
             DynamicImage::ImageLuma8(gray) if streamed => (gray.as_raw().as_slice(), 1),
-            other => (scratch.rgb.insert(other.to_rgb8()).as_raw().as_slice(), 3),
+            other => {
+                converted = other.to_rgb8();
+                (converted.as_raw().as_slice(), 3)
+            }
         };
+        if streamed {
+            let mut frame = Frame { pixels, width: source_width as usize, height: source_height as usize };
+            return self.fill_rows((source_width, source_height), channels, &mut frame, scratch, output);
+        }
         let resample = |pixels: &[u8],
                         width: u32,
                         height: u32,
@@ -499,7 +505,7 @@ impl Preprocessor {
                         size: (u32, u32),
                         linear: &mut crate::resize::LinearScratch| {
             target.resize(size.0 as usize * size.1 as usize * 3, 0);
-            let frame = crate::resize::Frame { pixels, width: width as usize, height: height as usize };
+            let frame = Frame { pixels, width: width as usize, height: height as usize };
             let size = (size.0 as usize, size.1 as usize);
             match interpolation {
                 Interpolation::Linear => crate::resize::resize_linear(frame, 3, target, size, linear),
@@ -528,17 +534,6 @@ impl Preprocessor {
                 target.copy_from_slice(&full[start..start + row_bytes]);
             }
             scratch.full = full;
-        } else if streamed && same_size {
-            // Already the right size: normalise straight from the decoded pixels.
-            let source = RowSource::Ready { pixels, channels };
-            self.write_planes(source, &transform, (width, height), output, &mut scratch.rows);
-            return Ok(transform);
-        } else if streamed {
-            // Each row is resized and at once normalised into the planes.
-            let frame = crate::resize::Frame { pixels, width: source_width as usize, height: source_height as usize };
-            let plan = crate::resize::LinearPlan::new(frame, channels, content_size);
-            self.write_planes(RowSource::Linear(&plan), &transform, (width, height), output, &mut scratch.rows);
-            return Ok(transform);
         } else if crop.is_none() {
             let mut resized = std::mem::take(&mut scratch.resized);
             resample(
@@ -570,7 +565,52 @@ impl Preprocessor {
                 .resize(&source, &mut destination, &options)
                 .map_err(|error| Error::Inference(format!("resize: {error}")))?;
         }
-        let source = RowSource::Ready { pixels: &scratch.resized, channels: 3 };
+        let mut resized = Frame { pixels: &scratch.resized, width: content_size.0, height: content_size.1 };
+        let source = RowSource::Ready { rows: &mut resized, channels: 3 };
+        self.write_planes(source, &transform, (width, height), output, &mut scratch.rows);
+        Ok(transform)
+    }
+
+    /// Whether [`Preprocessor::fill_rows`] takes an image of this size: one that is resized
+    /// bilinearly (or not at all) and not cropped, so that each input row needs only the source
+    /// rows up to its own. Every mode but `short_side_crop` and `center_crop` qualifies.
+    pub(crate) fn fills_by_rows(&self, source_width: u32, source_height: u32) -> bool {
+        let (transform, crop) = self.geometry(source_width, source_height);
+        let same_size = transform.content_width == source_width && transform.content_height == source_height;
+        self.config.resize != ResizeMode::ShortSideCrop
+            && crop.is_none()
+            && (same_size || self.config.interpolation == Interpolation::Linear)
+    }
+
+    /// [`Preprocessor::fill`] for an image of `source_width`×`source_height` whose rows come
+    /// from `rows`, asked for in order, so they can be rows still being decoded: `channels` is
+    /// 3 (RGB) or 1 (gray, read as the RGB it converts to). Only for images
+    /// [`Preprocessor::fills_by_rows`] takes.
+    pub(crate) fn fill_rows(
+        &self,
+        (source_width, source_height): (u32, u32),
+        channels: usize,
+        rows: &mut dyn SourceRows,
+        scratch: &mut Scratch,
+        output: &mut [f32],
+    ) -> Result<Transform> {
+        debug_assert!(self.fills_by_rows(source_width, source_height) && matches!(channels, 1 | 3));
+        let (width, height) = self.input_size_for(source_width, source_height);
+        let needed = 3 * width as usize * height as usize;
+        if output.len() != needed {
+            return Err(Error::Inference(format!("tensor buffer holds {} values, {needed} needed", output.len())));
+        }
+        let (transform, _) = self.geometry(source_width, source_height);
+        let content_size = (transform.content_width as usize, transform.content_height as usize);
+        let plan;
+        let source = if content_size == (source_width as usize, source_height as usize) {
+            // Already the right size: normalised straight from the decoded pixels.
+            RowSource::Ready { rows, channels }
+        } else {
+            // Each row is resized and at once normalised into the planes.
+            plan = LinearPlan::new((source_width as usize, source_height as usize), channels, content_size);
+            RowSource::Linear { plan: &plan, rows }
+        };
         self.write_planes(source, &transform, (width, height), output, &mut scratch.rows);
         Ok(transform)
     }
@@ -710,7 +750,7 @@ impl Preprocessor {
         let fill = self.pad_values();
         let channels = match source {
             RowSource::Ready { channels, .. } => channels,
-            RowSource::Linear(plan) => plan.channels(),
+            RowSource::Linear { plan, .. } => plan.channels(),
         };
         // Input channel c reads source channel order[c]; a gray row is read for all three.
         let order = match (channels, self.config.channel_order) {
@@ -730,17 +770,18 @@ impl Preprocessor {
         // call sites.
         let mut target = ContentRows { planes, fill, order, left, top, width, content_width };
         match source {
-            RowSource::Ready { pixels, channels: 1 } => {
-                for (y, row) in pixels.chunks_exact(content_width).take(content_height).enumerate() {
-                    target.write(self, y, row);
+            RowSource::Ready { rows, channels: 1 } => {
+                for y in 0..content_height {
+                    target.write(self, y, &rows.starting_at(y)[..content_width]);
                 }
             }
-            RowSource::Ready { pixels: content, .. } => {
+            RowSource::Ready { rows, .. } => {
                 // Split each interleaved row into its channels first.
                 let row_len = content_width * 3;
                 let split = &mut buffers.split;
                 split.resize(row_len, 0);
-                for (y, pixels) in content.chunks_exact(row_len).take(content_height).enumerate() {
+                for y in 0..content_height {
+                    let pixels = &rows.starting_at(y)[..row_len];
                     let (red, rest) = split.split_at_mut(content_width);
                     let (green, blue) = rest.split_at_mut(content_width);
                     let channels = red.iter_mut().zip(green.iter_mut()).zip(blue);
@@ -750,10 +791,10 @@ impl Preprocessor {
                     target.write(self, y, split);
                 }
             }
-            RowSource::Linear(plan) => {
+            RowSource::Linear { plan, rows: source } => {
                 let mut rows = plan.rows(&mut buffers.linear);
                 for y in 0..content_height {
-                    target.write(self, y, rows.row(y));
+                    target.write(self, y, rows.row(y, source));
                 }
             }
         }
@@ -796,6 +837,8 @@ impl Preprocessor {
 
 #[cfg(test)]
 mod tests {
+    use image::RgbImage;
+
     use super::*;
 
     #[test]
@@ -856,8 +899,7 @@ mod tests {
             let transform = preprocessor.geometry(width, height).0;
             let (content_width, content_height) = (transform.content_width as usize, transform.content_height as usize);
             let mut resized = vec![0u8; content_width * content_height * 3];
-            let frame =
-                crate::resize::Frame { pixels: image.as_bytes(), width: width as usize, height: height as usize };
+            let frame = Frame { pixels: image.as_bytes(), width: width as usize, height: height as usize };
             let mut linear = crate::resize::LinearScratch::default();
             crate::resize::resize_linear(frame, 3, &mut resized, (content_width, content_height), &mut linear);
             let (input_width, input_height) = (config.width as usize, config.height as usize);

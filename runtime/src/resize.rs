@@ -68,6 +68,21 @@ pub struct Frame<'a> {
     pub height: usize,
 }
 
+/// Where the source rows of a row-by-row resize come from: an image in memory ([`Frame`]), or
+/// the rows of one still being decoded.
+pub trait SourceRows {
+    /// The bytes from the start of source row `row` on: that whole row, then whatever follows
+    /// it in the same buffer (reads past the row are only an optimisation).
+    fn starting_at(&mut self, row: usize) -> &[u8];
+}
+
+impl SourceRows for Frame<'_> {
+    fn starting_at(&mut self, row: usize) -> &[u8] {
+        let row_len = self.pixels.len() / self.height.max(1);
+        &self.pixels[row * row_len..]
+    }
+}
+
 /// Resizes `source` into `destination` (`width`×`height`), both with `channels` interleaved
 /// values per pixel.
 pub fn resize_linear(
@@ -80,11 +95,12 @@ pub fn resize_linear(
     debug_assert_eq!(source.pixels.len(), source.width * source.height * channels);
     debug_assert_eq!(destination.len(), width * height * channels);
     let row_len = width * channels;
-    let plan = LinearPlan::new(source, channels, (width, height));
+    let plan = LinearPlan::new((source.width, source.height), channels, (width, height));
     let mut rows = plan.rows(scratch);
+    let mut source = source;
     for (y, output) in destination.chunks_exact_mut(row_len).enumerate() {
         // Rows come out channel by channel; interleave them again.
-        for (channel, plane) in rows.row(y).chunks_exact(width).enumerate() {
+        for (channel, plane) in rows.row(y, &mut source).chunks_exact(width).enumerate() {
             for (pixel, &value) in output.chunks_exact_mut(channels).zip(plane) {
                 pixel[channel] = value;
             }
@@ -94,9 +110,12 @@ pub fn resize_linear(
 
 /// One bilinear resize, planned once and made row by row, so that each row can be used as
 /// soon as it is made (normalised into a tensor) instead of stored as a whole image.
+/// The plan holds no pixels: each row is made from the source rows it is given
+/// ([`LinearRows::row`]), so an image can be resized while it is still being decoded.
 #[derive(Debug, Clone)]
-pub struct LinearPlan<'a> {
-    source: Frame<'a>,
+pub struct LinearPlan {
+    /// The source image's width and height, in pixels.
+    source_size: (usize, usize),
     channels: usize,
     width: usize,
     /// Per output column, where its two source pixels are and how much each weighs.
@@ -128,15 +147,20 @@ struct Tap {
     weight1: i32,
 }
 
-impl<'a> LinearPlan<'a> {
-    /// Plans resizing `source` (`channels` interleaved values per pixel) to `width`×`height`.
-    pub fn new(source: Frame<'a>, channels: usize, (width, height): (usize, usize)) -> LinearPlan<'a> {
-        let columns = Axis::new(source.width, width, true);
+impl LinearPlan {
+    /// Plans resizing an image of `source_width`×`source_height` pixels (`channels`
+    /// interleaved values each) to `width`×`height`.
+    pub fn new(
+        (source_width, source_height): (usize, usize),
+        channels: usize,
+        (width, height): (usize, usize),
+    ) -> LinearPlan {
+        let columns = Axis::new(source_width, width, true);
         // Horizontally the indices are clamped to the image (`Axis::new` with clamp_fraction).
         let taps = (0..width)
             .map(|x| Tap {
                 left: columns.index[x] as usize * channels,
-                right: (columns.index[x] as usize + 1).min(source.width - 1) * channels,
+                right: (columns.index[x] as usize + 1).min(source_width - 1) * channels,
                 weight0: columns.weight0[x] as i32,
                 weight1: columns.weight1[x] as i32,
             })
@@ -150,13 +174,13 @@ impl<'a> LinearPlan<'a> {
             weights: taps.iter().map(|tap| (tap.weight0 & 0xffff) | (tap.weight1 << 16)).collect(),
         });
         LinearPlan {
-            source,
+            source_size: (source_width, source_height),
             channels,
             width,
             taps,
             #[cfg(target_arch = "x86_64")]
             vector_taps,
-            rows: Axis::new(source.height, height, false),
+            rows: Axis::new(source_height, height, false),
         }
     }
 
@@ -167,7 +191,7 @@ impl<'a> LinearPlan<'a> {
 
     /// Starts making output rows with `scratch` (forgetting what it held for another plan).
     #[inline(always)]
-    pub fn rows<'s>(&'s self, scratch: &'s mut LinearScratch) -> LinearRows<'s, 'a> {
+    pub fn rows<'s>(&'s self, scratch: &'s mut LinearScratch) -> LinearRows<'s> {
         let row_len = self.width * self.channels;
         for buffer in &mut scratch.rows {
             buffer.resize(row_len, 0);
@@ -179,18 +203,19 @@ impl<'a> LinearPlan<'a> {
 }
 
 /// Output rows of a [`LinearPlan`], made one at a time ([`LinearPlan::rows`]).
-pub struct LinearRows<'s, 'a> {
-    plan: &'s LinearPlan<'a>,
+pub struct LinearRows<'s> {
+    plan: &'s LinearPlan,
     scratch: &'s mut LinearScratch,
 }
 
-impl LinearRows<'_, '_> {
+impl LinearRows<'_> {
     /// Output row `y`, channel by channel (`width` values of channel 0, then of channel 1...),
-    /// the layout a CHW tensor wants. Rows asked for in order reuse their source rows.
+    /// the layout a CHW tensor wants, made from the rows of `source`. Rows asked for in order
+    /// reuse their source rows, and only ask `source` for rows they have not read yet.
     #[inline(always)]
-    pub fn row(&mut self, y: usize) -> &[u8] {
+    pub fn row(&mut self, y: usize, source: &mut dyn SourceRows) -> &[u8] {
         let plan = self.plan;
-        let Frame { pixels: source, width: source_width, height: source_height } = plan.source;
+        let source_height = plan.source_size.1;
         // Row -1 (above the image) and the last row read one source row twice.
         let last = source_height as i64 - 1;
         let top = plan.rows.index[y].clamp(0, last) as usize;
@@ -202,47 +227,47 @@ impl LinearRows<'_, '_> {
             scratch.rows.swap(0, 1);
             scratch.cached.swap(0, 1);
         }
-        plan.horizontal(source, source_width, top, scratch, 0);
+        plan.horizontal(source, top, scratch, 0);
         // At the image's edges both taps read the same source row: copy it.
         if bottom == top && scratch.cached[1] != Some(top) {
             let [first, second] = &mut scratch.rows;
             second.copy_from_slice(first);
             scratch.cached[1] = Some(top);
         }
-        plan.horizontal(source, source_width, bottom, scratch, 1);
+        plan.horizontal(source, bottom, scratch, 1);
         vertical(&scratch.rows[0], &scratch.rows[1], plan.rows.weight0[y], plan.rows.weight1[y], &mut scratch.line);
         &scratch.line
     }
 }
 
-impl LinearPlan<'_> {
+impl LinearPlan {
     /// Fills `scratch.rows[slot]` with the horizontally interpolated source row `row`, channel
     /// by channel, unless it holds that row already.
     #[inline(always)]
-    fn horizontal(&self, source: &[u8], source_width: usize, row: usize, scratch: &mut LinearScratch, slot: usize) {
+    fn horizontal(&self, source: &mut dyn SourceRows, row: usize, scratch: &mut LinearScratch, slot: usize) {
         if scratch.cached[slot] == Some(row) {
             return;
         }
         let channels = self.channels;
-        let start = row * source_width * channels;
-        let line = &source[start..start + source_width * channels];
+        // The row and what follows it in its buffer.
+        let pixels = source.starting_at(row);
+        let line = &pixels[..self.source_size.0 * channels];
         let output = &mut scratch.rows[slot];
         if channels == 3 {
             // The common case: each pixel's taps are read once for its three channels.
             let (red, rest) = output.split_at_mut(self.width);
             let (green, blue) = rest.split_at_mut(self.width);
             // A pixel is read as one 4-byte word (its 3 bytes and the next one), which only the
-            // image's very last pixel cannot do.
-            let rest = &source[start..];
+            // last pixel of a buffer cannot do.
             #[allow(unused_mut)]
             let mut done = 0;
             #[cfg(target_arch = "x86_64")]
             if let Some(taps) = &self.vector_taps {
                 // SAFETY: `vector_taps` exists only where the CPU has AVX2.
-                done = unsafe { horizontal_rgb_avx2(rest, taps, [&mut *red, &mut *green, &mut *blue]) };
+                done = unsafe { horizontal_rgb_avx2(pixels, taps, [&mut *red, &mut *green, &mut *blue]) };
             }
             let (red, green, blue) = (&mut red[done..], &mut green[done..], &mut blue[done..]);
-            let pixel = |offset: usize| match rest.get(offset..offset + 4) {
+            let pixel = |offset: usize| match pixels.get(offset..offset + 4) {
                 Some(bytes) => u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]),
                 None => u32::from_le_bytes([line[offset], line[offset + 1], line[offset + 2], 0]),
             };
@@ -269,8 +294,8 @@ impl LinearPlan<'_> {
 /// The horizontal pass of a 3-channel row, 8 output columns at a time: each source pixel is
 /// gathered as a 4-byte word, and each channel's two taps are paired as 16-bit values so that
 /// one multiply-add weighs them (the same integer arithmetic as the scalar loop, so the same
-/// values). `pixels` is the image from the row's start. Returns how many columns it wrote: it
-/// stops short of a block that would read past the image's end.
+/// values). `pixels` is the row and what follows it in its buffer. Returns how many columns it
+/// wrote: it stops short of a block that would read past the buffer's end.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn horizontal_rgb_avx2(pixels: &[u8], taps: &VectorTaps, [red, green, blue]: [&mut [i32]; 3]) -> usize {
@@ -469,15 +494,16 @@ mod tests {
                     (state >> 24) as u8
                 })
                 .collect();
-            let frame = Frame { pixels: &pixels, width: source_size.0, height: source_size.1 };
-            let vector = LinearPlan::new(frame, 3, size);
+            let mut frame = Frame { pixels: &pixels, width: source_size.0, height: source_size.1 };
+            let vector = LinearPlan::new(source_size, 3, size);
             assert!(vector.vector_taps.is_some());
             let scalar = LinearPlan { vector_taps: None, ..vector.clone() };
             let (mut vector_scratch, mut scalar_scratch) = (LinearScratch::default(), LinearScratch::default());
             let (mut vector_rows, mut scalar_rows) =
                 (vector.rows(&mut vector_scratch), scalar.rows(&mut scalar_scratch));
             for y in 0..size.1 {
-                assert_eq!(vector_rows.row(y), scalar_rows.row(y), "{source_size:?} → {size:?}, row {y}");
+                let vector_row = vector_rows.row(y, &mut frame).to_vec();
+                assert_eq!(vector_row, scalar_rows.row(y, &mut frame), "{source_size:?} → {size:?}, row {y}");
             }
         }
     }

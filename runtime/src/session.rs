@@ -56,6 +56,14 @@ pub struct SessionOptions {
     /// refused by ONNX Runtime. `None` lets [`Pipeline::load`](crate::Pipeline::load) decide;
     /// [`Engine`] itself treats it as none.
     pub dimension_overrides: Option<Vec<(String, i64)>>,
+    /// Let ONNX Runtime's intra-op threads sleep as soon as a run ends
+    /// (`session.force_spinning_stop`) instead of busy-waiting for the next one, which keeps a
+    /// core spinning well after the run. For a session that runs now and then while other work
+    /// wants every core in between: the server's lone-request session, whose next request is
+    /// preprocessed on a second core while it is decoded
+    /// ([`Pipeline::predict_bytes_overlapped`](crate::Pipeline::predict_bytes_overlapped)).
+    /// Runs take the same time either way (measured on that session).
+    pub stop_spinning_after_run: bool,
 }
 
 impl SessionOptions {
@@ -443,6 +451,9 @@ fn session_builder(
     let setup = |error: ort::Error<_>| BuildError::Model(error.to_string());
     let mut builder = Session::builder(environment).map_err(|error| BuildError::Model(error.to_string()))?;
     builder = builder.with_optimization_level(level).map_err(setup)?;
+    if options.stop_spinning_after_run {
+        builder = builder.with_config_entry("session.force_spinning_stop", "1").map_err(setup)?;
+    }
     if options.intra_threads > 0 {
         builder = builder.with_intra_threads(options.intra_threads).map_err(setup)?;
     }

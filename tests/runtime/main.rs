@@ -9,6 +9,7 @@ mod fixed_dimensions;
 mod fuzz_corpus;
 mod graph_cache;
 mod letterbox;
+mod overlapped;
 mod quantized;
 mod segmentation;
 mod sessions;

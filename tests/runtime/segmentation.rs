@@ -9,7 +9,7 @@ use inferx_runtime::{
 
 use crate::support::*;
 
-fn text_detector() -> Pipeline {
+pub(crate) fn text_detector() -> Pipeline {
     let input = PreprocessConfig {
         resize: ResizeMode::FitMultiple,
         limit_side: 736,

@@ -136,8 +136,8 @@ impl Worker {
             if live.is_empty() {
                 continue;
             }
-            let pipeline = self.pick_session();
-            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| self.process(&pipeline, live)));
+            let (pipeline, alone) = self.pick_session();
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| self.process(&pipeline, alone, live)));
             // Not busy any more before anyone hears back, so a client's next request can find
             // the workers idle.
             self.running.fetch_sub(1, Ordering::SeqCst);
@@ -172,19 +172,44 @@ impl Worker {
     }
 
     /// Marks this worker busy and picks its session: the all-cores one when nothing else is
-    /// running or waiting, else the worker's own.
-    fn pick_session(&self) -> Arc<Pipeline> {
+    /// running or waiting (then `true`: the job is alone), else the worker's own.
+    fn pick_session(&self) -> (Arc<Pipeline>, bool) {
         let others = self.running.fetch_add(1, Ordering::SeqCst);
-        let (kind, pipeline) = match &self.solo {
-            Some(solo) if others == 0 && self.metrics.queue_depth.get() == 0 => ("solo", solo),
-            _ => ("shared", &self.pipeline),
+        let (kind, pipeline, alone) = match &self.solo {
+            Some(solo) if others == 0 && self.metrics.queue_depth.get() == 0 => ("solo", solo, true),
+            _ => ("shared", &self.pipeline, false),
         };
         self.metrics.session_runs.with_label_values(&[kind]).inc();
-        pipeline.clone()
+        (pipeline.clone(), alone)
     }
 
-    /// Runs `jobs` on `pipeline`; the answers, to be sent by the caller.
-    fn process(&self, pipeline: &Pipeline, jobs: Vec<Job>) -> Vec<(Reply, Result<Done, ApiError>)> {
+    /// One image while nothing else runs: [`Pipeline::predict_bytes_overlapped`].
+    fn predict_alone(&self, pipeline: &Pipeline, image: &[u8]) -> Result<Done, ApiError> {
+        self.metrics.batch_size.observe(1.0);
+        match pipeline.predict_bytes_overlapped(image) {
+            Ok(prediction) => {
+                self.metrics.decode.observe(prediction.timings.decode_ms / 1e3);
+                self.metrics.inference.observe(prediction.timings.inference_ms / 1e3);
+                Ok(Done::Prediction { prediction, annotated: None })
+            }
+            Err(error @ crate::Error::Image { .. }) => Err(error.into()),
+            Err(error) => {
+                tracing::error!(%error, "inference failed");
+                Err(ApiError::internal(format!("inference failed: {error}")))
+            }
+        }
+    }
+
+    /// Runs `jobs` on `pipeline`; the answers, to be sent by the caller. A lone image job on
+    /// the all-cores session (`alone`) is preprocessed on a second core while it is decoded.
+    fn process(&self, pipeline: &Pipeline, alone: bool, jobs: Vec<Job>) -> Vec<(Reply, Result<Done, ApiError>)> {
+        let jobs = match <[Job; 1]>::try_from(jobs) {
+            Ok([Job { work: Work::Predict { image, annotate: false }, reply, .. }]) if alone => {
+                return vec![(reply, self.predict_alone(pipeline, &image))];
+            }
+            Ok(job) => Vec::from(job),
+            Err(jobs) => jobs,
+        };
         let mut answers = Vec::with_capacity(jobs.len());
         let mut images = Vec::new();
         let mut waiting = Vec::new();

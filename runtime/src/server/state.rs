@@ -123,6 +123,9 @@ impl AppState {
             if cores > pipeline_options.session.intra_threads {
                 let mut solo_options = pipeline_options.clone();
                 solo_options.session.intra_threads = cores;
+                // Its threads then leave the cores between requests, and the next lone one is
+                // preprocessed on a second core while it is decoded.
+                solo_options.session.stop_spinning_after_run = true;
                 solo = Some(Pipeline::load(&model_path, solo_options)?);
                 pipeline_options.mark_model_verified();
             }
