@@ -137,24 +137,7 @@ impl<'b> PngRows<'b> {
         let (blocks, arriving) = channel::<Vec<u8>>();
         let (done, result) = channel();
         let job: Job = Box::new(move || {
-            let t0 = started.elapsed();
-            let c0 = unsafe { libc_sched_getcpu() };
             let mut rows = ArrivingRows { arriving, blocks: Vec::new(), rows_per_block, row_len, stand_in: Vec::new() };
-            struct D(Duration, i32, Instant);
-            impl Drop for D {
-                fn drop(&mut self) {
-                    if std::env::var("DBG").is_ok() {
-                        eprintln!(
-                            "helper start {:?} on cpu {} end {:?} on {}",
-                            self.0,
-                            self.1,
-                            self.2.elapsed(),
-                            unsafe { libc_sched_getcpu() }
-                        );
-                    }
-                }
-            }
-            let _d = D(t0, c0, started);
             // A panic goes back to the caller, and the helper lives on.
             let _ = done.send(std::panic::catch_unwind(AssertUnwindSafe(|| consume(&mut rows))));
         });
@@ -176,9 +159,6 @@ impl<'b> PngRows<'b> {
         }))
         .unwrap_or(false);
         let decode_time = started.elapsed();
-        if std::env::var("DBG").is_ok() {
-            eprintln!("decode end {:?} on cpu {}", decode_time, unsafe { libc_sched_getcpu() });
-        }
         // The helper sees the channel close: after a failure it finishes on stand-in rows.
         drop(blocks);
         let consumed = receive(&result)?.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -210,11 +190,6 @@ impl SourceRows for ArrivingRows {
         }
         &self.blocks[block][(row % self.rows_per_block) * self.row_len..]
     }
-}
-
-extern "C" {
-    #[link_name = "sched_getcpu"]
-    fn libc_sched_getcpu() -> i32;
 }
 
 #[cfg(test)]
