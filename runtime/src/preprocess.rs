@@ -471,15 +471,7 @@ impl Preprocessor {
     /// Writes one image into `output` (3 × the [`Self::input_size_for`] area) as CHW and
     /// returns the transform back to source pixels.
     pub fn fill(&self, image: &DynamicImage, scratch: &mut Scratch, output: &mut [f32]) -> Result<Transform> {
-        let (width, height) = self.input_size_for(image.width(), image.height());
-        let needed = 3 * width as usize * height as usize;
-        if output.len() != needed {
-            return Err(Error::Inference(format!("tensor buffer holds {} values, {needed} needed", output.len())));
-        }
         let (source_width, source_height) = (image.width(), image.height());
-        let (transform, crop) = self.geometry(source_width, source_height);
-        let (content_width, content_height) = (transform.content_width, transform.content_height);
-        let interpolation = self.config.interpolation;
         // Rows resized (or not) and normalised straight into the planes, the common case.
         let streamed = self.fills_by_rows(source_width, source_height);
         // Borrow RGB8 pixels directly; a gray image on the streamed path is one channel read
@@ -498,6 +490,10 @@ impl Preprocessor {
             let mut frame = Frame { pixels, width: source_width as usize, height: source_height as usize };
             return self.fill_rows((source_width, source_height), channels, &mut frame, scratch, output);
         }
+        let (width, height) = self.input_size_within(source_width, source_height, output)?;
+        let (transform, crop) = self.geometry(source_width, source_height);
+        let (content_width, content_height) = (transform.content_width, transform.content_height);
+        let interpolation = self.config.interpolation;
         let resample = |pixels: &[u8],
                         width: u32,
                         height: u32,
@@ -571,6 +567,16 @@ impl Preprocessor {
         Ok(transform)
     }
 
+    /// [`Preprocessor::input_size_for`], once `output` is checked to hold one input of that size.
+    fn input_size_within(&self, source_width: u32, source_height: u32, output: &[f32]) -> Result<(u32, u32)> {
+        let (width, height) = self.input_size_for(source_width, source_height);
+        let needed = 3 * width as usize * height as usize;
+        if output.len() != needed {
+            return Err(Error::Inference(format!("tensor buffer holds {} values, {needed} needed", output.len())));
+        }
+        Ok((width, height))
+    }
+
     /// Whether [`Preprocessor::fill_rows`] takes an image of this size: one that is resized
     /// bilinearly (or not at all) and not cropped, so that each input row needs only the source
     /// rows up to its own. Every mode but `short_side_crop` and `center_crop` qualifies.
@@ -595,11 +601,7 @@ impl Preprocessor {
         output: &mut [f32],
     ) -> Result<Transform> {
         debug_assert!(self.fills_by_rows(source_width, source_height) && matches!(channels, 1 | 3));
-        let (width, height) = self.input_size_for(source_width, source_height);
-        let needed = 3 * width as usize * height as usize;
-        if output.len() != needed {
-            return Err(Error::Inference(format!("tensor buffer holds {} values, {needed} needed", output.len())));
-        }
+        let (width, height) = self.input_size_within(source_width, source_height, output)?;
         let (transform, _) = self.geometry(source_width, source_height);
         let content_size = (transform.content_width as usize, transform.content_height as usize);
         let plan;
