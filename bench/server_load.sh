@@ -8,7 +8,9 @@
 #   SERVERS=fastapi bench/server_load.sh      # a subset (space-separated)
 #
 # Per server: start it on a free port, wait until it is ready, record its RSS,
-# send RSS_REQUESTS /predict requests and record the RSS again, then for each
+# send RSS_WARMUP_REQUESTS /predict requests and record the RSS, the rest of
+# RSS_REQUESTS and record it again (growth after the warm-up is what would keep
+# growing), then for each
 # concurrency c in CONCURRENCY run wrk for DURATION s against POST /predict
 # (the raw image bytes as the body) with c connections and min(2, c) threads,
 # and once against GET /health at c=32. Servers run one at a time; wrk runs on
@@ -19,7 +21,7 @@
 #
 # Knobs (environment): SERVERS ("inferx fastapi"), DURATION (10), CONCURRENCY
 # ("1 8 32"), IMAGE (.fixtures/images/astronaut.png; paths are relative to the
-# repository root), RSS_REQUESTS (10000),
+# repository root), RSS_REQUESTS (10000), RSS_WARMUP_REQUESTS (1000),
 # RSS_CONCURRENCY (8), MODEL_LIMIT_SECONDS (5), C1_SLICES (5) and
 # C1_SLICE_SECONDS (3: a lone request is compared with the model alone, one
 # session, in that many alternating slices of that length), READY_TIMEOUT (180 s),
@@ -37,6 +39,7 @@ MODEL=".fixtures/models/nudenet-320n.onnx"
 SIZE=320
 IMAGE="${IMAGE:-.fixtures/images/astronaut.png}"
 RSS_REQUESTS="${RSS_REQUESTS:-10000}"
+RSS_WARMUP_REQUESTS="${RSS_WARMUP_REQUESTS:-1000}"
 RSS_CONCURRENCY="${RSS_CONCURRENCY:-8}"
 MODEL_LIMIT_SECONDS="${MODEL_LIMIT_SECONDS:-5}"
 C1_SLICES="${C1_SLICES:-5}"
@@ -64,6 +67,8 @@ esac
 for s in $SERVERS; do
     [[ "$s" == inferx || "$s" == fastapi ]] || die "unknown server '$s' in SERVERS (known: inferx fastapi)"
 done
+((RSS_WARMUP_REQUESTS > 0 && RSS_WARMUP_REQUESTS < RSS_REQUESTS)) ||
+    die "RSS_WARMUP_REQUESTS ($RSS_WARMUP_REQUESTS) must be above 0 and below RSS_REQUESTS ($RSS_REQUESTS)"
 
 # ------------------------------------------------------------ processes
 
@@ -203,11 +208,11 @@ wrk_run() {
 }
 
 # A fixed number of /predict requests (not a duration), for the RSS figures.
-wrk_count() {  # name url
-    local name="$1" url="$2" c="$RSS_CONCURRENCY"
+wrk_count() {  # name url count
+    local name="$1" url="$2" count="$3" c="$RSS_CONCURRENCY"
     local threads=$((c < 2 ? c : 2)) done_dir="$tmp/done-$1"
     mkdir -p "$done_dir"
-    WRK_REQUESTS_PER_THREAD=$(((RSS_REQUESTS + threads - 1) / threads)) WRK_DONE_DIR="$done_dir" \
+    WRK_REQUESTS_PER_THREAD=$(((count + threads - 1) / threads)) WRK_DONE_DIR="$done_dir" \
         wrk -t"$threads" -c"$c" -d3600s --timeout 30s -s bench/wrk_bench.lua "$url" \
         -- "$IMAGE" "$content_type" >"$logs/$name.txt" &
     local wrk_pid=$!
@@ -263,9 +268,13 @@ measure_server() {  # name
         die "$name: POST /predict failed (log: $server_log)"
     grep -q '"detections"' "$logs/$name-predict.json" || die "$name: /predict answered without detections: $(head -c 300 "$logs/$name-predict.json")"
 
-    log "$name: $RSS_REQUESTS x /predict at c=$RSS_CONCURRENCY for the RSS figure"
-    wrk_count "$name-rss" "$base/predict"
-    local rss_after
+    # RSS after a warm-up, then after the rest: what grows after the warm-up is what
+    # would keep growing.
+    log "$name: $RSS_REQUESTS x /predict at c=$RSS_CONCURRENCY for the RSS figures ($RSS_WARMUP_REQUESTS, then the rest)"
+    wrk_count "$name-rss-warmup" "$base/predict" "$RSS_WARMUP_REQUESTS"
+    local rss_warm rss_after
+    rss_warm="$(proc_kib "$pid" VmRSS)"
+    wrk_count "$name-rss" "$base/predict" "$((RSS_REQUESTS - RSS_WARMUP_REQUESTS))"
     rss_after="$(proc_kib "$pid" VmRSS)"
 
     local c
@@ -286,7 +295,7 @@ measure_server() {  # name
     wrk_run "$name-health-c$HEALTH_CONCURRENCY" "$base/health" "$HEALTH_CONCURRENCY" "$DURATION"
 
     kill -0 "$pid" 2>/dev/null || die "$name: the server died during the run (log: $server_log)"
-    echo "{\"ready\": $rss_ready, \"after_predict\": $rss_after, \"end\": $(proc_kib "$pid" VmRSS)," \
+    echo "{\"ready\": $rss_ready, \"after_warmup\": $rss_warm, \"after_predict\": $rss_after, \"end\": $(proc_kib "$pid" VmRSS)," \
         "\"peak\": $(proc_kib "$pid" VmHWM)}" >"$logs/$name-rss-kib.json"
     stop_pid "$pid"
 }
@@ -362,21 +371,26 @@ result = {
     "settings": {
         "model": "$MODEL", "image": "$IMAGE", "content_type": "$content_type", "size": $SIZE,
         "duration_s": $DURATION, "concurrency": conc, "threads": "min(2, c)",
-        "rss_requests": $RSS_REQUESTS, "rss_concurrency": $RSS_CONCURRENCY,
+        "rss_requests": $RSS_REQUESTS, "rss_warmup_requests": $RSS_WARMUP_REQUESTS,
+        "rss_concurrency": $RSS_CONCURRENCY,
     },
     "model_limit": limit,
     "servers": {},
 }
 for s in servers:
     start = json.loads((logs / f"{s}-start.json").read_text())
-    rss_run = wrk(f"{s}-rss")
+    # The RSS requests: a warm-up run, then the rest.
+    rss_runs = [wrk(f"{s}-rss-warmup"), wrk(f"{s}-rss")]
     result["servers"][s] = {
         "ready_s": start["ready_s"],
         "predict": [dict(concurrency=c, **wrk(f"{s}-predict-c{c}")) for c in conc],
         "health": dict(concurrency=health_c, **wrk(f"{s}-health-c{health_c}")),
         "rss_kib": json.loads((logs / f"{s}-rss-kib.json").read_text()),
-        "rss_run": {"requests": rss_run["requests"], "rps": rss_run["rps"],
-                    "non_2xx": rss_run["non_2xx"], "socket_errors": rss_run["socket_errors"]},
+        "rss_run": {"requests": sum(r["requests"] for r in rss_runs),
+                    "rps_after_warmup": rss_runs[1]["rps"],
+                    "non_2xx": sum(r["non_2xx"] for r in rss_runs),
+                    "socket_errors": {k: sum(r["socket_errors"][k] for r in rss_runs)
+                                      for k in rss_runs[0]["socket_errors"]}},
     }
     slices = []
     for i in range(1, $C1_SLICES + 1):
@@ -471,12 +485,13 @@ for s in servers:
     print(f"| {s} | {slice_cells(k, 'model_alone_p99_ms', 'server_p99_ms', 'added_p99_ms')} | "
           f"{k['added_p99_ms_median']:+.2f} |")
 print()
-print("| server | RSS ready MiB | after $RSS_REQUESTS /predict MiB | at end MiB | peak MiB |")
-print("|---|---:|---:|---:|---:|")
+print("| server | RSS ready MiB | after $RSS_WARMUP_REQUESTS /predict MiB | after $RSS_REQUESTS MiB | "
+      "growth after the first $RSS_WARMUP_REQUESTS MiB | at end MiB | peak MiB |")
+print("|---|---:|---:|---:|---:|---:|---:|")
 for s in servers:
     k = R[s]["rss_kib"]
-    print(f"| {s} | {k['ready'] / 1024:.1f} | {k['after_predict'] / 1024:.1f} | "
-          f"{k['end'] / 1024:.1f} | {k['peak'] / 1024:.1f} |")
+    print(f"| {s} | {k['ready'] / 1024:.1f} | {k['after_warmup'] / 1024:.1f} | {k['after_predict'] / 1024:.1f} | "
+          f"{(k['after_predict'] - k['after_warmup']) / 1024:+.1f} | {k['end'] / 1024:.1f} | {k['peak'] / 1024:.1f} |")
 print()
 print(f"JSON: {out}; logs: {logs}/")
 EOF
