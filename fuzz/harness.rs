@@ -7,7 +7,7 @@
 #![allow(dead_code)]
 
 use inferx_runtime::{
-    preprocess::{decode_image, letterbox_geometry, ImageLimits},
+    preprocess::{decode_image, letterbox_geometry, ImageLimits, PreprocessConfig, Preprocessor, Scratch},
     server::OipRequest,
     session::OutputView,
     tasks::{batch_item, decode, DecodeOptions},
@@ -20,12 +20,22 @@ pub type Target = fn(&[u8]);
 /// The fuzz targets, by name (the folder of their corpus).
 pub const TARGETS: &[(&str, Target)] = &[("image", image), ("config", config), ("decoders", decoders), ("oip", oip)];
 
-/// Image bytes: decoded under tight limits, then converted as the preprocessor does.
+/// Image bytes: decoded under tight limits, then converted as the preprocessor does. A PNG
+/// preprocessed while it is decoded (a server's lone request) gives the tensor of the decoded
+/// image, or is left to that path.
 pub fn image(data: &[u8]) {
     let limits = ImageLimits { max_file_bytes: 1 << 20, max_dimension: 4096, max_alloc_bytes: 64 << 20 };
-    if let Ok(image) = decode_image(data, &limits) {
+    let decoded = decode_image(data, &limits);
+    if let Ok(image) = &decoded {
         let rgb = image.to_rgb8();
         assert!(rgb.width() > 0 && rgb.height() > 0);
+    }
+    let preprocessor = Preprocessor::new(PreprocessConfig::letterbox(32));
+    if let Some(overlapped) = inferx_runtime::tensor_while_decoding(&preprocessor, data, &limits) {
+        let image = decoded.expect("preprocessed while decoding, but the ordinary path refuses the image");
+        let mut tensor = vec![0.0; preprocessor.tensor_len()];
+        let ordinary = preprocessor.fill(&image, &mut Scratch::default(), &mut tensor).map(|_| tensor);
+        assert_eq!(overlapped.ok(), ordinary.ok(), "the two paths give different tensors");
     }
 }
 

@@ -1,4 +1,4 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Everything that can go wrong in the runtime. Each message says what happened and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +114,9 @@ pub enum Error {
     Json(#[from] serde_json::Error),
 }
 
+/// The `path` of an [`Error::Image`] about an image held in memory.
+pub(crate) const IMAGE_IN_MEMORY: &str = "<memory>";
+
 /// What kind of problem an image has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImageProblem {
@@ -137,6 +140,17 @@ impl Error {
 
     pub(crate) fn config(reason: impl Into<String>) -> Self {
         Error::Config { path: None, reason: reason.into() }
+    }
+
+    /// A problem with an image in memory ([`IMAGE_IN_MEMORY`]), renamed to the file it came
+    /// from; any other error as it is.
+    pub(crate) fn for_image_file(self, file: &Path) -> Self {
+        match self {
+            Error::Image { path, reason, problem } if path == IMAGE_IN_MEMORY => {
+                Error::Image { path: file.display().to_string(), reason, problem }
+            }
+            other => other,
+        }
     }
 
     /// The message without the file it concerns, for callers that name the file themselves

@@ -95,6 +95,8 @@ pub use task::TaskKind;
 
 /// The `image` crate, re-exported so projects decode and draw with the same version.
 pub use image;
+#[doc(hidden)]
+pub use overlap::tensor_while_decoding;
 
 /// The version of this crate, recorded in generated projects.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -16,13 +16,18 @@ use std::{
     io::Cursor,
     panic::AssertUnwindSafe,
     sync::{
+        atomic::{AtomicBool, Ordering},
         mpsc::{channel, Receiver, Sender, TryRecvError},
         Mutex, OnceLock,
     },
     time::{Duration, Instant},
 };
 
-use crate::{preprocess::ImageLimits, resize::SourceRows};
+use crate::{
+    preprocess::{ImageLimits, Preprocessor, Scratch},
+    resize::SourceRows,
+    Result,
+};
 
 /// Rows are handed to the helper in blocks of about this many bytes: small enough that it
 /// starts early and finishes soon after the last row, large enough that handing over costs
@@ -50,6 +55,25 @@ fn helper() -> Option<&'static Mutex<Sender<Job>>> {
             Some(Mutex::new(jobs))
         })
         .as_ref()
+}
+
+/// Set while an image's rows go to the helper: one image at a time, so a second caller takes
+/// the ordinary path instead of waiting behind the first.
+static HELPER_BUSY: AtomicBool = AtomicBool::new(false);
+
+/// The helper, held for one image until dropped.
+struct HelperClaim;
+
+impl HelperClaim {
+    fn take() -> Option<HelperClaim> {
+        HELPER_BUSY.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).ok().map(|_| HelperClaim)
+    }
+}
+
+impl Drop for HelperClaim {
+    fn drop(&mut self) {
+        HELPER_BUSY.store(false, Ordering::Release);
+    }
 }
 
 /// Receives from `receiver`, polling before it sleeps; `None` once the sender is gone.
@@ -126,7 +150,8 @@ impl<'b> PngRows<'b> {
     /// Decodes the pixels on this thread while `consume` runs on the helper thread with them as
     /// [`SourceRows`], each row available as soon as its block is decoded. Returns what
     /// `consume` returned and how long decoding took; `None` if the pixel data turned out to be
-    /// malformed (what `consume` made of it is then dropped) or there is no helper thread.
+    /// malformed (what `consume` made of it is then dropped), or the helper is busy with another
+    /// image or could not be started.
     pub(crate) fn decode_while<T: Send + 'static>(
         mut self,
         consume: impl FnOnce(&mut dyn SourceRows) -> T + Send + 'static,
@@ -136,6 +161,7 @@ impl<'b> PngRows<'b> {
         let rows_per_block = (BLOCK_BYTES / row_len).max(1);
         let (blocks, arriving) = channel::<Vec<u8>>();
         let (done, result) = channel();
+        let _claim = HelperClaim::take()?;
         let job: Job = Box::new(move || {
             let mut rows = ArrivingRows { arriving, blocks: Vec::new(), rows_per_block, row_len, stand_in: Vec::new() };
             // A panic goes back to the caller, and the helper lives on.
@@ -155,7 +181,9 @@ impl<'b> PngRows<'b> {
                 // The helper only stops early by panicking, which its result reports.
                 let _ = blocks.send(block);
             }
-            true
+            // The end of the pixel data, as the ordinary path reads it: a file cut after the
+            // last row, or whose last chunk fails its checksum, is malformed there too.
+            matches!(reader.read_row(&mut []), Ok(None))
         }))
         .unwrap_or(false);
         let decode_time = started.elapsed();
@@ -164,6 +192,33 @@ impl<'b> PngRows<'b> {
         let consumed = receive(&result)?.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         decoded.then_some((consumed, decode_time))
     }
+}
+
+/// The tensor of `bytes` preprocessed on the helper while this thread decodes them, or `None`
+/// where this path leaves them to the ordinary one (not a PNG it takes, preprocessing that
+/// needs the whole image, malformed pixel data, the helper busy). For the tests and the fuzz
+/// harness, which compare it with the tensor of the decoded image.
+#[doc(hidden)]
+pub fn tensor_while_decoding(
+    preprocessor: &Preprocessor,
+    bytes: &[u8],
+    limits: &ImageLimits,
+) -> Option<Result<Vec<f32>>> {
+    let png = PngRows::open(bytes, limits)?;
+    let (size, channels) = (png.size(), png.channels());
+    if !preprocessor.fills_by_rows(size.0, size.1) {
+        return None;
+    }
+    let (width, height) = match preprocessor.input_size_within_limits(size.0, size.1, limits) {
+        Ok(input_size) => input_size,
+        Err(error) => return Some(Err(error)),
+    };
+    let preprocessor = preprocessor.clone();
+    let mut output = vec![0.0; 3 * width as usize * height as usize];
+    let (filled, _) = png.decode_while(move |rows| {
+        preprocessor.fill_rows(size, channels, rows, &mut Scratch::default(), &mut output).map(|_| output)
+    })?;
+    Some(filled)
 }
 
 /// The helper's view of the rows: blocks arrive over a channel, in order.
@@ -197,7 +252,7 @@ mod tests {
     use image::{codecs::png::PngEncoder, DynamicImage, ExtendedColorType, ImageEncoder};
 
     use super::*;
-    use crate::preprocess::{decode_image, PreprocessConfig, Preprocessor, ResizeMode, Scratch};
+    use crate::preprocess::{decode_image, PreprocessConfig, ResizeMode};
 
     /// A PNG of `width`×`height` noise-like pixels with `channels` 3 (RGB) or 1 (gray).
     fn png(width: u32, height: u32, channels: usize) -> Vec<u8> {
@@ -215,6 +270,13 @@ mod tests {
         encoded
     }
 
+    /// Held by each test that uses the helper: it takes one image at a time, and a test running
+    /// alongside would find it busy.
+    fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+        static SERIAL: Mutex<()> = Mutex::new(());
+        SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// The tensor of `bytes` by the ordinary path: decode the whole image, then preprocess.
     fn tensor_after_decoding(preprocessor: &Preprocessor, bytes: &[u8]) -> Vec<f32> {
         let image = decode_image(bytes, &ImageLimits::default()).unwrap();
@@ -225,21 +287,13 @@ mod tests {
     }
 
     /// The tensor of `bytes` preprocessed on the helper while this thread decodes.
-    fn tensor_while_decoding(preprocessor: &Preprocessor, bytes: &[u8]) -> Option<Vec<f32>> {
-        let png = PngRows::open(bytes, &ImageLimits::default())?;
-        let (size, channels) = (png.size(), png.channels());
-        assert!(preprocessor.fills_by_rows(size.0, size.1));
-        let (width, height) = preprocessor.input_size_for(size.0, size.1);
-        let preprocessor = preprocessor.clone();
-        let mut output = vec![0.0; 3 * width as usize * height as usize];
-        let (filled, _) = png.decode_while(move |rows| {
-            preprocessor.fill_rows(size, channels, rows, &mut Scratch::default(), &mut output).map(|_| output)
-        })?;
-        Some(filled.unwrap())
+    fn while_decoding(preprocessor: &Preprocessor, bytes: &[u8]) -> Option<Vec<f32>> {
+        tensor_while_decoding(preprocessor, bytes, &ImageLimits::default()).map(|filled| filled.unwrap())
     }
 
     #[test]
     fn rows_preprocessed_while_decoding_give_the_tensor_of_the_decoded_image() {
+        let _serial = one_at_a_time();
         let configs = [
             PreprocessConfig::letterbox(320),
             PreprocessConfig::letterbox(640),
@@ -255,7 +309,7 @@ mod tests {
             for (width, height, channels) in images {
                 let bytes = png(width, height, channels);
                 let expected = tensor_after_decoding(&preprocessor, &bytes);
-                let actual = tensor_while_decoding(&preprocessor, &bytes).expect("taken by the overlapped path");
+                let actual = while_decoding(&preprocessor, &bytes).expect("taken by the overlapped path");
                 assert!(expected == actual, "{config:?}: {width}x{height}x{channels} differs");
             }
         }
@@ -279,6 +333,7 @@ mod tests {
 
     #[test]
     fn malformed_pixel_data_gives_none_and_the_helper_lives_on() {
+        let _serial = one_at_a_time();
         let bytes = png(300, 200, 3);
         // Flip bytes inside the compressed pixel data: the header still reads.
         let mut corrupt = bytes.clone();
@@ -287,9 +342,43 @@ mod tests {
             *byte ^= 0x5a;
         }
         let preprocessor = Preprocessor::new(PreprocessConfig::letterbox(320));
-        assert!(tensor_while_decoding(&preprocessor, &corrupt).is_none());
+        assert!(while_decoding(&preprocessor, &corrupt).is_none());
         // Cut short after the header: the rows stop coming.
-        assert!(tensor_while_decoding(&preprocessor, &bytes[..bytes.len() / 2]).is_none());
-        assert_eq!(tensor_while_decoding(&preprocessor, &bytes), Some(tensor_after_decoding(&preprocessor, &bytes)));
+        assert!(while_decoding(&preprocessor, &bytes[..bytes.len() / 2]).is_none());
+        // Every row there, but not the end of the file (IEND), or the last chunk's checksum
+        // wrong: refused here as the ordinary path refuses them.
+        let without_end = &bytes[..bytes.len() - 12];
+        let mut bad_checksum = bytes.clone();
+        let last_checksum = bytes.len() - 12 - 4;
+        bad_checksum[last_checksum] ^= 0xff;
+        for (name, malformed) in [("no IEND", without_end), ("IDAT checksum", &bad_checksum[..])] {
+            assert!(decode_image(malformed, &ImageLimits::default()).is_err(), "{name}: the ordinary path decodes it");
+            assert!(while_decoding(&preprocessor, malformed).is_none(), "{name}");
+        }
+        assert_eq!(while_decoding(&preprocessor, &bytes), Some(tensor_after_decoding(&preprocessor, &bytes)));
+    }
+
+    #[test]
+    fn a_second_image_while_the_helper_is_busy_is_left_to_the_ordinary_path() {
+        let _serial = one_at_a_time();
+        let preprocessor = Preprocessor::new(PreprocessConfig::letterbox(320));
+        let bytes = png(64, 64, 3);
+        let first = PngRows::open(&bytes, &ImageLimits::default()).unwrap();
+        let (entering, entered) = channel();
+        let (release, released) = channel::<()>();
+        std::thread::scope(|scope| {
+            let holder = scope.spawn(move || {
+                // The helper stays on this image until released.
+                first.decode_while(move |_rows| {
+                    entering.send(()).unwrap();
+                    released.recv().unwrap();
+                })
+            });
+            entered.recv().unwrap();
+            assert!(while_decoding(&preprocessor, &bytes).is_none(), "waited for a busy helper");
+            release.send(()).unwrap();
+            assert!(holder.join().unwrap().is_some());
+        });
+        assert_eq!(while_decoding(&preprocessor, &bytes), Some(tensor_after_decoding(&preprocessor, &bytes)));
     }
 }

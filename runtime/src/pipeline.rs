@@ -323,7 +323,7 @@ impl Pipeline {
     /// The model's first input for one image, preprocessed as configured: `(input name,
     /// shape, values)`. For custom pipelines that run the model themselves.
     pub fn image_tensor(&self, image: &DynamicImage) -> Result<(String, Vec<usize>, Vec<f32>)> {
-        let (width, height) = self.preprocessor.input_size_for(image.width(), image.height());
+        let (width, height) = self.input_size((image.width(), image.height()))?;
         let mut values = vec![0.0; 3 * width as usize * height as usize];
         let (mut scratch, tensor) = self.take_scratch();
         let filled = self.preprocessor.fill(image, &mut scratch, &mut values);
@@ -336,7 +336,7 @@ impl Pipeline {
     pub fn predict_path(&self, path: impl AsRef<Path>) -> Result<Prediction> {
         let started = Instant::now();
         let image = preprocess::load_image(path.as_ref(), &self.limits)?;
-        self.predict_decoded(&image, started.elapsed())
+        self.predict_decoded(&image, started.elapsed()).map_err(|error| error.for_image_file(path.as_ref()))
     }
 
     /// Predicts an image that took `decode_time` to read and decode, and reports that time.
@@ -382,8 +382,10 @@ impl Pipeline {
                 }
             });
             for (index, (image, decode_time)) in ready.into_iter().enumerate() {
-                let result = image
-                    .and_then(|image| self.predict_decoded(&image, decode_time).map(|prediction| (image, prediction)));
+                let result = image.and_then(|image| match self.predict_decoded(&image, decode_time) {
+                    Ok(prediction) => Ok((image, prediction)),
+                    Err(error) => Err(error.for_image_file(&paths[index])),
+                });
                 each(index, result);
             }
         });
@@ -405,15 +407,18 @@ impl Pipeline {
     /// needs the whole image first (`center_crop`, `short_side_crop`), take the one-core path.
     ///
     /// `timings.decode_ms` is the decoding; `timings.preprocess_ms` the preprocessing left
-    /// once decoding ended.
+    /// once decoding ended. The helper takes one image at a time: a call made while it is busy
+    /// with another takes the one-core path.
     pub fn predict_bytes_overlapped(&self, bytes: &[u8]) -> Result<Prediction> {
+        let opening = Instant::now();
         let png = crate::overlap::PngRows::open(bytes, &self.limits)
             .filter(|png| self.preprocessor.fills_by_rows(png.size().0, png.size().1));
         let Some(png) = png else {
             return self.predict_bytes(bytes);
         };
+        let open_time = opening.elapsed();
         let (source_size, channels) = (png.size(), png.channels());
-        let input_size = self.preprocessor.input_size_for(source_size.0, source_size.1);
+        let input_size = self.input_size(source_size)?;
         let (mut scratch, mut tensor) = self.take_scratch();
         tensor.resize(3 * input_size.0 as usize * input_size.1 as usize, 0.0);
         let preprocessor = self.preprocessor.clone();
@@ -424,18 +429,24 @@ impl Pipeline {
             (transform, Instant::now(), scratch, tensor)
         };
         let Some(((transform, filled, scratch, tensor), decode_time)) = png.decode_while(fill) else {
-            // The pixel data is malformed, which the ordinary path reports, or there is no helper.
+            // The pixel data is malformed, which the ordinary path reports, or the helper is busy
+            // with another image or missing.
             return self.predict_bytes(bytes);
         };
         let preprocess_ms = filled.saturating_duration_since(started + decode_time).as_secs_f64() * 1e3;
         let result = transform.and_then(|transform| {
             let mut predictions = self.run_filled(&tensor, &[transform], input_size, preprocess_ms)?;
             let mut prediction = predictions.remove(0);
-            prediction.timings.decode_ms = decode_time.as_secs_f64() * 1e3;
+            prediction.timings.decode_ms = (open_time + decode_time).as_secs_f64() * 1e3;
             Ok(prediction)
         });
         self.return_scratch(scratch, tensor);
         result
+    }
+
+    /// [`Preprocessor::input_size_within_limits`] under this pipeline's limits.
+    pub(crate) fn input_size(&self, (width, height): (u32, u32)) -> Result<(u32, u32)> {
+        self.preprocessor.input_size_within_limits(width, height, &self.limits)
     }
 
     /// Predicts one decoded image.
@@ -480,7 +491,7 @@ impl Pipeline {
         tensor: &mut Vec<f32>,
     ) -> Result<Vec<Prediction>> {
         let started = Instant::now();
-        let (width, height) = self.preprocessor.input_size_for(images[0].width(), images[0].height());
+        let (width, height) = self.input_size((images[0].width(), images[0].height()))?;
         let item_len = 3 * width as usize * height as usize;
         tensor.resize(item_len * images.len(), 0.0);
         let transforms = images

@@ -58,8 +58,11 @@ pub fn load_image(path: &Path, limits: &ImageLimits) -> Result<DynamicImage> {
 /// Decodes an encoded image held in memory (PNG, JPEG, WebP, BMP, TIFF, GIF). The header is
 /// checked against `limits` before any pixel is decoded, so a decompression bomb costs nothing.
 pub fn decode_image(bytes: &[u8], limits: &ImageLimits) -> Result<DynamicImage> {
-    let image_error =
-        |reason: String, problem: ImageProblem| Error::Image { path: "<memory>".to_string(), reason, problem };
+    let image_error = |reason: String, problem: ImageProblem| Error::Image {
+        path: crate::error::IMAGE_IN_MEMORY.to_string(),
+        reason,
+        problem,
+    };
     if bytes.len() as u64 > limits.max_file_bytes {
         return Err(image_error(
             format!("the image is {} bytes, over the {} byte limit", bytes.len(), limits.max_file_bytes),
@@ -452,7 +455,8 @@ impl Preprocessor {
         self.config.resize == ResizeMode::FitMultiple
     }
 
-    /// The model input `(width, height)` for an image of this size.
+    /// The model input `(width, height)` for an image of this size; for images from untrusted
+    /// sources, [`Preprocessor::input_size_within_limits`].
     pub fn input_size_for(&self, source_width: u32, source_height: u32) -> (u32, u32) {
         if self.config.resize != ResizeMode::FitMultiple {
             return (self.config.width, self.config.height);
@@ -466,6 +470,33 @@ impl Preprocessor {
             (((scaled / multiple).round_ties_even() * multiple) as u32).max(self.config.multiple.max(1))
         };
         (fit(source_width), fit(source_height))
+    }
+
+    /// [`Preprocessor::input_size_for`], refused as too large when an input that varies with the
+    /// image would take more than `limits.max_alloc_bytes`. Only `fit_multiple` inputs vary (the
+    /// others are the configured size), and there a thin strip's short side is scaled up to
+    /// `limit_side`: a 16384×1 PNG of a few hundred bytes would ask for a 12,058,624×736 input,
+    /// 106 GB.
+    pub fn input_size_within_limits(
+        &self,
+        source_width: u32,
+        source_height: u32,
+        limits: &ImageLimits,
+    ) -> Result<(u32, u32)> {
+        let (width, height) = self.input_size_for(source_width, source_height);
+        let bytes = 3 * width as u64 * height as u64 * std::mem::size_of::<f32>() as u64;
+        if self.varies_with_image() && bytes > limits.max_alloc_bytes {
+            return Err(Error::Image {
+                path: crate::error::IMAGE_IN_MEMORY.to_string(),
+                reason: format!(
+                    "a {source_width}x{source_height} image becomes a {width}x{height} model input here ({bytes} bytes, \
+                     over the {} byte limit, limits.max_alloc_bytes); crop or resize it first",
+                    limits.max_alloc_bytes
+                ),
+                problem: ImageProblem::TooLarge,
+            });
+        }
+        Ok((width, height))
     }
 
     /// Writes one image into `output` (3 × the [`Self::input_size_for`] area) as CHW and
@@ -485,6 +516,12 @@ impl Preprocessor {
                 converted = other.to_rgb8();
                 (converted.as_raw().as_slice(), 3)
             }
+        };
+        // An image's buffer may be longer than its pixels; a frame's rows are found from its length.
+        let Some(pixels) = pixels.get(..source_width as usize * source_height as usize * channels) else {
+            return Err(Error::Inference(format!(
+                "the {source_width}x{source_height} image holds fewer pixels than that"
+            )));
         };
         if streamed {
             let mut frame = Frame { pixels, width: source_width as usize, height: source_height as usize };
@@ -927,6 +964,26 @@ mod tests {
             preprocessor.fill(&image, &mut Scratch::default(), &mut output).unwrap();
             let same = output.iter().zip(&expected).all(|(got, want)| got.to_bits() == want.to_bits());
             assert!(same, "{width}x{height} into {input_width}x{input_height} differs");
+        }
+    }
+
+    #[test]
+    fn a_buffer_longer_than_the_image_gives_the_tensor_of_the_image() {
+        let (width, height) = (37, 23);
+        let exact = noise(width, height).to_rgb8();
+        let mut longer = exact.as_raw().clone();
+        longer.extend(std::iter::repeat_n(7, 3 * width as usize * 5));
+        let longer = RgbImage::from_raw(width, height, longer).unwrap();
+        for config in [PreprocessConfig::letterbox(32), PreprocessConfig::imagenet(16, ResizeMode::ShortSideCrop)] {
+            let preprocessor = Preprocessor::new(config);
+            let tensor = |image: &RgbImage| {
+                let mut output = vec![f32::NAN; preprocessor.tensor_len()];
+                preprocessor
+                    .fill(&DynamicImage::ImageRgb8(image.clone()), &mut Scratch::default(), &mut output)
+                    .unwrap();
+                output
+            };
+            assert!(tensor(&longer) == tensor(&exact), "{:?}", preprocessor.config());
         }
     }
 

@@ -60,7 +60,8 @@ pub struct LinearScratch {
 /// An interleaved 8-bit image.
 #[derive(Debug, Clone, Copy)]
 pub struct Frame<'a> {
-    /// Pixels, row-major, `channels` values each.
+    /// Pixels, row-major, `channels` values each: exactly `height` rows, the row length being
+    /// this length divided by `height`.
     pub pixels: &'a [u8],
     /// Width in pixels.
     pub width: usize,

@@ -94,3 +94,35 @@ fn text_regions_lie_inside_the_image_and_cover_the_text() {
         assert!(region.score > 0.3 && region.score <= 1.0);
     }
 }
+
+#[test]
+fn a_thin_strip_whose_input_would_be_huge_is_refused_as_too_large() {
+    // `fit_multiple` scales the short side up to 736: a 16384×1 PNG of a few hundred bytes
+    // would become a 12,058,624×736 input (106 GB) and abort the process on allocation.
+    let mut strip = Vec::new();
+    inferx_runtime::image::DynamicImage::new_rgb8(16_384, 1)
+        .write_to(&mut std::io::Cursor::new(&mut strip), inferx_runtime::image::ImageFormat::Png)
+        .unwrap();
+    assert!(strip.len() < 1_000);
+    let detector = text_detector();
+    for (path, result) in [
+        ("bytes", detector.predict_bytes(&strip)),
+        ("bytes, overlapped", detector.predict_bytes_overlapped(&strip)),
+        ("decoded", detector.predict(&inferx_runtime::image::DynamicImage::new_rgb8(1, 16_384))),
+    ] {
+        let error = result.expect_err(path);
+        assert!(
+            matches!(error, inferx_runtime::Error::Image { problem: inferx_runtime::ImageProblem::TooLarge, .. }),
+            "{path}: {error}"
+        );
+        assert!(error.to_string().contains("limits.max_alloc_bytes"), "{path}: {error}");
+    }
+    // A file is named in the message.
+    let folder = tempfile::tempdir().unwrap();
+    let file = folder.path().join("strip.png");
+    std::fs::write(&file, &strip).unwrap();
+    let error = detector.predict_path(&file).unwrap_err().to_string();
+    assert!(error.contains("strip.png") && error.contains("16384x1"), "{error}");
+    // An ordinary page still goes through.
+    detector.predict_path(fixture("images/text.png")).unwrap();
+}

@@ -184,16 +184,19 @@ impl Worker {
     }
 
     /// One image while nothing else runs: [`Pipeline::predict_bytes_overlapped`].
+    /// Metrics as [`Worker::process`] records them, except the decoding time of an image whose
+    /// inference then fails, which this path does not get back.
     fn predict_alone(&self, pipeline: &Pipeline, image: &[u8]) -> Result<Done, ApiError> {
-        self.metrics.batch_size.observe(1.0);
         match pipeline.predict_bytes_overlapped(image) {
             Ok(prediction) => {
+                self.metrics.batch_size.observe(1.0);
                 self.metrics.decode.observe(prediction.timings.decode_ms / 1e3);
                 self.metrics.inference.observe(prediction.timings.inference_ms / 1e3);
                 Ok(Done::Prediction { prediction, annotated: None })
             }
             Err(error @ crate::Error::Image { .. }) => Err(error.into()),
             Err(error) => {
+                self.metrics.batch_size.observe(1.0);
                 tracing::error!(%error, "inference failed");
                 Err(ApiError::internal(format!("inference failed: {error}")))
             }
@@ -225,9 +228,14 @@ impl Worker {
                 }
                 Work::Predict { ref image, annotate } => {
                     let started = Instant::now();
-                    match decode_image(image, pipeline.limits()) {
+                    // An image whose model input would be too large is refused alone, not with
+                    // the batch it would have joined.
+                    let decoded = decode_image(image, pipeline.limits()).and_then(|decoded| {
+                        self.metrics.decode.observe(started.elapsed().as_secs_f64());
+                        pipeline.input_size((decoded.width(), decoded.height())).map(|_| decoded)
+                    });
+                    match decoded {
                         Ok(decoded) => {
-                            self.metrics.decode.observe(started.elapsed().as_secs_f64());
                             images.push(decoded);
                             waiting.push((job.reply, annotate, started.elapsed().as_secs_f64() * 1e3));
                         }
