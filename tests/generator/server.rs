@@ -711,3 +711,66 @@ fn invalid_server_settings_are_refused_at_start_with_the_key_named() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("INFERX_WORKERS"), "the bad variable is named");
 }
+
+/// Sends `request` as written over a plain socket and returns the status of the answer.
+fn raw_status(server: &Server, request: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(server.url.trim_start_matches("http://")).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    String::from_utf8_lossy(&response).split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0)
+}
+
+#[test]
+fn hostile_requests_are_refused_early_and_counted_within_bounds() {
+    let server = start("hostile", |_, _| {}, &[]);
+    let address = server.url.trim_start_matches("http://").to_string();
+    // A made-up method (hyper takes any token) is counted under OTHER, not as a label of its own.
+    let frob =
+        format!("FROBNICATE /predict HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    assert_eq!(raw_status(&server, &frob), 405);
+    // Batches over server.max_batch_images (32) are refused before their images are read.
+    let empty = json!({ "images": vec![""; 40] }).to_string();
+    let reply = post(&server, "/predict/batch", "application/json", empty.as_bytes(), &[]);
+    assert_eq!(reply.status, 413, "{}", String::from_utf8_lossy(&reply.body));
+    assert!(reply.json()["error"]["message"].as_str().unwrap().contains("holds 40 images"), "{}", reply.json());
+    let tiny = png(4, 4);
+    let (content_type, body) = multipart(&vec![tiny.as_slice(); 40]);
+    let reply = post(&server, "/predict/batch", &content_type, &body, &[]);
+    assert_eq!(reply.status, 413);
+    assert!(reply.json()["error"]["message"].as_str().unwrap().contains("more than 32"), "{}", reply.json());
+    let (content_type, body) = multipart(&[tiny.as_slice(), tiny.as_slice()]);
+    let reply = post(&server, "/predict", &content_type, &body, &[]);
+    assert_eq!(reply.status, 400);
+    assert!(reply.json()["error"]["message"].as_str().unwrap().contains("more than one"), "{}", reply.json());
+    // OIP values beyond FP32 are refused, not turned into infinity.
+    let huge = r#"{"inputs": [{"name": "images", "shape": [1, 2], "datatype": "FP32", "data": [1e300, 0]}]}"#;
+    let reply = post(&server, &format!("/v2/models/{NAME}/infer"), "application/json", huge.as_bytes(), &[]);
+    assert_eq!(reply.status, 400);
+    assert!(reply.json()["error"].as_str().unwrap().contains("out of the FP32 range"), "{}", reply.json());
+    // A client that goes away in the middle of its body is no longer counted in flight once
+    // the server has noticed (its request ends with an error, or is dropped and counted 499).
+    {
+        use std::io::Write;
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        let head = format!(
+            "POST /predict HTTP/1.1\r\nHost: {address}\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(&tiny).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let metrics = loop {
+        let metrics = String::from_utf8(get(&server, "/metrics", &[]).body).unwrap();
+        // Only the /metrics request being answered is in flight.
+        if metric(&metrics, "inferx_in_flight_requests") == Some(1.0) || std::time::Instant::now() > deadline {
+            break metrics;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(metric(&metrics, "inferx_in_flight_requests"), Some(1.0), "{metrics}");
+    assert!(metrics.contains("method=\"OTHER\"") && !metrics.contains("FROBNICATE"), "{metrics}");
+}

@@ -119,8 +119,9 @@ async fn body(request: Request, state: &AppState) -> Result<Bytes, ApiError> {
     })
 }
 
-/// Every file of a multipart body, in order.
-async fn multipart_files(request: Request, state: &AppState) -> Result<Vec<Bytes>, ApiError> {
+/// The files of a multipart body, in order; reading stops at the file after the first `most`,
+/// so a body of many tiny parts is not all kept before the count is checked.
+async fn multipart_files(request: Request, state: &AppState, most: usize) -> Result<Vec<Bytes>, ApiError> {
     let multipart_error = |error: axum::extract::multipart::MultipartError| {
         if error.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
             body_too_large(state)
@@ -138,9 +139,43 @@ async fn multipart_files(request: Request, state: &AppState) -> Result<Vec<Bytes
         let bytes = field.bytes().await.map_err(multipart_error)?;
         if is_file {
             files.push(bytes);
+            if files.len() > most {
+                break;
+            }
         }
     }
     Ok(files)
+}
+
+/// The length of a JSON array, counted without keeping its elements.
+struct Count(usize);
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Counter;
+        impl<'de> serde::de::Visitor<'de> for Counter {
+            type Value = Count;
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("an array")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut items: A) -> Result<Count, A::Error> {
+                let mut count = 0;
+                while items.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    count += 1;
+                }
+                Ok(Count(count))
+            }
+        }
+        deserializer.deserialize_seq(Counter)
+    }
+}
+
+/// `{"images": [...]}` with only the number of images kept: checked against the limit before
+/// millions of empty strings become millions of values and errors.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonImagesCount {
+    images: Count,
 }
 
 fn parse_json<T: for<'de> Deserialize<'de>>(bytes: &[u8], example: &str) -> Result<T, ApiError> {
@@ -154,11 +189,11 @@ impl FromRequest<AppState> for ImageInput {
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         match media_type(&request).as_str() {
             "multipart/form-data" => {
-                let mut files = multipart_files(request, state).await?;
+                let mut files = multipart_files(request, state, 1).await?;
                 if files.len() != 1 {
+                    let got = if files.is_empty() { "none" } else { "more than one" };
                     return Err(ApiError::bad_request(format!(
-                        "expected one `file` field, got {}; send several images to /predict/batch",
-                        files.len()
+                        "expected one `file` field, got {got}; send several images to /predict/batch"
                     )));
                 }
                 ImageInput::sniff(files.remove(0))
@@ -181,13 +216,28 @@ impl FromRequest<AppState> for BatchInput {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let limit = state.config().max_batch_images;
+        let over_limit = |count: String| {
+            ApiError::too_large(format!(
+                "the batch holds {count} images, over the limit of {limit} (server.max_batch_images)"
+            ))
+        };
         let images: Vec<Result<ImageInput, ApiError>> = match media_type(&request).as_str() {
             "multipart/form-data" => {
-                multipart_files(request, state).await?.into_iter().map(ImageInput::sniff).collect()
+                let files = multipart_files(request, state, limit).await?;
+                if files.len() > limit {
+                    return Err(over_limit(format!("more than {limit}")));
+                }
+                files.into_iter().map(ImageInput::sniff).collect()
             }
             "application/json" => {
                 let bytes = body(request, state).await?;
-                let parsed: JsonImages = parse_json(&bytes, "{\"images\": [\"<base64>\", ...]}")?;
+                let example = "{\"images\": [\"<base64>\", ...]}";
+                let count = parse_json::<JsonImagesCount>(&bytes, example)?.images.0;
+                if count > limit {
+                    return Err(over_limit(count.to_string()));
+                }
+                let parsed: JsonImages = parse_json(&bytes, example)?;
                 parsed.images.iter().map(|text| ImageInput::from_base64(text)).collect()
             }
             "" => return Err(ApiError::unsupported("the request has no Content-Type; send multipart/form-data with `file` fields or application/json {\"images\": [\"<base64>\", ...]}")),
@@ -197,15 +247,8 @@ impl FromRequest<AppState> for BatchInput {
                 )))
             }
         };
-        let limit = state.config().max_batch_images;
         if images.is_empty() {
             return Err(ApiError::bad_request("the batch holds no images"));
-        }
-        if images.len() > limit {
-            return Err(ApiError::too_large(format!(
-                "the batch holds {} images, over the limit of {limit} (server.max_batch_images)",
-                images.len()
-            )));
         }
         Ok(BatchInput { images })
     }

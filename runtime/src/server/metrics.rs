@@ -7,7 +7,7 @@ use std::{
 
 use axum::{
     extract::{MatchedPath, Request, State},
-    http::{HeaderName, HeaderValue},
+    http::{HeaderName, HeaderValue, Method},
     middleware::Next,
     response::Response,
 };
@@ -181,10 +181,54 @@ fn access_log(id: &HeaderValue, method: &str, path: &str, status: u16, latency_m
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
+/// The method as a metrics label and in the access log: one of a fixed set, so that clients
+/// sending made-up methods (hyper takes any token) cannot add label values without end.
+fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [(Method, &str); 7] = [
+        (Method::GET, "GET"),
+        (Method::POST, "POST"),
+        (Method::HEAD, "HEAD"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::PUT, "PUT"),
+        (Method::DELETE, "DELETE"),
+        (Method::PATCH, "PATCH"),
+    ];
+    KNOWN.iter().find(|(known, _)| known == method).map_or("OTHER", |(_, label)| label)
+}
+
+/// A request between arriving and being answered: counted in flight until dropped. Dropped
+/// without an answer (the client went away and hyper dropped the handler), it is counted and
+/// logged with status 499, as nginx does.
+struct InFlight {
+    state: AppState,
+    id: HeaderValue,
+    route: String,
+    method: &'static str,
+    path: String,
+    started: Instant,
+    status: Option<u16>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let metrics = self.state.metrics();
+        metrics.in_flight.dec();
+        let status = self.status.unwrap_or(CLIENT_CLOSED);
+        let elapsed = self.started.elapsed();
+        metrics.requests.with_label_values(&[self.route.as_str(), self.method, &status.to_string()]).inc();
+        metrics.latency.with_label_values(&[self.route.as_str()]).observe(elapsed.as_secs_f64());
+        if self.state.config().access_log {
+            access_log(&self.id, self.method, &self.path, status, elapsed.as_secs_f64() * 1e3);
+        }
+    }
+}
+
+/// The status recorded for a request whose client closed the connection before the answer.
+const CLIENT_CLOSED: u16 = 499;
+
 /// Counts, times and logs every request (outermost layer, so refusals are seen too), and
 /// echoes the request id.
 pub(crate) async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let started = Instant::now();
     let id = request_id(&request);
     request.headers_mut().insert(REQUEST_ID, id.clone());
     // The matched route template keeps label cardinality bounded (`/v2/models/{name}`).
@@ -192,19 +236,19 @@ pub(crate) async fn observe(State(state): State<AppState>, mut request: Request,
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |path| path.as_str().to_string());
-    let method = request.method().clone();
-    let path = request.uri().path().to_string();
-    let metrics = state.metrics();
-    metrics.in_flight.inc();
+    state.metrics().in_flight.inc();
+    let mut in_flight = InFlight {
+        state: state.clone(),
+        id: id.clone(),
+        route,
+        method: method_label(request.method()),
+        path: request.uri().path().to_string(),
+        started: Instant::now(),
+        status: None,
+    };
     let mut response = next.run(request).await;
-    metrics.in_flight.dec();
-    let status = response.status().as_u16();
-    let elapsed = started.elapsed();
-    metrics.requests.with_label_values(&[route.as_str(), method.as_str(), &status.to_string()]).inc();
-    metrics.latency.with_label_values(&[route.as_str()]).observe(elapsed.as_secs_f64());
-    if state.config().access_log {
-        access_log(&id, method.as_str(), &path, status, elapsed.as_secs_f64() * 1e3);
-    }
+    in_flight.status = Some(response.status().as_u16());
+    drop(in_flight);
     response.headers_mut().insert(REQUEST_ID, id);
     response
 }

@@ -280,7 +280,10 @@ pub fn probe_ready(config: &crate::config::ServerConfig, timeout: Duration) -> R
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).
 pub async fn shutdown_signal() {
     let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
+        // Without a Ctrl-C handler, wait for SIGTERM alone instead of stopping at once.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
     };
     #[cfg(unix)]
     let terminate = async {
