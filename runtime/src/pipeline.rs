@@ -444,8 +444,29 @@ impl Pipeline {
         result
     }
 
-    /// [`Preprocessor::input_size_within_limits`] under this pipeline's limits.
+    /// [`Preprocessor::input_size_within_limits`] under this pipeline's limits, once the
+    /// buffers kept at the image's own size are checked against `limits.max_alloc_bytes` too:
+    /// an RGB copy where preprocessing converts (3 bytes a pixel; a gray image decodes to one),
+    /// and the outputs mapped back onto the image (segmentation: a class map and probabilities,
+    /// 6 bytes a pixel; anomaly: a heat map, 4).
     pub(crate) fn input_size(&self, (width, height): (u32, u32)) -> Result<(u32, u32)> {
+        let per_pixel: u64 = match self.task {
+            TaskKind::Segmentation => 6,
+            TaskKind::Anomaly => 4,
+            _ => 3,
+        };
+        let needed = width as u64 * height as u64 * per_pixel;
+        if needed > self.limits.max_alloc_bytes {
+            return Err(Error::Image {
+                path: crate::error::IMAGE_IN_MEMORY.to_string(),
+                reason: format!(
+                    "a {width}x{height} image needs {needed} bytes at its own size for a {} model ({per_pixel} a \
+                     pixel), over the {} byte limit (limits.max_alloc_bytes); resize it first",
+                    self.task, self.limits.max_alloc_bytes
+                ),
+                problem: crate::error::ImageProblem::TooLarge,
+            });
+        }
         self.preprocessor.input_size_within_limits(width, height, &self.limits)
     }
 
@@ -544,10 +565,17 @@ impl Pipeline {
         self.scratch.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop().unwrap_or_default()
     }
 
+    /// Keeps the buffers for the next call, unless one grew past [`POOL_KEEP_BYTES`] for an
+    /// unusually large image: that memory is given back instead of held for the process's life.
     fn return_scratch(&self, scratch: Scratch, tensor: Vec<f32>) {
+        let tensor = if tensor.capacity() * std::mem::size_of::<f32>() > POOL_KEEP_BYTES { Vec::new() } else { tensor };
+        let scratch = if scratch.image_buffer_bytes() > POOL_KEEP_BYTES { Scratch::default() } else { scratch };
         self.scratch.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push((scratch, tensor));
     }
 }
+
+/// Pooled preprocessing buffers larger than this are freed after use rather than kept.
+const POOL_KEEP_BYTES: usize = 64 << 20;
 
 /// Checks that a model's signature fits `task`'s contract: an image input `[N, 3, H, W]`
 /// (any inputs for `custom`) and outputs of the ranks the task decodes. Returns whether the

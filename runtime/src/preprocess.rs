@@ -365,6 +365,13 @@ pub struct Scratch {
     resized: Vec<u8>,
 }
 
+impl Scratch {
+    /// Bytes held by the buffers sized by whole images, which grow to the largest image seen.
+    pub(crate) fn image_buffer_bytes(&self) -> usize {
+        self.full.capacity() + self.resized.capacity()
+    }
+}
+
 /// The buffers rows pass through on their way into the planes.
 #[derive(Debug, Default)]
 struct RowBuffers {
@@ -472,11 +479,11 @@ impl Preprocessor {
         (fit(source_width), fit(source_height))
     }
 
-    /// [`Preprocessor::input_size_for`], refused as too large when an input that varies with the
-    /// image would take more than `limits.max_alloc_bytes`. Only `fit_multiple` inputs vary (the
-    /// others are the configured size), and there a thin strip's short side is scaled up to
-    /// `limit_side`: a 16384×1 PNG of a few hundred bytes would ask for a 12,058,624×736 input,
-    /// 106 GB.
+    /// [`Preprocessor::input_size_for`], refused as too large when preprocessing would allocate
+    /// more than `limits.max_alloc_bytes` for an image of this shape. Two modes size a buffer by
+    /// the image, and both scale a thin strip's short side up: `fit_multiple` its input (a
+    /// 16384×1 PNG of a few hundred bytes would ask for a 12,058,624×736 input, 106 GB), and
+    /// `short_side_crop` the resized image it crops from (4,194,304×256 at `resize_short` 256).
     pub fn input_size_within_limits(
         &self,
         source_width: u32,
@@ -484,13 +491,25 @@ impl Preprocessor {
         limits: &ImageLimits,
     ) -> Result<(u32, u32)> {
         let (width, height) = self.input_size_for(source_width, source_height);
-        let bytes = 3 * width as u64 * height as u64 * std::mem::size_of::<f32>() as u64;
-        if self.varies_with_image() && bytes > limits.max_alloc_bytes {
+        let (needed, what) = match self.config.resize {
+            ResizeMode::FitMultiple => (
+                3 * width as u64 * height as u64 * std::mem::size_of::<f32>() as u64,
+                format!("a {width}x{height} model input"),
+            ),
+            ResizeMode::ShortSideCrop => {
+                let (transform, _) = self.geometry(source_width, source_height);
+                let resized_width = (source_width as f64 * transform.scale_x).round_ties_even() as u64;
+                let resized_height = (source_height as f64 * transform.scale_y).round_ties_even() as u64;
+                (3 * resized_width * resized_height, format!("{resized_width}x{resized_height} before its centre crop"))
+            }
+            _ => return Ok((width, height)),
+        };
+        if needed > limits.max_alloc_bytes {
             return Err(Error::Image {
                 path: crate::error::IMAGE_IN_MEMORY.to_string(),
                 reason: format!(
-                    "a {source_width}x{source_height} image becomes a {width}x{height} model input here ({bytes} bytes, \
-                     over the {} byte limit, limits.max_alloc_bytes); crop or resize it first",
+                    "a {source_width}x{source_height} image becomes {what} here ({needed} bytes, over the {} byte \
+                     limit, limits.max_alloc_bytes); crop or resize it first",
                     limits.max_alloc_bytes
                 ),
                 problem: ImageProblem::TooLarge,
@@ -1047,6 +1066,24 @@ mod tests {
         let transform = preprocessor.fill(&image, &mut Scratch::default(), &mut output).unwrap();
         assert_eq!(transform.content_width, 2);
         assert_eq!(&output[0..8], &[1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn a_thin_strip_is_refused_where_preprocessing_would_size_a_buffer_by_it() {
+        let limits = ImageLimits::default();
+        let too_large =
+            |result: Result<(u32, u32)>| matches!(result, Err(Error::Image { problem: ImageProblem::TooLarge, .. }));
+        let fit = Preprocessor::new(PreprocessConfig { resize: ResizeMode::FitMultiple, ..Default::default() });
+        assert!(too_large(fit.input_size_within_limits(16_384, 1, &limits)));
+        assert_eq!(fit.input_size_within_limits(1000, 800, &limits).unwrap(), (992, 800));
+        // short_side_crop resizes the whole image before cropping: 4,194,304×256 here.
+        let crop = Preprocessor::new(PreprocessConfig::imagenet(224, ResizeMode::ShortSideCrop));
+        let error = crop.input_size_within_limits(16_384, 1, &limits);
+        assert!(too_large(crop.input_size_within_limits(16_384, 1, &limits)), "{error:?}");
+        assert_eq!(crop.input_size_within_limits(640, 480, &limits).unwrap(), (224, 224));
+        // Fixed-size inputs are the configured size, whatever the image.
+        let letterbox = Preprocessor::new(PreprocessConfig::letterbox(640));
+        assert_eq!(letterbox.input_size_within_limits(16_384, 1, &limits).unwrap(), (640, 640));
     }
 
     #[test]

@@ -105,19 +105,11 @@ pub struct Mask {
 impl Mask {
     /// Encodes a row-major boolean mask.
     pub fn encode(width: u32, height: u32, pixels: impl IntoIterator<Item = bool>) -> Mask {
-        let mut counts = Vec::new();
-        let mut current = false;
-        let mut run = 0u32;
+        let mut runs = MaskRuns::default();
         for pixel in pixels {
-            if pixel != current {
-                counts.push(run);
-                run = 0;
-                current = pixel;
-            }
-            run += 1;
+            runs.push(pixel, 1);
         }
-        counts.push(run);
-        Mask { width, height, counts }
+        runs.finish(width, height)
     }
 
     /// Decodes into a row-major boolean vector.
@@ -132,6 +124,36 @@ impl Mask {
     /// Number of set pixels.
     pub fn area(&self) -> u64 {
         self.counts.iter().skip(1).step_by(2).map(|&count| count as u64).sum()
+    }
+}
+
+/// Builds a [`Mask`] from runs of equal pixels in row-major order, so that long stretches known
+/// to be empty cost one step instead of one per pixel.
+#[derive(Debug, Default)]
+pub(crate) struct MaskRuns {
+    counts: Vec<u32>,
+    current: bool,
+    run: u32,
+}
+
+impl MaskRuns {
+    /// Appends `count` pixels of `value`.
+    pub(crate) fn push(&mut self, value: bool, count: u32) {
+        if count == 0 {
+            return;
+        }
+        if value != self.current {
+            self.counts.push(self.run);
+            self.run = 0;
+            self.current = value;
+        }
+        self.run += count;
+    }
+
+    /// The mask of `width`×`height` pixels pushed so far.
+    pub(crate) fn finish(mut self, width: u32, height: u32) -> Mask {
+        self.counts.push(self.run);
+        Mask { width, height, counts: self.counts }
     }
 }
 

@@ -126,3 +126,16 @@ fn a_thin_strip_whose_input_would_be_huge_is_refused_as_too_large() {
     // An ordinary page still goes through.
     detector.predict_path(fixture("images/text.png")).unwrap();
 }
+
+#[test]
+fn an_image_whose_outputs_at_its_own_size_are_over_the_limit_is_refused() {
+    // The class map and probabilities mapped back onto the image take 6 bytes a pixel.
+    let options = PipelineOptions {
+        limits: inferx_runtime::preprocess::ImageLimits { max_alloc_bytes: 1 << 20, ..Default::default() },
+        ..PipelineOptions::for_task(TaskKind::Segmentation)
+    };
+    let small_limits = Pipeline::load(fixture("models/ch_PP-OCRv4_det_infer.onnx"), options).unwrap();
+    let error = small_limits.predict(&inferx_runtime::image::DynamicImage::new_luma8(500, 500)).unwrap_err();
+    assert!(error.to_string().contains("6 a pixel"), "{error}");
+    small_limits.predict(&inferx_runtime::image::DynamicImage::new_luma8(300, 300)).unwrap();
+}

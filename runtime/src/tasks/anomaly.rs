@@ -30,7 +30,7 @@ pub fn decode(
     let mut map_max = f32::NEG_INFINITY;
     if let Some(map) = map {
         let (height, width) = match map.shape {
-            [1, height, width] | [height, width] => (*height, *width),
+            [1, height, width] | [height, width] if *height > 0 && *width > 0 => (*height, *width),
             other => {
                 return Err(mismatch(
                     TaskKind::Anomaly,
@@ -57,7 +57,12 @@ pub fn decode(
             values = map.data.to_vec();
         }
     }
-    let score = score_output.map_or(map_max, |output| output.data[0]);
+    let score = match score_output {
+        Some(output) => {
+            *output.data.first().ok_or_else(|| mismatch(TaskKind::Anomaly, "the `pred_score` output holds no value"))?
+        }
+        None => map_max,
+    };
     Ok(Anomaly {
         score,
         is_anomalous: score > threshold,

@@ -7,7 +7,7 @@ use super::{
 use crate::{
     labels::label_for,
     preprocess::Transform,
-    results::{BoundingBox, Detection, Mask, SegmentClass, Segmentation},
+    results::{BoundingBox, Detection, Mask, MaskRuns, SegmentClass, Segmentation},
     Result, TaskKind,
 };
 
@@ -95,11 +95,26 @@ fn decode_map(
     }
     let probability_of =
         |pixel: usize, class: usize| if channels == 1 { map.data[pixel] } else { map.data[class * plane + pixel] };
-    let regions = connected_regions(&model_classes, width, height)
+    let mut found = connected_regions(&model_classes, width, height, probability_of);
+    // A speckled map can hold hundreds of thousands of regions: keep the largest
+    // `max_detections`, in the order they were found.
+    if found.len() > options.max_detections {
+        let mut by_area: Vec<usize> = (0..found.len()).collect();
+        by_area.sort_by_key(|&index| std::cmp::Reverse(found[index].area));
+        let mut keep = vec![false; found.len()];
+        for &index in &by_area[..options.max_detections] {
+            keep[index] = true;
+        }
+        let mut index = 0;
+        found.retain(|_| {
+            index += 1;
+            keep[index - 1]
+        });
+    }
+    let regions = found
         .into_iter()
         .map(|region| {
-            let mean = region.pixels.iter().map(|&pixel| probability_of(pixel, region.class as usize)).sum::<f32>()
-                / region.pixels.len() as f32;
+            let mean = region.probability_sum / region.area as f32;
             let scale = |x: usize, y: usize| {
                 let input_x = x as f64 * input_size.0 as f64 / width as f64;
                 let input_y = y as f64 * input_size.1 as f64 / height as f64;
@@ -107,7 +122,7 @@ fn decode_map(
             };
             let (x1, y1) = scale(region.min_x, region.min_y);
             let (x2, y2) = scale(region.max_x + 1, region.max_y + 1);
-            let polygon = convex_hull(&region.pixels, width)
+            let polygon = convex_hull(&region.rows)
                 .into_iter()
                 .map(|(x, y)| {
                     let (source_x, source_y) = scale(x, y);
@@ -129,11 +144,13 @@ fn decode_map(
 
 /// The convex hull of a region's pixel squares (corner points, model-map coordinates),
 /// starting at the top-left corner and going clockwise on screen (Andrew's monotone chain).
-fn convex_hull(pixels: &[usize], width: usize) -> Vec<(usize, usize)> {
-    let mut points: Vec<(i64, i64)> = Vec::with_capacity(pixels.len() * 4);
-    for &pixel in pixels {
-        let (x, y) = ((pixel % width) as i64, (pixel / width) as i64);
-        points.extend([(x, y), (x + 1, y), (x, y + 1), (x + 1, y + 1)]);
+/// Each row's leftmost and rightmost pixels bound the others, so their corners are enough:
+/// four points a row instead of four a pixel.
+fn convex_hull(rows: &std::collections::BTreeMap<usize, (usize, usize)>) -> Vec<(usize, usize)> {
+    let mut points: Vec<(i64, i64)> = Vec::with_capacity(rows.len() * 4);
+    for (&y, &(left, right)) in rows {
+        let (y, left, right) = (y as i64, left as i64, right as i64 + 1);
+        points.extend([(left, y), (right, y), (left, y + 1), (right, y + 1)]);
     }
     points.sort_unstable();
     points.dedup();
@@ -157,17 +174,27 @@ fn convex_hull(pixels: &[usize], width: usize) -> Vec<(usize, usize)> {
     hull.into_iter().map(|(x, y)| (x as usize, y as usize)).collect()
 }
 
-/// A 4-connected region of one foreground class at model resolution.
+/// A 4-connected region of one foreground class at model resolution: what its box, hull and
+/// score need, not its pixels.
 struct Region {
     class: u16,
-    pixels: Vec<usize>,
+    area: usize,
+    /// The region's probabilities summed in the order its pixels were found.
+    probability_sum: f32,
+    /// Each row's leftmost and rightmost pixel.
+    rows: std::collections::BTreeMap<usize, (usize, usize)>,
     min_x: usize,
     min_y: usize,
     max_x: usize,
     max_y: usize,
 }
 
-fn connected_regions(classes: &[u16], width: usize, height: usize) -> Vec<Region> {
+fn connected_regions(
+    classes: &[u16],
+    width: usize,
+    height: usize,
+    probability_of: impl Fn(usize, usize) -> f32,
+) -> Vec<Region> {
     let mut seen = vec![false; classes.len()];
     let mut regions = Vec::new();
     let mut stack = Vec::new();
@@ -176,12 +203,24 @@ fn connected_regions(classes: &[u16], width: usize, height: usize) -> Vec<Region
             continue;
         }
         let class = classes[start];
-        let mut region = Region { class, pixels: Vec::new(), min_x: usize::MAX, min_y: usize::MAX, max_x: 0, max_y: 0 };
+        let mut region = Region {
+            class,
+            area: 0,
+            probability_sum: 0.0,
+            rows: std::collections::BTreeMap::new(),
+            min_x: usize::MAX,
+            min_y: usize::MAX,
+            max_x: 0,
+            max_y: 0,
+        };
         seen[start] = true;
         stack.push(start);
         while let Some(pixel) = stack.pop() {
             let (x, y) = (pixel % width, pixel / width);
-            region.pixels.push(pixel);
+            region.area += 1;
+            region.probability_sum += probability_of(pixel, class as usize);
+            let row = region.rows.entry(y).or_insert((x, x));
+            *row = (row.0.min(x), row.1.max(x));
             region.min_x = region.min_x.min(x);
             region.min_y = region.min_y.min(y);
             region.max_x = region.max_x.max(x);
@@ -204,6 +243,17 @@ fn connected_regions(classes: &[u16], width: usize, height: usize) -> Vec<Region
     regions
 }
 
+/// The pixels of `0..size` whose centres may lie within `[low, high]`: a superset of those the
+/// exact test keeps, and the whole axis for a NaN bound, which that test does not exclude.
+fn candidate_range(low: f32, high: f32, size: u32) -> std::ops::Range<u32> {
+    if low.is_nan() || high.is_nan() {
+        return 0..size;
+    }
+    let start = (low - 0.5).floor().clamp(0.0, size as f32) as u32;
+    let end = ((high - 0.5).ceil() + 1.0).clamp(0.0, size as f32) as u32;
+    start..end.max(start)
+}
+
 /// YOLO-seg: detections from `boxes` (`[4 + classes + k, anchors]`), masks from the `k`
 /// prototype maps, cropped to each box.
 fn decode_instances(
@@ -215,6 +265,9 @@ fn decode_instances(
 ) -> Result<Segmentation> {
     let [prototypes, proto_height, proto_width] = protos.shape else { unreachable!("checked by the caller") };
     let (prototypes, proto_height, proto_width) = (*prototypes, *proto_height, *proto_width);
+    if prototypes == 0 || proto_height == 0 || proto_width == 0 {
+        return Err(mismatch(TaskKind::Segmentation, "the mask prototypes are empty"));
+    }
     // The mask coefficients are the last `prototypes` channels of each anchor: rows of a
     // channels-first (YOLOv8/v11) output, columns of an anchor-per-row (v5, end-to-end) one.
     let classes = (!options.labels.is_empty()).then_some(options.labels.len());
@@ -248,7 +301,7 @@ fn decode_instances(
         }
         let mut detection = detection::to_detection(candidate, transform, &options.labels);
         let bbox = detection.bbox;
-        let pixels = (0..source_height).flat_map(|y| (0..source_width).map(move |x| (x, y))).map(|(x, y)| {
+        let set = |x: u32, y: u32| {
             let (center_x, center_y) = (x as f32 + 0.5, y as f32 + 0.5);
             if center_x < bbox.x1 || center_x > bbox.x2 || center_y < bbox.y1 || center_y > bbox.y2 {
                 return false;
@@ -256,8 +309,22 @@ fn decode_instances(
             let (map_x, map_y) = source_to_map(transform, input_size, (proto_width, proto_height), x, y);
             // sigmoid(logit) > 0.5 exactly when logit > 0.
             sample_bilinear(&logits, proto_width, proto_height, map_x, map_y) > 0.0
-        });
-        detection.mask = Some(Mask::encode(source_width, source_height, pixels));
+        };
+        // Only the pixels around the box are tested: a mask costs its box, not the image
+        // (300 instances on a 16384×16384 image would otherwise be 8·10¹⁰ tests).
+        let (columns, rows) =
+            (candidate_range(bbox.x1, bbox.x2, source_width), candidate_range(bbox.y1, bbox.y2, source_height));
+        let mut runs = MaskRuns::default();
+        runs.push(false, rows.start * source_width);
+        for y in rows.clone() {
+            runs.push(false, columns.start);
+            for x in columns.clone() {
+                runs.push(set(x, y), 1);
+            }
+            runs.push(false, source_width - columns.end);
+        }
+        runs.push(false, (source_height - rows.end) * source_width);
+        detection.mask = Some(runs.finish(source_width, source_height));
         instances.push(detection);
     }
     Ok(Segmentation { classes: Vec::new(), regions: Vec::new(), instances })
@@ -270,6 +337,107 @@ mod tests {
 
     fn options() -> DecodeOptions {
         DecodeOptions::for_task(TaskKind::Segmentation)
+    }
+
+    /// The hull of every pixel's four corners, as it was computed before rows were used.
+    fn hull_of_every_corner(pixels: &[usize], width: usize) -> Vec<(usize, usize)> {
+        let mut rows = std::collections::BTreeMap::new();
+        for &pixel in pixels {
+            // A row of its own per pixel: the hull takes all four corners of each.
+            rows.insert(rows.len(), (pixel % width, pixel / width));
+        }
+        let mut points: Vec<(i64, i64)> = Vec::new();
+        for &(x, y) in rows.values() {
+            let (x, y) = (x as i64, y as i64);
+            points.extend([(x, y), (x + 1, y), (x, y + 1), (x + 1, y + 1)]);
+        }
+        points.sort_unstable();
+        points.dedup();
+        let cross = |o: (i64, i64), a: (i64, i64), b: (i64, i64)| (a.0 - o.0) * (b.1 - o.1) - (a.1 - o.1) * (b.0 - o.0);
+        let mut hull: Vec<(i64, i64)> = Vec::new();
+        for pass in 0..2 {
+            let start = hull.len();
+            let ordered: Vec<(i64, i64)> =
+                if pass == 0 { points.clone() } else { points.iter().rev().copied().collect() };
+            for point in ordered {
+                while hull.len() >= start + 2 && cross(hull[hull.len() - 2], hull[hull.len() - 1], point) <= 0 {
+                    hull.pop();
+                }
+                hull.push(point);
+            }
+            hull.pop();
+        }
+        hull.into_iter().map(|(x, y)| (x as usize, y as usize)).collect()
+    }
+
+    #[test]
+    fn region_hulls_from_row_extents_equal_hulls_of_every_pixel() {
+        let (width, height) = (23, 17);
+        let mut state = 0x9e37_79b9_u32;
+        for _ in 0..50 {
+            // Random blobs: a few filled discs and noise.
+            let mut classes = vec![0u16; width * height];
+            for _ in 0..3 {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                let (cx, cy, r) =
+                    ((state >> 8) as usize % width, (state >> 16) as usize % height, 1 + (state >> 28) as usize % 6);
+                for (index, class) in classes.iter_mut().enumerate() {
+                    let (x, y) = (index % width, index / width);
+                    if x.abs_diff(cx).pow(2) + y.abs_diff(cy).pow(2) <= r * r || (state >> (index % 31)) & 0x7f == 3 {
+                        *class = 1;
+                    }
+                }
+            }
+            for region in connected_regions(&classes, width, height, |_, _| 1.0) {
+                let mut pixels = Vec::new();
+                for (&y, &(left, right)) in &region.rows {
+                    pixels.extend((left..=right).map(|x| y * width + x).filter(|&pixel| classes[pixel] == 1));
+                }
+                assert_eq!(convex_hull(&region.rows), hull_of_every_corner(&pixels, width));
+                assert_eq!(region.probability_sum, region.area as f32);
+            }
+        }
+    }
+
+    #[test]
+    fn a_speckled_map_keeps_its_largest_regions_in_scan_order() {
+        // A 40x40 checkerboard of single foreground pixels (800 regions) and one 3x3 block.
+        let (width, height) = (40, 40);
+        let mut map = vec![0.0f32; width * height];
+        for (index, value) in map.iter_mut().enumerate() {
+            if (index % width + index / width) % 2 == 0 {
+                *value = 0.9;
+            }
+        }
+        for y in 20..23 {
+            for x in 20..23 {
+                map[y * width + x] = 0.9;
+            }
+        }
+        let item = ItemView { name: "maps", shape: &[1, 40, 40], data: &map };
+        let transform = letterbox_geometry(40, 40, 40, 40);
+        let options = DecodeOptions { max_detections: 5, ..options() };
+        let result = decode(&[item], &transform, (40, 40), &options).unwrap();
+        assert_eq!(result.regions.len(), 5);
+        let block = |bbox: &BoundingBox| bbox.x1 <= 20.0 && bbox.y1 <= 20.0 && bbox.x2 >= 23.0 && bbox.y2 >= 23.0;
+        assert!(result.regions.iter().any(|region| block(&region.bbox)), "the block, the largest region, is kept");
+        let tops: Vec<f32> = result.regions.iter().map(|region| region.bbox.y1).collect();
+        assert!(tops.windows(2).all(|pair| pair[0] <= pair[1]), "in scan order: {tops:?}");
+    }
+
+    #[test]
+    fn candidate_ranges_hold_every_pixel_whose_centre_is_inside() {
+        for (low, high) in [(10.2, 20.7), (0.0, 0.5), (-5.0, 3.49), (99.4, 250.0), (20.0, 10.0), (-1e30, 1e30)] {
+            let range = candidate_range(low, high, 100);
+            for x in 0..100u32 {
+                let centre = x as f32 + 0.5;
+                if centre >= low && centre <= high {
+                    assert!(range.contains(&x), "{x} in [{low}, {high}] but not in {range:?}");
+                }
+            }
+            assert!(range.end <= 100 && range.len() <= ((high - low).max(0.0) as usize).saturating_add(3).min(100));
+        }
+        assert_eq!(candidate_range(f32::NAN, 5.0, 100), 0..100);
     }
 
     #[test]
