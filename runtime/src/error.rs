@@ -142,6 +142,11 @@ impl Error {
         Error::Config { path: None, reason: reason.into() }
     }
 
+    /// A problem with an image held in memory (no file to name yet).
+    pub(crate) fn image_in_memory(reason: String, problem: ImageProblem) -> Self {
+        Error::Image { path: IMAGE_IN_MEMORY.to_string(), reason, problem }
+    }
+
     /// A problem with an image in memory ([`IMAGE_IN_MEMORY`]), renamed to the file it came
     /// from; any other error as it is.
     pub(crate) fn for_image_file(self, file: &Path) -> Self {

@@ -24,7 +24,7 @@ use std::{
 };
 
 use crate::{
-    preprocess::{ImageLimits, Preprocessor, Scratch},
+    preprocess::{ImageLimits, Preprocessor, Scratch, Transform},
     resize::SourceRows,
     Result,
 };
@@ -194,6 +194,40 @@ impl<'b> PngRows<'b> {
     }
 }
 
+/// An input filled by [`PngRows::fill_while_decoding`], with the buffers it borrowed.
+pub(crate) struct Filled {
+    /// The transform back to source pixels, or why preprocessing failed.
+    pub transform: Result<Transform>,
+    /// When the helper finished filling.
+    pub at: Instant,
+    /// How long decoding took on the calling thread.
+    pub decode_time: Duration,
+    /// The buffers lent to the helper.
+    pub scratch: Scratch,
+    pub tensor: Vec<f32>,
+}
+
+impl PngRows<'_> {
+    /// [`Preprocessor::fill_rows`] into `tensor` (already one input long) on the helper while
+    /// this thread decodes the rows; `None` as [`PngRows::decode_while`].
+    pub(crate) fn fill_while_decoding(
+        self,
+        preprocessor: &Preprocessor,
+        mut scratch: Scratch,
+        mut tensor: Vec<f32>,
+    ) -> Option<Filled> {
+        let (size, channels) = (self.size(), self.channels());
+        let preprocessor = preprocessor.clone();
+        // The helper takes the buffers and gives them back.
+        let fill = move |rows: &mut dyn SourceRows| {
+            let transform = preprocessor.fill_rows(size, channels, rows, &mut scratch, &mut tensor);
+            (transform, Instant::now(), scratch, tensor)
+        };
+        let ((transform, at, scratch, tensor), decode_time) = self.decode_while(fill)?;
+        Some(Filled { transform, at, decode_time, scratch, tensor })
+    }
+}
+
 /// The tensor of `bytes` preprocessed on the helper while this thread decodes them, or `None`
 /// where this path leaves them to the ordinary one (not a PNG it takes, preprocessing that
 /// needs the whole image, malformed pixel data, the helper busy). For the tests and the fuzz
@@ -205,20 +239,17 @@ pub fn tensor_while_decoding(
     limits: &ImageLimits,
 ) -> Option<Result<Vec<f32>>> {
     let png = PngRows::open(bytes, limits)?;
-    let (size, channels) = (png.size(), png.channels());
-    if !preprocessor.fills_by_rows(size.0, size.1) {
+    let (width, height) = png.size();
+    if !preprocessor.fills_by_rows(width, height) {
         return None;
     }
-    let (width, height) = match preprocessor.input_size_within_limits(size.0, size.1, limits) {
+    let (input_width, input_height) = match preprocessor.input_size_within_limits(width, height, limits) {
         Ok(input_size) => input_size,
         Err(error) => return Some(Err(error)),
     };
-    let preprocessor = preprocessor.clone();
-    let mut output = vec![0.0; 3 * width as usize * height as usize];
-    let (filled, _) = png.decode_while(move |rows| {
-        preprocessor.fill_rows(size, channels, rows, &mut Scratch::default(), &mut output).map(|_| output)
-    })?;
-    Some(filled)
+    let tensor = vec![0.0; 3 * input_width as usize * input_height as usize];
+    let filled = png.fill_while_decoding(preprocessor, Scratch::default(), tensor)?;
+    Some(filled.transform.map(|_| filled.tensor))
 }
 
 /// The helper's view of the rows: blocks arrive over a channel, in order.

@@ -417,23 +417,17 @@ impl Pipeline {
             return self.predict_bytes(bytes);
         };
         let open_time = opening.elapsed();
-        let (source_size, channels) = (png.size(), png.channels());
-        let input_size = self.input_size(source_size)?;
-        let (mut scratch, mut tensor) = self.take_scratch();
+        let input_size = self.input_size(png.size())?;
+        let (scratch, mut tensor) = self.take_scratch();
         tensor.resize(3 * input_size.0 as usize * input_size.1 as usize, 0.0);
-        let preprocessor = self.preprocessor.clone();
         let started = Instant::now();
-        // The helper thread takes the buffers and gives them back.
-        let fill = move |rows: &mut dyn crate::resize::SourceRows| {
-            let transform = preprocessor.fill_rows(source_size, channels, rows, &mut scratch, &mut tensor);
-            (transform, Instant::now(), scratch, tensor)
-        };
-        let Some(((transform, filled, scratch, tensor), decode_time)) = png.decode_while(fill) else {
+        let Some(filled) = png.fill_while_decoding(&self.preprocessor, scratch, tensor) else {
             // The pixel data is malformed, which the ordinary path reports, or the helper is busy
             // with another image or missing.
             return self.predict_bytes(bytes);
         };
-        let preprocess_ms = filled.saturating_duration_since(started + decode_time).as_secs_f64() * 1e3;
+        let crate::overlap::Filled { transform, at, decode_time, scratch, tensor } = filled;
+        let preprocess_ms = at.saturating_duration_since(started + decode_time).as_secs_f64() * 1e3;
         let result = transform.and_then(|transform| {
             let mut predictions = self.run_filled(&tensor, &[transform], input_size, preprocess_ms)?;
             let mut prediction = predictions.remove(0);
@@ -457,15 +451,14 @@ impl Pipeline {
         };
         let needed = width as u64 * height as u64 * per_pixel;
         if needed > self.limits.max_alloc_bytes {
-            return Err(Error::Image {
-                path: crate::error::IMAGE_IN_MEMORY.to_string(),
-                reason: format!(
+            return Err(Error::image_in_memory(
+                format!(
                     "a {width}x{height} image needs {needed} bytes at its own size for a {} model ({per_pixel} a \
                      pixel), over the {} byte limit (limits.max_alloc_bytes); resize it first",
                     self.task, self.limits.max_alloc_bytes
                 ),
-                problem: crate::error::ImageProblem::TooLarge,
-            });
+                crate::error::ImageProblem::TooLarge,
+            ));
         }
         self.preprocessor.input_size_within_limits(width, height, &self.limits)
     }

@@ -58,11 +58,7 @@ pub fn load_image(path: &Path, limits: &ImageLimits) -> Result<DynamicImage> {
 /// Decodes an encoded image held in memory (PNG, JPEG, WebP, BMP, TIFF, GIF). The header is
 /// checked against `limits` before any pixel is decoded, so a decompression bomb costs nothing.
 pub fn decode_image(bytes: &[u8], limits: &ImageLimits) -> Result<DynamicImage> {
-    let image_error = |reason: String, problem: ImageProblem| Error::Image {
-        path: crate::error::IMAGE_IN_MEMORY.to_string(),
-        reason,
-        problem,
-    };
+    let image_error = Error::image_in_memory;
     if bytes.len() as u64 > limits.max_file_bytes {
         return Err(image_error(
             format!("the image is {} bytes, over the {} byte limit", bytes.len(), limits.max_file_bytes),
@@ -356,6 +352,13 @@ pub fn letterbox_geometry(source_width: u32, source_height: u32, width: u32, hei
     }
 }
 
+/// The size `short_side_crop` resizes the whole image to before cutting out the centre, from
+/// its transform.
+fn resized_before_crop(transform: &Transform) -> (u32, u32) {
+    let side = |source: u32, scale: f64| (source as f64 * scale).round_ties_even() as u32;
+    (side(transform.source_width, transform.scale_x), side(transform.source_height, transform.scale_y))
+}
+
 /// Reusable buffers for one preprocessing call at a time.
 #[derive(Debug, Default)]
 pub struct Scratch {
@@ -497,23 +500,24 @@ impl Preprocessor {
                 format!("a {width}x{height} model input"),
             ),
             ResizeMode::ShortSideCrop => {
-                let (transform, _) = self.geometry(source_width, source_height);
-                let resized_width = (source_width as f64 * transform.scale_x).round_ties_even() as u64;
-                let resized_height = (source_height as f64 * transform.scale_y).round_ties_even() as u64;
-                (3 * resized_width * resized_height, format!("{resized_width}x{resized_height} before its centre crop"))
+                let (resized_width, resized_height) =
+                    resized_before_crop(&self.geometry(source_width, source_height).0);
+                (
+                    3 * resized_width as u64 * resized_height as u64,
+                    format!("{resized_width}x{resized_height} before its centre crop"),
+                )
             }
             _ => return Ok((width, height)),
         };
         if needed > limits.max_alloc_bytes {
-            return Err(Error::Image {
-                path: crate::error::IMAGE_IN_MEMORY.to_string(),
-                reason: format!(
+            return Err(Error::image_in_memory(
+                format!(
                     "a {source_width}x{source_height} image becomes {what} here ({needed} bytes, over the {} byte \
                      limit, limits.max_alloc_bytes); crop or resize it first",
                     limits.max_alloc_bytes
                 ),
-                problem: ImageProblem::TooLarge,
-            });
+                ImageProblem::TooLarge,
+            ));
         }
         Ok((width, height))
     }
@@ -567,8 +571,7 @@ impl Preprocessor {
         let content_size = (content_width as usize, content_height as usize);
         if self.config.resize == ResizeMode::ShortSideCrop {
             // Resize the whole image, then copy the centre window out of it.
-            let resized_width = (source_width as f64 * transform.scale_x).round_ties_even() as u32;
-            let resized_height = (source_height as f64 * transform.scale_y).round_ties_even() as u32;
+            let (resized_width, resized_height) = resized_before_crop(&transform);
             let mut full = std::mem::take(&mut scratch.full);
             resample(
                 pixels,

@@ -209,6 +209,22 @@ struct InFlight {
     status: Option<u16>,
 }
 
+impl InFlight {
+    /// Counts `request` in flight, until the value is dropped.
+    fn begin(state: &AppState, request: &Request, id: HeaderValue, route: String) -> InFlight {
+        state.metrics().in_flight.inc();
+        InFlight {
+            state: state.clone(),
+            id,
+            route,
+            method: method_label(request.method()),
+            path: request.uri().path().to_string(),
+            started: Instant::now(),
+            status: None,
+        }
+    }
+}
+
 impl Drop for InFlight {
     fn drop(&mut self) {
         let metrics = self.state.metrics();
@@ -236,16 +252,7 @@ pub(crate) async fn observe(State(state): State<AppState>, mut request: Request,
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |path| path.as_str().to_string());
-    state.metrics().in_flight.inc();
-    let mut in_flight = InFlight {
-        state: state.clone(),
-        id: id.clone(),
-        route,
-        method: method_label(request.method()),
-        path: request.uri().path().to_string(),
-        started: Instant::now(),
-        status: None,
-    };
+    let mut in_flight = InFlight::begin(&state, &request, id.clone(), route);
     let mut response = next.run(request).await;
     in_flight.status = Some(response.status().as_u16());
     drop(in_flight);
