@@ -8,6 +8,12 @@ cd "$(dirname "$0")/.."
 if [ ! -d target/debug ] && [ -z "${CARGO_INCREMENTAL:-}" ]; then
     export CARGO_INCREMENTAL=0
 fi
+# A cold run writes about 6 GB (target/ 4.5, the Python tool environments 1.3); a disk
+# that fills mid-build fails as a linker bus error or an rmeta write far from the cause.
+free_kib=$(df -Pk . | awk 'NR == 2 { print $4 }')
+if [ "${free_kib:-0}" -lt $((8 * 1024 * 1024)) ]; then
+    echo "warning: only $((free_kib / 1024)) MiB free here; a cold test run needs about 6 GB" >&2
+fi
 INFERX_SETUP_PROFILE=dev bash scripts/setup.sh
 cargo fmt --all -- --check
 # Supply chain: licences, bans, sources (and advisories where GitHub is reachable).
