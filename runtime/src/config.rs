@@ -205,6 +205,9 @@ pub struct ServerConfig {
     pub rate_limit: RateLimitConfig,
     /// Browser origins allowed to call the API (`*` for any); none by default.
     pub cors_origins: Vec<String>,
+    /// Open connections and how long a client may take to send a request.
+    #[validate(nested)]
+    pub connections: ConnectionsConfig,
     /// Graceful shutdown.
     pub shutdown: ShutdownConfig,
     /// One JSON access-log line per request on stdout.
@@ -227,6 +230,7 @@ impl Default for ServerConfig {
             auth: AuthConfig::default(),
             rate_limit: RateLimitConfig::default(),
             cors_origins: Vec::new(),
+            connections: ConnectionsConfig::default(),
             shutdown: ShutdownConfig::default(),
             access_log: true,
         }
@@ -323,6 +327,47 @@ pub struct RateLimitConfig {
 impl Default for RateLimitConfig {
     fn default() -> Self {
         RateLimitConfig { requests_per_second: 0, burst: 20 }
+    }
+}
+
+/// Bounds on connections, so slow or idle clients cannot hold the server's memory and sockets.
+/// Bodies read at once take at most `max` × `server.max_body_bytes` of memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Validate)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectionsConfig {
+    /// Open connections at once; a connection beyond them gets `503 Retry-After` and is closed.
+    #[validate(range(min = 1, max = 100000, message = "server.connections.max must be between 1 and 100000"))]
+    pub max: usize,
+    /// A request's headers must arrive within this many milliseconds of the connection opening,
+    /// or of the request's first byte on a reused connection; else the connection is closed.
+    #[validate(range(
+        min = 100,
+        max = 3600000,
+        message = "server.connections.header_timeout_ms must be between 100 and 3600000"
+    ))]
+    pub header_timeout_ms: u64,
+    /// After an answer, the next request must start within this many milliseconds, or the
+    /// connection is closed. Behind a load balancer, set it above the balancer's own idle
+    /// timeout (AWS ALB: 60 s), or the balancer may send a request on a connection as it closes.
+    #[validate(range(
+        min = 100,
+        max = 3600000,
+        message = "server.connections.idle_timeout_ms must be between 100 and 3600000"
+    ))]
+    pub idle_timeout_ms: u64,
+    /// A request's whole body must arrive within this many milliseconds of its headers (`408`
+    /// after it), and an answer that the client leaves unread this long ends the connection.
+    #[validate(range(
+        min = 100,
+        max = 3600000,
+        message = "server.connections.body_timeout_ms must be between 100 and 3600000"
+    ))]
+    pub body_timeout_ms: u64,
+}
+
+impl Default for ConnectionsConfig {
+    fn default() -> Self {
+        ConnectionsConfig { max: 256, header_timeout_ms: 10_000, idle_timeout_ms: 75_000, body_timeout_ms: 60_000 }
     }
 }
 
@@ -552,7 +597,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// Environment variables read by [`ProjectConfig::apply_env`], with what they set.
-pub const ENV_OVERRIDES: [(&str, &str); 13] = [
+pub const ENV_OVERRIDES: [(&str, &str); 14] = [
     ("INFERX_MODEL", "model.path"),
     ("INFERX_DEVICE", "device"),
     ("INFERX_STRICT_DEVICE", "strict_device"),
@@ -564,6 +609,7 @@ pub const ENV_OVERRIDES: [(&str, &str); 13] = [
     ("INFERX_PORT", "server.port"),
     ("INFERX_WORKERS", "server.workers"),
     ("INFERX_REQUEST_TIMEOUT_MS", "server.request_timeout_ms"),
+    ("INFERX_MAX_CONNECTIONS", "server.connections.max"),
     ("INFERX_SHUTDOWN_DRAIN_DELAY_MS", "server.shutdown.drain_delay_ms"),
     ("INFERX_SHUTDOWN_GRACE_PERIOD_MS", "server.shutdown.grace_period_ms"),
 ];
@@ -715,6 +761,7 @@ impl ProjectConfig {
                 "INFERX_PORT" => self.server.port = parse(name, &value)?,
                 "INFERX_WORKERS" => self.server.workers = parse(name, &value)?,
                 "INFERX_REQUEST_TIMEOUT_MS" => self.server.request_timeout_ms = parse(name, &value)?,
+                "INFERX_MAX_CONNECTIONS" => self.server.connections.max = parse(name, &value)?,
                 "INFERX_SHUTDOWN_DRAIN_DELAY_MS" => self.server.shutdown.drain_delay_ms = parse(name, &value)?,
                 "INFERX_SHUTDOWN_GRACE_PERIOD_MS" => self.server.shutdown.grace_period_ms = parse(name, &value)?,
                 _ => {}

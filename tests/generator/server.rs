@@ -774,3 +774,101 @@ fn hostile_requests_are_refused_early_and_counted_within_bounds() {
     assert_eq!(metric(&metrics, "inferx_in_flight_requests"), Some(1.0), "{metrics}");
     assert!(metrics.contains("method=\"OTHER\"") && !metrics.contains("FROBNICATE"), "{metrics}");
 }
+
+/// Opens a connection and sends `bytes` (possibly an unfinished request).
+fn open_sending(address: &str, bytes: &[u8]) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    stream.write_all(bytes).unwrap();
+    stream
+}
+
+/// Reads until the server closes the connection; returns what it sent and when it closed.
+fn read_until_closed(stream: &mut std::net::TcpStream) -> (String, Instant) {
+    use std::io::Read;
+    let mut answer = Vec::new();
+    // A reset after the answer also counts as closed.
+    let _ = stream.read_to_end(&mut answer);
+    (String::from_utf8_lossy(&answer).into_owned(), Instant::now())
+}
+
+#[test]
+fn slow_and_idle_clients_are_cut_off_and_connections_are_capped() {
+    let server = start(
+        "connections",
+        |server, _| {
+            server.connections.max = 3;
+            server.connections.header_timeout_ms = 1500;
+            server.connections.idle_timeout_ms = 3000;
+            server.connections.body_timeout_ms = 1500;
+        },
+        &[],
+    );
+    let address = server.url.trim_start_matches("http://").to_string();
+    let started = Instant::now();
+    let mut idle: Vec<_> = (0..3).map(|_| open_sending(&address, b"")).collect();
+    // A fourth connection while three are open: a 503 naming the cap, and closed.
+    let health = format!("GET /health HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    let (answer, _) = read_until_closed(&mut open_sending(&address, health.as_bytes()));
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("retry-after: 1"), "{answer}");
+    assert!(answer.contains("server.connections.max"), "{answer}");
+    assert!(started.elapsed() < Duration::from_millis(1500), "the cap was tested while the three were open");
+    // New connections that send nothing are closed once the header deadline passes, not before.
+    for stream in &mut idle {
+        let (answer, closed) = read_until_closed(stream);
+        let open_for = closed - started;
+        assert!(open_for >= Duration::from_millis(1400) && open_for < Duration::from_secs(15), "{open_for:?} {answer}");
+    }
+    // A kept-alive connection gets the longer idle deadline after its answer.
+    let keep_alive = format!("GET /health HTTP/1.1\r\nHost: {address}\r\n\r\n");
+    let mut kept = open_sending(&address, keep_alive.as_bytes());
+    let asked = Instant::now();
+    let (answer, closed) = read_until_closed(&mut kept);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let idle_for = closed - asked;
+    assert!(idle_for >= Duration::from_millis(2900) && idle_for < Duration::from_secs(15), "{idle_for:?}");
+
+    // A client sending its headers one byte at a time is cut off at the same deadline.
+    let slow = open_sending(&address, b"G");
+    let dripping = Instant::now();
+    let dripped = std::thread::spawn(move || {
+        use std::io::Write;
+        let mut slow = slow;
+        let mut sent = 1;
+        for byte in b"ET /health HTTP/1.1\r\nX-Slow: ".iter().chain([b'a'; 200].iter()) {
+            std::thread::sleep(Duration::from_millis(100));
+            if slow.write_all(&[*byte]).is_err() {
+                break;
+            }
+            sent += 1;
+        }
+        (sent, dripping.elapsed())
+    });
+    let (sent, cut_after) = dripped.join().unwrap();
+    assert!(sent < 150, "the server stopped the drip: {sent} bytes accepted in {cut_after:?}");
+    assert!(cut_after >= Duration::from_millis(1400), "{cut_after:?}");
+
+    // A body that stops arriving gets a 408 at the body deadline, on every route that reads one.
+    for (path, content_type) in [("/predict", "image/png"), (&*format!("/v2/models/{NAME}/infer"), "application/json")]
+    {
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: {content_type}\r\nContent-Length: 5000\r\n\r\n0123456789"
+        );
+        let sent = Instant::now();
+        let (answer, answered) = read_until_closed(&mut open_sending(&address, head.as_bytes()));
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        assert!(answer.contains("server.connections.body_timeout_ms"), "{path}: {answer}");
+        let waited = answered - sent;
+        assert!(waited >= Duration::from_millis(1400) && waited < Duration::from_secs(15), "{path}: {waited:?}");
+    }
+
+    // Counted: one refusal, and only the /metrics request's own connection open now.
+    let metrics = String::from_utf8(get(&server, "/metrics", &[]).body).unwrap();
+    assert_eq!(metric(&metrics, "inferx_rejected_requests_total{reason=\"connections\"}"), Some(1.0), "{metrics}");
+    assert_eq!(metric(&metrics, "inferx_open_connections"), Some(1.0), "{metrics}");
+    // Ordinary requests are unaffected.
+    let (_, bytes) = photo("astronaut.png");
+    assert_eq!(post(&server, "/predict", "image/png", &bytes, &[]).status, 200);
+}

@@ -86,6 +86,11 @@ impl ApiError {
         ApiError { retry_after: Some(1), ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message) }
     }
 
+    /// 408: the request body did not arrive in time (`server.connections.body_timeout_ms`).
+    pub fn body_timeout(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::REQUEST_TIMEOUT, "body_timeout", message)
+    }
+
     /// 504: the request's deadline passed.
     pub fn timeout(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", message)

@@ -108,26 +108,42 @@ pub(crate) async fn declared_size(
     next.run(request).await
 }
 
-/// Reads the whole body within the configured limit (413 above it).
-async fn body(request: Request, state: &AppState) -> Result<Bytes, ApiError> {
-    Bytes::from_request(request, state).await.map_err(|rejection| {
-        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            body_too_large(state)
-        } else {
-            ApiError::bad_request(rejection.body_text())
+/// What a body that could not be read is answered: 413 over `server.max_body_bytes`, 408 when
+/// it did not arrive within `server.connections.body_timeout_ms`, else 400 with `detail`.
+fn unreadable_body(
+    state: &AppState,
+    status: axum::http::StatusCode,
+    error: &(dyn std::error::Error + 'static),
+    detail: String,
+) -> ApiError {
+    if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        return body_too_large(state);
+    }
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if error.is::<tower_http::timeout::TimeoutError>() {
+            return ApiError::body_timeout(format!(
+                "the request body did not arrive within {} ms (server.connections.body_timeout_ms)",
+                state.config().connections.body_timeout_ms
+            ));
         }
-    })
+        cause = error.source();
+    }
+    ApiError::bad_request(detail)
+}
+
+/// Reads the whole body within the configured size limit and deadline.
+pub(crate) async fn body(request: Request, state: &AppState) -> Result<Bytes, ApiError> {
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| unreadable_body(state, rejection.status(), &rejection, rejection.body_text()))
 }
 
 /// The files of a multipart body, in order; reading stops at the file after the first `most`,
 /// so a body of many tiny parts is not all kept before the count is checked.
 async fn multipart_files(request: Request, state: &AppState, most: usize) -> Result<Vec<Bytes>, ApiError> {
     let multipart_error = |error: axum::extract::multipart::MultipartError| {
-        if error.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            body_too_large(state)
-        } else {
-            ApiError::bad_request(format!("malformed multipart body: {}", error.body_text()))
-        }
+        unreadable_body(state, error.status(), &error, format!("malformed multipart body: {}", error.body_text()))
     };
     let mut multipart = Multipart::from_request(request, state)
         .await

@@ -31,6 +31,7 @@ pub(crate) struct Metrics {
     pub batch_size: Histogram,
     pub queue_depth: IntGauge,
     pub in_flight: IntGauge,
+    pub connections: IntGauge,
     pub model_load: Gauge,
     pub rejected: IntCounterVec,
     pub session_runs: IntCounterVec,
@@ -73,6 +74,8 @@ impl Metrics {
             IntGauge::new("inferx_queue_depth", "Requests waiting for a worker").expect("static metric definition");
         let in_flight =
             IntGauge::new("inferx_in_flight_requests", "HTTP requests being served").expect("static metric definition");
+        let connections = IntGauge::new("inferx_open_connections", "Client connections open (server.connections.max)")
+            .expect("static metric definition");
         let model_load = Gauge::new("inferx_model_load_seconds", "Time to load and warm the model")
             .expect("static metric definition");
         let rejected = IntCounterVec::new(
@@ -101,6 +104,7 @@ impl Metrics {
             Box::new(batch_size.clone()),
             Box::new(queue_depth.clone()),
             Box::new(in_flight.clone()),
+            Box::new(connections.clone()),
             Box::new(model_load.clone()),
             Box::new(rejected.clone()),
             Box::new(session_runs.clone()),
@@ -117,6 +121,7 @@ impl Metrics {
             batch_size,
             queue_depth,
             in_flight,
+            connections,
             model_load,
             rejected,
             session_runs,

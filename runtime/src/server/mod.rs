@@ -9,6 +9,8 @@
 //! - the KServe Open Inference Protocol v2 under `/v2`;
 //! - API keys, per-client rate limiting, CORS, a body-size limit, per-request deadlines and
 //!   a bounded queue in front of worker threads (with optional dynamic batching);
+//! - a cap on open connections and deadlines for each request's headers and body and for
+//!   idle connections, so slow clients cannot hold the server;
 //! - request ids, JSON access logs, and graceful shutdown on SIGTERM/SIGINT.
 //!
 //! A project's own route runs the model on a worker thread through [`AppState::predict`];
@@ -38,6 +40,7 @@
 //! }
 //! ```
 
+mod connections;
 mod error;
 mod input;
 mod metrics;
@@ -47,7 +50,7 @@ mod runner;
 mod security;
 mod state;
 
-use std::{net::SocketAddr, time::Duration};
+use std::time::Duration;
 
 use axum::{
     extract::{DefaultBodyLimit, State},
@@ -175,7 +178,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 /// Binds `server.host:server.port`, prints `listening on http://ADDRESS` on stdout, and serves
-/// until SIGTERM or SIGINT. Then `/ready` turns 503, the server keeps answering for
+/// (within `server.connections`) until SIGTERM or SIGINT. Then `/ready` turns 503, the server keeps answering for
 /// `shutdown.drain_delay_ms`, stops accepting, and waits up to `shutdown.grace_period_ms` for
 /// requests in flight.
 pub async fn serve(routes: Router<AppState>, state: AppState) -> Result<(), ServeError> {
@@ -228,17 +231,22 @@ pub async fn serve_until(
         let _ = stopping.send(true);
         tracing::info!("no longer accepting connections; finishing requests in flight");
     };
-    let app = app(routes, state);
-    let server =
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown);
+    let counters = connections::ConnectionCounters {
+        open: state.metrics().connections.clone(),
+        refused: state.metrics().rejected.with_label_values(&["connections"]),
+    };
+    let serving =
+        connections::serve_connections(listener, app(routes, state), config.connections, counters, stopped.clone());
+    let server = async move {
+        tokio::join!(shutdown, serving);
+    };
     let grace = config.shutdown.grace_period_ms;
     let grace_over = async move {
         let _ = stopped.wait_for(|stopping| *stopping).await;
         tokio::time::sleep(Duration::from_millis(grace)).await;
     };
     tokio::select! {
-        result = server => {
-            result?;
+        () = server => {
             tracing::info!("stopped cleanly");
             Ok(())
         }

@@ -2,8 +2,7 @@
 //! so a project's container runs as a KServe custom predictor.
 
 use axum::{
-    body::Bytes,
-    extract::{Path, State},
+    extract::{Path, Request, State},
     http::StatusCode,
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -268,9 +267,10 @@ impl OipRequest {
     }
 }
 
-async fn infer(State(state): State<AppState>, Path(name): Path<String>, body: Bytes) -> Response {
+async fn infer(State(state): State<AppState>, Path(name): Path<String>, request: Request) -> Response {
     let result = async {
         check_model(&state, &name)?;
+        let body = super::input::body(request, &state).await?;
         let OipRequest { id, inputs, outputs: wanted } = OipRequest::parse(&body)?;
         let known: Vec<&str> =
             state.pipeline().engine().info().outputs.iter().map(|output| output.name.as_str()).collect();

@@ -44,6 +44,7 @@ fn prediction_errors(mut responses: Value) -> Value {
     for (status, description) in [
         ("400", "malformed request"),
         ("401", "missing or invalid API key"),
+        ("408", "the body did not arrive within the body deadline"),
         ("413", "body, image or batch over a limit"),
         ("415", "not an image, or an unsupported Content-Type"),
         ("422", "an image that cannot be decoded"),
@@ -122,7 +123,7 @@ pub(crate) fn openapi(state: &AppState) -> Value {
                 "parameters": name_parameter,
                 "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/InferRequest" } } } },
                 "responses": { "200": json_response("output tensors", object()), "400": oip_error, "404": oip_error,
-                               "413": oip_error, "503": oip_error, "504": oip_error },
+                               "408": oip_error, "413": oip_error, "503": oip_error, "504": oip_error },
             }},
         },
         "components": {

@@ -1,0 +1,525 @@
+//! The accept loop: at most `server.connections.max` connections open, deadlines for a
+//! request's headers and body and for an idle connection, and a stop that closes idle
+//! connections and lets the requests in flight finish.
+//!
+//! axum's own `serve` has no header deadline and no connection cap: a client sending one header
+//! byte at a time, or opening connections and sending nothing, held them for ever. hyper's own
+//! header deadline also runs while a keep-alive connection is idle, so it cannot be short for
+//! headers and long for idle connections at once; [`DeadlineIo`] tells the two apart.
+
+use std::{
+    future::Future,
+    io,
+    pin::{pin, Pin},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use axum::{
+    body::Body,
+    extract::{ConnectInfo, Request},
+    Router,
+};
+use hyper::{body::Incoming, server::conn::http1};
+use hyper_util::rt::TokioIo;
+use prometheus::{IntCounter, IntGauge};
+use tokio::{
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf},
+    net::{TcpListener, TcpStream},
+    sync::{watch, OwnedSemaphorePermit, Semaphore},
+    time::{Instant, Sleep},
+};
+use tower::ServiceExt;
+use tower_http::timeout::DeadlineBody;
+
+use crate::config::ConnectionsConfig;
+
+/// What a connection over the cap is answered before it is closed: cheaper than holding it in
+/// the listen backlog, and the client learns to come back instead of waiting.
+fn over_capacity() -> Vec<u8> {
+    let body = r#"{"error":{"status":503,"code":"overloaded","message":"too many open connections (server.connections.max); retry later"}}"#;
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\nconnection: close\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Refusals being answered at once; beyond them a connection over the cap is closed unanswered,
+/// so a flood of connections cannot pile up refusal tasks.
+const MOST_REFUSALS: usize = 64;
+
+/// One open connection: its place under the cap and its count in `inferx_open_connections`,
+/// both given back when it closes, however it closes.
+struct OpenConnection {
+    _place: OwnedSemaphorePermit,
+    gauge: IntGauge,
+}
+
+impl OpenConnection {
+    fn new(place: OwnedSemaphorePermit, gauge: IntGauge) -> OpenConnection {
+        gauge.inc();
+        OpenConnection { _place: place, gauge }
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.gauge.dec();
+    }
+}
+
+/// Requests begun (headers in) and answered (response headers out) on one connection: between
+/// the two, the request's own deadlines apply, not the connection's.
+#[derive(Default)]
+struct Cycles {
+    begun: AtomicU64,
+    answered: AtomicU64,
+}
+
+/// A client connection with the connection's deadlines:
+/// - from connecting, and from the first byte of each later request, its headers must be in
+///   within `header_timeout_ms`;
+/// - after an answer, the next request must start within `idle_timeout_ms`;
+/// - an answer the client does not read for `body_timeout_ms` ends the connection.
+///
+/// A read or write past its deadline fails with `TimedOut`, and hyper closes the connection.
+struct DeadlineIo {
+    stream: TcpStream,
+    cycles: Arc<Cycles>,
+    limits: ConnectionsConfig,
+    /// The read deadline and what it was set for: (answers so far, headers begun).
+    read_deadline: Pin<Box<Sleep>>,
+    read_deadline_for: (u64, bool),
+    /// The answer whose headers have begun arriving, if any.
+    head_begun: Option<u64>,
+    write_deadline: Option<Pin<Box<Sleep>>>,
+}
+
+impl DeadlineIo {
+    fn new(stream: TcpStream, cycles: Arc<Cycles>, limits: ConnectionsConfig) -> DeadlineIo {
+        // A new connection's first request is timed from the connection, as headers.
+        let header = Duration::from_millis(limits.header_timeout_ms);
+        DeadlineIo {
+            stream,
+            cycles,
+            limits,
+            read_deadline: Box::pin(tokio::time::sleep(header)),
+            read_deadline_for: (0, true),
+            head_begun: Some(0),
+            write_deadline: None,
+        }
+    }
+
+    fn timed_out(what: &str) -> io::Error {
+        io::Error::new(io::ErrorKind::TimedOut, format!("{what} took longer than allowed (server.connections)"))
+    }
+}
+
+impl AsyncRead for DeadlineIo {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        let answered = this.cycles.answered.load(Ordering::Relaxed);
+        let in_request = this.cycles.begun.load(Ordering::Relaxed) > answered;
+        let before = buf.filled().len();
+        match Pin::new(&mut this.stream).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                if !in_request && buf.filled().len() > before && this.head_begun != Some(answered) {
+                    // The first byte of the next request: its headers are now on the clock.
+                    this.head_begun = Some(answered);
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending if !in_request => {
+                let waiting_for = (answered, this.head_begun == Some(answered));
+                if this.read_deadline_for != waiting_for {
+                    let limit = if waiting_for.1 { this.limits.header_timeout_ms } else { this.limits.idle_timeout_ms };
+                    this.read_deadline.as_mut().reset(Instant::now() + Duration::from_millis(limit));
+                    this.read_deadline_for = waiting_for;
+                }
+                match this.read_deadline.as_mut().poll(cx) {
+                    Poll::Ready(()) if waiting_for.1 => Poll::Ready(Err(DeadlineIo::timed_out("sending the headers"))),
+                    Poll::Ready(()) => Poll::Ready(Err(DeadlineIo::timed_out("waiting for a request"))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+impl DeadlineIo {
+    /// A write through `write`; one that makes no progress for `body_timeout_ms` fails.
+    fn poll_write_within<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        write: impl FnOnce(Pin<&mut TcpStream>, &mut Context<'_>) -> Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        match write(Pin::new(&mut self.stream), cx) {
+            Poll::Pending => {
+                let stall = Duration::from_millis(self.limits.body_timeout_ms);
+                let deadline = self.write_deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
+                match deadline.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Err(DeadlineIo::timed_out("reading the answer"))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+            done => {
+                self.write_deadline = None;
+                done
+            }
+        }
+    }
+}
+
+impl AsyncWrite for DeadlineIo {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        self.poll_write_within(cx, |stream, cx| stream.poll_write(cx, data))
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_within(cx, |stream, cx| stream.poll_write_vectored(cx, data))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+/// Where the accept loop counts: connections open, and connections refused over the cap.
+pub(super) struct ConnectionCounters {
+    pub open: IntGauge,
+    pub refused: IntCounter,
+}
+
+/// Serves `app` on `listener` until `stopping` turns true, then stops accepting, asks every
+/// connection to close once its request in flight is answered (idle ones at once), and
+/// returns when all have closed.
+pub(super) async fn serve_connections(
+    listener: TcpListener,
+    app: Router,
+    limits: ConnectionsConfig,
+    counters: ConnectionCounters,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let places = Arc::new(Semaphore::new(limits.max));
+    let refusals = Arc::new(Semaphore::new(MOST_REFUSALS));
+    let body_timeout = Duration::from_millis(limits.body_timeout_ms);
+    loop {
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    backoff_after(error).await;
+                    continue;
+                }
+            },
+            () = stopped(&mut stopping) => break,
+        };
+        let Ok(place) = places.clone().try_acquire_owned() else {
+            counters.refused.inc();
+            if let Ok(refusal) = refusals.clone().try_acquire_owned() {
+                tokio::spawn(async move {
+                    refuse(stream).await;
+                    drop(refusal);
+                });
+            }
+            continue;
+        };
+        let open = OpenConnection::new(place, counters.open.clone());
+        // Answers are written whole; Nagle's delay would only hold back their last segment.
+        let _ = stream.set_nodelay(true);
+        let cycles = Arc::new(Cycles::default());
+        let io = DeadlineIo::new(stream, cycles.clone(), limits);
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+            cycles.begun.fetch_add(1, Ordering::Relaxed);
+            request.extensions_mut().insert(ConnectInfo(remote));
+            // The body's deadline runs from the headers, whether or not the body is read.
+            let request: Request = request.map(|body| Body::new(DeadlineBody::new(body_timeout, body)));
+            let cycles = cycles.clone();
+            let answer = app.clone().oneshot(request);
+            async move {
+                let response = answer.await;
+                cycles.answered.fetch_add(1, Ordering::Relaxed);
+                // hyper last read the socket while the request ran, outside the connection's
+                // deadlines; one more poll lets the next read start the idle deadline.
+                std::future::poll_fn(|cx| {
+                    cx.waker().wake_by_ref();
+                    Poll::Ready(())
+                })
+                .await;
+                response
+            }
+        });
+        let connection = http1::Builder::new().serve_connection(TokioIo::new(io), service);
+        let mut stopping = stopping.clone();
+        tokio::spawn(async move {
+            let _open = open;
+            let mut connection = pin!(connection);
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(error) = result {
+                        tracing::debug!(%remote, %error, "connection ended with an error");
+                    }
+                    return;
+                }
+                () = stopped(&mut stopping) => connection.as_mut().graceful_shutdown(),
+            }
+            if let Err(error) = connection.await {
+                tracing::debug!(%remote, %error, "connection ended with an error while stopping");
+            }
+        });
+    }
+    drop(listener);
+    // Every place back under the cap: every connection has closed.
+    let _ = places.acquire_many(limits.max as u32).await;
+}
+
+/// Resolves once the server is stopping. (It holds no borrow of the value, so the futures
+/// waiting on it stay `Send`.)
+async fn stopped(stopping: &mut watch::Receiver<bool>) {
+    let _ = stopping.wait_for(|stop| *stop).await;
+}
+
+/// Answers 503 to a connection over the cap and closes it, within a second whatever the
+/// client does. What the client sent is read and dropped until it closes its side: closing with
+/// it unread would reset the connection, and the client might lose the answer.
+async fn refuse(mut stream: TcpStream) {
+    let answer = async {
+        stream.write_all(&over_capacity()).await?;
+        stream.shutdown().await?;
+        let mut sink = [0u8; 4096];
+        while stream.read(&mut sink).await? > 0 {}
+        Ok::<(), std::io::Error>(())
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), answer).await;
+}
+
+/// After a failed accept: out of file descriptors or memory, wait for connections to close
+/// rather than spin; other errors (a client that left before its accept) are retried at once.
+async fn backoff_after(error: std::io::Error) {
+    // EMFILE and ENFILE (the same numbers on Linux and macOS): file descriptors used up.
+    let exhausted = matches!(error.raw_os_error(), Some(23 | 24)) || error.kind() == std::io::ErrorKind::OutOfMemory;
+    if exhausted {
+        tracing::warn!(%error, "cannot accept connections; retrying in 100 ms");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    } else {
+        tracing::debug!(%error, "accept failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: Duration = Duration::from_millis(300);
+    const IDLE: Duration = Duration::from_millis(2000);
+
+    fn limits() -> ConnectionsConfig {
+        ConnectionsConfig {
+            max: 4,
+            header_timeout_ms: HEADER.as_millis() as u64,
+            idle_timeout_ms: IDLE.as_millis() as u64,
+            body_timeout_ms: 300,
+        }
+    }
+
+    /// A connection over loopback: the server's end with the deadlines, and the client's end.
+    async fn connection(cycles: &Arc<Cycles>) -> (DeadlineIo, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        (DeadlineIo::new(server, cycles.clone(), limits()), client)
+    }
+
+    /// Reads until a read fails; returns the failure and how long it took.
+    async fn read_until_failure(io: &mut DeadlineIo) -> (io::ErrorKind, Duration) {
+        let started = Instant::now();
+        let mut buffer = [0u8; 64];
+        loop {
+            match io.read(&mut buffer).await {
+                Ok(0) => panic!("the client closed the connection"),
+                Ok(_) => {}
+                Err(error) => return (error.kind(), started.elapsed()),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_new_connection_must_send_its_headers_in_time() {
+        let cycles = Arc::new(Cycles::default());
+        let (mut io, _client) = connection(&cycles).await;
+        let (kind, after) = read_until_failure(&mut io).await;
+        assert_eq!(kind, io::ErrorKind::TimedOut);
+        assert!(after >= HEADER - Duration::from_millis(20) && after < IDLE, "{after:?}");
+    }
+
+    #[tokio::test]
+    async fn after_an_answer_the_idle_deadline_applies_until_the_next_requests_first_byte() {
+        let cycles = Arc::new(Cycles::default());
+        let (mut io, _client) = connection(&cycles).await;
+        cycles.begun.store(1, Ordering::Relaxed);
+        cycles.answered.store(1, Ordering::Relaxed);
+        let (kind, after) = read_until_failure(&mut io).await;
+        assert_eq!(kind, io::ErrorKind::TimedOut);
+        assert!(after >= IDLE - Duration::from_millis(20), "idle, not the header deadline: {after:?}");
+
+        // Once the next request's first byte is in, its headers are on the header deadline.
+        let (mut io, mut client) = connection(&cycles).await;
+        let sender = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            client.write_all(b"G").await.unwrap();
+            client
+        });
+        let (kind, after) = read_until_failure(&mut io).await;
+        let _client = sender.await.unwrap();
+        assert_eq!(kind, io::ErrorKind::TimedOut);
+        let expected = Duration::from_millis(400) + HEADER;
+        assert!(after >= expected - Duration::from_millis(20) && after < IDLE, "{after:?}");
+    }
+
+    #[tokio::test]
+    async fn a_request_being_served_is_not_on_the_connections_deadlines() {
+        let cycles = Arc::new(Cycles::default());
+        let (mut io, _client) = connection(&cycles).await;
+        cycles.begun.store(1, Ordering::Relaxed);
+        let mut buffer = [0u8; 64];
+        let read = tokio::time::timeout(HEADER * 3, io.read(&mut buffer)).await;
+        assert!(read.is_err(), "still waiting after three header deadlines: {read:?}");
+    }
+
+    #[tokio::test]
+    async fn an_answer_left_unread_ends_the_connection() {
+        let cycles = Arc::new(Cycles::default());
+        let (mut io, _client) = connection(&cycles).await;
+        let chunk = vec![0u8; 1 << 16];
+        let started = Instant::now();
+        let error = loop {
+            if let Err(error) = io.write_all(&chunk).await {
+                break error;
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "the writes never stalled");
+        };
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[test]
+    fn the_refusal_is_a_complete_http_answer() {
+        let answer = String::from_utf8(over_capacity()).unwrap();
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 503 "), "{head}");
+        assert!(head.contains(&format!("content-length: {}", body.len())), "{head}");
+        let error: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(error["error"]["code"], "overloaded");
+    }
+}
+
+#[cfg(test)]
+mod serving {
+    use super::*;
+    use axum::routing::get;
+
+    const LIMITS: ConnectionsConfig =
+        ConnectionsConfig { max: 2, header_timeout_ms: 300, idle_timeout_ms: 900, body_timeout_ms: 300 };
+
+    /// A server whose `/slow` answers after 300 ms; its address, counters and stop switch.
+    struct TestServer {
+        address: std::net::SocketAddr,
+        open: IntGauge,
+        refused: IntCounter,
+        stop: watch::Sender<bool>,
+        serving: tokio::task::JoinHandle<()>,
+    }
+
+    async fn test_server() -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let open = IntGauge::new("open", "open").unwrap();
+        let refused = IntCounter::new("refused", "refused").unwrap();
+        let counters = ConnectionCounters { open: open.clone(), refused: refused.clone() };
+        let (stop, stopping) = watch::channel(false);
+        let app = Router::new().route("/", get(|| async { "ok" })).route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                "slow"
+            }),
+        );
+        let serving = tokio::spawn(serve_connections(listener, app, LIMITS, counters, stopping));
+        TestServer { address, open, refused, stop, serving }
+    }
+
+    /// Sends `request` on a new connection and reads until the server closes it (at most 5 s):
+    /// the answer and when it closed.
+    async fn exchange(address: std::net::SocketAddr, request: &str) -> (String, Instant) {
+        let mut client = TcpStream::connect(address).await.unwrap();
+        client.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut answer)).await;
+        assert!(read.is_ok(), "closed within 5 s: {}", String::from_utf8_lossy(&answer));
+        (String::from_utf8_lossy(&answer).into_owned(), Instant::now())
+    }
+
+    #[tokio::test]
+    async fn a_kept_alive_connection_closes_at_the_idle_deadline_after_its_answer() {
+        let server = test_server().await;
+        let sent = Instant::now();
+        let (answer, closed) = exchange(server.address, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok"), "{answer}");
+        let idle = Duration::from_millis(LIMITS.idle_timeout_ms);
+        assert!(
+            closed - sent >= idle - Duration::from_millis(20),
+            "idle, not the header deadline: {:?}",
+            closed - sent
+        );
+    }
+
+    #[tokio::test]
+    async fn a_connection_over_the_cap_is_answered_503_and_closed() {
+        let server = test_server().await;
+        let _held: Vec<TcpStream> =
+            vec![TcpStream::connect(server.address).await.unwrap(), TcpStream::connect(server.address).await.unwrap()];
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(server.open.get(), 2);
+        let (answer, _) = exchange(server.address, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+        assert_eq!(server.refused.get(), 1);
+        assert_eq!(server.open.get(), 2, "the refused connection was never counted open");
+    }
+
+    #[tokio::test]
+    async fn stopping_lets_the_request_in_flight_finish_and_closes_idle_connections() {
+        let server = test_server().await;
+        let idle = TcpStream::connect(server.address).await.unwrap();
+        let slow = tokio::spawn(exchange(server.address, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let stopped_at = Instant::now();
+        server.stop.send(true).unwrap();
+        let (answer, closed) = slow.await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("slow"), "{answer}");
+        assert!(closed - stopped_at < Duration::from_millis(900), "closed after its answer, not at the idle deadline");
+        tokio::time::timeout(Duration::from_secs(2), server.serving).await.expect("the loop returns").unwrap();
+        assert_eq!(server.open.get(), 0);
+        let mut idle = idle;
+        let mut rest = Vec::new();
+        assert_eq!(idle.read_to_end(&mut rest).await.unwrap(), 0, "the idle connection was closed");
+    }
+}
