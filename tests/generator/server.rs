@@ -23,6 +23,7 @@ use crate::support::*;
 const NAME: &str = PROJECT_NAME;
 const KEY_A: &str = "key-a-0123456789abcdef";
 const KEY_B: &str = "key-b-0123456789abcdef";
+const KEY_C: &str = "key-c-0123456789abcdef";
 
 /// The generated project with the server: the quick start's, built once for every test here.
 fn project() -> &'static Path {
@@ -379,7 +380,7 @@ fn keys_rate_limits_and_size_limits_are_enforced() {
             server.rate_limit.burst = 5;
             config.limits.max_dimension = 1024;
         },
-        &[("INFERX_API_KEYS", &format!("{KEY_A},{KEY_B}"))],
+        &[("INFERX_API_KEYS", &format!("{KEY_A},{KEY_B},{KEY_C}"))],
     );
     let small = png(64, 48);
     // Without a valid key: 401 with a hint; open routes stay open.
@@ -413,6 +414,19 @@ fn keys_rate_limits_and_size_limits_are_enforced() {
     assert!(statuses.iter().take(5).all(|reply| reply.status == 200));
     assert!(limited.header("retry-after").unwrap().parse::<u64>().unwrap() >= 1);
     assert_eq!(limited.error_code(), "rate_limited");
+    // A batch costs one request per image: more images than the burst can never pass (413);
+    // a batch of 4 of key C's 5 leaves too little for another.
+    let tiny = png(4, 4);
+    let key_c = [("X-API-Key", KEY_C)];
+    let (content_type, six) = multipart(&[tiny.as_slice(); 6]);
+    let reply = post(&server, "/predict/batch", &content_type, &six, &key_c);
+    assert_eq!(reply.status, 413, "{}", String::from_utf8_lossy(&reply.body));
+    assert!(reply.json()["error"]["message"].as_str().unwrap().contains("server.rate_limit.burst"), "{}", reply.json());
+    let (content_type, four) = multipart(&[tiny.as_slice(); 4]);
+    assert_eq!(post(&server, "/predict/batch", &content_type, &four, &key_c).status, 200);
+    let reply = post(&server, "/predict/batch", &content_type, &four, &key_c);
+    assert_eq!((reply.status, reply.error_code().as_str()), (429, "rate_limited"));
+    assert!(reply.header("retry-after").is_some());
 }
 
 #[test]

@@ -9,7 +9,7 @@ use axum::{
 use base64::Engine as _;
 use serde::Deserialize;
 
-use super::{ApiError, AppState};
+use super::{security::BatchRefusal, ApiError, AppState};
 
 /// One encoded image from a request. Its format is sniffed from the bytes on arrival, so a
 /// non-image is refused (415) before it waits in the queue.
@@ -232,6 +232,7 @@ impl FromRequest<AppState> for BatchInput {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let charged_to = request.extensions().get::<super::security::RateIdentity>().cloned();
         let limit = state.config().max_batch_images;
         let over_limit = |count: String| {
             ApiError::too_large(format!(
@@ -265,6 +266,22 @@ impl FromRequest<AppState> for BatchInput {
         };
         if images.is_empty() {
             return Err(ApiError::bad_request("the batch holds no images"));
+        }
+        if let (Some(limiter), Some(identity)) = (state.limiter(), charged_to) {
+            match limiter.check_batch(&identity.0, images.len()) {
+                Ok(()) => {}
+                Err(BatchRefusal::Wait(seconds)) => {
+                    state.metrics().rejected.with_label_values(&["rate_limited"]).inc();
+                    return Err(ApiError::rate_limited(seconds));
+                }
+                Err(BatchRefusal::OverBurst(burst)) => {
+                    state.metrics().rejected.with_label_values(&["rate_limited"]).inc();
+                    return Err(ApiError::too_large(format!(
+                        "the batch holds {} images and each costs one request of the rate limit, which allows {burst} at once (server.rate_limit.burst); send smaller batches",
+                        images.len()
+                    )));
+                }
+            }
         }
         Ok(BatchInput { images })
     }

@@ -85,9 +85,16 @@ pub(crate) fn presented_key(headers: &HeaderMap) -> Option<&str> {
     headers.get("x-api-key").and_then(|value| value.to_str().ok()).map(str::trim)
 }
 
+/// Whole seconds until a refused client may try again (at least 1).
+fn seconds_until(not_until: governor::NotUntil<governor::clock::QuantaInstant>) -> u64 {
+    let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+}
+
 /// A token bucket per client identity.
 pub(crate) struct Limiter {
     limiter: DefaultKeyedRateLimiter<String>,
+    burst: u32,
     checks: AtomicU64,
 }
 
@@ -98,25 +105,54 @@ impl Limiter {
         let burst = NonZeroU32::new(config.burst).unwrap_or(NonZeroU32::MIN);
         Some(Limiter {
             limiter: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
+            burst: burst.get(),
             checks: AtomicU64::new(0),
         })
     }
 
     /// `Err(seconds to wait)` when `identity` is over its rate.
-    pub fn check(&self, identity: String) -> std::result::Result<(), u64> {
+    pub fn check(&self, identity: &str) -> std::result::Result<(), u64> {
         // Forget idle clients now and then, so the table stays bounded.
         if self.checks.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
             self.limiter.retain_recent();
         }
-        self.limiter.check_key(&identity).map_err(|not_until| {
-            let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
-            wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
-        })
+        self.limiter.check_key(&identity.to_string()).map_err(seconds_until)
     }
 }
 
+/// Why a batch was refused by the rate limit.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum BatchRefusal {
+    /// Over the rate now: seconds to wait.
+    Wait(u64),
+    /// More images than the burst: it can never pass. Carries the burst.
+    OverBurst(u32),
+}
+
+impl Limiter {
+    /// Charges a batch of `images` one token per image: the guard took one for the request, so
+    /// this takes the rest.
+    pub fn check_batch(&self, identity: &str, images: usize) -> std::result::Result<(), BatchRefusal> {
+        if images > self.burst as usize {
+            return Err(BatchRefusal::OverBurst(self.burst));
+        }
+        let Some(extra) = u32::try_from(images.saturating_sub(1)).ok().and_then(NonZeroU32::new) else {
+            return Ok(());
+        };
+        match self.limiter.check_key_n(&identity.to_string(), extra) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(BatchRefusal::Wait(seconds_until(not_until))),
+            Err(_) => Err(BatchRefusal::OverBurst(self.burst)),
+        }
+    }
+}
+
+/// The identity the guard charged a request to, for the routes that charge more (batches).
+#[derive(Debug, Clone)]
+pub(crate) struct RateIdentity(pub String);
+
 /// Authentication, then rate limiting, for every route not listed as open.
-pub(crate) async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub(crate) async fn guard(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let path = request.uri().path();
     if state.config().auth.open_routes.iter().any(|route| route == path) {
         return next.run(request).await;
@@ -142,10 +178,11 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
         format!("ip:{}", address.map_or_else(|| "unknown".to_string(), |ip| ip.to_string()))
     };
     if let Some(limiter) = state.limiter() {
-        if let Err(wait) = limiter.check(identity) {
+        if let Err(wait) = limiter.check(&identity) {
             state.metrics().rejected.with_label_values(&["rate_limited"]).inc();
             return ApiError::rate_limited(wait).into_response();
         }
+        request.extensions_mut().insert(RateIdentity(identity));
     }
     next.run(request).await
 }
@@ -192,10 +229,22 @@ mod tests {
     #[test]
     fn the_limiter_allows_the_burst_then_says_when_to_retry() {
         let limiter = Limiter::new(&RateLimitConfig { requests_per_second: 1, burst: 2 }).unwrap();
-        assert!(limiter.check("a".into()).is_ok());
-        assert!(limiter.check("a".into()).is_ok());
-        assert_eq!(limiter.check("a".into()), Err(1));
-        assert!(limiter.check("b".into()).is_ok(), "clients are limited separately");
+        assert!(limiter.check("a").is_ok());
+        assert!(limiter.check("a").is_ok());
+        assert_eq!(limiter.check("a"), Err(1));
+        assert!(limiter.check("b").is_ok(), "clients are limited separately");
         assert!(Limiter::new(&RateLimitConfig { requests_per_second: 0, burst: 5 }).is_none());
+    }
+
+    #[test]
+    fn a_batch_pays_one_token_per_image() {
+        let limiter = Limiter::new(&RateLimitConfig { requests_per_second: 1, burst: 5 }).unwrap();
+        assert!(limiter.check("a").is_ok(), "the guard's token");
+        assert_eq!(limiter.check_batch("a", 6), Err(BatchRefusal::OverBurst(5)), "can never pass");
+        assert_eq!(limiter.check_batch("a", 4), Ok(()), "three more: four of five taken");
+        assert_eq!(limiter.check_batch("a", 1), Ok(()), "a batch of one costs nothing more");
+        assert!(limiter.check("a").is_ok(), "the fifth");
+        assert_eq!(limiter.check_batch("a", 2), Err(BatchRefusal::Wait(1)));
+        assert_eq!(limiter.check_batch("b", 5), Ok(()), "clients are charged separately");
     }
 }
