@@ -8,12 +8,14 @@
 //! headers and long for idle connections at once; [`DeadlineIo`] tells the two apart.
 
 use std::{
+    collections::HashMap,
     future::Future,
     io,
+    net::SocketAddr,
     pin::{pin, Pin},
     sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex,
     },
     task::{Context, Poll},
     time::Duration,
@@ -30,7 +32,7 @@ use prometheus::{IntCounter, IntGauge};
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf},
     net::{TcpListener, TcpStream},
-    sync::{watch, OwnedSemaphorePermit, Semaphore},
+    sync::{watch, Notify, OwnedSemaphorePermit, Semaphore},
     time::{Instant, Sleep},
 };
 use tower::ServiceExt;
@@ -76,11 +78,27 @@ impl Drop for OpenConnection {
 
 /// Requests begun (headers in) and answered (response headers out) on one connection: between
 /// the two, the request's own deadlines apply, not the connection's.
+/// It is also what the accept loop sees of the connection when it must make room.
 #[derive(Default)]
 struct Cycles {
     begun: AtomicU64,
     answered: AtomicU64,
+    /// When the connection began waiting for its client (milliseconds on the loop's clock),
+    /// while no request is in flight.
+    waiting_since: AtomicU64,
+    /// Set when the loop chose this connection to close for room; `close` wakes its task.
+    evicted: AtomicBool,
+    close: Notify,
 }
+
+impl Cycles {
+    fn in_request(&self) -> bool {
+        self.begun.load(Ordering::Relaxed) > self.answered.load(Ordering::Relaxed)
+    }
+}
+
+/// `read_deadline_for` when the read deadline must be set afresh at the next wait.
+const NOT_ARMED: (u64, bool) = (u64::MAX, false);
 
 /// A client connection with the connection's deadlines:
 /// - from connecting, and from the first byte of each later request, its headers must be in
@@ -93,25 +111,33 @@ struct DeadlineIo {
     stream: TcpStream,
     cycles: Arc<Cycles>,
     limits: ConnectionsConfig,
+    epoch: Instant,
     /// The read deadline and what it was set for: (answers so far, headers begun).
     read_deadline: Pin<Box<Sleep>>,
     read_deadline_for: (u64, bool),
     /// The answer whose headers have begun arriving, if any.
     head_begun: Option<u64>,
+    /// The answer after which a read waited on the idle deadline. Only bytes arriving after
+    /// that wait start the next request's header deadline; bytes read sooner (the rest of a
+    /// body hyper drains, a pipelined request) stay on the idle deadline.
+    idle_after: Option<u64>,
     write_deadline: Option<Pin<Box<Sleep>>>,
 }
 
 impl DeadlineIo {
-    fn new(stream: TcpStream, cycles: Arc<Cycles>, limits: ConnectionsConfig) -> DeadlineIo {
+    fn new(stream: TcpStream, cycles: Arc<Cycles>, limits: ConnectionsConfig, epoch: Instant) -> DeadlineIo {
         // A new connection's first request is timed from the connection, as headers.
         let header = Duration::from_millis(limits.header_timeout_ms);
+        cycles.waiting_since.store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
         DeadlineIo {
             stream,
             cycles,
             limits,
+            epoch,
             read_deadline: Box::pin(tokio::time::sleep(header)),
             read_deadline_for: (0, true),
             head_begun: Some(0),
+            idle_after: None,
             write_deadline: None,
         }
     }
@@ -129,7 +155,8 @@ impl AsyncRead for DeadlineIo {
         let before = buf.filled().len();
         match Pin::new(&mut this.stream).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
-                if !in_request && buf.filled().len() > before && this.head_begun != Some(answered) {
+                let waited = this.idle_after == Some(answered);
+                if !in_request && waited && buf.filled().len() > before && this.head_begun != Some(answered) {
                     // The first byte of the next request: its headers are now on the clock.
                     this.head_begun = Some(answered);
                 }
@@ -137,7 +164,14 @@ impl AsyncRead for DeadlineIo {
             }
             Poll::Pending if !in_request => {
                 let waiting_for = (answered, this.head_begun == Some(answered));
+                if !waiting_for.1 {
+                    this.idle_after = Some(answered);
+                }
                 if this.read_deadline_for != waiting_for {
+                    if this.read_deadline_for.0 != answered {
+                        let now = this.epoch.elapsed().as_millis() as u64;
+                        this.cycles.waiting_since.store(now, Ordering::Relaxed);
+                    }
                     let limit = if waiting_for.1 { this.limits.header_timeout_ms } else { this.limits.idle_timeout_ms };
                     this.read_deadline.as_mut().reset(Instant::now() + Duration::from_millis(limit));
                     this.read_deadline_for = waiting_for;
@@ -171,6 +205,11 @@ impl DeadlineIo {
             }
             done => {
                 self.write_deadline = None;
+                if matches!(done, Poll::Ready(Ok(_))) {
+                    // An answer still being written is not idle time: the idle deadline runs
+                    // from its last byte.
+                    self.read_deadline_for = NOT_ARMED;
+                }
                 done
             }
         }
@@ -203,15 +242,34 @@ impl AsyncWrite for DeadlineIo {
     }
 }
 
-/// Where the accept loop counts: connections open, and connections refused over the cap.
+/// Where the accept loop counts: connections open, connections refused over the cap, and
+/// connections without a request closed to make room.
 pub(super) struct ConnectionCounters {
     pub open: IntGauge,
     pub refused: IntCounter,
+    pub evicted: IntCounter,
+}
+
+/// What every connection task of one loop shares.
+struct Shared {
+    app: Router,
+    limits: ConnectionsConfig,
+    counters: ConnectionCounters,
+    places: Arc<Semaphore>,
+    refusals: Arc<Semaphore>,
+    /// Open connections by id, for choosing one to close when the cap is reached.
+    open: Mutex<HashMap<u64, Arc<Cycles>>>,
+    epoch: Instant,
+    stopping: watch::Receiver<bool>,
 }
 
 /// Serves `app` on `listener` until `stopping` turns true, then stops accepting, asks every
 /// connection to close once its request in flight is answered (idle ones at once), and
 /// returns when all have closed.
+///
+/// At the cap, the connection that has waited longest for its client with no request in
+/// flight (idle, or still sending its headers) is closed to make room, as nginx does; only
+/// when every connection has a request in flight is the new one answered 503.
 pub(super) async fn serve_connections(
     listener: TcpListener,
     app: Router,
@@ -219,9 +277,17 @@ pub(super) async fn serve_connections(
     counters: ConnectionCounters,
     mut stopping: watch::Receiver<bool>,
 ) {
-    let places = Arc::new(Semaphore::new(limits.max));
-    let refusals = Arc::new(Semaphore::new(MOST_REFUSALS));
-    let body_timeout = Duration::from_millis(limits.body_timeout_ms);
+    let shared = Arc::new(Shared {
+        app,
+        limits,
+        counters,
+        places: Arc::new(Semaphore::new(limits.max)),
+        refusals: Arc::new(Semaphore::new(MOST_REFUSALS)),
+        open: Mutex::new(HashMap::new()),
+        epoch: Instant::now(),
+        stopping: stopping.clone(),
+    });
+    let mut next_id = 0u64;
     loop {
         let (stream, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -233,64 +299,111 @@ pub(super) async fn serve_connections(
             },
             () = stopped(&mut stopping) => break,
         };
-        let Ok(place) = places.clone().try_acquire_owned() else {
-            counters.refused.inc();
-            if let Ok(refusal) = refusals.clone().try_acquire_owned() {
-                tokio::spawn(async move {
-                    refuse(stream).await;
-                    drop(refusal);
-                });
-            }
+        next_id += 1;
+        if let Ok(place) = shared.places.clone().try_acquire_owned() {
+            spawn_connection(&shared, next_id, stream, remote, place);
+            continue;
+        }
+        // Full: close the longest-waiting connection without a request, and give this one
+        // its place once it is free; a few at a time, so a flood cannot pile them up.
+        let Ok(waiting) = shared.refusals.clone().try_acquire_owned() else {
+            shared.counters.refused.inc();
             continue;
         };
-        let open = OpenConnection::new(place, counters.open.clone());
-        // Answers are written whole; Nagle's delay would only hold back their last segment.
-        let _ = stream.set_nodelay(true);
-        let cycles = Arc::new(Cycles::default());
-        let io = DeadlineIo::new(stream, cycles.clone(), limits);
-        let app = app.clone();
-        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-            cycles.begun.fetch_add(1, Ordering::Relaxed);
-            request.extensions_mut().insert(ConnectInfo(remote));
-            // The body's deadline runs from the headers, whether or not the body is read.
-            let request: Request = request.map(|body| Body::new(DeadlineBody::new(body_timeout, body)));
-            let cycles = cycles.clone();
-            let answer = app.clone().oneshot(request);
-            async move {
-                let response = answer.await;
-                cycles.answered.fetch_add(1, Ordering::Relaxed);
-                // hyper last read the socket while the request ran, outside the connection's
-                // deadlines; one more poll lets the next read start the idle deadline.
-                std::future::poll_fn(|cx| {
-                    cx.waker().wake_by_ref();
-                    Poll::Ready(())
-                })
-                .await;
-                response
-            }
-        });
-        let connection = http1::Builder::new().serve_connection(TokioIo::new(io), service);
-        let mut stopping = stopping.clone();
+        let evicted = evict_longest_waiting(&shared);
+        let shared = shared.clone();
         tokio::spawn(async move {
-            let _open = open;
-            let mut connection = pin!(connection);
-            tokio::select! {
-                result = connection.as_mut() => {
-                    if let Err(error) = result {
-                        tracing::debug!(%remote, %error, "connection ended with an error");
-                    }
-                    return;
+            let place = match evicted {
+                true => tokio::time::timeout(EVICTION_WAIT, shared.places.clone().acquire_owned()).await.ok(),
+                false => None,
+            };
+            match place.and_then(Result::ok) {
+                Some(place) => spawn_connection(&shared, next_id, stream, remote, place),
+                None => {
+                    shared.counters.refused.inc();
+                    refuse(stream).await;
                 }
-                () = stopped(&mut stopping) => connection.as_mut().graceful_shutdown(),
             }
-            if let Err(error) = connection.await {
-                tracing::debug!(%remote, %error, "connection ended with an error while stopping");
-            }
+            drop(waiting);
         });
     }
     drop(listener);
     // Every place back under the cap: every connection has closed.
-    let _ = places.acquire_many(limits.max as u32).await;
+    let _ = shared.places.acquire_many(limits.max as u32).await;
+}
+
+/// How long a new connection waits for an evicted one to close before it is refused.
+const EVICTION_WAIT: Duration = Duration::from_millis(250);
+
+/// Asks the open connection that has waited longest with no request in flight to close;
+/// false when every one has a request in flight (or is already closing).
+fn evict_longest_waiting(shared: &Shared) -> bool {
+    let open = shared.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let longest = open
+        .values()
+        .filter(|cycles| !cycles.in_request() && !cycles.evicted.load(Ordering::Relaxed))
+        .min_by_key(|cycles| cycles.waiting_since.load(Ordering::Relaxed));
+    let Some(cycles) = longest else { return false };
+    cycles.evicted.store(true, Ordering::Relaxed);
+    cycles.close.notify_one();
+    shared.counters.evicted.inc();
+    true
+}
+
+/// Serves one accepted connection on its own task, holding `place` until it closes.
+fn spawn_connection(shared: &Arc<Shared>, id: u64, stream: TcpStream, remote: SocketAddr, place: OwnedSemaphorePermit) {
+    let open = OpenConnection::new(place, shared.counters.open.clone());
+    // Answers are written whole; Nagle's delay would only hold back their last segment.
+    let _ = stream.set_nodelay(true);
+    let cycles = Arc::new(Cycles::default());
+    let io = DeadlineIo::new(stream, cycles.clone(), shared.limits, shared.epoch);
+    shared.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(id, cycles.clone());
+    let app = shared.app.clone();
+    let body_timeout = Duration::from_millis(shared.limits.body_timeout_ms);
+    let in_service = cycles.clone();
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        in_service.begun.fetch_add(1, Ordering::Relaxed);
+        request.extensions_mut().insert(ConnectInfo(remote));
+        // The body's deadline runs from the headers, whether or not the body is read.
+        let request: Request = request.map(|body| Body::new(DeadlineBody::new(body_timeout, body)));
+        let cycles = in_service.clone();
+        let answer = app.clone().oneshot(request);
+        async move {
+            let response = answer.await;
+            cycles.answered.fetch_add(1, Ordering::Relaxed);
+            // hyper last read the socket while the request ran, outside the connection's
+            // deadlines; one more poll lets the next read start the idle deadline.
+            std::future::poll_fn(|cx| {
+                cx.waker().wake_by_ref();
+                Poll::Ready(())
+            })
+            .await;
+            response
+        }
+    });
+    let connection = http1::Builder::new().serve_connection(TokioIo::new(io), service);
+    let mut stopping = shared.stopping.clone();
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let _open = open;
+        let mut connection = pin!(connection);
+        let closing = tokio::select! {
+            result = connection.as_mut() => Some(result),
+            () = stopped(&mut stopping) => None,
+            () = cycles.close.notified() => None,
+        };
+        let result = match closing {
+            Some(result) => result,
+            None => {
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+        };
+        if let Err(error) = result {
+            tracing::debug!(%remote, %error, "connection ended with an error");
+        }
+        shared.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&id);
+    });
 }
 
 /// Resolves once the server is stopping. (It holds no borrow of the value, so the futures
@@ -347,7 +460,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
         let (server, _) = listener.accept().await.unwrap();
-        (DeadlineIo::new(server, cycles.clone(), limits()), client)
+        (DeadlineIo::new(server, cycles.clone(), limits(), Instant::now()), client)
     }
 
     /// Reads until a read fails; returns the failure and how long it took.
@@ -397,6 +510,20 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn bytes_read_before_the_connection_went_idle_stay_on_the_idle_deadline() {
+        // The rest of a body that hyper drains after an early answer is not a new request.
+        let cycles = Arc::new(Cycles::default());
+        let (mut io, mut client) = connection(&cycles).await;
+        cycles.begun.store(1, Ordering::Relaxed);
+        cycles.answered.store(1, Ordering::Relaxed);
+        client.write_all(b"rest of a body").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (kind, after) = read_until_failure(&mut io).await;
+        assert_eq!(kind, io::ErrorKind::TimedOut);
+        assert!(after >= IDLE - Duration::from_millis(20), "idle, not the header deadline: {after:?}");
+    }
+
+    #[tokio::test]
     async fn a_request_being_served_is_not_on_the_connections_deadlines() {
         let cycles = Arc::new(Cycles::default());
         let (mut io, _client) = connection(&cycles).await;
@@ -438,13 +565,15 @@ mod serving {
     use axum::routing::get;
 
     const LIMITS: ConnectionsConfig =
-        ConnectionsConfig { max: 2, header_timeout_ms: 300, idle_timeout_ms: 900, body_timeout_ms: 300 };
+        ConnectionsConfig { max: 2, header_timeout_ms: 1000, idle_timeout_ms: 1500, body_timeout_ms: 300 };
+    const SLOW: Duration = Duration::from_millis(600);
 
-    /// A server whose `/slow` answers after 300 ms; its address, counters and stop switch.
+    /// A server whose `/slow` answers after `SLOW`; its address, counters and stop switch.
     struct TestServer {
         address: std::net::SocketAddr,
         open: IntGauge,
         refused: IntCounter,
+        evicted: IntCounter,
         stop: watch::Sender<bool>,
         serving: tokio::task::JoinHandle<()>,
     }
@@ -454,17 +583,18 @@ mod serving {
         let address = listener.local_addr().unwrap();
         let open = IntGauge::new("open", "open").unwrap();
         let refused = IntCounter::new("refused", "refused").unwrap();
-        let counters = ConnectionCounters { open: open.clone(), refused: refused.clone() };
+        let evicted = IntCounter::new("evicted", "evicted").unwrap();
+        let counters = ConnectionCounters { open: open.clone(), refused: refused.clone(), evicted: evicted.clone() };
         let (stop, stopping) = watch::channel(false);
         let app = Router::new().route("/", get(|| async { "ok" })).route(
             "/slow",
             get(|| async {
-                tokio::time::sleep(Duration::from_millis(300)).await;
+                tokio::time::sleep(SLOW).await;
                 "slow"
             }),
         );
         let serving = tokio::spawn(serve_connections(listener, app, LIMITS, counters, stopping));
-        TestServer { address, open, refused, stop, serving }
+        TestServer { address, open, refused, evicted, stop, serving }
     }
 
     /// Sends `request` on a new connection and reads until the server closes it (at most 5 s):
@@ -493,16 +623,42 @@ mod serving {
     }
 
     #[tokio::test]
-    async fn a_connection_over_the_cap_is_answered_503_and_closed() {
+    async fn at_the_cap_the_connection_waiting_longest_makes_room() {
         let server = test_server().await;
-        let _held: Vec<TcpStream> =
-            vec![TcpStream::connect(server.address).await.unwrap(), TcpStream::connect(server.address).await.unwrap()];
+        let mut oldest = TcpStream::connect(server.address).await.unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut newer = TcpStream::connect(server.address).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(server.open.get(), 2);
+        let started = Instant::now();
+        let (answer, _) = exchange(server.address, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+        assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok"), "{answer}");
+        let mut rest = Vec::new();
+        assert_eq!(oldest.read_to_end(&mut rest).await.unwrap(), 0, "the oldest silent connection was closed");
+        assert!(started.elapsed() < Duration::from_millis(500), "for room, not at its header deadline");
+        let mut byte = [0u8; 1];
+        let still_open = tokio::time::timeout(Duration::from_millis(100), newer.read(&mut byte)).await;
+        assert!(still_open.is_err(), "the newer one was kept: {still_open:?}");
+        assert_eq!((server.evicted.get(), server.refused.get()), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn with_every_connection_busy_one_more_is_answered_503_and_closed() {
+        let server = test_server().await;
+        let busy: Vec<_> = (0..2)
+            .map(|_| {
+                tokio::spawn(exchange(server.address, "GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(server.open.get(), 2);
         let (answer, _) = exchange(server.address, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
         assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
-        assert_eq!(server.refused.get(), 1);
-        assert_eq!(server.open.get(), 2, "the refused connection was never counted open");
+        assert_eq!((server.refused.get(), server.evicted.get()), (1, 0));
+        for request in busy {
+            let (answer, _) = request.await.unwrap();
+            assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("slow"), "{answer}");
+        }
     }
 
     #[tokio::test]

@@ -239,21 +239,25 @@ impl FromRequest<AppState> for BatchInput {
                 "the batch holds {count} images, over the limit of {limit} (server.max_batch_images)"
             ))
         };
+        // Counted, then charged to the rate limit, before any image is decoded.
+        let admit = |count: usize| match count {
+            0 => Err(ApiError::bad_request("the batch holds no images")),
+            count if count > limit => Err(over_limit(count.to_string())),
+            count => charge_batch(state, charged_to.as_ref(), count),
+        };
         let images: Vec<Result<ImageInput, ApiError>> = match media_type(&request).as_str() {
             "multipart/form-data" => {
                 let files = multipart_files(request, state, limit).await?;
                 if files.len() > limit {
                     return Err(over_limit(format!("more than {limit}")));
                 }
+                admit(files.len())?;
                 files.into_iter().map(ImageInput::sniff).collect()
             }
             "application/json" => {
                 let bytes = body(request, state).await?;
                 let example = "{\"images\": [\"<base64>\", ...]}";
-                let count = parse_json::<JsonImagesCount>(&bytes, example)?.images.0;
-                if count > limit {
-                    return Err(over_limit(count.to_string()));
-                }
+                admit(parse_json::<JsonImagesCount>(&bytes, example)?.images.0)?;
                 let parsed: JsonImages = parse_json(&bytes, example)?;
                 parsed.images.iter().map(|text| ImageInput::from_base64(text)).collect()
             }
@@ -264,25 +268,26 @@ impl FromRequest<AppState> for BatchInput {
                 )))
             }
         };
-        if images.is_empty() {
-            return Err(ApiError::bad_request("the batch holds no images"));
-        }
-        if let (Some(limiter), Some(identity)) = (state.limiter(), charged_to) {
-            match limiter.check_batch(&identity.0, images.len()) {
-                Ok(()) => {}
-                Err(BatchRefusal::Wait(seconds)) => {
-                    state.metrics().rejected.with_label_values(&["rate_limited"]).inc();
-                    return Err(ApiError::rate_limited(seconds));
-                }
-                Err(BatchRefusal::OverBurst(burst)) => {
-                    state.metrics().rejected.with_label_values(&["rate_limited"]).inc();
-                    return Err(ApiError::too_large(format!(
-                        "the batch holds {} images and each costs one request of the rate limit, which allows {burst} at once (server.rate_limit.burst); send smaller batches",
-                        images.len()
-                    )));
-                }
-            }
-        }
         Ok(BatchInput { images })
     }
+}
+
+/// Charges a batch of `count` images one rate-limit request per image (the guard charged one).
+fn charge_batch(
+    state: &AppState,
+    charged_to: Option<&super::security::RateIdentity>,
+    count: usize,
+) -> Result<(), ApiError> {
+    let (Some(limiter), Some(identity)) = (state.limiter(), charged_to) else { return Ok(()) };
+    let refusal = match limiter.check_batch(&identity.0, count) {
+        Ok(()) => return Ok(()),
+        Err(refusal) => refusal,
+    };
+    state.metrics().rejected.with_label_values(&["rate_limited"]).inc();
+    Err(match refusal {
+        BatchRefusal::Wait(seconds) => ApiError::rate_limited(seconds),
+        BatchRefusal::OverBurst(burst) => ApiError::too_large(format!(
+            "the batch holds {count} images and each costs one request of the rate limit, which allows {burst} at once (server.rate_limit.burst); send smaller batches"
+        )),
+    })
 }

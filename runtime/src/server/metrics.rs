@@ -12,8 +12,8 @@ use axum::{
     response::Response,
 };
 use prometheus::{
-    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 use super::AppState;
@@ -32,6 +32,7 @@ pub(crate) struct Metrics {
     pub queue_depth: IntGauge,
     pub in_flight: IntGauge,
     pub connections: IntGauge,
+    pub connections_evicted: IntCounter,
     pub model_load: Gauge,
     pub rejected: IntCounterVec,
     pub session_runs: IntCounterVec,
@@ -76,6 +77,11 @@ impl Metrics {
             IntGauge::new("inferx_in_flight_requests", "HTTP requests being served").expect("static metric definition");
         let connections = IntGauge::new("inferx_open_connections", "Client connections open (server.connections.max)")
             .expect("static metric definition");
+        let connections_evicted = IntCounter::new(
+            "inferx_connections_evicted_total",
+            "Connections without a request in flight closed to make room under server.connections.max",
+        )
+        .expect("static metric definition");
         let model_load = Gauge::new("inferx_model_load_seconds", "Time to load and warm the model")
             .expect("static metric definition");
         let rejected = IntCounterVec::new(
@@ -105,6 +111,7 @@ impl Metrics {
             Box::new(queue_depth.clone()),
             Box::new(in_flight.clone()),
             Box::new(connections.clone()),
+            Box::new(connections_evicted.clone()),
             Box::new(model_load.clone()),
             Box::new(rejected.clone()),
             Box::new(session_runs.clone()),
@@ -122,6 +129,7 @@ impl Metrics {
             queue_depth,
             in_flight,
             connections,
+            connections_evicted,
             model_load,
             rejected,
             session_runs,

@@ -9,8 +9,9 @@
 //! - the KServe Open Inference Protocol v2 under `/v2`;
 //! - API keys, per-client rate limiting, CORS, a body-size limit, per-request deadlines and
 //!   a bounded queue in front of worker threads (with optional dynamic batching);
-//! - a cap on open connections and deadlines for each request's headers and body and for
-//!   idle connections, so slow clients cannot hold the server;
+//! - a cap on open connections (idle ones make room at the cap) and deadlines for each
+//!   request's headers and body and for idle connections, so slow clients cannot hold the
+//!   server;
 //! - request ids, JSON access logs, and graceful shutdown on SIGTERM/SIGINT.
 //!
 //! A project's own route runs the model on a worker thread through [`AppState::predict`];
@@ -234,6 +235,7 @@ pub async fn serve_until(
     let counters = connections::ConnectionCounters {
         open: state.metrics().connections.clone(),
         refused: state.metrics().rejected.with_label_values(&["connections"]),
+        evicted: state.metrics().connections_evicted.clone(),
     };
     let serving =
         connections::serve_connections(listener, app(routes, state), config.connections, counters, stopped.clone());

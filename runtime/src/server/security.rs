@@ -87,7 +87,10 @@ pub(crate) fn presented_key(headers: &HeaderMap) -> Option<&str> {
 
 /// Whole seconds until a refused client may try again (at least 1).
 fn seconds_until(not_until: governor::NotUntil<governor::clock::QuantaInstant>) -> u64 {
-    let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+    whole_seconds(not_until.wait_time_from(governor::clock::DefaultClock::default().now()))
+}
+
+fn whole_seconds(wait: std::time::Duration) -> u64 {
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
@@ -141,7 +144,11 @@ impl Limiter {
         };
         match self.limiter.check_key_n(&identity.to_string(), extra) {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(not_until)) => Err(BatchRefusal::Wait(seconds_until(not_until))),
+            // The retry pays the guard's token again, which this refusal does not give back.
+            Ok(Err(not_until)) => {
+                let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+                Err(BatchRefusal::Wait(whole_seconds(wait + not_until.quota().replenish_interval())))
+            }
             Err(_) => Err(BatchRefusal::OverBurst(self.burst)),
         }
     }
@@ -244,7 +251,7 @@ mod tests {
         assert_eq!(limiter.check_batch("a", 4), Ok(()), "three more: four of five taken");
         assert_eq!(limiter.check_batch("a", 1), Ok(()), "a batch of one costs nothing more");
         assert!(limiter.check("a").is_ok(), "the fifth");
-        assert_eq!(limiter.check_batch("a", 2), Err(BatchRefusal::Wait(1)));
+        assert_eq!(limiter.check_batch("a", 2), Err(BatchRefusal::Wait(2)), "its own token, and the guard's again");
         assert_eq!(limiter.check_batch("b", 5), Ok(()), "clients are charged separately");
     }
 }
