@@ -15,15 +15,20 @@
 # Prints each window's p50 and fastest request, then the medians over the pairs of
 # NEW minus OLD: the p50 difference moves with the machine, the fastest request's
 # much less.
+#
+# CONNECTIONS=8 (or any c > 1) compares throughput instead: wrk with c connections
+# and 2 threads, each window's requests/s and p50, then the median over the pairs of
+# NEW / OLD requests/s.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-[[ $# == 3 ]] || { sed -n '2,17p' "$0"; exit 2; }
+[[ $# == 3 ]] || { sed -n '2,21p' "$0"; exit 2; }
 project="$(cd "$1" && pwd)"
 binaries=("$(realpath "$2")" "$(realpath "$3")")
 IMAGE="$(realpath "${IMAGE:-$repo/.fixtures/images/astronaut.png}")"
 WINDOW="${WINDOW:-3}"
 PAIRS="${PAIRS:-8}"
+CONNECTIONS="${CONNECTIONS:-1}"
 for binary in "${binaries[@]}"; do [[ -x "$binary" ]] || { echo "not an executable: $binary" >&2; exit 1; }; done
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
 
@@ -40,9 +45,14 @@ window() {
     for _ in 1 2 3 4 5; do
         curl -sf -o /dev/null -H "Content-Type: image/png" --data-binary "@$IMAGE" "$url/predict"
     done
-    (cd "$repo" && wrk -t1 -c1 -d"${WINDOW}s" -s bench/wrk_bench.lua "$url/predict" -- "$IMAGE" image/png) |
+    local threads=$((CONNECTIONS > 1 ? 2 : 1))
+    (cd "$repo" && wrk -t"$threads" -c"$CONNECTIONS" -d"${WINDOW}s" -s bench/wrk_bench.lua "$url/predict" -- "$IMAGE" image/png) |
         sed -n 's/^WRK_JSON //p' |
-        python3 -c 'import json, sys; d = json.load(sys.stdin)["latency_us"]; print(d["p50"] / 1e3, d["min"] / 1e3)'
+        if ((CONNECTIONS > 1)); then
+            python3 -c 'import json, sys; d = json.load(sys.stdin); print(round(d["requests"] / d["duration_us"] * 1e6, 2), d["latency_us"]["p50"] / 1e3)'
+        else
+            python3 -c 'import json, sys; d = json.load(sys.stdin)["latency_us"]; print(d["p50"] / 1e3, d["min"] / 1e3)'
+        fi
     kill "$pid"
     wait "$pid" 2>/dev/null || true
     pid=""
@@ -55,10 +65,25 @@ for pair in $(seq "$PAIRS"); do
     declare -A seen=()
     for which in "${order[@]}"; do
         seen[$which]="$(window "${binaries[$which]}")"
-        echo "pair $pair: $([[ $which == 0 ]] && echo old || echo new) p50 / fastest ms: ${seen[$which]}"
+        if ((CONNECTIONS > 1)); then
+            echo "pair $pair: $([[ $which == 0 ]] && echo old || echo new) requests/s, p50 ms: ${seen[$which]}"
+        else
+            echo "pair $pair: $([[ $which == 0 ]] && echo old || echo new) p50 / fastest ms: ${seen[$which]}"
+        fi
     done
     results+=("${seen[0]} ${seen[1]}")
 done
+if ((CONNECTIONS > 1)); then
+    printf '%s\n' "${results[@]}" | python3 -c '
+import statistics, sys
+rows = [list(map(float, line.split())) for line in sys.stdin]
+ratio = statistics.median(new / old for old, _, new, _ in rows)
+better = sum(new > old for old, _, new, _ in rows)
+print(f"new / old requests/s at c='"$CONNECTIONS"', median over {len(rows)} pairs: {ratio:.3f} "
+      f"(new faster in {better} of {len(rows)} pairs)")
+'
+    exit 0
+fi
 printf '%s\n' "${results[@]}" | python3 -c '
 import statistics, sys
 rows = [list(map(float, line.split())) for line in sys.stdin]
