@@ -56,23 +56,28 @@ fn over_capacity() -> Vec<u8> {
 /// so a flood of connections cannot pile up refusal tasks.
 const MOST_REFUSALS: usize = 64;
 
-/// One open connection: its place under the cap and its count in `inferx_open_connections`,
-/// both given back when it closes, however it closes.
+/// One open connection: its place under the cap, its count in `inferx_open_connections` and
+/// its entry among the connections that may be closed for room, all given back when it closes,
+/// however it closes.
 struct OpenConnection {
+    shared: Arc<Shared>,
+    id: u64,
     _place: OwnedSemaphorePermit,
-    gauge: IntGauge,
 }
 
 impl OpenConnection {
-    fn new(place: OwnedSemaphorePermit, gauge: IntGauge) -> OpenConnection {
-        gauge.inc();
-        OpenConnection { _place: place, gauge }
+    fn new(shared: &Arc<Shared>, id: u64, place: OwnedSemaphorePermit, cycles: &Arc<Cycles>) -> OpenConnection {
+        shared.counters.open.inc();
+        shared.registry().insert(id, cycles.clone());
+        OpenConnection { shared: shared.clone(), id, _place: place }
     }
 }
 
 impl Drop for OpenConnection {
     fn drop(&mut self) {
-        self.gauge.dec();
+        // Out of the registry before the place is given back (fields drop after this).
+        self.shared.registry().remove(&self.id);
+        self.shared.counters.open.dec();
     }
 }
 
@@ -257,10 +262,19 @@ struct Shared {
     counters: ConnectionCounters,
     places: Arc<Semaphore>,
     refusals: Arc<Semaphore>,
-    /// Open connections by id, for choosing one to close when the cap is reached.
+    /// Open connections by id, for choosing one to close when the cap is reached; through
+    /// [`Shared::registry`].
     open: Mutex<HashMap<u64, Arc<Cycles>>>,
     epoch: Instant,
     stopping: watch::Receiver<bool>,
+}
+
+impl Shared {
+    /// The open connections by id.
+    fn registry(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Cycles>>> {
+        // Nothing is left half-done under this lock, so a panic elsewhere cannot poison it.
+        self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 /// Serves `app` on `listener` until `stopping` turns true, then stops accepting, asks every
@@ -338,7 +352,7 @@ const EVICTION_WAIT: Duration = Duration::from_millis(250);
 /// Asks the open connection that has waited longest with no request in flight to close;
 /// false when every one has a request in flight (or is already closing).
 fn evict_longest_waiting(shared: &Shared) -> bool {
-    let open = shared.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let open = shared.registry();
     let longest = open
         .values()
         .filter(|cycles| !cycles.in_request() && !cycles.evicted.load(Ordering::Relaxed))
@@ -352,12 +366,11 @@ fn evict_longest_waiting(shared: &Shared) -> bool {
 
 /// Serves one accepted connection on its own task, holding `place` until it closes.
 fn spawn_connection(shared: &Arc<Shared>, id: u64, stream: TcpStream, remote: SocketAddr, place: OwnedSemaphorePermit) {
-    let open = OpenConnection::new(place, shared.counters.open.clone());
+    let cycles = Arc::new(Cycles::default());
+    let open = OpenConnection::new(shared, id, place, &cycles);
     // Answers are written whole; Nagle's delay would only hold back their last segment.
     let _ = stream.set_nodelay(true);
-    let cycles = Arc::new(Cycles::default());
     let io = DeadlineIo::new(stream, cycles.clone(), shared.limits, shared.epoch);
-    shared.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(id, cycles.clone());
     let app = shared.app.clone();
     let body_timeout = Duration::from_millis(shared.limits.body_timeout_ms);
     let in_service = cycles.clone();
@@ -383,7 +396,6 @@ fn spawn_connection(shared: &Arc<Shared>, id: u64, stream: TcpStream, remote: So
     });
     let connection = http1::Builder::new().serve_connection(TokioIo::new(io), service);
     let mut stopping = shared.stopping.clone();
-    let shared = shared.clone();
     tokio::spawn(async move {
         let _open = open;
         let mut connection = pin!(connection);
@@ -402,7 +414,6 @@ fn spawn_connection(shared: &Arc<Shared>, id: u64, stream: TcpStream, remote: So
         if let Err(error) = result {
             tracing::debug!(%remote, %error, "connection ended with an error");
         }
-        shared.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&id);
     });
 }
 

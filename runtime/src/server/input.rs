@@ -279,7 +279,7 @@ fn charge_batch(
     count: usize,
 ) -> Result<(), ApiError> {
     let (Some(limiter), Some(identity)) = (state.limiter(), charged_to) else { return Ok(()) };
-    let refusal = match limiter.check_batch(&identity.0, count) {
+    let refusal = match limiter.check_batch(identity, count) {
         Ok(()) => return Ok(()),
         Err(refusal) => refusal,
     };

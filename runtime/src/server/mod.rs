@@ -179,9 +179,9 @@ async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 /// Binds `server.host:server.port`, prints `listening on http://ADDRESS` on stdout, and serves
-/// (within `server.connections`) until SIGTERM or SIGINT. Then `/ready` turns 503, the server keeps answering for
-/// `shutdown.drain_delay_ms`, stops accepting, and waits up to `shutdown.grace_period_ms` for
-/// requests in flight.
+/// (within `server.connections`) until SIGTERM or SIGINT. Then `/ready` turns 503, the server
+/// keeps answering for `shutdown.drain_delay_ms`, stops accepting, and waits up to
+/// `shutdown.grace_period_ms` for requests in flight.
 pub async fn serve(routes: Router<AppState>, state: AppState) -> Result<(), ServeError> {
     serve_until(routes, state, shutdown_signal()).await
 }

@@ -85,11 +85,12 @@ pub(crate) fn presented_key(headers: &HeaderMap) -> Option<&str> {
     headers.get("x-api-key").and_then(|value| value.to_str().ok()).map(str::trim)
 }
 
-/// Whole seconds until a refused client may try again (at least 1).
-fn seconds_until(not_until: governor::NotUntil<governor::clock::QuantaInstant>) -> u64 {
-    whole_seconds(not_until.wait_time_from(governor::clock::DefaultClock::default().now()))
+/// How long until a refused client's tokens are there.
+fn wait_of(not_until: &governor::NotUntil<governor::clock::QuantaInstant>) -> std::time::Duration {
+    not_until.wait_time_from(governor::clock::DefaultClock::default().now())
 }
 
+/// `wait` in whole seconds, rounded up (a `Retry-After` of at least 1 for any wait).
 fn whole_seconds(wait: std::time::Duration) -> u64 {
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
@@ -114,12 +115,12 @@ impl Limiter {
     }
 
     /// `Err(seconds to wait)` when `identity` is over its rate.
-    pub fn check(&self, identity: &str) -> std::result::Result<(), u64> {
+    pub fn check(&self, identity: &RateIdentity) -> std::result::Result<(), u64> {
         // Forget idle clients now and then, so the table stays bounded.
         if self.checks.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
             self.limiter.retain_recent();
         }
-        self.limiter.check_key(&identity.to_string()).map_err(seconds_until)
+        self.limiter.check_key(&identity.0).map_err(|not_until| whole_seconds(wait_of(&not_until)))
     }
 }
 
@@ -135,19 +136,18 @@ pub(crate) enum BatchRefusal {
 impl Limiter {
     /// Charges a batch of `images` one token per image: the guard took one for the request, so
     /// this takes the rest.
-    pub fn check_batch(&self, identity: &str, images: usize) -> std::result::Result<(), BatchRefusal> {
+    pub fn check_batch(&self, identity: &RateIdentity, images: usize) -> std::result::Result<(), BatchRefusal> {
         if images > self.burst as usize {
             return Err(BatchRefusal::OverBurst(self.burst));
         }
         let Some(extra) = u32::try_from(images.saturating_sub(1)).ok().and_then(NonZeroU32::new) else {
             return Ok(());
         };
-        match self.limiter.check_key_n(&identity.to_string(), extra) {
+        match self.limiter.check_key_n(&identity.0, extra) {
             Ok(Ok(())) => Ok(()),
             // The retry pays the guard's token again, which this refusal does not give back.
             Ok(Err(not_until)) => {
-                let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
-                Err(BatchRefusal::Wait(whole_seconds(wait + not_until.quota().replenish_interval())))
+                Err(BatchRefusal::Wait(whole_seconds(wait_of(&not_until) + not_until.quota().replenish_interval())))
             }
             Err(_) => Err(BatchRefusal::OverBurst(self.burst)),
         }
@@ -165,7 +165,7 @@ pub(crate) async fn guard(State(state): State<AppState>, mut request: Request, n
         return next.run(request).await;
     }
     let keys = state.keys();
-    let identity = if keys.enabled() {
+    let identity = RateIdentity(if keys.enabled() {
         match presented_key(request.headers()) {
             Some(key) if keys.accepts(key) => format!("key:{}", &hex(&digest(key))[..16]),
             Some(_) => {
@@ -183,13 +183,13 @@ pub(crate) async fn guard(State(state): State<AppState>, mut request: Request, n
     } else {
         let address = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
         format!("ip:{}", address.map_or_else(|| "unknown".to_string(), |ip| ip.to_string()))
-    };
+    });
     if let Some(limiter) = state.limiter() {
         if let Err(wait) = limiter.check(&identity) {
             state.metrics().rejected.with_label_values(&["rate_limited"]).inc();
             return ApiError::rate_limited(wait).into_response();
         }
-        request.extensions_mut().insert(RateIdentity(identity));
+        request.extensions_mut().insert(identity);
     }
     next.run(request).await
 }
@@ -233,25 +233,33 @@ mod tests {
         assert_eq!(presented_key(&headers), None);
     }
 
+    fn id(name: &str) -> RateIdentity {
+        RateIdentity(name.to_string())
+    }
+
     #[test]
     fn the_limiter_allows_the_burst_then_says_when_to_retry() {
         let limiter = Limiter::new(&RateLimitConfig { requests_per_second: 1, burst: 2 }).unwrap();
-        assert!(limiter.check("a").is_ok());
-        assert!(limiter.check("a").is_ok());
-        assert_eq!(limiter.check("a"), Err(1));
-        assert!(limiter.check("b").is_ok(), "clients are limited separately");
+        assert!(limiter.check(&id("a")).is_ok());
+        assert!(limiter.check(&id("a")).is_ok());
+        assert_eq!(limiter.check(&id("a")), Err(1));
+        assert!(limiter.check(&id("b")).is_ok(), "clients are limited separately");
         assert!(Limiter::new(&RateLimitConfig { requests_per_second: 0, burst: 5 }).is_none());
     }
 
     #[test]
     fn a_batch_pays_one_token_per_image() {
         let limiter = Limiter::new(&RateLimitConfig { requests_per_second: 1, burst: 5 }).unwrap();
-        assert!(limiter.check("a").is_ok(), "the guard's token");
-        assert_eq!(limiter.check_batch("a", 6), Err(BatchRefusal::OverBurst(5)), "can never pass");
-        assert_eq!(limiter.check_batch("a", 4), Ok(()), "three more: four of five taken");
-        assert_eq!(limiter.check_batch("a", 1), Ok(()), "a batch of one costs nothing more");
-        assert!(limiter.check("a").is_ok(), "the fifth");
-        assert_eq!(limiter.check_batch("a", 2), Err(BatchRefusal::Wait(2)), "its own token, and the guard's again");
-        assert_eq!(limiter.check_batch("b", 5), Ok(()), "clients are charged separately");
+        assert!(limiter.check(&id("a")).is_ok(), "the guard's token");
+        assert_eq!(limiter.check_batch(&id("a"), 6), Err(BatchRefusal::OverBurst(5)), "can never pass");
+        assert_eq!(limiter.check_batch(&id("a"), 4), Ok(()), "three more: four of five taken");
+        assert_eq!(limiter.check_batch(&id("a"), 1), Ok(()), "a batch of one costs nothing more");
+        assert!(limiter.check(&id("a")).is_ok(), "the fifth");
+        assert_eq!(
+            limiter.check_batch(&id("a"), 2),
+            Err(BatchRefusal::Wait(2)),
+            "its own token, and the guard's again"
+        );
+        assert_eq!(limiter.check_batch(&id("b"), 5), Ok(()), "clients are charged separately");
     }
 }
