@@ -98,7 +98,7 @@ fn run() -> Result<(), String> {
     let mut rows = Vec::new();
     for &(relative, task) in MODELS {
         let model = fixtures.join(relative);
-        let sha256 = inferx_runtime::pipeline::file_sha256(&model).map_err(|error| error.to_string())?;
+        let sha256 = inferx_runtime::model::file::file_sha256(&model).map_err(|error| error.to_string())?;
         // Prime the cache, and one uncached start so both sides begin warm in the page cache.
         let (_, _, primed) = start(&model, &sha256, task, &image, Some(cache.path()), false)?;
         if primed != GraphCache::Saved {

@@ -9,8 +9,8 @@
 use inferx_runtime::{
     preprocess::{decode_image, letterbox_geometry, ImageLimits, PreprocessConfig, Preprocessor, Scratch},
     server::OipRequest,
-    session::OutputView,
     tasks::{batch_item, decode, DecodeOptions},
+    tensor::OutputView,
     ProjectConfig, TaskKind, UserConfig,
 };
 

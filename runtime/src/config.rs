@@ -11,10 +11,10 @@ use validator::Validate;
 
 use crate::{
     device::Device,
-    pipeline::PipelineOptions,
+    model::signature::SignatureCheck,
+    pipeline::{Pipeline, PipelineOptions},
     preprocess::{ImageLimits, PreprocessConfig},
     session::SessionOptions,
-    signature::SignatureCheck,
     tasks::{DetectionLayout, ScoreKind},
     Error, Result, TaskKind,
 };
@@ -614,6 +614,32 @@ pub const ENV_OVERRIDES: [(&str, &str); 14] = [
     ("INFERX_SHUTDOWN_GRACE_PERIOD_MS", "server.shutdown.grace_period_ms"),
 ];
 
+// `Pipeline` stands below this module; its constructor from a project file lives here, with
+// the file it reads, so that imports run one way.
+impl Pipeline {
+    /// Loads the project described by an `inferx.yaml` (model path relative to the file's
+    /// folder), applying `INFERX_*` environment overrides.
+    ///
+    /// ```no_run
+    /// use inferx_runtime::Pipeline;
+    ///
+    /// # fn main() -> inferx_runtime::Result<()> {
+    /// let pipeline = Pipeline::from_config_file("inferx.yaml")?;
+    /// let prediction = pipeline.predict_path("images/sample.jpg")?;
+    /// for detection in prediction.detections() {
+    ///     println!("{} {:.2} {:?}", detection.label, detection.score, detection.bbox);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_config_file(path: impl AsRef<Path>) -> Result<Pipeline> {
+        let path = path.as_ref();
+        let config = ProjectConfig::load(path)?;
+        let project_dir = path.parent().unwrap_or(Path::new("."));
+        Pipeline::load(config.model_path(project_dir)?, config.pipeline_options(project_dir)?)
+    }
+}
+
 impl ProjectConfig {
     /// Reads, overrides from the environment, and validates a config file.
     pub fn load(path: &Path) -> Result<ProjectConfig> {
@@ -829,7 +855,7 @@ impl ProjectConfig {
         let Some(public_key) = self.public_key()? else { return Ok(None) };
         let signature = match &self.model.signature {
             Some(path) => project_file(project_dir, "model.signature", path)?,
-            None => crate::signature::default_signature_path(&self.model_path(project_dir)?),
+            None => crate::model::signature::default_signature_path(&self.model_path(project_dir)?),
         };
         Ok(Some(SignatureCheck { public_key, signature }))
     }
@@ -837,7 +863,7 @@ impl ProjectConfig {
     /// `model.public_key`'s key line (the key alone, or the text of a `.pub` file), checked.
     fn public_key(&self) -> Result<Option<String>> {
         let Some(text) = &self.model.public_key else { return Ok(None) };
-        crate::signature::parse_public_key(text)
+        crate::model::signature::parse_public_key(text)
             .map(Some)
             .map_err(|reason| Error::config(format!("model.public_key: {reason}")))
     }

@@ -265,7 +265,7 @@ impl GpuVendor {
     }
 }
 
-/// What the machine and the loaded ONNX Runtime offer. Implemented by [`SystemProbe`] for the
+/// What the machine and the loaded ONNX Runtime offer. Implemented by [`SystemProbe`](crate::library::SystemProbe) for the
 /// real machine and by test doubles for simulated hardware.
 pub trait HardwareProbe {
     /// Names of the providers compiled into the loaded ONNX Runtime (`CUDAExecutionProvider`...).
@@ -349,7 +349,7 @@ impl ProviderChain {
     /// tried first even when the probe says it is unusable, then its natural fallbacks
     /// (TensorRT → CUDA → CPU; everything else → CPU).
     ///
-    /// [`Engine::load`](crate::Engine::load) plans with the real machine ([`SystemProbe`]);
+    /// [`Engine::load`](crate::Engine::load) plans with the real machine ([`SystemProbe`](crate::library::SystemProbe));
     /// any [`HardwareProbe`] can stand in for it:
     ///
     /// ```
@@ -462,41 +462,6 @@ fn simd_features() -> Vec<String> {
         check!("neon", "dotprod", "fp16", "i8mm", "sve");
     }
     found.into_iter().map(str::to_string).collect()
-}
-
-/// The real machine: providers from the loaded ONNX Runtime, GPUs from `wgpu` (feature
-/// `gpu-detect`) or, without it, from the Linux PCI listing.
-#[derive(Debug, Default)]
-pub struct SystemProbe {
-    ort_providers: Vec<String>,
-    gpus: Vec<GpuInfo>,
-}
-
-impl SystemProbe {
-    /// Probes the machine. Needs ONNX Runtime loaded ([`crate::library::ensure_initialized`])
-    /// for the provider list; without it the list holds only the CPU provider.
-    pub fn detect() -> SystemProbe {
-        SystemProbe { ort_providers: crate::library::available_providers(), gpus: detect_gpus() }
-    }
-
-    /// Probes for session creation: GPUs are enumerated only when the loaded ONNX Runtime has a
-    /// provider that needs one, so CPU-only builds start without touching graphics drivers.
-    pub fn for_sessions() -> SystemProbe {
-        let ort_providers = crate::library::available_providers();
-        let needs_gpu =
-            ort_providers.iter().any(|name| name != Provider::Cpu.ort_name() && name != Provider::OpenVino.ort_name());
-        SystemProbe { gpus: if needs_gpu { detect_gpus() } else { Vec::new() }, ort_providers }
-    }
-}
-
-impl HardwareProbe for SystemProbe {
-    fn ort_providers(&self) -> Vec<String> {
-        self.ort_providers.clone()
-    }
-
-    fn gpus(&self) -> Vec<GpuInfo> {
-        self.gpus.clone()
-    }
 }
 
 /// Lists GPU adapters, bounded in time so a broken driver cannot hang the CLI.

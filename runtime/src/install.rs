@@ -148,7 +148,7 @@ pub fn install(request: &InstallRequest, progress: &mut dyn FnMut(Progress)) -> 
             if !name.ends_with(".whl") {
                 return Err(Error::Install(format!("`{}` is not a wheel (.whl) file", path.display())));
             }
-            let sha256 = crate::pipeline::file_sha256(path)?;
+            let sha256 = crate::model::file::file_sha256(path)?;
             (path.clone(), name, sha256)
         }
         None => download_wheel(request.flavor, &version, progress)?,
@@ -336,7 +336,7 @@ fn download_wheel(
     let wheels = library::cache_dir().join("wheels");
     fs::create_dir_all(&wheels).map_err(|error| Error::io("could not create", &wheels, error))?;
     let target = wheels.join(&wheel.filename);
-    if target.is_file() && crate::pipeline::file_sha256(&target)? == expected {
+    if target.is_file() && crate::model::file::file_sha256(&target)? == expected {
         return Ok((target, wheel.filename, expected));
     }
     let mut response = agent()

@@ -16,7 +16,12 @@ use std::{
 
 use serde::Serialize;
 
-use crate::{device::Provider, Error, Result};
+use ort::ep::{self, ExecutionProvider};
+
+use crate::{
+    device::{detect_gpus, GpuInfo, HardwareProbe, Provider},
+    Error, Result,
+};
 
 /// Where a library was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -356,6 +361,56 @@ pub fn read_version(path: &Path) -> Result<String> {
     Ok(version)
 }
 
+/// Whether the loaded ONNX Runtime build contains a provider.
+pub fn provider_in_build(provider: Provider) -> bool {
+    let available = match provider {
+        Provider::Cpu => return true,
+        Provider::Cuda => ep::CUDA::is_available(),
+        Provider::TensorRt => ep::TensorRT::is_available(),
+        Provider::OpenVino => ep::OpenVINO::is_available(),
+        Provider::CoreMl => ep::CoreML::is_available(),
+        Provider::DirectMl => ep::DirectML::is_available(),
+        Provider::Rocm => ep::ROCm::is_available(),
+        Provider::WebGpu => ep::WebGPU::is_available(),
+    };
+    available.unwrap_or(false)
+}
+
+/// The real machine: providers from the loaded ONNX Runtime, GPUs from `wgpu` (feature
+/// `gpu-detect`) or, without it, from the Linux PCI listing.
+#[derive(Debug, Default)]
+pub struct SystemProbe {
+    ort_providers: Vec<String>,
+    gpus: Vec<GpuInfo>,
+}
+
+impl SystemProbe {
+    /// Probes the machine. Needs ONNX Runtime loaded ([`ensure_initialized`])
+    /// for the provider list; without it the list holds only the CPU provider.
+    pub fn detect() -> SystemProbe {
+        SystemProbe { ort_providers: available_providers(), gpus: detect_gpus() }
+    }
+
+    /// Probes for session creation: GPUs are enumerated only when the loaded ONNX Runtime has a
+    /// provider that needs one, so CPU-only builds start without touching graphics drivers.
+    pub fn for_sessions() -> SystemProbe {
+        let ort_providers = available_providers();
+        let needs_gpu =
+            ort_providers.iter().any(|name| name != Provider::Cpu.ort_name() && name != Provider::OpenVino.ort_name());
+        SystemProbe { gpus: if needs_gpu { detect_gpus() } else { Vec::new() }, ort_providers }
+    }
+}
+
+impl HardwareProbe for SystemProbe {
+    fn ort_providers(&self) -> Vec<String> {
+        self.ort_providers.clone()
+    }
+
+    fn gpus(&self) -> Vec<GpuInfo> {
+        self.gpus.clone()
+    }
+}
+
 /// Names of the providers compiled into the loaded ONNX Runtime; only the CPU when not loaded.
 pub fn available_providers() -> Vec<String> {
     if RUNTIME.get().is_none() {
@@ -363,7 +418,7 @@ pub fn available_providers() -> Vec<String> {
     }
     Provider::ALL
         .iter()
-        .filter(|provider| crate::session::provider_in_build(**provider))
+        .filter(|provider| provider_in_build(**provider))
         .map(|provider| provider.ort_name().to_string())
         .collect()
 }

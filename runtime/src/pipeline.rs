@@ -6,11 +6,10 @@ use image::DynamicImage;
 use serde::Serialize;
 
 use crate::{
-    model_info::ModelInfo,
+    model::{info::ModelInfo, signature::SignatureCheck},
     preprocess::{self, ImageLimits, PreprocessConfig, Preprocessor, ResizeMode, Scratch, Transform},
     results::{Prediction, Timings},
     session::{Engine, SessionOptions},
-    signature::SignatureCheck,
     tasks::{self, DecodeOptions, DetectionLayout, ScoreKind},
     Device, Error, Result, TaskKind,
 };
@@ -203,28 +202,6 @@ impl Pipeline {
         Pipeline::from_engine(engine, options)
     }
 
-    /// Loads the project described by an `inferx.yaml` (model path relative to the file's
-    /// folder), applying `INFERX_*` environment overrides.
-    ///
-    /// ```no_run
-    /// use inferx_runtime::Pipeline;
-    ///
-    /// # fn main() -> inferx_runtime::Result<()> {
-    /// let pipeline = Pipeline::from_config_file("inferx.yaml")?;
-    /// let prediction = pipeline.predict_path("images/sample.jpg")?;
-    /// for detection in prediction.detections() {
-    ///     println!("{} {:.2} {:?}", detection.label, detection.score, detection.bbox);
-    /// }
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn from_config_file(path: impl AsRef<Path>) -> Result<Pipeline> {
-        let path = path.as_ref();
-        let config = crate::ProjectConfig::load(path)?;
-        let project_dir = path.parent().unwrap_or(Path::new("."));
-        Pipeline::load(config.model_path(project_dir)?, config.pipeline_options(project_dir)?)
-    }
-
     /// Wraps an already loaded engine (e.g. one created with a simulated probe).
     pub fn from_engine(engine: Engine, options: PipelineOptions) -> Result<Pipeline> {
         let info = engine.info().clone();
@@ -411,7 +388,7 @@ impl Pipeline {
     /// with another takes the one-core path.
     pub fn predict_bytes_overlapped(&self, bytes: &[u8]) -> Result<Prediction> {
         let opening = Instant::now();
-        let png = crate::overlap::PngRows::open(bytes, &self.limits)
+        let png = crate::preprocess::overlap::PngRows::open(bytes, &self.limits)
             .filter(|png| self.preprocessor.fills_by_rows(png.size().0, png.size().1));
         let Some(png) = png else {
             return self.predict_bytes(bytes);
@@ -426,7 +403,7 @@ impl Pipeline {
             // with another image or missing.
             return self.predict_bytes(bytes);
         };
-        let crate::overlap::Filled { transform, at, decode_time, scratch, tensor } = filled;
+        let crate::preprocess::overlap::Filled { transform, at, decode_time, scratch, tensor } = filled;
         let preprocess_ms = at.saturating_duration_since(started + decode_time).as_secs_f64() * 1e3;
         let result = transform.and_then(|transform| {
             let mut predictions = self.run_filled(&tensor, &[transform], input_size, preprocess_ms)?;
@@ -642,7 +619,7 @@ pub(crate) fn prepare_model(model: &Path, options: &mut PipelineOptions) -> Resu
         let session = &options.session;
         let cached = session.optimized_cache.is_some() && matches!(session.device, Device::Cpu | Device::Auto);
         if cached && options.expected_sha256.is_none() && session.model_sha256.is_none() {
-            crate::graph_cache::model_sha256(model);
+            crate::session::graph_cache::model_sha256(model);
         }
         // Derived once: the pool's later sessions find them set.
         Ok::<_, Error>(session.dimension_overrides.is_none().then(|| fixed_input_dimensions(model, options)))
@@ -691,7 +668,7 @@ fn resolve_preprocess(
 /// the custom task's raw tensors), where a dimension has no name, or where the model cannot be
 /// read without ONNX Runtime; the batch stays free for batching.
 fn fixed_input_dimensions(model: &Path, options: &PipelineOptions) -> Vec<(String, i64)> {
-    let Ok(info) = crate::onnx_proto::read_model_info(model) else {
+    let Ok(info) = crate::model::onnx_proto::read_model_info(model) else {
         return Vec::new();
     };
     let task = options.task.unwrap_or_else(|| info.guess_task());
@@ -727,40 +704,11 @@ pub fn verify_model_file(model: &Path, options: &PipelineOptions) -> Result<()> 
         verify_sha256(model, expected)?;
     }
     if let Some(check) = &options.signature {
-        crate::signature::verify_model(model, check)?;
+        crate::model::signature::verify_model(model, check)?;
     }
     Ok(())
 }
 
-/// Checks a file's sha256 against an expected hex digest.
-pub fn verify_sha256(path: &Path, expected: &str) -> Result<()> {
-    let actual = file_sha256(path)?;
-    if actual.eq_ignore_ascii_case(expected.trim()) {
-        Ok(())
-    } else {
-        Err(Error::ModelChanged { path: path.to_path_buf(), actual, expected: expected.trim().to_string() })
-    }
-}
-
-/// The sha256 of a file, hex, read in blocks.
-pub fn file_sha256(path: &Path) -> Result<String> {
-    use sha2::{Digest, Sha256};
-    let mut hasher = Sha256::new();
-    read_blocks(path, |block| hasher.update(block))?;
-    Ok(format!("{:x}", hasher.finalize()))
-}
-
-/// Reads a file in blocks of 64 KiB, handing each to `each`: a model of any size is hashed or
-/// verified without being held in memory.
-pub(crate) fn read_blocks(path: &Path, mut each: impl FnMut(&[u8])) -> Result<()> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(path).map_err(|error| Error::io("could not open", path, error))?;
-    let mut buffer = vec![0u8; 1 << 16];
-    loop {
-        let read = file.read(&mut buffer).map_err(|error| Error::io("could not read", path, error))?;
-        if read == 0 {
-            return Ok(());
-        }
-        each(&buffer[..read]);
-    }
-}
+/// Kept at their former paths for projects generated by inferx 0.x; their home is
+/// [`crate::model::file`].
+pub use crate::model::file::{file_sha256, verify_sha256};

@@ -22,8 +22,7 @@ use std::{
 use image::DynamicImage;
 
 use crate::{
-    device::{ProviderChain, SystemProbe},
-    preprocess, Device, Pipeline, PipelineOptions, Prediction, Result,
+    device::ProviderChain, library::SystemProbe, preprocess, Device, Pipeline, PipelineOptions, Prediction, Result,
 };
 
 /// Folders of fewer files than this run on one session: the other sessions' creation
@@ -320,7 +319,7 @@ mod tests {
     fn a_verified_model_is_not_checked_again_and_its_sha256_keys_the_cache() {
         let mut options = PipelineOptions {
             expected_sha256: Some(" ABC123 ".into()),
-            signature: Some(crate::signature::SignatureCheck::beside(Path::new("m.onnx"), "RW...")),
+            signature: Some(crate::model::signature::SignatureCheck::beside(Path::new("m.onnx"), "RW...")),
             ..PipelineOptions::default()
         };
         options.mark_model_verified();

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::session::OutputTensor;
+use crate::tensor::OutputTensor;
 
 /// An axis-aligned box: `x1, y1, x2, y2` in original image pixels, clipped to the image.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

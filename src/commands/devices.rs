@@ -1,8 +1,8 @@
 //! `inferx devices`: what this machine and its ONNX Runtime can run on.
 
 use inferx_runtime::{
-    device::{provider_status, CpuInfo, GpuInfo, HardwareProbe, ProviderChain, ProviderStatus, SystemProbe},
-    library::{self, LibraryLocation},
+    device::{provider_status, CpuInfo, GpuInfo, HardwareProbe, ProviderChain, ProviderStatus},
+    library::{self, LibraryLocation, SystemProbe},
     Device, Provider,
 };
 use serde::Serialize;

@@ -12,8 +12,9 @@ use std::{
 use anyhow::{bail, Context};
 use dialoguer::{theme::ColorfulTheme, Confirm, Input, Select};
 use inferx_runtime::{
-    device::{provider_status, SystemProbe},
-    library, onnx_proto, Device, ModelInfo, TaskKind,
+    device::provider_status,
+    library::{self, SystemProbe},
+    onnx_proto, Device, ModelInfo, TaskKind,
 };
 
 use crate::{

@@ -108,7 +108,7 @@ fn compare_fails_on_an_injected_regression_and_passes_otherwise() {
 fn a_project_whose_model_changed_is_not_benchmarked() {
     let dir = temp_dir();
     let project = generate_yolo(dir.path(), "changed", &[]);
-    let sha256 = inferx_runtime::pipeline::file_sha256(&detector()).unwrap();
+    let sha256 = inferx_runtime::model::file::file_sha256(&detector()).unwrap();
     edit_config(&project, &sha256, &"0".repeat(64));
     let output = inferx().arg("benchmark").arg(&project).args(["--iterations", "1"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -101,7 +101,7 @@ fn each_broken_rule_is_caught_with_its_message() {
     assert_caught(
         "changed-model",
         |project| {
-            let sha256 = inferx_runtime::pipeline::file_sha256(&detector()).unwrap();
+            let sha256 = inferx_runtime::model::file::file_sha256(&detector()).unwrap();
             edit_config(project, &sha256, &"0".repeat(64));
         },
         "error",

@@ -38,7 +38,7 @@ fn a_second_start_loads_the_saved_graph_and_predicts_the_same() {
     let saved = files(dir.path());
     assert_eq!(saved.len(), 1, "one graph, no staging file left: {saved:?}");
     let name = saved[0].file_name().unwrap().to_string_lossy().into_owned();
-    let model_sha256 = inferx_runtime::pipeline::file_sha256(&detector()).unwrap();
+    let model_sha256 = inferx_runtime::model::file::file_sha256(&detector()).unwrap();
     assert!(name.starts_with(&format!("{}-ort1.31", &model_sha256[..16])) && name.ends_with(".ort"), "{name}");
 
     let second = load(Some(dir.path()));

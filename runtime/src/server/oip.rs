@@ -15,7 +15,7 @@ use serde::{
 use serde_json::{json, Value};
 
 use super::{runner::Work, ApiError, AppState};
-use crate::{model_info::TensorInfo, session::InputTensor};
+use crate::{model::info::TensorInfo, tensor::InputTensor};
 
 /// The `/v2` routes.
 pub(crate) fn routes() -> Router<AppState> {

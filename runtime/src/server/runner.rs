@@ -21,7 +21,7 @@ use super::{metrics::Metrics, ApiError};
 use crate::{
     annotate,
     preprocess::decode_image,
-    session::{InputTensor, OutputTensor},
+    tensor::{InputTensor, OutputTensor},
     Pipeline, Prediction,
 };
 

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     preprocess::Transform,
     results::PredictionOutput,
-    session::{OutputTensor, OutputView},
+    tensor::{OutputTensor, OutputView},
     Error, Result, TaskKind,
 };
 

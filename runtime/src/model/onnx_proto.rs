@@ -5,7 +5,7 @@
 use std::{collections::BTreeMap, path::Path};
 
 use crate::{
-    model_info::{ModelInfo, TensorInfo},
+    model::info::{ModelInfo, TensorInfo},
     Error, Result,
 };
 

@@ -2,8 +2,14 @@
 //! normalisation into an NCHW `f32` tensor.
 //!
 //! Letterbox, stretch and pad-right resizing reproduce OpenCV's `INTER_LINEAR` exactly
-//! ([`crate::resize`]), the filter YOLO and PaddleOCR models see in training; center crops use
-//! `fast_image_resize`'s SIMD bilinear interpolation.
+//! ([`resize`]), the filter YOLO and PaddleOCR models see in training; center crops use
+//! `fast_image_resize`'s SIMD bilinear interpolation. A PNG can be preprocessed while it is
+//! decoded (`overlap`).
+
+pub(crate) mod overlap;
+pub mod resize;
+
+pub use overlap::tensor_while_decoding;
 
 use std::{io::Cursor, path::Path};
 
@@ -12,7 +18,7 @@ use image::{DynamicImage, ImageDecoder, ImageReader};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    resize::{Frame, LinearPlan, SourceRows},
+    preprocess::resize::{Frame, LinearPlan, SourceRows},
     Error, ImageProblem, Result,
 };
 
@@ -379,7 +385,7 @@ impl Scratch {
 #[derive(Debug, Default)]
 struct RowBuffers {
     /// The bilinear resize's rows.
-    linear: crate::resize::LinearScratch,
+    linear: crate::preprocess::resize::LinearScratch,
     /// One ready interleaved row, split into its channels.
     split: Vec<u8>,
 }
@@ -559,13 +565,13 @@ impl Preprocessor {
                         height: u32,
                         target: &mut Vec<u8>,
                         size: (u32, u32),
-                        linear: &mut crate::resize::LinearScratch| {
+                        linear: &mut crate::preprocess::resize::LinearScratch| {
             target.resize(size.0 as usize * size.1 as usize * 3, 0);
             let frame = Frame { pixels, width: width as usize, height: height as usize };
             let size = (size.0 as usize, size.1 as usize);
             match interpolation {
-                Interpolation::Linear => crate::resize::resize_linear(frame, 3, target, size, linear),
-                Interpolation::Lanczos4 => crate::resize::resize_lanczos4(frame, 3, target, size),
+                Interpolation::Linear => crate::preprocess::resize::resize_linear(frame, 3, target, size, linear),
+                Interpolation::Lanczos4 => crate::preprocess::resize::resize_lanczos4(frame, 3, target, size),
             }
         };
         let content_size = (content_width as usize, content_height as usize);
@@ -961,8 +967,14 @@ mod tests {
             let (content_width, content_height) = (transform.content_width as usize, transform.content_height as usize);
             let mut resized = vec![0u8; content_width * content_height * 3];
             let frame = Frame { pixels: image.as_bytes(), width: width as usize, height: height as usize };
-            let mut linear = crate::resize::LinearScratch::default();
-            crate::resize::resize_linear(frame, 3, &mut resized, (content_width, content_height), &mut linear);
+            let mut linear = crate::preprocess::resize::LinearScratch::default();
+            crate::preprocess::resize::resize_linear(
+                frame,
+                3,
+                &mut resized,
+                (content_width, content_height),
+                &mut linear,
+            );
             let (input_width, input_height) = (config.width as usize, config.height as usize);
             let plane = input_width * input_height;
             let (left, top) = (transform.pad_x as usize, transform.pad_y as usize);

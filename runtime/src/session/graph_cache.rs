@@ -45,7 +45,7 @@ pub(crate) fn model_sha256(model: &Path) -> Option<String> {
     if let Some((_, sha256)) = hashed().iter().find(|(known, _)| *known == stamp) {
         return Some(sha256.clone());
     }
-    let sha256 = crate::pipeline::file_sha256(model).ok()?;
+    let sha256 = crate::model::file::file_sha256(model).ok()?;
     let mut entries = hashed();
     // One entry per file: a changed file's hash replaces the one it had.
     entries.retain(|(known, _)| known.0 != stamp.0);
@@ -165,7 +165,7 @@ mod tests {
         let model = dir.path().join("model.onnx");
         std::fs::write(&model, b"first weights").unwrap();
         let first = model_sha256(&model).unwrap();
-        assert_eq!(first, crate::pipeline::file_sha256(&model).unwrap());
+        assert_eq!(first, crate::model::file::file_sha256(&model).unwrap());
         assert_eq!(
             model_sha256(&dir.path().join(".").join("model.onnx")),
             Some(first.clone()),
@@ -174,7 +174,7 @@ mod tests {
         std::fs::write(&model, b"other weights, longer").unwrap();
         let second = model_sha256(&model).unwrap();
         assert_ne!(second, first, "a changed file is hashed again");
-        assert_eq!(second, crate::pipeline::file_sha256(&model).unwrap());
+        assert_eq!(second, crate::model::file::file_sha256(&model).unwrap());
         assert_eq!(model_sha256(&dir.path().join("missing.onnx")), None);
     }
 

@@ -98,7 +98,7 @@ pub fn verify_model(model: &Path, check: &SignatureCheck) -> Result<()> {
         )),
         other => refuse(format!("`{}` cannot be checked: {other}", signature_path.display())),
     })?;
-    crate::pipeline::read_blocks(model, |block| verifier.update(block))?;
+    crate::model::file::read_blocks(model, |block| verifier.update(block))?;
     verifier.finalize().map_err(|_| {
         refuse(format!(
             "`{}` does not match the file: the model or its signature changed after signing (sign it again if the change is yours)",

@@ -24,8 +24,7 @@ use std::{
 };
 
 use crate::{
-    preprocess::{ImageLimits, Preprocessor, Scratch, Transform},
-    resize::SourceRows,
+    preprocess::{resize::SourceRows, ImageLimits, Preprocessor, Scratch, Transform},
     Result,
 };
 
