@@ -44,7 +44,7 @@ pub(crate) enum Runtime {
 /// share one instead, after checking it holds exactly the project's files. The standalone
 /// build (`generated_yolo_project_builds_predicts_and_passes_its_tests`) and the quick start
 /// keep their own.
-fn share_runtime(project: &Path) {
+pub(crate) fn share_runtime(project: &Path) {
     static SHARED: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one_at_a_time = SHARED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let vendored = file_tree(&project.join("runtime"));

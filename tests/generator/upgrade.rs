@@ -105,3 +105,51 @@ fn without_a_record_every_differing_file_counts_as_edited_until_forced() {
     let forced: BTreeMap<_, _> = file_tree(&project).into_iter().filter(|(path, _)| !path.ends_with(".new")).collect();
     assert_eq!(forced, fresh, "--force replaces every file");
 }
+
+/// The projects the release before this one generated (`previous-release.tar.gz`, made by
+/// `scripts/make_upgrade_fixture.sh --previous-release` at the commit in
+/// `previous-release.COMMIT`): the default and the custom template, both with the server.
+fn previous_release_projects() -> (tempfile::TempDir, Vec<std::path::PathBuf>) {
+    let dir = temp_dir();
+    let archive = repo().join("tests/fixtures/upgrade/previous-release.tar.gz");
+    let status = Command::new("tar").arg("-xzf").arg(&archive).arg("-C").arg(dir.path()).status().expect("tar runs");
+    assert!(status.success(), "unpacking {}", archive.display());
+    let projects = ["previous-app", "previous-custom"].map(|name| dir.path().join(name)).to_vec();
+    (dir, projects)
+}
+
+#[test]
+fn projects_of_the_previous_release_upgrade_with_no_new_files_and_their_own_code_builds_on_this_runtime() {
+    let (_dir, projects) = previous_release_projects();
+    for project in &projects {
+        let said = upgrade(project, &[]);
+        let beside: Vec<String> = file_tree(project).into_keys().filter(|path| path.ends_with(".new")).collect();
+        assert!(beside.is_empty(), "an unedited project upgrades without `.new` files: {beside:?}\n{said}");
+    }
+
+    // A user who owns every line of the code keeps it across the upgrade: it must still build
+    // against the new runtime, through the paths the previous release's templates use.
+    let (_dir, projects) = previous_release_projects();
+    for project in &projects {
+        let own_code: Vec<String> = file_tree(project)
+            .into_keys()
+            .filter(|path| (path.starts_with("src/") || path.starts_with("tests/")) && path.ends_with(".rs"))
+            .collect();
+        for path in &own_code {
+            let file = project.join(path);
+            let edited = std::fs::read_to_string(&file).unwrap() + "\n// Edited by the user.\n";
+            write(&file, edited);
+        }
+        let said = upgrade(project, &[]);
+        for path in &own_code {
+            assert!(project.join(format!("{path}.new")).is_file(), "`{path}` is kept, the new one beside it:\n{said}");
+        }
+        let vendored = project.join("runtime/src");
+        assert!(
+            vendored.join("tensor.rs").is_file() && !vendored.join("session.rs").exists(),
+            "the upgrade vendors this runtime, in its layers"
+        );
+        crate::build::share_runtime(project);
+        crate::build::cargo(project, &["build", "--quiet", "--all-targets"]);
+    }
+}

@@ -1,4 +1,5 @@
-//! Integration tests of the `inferx-runtime` library API on real models.
+//! Integration tests of the `inferx-runtime` library API on real models, and of its shape
+//! (`layers`: imports run down the layers lib.rs lists).
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -8,6 +9,7 @@ mod files;
 mod fixed_dimensions;
 mod fuzz_corpus;
 mod graph_cache;
+mod layers;
 mod letterbox;
 mod overlapped;
 mod quantized;
