@@ -175,12 +175,10 @@ pub struct ServerConfig {
     /// Inference worker threads (0 = one per core, at most 4).
     #[validate(range(max = 256, message = "server.workers must be at most 256"))]
     pub workers: usize,
-    /// Sessions the workers share round-robin; 0 = one per worker (each with its share of the
-    /// cores) unless the model is over 256 MiB, then one. Measured on 2 cores with YOLOv8n at
-    /// 320: one session per worker serves about 40% more requests per second under load, one
-    /// session with every core answers a lone request faster (see bench/README.md). So when
-    /// the sessions split the cores (`threads.intra` left at 0), one more session with every
-    /// core runs the requests that arrive while nothing else is running or waiting.
+    /// Sessions the workers share round-robin; 0 lets [`SessionPlan`](crate::session::plan::SessionPlan)
+    /// decide: on the CPU one per worker (each with its share of the cores) unless the model
+    /// is over 256 MiB, then one, plus one with every core for requests that arrive alone; on
+    /// an accelerator one.
     #[validate(range(max = 64, message = "server.sessions must be at most 64"))]
     pub sessions: usize,
     /// Requests admitted beyond the busy workers before `503 Retry-After`.
@@ -237,19 +235,7 @@ impl Default for ServerConfig {
     }
 }
 
-/// Models larger than this get one shared session when `server.sessions` is 0.
-const LARGE_MODEL_BYTES: u64 = 256 << 20;
-
 impl ServerConfig {
-    /// Sessions to create: `sessions`, or when 0, one per worker for models up to 256 MiB.
-    pub fn session_count(&self, model_bytes: u64) -> usize {
-        match self.sessions {
-            0 if model_bytes > LARGE_MODEL_BYTES => 1,
-            0 => self.worker_count(),
-            sessions => sessions,
-        }
-    }
-
     /// Worker threads to start: `workers`, or one per core (at most 4) when 0.
     pub fn worker_count(&self) -> usize {
         if self.workers > 0 {

@@ -22,16 +22,14 @@ use std::{
 use image::DynamicImage;
 
 use crate::{
-    device::ProviderChain, library::SystemProbe, preprocess, Device, Pipeline, PipelineOptions, Prediction, Result,
+    library::SystemProbe,
+    preprocess,
+    session::plan::{Hardware, SessionPlan, Workload},
+    Device, Pipeline, PipelineOptions, Prediction, Result,
 };
 
-/// Folders of fewer files than this run on one session: the other sessions' creation
-/// (60–100 ms each for a small detector) would cost more than they save.
-pub const MIN_FILES_FOR_SESSIONS: usize = 16;
-
-/// The most sessions a folder runs on; more cores are shared out among them as intra-op
-/// threads, which keeps the memory of a many-core machine bounded.
-pub const MAX_SESSIONS: usize = 4;
+/// The pool's limits, at their former paths; their home is [`crate::session::plan`].
+pub use crate::session::plan::{MAX_SESSIONS, MIN_FILES_FOR_SESSIONS};
 
 /// One or more pipelines of one model that predict lists of files together
 /// ([`PipelinePool::predict_files`]).
@@ -72,25 +70,26 @@ impl PipelinePool {
     /// ```
     pub fn load(model: impl AsRef<Path>, mut options: PipelineOptions, files: usize) -> Result<PipelinePool> {
         let model = model.as_ref();
-        let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
-        let mut sessions = session_count(&options, files, cores);
-        if sessions > 1 {
+        let cores = Hardware::available_cores();
+        let device = options.session.device;
+        let workload = Workload::Folder { files };
+        let threads = options.session.intra_threads;
+        let mut plan = SessionPlan::new(workload, Hardware::before_probing(device, cores), threads);
+        if plan.sessions > 1 {
             // The library loads while the model is checked; the sessions skip the checks after this.
             crate::pipeline::prepare_model(model, &mut options)?;
-        }
-        if sessions > 1 && options.session.device == Device::Auto {
-            // Where `auto` leads to an accelerator, one session has it all.
-            let chain = ProviderChain::plan(Device::Auto, &SystemProbe::for_sessions());
-            if chain.entries.first().is_some_and(|entry| entry.device != Device::Cpu) {
-                sessions = 1;
+            if device == Device::Auto {
+                // Where `auto` leads to an accelerator, one session has it all.
+                plan = SessionPlan::new(workload, Hardware::new(device, &SystemProbe::for_sessions(), cores), threads);
             }
         }
+        let sessions = plan.sessions;
         if sessions == 1 {
             // A few files: creating the session sooner beats running each a little faster.
             options.session.map_cached_weights |= files < MIN_FILES_FOR_SESSIONS;
             return Ok(PipelinePool::from_pipelines(vec![Pipeline::load(model, options)?]));
         }
-        options.session.intra_threads = (cores / sessions).max(1);
+        options.session.intra_threads = plan.threads;
         let first = Pipeline::load(model, options.clone())?;
         // The first session predicts on its share of the cores while the others are created
         // on the rest, so their creation is not added to the folder's time.
@@ -242,16 +241,6 @@ impl Worker<'_> {
     }
 }
 
-/// Sessions for `files` files: see [`PipelinePool::load`].
-fn session_count(options: &PipelineOptions, files: usize, cores: usize) -> usize {
-    let cpu = matches!(options.session.device, Device::Cpu | Device::Auto);
-    if !cpu || options.session.intra_threads > 0 || files < MIN_FILES_FOR_SESSIONS || cores < 2 {
-        1
-    } else {
-        cores.min(MAX_SESSIONS)
-    }
-}
-
 /// How far workers may run ahead of the results handed out.
 struct Window {
     /// (results handed out, closed)
@@ -300,20 +289,6 @@ impl Drop for CloseOnPanic<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sessions_side_by_side_only_for_many_files_on_the_cpu_with_threads_unset() {
-        let cpu = PipelineOptions::default();
-        assert_eq!(session_count(&cpu, 100, 2), 2);
-        assert_eq!(session_count(&cpu, 100, 16), MAX_SESSIONS);
-        assert_eq!(session_count(&cpu, MIN_FILES_FOR_SESSIONS - 1, 8), 1, "few files: one session");
-        assert_eq!(session_count(&cpu, 100, 1), 1, "one core: one session");
-        let threads =
-            PipelineOptions { session: crate::SessionOptions { intra_threads: 2, ..Default::default() }, ..cpu };
-        assert_eq!(session_count(&threads, 100, 8), 1, "threads set by the caller are kept");
-        let cuda = PipelineOptions::default().with_device(Device::Cuda(0));
-        assert_eq!(session_count(&cuda, 100, 8), 1, "a GPU gets one session");
-    }
 
     #[test]
     fn a_verified_model_is_not_checked_again_and_its_sha256_keys_the_cache() {

@@ -19,7 +19,12 @@ use super::{
     security::{ApiKeys, Limiter},
     ApiError,
 };
-use crate::{config::ServerConfig, Error, Pipeline, Prediction, ProjectConfig, Result};
+use crate::{
+    config::ServerConfig,
+    library::SystemProbe,
+    session::plan::{Hardware, SessionPlan, Workload},
+    Error, Pipeline, Prediction, ProjectConfig, Result,
+};
 
 /// Who is serving: the project's name and version, shown in `/model/info` and used as the
 /// Open Inference Protocol model name unless `server.model_name` is set.
@@ -112,30 +117,31 @@ impl AppState {
         let mut pipeline_options = config.pipeline_options(project_dir)?;
         let model_path = config.model_path(project_dir)?;
         let model_bytes = std::fs::metadata(&model_path).map_or(0, |metadata| metadata.len());
-        let sessions = server.session_count(model_bytes);
-        let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
-        let mut solo = None;
-        if sessions > 1 && pipeline_options.session.intra_threads == 0 {
-            // Sessions side by side share the cores instead of each taking all of them, which
-            // is best under load; a request that arrives alone runs on one more session that
-            // has every core, which is best for its latency.
-            pipeline_options.session.intra_threads = (cores / sessions).max(1);
-            if cores > pipeline_options.session.intra_threads {
+        // The library loads while the model is checked, once for every session; then the
+        // machine can be probed for the plan.
+        crate::pipeline::prepare_model(&model_path, &mut pipeline_options)?;
+        let device = pipeline_options.session.device;
+        let hardware = Hardware::new(device, &SystemProbe::for_sessions(), Hardware::available_cores());
+        let workload = Workload::Server { sessions: server.sessions, workers: server.worker_count(), model_bytes };
+        let plan = SessionPlan::new(workload, hardware, pipeline_options.session.intra_threads);
+        pipeline_options.session.intra_threads = plan.threads;
+        // Sessions side by side share the cores instead of each taking all of them, which is
+        // best under load; a request that arrives alone runs on one more session that has
+        // every core, which is best for its latency.
+        let solo = match plan.solo_threads {
+            Some(threads) => {
                 let mut solo_options = pipeline_options.clone();
-                solo_options.session.intra_threads = cores;
+                solo_options.session.intra_threads = threads;
                 // Its threads then leave the cores between requests, and the next lone one is
                 // preprocessed on a second core while it is decoded.
                 solo_options.session.stop_spinning_after_run = true;
-                solo = Some(Pipeline::load(&model_path, solo_options)?);
-                pipeline_options.mark_model_verified();
+                Some(Pipeline::load(&model_path, solo_options)?)
             }
-        }
-        let mut pipelines = Vec::with_capacity(sessions);
-        for _ in 0..sessions {
-            pipelines.push(Pipeline::load(&model_path, pipeline_options.clone())?);
-            // The first load checked the model's sha256 and signature; the others reuse that.
-            pipeline_options.mark_model_verified();
-        }
+            None => None,
+        };
+        let pipelines = (0..plan.sessions)
+            .map(|_| Pipeline::load(&model_path, pipeline_options.clone()))
+            .collect::<Result<Vec<_>>>()?;
         let keys = ApiKeys::load(&server.auth, project_dir, |name| std::env::var(name).ok())?;
         AppState::new(Sessions { shared: pipelines, solo }, server, keys, options, started)
     }
