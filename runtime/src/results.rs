@@ -1,5 +1,7 @@
 //! Typed prediction results. Coordinates are in original image pixels unless stated.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
 use crate::tensor::OutputTensor;
@@ -362,6 +364,155 @@ impl Prediction {
     }
 }
 
+impl Prediction {
+    /// One readable line of what was found, `-` when nothing was: what a generated project's
+    /// `predict` prints for an image.
+    ///
+    /// ```
+    /// use inferx_runtime::results::{ClassScore, Timings};
+    /// use inferx_runtime::{Prediction, PredictionOutput};
+    ///
+    /// let top = vec![ClassScore { class_id: 281, label: "tabby".into(), score: 0.8312 }];
+    /// let output = PredictionOutput::Classification { top };
+    /// let prediction = Prediction { width: 640, height: 480, output, timings: Timings::default() };
+    /// assert_eq!(prediction.summary(), "tabby 0.831");
+    /// ```
+    pub fn summary(&self) -> String {
+        self.output.summary()
+    }
+}
+
+impl PredictionOutput {
+    /// One readable line of what was found, `-` when nothing was (see [`Prediction::summary`]).
+    pub fn summary(&self) -> String {
+        let found = match self {
+            PredictionOutput::Detection { detections } => join(detections.iter().map(Detection::summary), "; "),
+            PredictionOutput::Classification { top } => join(top.iter().map(ClassScore::summary), ", "),
+            PredictionOutput::Segmentation(segmentation) => segmentation.summary(),
+            PredictionOutput::Anomaly(anomaly) => anomaly.summary(),
+            PredictionOutput::Custom { outputs } => {
+                join(outputs.iter().map(|output| format!("{} {:?}", output.name, output.shape)), ", ")
+            }
+        };
+        if found.is_empty() {
+            "-".to_string()
+        } else {
+            found
+        }
+    }
+
+    /// The result as `inferx run` tabulates it: the task's column names, and a row per object
+    /// found (detection and segmentation say `-` in a row of their own when nothing was).
+    pub fn table(&self) -> (&'static [&'static str], Vec<Vec<String>>) {
+        match self {
+            PredictionOutput::Detection { detections } => {
+                let mut rows: Vec<Vec<String>> = detections.iter().map(Detection::table_row).collect();
+                if rows.is_empty() {
+                    rows.push(vec!["-".into(), String::new(), String::new()]);
+                }
+                (&["label", "score", "box (x1, y1, x2, y2)"], rows)
+            }
+            PredictionOutput::Classification { top } => {
+                let classes = join(top.iter().map(|class| format!("{} {:.3}", class.label, class.score)), ", ");
+                (&["top classes"], vec![vec![classes]])
+            }
+            PredictionOutput::Segmentation(segmentation) => {
+                (&["class", "pixels", "regions"], segmentation.table_rows())
+            }
+            PredictionOutput::Anomaly(anomaly) => (&["score", "verdict", "peak (x, y)"], vec![anomaly.table_row()]),
+            PredictionOutput::Custom { outputs } => {
+                let rows = outputs
+                    .iter()
+                    .map(|output| {
+                        let first = join(output.data.iter().take(4).map(|value| format!("{value:.4}")), ", ");
+                        vec![output.name.clone(), format!("{:?}", output.shape), first]
+                    })
+                    .collect();
+                (&["output", "shape", "first values"], rows)
+            }
+        }
+    }
+}
+
+impl Detection {
+    /// `label 0.91 [48, 120, 210, 470]`: the score to two places, the box in whole pixels.
+    pub fn summary(&self) -> String {
+        let b = self.bbox;
+        format!("{} {:.2} [{:.0}, {:.0}, {:.0}, {:.0}]", self.label, self.score, b.x1, b.y1, b.x2, b.y2)
+    }
+
+    fn table_row(&self) -> Vec<String> {
+        let b = self.bbox;
+        vec![
+            self.label.clone(),
+            format!("{:.3}", self.score),
+            format!("{:.1}, {:.1}, {:.1}, {:.1}", b.x1, b.y1, b.x2, b.y2),
+        ]
+    }
+}
+
+impl ClassScore {
+    /// `label 0.831`.
+    pub fn summary(&self) -> String {
+        format!("{} {:.3}", self.label, self.score)
+    }
+}
+
+impl Segmentation {
+    /// `label: 1234 px` per class, then `label 0.87` per instance.
+    pub fn summary(&self) -> String {
+        let classes = self.classes.iter().map(|class| format!("{}: {} px", class.label, class.area));
+        let instances = self.instances.iter().map(|instance| format!("{} {:.2}", instance.label, instance.score));
+        join(classes.chain(instances), ", ")
+    }
+
+    fn table_rows(&self) -> Vec<Vec<String>> {
+        if self.classes.is_empty() && self.instances.is_empty() {
+            return vec![vec!["-".into(), "0".into(), "0".into()]];
+        }
+        let classes = self.classes.iter().map(|class| {
+            let regions = self.regions.iter().filter(|region| region.class_id == class.class_id).count();
+            vec![class.label.clone(), class.area.to_string(), regions.to_string()]
+        });
+        let instances = self.instances.iter().map(|instance| {
+            let area = instance.mask.as_ref().map_or(0, Mask::area);
+            vec![format!("{} {:.3}", instance.label, instance.score), area.to_string(), "1".into()]
+        });
+        classes.chain(instances).collect()
+    }
+}
+
+impl Anomaly {
+    /// `score 0.7213 (anomalous)`.
+    pub fn summary(&self) -> String {
+        format!("score {:.4} ({})", self.score, self.verdict())
+    }
+
+    /// `anomalous` or `normal`.
+    pub fn verdict(&self) -> &'static str {
+        if self.is_anomalous {
+            "anomalous"
+        } else {
+            "normal"
+        }
+    }
+
+    fn table_row(&self) -> Vec<String> {
+        vec![format!("{:.4}", self.score), self.verdict().into(), format!("{:.0}, {:.0}", self.peak.0, self.peak.1)]
+    }
+}
+
+impl fmt::Display for ImagePrediction {
+    /// `image: summary`, one line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.image, self.prediction.summary())
+    }
+}
+
+fn join(parts: impl Iterator<Item = String>, separator: &str) -> String {
+    parts.collect::<Vec<_>>().join(separator)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,5 +533,93 @@ mod tests {
         assert_eq!(mask.counts, [0, 2, 1, 1, 2]);
         assert_eq!(mask.decode(), pixels);
         assert_eq!(mask.area(), 3);
+    }
+
+    fn prediction(output: PredictionOutput) -> Prediction {
+        Prediction { width: 100, height: 80, output, timings: Timings::default() }
+    }
+
+    fn detection(label: &str, score: f32, bbox: [f32; 4]) -> Detection {
+        let [x1, y1, x2, y2] = bbox;
+        Detection {
+            class_id: 0,
+            label: label.into(),
+            score,
+            bbox: BoundingBox { x1, y1, x2, y2 },
+            mask: None,
+            polygon: None,
+        }
+    }
+
+    #[test]
+    fn each_task_has_a_one_line_summary_and_nothing_found_is_a_dash() {
+        let detections =
+            vec![detection("person", 0.914, [48.4, 120.0, 210.6, 470.0]), detection("dog", 0.5, [0.0, 1.0, 2.0, 3.0])];
+        let found = prediction(PredictionOutput::Detection { detections });
+        assert_eq!(found.summary(), "person 0.91 [48, 120, 211, 470]; dog 0.50 [0, 1, 2, 3]");
+        assert_eq!(prediction(PredictionOutput::Detection { detections: vec![] }).summary(), "-");
+
+        let mask = Mask::encode(2, 1, [true, false]);
+        let segmentation = Segmentation {
+            classes: vec![SegmentClass { class_id: 1, label: "text".into(), area: 1234, mask: mask.clone() }],
+            regions: vec![],
+            instances: vec![Detection { mask: Some(mask), ..detection("cat", 0.871, [0.0, 0.0, 2.0, 1.0]) }],
+        };
+        let output = PredictionOutput::Segmentation(segmentation);
+        assert_eq!(prediction(output.clone()).summary(), "text: 1234 px, cat 0.87");
+        assert_eq!(
+            output.table(),
+            (
+                &["class", "pixels", "regions"][..],
+                vec![
+                    vec!["text".to_string(), "1234".into(), "0".into()],
+                    vec!["cat 0.871".into(), "1".into(), "1".into()]
+                ]
+            )
+        );
+
+        let anomaly = Anomaly {
+            score: 0.72134,
+            is_anomalous: true,
+            threshold: 0.5,
+            map: vec![],
+            map_width: 0,
+            map_height: 0,
+            peak: (10.4, 20.6),
+            region: None,
+            heat: vec![],
+        };
+        let output = PredictionOutput::Anomaly(anomaly);
+        assert_eq!(output.summary(), "score 0.7213 (anomalous)");
+        assert_eq!(output.table().1, [["0.7213", "anomalous", "10, 21"]]);
+
+        let outputs =
+            vec![OutputTensor { name: "logits".into(), shape: vec![1, 5], data: vec![0.5, 1.0, 2.0, 3.0, 4.0] }];
+        let output = PredictionOutput::Custom { outputs };
+        assert_eq!(output.summary(), "logits [1, 5]");
+        assert_eq!(output.table().1, [["logits", "[1, 5]", "0.5000, 1.0000, 2.0000, 3.0000"]]);
+
+        let record = ImagePrediction { image: "photos/a.jpg".into(), prediction: found };
+        assert_eq!(record.to_string(), "photos/a.jpg: person 0.91 [48, 120, 211, 470]; dog 0.50 [0, 1, 2, 3]");
+    }
+
+    #[test]
+    fn a_table_has_a_row_per_object_and_says_when_there_is_none() {
+        let (columns, rows) =
+            PredictionOutput::Detection { detections: vec![detection("person", 0.9144, [1.0, 2.26, 3.0, 4.0])] }
+                .table();
+        assert_eq!(columns, ["label", "score", "box (x1, y1, x2, y2)"]);
+        assert_eq!(rows, [["person", "0.914", "1.0, 2.3, 3.0, 4.0"]]);
+        assert_eq!(PredictionOutput::Detection { detections: vec![] }.table().1, [["-", "", ""]]);
+        let empty = Segmentation { classes: vec![], regions: vec![], instances: vec![] };
+        assert_eq!(PredictionOutput::Segmentation(empty).table().1, [["-", "0", "0"]]);
+        let top = vec![
+            ClassScore { class_id: 0, label: "0".into(), score: 0.75 },
+            ClassScore { class_id: 1, label: "180".into(), score: 0.25 },
+        ];
+        assert_eq!(
+            PredictionOutput::Classification { top }.table(),
+            (&["top classes"][..], vec![vec!["0 0.750, 180 0.250".to_string()]])
+        );
     }
 }

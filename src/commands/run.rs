@@ -12,9 +12,8 @@ use crate::{
 };
 use anyhow::{bail, Context};
 use inferx_runtime::{
-    annotate, inputs, labels,
-    results::{ImagePrediction, PredictionOutput},
-    PipelineOptions, PipelinePool, Prediction, ProjectConfig, UserConfig,
+    annotate, inputs, labels, results::ImagePrediction, PipelineOptions, PipelinePool, Prediction, ProjectConfig,
+    UserConfig,
 };
 
 pub(crate) fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
@@ -146,83 +145,9 @@ fn render_table(results: &[(PathBuf, Prediction)]) -> String {
         let timings = prediction.timings;
         let total = timings.decode_ms + timings.preprocess_ms + timings.inference_ms + timings.postprocess_ms;
         let lead = vec![file_name(path), format!("{}x{}", prediction.width, prediction.height), format!("{total:.1}")];
-        match &prediction.output {
-            PredictionOutput::Detection { detections } => {
-                headers = vec!["image", "size", "ms", "label", "score", "box (x1, y1, x2, y2)"];
-                if detections.is_empty() {
-                    rows.push([lead.clone(), vec!["-".into(), String::new(), String::new()]].concat());
-                }
-                for detection in detections {
-                    let bbox = detection.bbox;
-                    rows.push(
-                        [
-                            lead.clone(),
-                            vec![
-                                detection.label.clone(),
-                                format!("{:.3}", detection.score),
-                                format!("{:.1}, {:.1}, {:.1}, {:.1}", bbox.x1, bbox.y1, bbox.x2, bbox.y2),
-                            ],
-                        ]
-                        .concat(),
-                    );
-                }
-            }
-            PredictionOutput::Classification { top } => {
-                headers = vec!["image", "size", "ms", "top classes"];
-                let classes = top
-                    .iter()
-                    .map(|class| format!("{} {:.3}", class.label, class.score))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                rows.push([lead, vec![classes]].concat());
-            }
-            PredictionOutput::Segmentation(segmentation) => {
-                headers = vec!["image", "size", "ms", "class", "pixels", "regions"];
-                if segmentation.classes.is_empty() && segmentation.instances.is_empty() {
-                    rows.push([lead.clone(), vec!["-".into(), "0".into(), "0".into()]].concat());
-                }
-                for class in &segmentation.classes {
-                    let regions =
-                        segmentation.regions.iter().filter(|region| region.class_id == class.class_id).count();
-                    rows.push(
-                        [lead.clone(), vec![class.label.clone(), class.area.to_string(), regions.to_string()]].concat(),
-                    );
-                }
-                for instance in &segmentation.instances {
-                    let area = instance.mask.as_ref().map_or(0, |mask| mask.area());
-                    rows.push(
-                        [
-                            lead.clone(),
-                            vec![format!("{} {:.3}", instance.label, instance.score), area.to_string(), "1".into()],
-                        ]
-                        .concat(),
-                    );
-                }
-            }
-            PredictionOutput::Anomaly(anomaly) => {
-                headers = vec!["image", "size", "ms", "score", "verdict", "peak (x, y)"];
-                let verdict = if anomaly.is_anomalous { "anomalous" } else { "normal" };
-                rows.push(
-                    [
-                        lead,
-                        vec![
-                            format!("{:.4}", anomaly.score),
-                            verdict.into(),
-                            format!("{:.0}, {:.0}", anomaly.peak.0, anomaly.peak.1),
-                        ],
-                    ]
-                    .concat(),
-                );
-            }
-            PredictionOutput::Custom { outputs } => {
-                headers = vec!["image", "size", "ms", "output", "shape", "first values"];
-                for output in outputs {
-                    let first =
-                        output.data.iter().take(4).map(|value| format!("{value:.4}")).collect::<Vec<_>>().join(", ");
-                    rows.push([lead.clone(), vec![output.name.clone(), format!("{:?}", output.shape), first]].concat());
-                }
-            }
-        }
+        let (columns, found) = prediction.output.table();
+        headers = [&["image", "size", "ms"][..], columns].concat();
+        rows.extend(found.into_iter().map(|row| [lead.clone(), row].concat()));
     }
     table(&headers, &rows)
 }
