@@ -91,24 +91,8 @@ impl PipelineOptions {
     }
 }
 
-/// The preprocessing a task uses by default, at `width`×`height`.
-pub fn default_preprocess(task: TaskKind, width: u32, height: u32) -> PreprocessConfig {
-    let base = PreprocessConfig { width, height, ..PreprocessConfig::default() };
-    match task {
-        TaskKind::Detection | TaskKind::Segmentation => base,
-        TaskKind::Classification => PreprocessConfig::imagenet(width, ResizeMode::CenterCrop).with_size(width, height),
-        TaskKind::Anomaly => PreprocessConfig::imagenet(width, ResizeMode::Stretch).with_size(width, height),
-        TaskKind::Custom => PreprocessConfig { resize: ResizeMode::Stretch, ..base },
-    }
-}
-
-impl PreprocessConfig {
-    fn with_size(mut self, width: u32, height: u32) -> Self {
-        self.width = width;
-        self.height = height;
-        self
-    }
-}
+/// Kept at its former path; its home is [`crate::tasks`].
+pub use crate::tasks::default_preprocess;
 
 /// Summary of a loaded pipeline, for `info` commands and `/model/info`.
 #[derive(Debug, Clone, Serialize)]
@@ -421,11 +405,7 @@ impl Pipeline {
     /// and the outputs mapped back onto the image (segmentation: a class map and probabilities,
     /// 6 bytes a pixel; anomaly: a heat map, 4).
     pub(crate) fn input_size(&self, (width, height): (u32, u32)) -> Result<(u32, u32)> {
-        let per_pixel: u64 = match self.task {
-            TaskKind::Segmentation => 6,
-            TaskKind::Anomaly => 4,
-            _ => 3,
-        };
+        let per_pixel = tasks::bytes_per_source_pixel(self.task);
         let needed = width as u64 * height as u64 * per_pixel;
         if needed > self.limits.max_alloc_bytes {
             return Err(Error::image_in_memory(
@@ -584,13 +564,7 @@ pub fn check_task_fit(info: &ModelInfo, task: TaskKind) -> Result<bool> {
 
 fn check_outputs(info: &ModelInfo, task: TaskKind) -> Result<()> {
     let ranks: Vec<usize> = info.outputs.iter().map(|output| output.shape.len()).collect();
-    let fits = match task {
-        TaskKind::Detection => ranks.first() == Some(&3),
-        TaskKind::Classification => ranks.first().is_some_and(|rank| *rank == 2 || *rank == 4),
-        TaskKind::Segmentation => ranks.iter().any(|rank| *rank == 4 || *rank == 3),
-        TaskKind::Anomaly => !ranks.is_empty(),
-        TaskKind::Custom => true,
-    };
+    let fits = tasks::outputs_fit(task, &ranks);
     if fits {
         return Ok(());
     }

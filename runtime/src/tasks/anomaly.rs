@@ -3,10 +3,24 @@
 
 use super::{mismatch, resample_to_source, DecodeOptions, ItemView};
 use crate::{
-    preprocess::Transform,
+    preprocess::{PreprocessConfig, ResizeMode, Transform},
     results::{Anomaly, Mask},
     Result, TaskKind,
 };
+
+/// The preprocessing anomaly models take by default: ImageNet's, stretched to `width`×`height`.
+pub(crate) fn default_preprocess(width: u32, height: u32) -> PreprocessConfig {
+    PreprocessConfig { width, height, ..PreprocessConfig::imagenet(width, ResizeMode::Stretch) }
+}
+
+/// Whether a model's output ranks are ones this task decodes: any outputs (a score, a map).
+pub(crate) fn outputs_fit(ranks: &[usize]) -> bool {
+    !ranks.is_empty()
+}
+
+/// Bytes kept at the source image's size while predicting: the heat map mapped back onto it
+/// (4 bytes a pixel), more than the RGB copy.
+pub(crate) const BYTES_PER_SOURCE_PIXEL: u64 = 4;
 
 /// Decodes one image's anomaly outputs.
 pub fn decode(

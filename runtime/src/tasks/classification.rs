@@ -1,7 +1,26 @@
 //! Classification decoding: softmax when the model outputs logits, then top-k.
 
 use super::{mismatch, DecodeOptions, ItemView, ScoreKind};
-use crate::{labels::label_for, results::ClassScore, Result, TaskKind};
+use crate::{
+    labels::label_for,
+    preprocess::{PreprocessConfig, ResizeMode},
+    results::ClassScore,
+    Result, TaskKind,
+};
+
+/// The preprocessing classifiers take by default: ImageNet's, a center crop to `width`×`height`.
+pub(crate) fn default_preprocess(width: u32, height: u32) -> PreprocessConfig {
+    PreprocessConfig { width, height, ..PreprocessConfig::imagenet(width, ResizeMode::CenterCrop) }
+}
+
+/// Whether a model's output ranks are ones this task decodes: `[N, classes]` or
+/// `[N, classes, 1, 1]` first.
+pub(crate) fn outputs_fit(ranks: &[usize]) -> bool {
+    ranks.first().is_some_and(|rank| *rank == 2 || *rank == 4)
+}
+
+/// Bytes kept at the source image's size while predicting: its RGB copy.
+pub(crate) const BYTES_PER_SOURCE_PIXEL: u64 = 3;
 
 /// Converts raw scores to probabilities according to `kind`.
 pub fn probabilities(scores: &[f32], kind: ScoreKind) -> Vec<f32> {

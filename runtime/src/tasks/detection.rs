@@ -4,10 +4,24 @@
 use super::{mismatch, DecodeOptions, DetectionLayout, ItemView};
 use crate::{
     labels::label_for,
-    preprocess::Transform,
+    preprocess::{PreprocessConfig, Transform},
     results::{BoundingBox, Detection},
     Result, TaskKind,
 };
+
+/// The preprocessing detectors take by default: a letterbox to `width`×`height` (YOLO's).
+pub(crate) fn default_preprocess(width: u32, height: u32) -> PreprocessConfig {
+    PreprocessConfig { width, height, ..PreprocessConfig::default() }
+}
+
+/// Whether a model's output ranks are ones this task decodes: `[N, features, anchors]` or
+/// `[N, k, 6]` first.
+pub(crate) fn outputs_fit(ranks: &[usize]) -> bool {
+    ranks.first() == Some(&3)
+}
+
+/// Bytes kept at the source image's size while predicting: its RGB copy.
+pub(crate) const BYTES_PER_SOURCE_PIXEL: u64 = 3;
 
 /// Ultralytics caps the boxes entering NMS.
 const MAX_NMS_CANDIDATES: usize = 30_000;

@@ -1,19 +1,57 @@
-//! Decoding model outputs into results, one module per task. Decoders are pure functions of
-//! output tensors, so they are tested without ONNX Runtime.
+//! What is specific to each task, one module per task: its default preprocessing, the outputs
+//! it decodes, the memory it keeps per source pixel, and the decoding of its outputs into
+//! results. Decoders are pure functions of output tensors, so they are tested without ONNX
+//! Runtime. The task's names and thresholds, which the generator needs too, are in
+//! [`crate::task`]; its results and their summaries in [`crate::results`].
 
 pub mod anomaly;
 pub mod classification;
+pub mod custom;
 pub mod detection;
 pub mod segmentation;
 
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    preprocess::Transform,
+    preprocess::{PreprocessConfig, Transform},
     results::PredictionOutput,
-    tensor::{OutputTensor, OutputView},
+    tensor::OutputView,
     Error, Result, TaskKind,
 };
+
+/// The preprocessing `task` uses by default, at `width`×`height`.
+pub fn default_preprocess(task: TaskKind, width: u32, height: u32) -> PreprocessConfig {
+    match task {
+        TaskKind::Detection => detection::default_preprocess(width, height),
+        TaskKind::Classification => classification::default_preprocess(width, height),
+        TaskKind::Segmentation => segmentation::default_preprocess(width, height),
+        TaskKind::Anomaly => anomaly::default_preprocess(width, height),
+        TaskKind::Custom => custom::default_preprocess(width, height),
+    }
+}
+
+/// Whether outputs of these ranks (in the model's order) are ones `task` decodes.
+pub(crate) fn outputs_fit(task: TaskKind, ranks: &[usize]) -> bool {
+    match task {
+        TaskKind::Detection => detection::outputs_fit(ranks),
+        TaskKind::Classification => classification::outputs_fit(ranks),
+        TaskKind::Segmentation => segmentation::outputs_fit(ranks),
+        TaskKind::Anomaly => anomaly::outputs_fit(ranks),
+        TaskKind::Custom => custom::outputs_fit(ranks),
+    }
+}
+
+/// Bytes `task` keeps per pixel of the source image while predicting (its RGB copy, or maps
+/// mapped back onto it): what an image's size is checked against besides the tensor.
+pub(crate) fn bytes_per_source_pixel(task: TaskKind) -> u64 {
+    match task {
+        TaskKind::Detection => detection::BYTES_PER_SOURCE_PIXEL,
+        TaskKind::Classification => classification::BYTES_PER_SOURCE_PIXEL,
+        TaskKind::Segmentation => segmentation::BYTES_PER_SOURCE_PIXEL,
+        TaskKind::Anomaly => anomaly::BYTES_PER_SOURCE_PIXEL,
+        TaskKind::Custom => custom::BYTES_PER_SOURCE_PIXEL,
+    }
+}
 
 /// How to read a YOLO detection output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -145,16 +183,7 @@ pub fn decode(
             segmentation::decode(items, transform, input_size, options).map(PredictionOutput::Segmentation)
         }
         TaskKind::Anomaly => anomaly::decode(items, transform, input_size, options).map(PredictionOutput::Anomaly),
-        TaskKind::Custom => Ok(PredictionOutput::Custom {
-            outputs: items
-                .iter()
-                .map(|item| OutputTensor {
-                    name: item.name.to_string(),
-                    shape: item.shape.to_vec(),
-                    data: item.data.to_vec(),
-                })
-                .collect(),
-        }),
+        TaskKind::Custom => Ok(PredictionOutput::Custom { outputs: custom::decode(items) }),
     }
 }
 

@@ -6,10 +6,25 @@ use super::{
 };
 use crate::{
     labels::label_for,
-    preprocess::Transform,
+    preprocess::{PreprocessConfig, Transform},
     results::{BoundingBox, Detection, Mask, MaskRuns, SegmentClass, Segmentation},
     Result, TaskKind,
 };
+
+/// The preprocessing segmentation models take by default: a letterbox to `width`×`height`.
+pub(crate) fn default_preprocess(width: u32, height: u32) -> PreprocessConfig {
+    PreprocessConfig { width, height, ..PreprocessConfig::default() }
+}
+
+/// Whether a model's output ranks are ones this task decodes: a `[N, C, H, W]` or
+/// `[N, H, W]` map, or YOLO-seg's `output0` with its `protos`.
+pub(crate) fn outputs_fit(ranks: &[usize]) -> bool {
+    ranks.iter().any(|rank| *rank == 4 || *rank == 3)
+}
+
+/// Bytes kept at the source image's size while predicting: its RGB copy, or the class map and
+/// the probabilities mapped back onto it (6 bytes a pixel), whichever is larger.
+pub(crate) const BYTES_PER_SOURCE_PIXEL: u64 = 6;
 
 /// Decodes one image's segmentation outputs.
 pub fn decode(
