@@ -4,8 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use inferx_runtime::{
-    config::CONFIG_FILE, model::file::verify_sha256, onnx_proto, pipeline::check_task_fit, signature, ModelInfo,
-    Pipeline, ProjectConfig, TaskKind,
+    config::CONFIG_FILE,
+    model::{file::verify_sha256, onnx_proto, signature},
+    pipeline::check_task_fit,
+    ModelInfo, Pipeline, ProjectConfig, TaskKind,
 };
 use serde::Serialize;
 

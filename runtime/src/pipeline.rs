@@ -532,7 +532,7 @@ const POOL_KEEP_BYTES: usize = 64 << 20;
 /// first input is an image.
 ///
 /// ```
-/// # use inferx_runtime::{model_info::{ModelInfo, TensorInfo}, pipeline::check_task_fit, TaskKind};
+/// # use inferx_runtime::{model::info::{ModelInfo, TensorInfo}, pipeline::check_task_fit, TaskKind};
 /// let tensor = |name: &str, shape: &[i64]| TensorInfo {
 ///     name: name.into(), dtype: "f32".into(), shape: shape.to_vec(), dimension_names: vec![],
 /// };

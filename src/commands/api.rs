@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use inferx_runtime::onnx_proto;
+use inferx_runtime::model::onnx_proto;
 
 use crate::{
     cli::ApiArgs,

@@ -14,7 +14,8 @@ use dialoguer::{theme::ColorfulTheme, Confirm, Input, Select};
 use inferx_runtime::{
     device::provider_status,
     library::{self, SystemProbe},
-    onnx_proto, Device, ModelInfo, TaskKind,
+    model::onnx_proto,
+    Device, ModelInfo, TaskKind,
 };
 
 use crate::{

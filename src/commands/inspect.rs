@@ -1,7 +1,10 @@
 //! `inferx inspect`: a model's signature, metadata and guessed task, read without ONNX Runtime.
 
 use anyhow::Context;
-use inferx_runtime::{model_info::TensorInfo, onnx_proto, ModelInfo, TaskKind};
+use inferx_runtime::{
+    model::{info::TensorInfo, onnx_proto},
+    ModelInfo, TaskKind,
+};
 use serde::Serialize;
 
 use crate::{cli::InspectArgs, output::Printer};

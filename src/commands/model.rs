@@ -1,12 +1,12 @@
 //! `inferx model keygen|sign|verify`: detached model signatures in minisign's format.
 //!
 //! Signing uses the `minisign` crate (by minisign's author); verification is the runtime's
-//! ([`inferx_runtime::signature`]), the same code that checks `model.public_key` at load.
+//! ([`inferx_runtime::model::signature`]), the same code that checks `model.public_key` at load.
 
 use std::{io::IsTerminal, path::Path};
 
 use anyhow::{bail, Context};
-use inferx_runtime::signature::{self, SignatureCheck};
+use inferx_runtime::model::signature::{self, SignatureCheck};
 use minisign::{KeyPair, PublicKey, SecretKey, SecretKeyBox};
 
 use crate::{

@@ -35,7 +35,7 @@ pub(crate) fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
             // The model is the one on the command line: its signature is beside it, unless the
             // project names the signature file.
             if let (Some(check), None) = (&mut options.signature, &config.model.signature) {
-                check.signature = inferx_runtime::signature::default_signature_path(&args.model);
+                check.signature = inferx_runtime::model::signature::default_signature_path(&args.model);
             }
             options
         }

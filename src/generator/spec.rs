@@ -3,7 +3,10 @@
 use std::path::Path;
 
 use inferx_runtime::{
-    model_info::ModelInfo, onnx_proto, pipeline::default_preprocess, preprocess::PreprocessConfig, Device, TaskKind,
+    model::{info::ModelInfo, onnx_proto},
+    preprocess::PreprocessConfig,
+    tasks::default_preprocess,
+    Device, TaskKind,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -304,7 +307,7 @@ impl ProjectSpec {
             model.and_then(|model| model.info.input_size()).unwrap_or((defaults.input_size, defaults.input_size));
         let device = device.unwrap_or(manifest.device);
         let input = default_preprocess(task, width, height);
-        let describe = |tensors: &[inferx_runtime::model_info::TensorInfo]| {
+        let describe = |tensors: &[inferx_runtime::model::info::TensorInfo]| {
             tensors
                 .iter()
                 .map(|tensor| format!("`{}` {} {:?}", tensor.name, tensor.dtype, tensor.shape))

@@ -89,7 +89,7 @@ fn sessions_side_by_side_give_every_file_in_order_as_one_by_one() {
     names.sort();
     names.extend(names.clone());
     let (paths, bad) = photos_and_a_bad_file(dir.path(), &names, 9);
-    assert!(paths.len() > inferx_runtime::pool::MIN_FILES_FOR_SESSIONS);
+    assert!(paths.len() > inferx_runtime::session::plan::MIN_FILES_FOR_SESSIONS);
     let mut seen = Vec::new();
     pool.predict_files(&paths, |index, result| seen.push((index, result)));
     assert_in_order_as_alone(&paths, &bad, seen, pool.primary());
@@ -116,7 +116,7 @@ fn a_pool_loaded_for_a_folder_gives_the_same_results_while_and_after_its_session
     let (paths, bad) = photos_and_a_bad_file(dir.path(), &names, 4);
     let pool = PipelinePool::load(detector(), options(), paths.len()).unwrap();
     let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
-    assert_eq!(pool.sessions(), cores.clamp(1, inferx_runtime::pool::MAX_SESSIONS));
+    assert_eq!(pool.sessions(), cores.clamp(1, inferx_runtime::session::plan::MAX_SESSIONS));
     let alone = Pipeline::load(detector(), options()).unwrap();
     // The first call starts on the first session while the others are still being created;
     // the second finds them all there.
