@@ -73,6 +73,9 @@ pub fn generate(request: &GenerateRequest) -> Result<PathBuf, GenerateError> {
     Ok(target)
 }
 
+/// The folder of a project that holds its copy of the runtime.
+pub const VENDORED_RUNTIME: &str = "runtime";
+
 /// The vendored runtime: every file of `runtime/` as it goes into a project.
 pub fn runtime_files() -> Vec<GeneratedFile> {
     let mut files = Vec::new();
@@ -83,7 +86,7 @@ pub fn runtime_files() -> Vec<GeneratedFile> {
 
 fn collect_runtime(dir: &include_dir::Dir<'_>, files: &mut Vec<GeneratedFile>) {
     for file in dir.files() {
-        let path = Path::new("runtime").join(file.path());
+        let path = Path::new(VENDORED_RUNTIME).join(file.path());
         files.push(GeneratedFile {
             path: path.to_string_lossy().replace('\\', "/"),
             contents: file.contents().to_vec(),

@@ -7,7 +7,9 @@
 //! - a file still as recorded is replaced by the new version;
 //! - a file the user edited (or any differing file when there is no record) is kept, and the
 //!   new version is written beside it as `<file>.new`; `--force` replaces it instead;
-//! - a file the templates no longer produce is removed when unedited, kept otherwise.
+//! - a file the templates no longer produce is removed when unedited, kept otherwise; every
+//!   file of the vendored runtime counts as generated, even where no record names it, so
+//!   `--force` removes the ones this version no longer has.
 //!
 //! The record is rewritten with what was generated, so the next upgrade tells edits apart the
 //! same way.
@@ -24,7 +26,7 @@ use super::{
     spec::{shortest, ModelSource},
     templates,
     write::GenerateError,
-    GeneratedFile, ProjectSpec, SERVER_FILES,
+    GeneratedFile, ProjectSpec, SERVER_FILES, VENDORED_RUNTIME,
 };
 
 /// Where the record of generated files lives, relative to the project.
@@ -145,7 +147,16 @@ pub fn plan(project: &ProjectFacts, force: bool) -> Result<UpgradePlan, Generate
         };
         plan.changes.push(change);
     }
-    for (path, _) in record.files.iter().filter(|(path, _)| !next.files.contains_key(*path)) {
+    // Files this version no longer generates: those of the record, and every file of the
+    // vendored runtime, which is inferx's even where no record names it (a module file left
+    // beside the folder that replaced it would stop the project from building).
+    let mut gone: Vec<String> = record.files.keys().filter(|path| !next.files.contains_key(*path)).cloned().collect();
+    gone.extend(
+        vendored_runtime_files(&project.dir)?
+            .into_iter()
+            .filter(|path| !next.files.contains_key(path) && !record.files.contains_key(path)),
+    );
+    for path in &gone {
         let Some(bytes) = read_bytes(&project.dir, path)? else { continue };
         if record.is_pristine(path, &bytes) || force {
             let diff = unified_diff(path, &String::from_utf8_lossy(&bytes), "");
@@ -156,6 +167,29 @@ pub fn plan(project: &ProjectFacts, force: bool) -> Result<UpgradePlan, Generate
     }
     plan.changes.push(record_change(&project.dir, &next)?);
     Ok(plan)
+}
+
+/// Every file under the project's `runtime/`, as relative `/`-separated paths.
+fn vendored_runtime_files(dir: &Path) -> Result<Vec<String>, GenerateError> {
+    let root = dir.join(VENDORED_RUNTIME);
+    let mut files = Vec::new();
+    for entry in walkdir::WalkDir::new(&root).follow_links(false) {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(error) if error.io_error().is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound) => break,
+            Err(error) => {
+                let path = error.path().unwrap_or(&root).to_path_buf();
+                let source = error.into_io_error().unwrap_or_else(|| std::io::Error::other("a link loops"));
+                return Err(GenerateError::Io { action: "could not read", path, source });
+            }
+        };
+        if entry.file_type().is_file() {
+            if let Ok(relative) = entry.path().strip_prefix(dir) {
+                files.push(relative.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    Ok(files)
 }
 
 /// The change that writes `record` as the project's record.
