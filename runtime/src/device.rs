@@ -517,15 +517,16 @@ fn enumerate_gpus() -> Vec<GpuInfo> {
         .collect()
 }
 
+/// Simulated machines for the tests of the modules that plan from a [`HardwareProbe`].
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod simulated {
+    use super::{GpuInfo, GpuVendor, HardwareProbe};
 
-    /// A simulated machine.
-    struct FakeMachine {
-        providers: &'static [&'static str],
-        gpus: Vec<GpuInfo>,
-        os: &'static str,
+    /// A simulated machine: the providers of its ONNX Runtime build, its GPUs, its OS.
+    pub(crate) struct FakeMachine {
+        pub(crate) providers: &'static [&'static str],
+        pub(crate) gpus: Vec<GpuInfo>,
+        pub(crate) os: &'static str,
     }
 
     impl HardwareProbe for FakeMachine {
@@ -540,9 +541,17 @@ mod tests {
         }
     }
 
-    fn nvidia() -> GpuInfo {
+    pub(crate) fn nvidia() -> GpuInfo {
         GpuInfo { name: "NVIDIA L4".into(), vendor: GpuVendor::Nvidia, backend: "Vulkan".into() }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{
+        simulated::{nvidia, FakeMachine},
+        *,
+    };
 
     fn devices(chain: &ProviderChain) -> Vec<Device> {
         chain.entries.iter().map(|entry| entry.device).collect()

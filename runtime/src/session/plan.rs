@@ -121,37 +121,17 @@ impl SessionPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::device::{GpuInfo, GpuVendor};
-
-    /// A simulated machine: the providers of its ONNX Runtime build and its GPUs.
-    struct Machine {
-        providers: &'static [&'static str],
-        gpus: Vec<GpuInfo>,
-        os: &'static str,
-    }
-
-    impl HardwareProbe for Machine {
-        fn ort_providers(&self) -> Vec<String> {
-            self.providers.iter().map(|name| name.to_string()).collect()
-        }
-        fn gpus(&self) -> Vec<GpuInfo> {
-            self.gpus.clone()
-        }
-        fn os(&self) -> String {
-            self.os.to_string()
-        }
-    }
+    use crate::device::{
+        simulated::{nvidia, FakeMachine as Machine},
+        GpuInfo, GpuVendor,
+    };
 
     fn cpu_only() -> Machine {
         Machine { providers: &["CPUExecutionProvider"], gpus: vec![], os: "linux" }
     }
 
     fn cuda_machine() -> Machine {
-        Machine {
-            providers: &["CUDAExecutionProvider", "CPUExecutionProvider"],
-            gpus: vec![GpuInfo { name: "NVIDIA L4".into(), vendor: GpuVendor::Nvidia, backend: "Vulkan".into() }],
-            os: "linux",
-        }
+        Machine { providers: &["CUDAExecutionProvider", "CPUExecutionProvider"], gpus: vec![nvidia()], os: "linux" }
     }
 
     fn mac() -> Machine {
