@@ -74,6 +74,7 @@ mod overlap;
 pub mod pipeline;
 pub mod pool;
 pub mod preprocess;
+pub mod project_files;
 pub mod resize;
 pub mod results;
 #[cfg(feature = "server")]
@@ -85,7 +86,7 @@ pub mod tasks;
 
 pub use config::{ProjectConfig, UserConfig};
 pub use device::{Device, Provider};
-pub use error::{Error, ImageProblem, Result};
+pub use error::{Error, FileProblem, ImageProblem, Result};
 pub use model_info::ModelInfo;
 pub use pipeline::{Pipeline, PipelineOptions};
 pub use pool::PipelinePool;

@@ -221,7 +221,7 @@ impl Pipeline {
     pub fn from_config_file(path: impl AsRef<Path>) -> Result<Pipeline> {
         let path = path.as_ref();
         let config = crate::ProjectConfig::load(path)?;
-        let project_dir = path.parent().unwrap_or(Path::new("."));
+        let project_dir = crate::project_files::project_dir(path);
         Pipeline::load(config.model_path(project_dir)?, config.pipeline_options(project_dir)?)
     }
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use minisign_verify::{PublicKey, Signature};
 
-use crate::{Error, Result};
+use crate::{project_files::SMALL_FILE_LIMIT, Error, Result};
 
 /// The suffix of a detached signature beside the file it signs (`model.onnx.minisig`).
 pub const SIGNATURE_SUFFIX: &str = "minisig";
@@ -66,9 +66,11 @@ pub fn verify_model(model: &Path, check: &SignatureCheck) -> Result<()> {
     let signature_path = &check.signature;
     let public_key = PublicKey::from_base64(check.public_key.trim())
         .map_err(|error| refuse(format!("model.public_key is not a minisign public key ({error})")))?;
-    let text = match std::fs::read_to_string(signature_path) {
+    // Bounded and non-blocking: a signature is a few hundred bytes, never a FIFO or a device.
+    let read = crate::project_files::read_plain_file(signature_path, "signature", SMALL_FILE_LIMIT);
+    let text = match read {
         Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
             let elsewhere = if *signature_path == default_signature_path(model) {
                 String::new()
             } else {
@@ -81,7 +83,11 @@ pub fn verify_model(model: &Path, check: &SignatureCheck) -> Result<()> {
             )));
         }
         Err(error) => {
-            return Err(refuse(format!("could not read its signature `{}`: {error}", signature_path.display())))
+            return Err(refuse(format!(
+                "could not read its signature `{}`: {}",
+                signature_path.display(),
+                error.reason()
+            )))
         }
     };
     let signature = Signature::decode(&text).map_err(|error| {
