@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::{
     project_files::{read_plain_file, SMALL_FILE_LIMIT},
-    Result,
+    Error, Result,
 };
 
 /// Parses labels stored in model metadata: `{0: 'person', 1: 'bicycle'}`, `["cat", "dog"]`,
@@ -63,7 +63,11 @@ fn read_quoted(text: &str, quote: char) -> Option<(String, &str)> {
 /// must be a regular file of at most [`SMALL_FILE_LIMIT`]: a FIFO or a device is refused at
 /// once instead of blocking or filling memory.
 pub fn read_labels_file(path: &Path) -> Result<Vec<String>> {
-    Ok(parse_labels_text(&read_plain_file(path, "labels file", SMALL_FILE_LIMIT)?))
+    let text = read_plain_file(path, "labels file", SMALL_FILE_LIMIT).map_err(|error| match error {
+        Error::Io { path, source, .. } => Error::io("could not read labels file", path, source),
+        other => other,
+    })?;
+    Ok(parse_labels_text(&text))
 }
 
 /// The labels in a labels file's text (see [`read_labels_file`]).

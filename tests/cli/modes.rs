@@ -40,17 +40,23 @@ fn other_modes(root: &Path, file: u32, folder: u32) -> Vec<String> {
         .collect()
 }
 
+/// `inferx template yolo` with the detector into `dir` under `umask`; the project folder.
+fn template(umask: &str, dir: &Path, flags: &[&str]) -> std::path::PathBuf {
+    inferx_under_umask(umask)
+        .args(["template", "yolo", "--name", "app", "--dir"])
+        .arg(dir)
+        .arg("--model")
+        .arg(detector())
+        .args(flags)
+        .assert()
+        .success();
+    dir.join("app")
+}
+
 #[test]
 fn template_api_and_docker_write_files_0644_and_folders_0755_under_umask_022() {
     let dir = temp_dir();
-    inferx_under_umask("022")
-        .args(["template", "yolo", "--name", "app", "--dir"])
-        .arg(dir.path())
-        .arg("--model")
-        .arg(detector())
-        .assert()
-        .success();
-    let project = dir.path().join("app");
+    let project = template("022", dir.path(), &[]);
     assert_eq!(other_modes(&project, 0o644, 0o755), Vec::<String>::new(), "template");
 
     // `api` rewrites Cargo.toml, inferx.yaml, README.md and src/main.rs through temporary files.
@@ -68,14 +74,7 @@ fn template_api_and_docker_write_files_0644_and_folders_0755_under_umask_022() {
 
     // The umask decides, not a fixed mode.
     let strict = temp_dir();
-    inferx_under_umask("027")
-        .args(["template", "yolo", "--name", "app", "--api", "--dir"])
-        .arg(strict.path())
-        .arg("--model")
-        .arg(detector())
-        .assert()
-        .success();
-    let project = strict.path().join("app");
+    let project = template("027", strict.path(), &["--api"]);
     inferx_under_umask("027").arg("docker").arg(&project).arg("--skip-runtime").assert().success();
     assert_eq!(other_modes(&project, 0o640, 0o750), Vec::<String>::new(), "umask 027");
 }
