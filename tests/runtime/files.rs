@@ -228,19 +228,14 @@ fn project_files_through_symlinks_fifos_and_devices_are_refused_by_every_loader(
     for (case, extra, break_it, expected, words) in cases {
         let root = temp_dir();
         let config = project_with(root.path(), extra);
-        break_it(&config.parent().unwrap().to_path_buf(), &root.path().join("elsewhere"));
-        let loaders: [(&str, Box<dyn FnOnce(PathBuf) -> Error>); 3] = [
-            ("info", Box::new(|config| refused_promptly("info", move || Pipeline::from_config_file(config)))),
-            (
-                "predict",
-                Box::new(|config| refused_promptly("predict", move || PipelinePool::from_config_file(config, 4))),
-            ),
-            (
-                "serve",
-                Box::new(|config| {
-                    refused_promptly("serve", move || AppState::load(&config, &ServeOptions::default()).map(|_| ()))
-                }),
-            ),
+        break_it(config.parent().unwrap(), &root.path().join("elsewhere"));
+        type Load = fn(PathBuf) -> Error;
+        let loaders: [(&str, Load); 3] = [
+            ("info", |config| refused_promptly("info", move || Pipeline::from_config_file(config))),
+            ("predict", |config| refused_promptly("predict", move || PipelinePool::from_config_file(config, 4))),
+            ("serve", |config| {
+                refused_promptly("serve", move || AppState::load(&config, &ServeOptions::default()).map(|_| ()))
+            }),
         ];
         for (command, load) in loaders {
             let error = load(config.clone());
