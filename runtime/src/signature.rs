@@ -35,6 +35,16 @@ pub fn default_signature_path(model: &Path) -> PathBuf {
     with_added_extension(model, SIGNATURE_SUFFIX)
 }
 
+/// Whether two paths name the same place: equal, or the same file name in the same folder
+/// once resolved (the model's real path against the config's relative one).
+fn same_place(one: &Path, other: &Path) -> bool {
+    let folder = |path: &Path| {
+        let parent = path.parent().filter(|parent| !parent.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::canonicalize(parent).ok()
+    };
+    one == other || (one.file_name() == other.file_name() && folder(one).is_some() && folder(one) == folder(other))
+}
+
 /// `path` with `.extension` added after its whole name (`model.onnx` → `model.onnx.minisig`),
 /// where `Path::with_extension` would replace the last one.
 pub fn with_added_extension(path: &Path, extension: &str) -> PathBuf {
@@ -71,7 +81,7 @@ pub fn verify_model(model: &Path, check: &SignatureCheck) -> Result<()> {
     let text = match read {
         Ok(text) => text,
         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            let elsewhere = if *signature_path == default_signature_path(model) {
+            let elsewhere = if same_place(signature_path, &default_signature_path(model)) {
                 String::new()
             } else {
                 format!(" --signature {}", signature_path.display())
