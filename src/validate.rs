@@ -7,7 +7,7 @@ use inferx_runtime::{
     config::CONFIG_FILE,
     model::{file::verify_sha256, onnx_proto, signature},
     pipeline::check_task_fit,
-    ModelInfo, Pipeline, ProjectConfig, TaskKind,
+    Error, FileProblem, ModelInfo, Pipeline, ProjectConfig, TaskKind,
 };
 use serde::Serialize;
 
@@ -129,21 +129,30 @@ fn check_config(dir: &Path, report: &mut Report) -> Option<ProjectConfig> {
 /// `model.*`: present, unchanged (sha256), signed when a public key is set, an ONNX model whose signature fits the task.
 fn check_model(dir: &Path, config: &ProjectConfig, report: &mut Report) -> Option<ModelInfo> {
     report.checked.push("model");
+    // The loader's own check (regular file, inside the project, under the model cap).
     let path = match config.model_path(dir) {
         Ok(path) => path,
-        Err(error) => {
+        Err(Error::ProjectFile { problem: FileProblem::Missing, .. }) => {
+            report.error(
+                "model.missing",
+                format!("the model {} is not there", config.model.path),
+                format!("copy the model to {} (or set model.path in {CONFIG_FILE})", config.model.path),
+            );
+            return None;
+        }
+        Err(error @ Error::ProjectFile { problem: FileProblem::Outside, .. }) => {
             report.error("model.outside", error.reason(), "copy the model into models/ instead of linking to it");
             return None;
         }
+        Err(error) => {
+            report.error(
+                "model.file",
+                error.reason(),
+                format!("put the ONNX file itself at {} (or set model.path in {CONFIG_FILE})", config.model.path),
+            );
+            return None;
+        }
     };
-    if !path.is_file() {
-        report.error(
-            "model.missing",
-            format!("the model {} is not there", config.model.path),
-            format!("copy the model to {} (or set model.path in {CONFIG_FILE})", config.model.path),
-        );
-        return None;
-    }
     if let Some(expected) = &config.model.sha256 {
         if let Err(error) = verify_sha256(&path, expected) {
             report.error(
@@ -225,19 +234,19 @@ fn check_model(dir: &Path, config: &ProjectConfig, report: &mut Report) -> Optio
 /// Whether they fit.
 fn check_labels(dir: &Path, config: &ProjectConfig, info: &ModelInfo, report: &mut Report) -> bool {
     report.checked.push("labels");
-    let labels = if !config.labels.is_empty() {
-        config.labels.clone()
-    } else if let Some(file) = &config.labels_file {
-        let path = inferx_runtime::config::project_file(dir, "labels_file", file);
-        match path.and_then(|path| inferx_runtime::labels::read_labels_file(&path)) {
-            Ok(labels) => labels,
-            Err(error) => {
-                report.error("labels.file", error.to_string(), format!("create {file}, one label per line"));
-                return false;
-            }
+    // The loader's own reading (a regular file inside the project, bounded, never blocking).
+    let labels = match config.labels(dir) {
+        Ok(Some(labels)) => labels,
+        Ok(None) => return true,
+        Err(error) => {
+            let file = config.labels_file.as_deref().unwrap_or_default();
+            report.error(
+                "labels.file",
+                error.to_string(),
+                format!("put a labels file at {file} inside the project, one label per line"),
+            );
+            return false;
         }
-    } else {
-        return true;
     };
     if let Some(classes) = info.class_count(config.task) {
         if classes != labels.len() {

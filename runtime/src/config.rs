@@ -14,6 +14,7 @@ use crate::{
     model::signature::SignatureCheck,
     pipeline::{Pipeline, PipelineOptions},
     preprocess::{ImageLimits, PreprocessConfig},
+    project_files::{self, ProjectFile, MODEL_FILE_LIMIT, SMALL_FILE_LIMIT},
     session::SessionOptions,
     tasks::{DetectionLayout, ScoreKind},
     Error, Result, TaskKind,
@@ -43,7 +44,7 @@ pub struct ModelSection {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
     /// The model signer's minisign public key (base64, `RW…`): when set, the model loads only
-    /// with a valid detached signature ([`crate::signature`]).
+    /// with a valid detached signature ([`crate::model::signature`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_key: Option<String>,
     /// The detached signature, relative to the config file; default `<model.path>.minisig`.
@@ -621,7 +622,7 @@ impl Pipeline {
     pub fn from_config_file(path: impl AsRef<Path>) -> Result<Pipeline> {
         let path = path.as_ref();
         let config = ProjectConfig::load(path)?;
-        let project_dir = path.parent().unwrap_or(Path::new("."));
+        let project_dir = project_files::project_dir(path);
         Pipeline::load(config.model_path(project_dir)?, config.pipeline_options(project_dir)?)
     }
 }
@@ -829,10 +830,22 @@ impl ProjectConfig {
         Ok(())
     }
 
-    /// The model path resolved against the config file's folder; refused when a symlink takes
-    /// it out of the project (see [`project_file`]).
+    /// The model's real path, inside the project: opened and checked (a regular file, no
+    /// symlink out of the project, at most [`MODEL_FILE_LIMIT`]) before any reader sees it
+    /// (see [`project_files::open`]).
     pub fn model_path(&self, project_dir: &Path) -> Result<PathBuf> {
-        project_file(project_dir, "model.path", &self.model.path)
+        open_project_file(project_dir, "model.path", &self.model.path, MODEL_FILE_LIMIT).map(ProjectFile::into_path)
+    }
+
+    /// The labels the project lists, else those of its `labels_file` (read from the checked
+    /// handle, at most [`SMALL_FILE_LIMIT`]); `None` when it names neither.
+    pub fn labels(&self, project_dir: &Path) -> Result<Option<Vec<String>>> {
+        if !self.labels.is_empty() {
+            return Ok(Some(self.labels.clone()));
+        }
+        let Some(file) = &self.labels_file else { return Ok(None) };
+        let text = open_project_file(project_dir, "labels_file", file, SMALL_FILE_LIMIT)?.read_to_string()?;
+        Ok(Some(crate::labels::parse_labels_text(&text)))
     }
 
     /// The signature the model must carry: `Some` when `model.public_key` is set, with the
@@ -841,7 +854,9 @@ impl ProjectConfig {
         let Some(public_key) = self.public_key()? else { return Ok(None) };
         let signature = match &self.model.signature {
             Some(path) => project_file(project_dir, "model.signature", path)?,
-            None => crate::model::signature::default_signature_path(&self.model_path(project_dir)?),
+            // Beside the model as the config names it (the model itself is checked when opened);
+            // the signature is read bounded and never blocks (`signature::verify_model`).
+            None => crate::model::signature::default_signature_path(&project_dir.join(&self.model.path)),
         };
         Ok(Some(SignatureCheck { public_key, signature }))
     }
@@ -856,13 +871,7 @@ impl ProjectConfig {
 
     /// Pipeline options for this configuration; `project_dir` resolves relative paths.
     pub fn pipeline_options(&self, project_dir: &Path) -> Result<PipelineOptions> {
-        let labels = if !self.labels.is_empty() {
-            Some(self.labels.clone())
-        } else if let Some(file) = &self.labels_file {
-            Some(crate::labels::read_labels_file(&project_file(project_dir, "labels_file", file)?)?)
-        } else {
-            None
-        };
+        let labels = self.labels(project_dir)?;
         // The development override: the model is loaded whatever its bytes, loudly.
         let unverified = allow_unverified_model();
         if unverified && (self.model.sha256.is_some() || self.model.public_key.is_some()) {
@@ -943,23 +952,20 @@ fn check_relative(key: &str, value: &str, fix: &str) -> Result<()> {
     Ok(())
 }
 
-/// `relative` (a config value, already [checked](ProjectConfig::check)) under `project_dir`.
-/// When the file exists, its real location must be inside the project too: a symlink out of
-/// the project is refused, so a config can never make the runtime read an arbitrary file.
+/// The real path of `relative` (a config value) under `project_dir`, once it has been opened
+/// and checked as a small project file: a regular file, inside the project after resolving
+/// every symlink, at most [`SMALL_FILE_LIMIT`]. A file that is missing, leads out of the
+/// project, or cannot be resolved is an error naming `key`, so a config can never make the
+/// runtime read an arbitrary file.
 pub fn project_file(project_dir: &Path, key: &str, relative: &str) -> Result<PathBuf> {
+    open_project_file(project_dir, key, relative, SMALL_FILE_LIMIT).map(ProjectFile::into_path)
+}
+
+/// `relative` (a config value) checked as relative, then opened under `project_dir` through
+/// [`project_files::open`].
+pub fn open_project_file(project_dir: &Path, key: &str, relative: &str, limit: u64) -> Result<ProjectFile> {
     check_relative(key, relative, "keep the files a project uses inside its folder")?;
-    let joined = project_dir.join(relative);
-    let (Ok(real), Ok(root)) = (std::fs::canonicalize(&joined), std::fs::canonicalize(project_dir)) else {
-        // Missing: the caller's read names it.
-        return Ok(joined);
-    };
-    if !real.starts_with(&root) {
-        return Err(Error::config(format!(
-            "{key} `{relative}` leads outside the project, to `{}` (a symlink); copy the file into the project or mount it there",
-            real.display()
-        )));
-    }
-    Ok(joined)
+    project_files::open(project_dir, key, relative, limit)
 }
 
 #[cfg(test)]
@@ -1074,8 +1080,13 @@ mod tests {
         std::os::unix::fs::symlink(project.join("models/real.onnx"), project.join("models/inside.onnx")).unwrap();
         std::os::unix::fs::symlink(root.path().join("outside.onnx"), project.join("models/outside.onnx")).unwrap();
         assert!(project_file(&project, "model.path", "models/inside.onnx").is_ok());
-        assert!(project_file(&project, "model.path", "models/missing.onnx").is_ok(), "missing: the reader names it");
+        let message = project_file(&project, "model.path", "models/missing.onnx").unwrap_err().to_string();
+        assert!(message.contains("model.path `models/missing.onnx` is not there"), "missing is refused: {message}");
         let message = project_file(&project, "model.path", "models/outside.onnx").unwrap_err().to_string();
         assert!(message.contains("model.path `models/outside.onnx` leads outside the project"), "{message}");
+        // A bare config file name: its project is the current folder, never an unchecked path.
+        let config = ProjectConfig::parse(MINIMAL).unwrap();
+        let message = config.model_path(crate::project_files::project_dir(Path::new("inferx.yaml"))).unwrap_err();
+        assert!(message.to_string().contains("model.path `models/model.onnx` is not there"), "{message}");
     }
 }

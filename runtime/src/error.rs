@@ -112,6 +112,15 @@ pub enum Error {
     /// JSON (de)serialisation failed.
     #[error(transparent)]
     Json(#[from] serde_json::Error),
+    /// A file the project names (model, labels, keys, signature) was refused: see
+    /// [`project_files`](crate::project_files).
+    #[error("{reason}")]
+    ProjectFile {
+        /// What is wrong with it.
+        problem: FileProblem,
+        /// The file and the config key that names it, what is wrong and how to fix it.
+        reason: String,
+    },
 }
 
 /// The `path` of an [`Error::Image`] about an image held in memory.
@@ -128,6 +137,21 @@ pub enum ImageProblem {
     TooLarge,
     /// A known format, but truncated or corrupt.
     Corrupt,
+}
+
+/// Why a file a project names was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileProblem {
+    /// It is not there.
+    Missing,
+    /// A symlink (of the file or a folder above it) leads out of the project.
+    Outside,
+    /// A folder, FIFO, socket or device rather than a regular file.
+    NotAFile,
+    /// Over the size such a file may have.
+    TooLarge,
+    /// It, or the project folder, could not be resolved, opened or read.
+    Unreadable,
 }
 
 /// The runtime's result type.

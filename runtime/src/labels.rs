@@ -3,7 +3,10 @@
 
 use std::path::Path;
 
-use crate::{Error, Result};
+use crate::{
+    project_files::{read_plain_file, SMALL_FILE_LIMIT},
+    Error, Result,
+};
 
 /// Parses labels stored in model metadata: `{0: 'person', 1: 'bicycle'}`, `["cat", "dog"]`,
 /// or `{"0": "cat"}`. Returns `None` when the text is none of these.
@@ -56,19 +59,29 @@ fn read_quoted(text: &str, quote: char) -> Option<(String, &str)> {
     None
 }
 
-/// Reads a labels file: a JSON or YAML list, or one label per line (blank lines ignored).
+/// Reads a labels file: a JSON or YAML list, or one label per line (blank lines ignored). It
+/// must be a regular file of at most [`SMALL_FILE_LIMIT`]: a FIFO or a device is refused at
+/// once instead of blocking or filling memory.
 pub fn read_labels_file(path: &Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).map_err(|error| Error::io("could not read labels file", path, error))?;
+    let text = read_plain_file(path, "labels file", SMALL_FILE_LIMIT).map_err(|error| match error {
+        Error::Io { path, source, .. } => Error::io("could not read labels file", path, source),
+        other => other,
+    })?;
+    Ok(parse_labels_text(&text))
+}
+
+/// The labels in a labels file's text (see [`read_labels_file`]).
+pub fn parse_labels_text(text: &str) -> Vec<String> {
     let trimmed = text.trim_start();
     if trimmed.starts_with('[') || trimmed.starts_with('{') || trimmed.starts_with("- ") {
-        if let Ok(list) = serde_yaml::from_str::<Vec<String>>(&text) {
-            return Ok(list);
+        if let Ok(list) = serde_yaml::from_str::<Vec<String>>(text) {
+            return list;
         }
-        if let Some(list) = parse_metadata_labels(&text) {
-            return Ok(list);
+        if let Some(list) = parse_metadata_labels(text) {
+            return list;
         }
     }
-    Ok(text.lines().map(str::trim).filter(|line| !line.is_empty()).map(str::to_string).collect())
+    text.lines().map(str::trim).filter(|line| !line.is_empty()).map(str::to_string).collect()
 }
 
 /// The label of a class, or `class_<id>` when unknown.

@@ -66,6 +66,7 @@ mod error;
 pub mod inputs;
 pub mod labels;
 pub mod model;
+pub mod project_files;
 pub mod task;
 pub mod tensor;
 // 2. Hardware and the ONNX Runtime library.
@@ -91,7 +92,7 @@ pub mod server;
 
 pub use config::{ProjectConfig, UserConfig};
 pub use device::{Device, Provider};
-pub use error::{Error, ImageProblem, Result};
+pub use error::{Error, FileProblem, ImageProblem, Result};
 pub use model::info::ModelInfo;
 pub use pipeline::{Pipeline, PipelineOptions};
 pub use pool::PipelinePool;

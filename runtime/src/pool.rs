@@ -118,7 +118,7 @@ impl PipelinePool {
     pub fn from_config_file(path: impl AsRef<Path>, files: usize) -> Result<PipelinePool> {
         let path = path.as_ref();
         let config = crate::ProjectConfig::load(path)?;
-        let project_dir = path.parent().unwrap_or(Path::new("."));
+        let project_dir = crate::project_files::project_dir(path);
         PipelinePool::load(config.model_path(project_dir)?, config.pipeline_options(project_dir)?, files)
     }
 

@@ -148,19 +148,11 @@ fn staged(destination: &Path, text: &str, secret: bool) -> anyhow::Result<tempfi
         _ => Path::new("."),
     };
     // tempfile creates its files readable by the owner only: right for a secret key; a public
-    // key or a signature is opened up to the usual permissions before it is renamed.
-    let mut file = tempfile::NamedTempFile::new_in(folder)
-        .with_context(|| format!("creating a file in {} for {}", folder.display(), destination.display()))?;
+    // key or a signature gets the mode the umask gives (or keeps the one it had).
+    let mut file =
+        if secret { tempfile::NamedTempFile::new_in(folder) } else { crate::generator::temp_file_for(destination) }
+            .with_context(|| format!("creating a file in {} for {}", folder.display(), destination.display()))?;
     file.write_all(text.as_bytes()).with_context(|| format!("writing {}", destination.display()))?;
-    #[cfg(unix)]
-    if !secret {
-        use std::os::unix::fs::PermissionsExt;
-        file.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .with_context(|| format!("setting the permissions of {}", destination.display()))?;
-    }
-    #[cfg(not(unix))]
-    let _ = secret;
     Ok(file)
 }
 

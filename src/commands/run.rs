@@ -31,7 +31,7 @@ pub(crate) fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
         Some(path) => {
             let config =
                 ProjectConfig::load_with(path, &user).with_context(|| format!("reading `{}`", path.display()))?;
-            let mut options = config.pipeline_options(path.parent().unwrap_or(std::path::Path::new(".")))?;
+            let mut options = config.pipeline_options(inferx_runtime::project_files::project_dir(path))?;
             // The model is the one on the command line: its signature is beside it, unless the
             // project names the signature file.
             if let (Some(check), None) = (&mut options.signature, &config.model.signature) {

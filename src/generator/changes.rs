@@ -67,7 +67,7 @@ pub fn apply(dir: &Path, changes: &[Change]) -> Result<(), GenerateError> {
             path: parent.clone(),
             source,
         })?;
-        let mut temp = tempfile::NamedTempFile::new_in(&parent).map_err(|source| GenerateError::Io {
+        let mut temp = super::write::temp_file_for(&target).map_err(|source| GenerateError::Io {
             action: "could not write in",
             path: parent.clone(),
             source,

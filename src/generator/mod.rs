@@ -21,7 +21,7 @@ pub use spec::{
 pub use templates::{
     manifest, render_project, template_for_task, template_names, TemplateManifest, SERVER_FILES, TEMPLATES,
 };
-pub use write::{check_destination, move_into_place, write_project, GenerateError, WriteOptions};
+pub use write::{check_destination, move_into_place, temp_file_for, write_project, GenerateError, WriteOptions};
 
 use std::path::{Path, PathBuf};
 

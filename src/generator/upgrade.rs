@@ -212,8 +212,14 @@ fn current_spec(project: &ProjectFacts) -> Result<ProjectSpec, GenerateError> {
         ))
     })?;
     let manifest = templates::manifest(&project.template)?;
-    let model_path = config_path.parent().unwrap_or(&project.dir).join(&config.model.path);
-    let model = if model_path.is_file() { Some(ModelSource::read(&model_path)?) } else { None };
+    // The loader's check first: a model through a symlink out of the project is not read. It
+    // is then read by the name the config gives it, which names the model in the spec.
+    let project_dir = inferx_runtime::project_files::project_dir(&config_path);
+    let model = match config.model_path(project_dir) {
+        Ok(_) => Some(ModelSource::read(&project_dir.join(&config.model.path))?),
+        Err(inferx_runtime::Error::ProjectFile { problem: inferx_runtime::FileProblem::Missing, .. }) => None,
+        Err(error) => return Err(not_ready(format!("{}; `inferx validate` shows how to fix it", error.reason()))),
+    };
     let mut spec = ProjectSpec::new(&project.name, &project.template, &manifest, model.as_ref(), Some(config.device))?
         .with_api(SERVER_FILES.iter().all(|path| project.dir.join(path).is_file()))
         .with_thresholds(Some(shortest(config.thresholds.confidence)), Some(shortest(config.thresholds.iou)))?;

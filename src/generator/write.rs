@@ -110,6 +110,25 @@ pub fn check_destination(target: &Path, force: bool) -> Result<bool, GenerateErr
     }
 }
 
+/// A temporary file beside `target`, to be written and then renamed over it. It has the mode
+/// `target` has when it exists (a mode the user set, 0600 or 0755, is kept), else the mode
+/// the umask gives a new file (0644 under umask 022), never tempfile's owner-only 0600: the
+/// compose file bind-mounts these files into containers running as other users.
+pub fn temp_file_for(target: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // The mode asked of open(2), which the kernel narrows by the umask.
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let temp = builder.tempfile_in(parent_of(target))?;
+    if let Ok(existing) = std::fs::metadata(target) {
+        temp.as_file().set_permissions(existing.permissions())?;
+    }
+    Ok(temp)
+}
+
 fn parent_of(target: &Path) -> &Path {
     target.parent().filter(|parent| !parent.as_os_str().is_empty()).unwrap_or(Path::new("."))
 }

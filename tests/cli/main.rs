@@ -13,6 +13,7 @@ mod hostile;
 mod init;
 mod inspect;
 mod install;
+mod modes;
 mod privacy;
 mod signing;
 mod tasks;

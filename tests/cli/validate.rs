@@ -176,3 +176,98 @@ fn deployment_files_are_checked_against_each_other_and_the_project() {
     assert!(port.2.contains("Dockerfile EXPOSE 9090") && port.2.contains("deploy/k8s containerPort 8080"), "{port:?}");
     assert!(found.iter().any(|(severity, rule, _)| severity == "error" && rule == "deploy.server"), "{found:#?}");
 }
+
+/// Points a generated project's labels at `labels_file` instead of the list in inferx.yaml.
+fn use_labels_file(project: &Path, labels_file: &str) {
+    let path = project.join("inferx.yaml");
+    let mut config = inferx_runtime::ProjectConfig::load(&path).unwrap();
+    config.labels.clear();
+    config.labels_file = Some(labels_file.to_string());
+    std::fs::write(&path, config.to_yaml().unwrap()).unwrap();
+}
+
+/// A file that leads out of the project or is no regular file is refused by `validate` with
+/// the loader's own check: promptly (a FIFO once hung it), with its rule and the file named,
+/// and nothing read from outside.
+#[test]
+#[cfg(unix)]
+fn linked_fifo_device_and_folder_files_are_refused_promptly() {
+    type Break = fn(&Path);
+    let cases: [(&str, Break, &str, &str); 5] = [
+        (
+            "model through a symlink out of the project",
+            |project| {
+                let model = project.join("models/nudenet-320n.onnx");
+                let outside = project.parent().unwrap().join("elsewhere.onnx");
+                std::fs::rename(&model, &outside).unwrap();
+                std::os::unix::fs::symlink(&outside, &model).unwrap();
+            },
+            "model.outside",
+            "model.path `models/nudenet-320n.onnx` leads outside the project",
+        ),
+        (
+            "labels through a symlinked folder",
+            |project| {
+                let elsewhere = project.parent().unwrap().join("elsewhere");
+                let lines: String = (0..18).map(|class| format!("outside_{class}\n")).collect();
+                write(&elsewhere.join("labels.txt"), lines);
+                std::os::unix::fs::symlink(&elsewhere, project.join("shared")).unwrap();
+                use_labels_file(project, "shared/labels.txt");
+            },
+            "labels.file",
+            "labels_file `shared/labels.txt` leads outside the project",
+        ),
+        (
+            "labels linked to /dev/zero",
+            |project| {
+                std::os::unix::fs::symlink("/dev/zero", project.join("labels.txt")).unwrap();
+                use_labels_file(project, "labels.txt");
+            },
+            "labels.file",
+            "labels_file `labels.txt` leads outside the project, to `/dev/zero`",
+        ),
+        (
+            "labels that are a FIFO",
+            |project| {
+                let fifo = project.join("labels.txt");
+                assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+                use_labels_file(project, "labels.txt");
+            },
+            "labels.file",
+            "labels_file `labels.txt` is not a regular file (a FIFO, socket or device)",
+        ),
+        (
+            "model that is a folder",
+            |project| {
+                let model = project.join("models/nudenet-320n.onnx");
+                std::fs::remove_file(&model).unwrap();
+                std::fs::create_dir(&model).unwrap();
+            },
+            "model.file",
+            "model.path `models/nudenet-320n.onnx` is a folder, not a file",
+        ),
+    ];
+    for (case, break_it, rule, words) in cases {
+        let dir = temp_dir();
+        let project = generate_yolo(dir.path(), "app", &[]);
+        break_it(&project);
+        let started = std::time::Instant::now();
+        let output = inferx()
+            .arg("validate")
+            .arg(&project)
+            .arg("--json")
+            .timeout(std::time::Duration::from_secs(20))
+            .output()
+            .unwrap();
+        assert!(started.elapsed().as_secs() < 20, "{case}: validate returned within its timeout");
+        assert!(!output.status.success(), "{case}: refused");
+        let report: Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|error| panic!("{case}: {error}: {}", String::from_utf8_lossy(&output.stderr)));
+        let found = findings(&report);
+        assert_eq!(found.len(), 1, "{case}: exactly one finding: {found:#?}");
+        let (severity, found_rule, message) = &found[0];
+        assert_eq!((severity.as_str(), found_rule.as_str()), ("error", rule), "{case}: {found:#?}");
+        assert!(message.contains(words), "{case}: `{words}` in {message}");
+        assert!(!message.contains("outside_") && !message.contains("18 labels"), "{case}: nothing read: {message}");
+    }
+}

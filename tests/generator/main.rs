@@ -9,6 +9,7 @@ mod api;
 mod build;
 mod docker;
 mod errors;
+mod files;
 mod quickstart;
 mod server;
 mod snapshots;

@@ -126,3 +126,127 @@ fn a_pool_loaded_for_a_folder_gives_the_same_results_while_and_after_its_session
         assert_in_order_as_alone(&paths, &bad, seen, &alone);
     }
 }
+
+/// A project folder `app` (beside an `elsewhere` folder) holding the detector and an
+/// `inferx.yaml` whose `extra` lines are added; the config file's path.
+fn project_with(root: &Path, extra: &str) -> PathBuf {
+    let project = root.join("app");
+    std::fs::create_dir_all(project.join("models")).unwrap();
+    std::fs::create_dir_all(root.join("elsewhere")).unwrap();
+    std::fs::copy(detector(), project.join("models/detector.onnx")).unwrap();
+    let config = project.join("inferx.yaml");
+    write(
+        &config,
+        format!(
+            "inferx: {{version: 0.1.0, template: yolo}}\nmodel: {{path: models/detector.onnx}}\ntask: detection\n{extra}"
+        ),
+    );
+    config
+}
+
+/// Runs `load` on another thread and returns its error, failing the test when it takes more
+/// than a few seconds (a FIFO that blocks, a device that is read forever) or succeeds.
+fn refused_promptly<T: Send + 'static>(
+    what: &str,
+    load: impl FnOnce() -> inferx_runtime::Result<T> + Send + 'static,
+) -> inferx_runtime::Error {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(load().err());
+    });
+    match receiver.recv_timeout(std::time::Duration::from_secs(10)) {
+        Ok(Some(error)) => error,
+        Ok(None) => panic!("{what}: loaded, but it must be refused"),
+        Err(_) => panic!("{what}: still loading after 10 s (blocked or reading without end)"),
+    }
+}
+
+/// Every way the generated binary loads a project (`Pipeline::from_config_file` for `info`,
+/// `PipelinePool::from_config_file` for `predict`, `AppState::load` for `serve`) refuses a
+/// project file that leads outside the project or is not a regular file: promptly, with the
+/// config key, the file and the fix named, and nothing read from outside.
+#[test]
+#[cfg(unix)]
+fn project_files_through_symlinks_fifos_and_devices_are_refused_by_every_loader() {
+    use inferx_runtime::{server::AppState, server::ServeOptions, Error, FileProblem};
+
+    // (case, inferx.yaml lines, how the project is broken, the problem, words of the message)
+    type Break = fn(&Path, &Path);
+    let cases: [(&str, &str, Break, FileProblem, &str); 5] = [
+        (
+            "model through a symlink out of the project",
+            "",
+            |project, elsewhere| {
+                let model = project.join("models/detector.onnx");
+                std::fs::rename(&model, elsewhere.join("detector.onnx")).unwrap();
+                std::os::unix::fs::symlink(elsewhere.join("detector.onnx"), &model).unwrap();
+            },
+            FileProblem::Outside,
+            "model.path `models/detector.onnx` leads outside the project",
+        ),
+        (
+            "labels through a symlinked folder",
+            "labels_file: shared/labels.txt\n",
+            |project, elsewhere| {
+                // 18 lines: the detector's class count, so a read would have loaded.
+                let lines: String = (0..18).map(|class| format!("outside_{class}\n")).collect();
+                std::fs::write(elsewhere.join("labels.txt"), lines).unwrap();
+                std::os::unix::fs::symlink(elsewhere, project.join("shared")).unwrap();
+            },
+            FileProblem::Outside,
+            "labels_file `shared/labels.txt` leads outside the project",
+        ),
+        (
+            "labels linked to /dev/zero",
+            "labels_file: labels.txt\n",
+            |project, _| std::os::unix::fs::symlink("/dev/zero", project.join("labels.txt")).unwrap(),
+            FileProblem::Outside,
+            "labels_file `labels.txt` leads outside the project, to `/dev/zero`",
+        ),
+        (
+            "labels that are a FIFO",
+            "labels_file: labels.txt\n",
+            |project, _| {
+                let fifo = project.join("labels.txt");
+                assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+            },
+            FileProblem::NotAFile,
+            "labels_file `labels.txt` is not a regular file (a FIFO, socket or device)",
+        ),
+        (
+            "model that is a folder",
+            "",
+            |project, _| {
+                let model = project.join("models/detector.onnx");
+                std::fs::remove_file(&model).unwrap();
+                std::fs::create_dir(&model).unwrap();
+            },
+            FileProblem::NotAFile,
+            "model.path `models/detector.onnx` is a folder, not a file",
+        ),
+    ];
+    for (case, extra, break_it, expected, words) in cases {
+        let root = temp_dir();
+        let config = project_with(root.path(), extra);
+        break_it(config.parent().unwrap(), &root.path().join("elsewhere"));
+        type Load = fn(PathBuf) -> Error;
+        let loaders: [(&str, Load); 3] = [
+            ("info", |config| refused_promptly("info", move || Pipeline::from_config_file(config))),
+            ("predict", |config| refused_promptly("predict", move || PipelinePool::from_config_file(config, 4))),
+            ("serve", |config| {
+                refused_promptly("serve", move || AppState::load(&config, &ServeOptions::default()).map(|_| ()))
+            }),
+        ];
+        for (command, load) in loaders {
+            let error = load(config.clone());
+            let message = error.to_string();
+            assert!(
+                matches!(&error, Error::ProjectFile { problem, .. } if *problem == expected),
+                "{case} ({command}): {error:?}"
+            );
+            assert!(message.contains(words), "{case} ({command}): `{words}` in {message}");
+            assert!(message.contains("; "), "{case} ({command}): a fix follows the problem: {message}");
+            assert!(!message.contains("outside_") && !message.contains("18 labels"), "{case}: nothing read: {message}");
+        }
+    }
+}

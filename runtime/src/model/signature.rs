@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use minisign_verify::{PublicKey, Signature};
 
-use crate::{Error, Result};
+use crate::{project_files::SMALL_FILE_LIMIT, Error, Result};
 
 /// The suffix of a detached signature beside the file it signs (`model.onnx.minisig`).
 pub const SIGNATURE_SUFFIX: &str = "minisig";
@@ -33,6 +33,16 @@ impl SignatureCheck {
 /// Where a model's signature is by default: `<model>.minisig`.
 pub fn default_signature_path(model: &Path) -> PathBuf {
     with_added_extension(model, SIGNATURE_SUFFIX)
+}
+
+/// Whether two paths name the same place: equal, or the same file name in the same folder
+/// once resolved (the model's real path against the config's relative one).
+fn same_place(one: &Path, other: &Path) -> bool {
+    let folder = |path: &Path| {
+        let parent = path.parent().filter(|parent| !parent.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::canonicalize(parent).ok()
+    };
+    one == other || (one.file_name() == other.file_name() && folder(one).is_some() && folder(one) == folder(other))
 }
 
 /// `path` with `.extension` added after its whole name (`model.onnx` → `model.onnx.minisig`),
@@ -66,10 +76,12 @@ pub fn verify_model(model: &Path, check: &SignatureCheck) -> Result<()> {
     let signature_path = &check.signature;
     let public_key = PublicKey::from_base64(check.public_key.trim())
         .map_err(|error| refuse(format!("model.public_key is not a minisign public key ({error})")))?;
-    let text = match std::fs::read_to_string(signature_path) {
+    // Bounded and non-blocking: a signature is a few hundred bytes, never a FIFO or a device.
+    let read = crate::project_files::read_plain_file(signature_path, "signature", SMALL_FILE_LIMIT);
+    let text = match read {
         Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            let elsewhere = if *signature_path == default_signature_path(model) {
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            let elsewhere = if same_place(signature_path, &default_signature_path(model)) {
                 String::new()
             } else {
                 format!(" --signature {}", signature_path.display())
@@ -81,7 +93,11 @@ pub fn verify_model(model: &Path, check: &SignatureCheck) -> Result<()> {
             )));
         }
         Err(error) => {
-            return Err(refuse(format!("could not read its signature `{}`: {error}", signature_path.display())))
+            return Err(refuse(format!(
+                "could not read its signature `{}`: {}",
+                signature_path.display(),
+                error.reason()
+            )))
         }
     };
     let signature = Signature::decode(&text).map_err(|error| {

@@ -44,13 +44,11 @@ impl ApiKeys {
             }
         }
         if let Some(file) = &config.api_keys_file {
-            let path = crate::config::project_file(project_dir, "server.auth.api_keys_file", file)?;
-            let text = std::fs::read_to_string(&path).map_err(|error| Error::Config {
-                path: Some(path.clone()),
-                reason: format!(
-                    "server.auth.api_keys_file could not be read ({error}); create it or remove the setting"
-                ),
-            })?;
+            // Read from the checked handle: a regular file inside the project, bounded.
+            let key = "server.auth.api_keys_file";
+            let text =
+                crate::config::open_project_file(project_dir, key, file, crate::project_files::SMALL_FILE_LIMIT)?
+                    .read_to_string()?;
             keys.extend(
                 text.lines().map(str::trim).filter(|line| !line.is_empty() && !line.starts_with('#')).map(String::from),
             );

@@ -92,7 +92,7 @@ impl AppState {
     /// `spawn_blocking` or before starting the async runtime.
     pub fn load(config_file: &Path, options: &ServeOptions) -> Result<AppState> {
         let config = ProjectConfig::load(config_file)?;
-        let project_dir = config_file.parent().unwrap_or(Path::new("."));
+        let project_dir = crate::project_files::project_dir(config_file);
         AppState::from_config(config, project_dir, options).map_err(|error| match error {
             Error::Config { reason, .. } => Error::Config { path: Some(config_file.to_path_buf()), reason },
             other => other,
