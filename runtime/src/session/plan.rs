@@ -2,8 +2,9 @@
 //! ([`PipelinePool`](crate::PipelinePool)) and the server follow.
 //!
 //! On the CPU, sessions side by side that split the cores beat one session with every core
-//! under load (measured on 2 cores with YOLOv8n at 320: about 40% more requests per second,
-//! and folders 1.3x faster; see bench/README.md), while one session with every core answers a
+//! under load (measured on 2 cores with YOLOv8n at 320: a server serves about 40% more
+//! requests per second, and 2 sessions × 1 thread run 87 images/s model-only against 72 for
+//! one session with both; see bench/README.md), while one session with every core answers a
 //! lone request fastest, so a server adds one such "solo" session. An accelerator runs one
 //! model at a time: there, one session per device and no solo session.
 
@@ -13,7 +14,8 @@ use crate::device::{Device, HardwareProbe, ProviderChain};
 /// (60–100 ms each for a small detector) would cost more than they save.
 pub const MIN_FILES_FOR_SESSIONS: usize = 16;
 
-/// At most this many sessions for a folder: beyond it, memory grows with no gain in speed.
+/// The most sessions a folder runs on; more cores are shared out among them as intra-op
+/// threads, which keeps the memory of a many-core machine bounded.
 pub const MAX_SESSIONS: usize = 4;
 
 /// A server shares one session among its workers for models larger than this (unless
