@@ -338,6 +338,13 @@ pub struct ConnectionsConfig {
     /// Open connections at once; a connection beyond them gets `503 Retry-After` and is closed.
     #[validate(range(min = 1, max = 100000, message = "server.connections.max must be between 1 and 100000"))]
     pub max: usize,
+    /// Open connections from one client address at once; 0 (the default) for no such cap. At
+    /// it, the client's own connection that has waited longest without a request is closed
+    /// for the new one (503 when all of them are busy), so one client cannot take every place
+    /// and starve the others, health probes included. Behind a load balancer or proxy every
+    /// connection comes from its addresses: leave it at 0 there, or set it above their share.
+    #[validate(range(max = 100000, message = "server.connections.max_per_peer must be at most 100000"))]
+    pub max_per_peer: usize,
     /// A request's headers must arrive within this many milliseconds of the connection opening,
     /// or of the request's first byte on a reused connection; else the connection is closed.
     #[validate(range(
@@ -367,7 +374,13 @@ pub struct ConnectionsConfig {
 
 impl Default for ConnectionsConfig {
     fn default() -> Self {
-        ConnectionsConfig { max: 256, header_timeout_ms: 10_000, idle_timeout_ms: 75_000, body_timeout_ms: 60_000 }
+        ConnectionsConfig {
+            max: 256,
+            max_per_peer: 0,
+            header_timeout_ms: 10_000,
+            idle_timeout_ms: 75_000,
+            body_timeout_ms: 60_000,
+        }
     }
 }
 
