@@ -279,7 +279,8 @@ impl Default for BatchingConfig {
 }
 
 /// API keys: from an environment variable (comma-separated) and/or a file (one per line,
-/// `#` comments). No keys configured means no authentication.
+/// `#` comments). No key source configured means no authentication; a source configured that
+/// yields no key (a blank variable, a file of comments) stops the server from starting.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
@@ -287,6 +288,11 @@ pub struct AuthConfig {
     pub api_keys_env: String,
     /// File holding the keys, relative to inferx.yaml (e.g. a mounted Secret).
     pub api_keys_file: Option<String>,
+    /// Whether the server must have at least one key to start. Unset: required whenever a key
+    /// source is configured (`api_keys_file`, or the `api_keys_env` variable set at all).
+    /// `false` lets a configured source be empty (the API then open, with a warning).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub required: Option<bool>,
     /// Routes answered without a key (exact paths).
     pub open_routes: Vec<String>,
 }
@@ -296,6 +302,7 @@ impl Default for AuthConfig {
         AuthConfig {
             api_keys_env: "INFERX_API_KEYS".to_string(),
             api_keys_file: None,
+            required: None,
             open_routes: [
                 "/",
                 "/docs",

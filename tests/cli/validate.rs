@@ -156,6 +156,27 @@ fn each_broken_rule_is_caught_with_its_message() {
 }
 
 #[test]
+fn auth_that_would_fail_closed_at_start_is_caught() {
+    assert_caught(
+        "auth-required-no-source",
+        |project| edit_config(project, "api_keys_env: INFERX_API_KEYS", "api_keys_env: \"\"\n    required: true"),
+        "error",
+        "auth.no_source",
+        "server.auth.required is true",
+    );
+    assert_caught(
+        "auth-comments-only",
+        |project| {
+            std::fs::write(project.join("api-keys"), "# keys go here\n\n").unwrap();
+            edit_config(project, "# api_keys_file: secrets/api-keys", "api_keys_file: api-keys");
+        },
+        "error",
+        "auth.empty_keys_file",
+        "server.auth.api_keys_file `api-keys` holds no key",
+    );
+}
+
+#[test]
 fn deployment_files_are_checked_against_each_other_and_the_project() {
     let dir = temp_dir();
     let project = generate_yolo(dir.path(), "deployed", &["--api"]);

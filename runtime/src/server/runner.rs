@@ -90,8 +90,13 @@ impl Runner {
         Ok(Runner { sender, admission: Arc::new(Semaphore::new(capacity)), metrics })
     }
 
-    /// Queues `work` and waits for its result until `deadline`.
+    /// Queues `work` and waits for its result until `deadline`. A failure's cause is logged
+    /// here, with the id of the request that waits for it.
     pub async fn submit(&self, work: Work, deadline: Duration) -> Result<Done, ApiError> {
+        self.submit_inner(work, deadline).await.map_err(ApiError::disclosed)
+    }
+
+    async fn submit_inner(&self, work: Work, deadline: Duration) -> Result<Done, ApiError> {
         let Ok(permit) = self.admission.clone().try_acquire_owned() else {
             self.metrics.rejected.with_label_values(&["overloaded"]).inc();
             return Err(ApiError::overloaded("the server is at capacity (server.max_queue); retry shortly"));
@@ -197,7 +202,6 @@ impl Worker {
             Err(error @ crate::Error::Image { .. }) => Err(error.into()),
             Err(error) => {
                 self.metrics.batch_size.observe(1.0);
-                tracing::error!(%error, "inference failed");
                 Err(ApiError::internal(format!("inference failed: {error}")))
             }
         }
@@ -221,7 +225,10 @@ impl Worker {
                 Work::Tensors(ref inputs) => {
                     let started = Instant::now();
                     let result = pipeline.engine().run_tensors(inputs).map_err(|error| {
-                        ApiError::bad_request(format!("the tensors could not be run: {}", error_detail(&error)))
+                        ApiError::bad_request(
+                            "the model could not run these tensors: check each input's name, datatype, shape and values against the model's metadata (GET /v2/models/{name})",
+                        )
+                        .with_cause(error_detail(&error))
                     });
                     self.metrics.inference.observe(started.elapsed().as_secs_f64());
                     answers.push((job.reply, result.map(Done::Tensors)));
@@ -267,8 +274,8 @@ impl Worker {
                 }
             }
             Err(error) => {
-                tracing::error!(%error, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "inference failed");
-                let api_error = ApiError::internal(format!("inference failed: {error}"));
+                let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+                let api_error = ApiError::internal(format!("inference failed after {elapsed_ms:.1} ms: {error}"));
                 for (reply, _, _) in waiting {
                     answers.push((reply, Err(api_error.clone())));
                 }

@@ -286,9 +286,13 @@ impl AppState {
     pub async fn predict_batch(&self, batch: BatchInput) -> BatchResults {
         let mut tasks = tokio::task::JoinSet::new();
         let count = batch.images.len();
+        let request_id = super::error::current_request_id().unwrap_or_default();
         for (index, image) in batch.images.into_iter().enumerate() {
             let state = self.clone();
-            tasks.spawn(async move { (index, async { state.predict(image?).await }.await) });
+            // The request's id goes with each image, for the log lines of its errors.
+            let predict = super::error::REQUEST_ID_SCOPE
+                .scope(request_id.clone(), async move { (index, async { state.predict(image?).await }.await) });
+            tasks.spawn(predict);
         }
         let mut results: Vec<Option<Result<Prediction, ApiError>>> = (0..count).map(|_| None).collect();
         while let Some(joined) = tasks.join_next().await {
