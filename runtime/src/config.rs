@@ -192,6 +192,13 @@ pub struct ServerConfig {
     /// Largest request body, in bytes (`413` above).
     #[validate(range(min = 1024, message = "server.max_body_bytes must be at least 1024"))]
     pub max_body_bytes: usize,
+    /// Bytes the requests admitted to the workers may hold at once: each is charged its body
+    /// and what its image takes to decode (read from the header, at most
+    /// `limits.max_alloc_bytes`) when it is queued, and gives them back when its worker is done;
+    /// `503 Retry-After` when they are spent. With the bodies still being read (at most
+    /// `connections.max` × `max_body_bytes`), it bounds the memory requests take.
+    #[validate(range(min = 1048576, message = "server.memory_budget_bytes must be at least 1048576"))]
+    pub memory_budget_bytes: u64,
     /// Most images in one `/predict/batch` request.
     #[validate(range(min = 1, max = 1024, message = "server.max_batch_images must be between 1 and 1024"))]
     pub max_batch_images: usize,
@@ -225,6 +232,7 @@ impl Default for ServerConfig {
             max_queue: 64,
             request_timeout_ms: 30_000,
             max_body_bytes: 16 << 20,
+            memory_budget_bytes: 1 << 30,
             max_batch_images: 32,
             batching: BatchingConfig::default(),
             auth: AuthConfig::default(),
@@ -807,6 +815,13 @@ impl ProjectConfig {
             return Err(Error::config(
                 "limits.max_file_bytes, limits.max_dimension and limits.max_alloc_bytes must be above 0",
             ));
+        }
+        let largest_request = self.server.max_body_bytes as u64 + self.limits.max_alloc_bytes;
+        if self.server.memory_budget_bytes < largest_request {
+            return Err(Error::config(format!(
+                "server.memory_budget_bytes ({}) is below what one request may take, server.max_body_bytes + limits.max_alloc_bytes ({largest_request}): raise it, or lower those limits",
+                self.server.memory_budget_bytes
+            )));
         }
         if self.public_key()?.is_none() && self.model.signature.is_some() {
             return Err(Error::config(

@@ -178,6 +178,7 @@ impl AppState {
                 max_queue: config.max_queue,
                 max_batch: config.batching.max_batch_size,
                 max_wait: Duration::from_millis(config.batching.max_wait_ms),
+                memory_budget_bytes: config.memory_budget_bytes,
             },
             metrics.clone(),
         )
