@@ -297,7 +297,8 @@ pub struct AuthConfig {
     /// File holding the keys, relative to inferx.yaml (e.g. a mounted Secret).
     pub api_keys_file: Option<String>,
     /// Whether the server must have at least one key to start. Unset: required whenever a key
-    /// source is configured (`api_keys_file`, or the `api_keys_env` variable set at all).
+    /// source is configured (`api_keys_file`, or the `api_keys_env` variable set to anything
+    /// but the empty string, which counts as unset).
     /// `false` lets a configured source be empty (the API then open, with a warning).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub required: Option<bool>,

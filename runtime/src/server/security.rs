@@ -46,7 +46,9 @@ impl ApiKeys {
         let mut empty_sources: Vec<String> = Vec::new();
         let mut configured = false;
         if !config.api_keys_env.is_empty() {
-            if let Some(value) = env(&config.api_keys_env) {
+            // An empty variable counts as unset: compose's `${INFERX_API_KEYS:-}` passes one
+            // when the host has none. Anything else in it is a source that must yield a key.
+            if let Some(value) = env(&config.api_keys_env).filter(|value| !value.is_empty()) {
                 configured = true;
                 let before = keys.len();
                 keys.extend(value.split(',').map(str::trim).filter(|key| !key.is_empty()).map(String::from));
@@ -272,7 +274,7 @@ mod tests {
     fn a_configured_key_source_without_a_key_refuses_to_start() {
         let dir = tempfile::tempdir().unwrap();
         // A blank variable, as a broken secret mount leaves it.
-        for blank in [" , ", "", ",,"] {
+        for blank in [" , ", " ", ",,"] {
             let error = ApiKeys::load(&AuthConfig::default(), dir.path(), |_| Some(blank.into())).unwrap_err();
             let message = error.to_string();
             assert!(message.contains("INFERX_API_KEYS is set but holds no key"), "{message}");
@@ -303,8 +305,11 @@ mod tests {
         assert!(!ApiKeys::load(&optional, dir.path(), |_| Some(" , ".into())).unwrap().enabled());
         // Keys present are enforced whatever `required` says.
         assert!(ApiKeys::load(&optional, dir.path(), |_| Some("env-key-0123456789abcdef".into())).unwrap().enabled());
-        // No source at all, nothing required: open, as before.
+        // No source at all, nothing required: open, as before; an empty variable is no source
+        // (compose passes `${INFERX_API_KEYS:-}`), unless keys are required.
         assert!(!ApiKeys::load(&AuthConfig::default(), dir.path(), |_| None).unwrap().enabled());
+        assert!(!ApiKeys::load(&AuthConfig::default(), dir.path(), |_| Some(String::new())).unwrap().enabled());
+        assert!(ApiKeys::load(&required, dir.path(), |_| Some(String::new())).is_err());
     }
 
     #[test]
