@@ -196,8 +196,8 @@ pub struct ServerConfig {
     /// and what its image takes to decode (read from the header, at most
     /// `limits.max_alloc_bytes`) when it is queued, and gives them back when its worker is done;
     /// `503 Retry-After` when they are spent. With the bodies still being read (at most
-    /// `connections.max` × `max_body_bytes`), it bounds the memory requests take.
-    #[validate(range(min = 1048576, message = "server.memory_budget_bytes must be at least 1048576"))]
+    /// `connections.max` × `max_body_bytes`), it bounds the memory requests take. 0: 1 GiB,
+    /// or one largest request (`max_body_bytes` + `limits.max_alloc_bytes`) when that is more.
     pub memory_budget_bytes: u64,
     /// Most images in one `/predict/batch` request.
     #[validate(range(min = 1, max = 1024, message = "server.max_batch_images must be between 1 and 1024"))]
@@ -232,7 +232,7 @@ impl Default for ServerConfig {
             max_queue: 64,
             request_timeout_ms: 30_000,
             max_body_bytes: 16 << 20,
-            memory_budget_bytes: 1 << 30,
+            memory_budget_bytes: 0,
             max_batch_images: 32,
             batching: BatchingConfig::default(),
             auth: AuthConfig::default(),
@@ -255,6 +255,14 @@ impl ServerConfig {
             0 if model_bytes > LARGE_MODEL_BYTES => 1,
             0 => self.worker_count(),
             sessions => sessions,
+        }
+    }
+
+    /// The memory budget in force (see `memory_budget_bytes`) with images under `limits`.
+    pub fn memory_budget(&self, limits: &ImageLimits) -> u64 {
+        match self.memory_budget_bytes {
+            0 => (1 << 30).max(self.max_body_bytes as u64 + limits.max_alloc_bytes),
+            set => set,
         }
     }
 
@@ -818,7 +826,7 @@ impl ProjectConfig {
             ));
         }
         let largest_request = self.server.max_body_bytes as u64 + self.limits.max_alloc_bytes;
-        if self.server.memory_budget_bytes < largest_request {
+        if self.server.memory_budget_bytes != 0 && self.server.memory_budget_bytes < largest_request {
             return Err(Error::config(format!(
                 "server.memory_budget_bytes ({}) is below what one request may take, server.max_body_bytes + limits.max_alloc_bytes ({largest_request}): raise it, or lower those limits",
                 self.server.memory_budget_bytes
@@ -1005,6 +1013,23 @@ mod tests {
         let check = config.signature_check(Path::new("/srv/app")).unwrap().unwrap();
         assert_eq!(check.public_key, key);
         assert_eq!(check.signature, Path::new("/srv/app/models/model.onnx.minisig"));
+    }
+
+    #[test]
+    fn the_memory_budget_covers_one_largest_request() {
+        let mut config = ProjectConfig::parse(MINIMAL).unwrap();
+        let largest = config.server.max_body_bytes as u64 + config.limits.max_alloc_bytes;
+        assert_eq!(config.server.memory_budget(&config.limits), 1 << 30, "0: 1 GiB by default");
+        config.limits.max_alloc_bytes = 2 << 30;
+        config.check().unwrap();
+        assert_eq!(config.server.memory_budget(&config.limits), (2 << 30) + config.server.max_body_bytes as u64);
+        config.limits.max_alloc_bytes = ImageLimits::default().max_alloc_bytes;
+        config.server.memory_budget_bytes = largest - 1;
+        let error = config.check().unwrap_err();
+        assert!(error.to_string().contains("server.memory_budget_bytes"), "{error}");
+        config.server.memory_budget_bytes = largest;
+        config.check().unwrap();
+        assert_eq!(config.server.memory_budget(&config.limits), largest);
     }
 
     #[test]

@@ -267,33 +267,6 @@ impl OipRequest {
     }
 }
 
-/// Each input named as the model names it, with its rank and fixed dimensions: said in our
-/// words here, rather than in ONNX Runtime's after a run.
-fn check_inputs(model: &[TensorInfo], inputs: &[InputTensor]) -> Result<(), ApiError> {
-    let names = || model.iter().map(|input| input.name.as_str()).collect::<Vec<_>>().join(", ");
-    for input in inputs {
-        let Some(expected) = model.iter().find(|known| known.name == input.name) else {
-            return Err(ApiError::bad_request(format!("the model has no input `{}`; it has: {}", input.name, names())));
-        };
-        let fits = expected.shape.len() == input.shape.len()
-            && expected.shape.iter().zip(&input.shape).all(|(want, got)| *want <= 0 || *want as usize == *got);
-        if !fits {
-            return Err(ApiError::bad_request(format!(
-                "input `{}` has shape {:?}; the model takes {:?} (-1: any size)",
-                input.name, input.shape, expected.shape
-            )));
-        }
-    }
-    if let Some(missing) = model.iter().find(|known| !inputs.iter().any(|input| input.name == known.name)) {
-        return Err(ApiError::bad_request(format!(
-            "input `{}` is missing; the model takes: {}",
-            missing.name,
-            names()
-        )));
-    }
-    Ok(())
-}
-
 async fn infer(State(state): State<AppState>, Path(name): Path<String>, request: Request) -> Response {
     let result = async {
         check_model(&state, &name)?;
@@ -307,7 +280,12 @@ async fn infer(State(state): State<AppState>, Path(name): Path<String>, request:
                 known.join(", ")
             )));
         }
-        check_inputs(&state.pipeline().engine().info().inputs, &inputs)?;
+        // Checked here, in words for the client; what fails past this point is the server's.
+        state
+            .pipeline()
+            .engine()
+            .check_tensors(&inputs)
+            .map_err(|error| ApiError::bad_request(super::runner::error_detail(&error)))?;
         let outputs = match state.submit(Work::Tensors(inputs)).await? {
             super::runner::Done::Tensors(outputs) => outputs,
             super::runner::Done::Prediction { .. } => return Err(ApiError::internal("unexpected worker answer")),

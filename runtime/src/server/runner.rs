@@ -336,7 +336,7 @@ fn encode_png(image: &image::RgbImage) -> Result<Vec<u8>, ApiError> {
 }
 
 /// The message of a runtime error without the generic prefix.
-fn error_detail(error: &crate::Error) -> String {
+pub(crate) fn error_detail(error: &crate::Error) -> String {
     match error {
         crate::Error::Inference(reason) => reason.clone(),
         other => other.to_string(),

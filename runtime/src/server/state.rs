@@ -151,6 +151,7 @@ impl AppState {
     ) -> Result<AppState> {
         let Sessions { shared: pipelines, solo } = sessions;
         let first = pipelines.first().ok_or_else(|| Error::config("the server needs at least one session"))?;
+        let memory_budget_bytes = config.memory_budget(first.limits());
         if config.batching.max_batch_size > 1 && !first.batches_dynamically() {
             return Err(Error::config(format!(
                 "server.batching.max_batch_size is {}, but the model's batch axis is fixed (input {:?}); set it to 1",
@@ -178,7 +179,7 @@ impl AppState {
                 max_queue: config.max_queue,
                 max_batch: config.batching.max_batch_size,
                 max_wait: Duration::from_millis(config.batching.max_wait_ms),
-                memory_budget_bytes: config.memory_budget_bytes,
+                memory_budget_bytes,
             },
             metrics.clone(),
         )
