@@ -157,9 +157,14 @@ fn each_broken_rule_is_caught_with_its_message() {
 
 #[test]
 fn auth_that_would_fail_closed_at_start_is_caught() {
+    let add_auth = |project: &Path, auth: &str| {
+        let path = project.join("inferx.yaml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, format!("{text}\nserver:\n  auth:\n{auth}")).unwrap();
+    };
     assert_caught(
         "auth-required-no-source",
-        |project| edit_config(project, "api_keys_env: INFERX_API_KEYS", "api_keys_env: \"\"\n    required: true"),
+        |project| add_auth(project, "    api_keys_env: \"\"\n    required: true\n"),
         "error",
         "auth.no_source",
         "server.auth.required is true",
@@ -168,7 +173,7 @@ fn auth_that_would_fail_closed_at_start_is_caught() {
         "auth-comments-only",
         |project| {
             std::fs::write(project.join("api-keys"), "# keys go here\n\n").unwrap();
-            edit_config(project, "# api_keys_file: secrets/api-keys", "api_keys_file: api-keys");
+            add_auth(project, "    api_keys_file: api-keys\n");
         },
         "error",
         "auth.empty_keys_file",
