@@ -83,6 +83,7 @@ pub fn validate(dir: &Path, options: ValidateOptions) -> Report {
             }
         }
         check_deployment(dir, &config, &mut report);
+        check_auth(dir, &config, &mut report);
     }
     check_vendored_runtime(dir, &mut report);
     report.findings.sort_by_key(|finding| finding.severity);
@@ -124,6 +125,30 @@ fn check_config(dir: &Path, report: &mut Report) -> Option<ProjectConfig> {
         return None;
     }
     Some(config)
+}
+
+/// `auth.*`: keys required with no source to come from, or a key file in the project that
+/// holds no key (the server would refuse to start on either).
+fn check_auth(dir: &Path, config: &ProjectConfig, report: &mut Report) {
+    let auth = &config.server.auth;
+    if auth.required == Some(true) && auth.api_keys_env.is_empty() && auth.api_keys_file.is_none() {
+        report.error(
+            "auth.no_source",
+            "server.auth.required is true, but neither server.auth.api_keys_env nor server.auth.api_keys_file is set",
+            "set server.auth.api_keys_env (e.g. INFERX_API_KEYS) or server.auth.api_keys_file, or set required: false",
+        );
+    }
+    let Some(file) = &auth.api_keys_file else { return };
+    // A file mounted at deploy time (a Secret) is not there yet: only one in the project is read.
+    let Ok(text) = std::fs::read_to_string(dir.join(file)) else { return };
+    let has_key = text.lines().map(str::trim).any(|line| !line.is_empty() && !line.starts_with('#'));
+    if !has_key && auth.required != Some(false) {
+        report.error(
+            "auth.empty_keys_file",
+            format!("server.auth.api_keys_file `{file}` holds no key (only blank or # comment lines): the server would refuse to start"),
+            "put one key per line in it (e.g. `openssl rand -hex 32`), or remove the setting",
+        );
+    }
 }
 
 /// `model.*`: present, unchanged (sha256), signed when a public key is set, an ONNX model whose signature fits the task.

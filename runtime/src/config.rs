@@ -191,6 +191,13 @@ pub struct ServerConfig {
     /// Largest request body, in bytes (`413` above).
     #[validate(range(min = 1024, message = "server.max_body_bytes must be at least 1024"))]
     pub max_body_bytes: usize,
+    /// Bytes the requests admitted to the workers may hold at once: each is charged its body
+    /// and what its image takes to decode (read from the header, at most
+    /// `limits.max_alloc_bytes`) when it is queued, and gives them back when its worker is done;
+    /// `503 Retry-After` when they are spent. With the bodies still being read (at most
+    /// `connections.max` × `max_body_bytes`), it bounds the memory requests take. 0: 1 GiB,
+    /// or one largest request (`max_body_bytes` + `limits.max_alloc_bytes`) when that is more.
+    pub memory_budget_bytes: u64,
     /// Most images in one `/predict/batch` request.
     #[validate(range(min = 1, max = 1024, message = "server.max_batch_images must be between 1 and 1024"))]
     pub max_batch_images: usize,
@@ -224,6 +231,7 @@ impl Default for ServerConfig {
             max_queue: 64,
             request_timeout_ms: 30_000,
             max_body_bytes: 16 << 20,
+            memory_budget_bytes: 0,
             max_batch_images: 32,
             batching: BatchingConfig::default(),
             auth: AuthConfig::default(),
@@ -237,6 +245,14 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
+    /// The memory budget in force (see `memory_budget_bytes`) with images under `limits`.
+    pub fn memory_budget(&self, limits: &ImageLimits) -> u64 {
+        match self.memory_budget_bytes {
+            0 => (1 << 30).max(self.max_body_bytes as u64 + limits.max_alloc_bytes),
+            set => set,
+        }
+    }
+
     /// Worker threads to start: `workers`, or one per core (at most 4) when 0.
     pub fn worker_count(&self) -> usize {
         if self.workers > 0 {
@@ -266,7 +282,8 @@ impl Default for BatchingConfig {
 }
 
 /// API keys: from an environment variable (comma-separated) and/or a file (one per line,
-/// `#` comments). No keys configured means no authentication.
+/// `#` comments). No key source configured means no authentication; a source configured that
+/// yields no key (a blank variable, a file of comments) stops the server from starting.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
@@ -274,6 +291,12 @@ pub struct AuthConfig {
     pub api_keys_env: String,
     /// File holding the keys, relative to inferx.yaml (e.g. a mounted Secret).
     pub api_keys_file: Option<String>,
+    /// Whether the server must have at least one key to start. Unset: required whenever a key
+    /// source is configured (`api_keys_file`, or the `api_keys_env` variable set to anything
+    /// but the empty string, which counts as unset).
+    /// `false` lets a configured source be empty (the API then open, with a warning).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub required: Option<bool>,
     /// Routes answered without a key (exact paths).
     pub open_routes: Vec<String>,
 }
@@ -283,6 +306,7 @@ impl Default for AuthConfig {
         AuthConfig {
             api_keys_env: "INFERX_API_KEYS".to_string(),
             api_keys_file: None,
+            required: None,
             open_routes: [
                 "/",
                 "/docs",
@@ -325,6 +349,13 @@ pub struct ConnectionsConfig {
     /// Open connections at once; a connection beyond them gets `503 Retry-After` and is closed.
     #[validate(range(min = 1, max = 100000, message = "server.connections.max must be between 1 and 100000"))]
     pub max: usize,
+    /// Open connections from one client address at once; 0 (the default) for no such cap. At
+    /// it, the client's own connection that has waited longest without a request is closed
+    /// for the new one (503 when all of them are busy), so one client cannot take every place
+    /// and starve the others, health probes included. Behind a load balancer or proxy every
+    /// connection comes from its addresses: leave it at 0 there, or set it above their share.
+    #[validate(range(max = 100000, message = "server.connections.max_per_peer must be at most 100000"))]
+    pub max_per_peer: usize,
     /// A request's headers must arrive within this many milliseconds of the connection opening,
     /// or of the request's first byte on a reused connection; else the connection is closed.
     #[validate(range(
@@ -354,7 +385,13 @@ pub struct ConnectionsConfig {
 
 impl Default for ConnectionsConfig {
     fn default() -> Self {
-        ConnectionsConfig { max: 256, header_timeout_ms: 10_000, idle_timeout_ms: 75_000, body_timeout_ms: 60_000 }
+        ConnectionsConfig {
+            max: 256,
+            max_per_peer: 0,
+            header_timeout_ms: 10_000,
+            idle_timeout_ms: 75_000,
+            body_timeout_ms: 60_000,
+        }
     }
 }
 
@@ -801,6 +838,13 @@ impl ProjectConfig {
                 "limits.max_file_bytes, limits.max_dimension and limits.max_alloc_bytes must be above 0",
             ));
         }
+        let largest_request = self.server.max_body_bytes as u64 + self.limits.max_alloc_bytes;
+        if self.server.memory_budget_bytes != 0 && self.server.memory_budget_bytes < largest_request {
+            return Err(Error::config(format!(
+                "server.memory_budget_bytes ({}) is below what one request may take, server.max_body_bytes + limits.max_alloc_bytes ({largest_request}): raise it, or lower those limits",
+                self.server.memory_budget_bytes
+            )));
+        }
         if self.public_key()?.is_none() && self.model.signature.is_some() {
             return Err(Error::config(
                 "model.signature is set but model.public_key is not: add the signer's public key (the `RW…` line of its .pub file)",
@@ -987,6 +1031,23 @@ mod tests {
         let check = config.signature_check(Path::new("/srv/app")).unwrap().unwrap();
         assert_eq!(check.public_key, key);
         assert_eq!(check.signature, Path::new("/srv/app/models/model.onnx.minisig"));
+    }
+
+    #[test]
+    fn the_memory_budget_covers_one_largest_request() {
+        let mut config = ProjectConfig::parse(MINIMAL).unwrap();
+        let largest = config.server.max_body_bytes as u64 + config.limits.max_alloc_bytes;
+        assert_eq!(config.server.memory_budget(&config.limits), 1 << 30, "0: 1 GiB by default");
+        config.limits.max_alloc_bytes = 2 << 30;
+        config.check().unwrap();
+        assert_eq!(config.server.memory_budget(&config.limits), (2 << 30) + config.server.max_body_bytes as u64);
+        config.limits.max_alloc_bytes = ImageLimits::default().max_alloc_bytes;
+        config.server.memory_budget_bytes = largest - 1;
+        let error = config.check().unwrap_err();
+        assert!(error.to_string().contains("server.memory_budget_bytes"), "{error}");
+        config.server.memory_budget_bytes = largest;
+        config.check().unwrap();
+        assert_eq!(config.server.memory_budget(&config.limits), largest);
     }
 
     #[test]

@@ -156,6 +156,32 @@ fn each_broken_rule_is_caught_with_its_message() {
 }
 
 #[test]
+fn auth_that_would_fail_closed_at_start_is_caught() {
+    let add_auth = |project: &Path, auth: &str| {
+        let path = project.join("inferx.yaml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, format!("{text}\nserver:\n  auth:\n{auth}")).unwrap();
+    };
+    assert_caught(
+        "auth-required-no-source",
+        |project| add_auth(project, "    api_keys_env: \"\"\n    required: true\n"),
+        "error",
+        "auth.no_source",
+        "server.auth.required is true",
+    );
+    assert_caught(
+        "auth-comments-only",
+        |project| {
+            std::fs::write(project.join("api-keys"), "# keys go here\n\n").unwrap();
+            add_auth(project, "    api_keys_file: api-keys\n");
+        },
+        "error",
+        "auth.empty_keys_file",
+        "server.auth.api_keys_file `api-keys` holds no key",
+    );
+}
+
+#[test]
 fn deployment_files_are_checked_against_each_other_and_the_project() {
     let dir = temp_dir();
     let project = generate_yolo(dir.path(), "deployed", &["--api"]);

@@ -724,6 +724,16 @@ fn invalid_server_settings_are_refused_at_start_with_the_key_named() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("INFERX_WORKERS"), "the bad variable is named");
+    // A key source that yields no key fails closed: no server without authentication.
+    let output = Command::new(shared_target().join(format!("debug/{NAME}")))
+        .current_dir(project)
+        .args(["serve", "--port", "0"])
+        .env("INFERX_API_KEYS", " , ")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("INFERX_API_KEYS is set but holds no key"), "{stderr}");
 }
 
 /// Sends `request` as written over a plain socket and returns the status of the answer.
@@ -764,6 +774,14 @@ fn hostile_requests_are_refused_early_and_counted_within_bounds() {
     let reply = post(&server, &format!("/v2/models/{NAME}/infer"), "application/json", huge.as_bytes(), &[]);
     assert_eq!(reply.status, 400);
     assert!(reply.json()["error"].as_str().unwrap().contains("out of the FP32 range"), "{}", reply.json());
+    // A tensor of a shape the model does not take: said in our words, not ONNX Runtime's.
+    let small = json!({ "inputs": [{ "name": "images", "shape": [1, 3, 17, 17], "datatype": "FP32", "data": vec![0.5; 867] }] });
+    let reply =
+        post(&server, &format!("/v2/models/{NAME}/infer"), "application/json", small.to_string().as_bytes(), &[]);
+    assert_eq!(reply.status, 400);
+    let message = reply.json()["error"].as_str().unwrap().to_string();
+    assert!(message.contains("has shape [1, 3, 17, 17], the model expects [-1, 3, 320, 320]"), "{message}");
+    assert!(!message.contains("Got invalid dimensions") && !message.contains(".onnx"), "{message}");
     // A client that goes away in the middle of its body is no longer counted in flight once
     // the server has noticed (its request ends with an error, or is dropped and counted 499).
     {

@@ -30,7 +30,9 @@ pub struct ImageLimits {
     pub max_file_bytes: u64,
     /// Largest width or height, in pixels.
     pub max_dimension: u32,
-    /// Largest decoded allocation, in bytes.
+    /// Largest memory one image may take to decode and bring to RGB, in bytes: the decoded
+    /// pixels plus the copy that rotating them (EXIF orientation) or converting them to 8-bit
+    /// RGB makes (see [`decode_peak_bytes`]).
     pub max_alloc_bytes: u64,
 }
 
@@ -112,13 +114,16 @@ pub fn decode_image(bytes: &[u8], limits: &ImageLimits) -> Result<DynamicImage> 
     let decode = || -> Result<DynamicImage> {
         let mut decoder = reader.into_decoder().map_err(classify)?;
         // The decoders check the side limits from the header but may start on the pixel data
-        // before noticing the allocation limit: refuse here, from the header alone.
-        let needed = decoder.total_bytes();
+        // before noticing the allocation limit: refuse here, from the header alone, counting
+        // every buffer the image will need at once, not only the decoded one.
+        let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+        let needed = peak_of(&decoder, orientation);
         if needed > limits.max_alloc_bytes {
             let (width, height) = decoder.dimensions();
             return Err(image_error(
                 format!(
-                    "its header says {width}x{height}, {needed} bytes decoded, over the {} byte limit (limits.max_alloc_bytes)",
+                    "its header says {width}x{height} ({:?}), {needed} bytes to decode and convert, over the {} byte limit (limits.max_alloc_bytes)",
+                    decoder.color_type(),
                     limits.max_alloc_bytes
                 ),
                 ImageProblem::TooLarge,
@@ -134,7 +139,6 @@ pub fn decode_image(bytes: &[u8], limits: &ImageLimits) -> Result<DynamicImage> 
                 ImageProblem::Corrupt,
             ));
         }
-        let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
         let mut image = DynamicImage::from_decoder(decoder).map_err(classify)?;
         image.apply_orientation(orientation);
         Ok(image)
@@ -149,6 +153,40 @@ pub fn decode_image(bytes: &[u8], limits: &ImageLimits) -> Result<DynamicImage> 
         return Err(image_error("the image is empty".to_string(), ImageProblem::Corrupt));
     }
     Ok(image)
+}
+
+/// The most memory an image of this header takes at once, in bytes: its decoded pixels, plus
+/// the larger of the copy a rotating EXIF orientation makes (the same size) and the 8-bit RGB
+/// copy preprocessing makes of any layout other than RGB8 or 8-bit gray (3 bytes a pixel).
+/// A 16-bit RGB 8000x8000 PNG: 384 MB decoded + 192 MB RGB = 576 MB.
+fn peak_of(decoder: &impl ImageDecoder, orientation: image::metadata::Orientation) -> u64 {
+    use image::{metadata::Orientation, ColorType};
+    let decoded = decoder.total_bytes();
+    let (width, height) = decoder.dimensions();
+    let rotated = match orientation {
+        Orientation::Rotate90 | Orientation::Rotate270 | Orientation::Rotate90FlipH | Orientation::Rotate270FlipH => {
+            decoded
+        }
+        _ => 0,
+    };
+    let converted = match decoder.color_type() {
+        ColorType::Rgb8 | ColorType::L8 => 0,
+        _ => u64::from(width) * u64::from(height) * 3,
+    };
+    decoded.saturating_add(rotated.max(converted))
+}
+
+/// What decoding `bytes` will take at most (see `limits.max_alloc_bytes`), read from the
+/// header alone; `None` when the header cannot be read (decoding will say why).
+pub fn decode_peak_bytes(bytes: &[u8]) -> Option<u64> {
+    let decode = || {
+        let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().ok()?;
+        let mut decoder = reader.into_decoder().ok()?;
+        let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+        Some(peak_of(&decoder, orientation))
+    };
+    // Hostile headers: a decoder that panics on one is refused later, when decoding.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode)).ok().flatten()
 }
 
 /// What is wrong with a PNG's chunk layout that its decoder does not check, if anything.
@@ -907,6 +945,30 @@ mod tests {
     use image::RgbImage;
 
     use super::*;
+
+    fn encoded(image: DynamicImage) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        image.write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Png).unwrap();
+        bytes
+    }
+
+    #[test]
+    fn the_decode_limit_counts_the_rgb_copy_of_a_16_bit_image() {
+        // 100x100 16-bit RGB: 60,000 bytes decoded and 30,000 more as 8-bit RGB (the same
+        // proportions as 8000x8000: 384 MB + 192 MB).
+        let deep =
+            encoded(DynamicImage::ImageRgb16(image::ImageBuffer::from_pixel(100, 100, image::Rgb([9u16, 99, 999]))));
+        assert_eq!(decode_peak_bytes(&deep), Some(90_000));
+        let limits = |max_alloc_bytes| ImageLimits { max_alloc_bytes, ..ImageLimits::default() };
+        let error = decode_image(&deep, &limits(70_000)).unwrap_err();
+        assert!(error.to_string().contains("90000 bytes to decode and convert"), "{error}");
+        assert!(decode_image(&deep, &limits(90_000)).is_ok());
+        // RGB8 needs no copy: its decoded buffer is all.
+        let plain = encoded(DynamicImage::ImageRgb8(RgbImage::new(100, 100)));
+        assert_eq!(decode_peak_bytes(&plain), Some(30_000));
+        assert!(decode_image(&plain, &limits(30_000)).is_ok());
+        assert_eq!(decode_peak_bytes(b"not an image"), None);
+    }
 
     #[test]
     fn letterbox_geometry_matches_ultralytics_rounding() {

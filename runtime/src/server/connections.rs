@@ -11,7 +11,7 @@ use std::{
     collections::HashMap,
     future::Future,
     io,
-    net::SocketAddr,
+    net::{IpAddr, SocketAddr},
     pin::{pin, Pin},
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -76,8 +76,39 @@ impl OpenConnection {
 impl Drop for OpenConnection {
     fn drop(&mut self) {
         // Out of the registry before the place is given back (fields drop after this).
-        self.shared.registry().remove(&self.id);
+        self.shared.registry().remove(self.id);
         self.shared.counters.open.dec();
+    }
+}
+
+/// The open connections by id, and how many each peer holds.
+#[derive(Default)]
+struct Registry {
+    open: HashMap<u64, Arc<Cycles>>,
+    per_peer: HashMap<IpAddr, usize>,
+}
+
+impl Registry {
+    fn insert(&mut self, id: u64, cycles: Arc<Cycles>) {
+        if let Some(peer) = cycles.peer {
+            *self.per_peer.entry(peer).or_default() += 1;
+        }
+        self.open.insert(id, cycles);
+    }
+
+    fn remove(&mut self, id: u64) {
+        let Some(peer) = self.open.remove(&id).and_then(|cycles| cycles.peer) else { return };
+        if let std::collections::hash_map::Entry::Occupied(mut count) = self.per_peer.entry(peer) {
+            *count.get_mut() -= 1;
+            if *count.get() == 0 {
+                count.remove();
+            }
+        }
+    }
+
+    /// Connections open from `peer`.
+    fn held_by(&self, peer: IpAddr) -> usize {
+        self.per_peer.get(&peer).copied().unwrap_or(0)
     }
 }
 
@@ -94,6 +125,8 @@ struct Cycles {
     /// Set when the loop chose this connection to close for room; `close` wakes its task.
     evicted: AtomicBool,
     close: Notify,
+    /// The client's address, for the per-peer cap (`server.connections.max_per_peer`).
+    peer: Option<IpAddr>,
 }
 
 impl Cycles {
@@ -262,16 +295,16 @@ struct Shared {
     counters: ConnectionCounters,
     places: Arc<Semaphore>,
     refusals: Arc<Semaphore>,
-    /// Open connections by id, for choosing one to close when the cap is reached; through
+    /// Open connections, for choosing one to close when a cap is reached; through
     /// [`Shared::registry`].
-    open: Mutex<HashMap<u64, Arc<Cycles>>>,
+    open: Mutex<Registry>,
     epoch: Instant,
     stopping: watch::Receiver<bool>,
 }
 
 impl Shared {
-    /// The open connections by id.
-    fn registry(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Cycles>>> {
+    /// The open connections.
+    fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
         // Nothing is left half-done under this lock, so a panic elsewhere cannot poison it.
         self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -282,8 +315,9 @@ impl Shared {
 /// returns when all have closed.
 ///
 /// At the cap, the connection that has waited longest for its client with no request in
-/// flight (idle, or still sending its headers) is closed to make room, as nginx does; only
-/// when every connection has a request in flight is the new one answered 503.
+/// flight (idle, or still sending its headers) is closed to make room, as nginx does, once it
+/// has waited `LEAST_WAIT_FOR_EVICTION`; only when every connection has a request in flight
+/// (or none is old enough within `EVICTION_WAIT`) is the new one answered 503.
 pub(super) async fn serve_connections(
     listener: TcpListener,
     app: Router,
@@ -297,7 +331,7 @@ pub(super) async fn serve_connections(
         counters,
         places: Arc::new(Semaphore::new(limits.max)),
         refusals: Arc::new(Semaphore::new(MOST_REFUSALS)),
-        open: Mutex::new(HashMap::new()),
+        open: Mutex::new(Registry::default()),
         epoch: Instant::now(),
         stopping: stopping.clone(),
     });
@@ -314,24 +348,42 @@ pub(super) async fn serve_connections(
             () = stopped(&mut stopping) => break,
         };
         next_id += 1;
-        if let Ok(place) = shared.places.clone().try_acquire_owned() {
-            spawn_connection(&shared, next_id, stream, remote, place);
-            continue;
+        // A peer at its share makes room among its own connections, whatever the total.
+        let peer = remote.ip();
+        let peer_full = limits.max_per_peer > 0 && shared.registry().held_by(peer) >= limits.max_per_peer;
+        if !peer_full {
+            if let Ok(place) = shared.places.clone().try_acquire_owned() {
+                spawn_connection(&shared, next_id, stream, remote, place);
+                continue;
+            }
         }
-        // Full: close the longest-waiting connection without a request, and give this one
-        // its place once it is free; a few at a time, so a flood cannot pile them up.
+        // Full: close the longest-waiting connection without a request (the peer's own when
+        // the peer is at its share), and give this one its place once it is free; a few at a
+        // time, so a flood cannot pile them up.
         let Ok(waiting) = shared.refusals.clone().try_acquire_owned() else {
             shared.counters.refused.inc();
             continue;
         };
-        let evicted = evict_longest_waiting(&shared);
+        let within = peer_full.then_some(peer);
+        let mut room = evict_longest_waiting(&shared, within);
         let shared = shared.clone();
         tokio::spawn(async move {
-            let place = match evicted {
-                true => tokio::time::timeout(EVICTION_WAIT, shared.places.clone().acquire_owned()).await.ok(),
-                false => None,
+            // Connections too new to close may be old enough in a moment: wait for one, and
+            // for the place it leaves, within EVICTION_WAIT.
+            let deadline = Instant::now() + EVICTION_WAIT;
+            let place = loop {
+                if room == Room::None || Instant::now() >= deadline {
+                    break None;
+                }
+                let wait = if room == Room::Made { deadline - Instant::now() } else { EVICTION_RETRY };
+                if let Ok(place) = tokio::time::timeout(wait, shared.places.clone().acquire_owned()).await {
+                    break place.ok();
+                }
+                if room == Room::TooSoon {
+                    room = evict_longest_waiting(&shared, within);
+                }
             };
-            match place.and_then(Result::ok) {
+            match place {
                 Some(place) => spawn_connection(&shared, next_id, stream, remote, place),
                 None => {
                     shared.counters.refused.inc();
@@ -346,27 +398,55 @@ pub(super) async fn serve_connections(
     let _ = shared.places.acquire_many(limits.max as u32).await;
 }
 
+/// What closing a connection for room found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Room {
+    /// One was asked to close.
+    Made,
+    /// Some have no request in flight, but none has waited `LEAST_WAIT_FOR_EVICTION` yet.
+    TooSoon,
+    /// Every one has a request in flight (or is already closing).
+    None,
+}
+
+/// A connection is closed for room only once it has waited this long for its client: a new
+/// one has the time to send its headers (a health probe sends them at once), and clients that
+/// reconnect as fast as they are cut cannot have the loop close connections as fast as it
+/// accepts them (16 such clients against a cap of 8 made it close 10,000 a second, and a
+/// probe's connection was closed before its headers were read).
+const LEAST_WAIT_FOR_EVICTION: Duration = Duration::from_millis(20);
+
+/// How often a new connection waiting for room looks again for one old enough to close.
+const EVICTION_RETRY: Duration = Duration::from_millis(5);
+
 /// How long a new connection waits for an evicted one to close before it is refused.
 const EVICTION_WAIT: Duration = Duration::from_millis(250);
 
-/// Asks the open connection that has waited longest with no request in flight to close;
-/// false when every one has a request in flight (or is already closing).
-fn evict_longest_waiting(shared: &Shared) -> bool {
-    let open = shared.registry();
-    let longest = open
+/// Asks the open connection that has waited longest with no request in flight (of `peer`
+/// alone when given) to close; false when every one has a request in flight (or is already
+/// closing). It closes at once, without waiting for the headers it may be receiving.
+fn evict_longest_waiting(shared: &Shared, peer: Option<IpAddr>) -> Room {
+    let registry = shared.registry();
+    let longest = registry
+        .open
         .values()
+        .filter(|cycles| peer.is_none() || cycles.peer == peer)
         .filter(|cycles| !cycles.in_request() && !cycles.evicted.load(Ordering::Relaxed))
         .min_by_key(|cycles| cycles.waiting_since.load(Ordering::Relaxed));
-    let Some(cycles) = longest else { return false };
+    let Some(cycles) = longest else { return Room::None };
+    let now = shared.epoch.elapsed().as_millis() as u64;
+    if now.saturating_sub(cycles.waiting_since.load(Ordering::Relaxed)) < LEAST_WAIT_FOR_EVICTION.as_millis() as u64 {
+        return Room::TooSoon;
+    }
     cycles.evicted.store(true, Ordering::Relaxed);
     cycles.close.notify_one();
     shared.counters.evicted.inc();
-    true
+    Room::Made
 }
 
 /// Serves one accepted connection on its own task, holding `place` until it closes.
 fn spawn_connection(shared: &Arc<Shared>, id: u64, stream: TcpStream, remote: SocketAddr, place: OwnedSemaphorePermit) {
-    let cycles = Arc::new(Cycles::default());
+    let cycles = Arc::new(Cycles { peer: Some(remote.ip()), ..Cycles::default() });
     let open = OpenConnection::new(shared, id, place, &cycles);
     // Answers are written whole; Nagle's delay would only hold back their last segment.
     let _ = stream.set_nodelay(true);
@@ -378,11 +458,16 @@ fn spawn_connection(shared: &Arc<Shared>, id: u64, stream: TcpStream, remote: So
         in_service.begun.fetch_add(1, Ordering::Relaxed);
         request.extensions_mut().insert(ConnectInfo(remote));
         // The body's deadline runs from the headers, whether or not the body is read.
-        let request: Request = request.map(|body| Body::new(DeadlineBody::new(body_timeout, body)));
+        let (parts, body) = request.into_parts();
+        let (body, body_read) = WatchedBody::new(body);
+        let request: Request = Request::from_parts(parts, Body::new(DeadlineBody::new(body_timeout, body)));
         let cycles = in_service.clone();
         let answer = app.clone().oneshot(request);
         async move {
-            let response = answer.await;
+            let mut response = answer.await;
+            if let (false, Ok(response)) = (body_read.load(Ordering::Acquire), &mut response) {
+                close_after(response);
+            }
             cycles.answered.fetch_add(1, Ordering::Relaxed);
             // hyper last read the socket while the request ran, outside the connection's
             // deadlines; one more poll lets the next read start the idle deadline.
@@ -400,13 +485,17 @@ fn spawn_connection(shared: &Arc<Shared>, id: u64, stream: TcpStream, remote: So
         let _open = open;
         let mut connection = pin!(connection);
         let closing = tokio::select! {
-            result = connection.as_mut() => Some(result),
-            () = stopped(&mut stopping) => None,
-            () = cycles.close.notified() => None,
+            result = connection.as_mut() => Ok(result),
+            () = stopped(&mut stopping) => Err(false),
+            () = cycles.close.notified() => Err(true),
         };
         let result = match closing {
-            Some(result) => result,
-            None => {
+            Ok(result) => result,
+            // Closed for room with no request in flight: at once, even in the middle of the
+            // headers (hyper's graceful shutdown would wait for them, as long as the client
+            // takes). Nothing begins while this task is not polling the connection.
+            Err(true) if !cycles.in_request() => return,
+            Err(_) => {
                 connection.as_mut().graceful_shutdown();
                 connection.await
             }
@@ -415,6 +504,53 @@ fn spawn_connection(shared: &Arc<Shared>, id: u64, stream: TcpStream, remote: So
             tracing::debug!(%remote, %error, "connection ended with an error");
         }
     });
+}
+
+/// A request body that records when it has been read to its end (or had none), so that an
+/// answer sent before it was read can close the connection.
+struct WatchedBody {
+    body: Incoming,
+    read: Arc<AtomicBool>,
+}
+
+impl WatchedBody {
+    /// `body`, watched, and its flag.
+    fn new(body: Incoming) -> (WatchedBody, Arc<AtomicBool>) {
+        let read = Arc::new(AtomicBool::new(hyper::body::Body::is_end_stream(&body)));
+        (WatchedBody { body, read: read.clone() }, read)
+    }
+}
+
+impl hyper::body::Body for WatchedBody {
+    type Data = hyper::body::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) || self.body.is_end_stream() {
+            self.read.store(true, Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// Marks an answer sent before its request's body was read (401, 413, 415, ...) as the
+/// connection's last. The rest of the body is still on its way, and hyper cannot tell it from
+/// a next request; closing without saying so would drop the next request a keep-alive client
+/// sends. With `Connection: close` the client opens a new connection for it.
+fn close_after(response: &mut axum::response::Response) {
+    response.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
 }
 
 /// Resolves once the server is stopping. (It holds no borrow of the value, so the futures
@@ -460,6 +596,7 @@ mod tests {
     fn limits() -> ConnectionsConfig {
         ConnectionsConfig {
             max: 4,
+            max_per_peer: 0,
             header_timeout_ms: HEADER.as_millis() as u64,
             idle_timeout_ms: IDLE.as_millis() as u64,
             body_timeout_ms: 300,
@@ -575,8 +712,13 @@ mod serving {
     use super::*;
     use axum::routing::get;
 
-    const LIMITS: ConnectionsConfig =
-        ConnectionsConfig { max: 2, header_timeout_ms: 1000, idle_timeout_ms: 1500, body_timeout_ms: 300 };
+    const LIMITS: ConnectionsConfig = ConnectionsConfig {
+        max: 2,
+        max_per_peer: 0,
+        header_timeout_ms: 1000,
+        idle_timeout_ms: 1500,
+        body_timeout_ms: 300,
+    };
     const SLOW: Duration = Duration::from_millis(600);
 
     /// A server whose `/slow` answers after `SLOW`; its address, counters and stop switch.
@@ -688,5 +830,240 @@ mod serving {
         let mut idle = idle;
         let mut rest = Vec::new();
         assert_eq!(idle.read_to_end(&mut rest).await.unwrap(), 0, "the idle connection was closed");
+    }
+}
+
+/// Hostile clients against the real accept loop, on a runtime of its own (as the server's
+/// process would be), over 127.0.0.1.
+#[cfg(test)]
+mod abuse {
+    use super::*;
+    use axum::routing::{get, post};
+    use std::net::IpAddr;
+
+    /// A server on a thread and runtime of its own, serving `/health` (200) and `/guarded`
+    /// (401 before its body is read, as the API key check answers); stopped when dropped.
+    struct Isolated {
+        address: SocketAddr,
+        evicted: IntCounter,
+        stop: Option<watch::Sender<bool>>,
+        thread: Option<std::thread::JoinHandle<()>>,
+    }
+
+    impl Drop for Isolated {
+        fn drop(&mut self) {
+            if let Some(stop) = self.stop.take() {
+                let _ = stop.send(true);
+            }
+            if let Some(thread) = self.thread.take() {
+                let _ = thread.join();
+            }
+        }
+    }
+
+    fn isolated(limits: ConnectionsConfig) -> Isolated {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let address = listener.local_addr().unwrap();
+        let evicted = IntCounter::new("evicted", "evicted").unwrap();
+        let counters = ConnectionCounters {
+            open: IntGauge::new("open", "open").unwrap(),
+            refused: IntCounter::new("refused", "refused").unwrap(),
+            evicted: evicted.clone(),
+        };
+        let (stop, stopping) = watch::channel(false);
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            runtime.block_on(async move {
+                let app = Router::new()
+                    .route("/health", get(|| async { "ok" }))
+                    .route("/guarded", post(|| async { (axum::http::StatusCode::UNAUTHORIZED, "no key") }));
+                let listener = TcpListener::from_std(listener).unwrap();
+                serve_connections(listener, app, limits, counters, stopping).await;
+            });
+        });
+        Isolated { address, evicted, stop: Some(stop), thread: Some(thread) }
+    }
+
+    /// A client sending a request head one byte at a time, every `pace`, reconnecting as soon
+    /// as it is cut, until `until`. Returns how long each of its connections stayed open.
+    async fn trickle(address: SocketAddr, pace: Duration, until: Instant) -> Vec<Duration> {
+        let mut lifetimes = Vec::new();
+        let head = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+        while Instant::now() < until {
+            let Ok(stream) = TcpStream::connect(address).await else { continue };
+            let opened = Instant::now();
+            let (mut reader, mut writer) = stream.into_split();
+            let mut sink = [0u8; 1024];
+            for byte in head.iter().cycle() {
+                tokio::select! {
+                    read = reader.read(&mut sink) => match read {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => continue,
+                    },
+                    () = tokio::time::sleep(pace) => {
+                        if Instant::now() >= until || writer.write_all(&[*byte]).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            if Instant::now() < until {
+                lifetimes.push(opened.elapsed());
+            }
+        }
+        lifetimes
+    }
+
+    /// `GET /health` on a new connection from `from`: whether a 200 came back within `within`.
+    async fn probe(address: SocketAddr, from: IpAddr, within: Duration) -> bool {
+        let attempt = async {
+            let socket = tokio::net::TcpSocket::new_v4().ok()?;
+            socket.bind(SocketAddr::new(from, 0)).ok()?;
+            let mut stream = socket.connect(address).await.ok()?;
+            stream.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.ok()?;
+            let mut answer = Vec::new();
+            stream.read_to_end(&mut answer).await.ok()?;
+            Some(answer.starts_with(b"HTTP/1.1 200") && answer.ends_with(b"ok"))
+        };
+        matches!(tokio::time::timeout(within, attempt).await, Ok(Some(true)))
+    }
+
+    /// 16 clients trickle request heads at a server capped at 8 connections while `/health`
+    /// is probed from `probes_from` every 10 ms for 3 s: the share of probes answered 200
+    /// within 100 ms, and the attack's longest connection.
+    async fn slow_head_attack(limits: ConnectionsConfig, probes_from: IpAddr) -> (f64, usize, Duration) {
+        let server = isolated(limits);
+        let until = Instant::now() + Duration::from_secs(3);
+        let attackers: Vec<_> =
+            (0..16).map(|_| tokio::spawn(trickle(server.address, Duration::from_millis(100), until))).collect();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (mut answered, mut probes) = (0, 0);
+        while Instant::now() < until - Duration::from_millis(100) {
+            probes += 1;
+            answered += usize::from(probe(server.address, probes_from, Duration::from_millis(100)).await);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let mut longest = Duration::ZERO;
+        for attacker in attackers {
+            longest = longest.max(attacker.await.unwrap().into_iter().max().unwrap_or_default());
+        }
+        let share = answered as f64 / probes as f64;
+        eprintln!(
+            "slow heads: {answered} of {probes} probes answered 200 within 100 ms ({:.1}%), {} connections evicted, longest attack connection {longest:?}",
+            share * 100.0,
+            server.evicted.get()
+        );
+        (share, probes, longest)
+    }
+
+    const ATTACKED: ConnectionsConfig =
+        ConnectionsConfig { max: 8, header_timeout_ms: 1000, idle_timeout_ms: 2000, body_timeout_ms: 1000, ..DEFAULTS };
+    const DEFAULTS: ConnectionsConfig = ConnectionsConfig {
+        max: 256,
+        header_timeout_ms: 10_000,
+        idle_timeout_ms: 75_000,
+        body_timeout_ms: 60_000,
+        max_per_peer: 0,
+    };
+
+    /// [`slow_head_attack`], asserting: at least 99% of the probes answered 200 within 100 ms,
+    /// and no attack connection open past its header deadline.
+    async fn probes_hold_under_attack(limits: ConnectionsConfig, probes_from: IpAddr) {
+        let (share, probes, longest) = slow_head_attack(limits, probes_from).await;
+        assert!(probes >= 50, "{probes} probes");
+        assert!(share >= 0.99, "{:.1}% of probes answered in time", share * 100.0);
+        let header = Duration::from_millis(limits.header_timeout_ms);
+        assert!(
+            longest < header + Duration::from_millis(300),
+            "an attack connection outlived its deadline: {longest:?}"
+        );
+    }
+
+    /// The attacker holds at most half the places (`max_per_peer`), so a probe from another
+    /// address (127.0.0.2 here, the kubelet's in a cluster) always finds one.
+    #[cfg(target_os = "linux")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn health_probes_are_answered_while_clients_trickle_request_heads_at_the_cap() {
+        probes_hold_under_attack(ConnectionsConfig { max_per_peer: 4, ..ATTACKED }, IpAddr::from([127, 0, 0, 2])).await;
+    }
+
+    /// Without a per-peer cap, probes from the attacker's own address still get a place.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn health_probes_from_the_attackers_address_are_answered_too() {
+        probes_hold_under_attack(ATTACKED, IpAddr::from([127, 0, 0, 1])).await;
+    }
+
+    #[tokio::test]
+    async fn an_answer_sent_before_the_body_was_read_loses_no_keep_alive_request() {
+        let server = isolated(ConnectionsConfig { max: 16, ..ATTACKED });
+        let body = vec![b'x'; 64 << 10];
+        let refused = format!(
+            "POST /guarded HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let valid = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+        let (mut lost, mut connections) = (0, 1);
+        let mut stream = TcpStream::connect(server.address).await.unwrap();
+        for _ in 0..1000 {
+            // A client that sends its request whole, reads the answer, and keeps the
+            // connection for the next request unless the answer said `Connection: close`.
+            let mut keep = match exchange_on(&mut stream, &[refused.as_bytes(), &body]).await {
+                Some((status, keep)) => {
+                    assert_eq!(status, 401);
+                    keep
+                }
+                None => false,
+            };
+            if !keep {
+                stream = TcpStream::connect(server.address).await.unwrap();
+                connections += 1;
+            }
+            match exchange_on(&mut stream, &[valid]).await {
+                Some((200, still)) => keep = still,
+                _ => {
+                    lost += 1;
+                    keep = false;
+                }
+            }
+            if !keep {
+                stream = TcpStream::connect(server.address).await.unwrap();
+                connections += 1;
+            }
+        }
+        eprintln!("keep-alive after refusals: {lost} of 1000 requests lost, {connections} connections");
+        assert_eq!(lost, 0, "requests lost after a refusal");
+    }
+
+    /// Writes `parts` and reads one answer (headers and a `Content-Length` body): its status
+    /// and whether the connection stays open; `None` when no answer came within 2 s.
+    async fn exchange_on(stream: &mut TcpStream, parts: &[&[u8]]) -> Option<(u16, bool)> {
+        for part in parts {
+            stream.write_all(part).await.ok()?;
+        }
+        let read = async {
+            let mut answer = Vec::new();
+            let mut chunk = [0u8; 4096];
+            loop {
+                if let Some(end) = answer.windows(4).position(|window| window == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&answer[..end]).to_ascii_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|line| line.strip_prefix("content-length:"))
+                        .and_then(|value| value.trim().parse().ok())
+                        .unwrap_or(0);
+                    if answer.len() >= end + 4 + length {
+                        let status = head.split(' ').nth(1)?.parse().ok()?;
+                        return Some((status, !head.contains("connection: close")));
+                    }
+                }
+                let read = stream.read(&mut chunk).await.ok()?;
+                if read == 0 {
+                    return None;
+                }
+                answer.extend_from_slice(&chunk[..read]);
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(2), read).await.ok().flatten()
     }
 }

@@ -9,7 +9,22 @@ use serde::Serialize;
 
 use crate::{Error, ImageProblem};
 
+tokio::task_local! {
+    /// The id of the request being served (`X-Request-Id`), set around each request by the
+    /// metrics layer: what an error's log line and its answer have in common.
+    pub(crate) static REQUEST_ID_SCOPE: String;
+}
+
+/// The id of the request this task serves, if any.
+pub(crate) fn current_request_id() -> Option<String> {
+    REQUEST_ID_SCOPE.try_with(Clone::clone).ok()
+}
+
 /// An error answered to a client: `{"error": {"code": ..., "message": ...}}` with its status.
+///
+/// What the server knows of an internal failure (a library's message, a file path) is its
+/// cause: it goes to the log with the request id, never to the client, whose message names
+/// the request id instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     /// HTTP status.
@@ -20,6 +35,8 @@ pub struct ApiError {
     pub message: String,
     /// Seconds for `Retry-After` (429 and 503).
     pub retry_after: Option<u64>,
+    /// The failure behind it, for the log only.
+    cause: Option<std::sync::Arc<str>>,
 }
 
 #[derive(Serialize)]
@@ -40,7 +57,28 @@ pub struct Detail<'a> {
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), retry_after: None }
+        ApiError { status, code, message: message.into(), retry_after: None, cause: None }
+    }
+
+    /// The same answer, with `cause` (what went wrong inside, in a library's words) for the
+    /// log alone.
+    pub(crate) fn with_cause(mut self, cause: impl std::fmt::Display) -> ApiError {
+        self.cause = Some(cause.to_string().into());
+        self
+    }
+
+    /// Logs the cause, if any, with the request id, and names the id in the message instead:
+    /// done once, in the request's task, before the error is answered.
+    pub(crate) fn disclosed(mut self) -> ApiError {
+        let Some(cause) = self.cause.take() else { return self };
+        let id = current_request_id().unwrap_or_else(|| "unknown".to_string());
+        if self.status.is_server_error() {
+            tracing::error!(request_id = %id, status = self.status.as_u16(), cause = %cause, "{}", self.message);
+        } else {
+            tracing::warn!(request_id = %id, status = self.status.as_u16(), cause = %cause, "{}", self.message);
+        }
+        self.message = format!("{} (request id {id}; the server log has the details)", self.message);
+        self
     }
 
     /// 400: the request is malformed.
@@ -96,9 +134,11 @@ impl ApiError {
         ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", message)
     }
 
-    /// 500: a fault of the server, not of the request.
-    pub fn internal(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    /// 500: a fault of the server, not of the request. `cause` goes to the log with the
+    /// request id; the client is told only that the server failed, and the id.
+    pub fn internal(cause: impl std::fmt::Display) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the server failed on this request")
+            .with_cause(cause)
     }
 
     /// The JSON body without the envelope, for batch entries.
@@ -117,16 +157,18 @@ impl ApiError {
 
     /// The Open Inference Protocol's error shape: `{"error": "message"}`.
     pub fn into_oip_response(self) -> Response {
-        let mut response = (self.status, Json(serde_json::json!({ "error": self.message }))).into_response();
-        self.headers(&mut response);
+        let this = self.disclosed();
+        let mut response = (this.status, Json(serde_json::json!({ "error": this.message }))).into_response();
+        this.headers(&mut response);
         response
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, Json(Body { error: self.detail() })).into_response();
-        self.headers(&mut response);
+        let this = self.disclosed();
+        let mut response = (this.status, Json(Body { error: this.detail() })).into_response();
+        this.headers(&mut response);
         response
     }
 }
@@ -142,7 +184,7 @@ impl From<Error> for ApiError {
                     ImageProblem::Corrupt | ImageProblem::Unreadable => ApiError::unprocessable(message),
                 }
             }
-            _ => ApiError::internal(error.to_string()),
+            _ => ApiError::internal(error),
         }
     }
 }
@@ -154,3 +196,86 @@ impl std::fmt::Display for ApiError {
 }
 
 impl std::error::Error for ApiError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// Log lines written while `run` runs, as the server's log would have them.
+    fn logged(run: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Lines(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
+        tracing::subscriber::with_default(subscriber, run);
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        text
+    }
+
+    fn body_of(response: Response) -> String {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let bytes = runtime.block_on(axum::body::to_bytes(response.into_body(), 1 << 20)).unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    /// Runs `answer` as the request `id` is served.
+    fn answered_in_request(id: &str, answer: impl FnOnce() -> Response) -> Response {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        runtime.block_on(REQUEST_ID_SCOPE.scope(id.to_string(), async move { answer() }))
+    }
+
+    const PATH: &str = "/srv/models/secret-project/inferx.yaml";
+    const ORT_TEXT: &str = "Non-zero status code returned while running Conv node. Name:'/model.0/conv/Conv' Status Message: Invalid input shape";
+
+    #[test]
+    fn a_500_names_the_request_id_and_the_log_line_with_that_id_holds_the_cause() {
+        let mut response = None;
+        let log = logged(|| {
+            let error = Error::Config { path: Some(PATH.into()), reason: "could not be read".into() };
+            response = Some(answered_in_request("req-500-a", || ApiError::from(error).into_response()));
+        });
+        let response = response.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = body_of(response);
+        assert!(!body.contains("/srv/") && !body.contains("could not be read"), "internals answered: {body}");
+        assert!(body.contains("request id req-500-a"), "{body}");
+        let line = log.lines().find(|line| line.contains("req-500-a")).unwrap_or_else(|| panic!("no log line: {log}"));
+        assert!(line.contains(PATH) && line.contains("ERROR"), "{line}");
+    }
+
+    #[test]
+    fn an_oip_400_says_what_was_wrong_in_our_words_and_logs_onnx_runtimes() {
+        let mut response = None;
+        let log = logged(|| {
+            let error = ApiError::bad_request("the model could not run these tensors").with_cause(ORT_TEXT);
+            response = Some(answered_in_request("req-400-b", || error.into_oip_response()));
+        });
+        let response = response.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body = body_of(response);
+        assert!(!body.contains("Conv") && !body.contains("Status Message"), "ONNX Runtime's text answered: {body}");
+        assert!(body.contains("could not run these tensors") && body.contains("request id req-400-b"), "{body}");
+        let line = log.lines().find(|line| line.contains("req-400-b")).unwrap_or_else(|| panic!("no log line: {log}"));
+        assert!(line.contains(ORT_TEXT), "{line}");
+    }
+
+    #[test]
+    fn errors_without_a_cause_are_answered_as_written_and_not_logged() {
+        let log = logged(|| {
+            let body = body_of(answered_in_request("req-413", || ApiError::too_large("over 10 bytes").into_response()));
+            assert!(body.contains("over 10 bytes") && !body.contains("request id"), "{body}");
+        });
+        assert!(!log.contains("req-413"), "{log}");
+    }
+}

@@ -266,7 +266,8 @@ pub(crate) async fn observe(State(state): State<AppState>, mut request: Request,
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |path| path.as_str().to_string());
     let mut in_flight = InFlight::begin(&state, &request, id.clone(), route);
-    let mut response = next.run(request).await;
+    let scope = String::from_utf8_lossy(id.as_bytes()).into_owned();
+    let mut response = super::error::REQUEST_ID_SCOPE.scope(scope, next.run(request)).await;
     in_flight.status = Some(response.status().as_u16());
     drop(in_flight);
     response.headers_mut().insert(REQUEST_ID, id);

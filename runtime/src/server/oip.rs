@@ -280,6 +280,12 @@ async fn infer(State(state): State<AppState>, Path(name): Path<String>, request:
                 known.join(", ")
             )));
         }
+        // Checked here, in words for the client; what fails past this point is the server's.
+        state
+            .pipeline()
+            .engine()
+            .check_tensors(&inputs)
+            .map_err(|error| ApiError::bad_request(super::runner::error_detail(&error)))?;
         let outputs = match state.submit(Work::Tensors(inputs)).await? {
             super::runner::Done::Tensors(outputs) => outputs,
             super::runner::Done::Prediction { .. } => return Err(ApiError::internal("unexpected worker answer")),

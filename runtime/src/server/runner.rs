@@ -45,12 +45,36 @@ struct Job {
     work: Work,
     reply: Reply,
     _permit: OwnedSemaphorePermit,
+    /// Its share of `server.memory_budget_bytes`, given back when the worker is done with it.
+    _charge: OwnedSemaphorePermit,
+}
+
+/// The memory budget is counted in KiB, so that a charge fits a semaphore's `u32`.
+const BUDGET_UNIT: u64 = 1024;
+
+impl Work {
+    /// The most bytes this work holds while queued and run: an image's body and what it takes
+    /// to decode (capped at `max_alloc_bytes`: past it, decoding refuses the image), twice for
+    /// an annotated one (the drawing is a copy); tensors in and out.
+    fn bytes(&self, max_alloc_bytes: u64) -> u64 {
+        match self {
+            Work::Predict { image, annotate } => {
+                let decode = crate::preprocess::decode_peak_bytes(image).unwrap_or(0).min(max_alloc_bytes);
+                image.len() as u64 + decode * if *annotate { 2 } else { 1 }
+            }
+            Work::Tensors(inputs) => inputs.iter().map(|input| input.data.len() as u64 * 4 * 2).sum(),
+        }
+    }
 }
 
 /// The worker pool.
 pub(crate) struct Runner {
     sender: SyncSender<Job>,
     admission: Arc<Semaphore>,
+    /// `server.memory_budget_bytes`, in [`BUDGET_UNIT`]s.
+    budget: Arc<Semaphore>,
+    budget_units: u64,
+    max_alloc_bytes: u64,
     metrics: Arc<Metrics>,
 }
 
@@ -60,6 +84,7 @@ pub(crate) struct RunnerOptions {
     pub max_queue: usize,
     pub max_batch: usize,
     pub max_wait: Duration,
+    pub memory_budget_bytes: u64,
 }
 
 impl Runner {
@@ -72,6 +97,8 @@ impl Runner {
         metrics: Arc<Metrics>,
     ) -> std::io::Result<Runner> {
         let capacity = options.workers + options.max_queue;
+        let max_alloc_bytes = pipelines.first().map_or(u64::MAX, |pipeline| pipeline.limits().max_alloc_bytes);
+        let budget_units = (options.memory_budget_bytes / BUDGET_UNIT).clamp(1, u64::from(u32::MAX));
         let (sender, receiver) = sync_channel(capacity);
         let receiver = Arc::new(Mutex::new(receiver));
         let running = Arc::new(AtomicUsize::new(0));
@@ -87,18 +114,38 @@ impl Runner {
             };
             std::thread::Builder::new().name(format!("inferx-worker-{index}")).spawn(move || worker.run())?;
         }
-        Ok(Runner { sender, admission: Arc::new(Semaphore::new(capacity)), metrics })
+        Ok(Runner {
+            sender,
+            admission: Arc::new(Semaphore::new(capacity)),
+            budget: Arc::new(Semaphore::new(budget_units as usize)),
+            budget_units,
+            max_alloc_bytes,
+            metrics,
+        })
     }
 
-    /// Queues `work` and waits for its result until `deadline`.
+    /// Queues `work` and waits for its result until `deadline`. A failure's cause is logged
+    /// here, with the id of the request that waits for it.
     pub async fn submit(&self, work: Work, deadline: Duration) -> Result<Done, ApiError> {
+        self.submit_inner(work, deadline).await.map_err(ApiError::disclosed)
+    }
+
+    async fn submit_inner(&self, work: Work, deadline: Duration) -> Result<Done, ApiError> {
         let Ok(permit) = self.admission.clone().try_acquire_owned() else {
             self.metrics.rejected.with_label_values(&["overloaded"]).inc();
             return Err(ApiError::overloaded("the server is at capacity (server.max_queue); retry shortly"));
         };
+        // Charged before it is queued; beyond the budget, refused rather than let memory grow.
+        let units = work.bytes(self.max_alloc_bytes).div_ceil(BUDGET_UNIT).clamp(1, self.budget_units) as u32;
+        let Ok(charge) = self.budget.clone().try_acquire_many_owned(units) else {
+            self.metrics.rejected.with_label_values(&["memory"]).inc();
+            return Err(ApiError::overloaded(
+                "the requests in progress hold the server's memory budget (server.memory_budget_bytes); retry shortly",
+            ));
+        };
         let (reply, answer) = oneshot::channel();
         self.metrics.queue_depth.inc();
-        if self.sender.try_send(Job { work, reply, _permit: permit }).is_err() {
+        if self.sender.try_send(Job { work, reply, _permit: permit, _charge: charge }).is_err() {
             self.metrics.queue_depth.dec();
             return Err(ApiError::overloaded("the server is stopping"));
         }
@@ -197,7 +244,6 @@ impl Worker {
             Err(error @ crate::Error::Image { .. }) => Err(error.into()),
             Err(error) => {
                 self.metrics.batch_size.observe(1.0);
-                tracing::error!(%error, "inference failed");
                 Err(ApiError::internal(format!("inference failed: {error}")))
             }
         }
@@ -221,7 +267,10 @@ impl Worker {
                 Work::Tensors(ref inputs) => {
                     let started = Instant::now();
                     let result = pipeline.engine().run_tensors(inputs).map_err(|error| {
-                        ApiError::bad_request(format!("the tensors could not be run: {}", error_detail(&error)))
+                        ApiError::bad_request(
+                            "the model could not run these tensors: check each input's name, datatype, shape and values against the model's metadata (GET /v2/models/{name})",
+                        )
+                        .with_cause(error_detail(&error))
                     });
                     self.metrics.inference.observe(started.elapsed().as_secs_f64());
                     answers.push((job.reply, result.map(Done::Tensors)));
@@ -267,8 +316,8 @@ impl Worker {
                 }
             }
             Err(error) => {
-                tracing::error!(%error, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "inference failed");
-                let api_error = ApiError::internal(format!("inference failed: {error}"));
+                let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+                let api_error = ApiError::internal(format!("inference failed after {elapsed_ms:.1} ms: {error}"));
                 for (reply, _, _) in waiting {
                     answers.push((reply, Err(api_error.clone())));
                 }
@@ -287,9 +336,55 @@ fn encode_png(image: &image::RgbImage) -> Result<Vec<u8>, ApiError> {
 }
 
 /// The message of a runtime error without the generic prefix.
-fn error_detail(error: &crate::Error) -> String {
+pub(crate) fn error_detail(error: &crate::Error) -> String {
     match error {
         crate::Error::Inference(reason) => reason.clone(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A PNG whose decoding takes `width` x `height` x 6 bytes and 3 more per pixel as RGB.
+    fn deep_png(width: u32, height: u32) -> axum::body::Bytes {
+        let image =
+            image::DynamicImage::ImageRgb16(image::ImageBuffer::from_pixel(width, height, image::Rgb([1u16, 2, 3])));
+        let mut bytes = Vec::new();
+        image.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).unwrap();
+        bytes.into()
+    }
+
+    #[tokio::test]
+    async fn work_is_charged_to_the_memory_budget_until_its_worker_is_done() {
+        let options = RunnerOptions {
+            workers: 0,
+            max_queue: 8,
+            max_batch: 1,
+            max_wait: Duration::ZERO,
+            memory_budget_bytes: 2 << 20,
+        };
+        let runner = Runner::start(Vec::new(), None, options, Arc::new(Metrics::new())).unwrap();
+        // 400x400: 960,000 bytes decoded + 480,000 as RGB, about 1.4 MB of the 2 MiB.
+        let image = deep_png(400, 400);
+        let work = || Work::Predict { image: image.clone(), annotate: false };
+        let charge = work().bytes(u64::MAX);
+        assert_eq!(charge, image.len() as u64 + 1_440_000);
+        // As a first such request in progress holds it:
+        let held = runner.budget.clone().try_acquire_many_owned(charge.div_ceil(BUDGET_UNIT) as u32).unwrap();
+        let refused = runner.submit(work(), Duration::from_secs(2)).await.err().expect("refused");
+        assert_eq!((refused.status.as_u16(), refused.retry_after), (503, Some(1)));
+        assert!(refused.message.contains("server.memory_budget_bytes"), "{}", refused.message);
+        assert_eq!(runner.metrics.rejected.with_label_values(&["memory"]).get(), 1);
+        // A small image still fits beside it (and reaches the queue, here without workers).
+        let small = Work::Predict { image: deep_png(40, 40), annotate: false };
+        let queued = runner.submit(small, Duration::from_millis(100)).await.err().expect("no worker");
+        assert!(queued.message.contains("stopping"), "past the budget: {}", queued.message);
+        drop(held);
+        let admitted = runner.submit(work(), Duration::from_millis(100)).await.err().expect("no worker");
+        assert!(admitted.message.contains("stopping"), "the budget given back: {}", admitted.message);
+        // The charge is capped at the image limit, where decoding would refuse the image.
+        assert_eq!(work().bytes(1000), image.len() as u64 + 1000);
     }
 }

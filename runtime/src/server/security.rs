@@ -36,22 +36,69 @@ fn digest(key: &str) -> [u8; 32] {
 impl ApiKeys {
     /// Reads keys from the configured environment variable (comma-separated) and file (one per
     /// line, `#` comments), the file relative to `project_dir`.
+    ///
+    /// Fails closed: a source that is configured (the variable set, even to nothing; the file
+    /// named) but yields no key is an error naming it, unless `server.auth.required` is
+    /// `false`; with `required: true`, no key at all is an error too.
     pub fn load(config: &AuthConfig, project_dir: &Path, env: impl Fn(&str) -> Option<String>) -> Result<ApiKeys> {
         let mut keys: Vec<String> = Vec::new();
+        // Sources configured but empty, named for the error.
+        let mut empty_sources: Vec<String> = Vec::new();
+        let mut configured = false;
         if !config.api_keys_env.is_empty() {
-            if let Some(value) = env(&config.api_keys_env) {
+            // An empty variable counts as unset: compose's `${INFERX_API_KEYS:-}` passes one
+            // when the host has none. Anything else in it is a source that must yield a key.
+            if let Some(value) = env(&config.api_keys_env).filter(|value| !value.is_empty()) {
+                configured = true;
+                let before = keys.len();
                 keys.extend(value.split(',').map(str::trim).filter(|key| !key.is_empty()).map(String::from));
+                if keys.len() == before {
+                    empty_sources.push(format!(
+                        "the environment variable {} is set but holds no key ({value:?})",
+                        config.api_keys_env
+                    ));
+                }
             }
         }
         if let Some(file) = &config.api_keys_file {
+            configured = true;
             // Read from the checked handle: a regular file inside the project, bounded.
             let key = "server.auth.api_keys_file";
             let text =
                 crate::config::open_project_file(project_dir, key, file, crate::project_files::SMALL_FILE_LIMIT)?
                     .read_to_string()?;
+            let before = keys.len();
             keys.extend(
                 text.lines().map(str::trim).filter(|line| !line.is_empty() && !line.starts_with('#')).map(String::from),
             );
+            if keys.len() == before {
+                empty_sources
+                    .push(format!("server.auth.api_keys_file ({file}) holds no key, only blank or # comment lines"));
+            }
+        }
+        match config.required {
+            Some(false) => {
+                for source in &empty_sources {
+                    tracing::warn!("{source}; server.auth.required is false, so it is ignored");
+                }
+                if keys.is_empty() {
+                    tracing::warn!("no API key: every route is open (server.auth.required: false)");
+                }
+            }
+            required => {
+                if !empty_sources.is_empty() {
+                    return Err(Error::config(format!(
+                        "{}: refusing to start with authentication off. Put at least one key there, or remove the source (or set server.auth.required: false to serve without keys)",
+                        empty_sources.join("; ")
+                    )));
+                }
+                if keys.is_empty() && (required == Some(true) || configured) {
+                    return Err(Error::config(format!(
+                        "server.auth.required is true but no API key was found: set {} (comma-separated) or server.auth.api_keys_file",
+                        if config.api_keys_env.is_empty() { "server.auth.api_keys_env" } else { &config.api_keys_env }
+                    )));
+                }
+            }
         }
         if let Some(short) = keys.iter().find(|key| key.len() < 16) {
             return Err(Error::config(format!(
@@ -217,6 +264,48 @@ mod tests {
         let error = ApiKeys::load(&missing, dir.path(), |_| None).unwrap_err();
         assert!(error.to_string().contains("server.auth.api_keys_file"), "{error}");
         assert!(!ApiKeys::load(&AuthConfig::default(), dir.path(), |_| None).unwrap().enabled());
+    }
+
+    #[test]
+    fn a_configured_key_source_without_a_key_refuses_to_start() {
+        let dir = tempfile::tempdir().unwrap();
+        // A blank variable, as a broken secret mount leaves it.
+        for blank in [" , ", " ", ",,"] {
+            let error = ApiKeys::load(&AuthConfig::default(), dir.path(), |_| Some(blank.into())).unwrap_err();
+            let message = error.to_string();
+            assert!(message.contains("INFERX_API_KEYS is set but holds no key"), "{message}");
+            assert!(message.contains("refusing to start"), "{message}");
+        }
+        // A key file of comments and blank lines.
+        std::fs::write(dir.path().join("keys"), "# production keys\n\n   \n# rotated 2026-01\n").unwrap();
+        let file = AuthConfig { api_keys_file: Some("keys".into()), ..AuthConfig::default() };
+        let error = ApiKeys::load(&file, dir.path(), |_| None).unwrap_err();
+        assert!(error.to_string().contains("server.auth.api_keys_file"), "{error}");
+        assert!(error.to_string().contains("holds no key"), "{error}");
+        // Even with a key in the variable, the empty file is named: one source is broken.
+        let error = ApiKeys::load(&file, dir.path(), |_| Some("env-key-0123456789abcdef".into())).unwrap_err();
+        assert!(error.to_string().contains("api_keys_file"), "{error}");
+    }
+
+    #[test]
+    fn server_auth_required_makes_the_intent_explicit() {
+        let dir = tempfile::tempdir().unwrap();
+        let required = AuthConfig { required: Some(true), ..AuthConfig::default() };
+        let error = ApiKeys::load(&required, dir.path(), |_| None).unwrap_err();
+        assert!(error.to_string().contains("server.auth.required is true"), "{error}");
+        assert!(error.to_string().contains("INFERX_API_KEYS"), "{error}");
+        let keys = ApiKeys::load(&required, dir.path(), |_| Some("env-key-0123456789abcdef".into())).unwrap();
+        assert!(keys.enabled());
+        // Explicitly optional: a blank source is tolerated, and the API is open.
+        let optional = AuthConfig { required: Some(false), ..AuthConfig::default() };
+        assert!(!ApiKeys::load(&optional, dir.path(), |_| Some(" , ".into())).unwrap().enabled());
+        // Keys present are enforced whatever `required` says.
+        assert!(ApiKeys::load(&optional, dir.path(), |_| Some("env-key-0123456789abcdef".into())).unwrap().enabled());
+        // No source at all, nothing required: open, as before; an empty variable is no source
+        // (compose passes `${INFERX_API_KEYS:-}`), unless keys are required.
+        assert!(!ApiKeys::load(&AuthConfig::default(), dir.path(), |_| None).unwrap().enabled());
+        assert!(!ApiKeys::load(&AuthConfig::default(), dir.path(), |_| Some(String::new())).unwrap().enabled());
+        assert!(ApiKeys::load(&required, dir.path(), |_| Some(String::new())).is_err());
     }
 
     #[test]

@@ -157,6 +157,7 @@ impl AppState {
     ) -> Result<AppState> {
         let Sessions { shared: pipelines, solo } = sessions;
         let first = pipelines.first().ok_or_else(|| Error::config("the server needs at least one session"))?;
+        let memory_budget_bytes = config.memory_budget(first.limits());
         if config.batching.max_batch_size > 1 && !first.batches_dynamically() {
             return Err(Error::config(format!(
                 "server.batching.max_batch_size is {}, but the model's batch axis is fixed (input {:?}); set it to 1",
@@ -184,6 +185,7 @@ impl AppState {
                 max_queue: config.max_queue,
                 max_batch: config.batching.max_batch_size,
                 max_wait: Duration::from_millis(config.batching.max_wait_ms),
+                memory_budget_bytes,
             },
             metrics.clone(),
         )
@@ -292,9 +294,13 @@ impl AppState {
     pub async fn predict_batch(&self, batch: BatchInput) -> BatchResults {
         let mut tasks = tokio::task::JoinSet::new();
         let count = batch.images.len();
+        let request_id = super::error::current_request_id().unwrap_or_default();
         for (index, image) in batch.images.into_iter().enumerate() {
             let state = self.clone();
-            tasks.spawn(async move { (index, async { state.predict(image?).await }.await) });
+            // The request's id goes with each image, for the log lines of its errors.
+            let predict = super::error::REQUEST_ID_SCOPE
+                .scope(request_id.clone(), async move { (index, async { state.predict(image?).await }.await) });
+            tasks.spawn(predict);
         }
         let mut results: Vec<Option<Result<Prediction, ApiError>>> = (0..count).map(|_| None).collect();
         while let Some(joined) = tasks.join_next().await {

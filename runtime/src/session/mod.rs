@@ -311,6 +311,39 @@ impl Engine {
     /// copies of the f32 outputs.
     pub fn run_tensors(&self, inputs: &[InputTensor]) -> Result<Vec<OutputTensor>> {
         let bad = |reason: String| Error::Inference(reason);
+        self.check_tensors(inputs)?;
+        let mut values: Vec<(String, ort::session::SessionInputValue<'_>)> = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            let tensor = TensorRef::from_array_view((input.shape.clone(), input.data.as_slice()))
+                .map_err(|error| bad(error.to_string()))?;
+            values.push((input.name.clone(), tensor.into()));
+        }
+        let mut session = self.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let outputs = session.run(values).map_err(|error| Error::Inference(error.to_string()))?;
+        self.info
+            .outputs
+            .iter()
+            .map(|output| {
+                let value = outputs
+                    .get(&output.name)
+                    .ok_or_else(|| bad(format!("output `{}` missing from the run", output.name)))?;
+                let (shape, data) = value
+                    .try_extract_tensor::<f32>()
+                    .map_err(|error| bad(format!("output `{}` is not an f32 tensor: {error}", output.name)))?;
+                Ok(OutputTensor {
+                    name: output.name.clone(),
+                    shape: shape.iter().map(|&dim| dim.max(0) as usize).collect(),
+                    data: data.to_vec(),
+                })
+            })
+            .collect()
+    }
+
+    /// Whether `inputs` are what [`Self::run_tensors`] takes: every model input, by name, FP32,
+    /// with as many values as its shape holds and the model's fixed dimensions; the error says
+    /// which is not, in words meant for whoever sent them.
+    pub fn check_tensors(&self, inputs: &[InputTensor]) -> Result<()> {
+        let bad = |reason: String| Error::Inference(reason);
         let expected: Vec<&str> = self.info.inputs.iter().map(|input| input.name.as_str()).collect();
         for input in inputs {
             if !expected.contains(&input.name.as_str()) {
@@ -348,31 +381,7 @@ impl Engine {
         if let Some(missing) = expected.iter().find(|name| !inputs.iter().any(|input| input.name == **name)) {
             return Err(bad(format!("input `{missing}` is missing")));
         }
-        let mut values: Vec<(String, ort::session::SessionInputValue<'_>)> = Vec::with_capacity(inputs.len());
-        for input in inputs {
-            let tensor = TensorRef::from_array_view((input.shape.clone(), input.data.as_slice()))
-                .map_err(|error| bad(error.to_string()))?;
-            values.push((input.name.clone(), tensor.into()));
-        }
-        let mut session = self.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let outputs = session.run(values).map_err(|error| Error::Inference(error.to_string()))?;
-        self.info
-            .outputs
-            .iter()
-            .map(|output| {
-                let value = outputs
-                    .get(&output.name)
-                    .ok_or_else(|| bad(format!("output `{}` missing from the run", output.name)))?;
-                let (shape, data) = value
-                    .try_extract_tensor::<f32>()
-                    .map_err(|error| bad(format!("output `{}` is not an f32 tensor: {error}", output.name)))?;
-                Ok(OutputTensor {
-                    name: output.name.clone(),
-                    shape: shape.iter().map(|&dim| dim.max(0) as usize).collect(),
-                    data: data.to_vec(),
-                })
-            })
-            .collect()
+        Ok(())
     }
 
     /// Runs the model and returns owned copies of the outputs.
