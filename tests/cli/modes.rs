@@ -9,19 +9,6 @@ use std::{os::unix::fs::PermissionsExt, path::Path};
 
 use crate::support::*;
 
-/// `inferx` run under `umask`, with the same environment as [`inferx`].
-fn inferx_under_umask(umask: &str) -> assert_cmd::Command {
-    let mut command = assert_cmd::Command::new("sh");
-    command
-        .args(["-c", &format!("umask {umask} && exec \"$0\" \"$@\"")])
-        .arg(assert_cmd::cargo::cargo_bin("inferx"))
-        .env_remove("INFERX_LOG")
-        .env_remove("INFERX_DEVICE")
-        .env("INFERX_USER_CONFIG", "/nonexistent/inferx-test-user-config.yaml")
-        .env("NO_COLOR", "1");
-    command
-}
-
 fn mode(path: &Path) -> u32 {
     std::fs::symlink_metadata(path).unwrap().permissions().mode() & 0o7777
 }
@@ -40,23 +27,10 @@ fn other_modes(root: &Path, file: u32, folder: u32) -> Vec<String> {
         .collect()
 }
 
-/// `inferx template yolo` with the detector into `dir` under `umask`; the project folder.
-fn template(umask: &str, dir: &Path, flags: &[&str]) -> std::path::PathBuf {
-    inferx_under_umask(umask)
-        .args(["template", "yolo", "--name", "app", "--dir"])
-        .arg(dir)
-        .arg("--model")
-        .arg(detector())
-        .args(flags)
-        .assert()
-        .success();
-    dir.join("app")
-}
-
 #[test]
 fn template_api_and_docker_write_files_0644_and_folders_0755_under_umask_022() {
     let dir = temp_dir();
-    let project = template("022", dir.path(), &[]);
+    let project = generate_yolo_with(inferx_under_umask("022"), dir.path(), "app", &[]);
     assert_eq!(other_modes(&project, 0o644, 0o755), Vec::<String>::new(), "template");
 
     // `api` rewrites Cargo.toml, inferx.yaml, README.md and src/main.rs through temporary files.
@@ -74,7 +48,7 @@ fn template_api_and_docker_write_files_0644_and_folders_0755_under_umask_022() {
 
     // The umask decides, not a fixed mode.
     let strict = temp_dir();
-    let project = template("027", strict.path(), &["--api"]);
+    let project = generate_yolo_with(inferx_under_umask("027"), strict.path(), "app", &["--api"]);
     inferx_under_umask("027").arg("docker").arg(&project).arg("--skip-runtime").assert().success();
     assert_eq!(other_modes(&project, 0o640, 0o750), Vec::<String>::new(), "umask 027");
 }

@@ -39,7 +39,17 @@ pub fn golden(name: &str) -> Value {
 
 /// The `inferx` binary, with logs at their defaults.
 pub fn inferx() -> Command {
-    let mut command = Command::cargo_bin("inferx").expect("inferx binary");
+    with_test_environment(Command::cargo_bin("inferx").expect("inferx binary"))
+}
+
+/// `inferx` started by `sh` under `umask`, with the environment of [`inferx`].
+pub fn inferx_under_umask(umask: &str) -> Command {
+    let mut command = Command::new("sh");
+    command.args(["-c", &format!("umask {umask} && exec \"$0\" \"$@\"")]).arg(assert_cmd::cargo::cargo_bin("inferx"));
+    with_test_environment(command)
+}
+
+fn with_test_environment(mut command: Command) -> Command {
     // No user config from the machine running the tests (tests that want one set it).
     command
         .env_remove("INFERX_LOG")
@@ -131,7 +141,12 @@ pub fn assert_same_detections(
 
 /// Generates a `yolo` project with the real detector into `dir` (no build); its folder.
 pub fn generate_yolo(dir: &Path, name: &str, flags: &[&str]) -> PathBuf {
-    inferx()
+    generate_yolo_with(inferx(), dir, name, flags)
+}
+
+/// [`generate_yolo`] with `inferx` started by `command` (e.g. [`inferx_under_umask`]).
+pub fn generate_yolo_with(mut command: Command, dir: &Path, name: &str, flags: &[&str]) -> PathBuf {
+    command
         .args(["template", "yolo", "--name", name, "--dir"])
         .arg(dir)
         .arg("--model")
