@@ -370,17 +370,25 @@ pub(super) async fn serve_connections(
         tokio::spawn(async move {
             // Connections too new to close may be old enough in a moment: wait for one, and
             // for the place it leaves, within EVICTION_WAIT.
+            // One request for a place, kept while retrying: places freed go to the connections
+            // waiting in the order they came (the semaphore is fair), and a new connection that
+            // asked again after each retry would go back to the end of the line every time.
             let deadline = Instant::now() + EVICTION_WAIT;
+            let wanted = shared.places.clone().acquire_owned();
+            tokio::pin!(wanted);
             let place = loop {
-                if room == Room::None || Instant::now() >= deadline {
+                let now = Instant::now();
+                if room == Room::None || now >= deadline {
                     break None;
                 }
-                let wait = if room == Room::Made { deadline - Instant::now() } else { EVICTION_RETRY };
-                if let Ok(place) = tokio::time::timeout(wait, shared.places.clone().acquire_owned()).await {
-                    break place.ok();
-                }
-                if room == Room::TooSoon {
-                    room = evict_longest_waiting(&shared, within);
+                let wait = if room == Room::Made { deadline - now } else { EVICTION_RETRY.min(deadline - now) };
+                tokio::select! {
+                    place = &mut wanted => break place.ok(),
+                    () = tokio::time::sleep(wait) => {
+                        if room == Room::TooSoon {
+                            room = evict_longest_waiting(&shared, within);
+                        }
+                    }
                 }
             };
             match place {
@@ -930,19 +938,35 @@ mod abuse {
     }
 
     /// 16 clients trickle request heads at a server capped at 8 connections while `/health`
-    /// is probed from `probes_from` every 10 ms for 3 s: the share of probes answered 200
-    /// within 100 ms, and the attack's longest connection.
+    /// is probed from `probes_from` by 3 probers, each every 10 ms, for 3 s: the share of
+    /// probes answered 200 within 100 ms, and the attack's longest connection. Several probers
+    /// give a sample of a few hundred probes, so that one probe held up by the test machine
+    /// itself (a 2-core runner busy with other tests) does not decide the share.
     async fn slow_head_attack(limits: ConnectionsConfig, probes_from: IpAddr) -> (f64, usize, Duration) {
         let server = isolated(limits);
         let until = Instant::now() + Duration::from_secs(3);
         let attackers: Vec<_> =
             (0..16).map(|_| tokio::spawn(trickle(server.address, Duration::from_millis(100), until))).collect();
         tokio::time::sleep(Duration::from_millis(200)).await;
+        let address = server.address;
+        let probers: Vec<_> = (0..3)
+            .map(|_| {
+                tokio::spawn(async move {
+                    let (mut answered, mut probes) = (0, 0);
+                    while Instant::now() < until - Duration::from_millis(100) {
+                        probes += 1;
+                        answered += usize::from(probe(address, probes_from, Duration::from_millis(100)).await);
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    (answered, probes)
+                })
+            })
+            .collect();
         let (mut answered, mut probes) = (0, 0);
-        while Instant::now() < until - Duration::from_millis(100) {
-            probes += 1;
-            answered += usize::from(probe(server.address, probes_from, Duration::from_millis(100)).await);
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        for prober in probers {
+            let (prober_answered, prober_probes) = prober.await.unwrap();
+            answered += prober_answered;
+            probes += prober_probes;
         }
         let mut longest = Duration::ZERO;
         for attacker in attackers {
@@ -968,8 +992,11 @@ mod abuse {
     };
 
     /// [`slow_head_attack`], asserting: at least 99% of the probes answered 200 within 100 ms,
-    /// and no attack connection open past its header deadline.
+    /// and no attack connection open past its header deadline. One attack at a time: two at
+    /// once on a 2-core machine measure the machine, not the server.
     async fn probes_hold_under_attack(limits: ConnectionsConfig, probes_from: IpAddr) {
+        static ONE_ATTACK_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let _alone = ONE_ATTACK_AT_A_TIME.lock().await;
         let (share, probes, longest) = slow_head_attack(limits, probes_from).await;
         assert!(probes >= 50, "{probes} probes");
         assert!(share >= 0.99, "{:.1}% of probes answered in time", share * 100.0);
