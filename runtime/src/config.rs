@@ -248,9 +248,14 @@ impl ServerConfig {
     /// The memory budget in force (see `memory_budget_bytes`) with images under `limits`.
     pub fn memory_budget(&self, limits: &ImageLimits) -> u64 {
         match self.memory_budget_bytes {
-            0 => (1 << 30).max(self.max_body_bytes as u64 + limits.max_alloc_bytes),
+            0 => (1 << 30).max(self.largest_request_bytes(limits)),
             set => set,
         }
+    }
+
+    /// The most one request may hold: its body and its image decoded under `limits`.
+    pub fn largest_request_bytes(&self, limits: &ImageLimits) -> u64 {
+        self.max_body_bytes as u64 + limits.max_alloc_bytes
     }
 
     /// Worker threads to start: `workers`, or one per core (at most 4) when 0.
@@ -840,7 +845,7 @@ impl ProjectConfig {
                 "limits.max_file_bytes, limits.max_dimension and limits.max_alloc_bytes must be above 0",
             ));
         }
-        let largest_request = self.server.max_body_bytes as u64 + self.limits.max_alloc_bytes;
+        let largest_request = self.server.largest_request_bytes(&self.limits);
         if self.server.memory_budget_bytes != 0 && self.server.memory_budget_bytes < largest_request {
             return Err(Error::config(format!(
                 "server.memory_budget_bytes ({}) is below what one request may take, server.max_body_bytes + limits.max_alloc_bytes ({largest_request}): raise it, or lower those limits",

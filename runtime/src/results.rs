@@ -413,7 +413,7 @@ impl PredictionOutput {
                 (&["label", "score", "box (x1, y1, x2, y2)"], rows)
             }
             PredictionOutput::Classification { top } => {
-                let classes = join(top.iter().map(|class| format!("{} {:.3}", class.label, class.score)), ", ");
+                let classes = join(top.iter().map(ClassScore::summary), ", ");
                 (&["top classes"], vec![vec![classes]])
             }
             PredictionOutput::Segmentation(segmentation) => {
