@@ -16,7 +16,7 @@
 
 use std::path::Path;
 
-pub use super::record::{record_change, sha256, with_record, Record, NEW_SUFFIX, RECORD};
+pub use super::record::{record_change, with_record, Record, NEW_SUFFIX, RECORD};
 use super::{
     changes::{read_bytes, unified_diff, Change, ChangeKind},
     error::GenerateError,
@@ -140,7 +140,7 @@ fn current_spec(project: &ProjectFacts) -> Result<ProjectSpec, GenerateError> {
             error.reason()
         ))
     })?;
-    let manifest = registry::manifest(&project.template)?;
+    let template = registry::find(&project.template)?;
     // The loader's check first: a model through a symlink out of the project is not read. It
     // is then read by the name the config gives it, which names the model in the spec.
     let project_dir = inferx_runtime::project_files::project_dir(&config_path);
@@ -149,7 +149,7 @@ fn current_spec(project: &ProjectFacts) -> Result<ProjectSpec, GenerateError> {
         Err(inferx_runtime::Error::ProjectFile { problem: inferx_runtime::FileProblem::Missing, .. }) => None,
         Err(error) => return Err(not_ready(format!("{}; `inferx validate` shows how to fix it", error.reason()))),
     };
-    let mut spec = ProjectSpec::new(&project.name, &project.template, &manifest, model.as_ref(), Some(config.device))?
+    let mut spec = ProjectSpec::new(&project.name, &template, model.as_ref(), Some(config.device))?
         .with_api(SERVER_FILES.iter().all(|path| project.dir.join(path).is_file()))
         .with_thresholds(Some(shortest(config.thresholds.confidence)), Some(shortest(config.thresholds.iou)))?;
     if let Some(description) = &project.description {

@@ -1,6 +1,6 @@
-//! The runtime's imports run one way: down the layers that `runtime/src/lib.rs` lists
-//! (`// N. name` lines, each followed by its modules), and never in a circle between the files
-//! of one folder. Every `crate::` and `super::` path is resolved to the module file that
+//! The imports of the runtime (`runtime/src`) and of the CLI (`src`) run one way: down the
+//! layers that each lib.rs lists (`// N. name` lines, each followed by its modules), and never
+//! in a circle between the files of one folder. Every `crate::` and `super::` path is resolved to the module file that
 //! defines it (following lib.rs's `pub use` re-exports); a folder's own `mod.rs` (or lib.rs)
 //! is its table of contents and draws no edge.
 
@@ -78,8 +78,11 @@ fn layers_of(lib: &str) -> (BTreeMap<String, usize>, Vec<String>) {
             }
             continue;
         }
-        let declared =
-            line.strip_prefix("pub ").unwrap_or(line).strip_prefix("mod ").and_then(|rest| rest.strip_suffix(';'));
+        let visibility = ["pub(crate) ", "pub(super) ", "pub "].into_iter().find(|prefix| line.starts_with(prefix));
+        let declared = line
+            .strip_prefix(visibility.unwrap_or(""))
+            .and_then(|rest| rest.strip_prefix("mod "))
+            .and_then(|rest| rest.strip_suffix(';'));
         if let Some(name) = declared {
             match current {
                 Some(layer) => {
@@ -329,12 +332,18 @@ fn the_runtime_imports_run_down_its_layers_with_no_circle() {
 }
 
 #[test]
+fn the_cli_imports_run_down_its_layers_with_no_circle() {
+    let problems = problems(&repo().join("src"));
+    assert!(problems.is_empty(), "the CLI's layers are broken:\n{}", problems.join("\n"));
+}
+
+#[test]
 fn an_upward_import_a_circle_and_an_unlisted_module_are_each_reported() {
     let dir = temp_dir();
     let src = dir.path();
     write(
         &src.join("lib.rs"),
-        "// 1. Leaves.\nmod error;\npub mod tensor;\n// 2. Above.\npub mod tasks;\npub mod loose;\npub use error::{Error, Result};\n",
+        "// 1. Leaves.\nmod error;\npub(crate) mod tensor;\n// 2. Above.\npub mod tasks;\npub mod loose;\npub use error::{Error, Result};\n",
     );
     write(&src.join("error.rs"), "use crate::tasks::Thing; // upward\n");
     write(

@@ -222,7 +222,7 @@ fn check_model(dir: &Path, config: &ProjectConfig, report: &mut Report) -> Optio
             format!(
                 "use a `{}` model, or generate a project for this one: `inferx template {} --model {}`",
                 config.task,
-                crate::generator::template_for_task(guessed),
+                crate::generator::template_for_task(guessed).map_or_else(|_| guessed.to_string(), |id| id.to_string()),
                 config.model.path
             ),
         );
