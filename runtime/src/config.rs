@@ -13,7 +13,7 @@ use crate::{
     device::Device,
     model::signature::SignatureCheck,
     pipeline::{Pipeline, PipelineOptions},
-    preprocess::{ImageLimits, PreprocessConfig},
+    preprocess::{ImageLimits, PreprocessConfig, ResizeMode},
     project_files::{self, ProjectFile, MODEL_FILE_LIMIT, SMALL_FILE_LIMIT},
     session::SessionOptions,
     tasks::{DetectionLayout, ScoreKind},
@@ -91,7 +91,35 @@ impl Thresholds {
             agnostic_nms: false,
         }
     }
+
+    /// The keys of `thresholds` that `task` reads; the others do nothing for it, and a
+    /// generated `inferx.yaml` leaves them out.
+    pub fn keys_used_by(task: TaskKind) -> &'static [&'static str] {
+        match task {
+            // Segmentation: the probability-map threshold, and NMS for YOLO-seg instances.
+            TaskKind::Detection | TaskKind::Segmentation => &["confidence", "iou", "max_detections", "agnostic_nms"],
+            TaskKind::Classification => &["top_k"],
+            TaskKind::Anomaly => &["confidence"],
+            TaskKind::Custom => &[],
+        }
+    }
 }
+
+/// The keys of `input` that only some resize modes read: those `resize` reads. Every mode
+/// reads the others (size, interpolation, normalisation, channel order), and a generated
+/// `inferx.yaml` leaves out the ones its mode does not read.
+pub fn input_keys_used_by(resize: ResizeMode) -> &'static [&'static str] {
+    match resize {
+        ResizeMode::Letterbox => &["pad_value"],
+        ResizeMode::CenterCrop => &["crop_fraction"],
+        ResizeMode::ShortSideCrop => &["resize_short"],
+        ResizeMode::FitMultiple => &["limit_side", "multiple"],
+        ResizeMode::Stretch | ResizeMode::PadRight => &[],
+    }
+}
+
+/// The `input` keys [`input_keys_used_by`] speaks of.
+pub const MODE_INPUT_KEYS: &[&str] = &["pad_value", "crop_fraction", "resize_short", "limit_side", "multiple"];
 
 /// Thread counts (0 = ONNX Runtime's default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, Validate)]
