@@ -24,7 +24,8 @@ fn problems(src: &Path) -> Vec<String> {
     for file in rust_files(src) {
         let me = module_of(src, &file);
         let owner = file.file_name().is_some_and(|name| name == "lib.rs" || name == "mod.rs");
-        if owner || me.is_empty() {
+        // src/main.rs is the binary's root, a crate of its own that calls the library.
+        if owner || me.is_empty() || file == src.join("main.rs") {
             continue;
         }
         if me.len() == 1 && !layers.contains_key(&me[0]) {
@@ -170,6 +171,11 @@ fn paths_in(text: &str, me: &[String]) -> Vec<ModulePath> {
     let is_ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
     let mut index = 0;
     while index < text.len() {
+        // Inside a character that is not ASCII (a `'…'` literal): no path starts there.
+        if !text.is_char_boundary(index) {
+            index += 1;
+            continue;
+        }
         let head = ["crate::", "super::"].into_iter().find(|head| text[index..].starts_with(head));
         let boundary = index == 0 || !is_ident(bytes[index - 1]);
         let Some(head) = head.filter(|_| boundary) else {
