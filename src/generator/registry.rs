@@ -43,7 +43,7 @@ impl TemplateId {
 
 impl fmt::Display for TemplateId {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(&self.0)
+        formatter.pad(&self.0)
     }
 }
 
@@ -194,6 +194,8 @@ mod tests {
             assert!(error.to_string().contains("yolo, yolo_openvino"), "{error}");
         }
         assert_eq!(registry.find("yolo_openvino").unwrap().manifest.device, Device::OpenVino);
+        let yolo = &registry.find("yolo").unwrap().id;
+        assert_eq!(format!("{yolo:<6}|"), "yolo  |", "a TemplateId pads like a string (the wizard's columns)");
     }
 
     #[test]
