@@ -795,9 +795,21 @@ impl ProjectConfig {
         Ok(config)
     }
 
-    /// Serialises to YAML.
+    /// Serialises to YAML, without the `input` and `thresholds` keys that the task and resize
+    /// mode do not read (as a generated `inferx.yaml`).
     pub fn to_yaml(&self) -> Result<String> {
-        serde_yaml::to_string(self).map_err(|error| Error::config(error.to_string()))
+        let mut value = serde_yaml::to_value(self).map_err(|error| Error::config(error.to_string()))?;
+        let unread_input = MODE_INPUT_KEYS.iter().filter(|key| !input_keys_used_by(self.input.resize).contains(key));
+        if let Some(input) = value.get_mut("input").and_then(serde_yaml::Value::as_mapping_mut) {
+            for key in unread_input {
+                input.remove(*key);
+            }
+        }
+        if let Some(thresholds) = value.get_mut("thresholds").and_then(serde_yaml::Value::as_mapping_mut) {
+            let read = Thresholds::keys_used_by(self.task);
+            thresholds.retain(|key, _| key.as_str().is_some_and(|key| read.contains(&key)));
+        }
+        serde_yaml::to_string(&value).map_err(|error| Error::config(error.to_string()))
     }
 
     /// Applies `INFERX_*` overrides read through `lookup` (see [`ENV_OVERRIDES`]).
@@ -1053,6 +1065,27 @@ mod tests {
 
     const MINIMAL: &str =
         "inferx: {version: 0.1.0, template: yolo}\nmodel: {path: models/model.onnx}\ntask: detection\n";
+
+    #[test]
+    fn to_yaml_leaves_out_the_keys_the_task_and_mode_do_not_read_and_reads_back_the_same() {
+        let full = format!(
+            "{MINIMAL}input: {{resize: letterbox, pad_value: 100, crop_fraction: 0.5, limit_side: 9}}\nthresholds: {{confidence: 0.4, top_k: 3}}\n"
+        );
+        let config = ProjectConfig::parse(&full).unwrap();
+        let yaml = config.to_yaml().unwrap();
+        for unread in ["crop_fraction", "resize_short", "limit_side", "multiple", "top_k"] {
+            assert!(!yaml.contains(unread), "{unread}: {yaml}");
+        }
+        let again = ProjectConfig::parse(&yaml).unwrap();
+        assert_eq!((again.input.pad_value, again.thresholds.confidence), (100, 0.4));
+        assert_eq!(again.to_yaml().unwrap(), yaml);
+
+        let classifier = full.replace("task: detection", "task: classification").replace("letterbox", "center_crop");
+        let yaml = ProjectConfig::parse(&classifier).unwrap().to_yaml().unwrap();
+        let again = ProjectConfig::parse(&yaml).unwrap();
+        assert_eq!((again.input.crop_fraction, again.thresholds.top_k), (0.5, 3));
+        assert!(!yaml.contains("pad_value") && !yaml.contains("confidence"), "{yaml}");
+    }
 
     #[test]
     fn a_public_key_pasted_from_a_pub_file_is_checked_with_its_key_line() {
