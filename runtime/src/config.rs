@@ -795,8 +795,52 @@ impl ProjectConfig {
         Ok(config)
     }
 
+    /// This config with the `input` and `thresholds` keys that its task and resize mode do not
+    /// read at their defaults: what [`ProjectConfig::to_yaml`] and [`ProjectConfig::parse`]
+    /// give back. It predicts exactly as this one.
+    pub fn normalized(&self) -> ProjectConfig {
+        let mut config = self.clone();
+        let input = PreprocessConfig::default();
+        let read_input = input_keys_used_by(config.input.resize);
+        let unread = |key: &str| !read_input.contains(&key);
+        if unread("pad_value") {
+            config.input.pad_value = input.pad_value;
+        }
+        if unread("crop_fraction") {
+            config.input.crop_fraction = input.crop_fraction;
+        }
+        if unread("resize_short") {
+            config.input.resize_short = input.resize_short;
+        }
+        if unread("limit_side") {
+            config.input.limit_side = input.limit_side;
+        }
+        if unread("multiple") {
+            config.input.multiple = input.multiple;
+        }
+        let defaults = Thresholds::for_task(config.task);
+        let read = Thresholds::keys_used_by(config.task);
+        let thresholds = &mut config.thresholds;
+        if !read.contains(&"confidence") {
+            thresholds.confidence = defaults.confidence;
+        }
+        if !read.contains(&"iou") {
+            thresholds.iou = defaults.iou;
+        }
+        if !read.contains(&"max_detections") {
+            thresholds.max_detections = defaults.max_detections;
+        }
+        if !read.contains(&"top_k") {
+            thresholds.top_k = defaults.top_k;
+        }
+        if !read.contains(&"agnostic_nms") {
+            thresholds.agnostic_nms = defaults.agnostic_nms;
+        }
+        config
+    }
+
     /// Serialises to YAML, without the `input` and `thresholds` keys that the task and resize
-    /// mode do not read (as a generated `inferx.yaml`).
+    /// mode do not read (as a generated `inferx.yaml`); see [`ProjectConfig::normalized`].
     pub fn to_yaml(&self) -> Result<String> {
         let mut value = serde_yaml::to_value(self).map_err(|error| Error::config(error.to_string()))?;
         let unread_input = MODE_INPUT_KEYS.iter().filter(|key| !input_keys_used_by(self.input.resize).contains(key));
@@ -1079,6 +1123,8 @@ mod tests {
         let again = ProjectConfig::parse(&yaml).unwrap();
         assert_eq!((again.input.pad_value, again.thresholds.confidence), (100, 0.4));
         assert_eq!(again.to_yaml().unwrap(), yaml);
+        assert_eq!(again, config.normalized());
+        assert_eq!(config.normalized().input.crop_fraction, 0.875);
 
         let classifier = full.replace("task: detection", "task: classification").replace("letterbox", "center_crop");
         let yaml = ProjectConfig::parse(&classifier).unwrap().to_yaml().unwrap();
