@@ -10,6 +10,7 @@ pub mod add_server;
 pub mod changes;
 pub mod deploy;
 mod error;
+mod migrate;
 mod project;
 mod record;
 mod registry;

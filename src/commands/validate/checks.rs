@@ -134,7 +134,7 @@ fn check_config(dir: &Path, report: &mut Report) -> Option<ProjectConfig> {
                 config.task,
                 serde_yaml::to_string(&config.input.resize).unwrap_or_default().trim()
             ),
-            "remove them (`inferx upgrade` does it in a file you have not edited), or set the task or resize mode that reads them",
+            "remove them (`inferx upgrade` does), or set the task or resize mode that reads them",
         );
     }
     Some(config)
