@@ -14,4 +14,5 @@ mod quickstart;
 mod server;
 mod snapshots;
 mod tasks;
+mod templates;
 mod upgrade;
