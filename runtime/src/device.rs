@@ -531,7 +531,7 @@ pub(crate) mod simulated {
 
     impl HardwareProbe for FakeMachine {
         fn ort_providers(&self) -> Vec<String> {
-            self.providers.iter().map(|name| name.to_string()).collect()
+            self.providers.iter().map(std::string::ToString::to_string).collect()
         }
         fn gpus(&self) -> Vec<GpuInfo> {
             self.gpus.clone()

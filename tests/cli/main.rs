@@ -1,5 +1,7 @@
 //! Integration tests of the `inferx` binary on real models: goldens, device fallback, errors.
 
+#![expect(clippy::unwrap_used, reason = "a test helper that unwraps fails its test with the value it got")]
+
 #[path = "../support/mod.rs"]
 mod support;
 

@@ -675,7 +675,7 @@ fn metric(metrics: &str, prefix: &str) -> Option<f64> {
 #[test]
 fn a_request_alone_runs_on_every_core_and_requests_together_share_the_sessions() {
     let server = start("sessions", |server, _| server.workers = 2, &[]);
-    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let info = get(&server, "/model/info", &[]).json();
     assert_eq!(info["server"]["sessions"], 2, "{info}");
     assert_eq!(info["server"]["solo_session"], cores > 1, "{info}");

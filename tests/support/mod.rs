@@ -1,7 +1,7 @@
 //! Shared helpers for integration tests: fixture paths, the `inferx` command, golden files.
 
 // Each test binary uses a different subset of these helpers.
-#![allow(dead_code)]
+#![allow(dead_code, reason = "shared by several targets, each using a part")]
 
 use std::path::{Path, PathBuf};
 

@@ -289,7 +289,7 @@ impl Engine {
     ) -> Result<R> {
         let tensor =
             TensorRef::from_array_view((shape.to_vec(), data)).map_err(|error| Error::Inference(error.to_string()))?;
-        let mut session = self.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut session = self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let input_name = self.info.inputs[0].name.clone();
         let outputs = session
             .run(ort::inputs![input_name.as_str() => tensor])
@@ -318,7 +318,7 @@ impl Engine {
                 .map_err(|error| bad(error.to_string()))?;
             values.push((input.name.clone(), tensor.into()));
         }
-        let mut session = self.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut session = self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let outputs = session.run(values).map_err(|error| Error::Inference(error.to_string()))?;
         self.info
             .outputs

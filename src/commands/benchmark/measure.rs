@@ -321,7 +321,7 @@ pub fn machine() -> Machine {
     let cpu = inferx_runtime::device::CpuInfo::detect();
     Machine {
         cpu: cpu.model.clone(),
-        cores: std::thread::available_parallelism().map_or(1, |cores| cores.get()),
+        cores: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
         os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
         onnxruntime: library::loaded().map(|runtime| runtime.version.clone()).unwrap_or_default(),
         inferx: env!("CARGO_PKG_VERSION").to_string(),
