@@ -1,5 +1,6 @@
 //! Integration tests of the `inferx` binary on real models: goldens, device fallback, errors.
 
+#[macro_use]
 #[path = "../support/mod.rs"]
 mod support;
 
@@ -7,6 +8,7 @@ mod benchmark;
 mod config;
 mod errors;
 mod examples;
+mod first_hour;
 mod fallback;
 mod golden;
 mod hostile;

@@ -2,6 +2,7 @@
 //! refusals that leave nothing behind, and generated projects (and their HTTP server) compiled
 //! and run on the real detector.
 
+#[macro_use]
 #[path = "../support/mod.rs"]
 mod support;
 

@@ -1,6 +1,7 @@
 //! Integration tests of the `inferx-runtime` library API on real models, and of its shape
 //! (`layers`: imports run down the layers lib.rs lists).
 
+#[macro_use]
 #[path = "../support/mod.rs"]
 mod support;
 
