@@ -71,16 +71,16 @@ pub struct DeviceArgs {
 /// `inferx run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The ONNX model.
+    /// The ONNX model; with `--config`, leave it out to use the project's `model.path`.
     pub model: PathBuf,
     /// Images or folders of images.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "config")]
     pub inputs: Vec<PathBuf>,
     /// Task; guessed from the model when omitted.
     #[arg(long)]
     pub task: Option<TaskKind>,
-    /// Take task, preprocessing, thresholds and labels from a project's `inferx.yaml`
-    /// (flags still win).
+    /// Take the model, task, preprocessing, thresholds and labels from a project's
+    /// `inferx.yaml` (flags, and a model given first, still win).
     #[arg(long, value_name = "INFERX_YAML")]
     pub config: Option<PathBuf>,
     /// Device options.
