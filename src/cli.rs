@@ -432,19 +432,44 @@ pub struct BenchmarkArgs {
     #[arg(long, value_name = "BASELINE.json")]
     pub compare: Option<PathBuf>,
     /// Largest p50 increase --compare accepts.
-    #[arg(long, default_value = "10%", value_parser = crate::benchmark::parse_fraction)]
+    #[arg(long, default_value = "10%", value_parser = parse_fraction)]
     pub max_regression: f64,
     /// Do not append the report to the local history.
     #[arg(long)]
     pub no_history: bool,
 }
 
+/// Parses `10%` or `0.1` as a fraction.
+pub fn parse_fraction(text: &str) -> Result<f64, String> {
+    let text = text.trim();
+    let value = match text.strip_suffix('%') {
+        Some(percent) => percent.trim().parse::<f64>().map(|value| value / 100.0),
+        None => text.parse::<f64>(),
+    }
+    .map_err(|_| format!("`{text}` is not a percentage (e.g. 10%)"))?;
+    if value.is_finite() && value >= 0.0 {
+        Ok(value)
+    } else {
+        Err(format!("`{text}` must be a percentage of 0 or more"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
 
+    use super::parse_fraction;
+
     #[test]
     fn the_command_line_definition_is_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn fractions_parse_as_people_write_them() {
+        assert_eq!(parse_fraction("10%"), Ok(0.1));
+        assert_eq!(parse_fraction("0.25"), Ok(0.25));
+        assert!(parse_fraction("ten").is_err());
+        assert!(parse_fraction("-5%").is_err());
     }
 }

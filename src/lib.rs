@@ -3,12 +3,10 @@
 //! The binary is a thin wrapper around [`main_entry`]; the generator is usable as a library
 //! ([`generator`]).
 
-pub mod benchmark;
 pub mod cli;
 pub mod commands;
 pub mod generator;
 pub mod output;
-pub mod validate;
 
 use std::process::ExitCode;
 

@@ -10,12 +10,8 @@ use std::{
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::{
-    cli::TestArgs,
-    generator::add_server,
-    output::Printer,
-    validate::{validate, Severity, ValidateOptions},
-};
+use super::validate::{validate, Severity, ValidateOptions};
+use crate::{cli::TestArgs, generator::add_server, output::Printer};
 
 /// Where `inferx test` looks for images when `--images` is not given.
 const SAMPLES_DIR: &str = "samples";

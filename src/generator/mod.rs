@@ -9,19 +9,25 @@
 pub mod add_server;
 pub mod changes;
 pub mod deploy;
+mod error;
+mod project;
+mod record;
+mod registry;
+mod sources;
 mod spec;
 mod templates;
 pub mod upgrade;
 mod write;
 
+pub use error::{GenerateError, SpecError};
+pub use project::{read_project, ProjectFacts};
+pub use registry::{manifest, template_for_task, template_names, TemplateManifest};
+pub use sources::TEMPLATES;
 pub use spec::{
-    check_name, dependencies, Dependency, ProjectSpec, SpecError, DEPENDENCIES, SERVER_DEPENDENCIES,
-    SERVER_RUNTIME_FEATURE,
+    check_name, dependencies, Dependency, ProjectSpec, DEPENDENCIES, SERVER_DEPENDENCIES, SERVER_RUNTIME_FEATURE,
 };
-pub use templates::{
-    manifest, render_project, template_for_task, template_names, TemplateManifest, SERVER_FILES, TEMPLATES,
-};
-pub use write::{check_destination, move_into_place, temp_file_for, write_project, GenerateError, WriteOptions};
+pub use templates::{render_project, SERVER_FILES};
+pub use write::{check_destination, move_into_place, temp_file_for, write_project, WriteOptions};
 
 use std::path::{Path, PathBuf};
 
@@ -59,7 +65,7 @@ pub struct GenerateRequest {
 
 /// Generates a project on disk and returns its folder.
 pub fn generate(request: &GenerateRequest) -> Result<PathBuf, GenerateError> {
-    let manifest = templates::manifest(&request.template)?;
+    let manifest = registry::manifest(&request.template)?;
     let model = request.model.as_deref().map(spec::ModelSource::read).transpose()?;
     let spec = ProjectSpec::new(&request.name, &request.template, &manifest, model.as_ref(), request.device)?
         .with_api(request.api)
@@ -79,7 +85,7 @@ pub const VENDORED_RUNTIME: &str = "runtime";
 /// The vendored runtime: every file of `runtime/` as it goes into a project.
 pub fn runtime_files() -> Vec<GeneratedFile> {
     let mut files = Vec::new();
-    collect_runtime(&templates::RUNTIME, &mut files);
+    collect_runtime(&sources::RUNTIME, &mut files);
     files.sort_by(|a, b| a.path.cmp(&b.path));
     files
 }

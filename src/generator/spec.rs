@@ -12,7 +12,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use validator::{Validate, ValidationError};
 
-use super::TemplateManifest;
+use super::{error::SpecError, registry::TemplateManifest};
 
 /// A crate a generated project depends on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -52,39 +52,6 @@ pub fn dependencies(api: bool) -> Vec<Dependency> {
     }
     all.sort_by_key(|dependency| dependency.name);
     all
-}
-
-/// Why a spec was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum SpecError {
-    /// The project name is unusable.
-    #[error("invalid project name `{name}`: {reason}")]
-    Name {
-        /// The name given.
-        name: String,
-        /// Why it is refused and what would work.
-        reason: String,
-    },
-    /// The model could not be read.
-    #[error(transparent)]
-    Model(#[from] inferx_runtime::Error),
-    /// The model does not fit the template.
-    #[error("the model `{model}` looks like a `{guessed}` model, but template `{template}` is for `{task}`. Use `inferx template {suggestion} ...`, or check the model with `inferx inspect`")]
-    TaskMismatch {
-        /// Model file.
-        model: String,
-        /// What the model looks like.
-        guessed: TaskKind,
-        /// Template name.
-        template: String,
-        /// The template's task.
-        task: TaskKind,
-        /// A template for the guessed task.
-        suggestion: String,
-    },
-    /// Some other field is out of range.
-    #[error("invalid project settings: {0}")]
-    Invalid(String),
 }
 
 /// A model read for generation.
@@ -298,7 +265,7 @@ impl ProjectSpec {
                     guessed,
                     template: template.to_string(),
                     task,
-                    suggestion: super::templates::template_for_task(guessed),
+                    suggestion: super::registry::template_for_task(guessed),
                 });
             }
         }

@@ -483,21 +483,6 @@ pub fn regressions(baseline: &BenchReport, current: &BenchReport, max_regression
         .collect()
 }
 
-/// Parses `10%` or `0.1` as a fraction.
-pub fn parse_fraction(text: &str) -> Result<f64, String> {
-    let text = text.trim();
-    let value = match text.strip_suffix('%') {
-        Some(percent) => percent.trim().parse::<f64>().map(|value| value / 100.0),
-        None => text.parse::<f64>(),
-    }
-    .map_err(|_| format!("`{text}` is not a percentage (e.g. 10%)"))?;
-    if value.is_finite() && value >= 0.0 {
-        Ok(value)
-    } else {
-        Err(format!("`{text}` must be a percentage of 0 or more"))
-    }
-}
-
 /// The local history file: one JSON report per line.
 pub fn history_file() -> PathBuf {
     library::cache_dir().join("bench.jsonl")
@@ -524,13 +509,5 @@ mod tests {
         assert_eq!((stats.min, stats.p50, stats.p95, stats.p99), (1.0, 50.0, 95.0, 99.0));
         assert_eq!(stats.mean, 50.5);
         assert_eq!(latency(vec![3.0]).p99, 3.0);
-    }
-
-    #[test]
-    fn fractions_parse_as_people_write_them() {
-        assert_eq!(parse_fraction("10%"), Ok(0.1));
-        assert_eq!(parse_fraction("0.25"), Ok(0.25));
-        assert!(parse_fraction("ten").is_err());
-        assert!(parse_fraction("-5%").is_err());
     }
 }

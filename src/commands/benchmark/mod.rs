@@ -5,11 +5,11 @@ use std::{process::ExitCode, time::SystemTime};
 use anyhow::Context;
 use inferx_runtime::ProjectConfig;
 
-use crate::{
-    benchmark::{self, BenchPlan, BenchReport},
-    cli::BenchmarkArgs,
-    output::Printer,
-};
+mod measure;
+
+use measure::{BenchPlan, BenchReport};
+
+use crate::{cli::BenchmarkArgs, output::Printer};
 
 pub(crate) fn run(args: BenchmarkArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     let (model, task) = if args.target.is_dir() {
@@ -52,7 +52,7 @@ pub(crate) fn run(args: BenchmarkArgs, printer: &Printer) -> anyhow::Result<Exit
     let mut results = Vec::with_capacity(configs.len());
     for (config, device) in &configs {
         bar.set_message(format!("{} batch {} size {}", config.device, config.batch, config.size));
-        let result = benchmark::measure(&plan, config, *device, &mut || bar.inc(1));
+        let result = measure::measure(&plan, config, *device, &mut || bar.inc(1));
         if let Some(reason) = &result.reason {
             bar.inc(args.iterations as u64);
             tracing::warn!("skipped {} batch {} size {}: {reason}", config.device, config.batch, config.size);
@@ -63,34 +63,34 @@ pub(crate) fn run(args: BenchmarkArgs, printer: &Printer) -> anyhow::Result<Exit
     let report = BenchReport {
         model: model.display().to_string(),
         timestamp: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |time| time.as_secs()),
-        machine: benchmark::machine(),
+        machine: measure::machine(),
         iterations: args.iterations,
         results,
     };
     let text = if args.json {
         serde_json::to_string_pretty(&report)?
     } else if args.csv {
-        benchmark::to_csv(&report)
+        measure::to_csv(&report)
     } else if args.markdown {
-        benchmark::to_markdown(&report)
+        measure::to_markdown(&report)
     } else {
-        benchmark::to_table(&report)
+        measure::to_table(&report)
     };
     printer.out(text.trim_end())?;
     if let Some(path) = &args.plot {
-        std::fs::write(path, benchmark::to_svg(&report))
+        std::fs::write(path, measure::to_svg(&report))
             .with_context(|| format!("could not write `{}`", path.display()))?;
         printer.status(format!("chart written to `{}`", path.display()));
     }
     if !args.no_history {
-        let history = benchmark::history_file();
-        match benchmark::append_history(&history, &report) {
+        let history = measure::history_file();
+        match measure::append_history(&history, &report) {
             Ok(()) => printer.status(format!("appended to `{}`", history.display())),
             Err(error) => tracing::warn!("could not append to `{}`: {error}", history.display()),
         }
     }
     if let Some(baseline) = baseline {
-        let regressions = benchmark::regressions(&baseline, &report, args.max_regression);
+        let regressions = measure::regressions(&baseline, &report, args.max_regression);
         if !regressions.is_empty() {
             for regression in &regressions {
                 eprintln!("regression: {regression}");
