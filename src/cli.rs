@@ -398,8 +398,9 @@ pub struct BenchmarkArgs {
     /// Batch sizes, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1")]
     pub batch: Vec<usize>,
-    /// Input sizes for models with a dynamic input, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "640")]
+    /// Input sizes for models with a dynamic input, comma-separated (default: the project's
+    /// size, else the model's own, as `predict` and `serve` run it).
+    #[arg(long, value_delimiter = ',')]
     pub size: Vec<u32>,
     /// Threads inside one operator (0 = ONNX Runtime's default).
     #[arg(long, default_value_t = 0)]

@@ -616,7 +616,10 @@ mod tests {
         assert_eq!(provider_status(Provider::CoreMl, &linux).reason, "Core ML needs macOS (this is linux)");
         assert_eq!(provider_status(Provider::DirectMl, &linux).reason, "DirectML needs Windows (this is linux)");
         let status = provider_status(Provider::OpenVino, &linux);
-        assert_eq!(status.reason, "not in this ONNX Runtime build (install one with `inferx runtime install --openvino`)");
+        assert_eq!(
+            status.reason,
+            "not in this ONNX Runtime build (install one with `inferx runtime install --openvino`)"
+        );
     }
 
     #[test]

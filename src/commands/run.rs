@@ -118,7 +118,7 @@ pub(crate) fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
         bar.inc(1);
     });
     bar.finish_and_clear();
-    let elapsed = started.elapsed();
+    let summary = (images.len() > 1).then(|| summary_line(&results, failures.len(), started.elapsed()));
     if args.json {
         let rows: Vec<ImagePrediction> = results
             .into_iter()
@@ -128,8 +128,8 @@ pub(crate) fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
     } else if !results.is_empty() {
         printer.out(render_table(&results))?;
     }
-    if images.len() > 1 {
-        printer.status(summary_line(&results, failures.len(), elapsed));
+    if let Some(summary) = summary {
+        printer.status(summary);
     }
     if let Some(dir) = &args.save {
         printer.status(format!("annotated images written to `{}`", dir.display()));
@@ -154,7 +154,8 @@ fn save_annotated(
 
 /// Whether a path given before the images is the model (with `--config` it may be left out).
 fn names_a_model(path: &Path) -> bool {
-    path.extension().is_some_and(|extension| extension.eq_ignore_ascii_case("onnx") || extension.eq_ignore_ascii_case("ort"))
+    path.extension()
+        .is_some_and(|extension| extension.eq_ignore_ascii_case("onnx") || extension.eq_ignore_ascii_case("ort"))
 }
 
 /// `path: what went wrong`, the path said once (most errors already name it).
@@ -173,7 +174,9 @@ fn summary_line(results: &[(PathBuf, Prediction)], failed: usize, elapsed: Durat
     let mut found: BTreeMap<String, usize> = BTreeMap::new();
     for (_, prediction) in results {
         let labels: Vec<String> = match &prediction.output {
-            PredictionOutput::Classification { top } => top.first().map(|class| class.label.clone()).into_iter().collect(),
+            PredictionOutput::Classification { top } => {
+                top.first().map(|class| class.label.clone()).into_iter().collect()
+            }
             PredictionOutput::Anomaly(anomaly) => vec![anomaly.verdict().to_string()],
             _ => prediction.detections().iter().map(|detection| detection.label.clone()).collect(),
         };

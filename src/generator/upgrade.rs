@@ -75,7 +75,13 @@ pub fn plan(project: &ProjectFacts, force: bool) -> Result<UpgradePlan, Generate
                 } else if record.is_pristine(&file.path, &file.contents) && !force {
                     // The user's edit of a file whose template output has not changed: there is
                     // nothing new to merge, so it is left alone.
-                    change(&file.path, ChangeKind::Unchanged, "you edited it; its template did not change", contents, String::new())
+                    change(
+                        &file.path,
+                        ChangeKind::Unchanged,
+                        "you edited it; its template did not change",
+                        contents,
+                        String::new(),
+                    )
                 } else if force {
                     change(&file.path, ChangeKind::Update, "you edited it: replaced (--force)", contents, diff)
                 } else {

@@ -126,8 +126,7 @@ fn run_with_a_config_takes_the_model_from_the_project() {
         1.0,
     );
     // A model named on the command line still wins (the form used so far).
-    let records =
-        run_json(inferx().arg("run").arg(detector()).arg(photo()).arg("--config").arg(&config).arg("--json"));
+    let records = run_json(inferx().arg("run").arg(detector()).arg(photo()).arg("--config").arg(&config).arg("--json"));
     assert_eq!(records.as_array().unwrap().len(), 1);
 }
 
@@ -219,7 +218,9 @@ fn assert_svg_renders_readably(svg_path: &Path) {
     let png = pixmap.encode_png().unwrap();
     let image = image::load_from_memory(&png).unwrap().to_rgba8();
     let inked = |rows: std::ops::Range<u32>| {
-        rows.flat_map(|y| (0..image.width()).map(move |x| (x, y))).filter(|&(x, y)| image.get_pixel(x, y)[3] > 0).count()
+        rows.flat_map(|y| (0..image.width()).map(move |x| (x, y)))
+            .filter(|&(x, y)| image.get_pixel(x, y)[3] > 0)
+            .count()
     };
     assert!(inked(0..30) > 100, "the title is drawn");
     std::fs::write(svg_path.with_extension("png"), png).unwrap();

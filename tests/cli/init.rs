@@ -186,7 +186,10 @@ fn ctrl_c_on_every_kind_of_prompt_cancels_like_esc_with_the_terminal_restored() 
         let printed = session.exp_string("cancelled; nothing was written").unwrap();
         session.exp_eof().unwrap();
         let status = exit_code(&session);
-        assert!(status.starts_with("Exited(") && status.ends_with(", 1)"), "{prompt}: an error exit, not a kill: {status}");
+        assert!(
+            status.starts_with("Exited(") && status.ends_with(", 1)"),
+            "{prompt}: an error exit, not a kill: {status}"
+        );
         assert!(printed.contains("\x1b[?25h"), "{prompt}: the cursor is shown again: {printed:?}");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "{prompt}: nothing on disk");
     }
