@@ -95,7 +95,8 @@ fn the_fallback_warning_gives_one_reason_and_advice_that_fits_the_machine() {
     }
     let output = inferx_snapshot!(
         "fallback_without_a_gpu",
-        inferx().arg("run").arg(detector()).arg(photo()).args(["--device", "cuda", "--json"])
+        inferx().arg("run").arg(detector()).arg(photo()).args(["--device", "cuda", "--json"]),
+        [WITHOUT_STDOUT]
     );
     assert!(output.status.success());
     for status in devices["providers"].as_array().unwrap() {
@@ -148,7 +149,10 @@ fn a_folder_run_ends_with_a_summary() {
     for name in ["astronaut.png", "coffee.png"] {
         std::fs::copy(images().join(name), dir.path().join(name)).unwrap();
     }
-    inferx_snapshot!("run_on_a_folder", inferx().arg("run").arg(detector()).arg(dir.path()));
+    let output =
+        inferx_snapshot!("run_on_a_folder", inferx().arg("run").arg(detector()).arg(dir.path()), [WITHOUT_STDOUT]);
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(table.contains("astronaut.png") && table.contains("coffee.png"), "{table}");
 }
 
 // Rough edge: symbolic output dimensions read as names, with their value at the model's size.
@@ -191,7 +195,7 @@ fn assert_svg_renders_readably(svg_path: &Path) {
     let svg = std::fs::read(svg_path).unwrap();
     let mut options = resvg::usvg::Options::default();
     options.fontdb_mut().load_system_fonts();
-    assert!(options.fontdb().len() > 0, "no font on this machine to render the chart's text with");
+    assert!(!options.fontdb.is_empty(), "no font on this machine to render the chart's text with");
     let tree = resvg::usvg::Tree::from_data(&svg, &options).expect("a valid SVG");
     let size = tree.size();
     assert!(size.width() >= 480.0, "wide enough to read: {} px", size.width());
@@ -232,7 +236,7 @@ fn collect_texts(group: &resvg::usvg::Group, texts: &mut Vec<(String, resvg::tin
             resvg::usvg::Node::Group(group) => collect_texts(group, texts),
             resvg::usvg::Node::Text(text) => {
                 let content: String = text.chunks().iter().map(|chunk| chunk.text()).collect();
-                texts.push((content, text.abs_bounding_box().to_rect()));
+                texts.push((content, text.abs_bounding_box()));
             }
             _ => {}
         }
@@ -265,9 +269,13 @@ fn inferx_test_shows_the_running_stage_and_leaves_a_clean_screen() {
     let project = generate_yolo(dir.path(), "staged-app", &[]);
     let _ = std::fs::remove_dir_all(project.join("samples"));
     let cargo = dir.path().join("fake-cargo");
+    // `cargo metadata` (which `inferx test` reads the project with) is the real one.
+    let real_cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     std::fs::write(
         &cargo,
-        "#!/bin/sh\nsleep 2\nif [ \"$1\" = test ]; then echo 'test result: ok. 2 passed; 0 failed; 0 ignored'; fi\n",
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = metadata ]; then exec '{real_cargo}' \"$@\"; fi\nsleep 2\nif [ \"$1\" = test ]; then echo 'test result: ok. 2 passed; 0 failed; 0 ignored'; fi\n"
+        ),
     )
     .unwrap();
     std::fs::set_permissions(&cargo, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -283,13 +291,19 @@ fn inferx_test_shows_the_running_stage_and_leaves_a_clean_screen() {
     transcript.push_str(&tick);
     assert!(!transcript.contains("build     ok"), "the spinner showed before the stage ended: {transcript:?}");
     transcript.push_str(&session.exp_eof().unwrap());
-    let mut screen = vt100::Parser::new(24, 120, 0);
-    screen.process(transcript.replace('\n', "\r\n").as_bytes());
-    let contents = screen.screen().contents();
-    let lines: Vec<&str> = contents.lines().map(str::trim_end).filter(|line| !line.is_empty()).collect();
-    let stage_lines: Vec<&str> = lines.iter().copied().filter(|line| !line.starts_with(' ')).collect();
-    assert_eq!(stage_lines.len(), 4, "one line per stage and nothing else:\n{contents}");
-    for (line, stage) in stage_lines.iter().zip(["validate", "build", "tests", "predict"]) {
+    // rexpect hands back each byte as a char; the screen is the pseudo-terminal's, 24x80.
+    let bytes: Vec<u8> = transcript.chars().map(|c| c as u32 as u8).collect();
+    let mut screen =
+        vt100::Parser::new(std::num::NonZeroU16::new(24).unwrap(), std::num::NonZeroU16::new(80).unwrap(), 0);
+    screen.process(&bytes);
+    let rows: Vec<String> = screen.screen().rows(0, 80).map(|row| row.trim_end().to_string()).collect();
+    let contents = rows.join("\n");
+    let stages = ["validate", "build", "tests", "predict"];
+    let stage_lines: Vec<&str> =
+        rows.iter().map(String::as_str).filter(|row| stages.iter().any(|stage| row.starts_with(stage))).collect();
+    assert_eq!(stage_lines.len(), 4, "one line per stage:\n{contents}");
+    assert!(!contents.contains("cargo build") && !contents.contains("cargo test"), "no spinner left:\n{contents}");
+    for (line, stage) in stage_lines.iter().zip(stages) {
         assert!(line.starts_with(stage), "`{stage}` line: {line}\n{contents}");
     }
     assert!(stage_lines[1].contains("ok") && stage_lines[2].contains("2 passed"), "{contents}");

@@ -234,6 +234,7 @@ pub fn snapshot_filters() -> Vec<(String, String)> {
         (r"(/[^\s`'/]+)*/inferx-test-[A-Za-z0-9]+".to_string(), "[TEMP]".to_string()),
         (r"(/[^\s`'/]+)*/\.cache/inferx".to_string(), "[CACHE]".to_string()),
         (r"(?i)\b(inferx|ONNX Runtime) \d+\.\d+\.\d+".to_string(), "$1 [VERSION]".to_string()),
+        (format!(r"\b{}\b", escape(env!("CARGO_PKG_VERSION"))), "[VERSION]".to_string()),
         (r"\b\d+(\.\d+)? ?(ms|s)\b".to_string(), "[TIME] $2".to_string()),
         (r"\b\d+(\.\d+)? images/s\b".to_string(), "[RATE] images/s".to_string()),
     ];
@@ -259,17 +260,29 @@ pub fn describe_output(output: &std::process::Output) -> String {
 /// snapshotted (as uv's `uv_snapshot!`): `cargo insta test --accept --test cli` updates them.
 #[allow(unused_macros, reason = "each test binary that includes support uses a different subset")]
 macro_rules! inferx_snapshot {
-    ($name:expr, $command:expr) => {{
+    ($name:expr, $command:expr) => {
+        inferx_snapshot!($name, $command, [])
+    };
+    ($name:expr, $command:expr, [$($filter:expr),* $(,)?]) => {{
         let output = $command.output().expect("run inferx");
         let text = crate::support::describe_output(&output);
+        #[allow(unused_mut, reason = "only with extra filters")]
+        let mut filters = crate::support::snapshot_filters();
+        $(filters.push(($filter.0.to_string(), $filter.1.to_string()));)*
+        let filters: Vec<(&str, &str)> = filters.iter().map(|(from, to)| (from.as_str(), to.as_str())).collect();
         insta::with_settings!({
             snapshot_path => crate::support::repo().join("snapshots/cli"),
             prepend_module_to_snapshot => false,
             omit_expression => true,
-            filters => crate::support::snapshot_filters(),
+            filters => filters,
         }, {
             insta::assert_snapshot!($name, text);
         });
         output
     }};
 }
+
+/// A filter for [`inferx_snapshot!`] that leaves predictions out of a snapshot of what a
+/// command says (their values are pinned by the goldens, with tolerances).
+pub const WITHOUT_STDOUT: (&str, &str) =
+    (r"(?s)----- stdout -----\n.*\n----- stderr -----", "----- stdout -----\n[PREDICTIONS]\n----- stderr -----");
