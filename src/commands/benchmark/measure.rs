@@ -576,6 +576,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn axis_steps_are_round() {
+        assert_eq!(round_step(3.2), 5.0);
+        assert_eq!(round_step(12.0), 20.0);
+        assert_eq!(round_step(0.07), 0.1);
+        assert_eq!(round_step(0.0), 1.0);
+    }
+
+    #[test]
+    fn one_configuration_still_gives_a_readable_chart() {
+        let latency = Latency { min: 9.0, mean: 10.0, p50: 10.0, p95: 12.0, p99: 13.0 };
+        let machine =
+            Machine { cpu: "x".into(), cores: 1, os: "linux".into(), onnxruntime: "1".into(), inferx: "0".into() };
+        let result = BenchResult {
+            config: BenchConfig { device: "cpu".into(), batch: 1, size: 320, e2e: false },
+            status: "measured".into(),
+            reason: None,
+            device_used: Some("cpu".into()),
+            cold_start: None,
+            latency_ms: Some(latency),
+            throughput: Some(100.0),
+            peak_rss_mib: None,
+            split_ms: None,
+        };
+        let report = BenchReport {
+            model: format!("/a/very/long/path/{}.onnx", "model".repeat(40)),
+            timestamp: 0,
+            machine,
+            iterations: 1,
+            results: vec![result],
+        };
+        let svg = to_svg(&report);
+        assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"560\""), "{svg}");
+        assert!(svg.contains("latency (ms)") && svg.contains("p50 (bar)") && svg.contains("p99 (tick)"), "{svg}");
+        assert!(svg.contains(">15</text>"), "the axis ends on a round value above p99: {svg}");
+        assert!(svg.contains("…</text>") && !svg.contains("/a/very/long"), "the model's name is cut to fit: {svg}");
+    }
+
+    #[test]
     fn percentiles_are_nearest_rank() {
         let stats = latency((1..=100).map(f64::from).collect());
         assert_eq!((stats.min, stats.p50, stats.p95, stats.p99), (1.0, 50.0, 95.0, 99.0));
