@@ -114,6 +114,14 @@ pub fn golden_detections(golden: &Value, image: &str) -> Vec<(u64, f64, [f64; 4]
         .collect()
 }
 
+/// Asserts an `inferx run --json` record of astronaut.png holds the detector's golden
+/// detections at 320 (scores within 1e-3, boxes within a pixel).
+pub fn assert_astronaut_at_320(record: &Value) {
+    let golden = golden("detection_nudenet-320n_320.json");
+    let expected = golden_detections(&golden, "astronaut.png");
+    assert_same_detections("astronaut.png", &detections_of(record), &expected, 1e-3, 1.0);
+}
+
 /// Asserts two detection lists agree: same classes in order, scores within `score_tolerance`,
 /// box corners within `pixel_tolerance`.
 pub fn assert_same_detections(
