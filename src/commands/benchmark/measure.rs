@@ -429,9 +429,8 @@ pub fn to_svg(report: &BenchReport) -> String {
         escape(&model),
     );
     // The legend, under the title.
-    svg.push_str(&format!(
-        "<rect x=\"16\" y=\"58\" width=\"14\" height=\"10\" fill=\"#4c78a8\"/><text x=\"36\" y=\"68\">p50 (bar)</text>\n<line x1=\"120\" y1=\"63\" x2=\"134\" y2=\"63\" stroke=\"#e45756\" stroke-width=\"2\"/><text x=\"140\" y=\"68\">p99 (tick)</text>\n"
-    ));
+    svg.push_str(
+        "<rect x=\"16\" y=\"58\" width=\"14\" height=\"10\" fill=\"#4c78a8\"/><text x=\"36\" y=\"68\">p50 (bar)</text>\n<line x1=\"120\" y1=\"63\" x2=\"134\" y2=\"63\" stroke=\"#e45756\" stroke-width=\"2\"/><text x=\"140\" y=\"68\">p99 (tick)</text>\n");
     // The y axis: round ticks with their values, and the unit.
     svg.push_str(&format!(
         "<line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{base}\" stroke=\"#888\"/>\n<line x1=\"{left}\" y1=\"{base}\" x2=\"{:.0}\" y2=\"{base}\" stroke=\"#888\"/>\n<text transform=\"translate(22 {:.0}) rotate(-90)\" text-anchor=\"middle\">latency (ms)</text>\n",
