@@ -2,8 +2,14 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{
+    builder::{PossibleValue, TypedValueParser},
+    error::ErrorKind,
+    Args, Parser, Subcommand,
+};
 use inferx_runtime::{Device, TaskKind};
+
+use crate::generator::{Registry, TemplateId};
 
 /// Turn an ONNX vision model into a standalone, production-grade Rust inference project.
 #[derive(Debug, Parser)]
@@ -222,8 +228,9 @@ pub struct InstallArgs {
 /// `inferx template`.
 #[derive(Debug, Args)]
 pub struct TemplateArgs {
-    /// Template: yolo, yolo_openvino, classification, anomaly, segmentation, custom.
-    pub template: String,
+    /// The template (a folder of templates/; INFERX_TEMPLATES_DIR names a folder of your own).
+    #[arg(value_parser = TemplateParser)]
+    pub template: TemplateId,
     /// Project name (letters, digits, `-`, `_`; starts with a letter).
     #[arg(long)]
     pub name: String,
@@ -263,8 +270,8 @@ pub struct InitArgs {
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Template (default: the one for the model's task, else yolo).
-    #[arg(long)]
-    pub template: Option<String>,
+    #[arg(long, value_parser = TemplateParser)]
+    pub template: Option<TemplateId>,
     /// Parent folder of the project (default: the current folder).
     #[arg(long)]
     pub dir: Option<PathBuf>,
@@ -304,8 +311,8 @@ pub struct ApiArgs {
     #[arg(long, requires = "name")]
     pub model: Option<PathBuf>,
     /// With --name: the template (default: from the model's task, else yolo).
-    #[arg(long, requires = "name")]
-    pub template: Option<String>,
+    #[arg(long, requires = "name", value_parser = TemplateParser)]
+    pub template: Option<TemplateId>,
     /// With --name: the parent folder (default: the current folder).
     #[arg(long, requires = "name")]
     pub dir: Option<PathBuf>,
@@ -438,6 +445,37 @@ pub struct BenchmarkArgs {
     /// Do not append the report to the local history.
     #[arg(long)]
     pub no_history: bool,
+}
+
+/// Template names, from the template registry: clap lists them (with their descriptions in
+/// `--help`) and refuses any other.
+#[derive(Debug, Clone, Copy)]
+pub struct TemplateParser;
+
+impl TypedValueParser for TemplateParser {
+    type Value = TemplateId;
+
+    fn parse_ref(
+        &self,
+        command: &clap::Command,
+        _argument: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<TemplateId, clap::Error> {
+        let name = value.to_string_lossy();
+        Registry::global()
+            .and_then(|registry| registry.find(&name).map(|template| template.id.clone()))
+            .map_err(|error| clap::Error::raw(ErrorKind::InvalidValue, format!("{error}\n")).with_cmd(command))
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        let registry = Registry::global().ok()?;
+        Some(Box::new(
+            registry
+                .templates()
+                .iter()
+                .map(|template| PossibleValue::new(template.id.as_str()).help(template.manifest.description.as_str())),
+        ))
+    }
 }
 
 /// Parses `10%` or `0.1` as a fraction.

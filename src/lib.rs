@@ -1,12 +1,17 @@
 //! InferX: turn an ONNX vision model into a standalone Rust inference project.
 //!
-//! The binary is a thin wrapper around [`main_entry`]; the generator is usable as a library
-//! ([`generator`]).
+//! The binary is a thin wrapper around [`main_entry`]. No other crate uses the modules, so
+//! they are the crate's own; their imports run down these layers (tests/runtime/layers.rs
+//! checks it):
 
-pub mod cli;
-pub mod commands;
-pub mod generator;
-pub mod output;
+// 1. Printing results and progress.
+mod output;
+// 2. The project generator: templates, rendering, upgrades.
+mod generator;
+// 3. The command line's arguments (template names come from the generator's registry).
+mod cli;
+// 4. One module per subcommand.
+mod commands;
 
 use std::process::ExitCode;
 

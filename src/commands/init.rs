@@ -27,7 +27,7 @@ use inferx_runtime::{
 
 use crate::{
     cli::InitArgs,
-    generator::{self, add_server, changes, deploy, GenerateRequest},
+    generator::{self, add_server, changes, deploy, GenerateRequest, Registry, TemplateId},
     output::Printer,
 };
 
@@ -39,7 +39,7 @@ const DEVICES: [&str; 9] = ["auto", "cpu", "cuda", "tensorrt", "openvino", "core
 struct Answers {
     name: String,
     model: Option<PathBuf>,
-    template: String,
+    template: TemplateId,
     device: Option<Device>,
     confidence: Option<f64>,
     iou: Option<f64>,
@@ -166,8 +166,8 @@ fn from_flags(args: &InitArgs) -> anyhow::Result<Answers> {
     let model_info = args.model.as_deref().map(read_model).transpose()?;
     let template = match (&args.template, &model_info) {
         (Some(template), _) => template.clone(),
-        (None, Some(info)) => generator::template_for_task(info.guess_task()),
-        (None, None) => "yolo".to_string(),
+        (None, Some(info)) => generator::template_for_task(info.guess_task())?,
+        (None, None) => generator::default_template()?,
     };
     Ok(Answers {
         name,
@@ -220,30 +220,25 @@ fn ask(args: &InitArgs, dir: &Path, ctrl_c: &CtrlC) -> anyhow::Result<Option<Ans
         eprintln!("  looks like a {} model; input {size}; labels in the model: {labels}", info.guess_task());
     }
 
-    let templates = generator::template_names();
-    let suggested = args
-        .template
-        .clone()
-        .or_else(|| info.as_ref().map(|info| generator::template_for_task(info.guess_task())))
-        .unwrap_or_else(|| "yolo".to_string());
-    let items: Vec<String> = templates
-        .iter()
-        .map(|template| {
-            let description = generator::manifest(template).map(|manifest| manifest.description).unwrap_or_default();
-            format!("{template:<15} {description}")
-        })
-        .collect();
+    let templates = Registry::global()?.templates();
+    let suggested = match (&args.template, &info) {
+        (Some(template), _) => template.clone(),
+        (None, Some(info)) => generator::template_for_task(info.guess_task())?,
+        (None, None) => generator::default_template()?,
+    };
+    let items: Vec<String> =
+        templates.iter().map(|template| format!("{:<15} {}", template.id, template.manifest.description)).collect();
     ctrl_c.check()?;
     let Some(choice) = Select::with_theme(&theme)
         .with_prompt("Template")
         .items(&items)
-        .default(templates.iter().position(|template| *template == suggested).unwrap_or(0))
+        .default(templates.iter().position(|template| template.id == suggested).unwrap_or(0))
         .interact_opt()?
     else {
         return Ok(None);
     };
-    let template = templates[choice].clone();
-    let task = generator::manifest(&template)?.task;
+    let template = templates[choice].id.clone();
+    let task = templates[choice].manifest.task;
 
     ctrl_c.check()?;
     let Some(device) = ask_device(&theme, args.device)? else { return Ok(None) };

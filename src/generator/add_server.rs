@@ -34,8 +34,8 @@ pub fn plan(project: &ProjectFacts) -> Result<Vec<Change>, GenerateError> {
             ),
         });
     }
-    let manifest = registry::manifest(&project.template)?;
-    let mut spec = ProjectSpec::new(&project.name, &project.template, &manifest, None, None)?;
+    let template = registry::find(&project.template)?;
+    let mut spec = ProjectSpec::new(&project.name, &template, None, None)?;
     if let Some(description) = &project.description {
         spec.description = description.clone();
     }

@@ -50,6 +50,10 @@ pub enum GenerateError {
         /// The files.
         paths: Vec<String>,
     },
+    /// The templates cannot be read or rendered: a manifest, a file or a folder named by
+    /// `INFERX_TEMPLATES_DIR` is broken.
+    #[error("{0}")]
+    Templates(String),
     /// A template or manifest is broken: never the user's fault.
     #[error("{0}. This is a bug in inferx, please report it")]
     Bug(String),

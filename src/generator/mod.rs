@@ -10,6 +10,7 @@ pub mod add_server;
 pub mod changes;
 pub mod deploy;
 mod error;
+mod migrate;
 mod project;
 mod record;
 mod registry;
@@ -19,13 +20,9 @@ mod templates;
 pub mod upgrade;
 mod write;
 
-pub use error::{GenerateError, SpecError};
-pub use project::{read_project, ProjectFacts};
-pub use registry::{manifest, template_for_task, template_names, TemplateManifest};
-pub use sources::TEMPLATES;
-pub use spec::{
-    check_name, dependencies, Dependency, ProjectSpec, DEPENDENCIES, SERVER_DEPENDENCIES, SERVER_RUNTIME_FEATURE,
-};
+pub use error::GenerateError;
+pub use registry::{default_template, template_for_task, Registry, TemplateId};
+pub use spec::{check_name, ProjectSpec, SERVER_DEPENDENCIES, SERVER_RUNTIME_FEATURE};
 pub use templates::{render_project, SERVER_FILES};
 pub use write::{check_destination, move_into_place, temp_file_for, write_project, WriteOptions};
 
@@ -43,8 +40,8 @@ pub struct GeneratedFile {
 /// Everything needed to generate a project.
 #[derive(Debug, Clone)]
 pub struct GenerateRequest {
-    /// Template name.
-    pub template: String,
+    /// The template.
+    pub template: TemplateId,
     /// Project name.
     pub name: String,
     /// Model to copy and inspect.
@@ -65,9 +62,9 @@ pub struct GenerateRequest {
 
 /// Generates a project on disk and returns its folder.
 pub fn generate(request: &GenerateRequest) -> Result<PathBuf, GenerateError> {
-    let manifest = registry::manifest(&request.template)?;
+    let template = registry::find(request.template.as_str())?;
     let model = request.model.as_deref().map(spec::ModelSource::read).transpose()?;
-    let spec = ProjectSpec::new(&request.name, &request.template, &manifest, model.as_ref(), request.device)?
+    let spec = ProjectSpec::new(&request.name, &template, model.as_ref(), request.device)?
         .with_api(request.api)
         .with_thresholds(request.confidence, request.iou)?;
     let mut files = upgrade::with_record(render_project(&spec)?)?;

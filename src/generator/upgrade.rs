@@ -6,7 +6,8 @@
 //! it has the server) and, file by file:
 //! - a file still as recorded is replaced by the new version;
 //! - a file the user edited (or any differing file when there is no record) is kept, and the
-//!   new version is written beside it as `<file>.new`; `--force` replaces it instead;
+//!   new version is written beside it as `<file>.new`; `--force` replaces it instead (an
+//!   edited `inferx.yaml` also loses the keys its task does not read: [`super::migrate`]);
 //! - a file the user edited whose template renders what the record holds is left alone: the
 //!   templates did not change it, so there is nothing to merge;
 //! - a file the templates no longer produce is removed when unedited, kept otherwise; every
@@ -18,10 +19,11 @@
 
 use std::path::Path;
 
-pub use super::record::{record_change, sha256, with_record, Record, NEW_SUFFIX, RECORD};
+pub use super::record::{record_change, with_record, Record, NEW_SUFFIX, RECORD};
 use super::{
     changes::{read_bytes, unified_diff, Change, ChangeKind},
     error::GenerateError,
+    migrate,
     project::ProjectFacts,
     registry, render_project,
     spec::{shortest, ModelSource},
@@ -84,12 +86,19 @@ pub fn plan(project: &ProjectFacts, force: bool) -> Result<UpgradePlan, Generate
                     )
                 } else if force {
                     change(&file.path, ChangeKind::Update, "you edited it: replaced (--force)", contents, diff)
+                } else if let Some((migrated, dropped)) = migrated_config(&file.path, &bytes) {
+                    // The user's config, without the keys older versions wrote that its task
+                    // does not read: their edits stay, and the new version still goes beside.
+                    let summary = format!("you edited it: kept, less {} (not read by its task)", dropped.join(", "));
+                    let migration = unified_diff(&file.path, &String::from_utf8_lossy(&bytes), &migrated);
+                    if migrated == contents {
+                        change(&file.path, ChangeKind::Update, &summary, contents, migration)
+                    } else {
+                        plan.changes.push(change(&file.path, ChangeKind::Update, &summary, migrated, migration));
+                        beside_change(&mut plan, &project.dir, file, contents, diff)?
+                    }
                 } else {
-                    plan.beside.push(file.path.clone());
-                    let beside = format!("{}{NEW_SUFFIX}", file.path);
-                    let kind = ChangeKind::of(read_bytes(&project.dir, &beside)?.as_deref(), &file.contents);
-                    let summary = format!("you edited `{}`: the new version goes beside it", file.path);
-                    change(&beside, kind, &summary, contents, diff)
+                    beside_change(&mut plan, &project.dir, file, contents, diff)?
                 }
             }
         };
@@ -115,6 +124,29 @@ pub fn plan(project: &ProjectFacts, force: bool) -> Result<UpgradePlan, Generate
     }
     plan.changes.push(record_change(&project.dir, &next)?);
     Ok(plan)
+}
+
+/// The new version of a file the user edited, written beside it as `<file>.new`.
+fn beside_change(
+    plan: &mut UpgradePlan,
+    dir: &Path,
+    file: &GeneratedFile,
+    contents: String,
+    diff: String,
+) -> Result<Change, GenerateError> {
+    plan.beside.push(file.path.clone());
+    let beside = format!("{}{NEW_SUFFIX}", file.path);
+    let kind = ChangeKind::of(read_bytes(dir, &beside)?.as_deref(), &file.contents);
+    let summary = format!("you edited `{}`: the new version goes beside it", file.path);
+    Ok(change(&beside, kind, &summary, contents, diff))
+}
+
+/// The project's own `inferx.yaml` less the keys its task does not read, when it has some.
+fn migrated_config(path: &str, bytes: &[u8]) -> Option<(String, Vec<String>)> {
+    if path != inferx_runtime::config::CONFIG_FILE {
+        return None;
+    }
+    migrate::drop_unread_keys(std::str::from_utf8(bytes).ok()?)
 }
 
 /// Every file under the project's `runtime/`, as relative `/`-separated paths.
@@ -152,7 +184,7 @@ fn current_spec(project: &ProjectFacts) -> Result<ProjectSpec, GenerateError> {
             error.reason()
         ))
     })?;
-    let manifest = registry::manifest(&project.template)?;
+    let template = registry::find(&project.template)?;
     // The loader's check first: a model through a symlink out of the project is not read. It
     // is then read by the name the config gives it, which names the model in the spec.
     let project_dir = inferx_runtime::project_files::project_dir(&config_path);
@@ -161,7 +193,7 @@ fn current_spec(project: &ProjectFacts) -> Result<ProjectSpec, GenerateError> {
         Err(inferx_runtime::Error::ProjectFile { problem: inferx_runtime::FileProblem::Missing, .. }) => None,
         Err(error) => return Err(not_ready(format!("{}; `inferx validate` shows how to fix it", error.reason()))),
     };
-    let mut spec = ProjectSpec::new(&project.name, &project.template, &manifest, model.as_ref(), Some(config.device))?
+    let mut spec = ProjectSpec::new(&project.name, &template, model.as_ref(), Some(config.device))?
         .with_api(SERVER_FILES.iter().all(|path| project.dir.join(path).is_file()))
         .with_thresholds(Some(shortest(config.thresholds.confidence)), Some(shortest(config.thresholds.iou)))?;
     if let Some(description) = &project.description {

@@ -17,6 +17,7 @@ mod inspect;
 mod install;
 mod modes;
 mod privacy;
+mod readme;
 mod signing;
 mod tasks;
 mod validate;

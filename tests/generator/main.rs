@@ -15,4 +15,5 @@ mod quickstart;
 mod server;
 mod snapshots;
 mod tasks;
+mod templates;
 mod upgrade;

@@ -56,6 +56,7 @@ fn with_test_environment(mut command: Command) -> Command {
         .env_remove("INFERX_DEVICE")
         .env_remove("INFERX_ALLOW_UNVERIFIED_MODEL")
         .env_remove("INFERX_SIGNING_PASSWORD")
+        .env_remove("INFERX_TEMPLATES_DIR")
         .env("INFERX_USER_CONFIG", "/nonexistent/inferx-test-user-config.yaml")
         .env("NO_COLOR", "1");
     command
