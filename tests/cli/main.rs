@@ -2,6 +2,7 @@
 
 #![expect(clippy::unwrap_used, reason = "a test helper that unwraps fails its test with the value it got")]
 
+#[macro_use]
 #[path = "../support/mod.rs"]
 mod support;
 
@@ -10,6 +11,7 @@ mod config;
 mod errors;
 mod examples;
 mod fallback;
+mod first_hour;
 mod golden;
 mod hostile;
 mod init;

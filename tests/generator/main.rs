@@ -4,6 +4,7 @@
 
 #![expect(clippy::unwrap_used, reason = "a test helper that unwraps fails its test with the value it got")]
 
+#[macro_use]
 #[path = "../support/mod.rs"]
 mod support;
 

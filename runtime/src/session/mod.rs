@@ -212,10 +212,13 @@ impl Engine {
                 }
                 Err(BuildError::Model(reason)) => return Err(Error::ModelLoad { path: model.to_path_buf(), reason }),
                 Err(BuildError::Provider(reason)) => {
+                    // The probe's reason when it saw one (ONNX Runtime's says the same in its
+                    // own words); ONNX Runtime's when the probe expected it to work.
                     let reason = if entry.usable || entry.reason.is_empty() {
                         reason
                     } else {
-                        format!("{} ({reason})", entry.reason)
+                        tracing::info!("ONNX Runtime on `{}`: {reason}", entry.device);
+                        entry.reason.clone()
                     };
                     if options.strict_device && position == 0 && options.device != Device::Auto {
                         return Err(Error::DeviceUnavailable { device: entry.device.to_string(), reason });
@@ -224,10 +227,9 @@ impl Engine {
                         return Err(Error::ModelLoad { path: model.to_path_buf(), reason });
                     }
                     tracing::warn!(
-                        provider = %entry.device,
-                        next = %chain.entries[position + 1].device,
-                        "execution provider `{}` is not usable, falling back: {reason}",
-                        entry.device
+                        "execution provider `{}` is not usable, falling back to `{}`: {reason}",
+                        entry.device,
+                        chain.entries[position + 1].device
                     );
                     fallbacks.push(Fallback { device: entry.device.to_string(), reason });
                 }
