@@ -88,6 +88,7 @@ pub mod pipeline;
 // 6. Many inputs at once; inferx.yaml.
 pub mod config;
 pub mod pool;
+pub mod sequence;
 // 7. The HTTP face.
 #[cfg(feature = "server")]
 pub mod server;

@@ -16,3 +16,4 @@ mod quantized;
 mod segmentation;
 mod sessions;
 mod tasks;
+mod tracking;

@@ -233,7 +233,8 @@ mod tests {
     /// Every assignment of `min(rows, columns)` pairs, by brute force.
     fn best_total(matrix: &CostMatrix) -> f64 {
         fn go(matrix: &CostMatrix, row: usize, used: &mut Vec<bool>, transposed: bool) -> f64 {
-            let (rows, columns) = if transposed { (matrix.columns, matrix.rows) } else { (matrix.rows, matrix.columns) };
+            let (rows, columns) =
+                if transposed { (matrix.columns, matrix.rows) } else { (matrix.rows, matrix.columns) };
             if row == rows {
                 return 0.0;
             }

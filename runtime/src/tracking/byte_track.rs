@@ -411,7 +411,9 @@ impl ByteTrack {
                 }
             }
         }
-        let keep = |ids: Vec<u64>, dropped: &[bool]| ids.into_iter().zip(dropped).filter(|(_, &d)| !d).map(|(id, _)| id).collect();
+        let keep = |ids: Vec<u64>, dropped: &[bool]| {
+            ids.into_iter().zip(dropped).filter(|(_, &d)| !d).map(|(id, _)| id).collect()
+        };
         (keep(tracked, &drop_tracked), keep(lost, &drop_lost))
     }
 }

@@ -142,13 +142,19 @@ impl TrackingConfig {
         for (index, line) in self.lines.iter().enumerate() {
             problems.extend(line.problems(&format!("tracking.lines[{index}]")));
             if !names.insert(line.name.as_str()) {
-                problems.push(format!("tracking.lines[{index}].name `{}` is used twice: give each line and zone its own name", line.name));
+                problems.push(format!(
+                    "tracking.lines[{index}].name `{}` is used twice: give each line and zone its own name",
+                    line.name
+                ));
             }
         }
         for (index, zone) in self.zones.iter().enumerate() {
             problems.extend(zone.problems(&format!("tracking.zones[{index}]")));
             if !names.insert(zone.name.as_str()) {
-                problems.push(format!("tracking.zones[{index}].name `{}` is used twice: give each line and zone its own name", zone.name));
+                problems.push(format!(
+                    "tracking.zones[{index}].name `{}` is used twice: give each line and zone its own name",
+                    zone.name
+                ));
             }
         }
         problems
@@ -313,6 +319,11 @@ impl Tracker {
             zones: config.zones.into_iter().map(ZoneCounter::new).collect(),
             live: Vec::new(),
         }
+    }
+
+    /// Tracks confirmed so far (the largest id given).
+    pub fn tracks_confirmed(&self) -> u64 {
+        self.byte_track.ids_given()
     }
 
     /// Tracks one frame's detections. `frame` and `pts_ms` are the caller's (frame index and
