@@ -17,4 +17,5 @@ mod modes;
 mod privacy;
 mod signing;
 mod tasks;
+mod tracking;
 mod validate;
