@@ -239,14 +239,7 @@ impl ByteTrack {
             fuse_score(&mut costs, &strong);
         }
         let first = match_below(&costs, options.match_thresh);
-        for &(row, column) in &first.pairs {
-            let id = pool[row];
-            if self.take(id, &strong[column], frame) {
-                activated.push(id);
-            } else {
-                refound.push(id);
-            }
-        }
+        self.take_matches(&pool, &strong, &first.pairs, frame, (&mut activated, &mut refound));
 
         // 2. Tracked tracks left, against the weak detections.
         let remaining: Vec<u64> = first
@@ -256,14 +249,7 @@ impl ByteTrack {
             .filter(|id| self.tracks[id].state == TrackState::Tracked)
             .collect();
         let second = match_below(&self.iou_costs(&remaining, &weak), SECOND_MATCH_THRESH);
-        for &(row, column) in &second.pairs {
-            let id = remaining[row];
-            if self.take(id, &weak[column], frame) {
-                activated.push(id);
-            } else {
-                refound.push(id);
-            }
-        }
+        self.take_matches(&remaining, &weak, &second.pairs, frame, (&mut activated, &mut refound));
         for &row in &second.unmatched_rows {
             let id = remaining[row];
             let track = self.tracks.get_mut(&id).expect("remaining tracks are alive");
@@ -357,6 +343,26 @@ impl ByteTrack {
         let id = self.next_external;
         self.next_external += 1;
         id
+    }
+
+    /// Updates the tracks of `pairs` (rows of `ids`, columns of `candidates`); each goes to the
+    /// first list when it was being tracked, to the second when it was lost and is found again.
+    fn take_matches(
+        &mut self,
+        ids: &[u64],
+        candidates: &[Candidate],
+        pairs: &[(usize, usize)],
+        frame: u64,
+        (activated, refound): (&mut Vec<u64>, &mut Vec<u64>),
+    ) {
+        for &(row, column) in pairs {
+            let id = ids[row];
+            if self.take(id, &candidates[column], frame) {
+                activated.push(id);
+            } else {
+                refound.push(id);
+            }
+        }
     }
 
     /// Updates track `id` with a matched detection; `true` when it was being tracked, `false`

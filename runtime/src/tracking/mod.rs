@@ -138,23 +138,20 @@ impl TrackingConfig {
                 self.minimum_consecutive_frames
             ));
         }
-        let mut names = BTreeSet::new();
         for (index, line) in self.lines.iter().enumerate() {
             problems.extend(line.problems(&format!("tracking.lines[{index}]")));
-            if !names.insert(line.name.as_str()) {
-                problems.push(format!(
-                    "tracking.lines[{index}].name `{}` is used twice: give each line and zone its own name",
-                    line.name
-                ));
-            }
         }
         for (index, zone) in self.zones.iter().enumerate() {
             problems.extend(zone.problems(&format!("tracking.zones[{index}]")));
-            if !names.insert(zone.name.as_str()) {
-                problems.push(format!(
-                    "tracking.zones[{index}].name `{}` is used twice: give each line and zone its own name",
-                    zone.name
-                ));
+        }
+        // Lines and zones share one namespace: events and counts are keyed by name.
+        let names = self.lines.iter().enumerate().map(|(index, line)| (format!("tracking.lines[{index}]"), &line.name));
+        let names = names
+            .chain(self.zones.iter().enumerate().map(|(index, zone)| (format!("tracking.zones[{index}]"), &zone.name)));
+        let mut seen = BTreeSet::new();
+        for (key, name) in names {
+            if !seen.insert(name) {
+                problems.push(format!("{key}.name `{name}` is used twice: give each line and zone its own name"));
             }
         }
         problems
