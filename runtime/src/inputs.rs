@@ -66,7 +66,7 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<()> {
 /// as numbers, so `frame_2.png` comes before `frame_10.png` (and zero-padded names keep their
 /// order).
 pub fn sort_frames(paths: &mut [PathBuf]) {
-    paths.sort_by(|a, b| natural_key(&a.to_string_lossy()).cmp(&natural_key(&b.to_string_lossy())));
+    paths.sort_by_cached_key(|path| natural_key(&path.to_string_lossy()));
 }
 
 /// A path as text and numbers: `frame_10.png` → `["frame_", 10, ".png"]`.

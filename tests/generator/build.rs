@@ -144,8 +144,15 @@ fn generated_yolo_project_builds_predicts_and_passes_its_tests() {
     // runtime), the ids on the same boxes.
     let clip = temp_dir();
     let frames = face_clip(clip.path(), 8, 30);
-    let tracked = Command::new(&binary).current_dir(&project).arg("predict").arg(&frames).args(["--track", "--json"]);
-    let tracked = json_lines(&tracked.output().unwrap());
+    let tracked = json_lines(
+        &Command::new(&binary)
+            .current_dir(&project)
+            .arg("predict")
+            .arg(&frames)
+            .args(["--track", "--json"])
+            .output()
+            .unwrap(),
+    );
     let reference = json_lines(
         &inferx().arg("run").arg(&model).arg(&frames).args(["--size", "320", "--track", "--json"]).output().unwrap(),
     );

@@ -278,7 +278,8 @@ mod tests {
     #[test]
     fn ties_resolve_as_scipy_resolves_them() {
         // Answers of scipy 1.17 `linear_sum_assignment` on these matrices.
-        let cases: [(usize, usize, Vec<f64>, Vec<(usize, usize)>); 4] = [
+        type Case = (usize, usize, Vec<f64>, Vec<(usize, usize)>);
+        let cases: [Case; 4] = [
             (3, 3, vec![1.0; 9], vec![(0, 0), (1, 1), (2, 2)]),
             (2, 3, vec![0.5, 0.5, 0.5, 0.5, 0.5, 0.5], vec![(0, 0), (1, 1)]),
             (3, 2, vec![0.2, 0.2, 0.2, 0.2, 0.2, 0.2], vec![(0, 0), (1, 1)]),

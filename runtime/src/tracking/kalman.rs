@@ -6,6 +6,9 @@
 //! a near (tall) object may move more pixels than a far one. Computed in `f64`, as
 //! supervision's and Ultralytics' numpy filters are.
 
+// Small fixed-size matrix algebra reads best with row and column indices.
+#![expect(clippy::needless_range_loop, reason = "matrix products index rows and columns of several matrices")]
+
 /// Weight of the position noise, relative to the box height.
 const POSITION_WEIGHT: f64 = 1.0 / 20.0;
 /// Weight of the velocity noise, relative to the box height.
