@@ -36,7 +36,7 @@ pub fn load_project(path: impl AsRef<Path>, files: usize) -> Result<(PipelinePoo
 
 /// Runs `frames`, in the order given, through `pool`'s detector and `tracker`. `each` gets,
 /// in frame order, the frame's index and its decoded image and record, or the error that
-/// stopped that frame (the tracker then skips it: its tracks age by one frame). `pts_ms` is
+/// stopped that frame (the tracker never sees it: tracks age only on frames read). `pts_ms` is
 /// `index × 1000 / fps`.
 pub fn track_files(
     pool: &PipelinePool,
