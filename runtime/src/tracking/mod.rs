@@ -1,5 +1,5 @@
 //! Following objects across the frames of one stream, and counting them: ByteTrack
-//! ([`byte_track`]), line crossings ([`line`]) and polygon zones ([`zone`]), configured by the
+//! ([`byte_track`]), line crossings ([`line`](mod@line)) and polygon zones ([`zone`]), configured by the
 //! `tracking:` section of `inferx.yaml` ([`TrackingConfig`]).
 //!
 //! Pure logic on boxes: no decoding, no model. A [`Tracker`] holds one stream's state; feed it
