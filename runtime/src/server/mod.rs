@@ -50,6 +50,8 @@ mod pages;
 mod runner;
 mod security;
 mod state;
+#[cfg(test)]
+mod tests;
 
 use std::time::Duration;
 

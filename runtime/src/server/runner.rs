@@ -183,6 +183,12 @@ impl Runner {
         })
     }
 
+    /// Requests that may still be admitted before the next is answered 503.
+    #[cfg(test)]
+    pub fn places_left(&self) -> usize {
+        self.admission.available_permits()
+    }
+
     /// Queues the job `make` builds around its reply, and waits for the result until
     /// `deadline`. A failure's cause is logged here, with the id of the request that waits
     /// for it.

@@ -256,6 +256,12 @@ impl AppState {
         self.inner.ready.store(false, Ordering::SeqCst);
     }
 
+    /// Requests that may still be admitted (running or queued) before the next is shed.
+    #[cfg(test)]
+    pub(crate) fn places_left(&self) -> usize {
+        self.inner.runner.places_left()
+    }
+
     pub(crate) fn metrics(&self) -> &Metrics {
         &self.inner.metrics
     }
