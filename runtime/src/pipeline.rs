@@ -463,7 +463,9 @@ impl Pipeline {
         }
         match self.predict_batch(&decoded) {
             Ok(predictions) => {
-                for ((mut prediction, (index, decode_time)), image) in predictions.into_iter().zip(&decoded_from).zip(&decoded) {
+                for ((mut prediction, (index, decode_time)), image) in
+                    predictions.into_iter().zip(&decoded_from).zip(&decoded)
+                {
                     prediction.timings.decode_ms = decode_time.as_secs_f64() * 1e3;
                     each(*index, Ok(prediction), images[*index].keep_decoded.then_some(image));
                 }

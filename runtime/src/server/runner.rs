@@ -116,7 +116,8 @@ impl ImageReply {
             ImageReply::Prediction(reply) => Answer::Prediction(reply, result),
             ImageReply::Annotated(reply) => {
                 let drawn = result.and_then(|prediction| {
-                    let image = decoded.ok_or_else(|| ApiError::internal("the decoded image was not kept to draw on"))?;
+                    let image =
+                        decoded.ok_or_else(|| ApiError::internal("the decoded image was not kept to draw on"))?;
                     let png = encode_png(&annotate::draw_prediction(image, &prediction))?;
                     Ok((prediction, png))
                 });
@@ -315,7 +316,9 @@ impl Worker {
         let mut replies = Vec::with_capacity(jobs.len());
         for queued in jobs {
             match queued.job {
-                Job::Tensors { inputs, reply } => answers.push(Answer::Tensors(reply, self.run_tensors(pipeline, &inputs))),
+                Job::Tensors { inputs, reply } => {
+                    answers.push(Answer::Tensors(reply, self.run_tensors(pipeline, &inputs)))
+                }
                 Job::Image { image, reply } => {
                     images.push(image);
                     replies.push(Some(reply));

@@ -28,12 +28,7 @@ use tokio::{
 };
 use tower::ServiceExt;
 
-use super::{
-    app, connections,
-    security::ApiKeys,
-    state::Sessions,
-    AppState, BatchInput, ImageInput, ServeOptions,
-};
+use super::{app, connections, security::ApiKeys, state::Sessions, AppState, BatchInput, ImageInput, ServeOptions};
 use crate::{
     config::{ConnectionsConfig, ServerConfig},
     pipeline::PipelineOptions,
@@ -92,7 +87,9 @@ fn project_routes() -> Router<AppState> {
     Router::new()
         .route(
             "/predict",
-            post(|State(state): State<AppState>, image: ImageInput| async move { state.predict(image).await.map(Json) }),
+            post(
+                |State(state): State<AppState>, image: ImageInput| async move { state.predict(image).await.map(Json) },
+            ),
         )
         .route(
             "/predict/batch",
@@ -195,7 +192,9 @@ fn without_timings(mut value: Value) -> Value {
 /// What the pipeline itself predicts for `bytes`.
 fn expected(bytes: &[u8]) -> Value {
     // Through the text, as a client reads it (an f32 is written in its shortest form).
-    without_timings(serde_json::from_str(&serde_json::to_string(&model().predict_bytes(bytes).unwrap()).unwrap()).unwrap())
+    without_timings(
+        serde_json::from_str(&serde_json::to_string(&model().predict_bytes(bytes).unwrap()).unwrap()).unwrap(),
+    )
 }
 
 /// Asserts that two predictions are the same but for float rounding (a batch runs the model
@@ -301,7 +300,8 @@ async fn every_route_answers_and_predictions_equal_the_pipelines() {
     assert_eq!(send(&app, get(&format!("/v2/models/{NAME}/ready"))).await.json()["ready"], true);
     let (input, shape, data) = model().image_tensor(&image::load_from_memory(&bytes).unwrap()).unwrap();
     let local = model().engine().run(&shape, &data).unwrap();
-    let request = json!({ "id": "oip-1", "inputs": [{ "name": input, "shape": shape, "datatype": "FP32", "data": data }] });
+    let request =
+        json!({ "id": "oip-1", "inputs": [{ "name": input, "shape": shape, "datatype": "FP32", "data": data }] });
     let infer = format!("/v2/models/{NAME}/infer");
     let reply = send(&app, post_body(&infer, "application/json", request.to_string())).await;
     assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
@@ -310,7 +310,8 @@ async fn every_route_answers_and_predictions_equal_the_pipelines() {
     assert_eq!(answer["outputs"][0]["shape"], json!(local[0].shape));
     let values = answer["outputs"][0]["data"].as_array().unwrap();
     assert_eq!(values.len(), local[0].data.len());
-    let worst = values.iter().zip(&local[0].data).map(|(a, b)| (a.as_f64().unwrap() - *b as f64).abs()).fold(0.0, f64::max);
+    let worst =
+        values.iter().zip(&local[0].data).map(|(a, b)| (a.as_f64().unwrap() - *b as f64).abs()).fold(0.0, f64::max);
     assert!(worst < 1e-4, "OIP output differs from a local run by {worst}");
 
     // Metrics count what happened.
@@ -427,7 +428,11 @@ async fn unknown_paths_are_404_and_wrong_methods_405_with_a_json_body_on_every_r
         let request = Request::builder().method(method).uri(path).body(Body::empty()).unwrap();
         let reply = send(&app, request).await;
         assert_eq!(reply.status, 405, "{method} {path}");
-        assert!(reply.header("allow").is_some_and(|allow| !allow.contains(method)), "{method} {path}: {:?}", reply.headers);
+        assert!(
+            reply.header("allow").is_some_and(|allow| !allow.contains(method)),
+            "{method} {path}: {:?}",
+            reply.headers
+        );
         let message = reply.message();
         assert!(message.contains(path) && message.contains(method), "{method} {path}: {message}");
         if path.starts_with("/v2") {
@@ -605,7 +610,10 @@ async fn a_lone_request_and_a_batch_of_one_record_the_same_metric_series() {
     assert_eq!(lone.get("inferx_inference_duration_seconds_count"), Some(&1.0));
     // And every other series is the same too, but for the session each ran on.
     let others = |state: &AppState| -> Vec<String> {
-        samples(&state.metrics().render()).into_keys().filter(|series| !series.starts_with("inferx_session_runs")).collect()
+        samples(&state.metrics().render())
+            .into_keys()
+            .filter(|series| !series.starts_with("inferx_session_runs"))
+            .collect()
     };
     assert_eq!(others(&alone), others(&batched));
 }
@@ -639,7 +647,10 @@ async fn requests_together_are_batched_and_answered_like_a_lone_one() {
     let single = sample(&state, r#"inferx_batch_size_bucket{le="1"}"#);
     assert_eq!(sample(&state, "inferx_batch_size_sum"), 8.0);
     assert!(runs < 8.0 && single < runs, "8 requests together ran in {runs} model runs ({single} of one image)");
-    assert!(sample(&state, r#"inferx_session_runs_total{session="shared"}"#) >= 1.0, "together, on the shared sessions");
+    assert!(
+        sample(&state, r#"inferx_session_runs_total{session="shared"}"#) >= 1.0,
+        "together, on the shared sessions"
+    );
 }
 
 /// The app served by `serve_connections` on 127.0.0.1 with `limits`, until dropped.
@@ -748,4 +759,48 @@ async fn a_body_that_stops_arriving_gets_408_and_a_connection_past_the_cap_503()
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     let statuses = samples(&state.metrics().render());
     assert_eq!(statuses.get(r#"inferx_http_requests_total{method="POST",route="/predict",status="408"}"#), Some(&1.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_loaded_from_its_config_runs_a_lone_request_on_every_core_and_shares_the_rest() {
+    let project = tempfile::tempdir().unwrap();
+    std::fs::create_dir(project.path().join("models")).unwrap();
+    std::fs::copy(fixture("models/nudenet-320n.onnx"), project.path().join("models/people.onnx")).unwrap();
+    let yaml = "inferx: {version: 0.1.0, template: yolo}\nmodel: {path: models/people.onnx}\ntask: detection\n";
+    let mut config = crate::ProjectConfig::parse(yaml).unwrap();
+    config.server.access_log = false;
+    let options = ServeOptions { project_name: NAME.into(), workers: Some(2), ..ServeOptions::default() };
+    let load = {
+        let (config, dir) = (config.clone(), project.path().to_path_buf());
+        move || AppState::from_config(config, &dir, &options)
+    };
+    let state = tokio::task::spawn_blocking(load).await.unwrap().expect("the server loads");
+    let app = app_of(state.clone());
+    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    let info = send(&app, get("/model/info")).await.json();
+    assert_eq!(info["server"]["workers"], 2, "{info}");
+    assert_eq!(info["server"]["sessions"], 2, "{info}");
+    assert_eq!(info["server"]["solo_session"], cores > 1, "{info}");
+    for _ in 0..3 {
+        assert_eq!(send(&app, post_body("/predict", "image/png", astronaut())).await.status, 200);
+    }
+    let runs = |kind: &str| sample(&state, &format!("inferx_session_runs_total{{session=\"{kind}\"}}"));
+    if cores > 1 {
+        assert_eq!((runs("solo"), runs("shared")), (3.0, 0.0), "one request at a time runs on the solo session");
+    }
+    let together: Vec<_> = (0..8)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move { send(&app, post_body("/predict", "image/png", astronaut())).await.status })
+        })
+        .collect();
+    for request in together {
+        assert_eq!(request.await.unwrap(), 200);
+    }
+    assert!(runs("shared") >= 1.0, "requests arriving together share the per-worker sessions");
+
+    // Settings that cannot work are refused at start, with the key named.
+    config.server.cors_origins = vec!["app.example.com".to_string()];
+    let refused = AppState::from_config(config, project.path(), &ServeOptions::default()).err().expect("refused");
+    assert!(refused.to_string().contains("server.cors_origins entry `app.example.com`"), "{refused}");
 }
