@@ -24,9 +24,6 @@ use crate::support::*;
 
 /// The project the book's quick start generated and built (yolo + server, the real detector).
 const NAME: &str = PROJECT_NAME;
-const KEY_A: &str = "key-a-0123456789abcdef";
-const KEY_B: &str = "key-b-0123456789abcdef";
-const KEY_C: &str = "key-c-0123456789abcdef";
 
 /// The generated project with the server: the quick start's, built once for every test here.
 fn project() -> &'static Path {
@@ -103,10 +100,6 @@ impl Reply {
 
     fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|value| value.to_str().ok())
-    }
-
-    fn error_code(&self) -> String {
-        self.json()["error"]["code"].as_str().unwrap_or_default().to_string()
     }
 }
 

@@ -434,15 +434,15 @@ mod tests {
         assert_eq!(charge, image.len() as u64 + 1_440_000);
         // As a first such request in progress holds it:
         let held = runner.budget.clone().try_acquire_many_owned(charge.div_ceil(BUDGET_UNIT) as u32).unwrap();
-        let refused = runner.run(Duration::from_secs(2), predict(image.clone())).await.err().expect("refused");
+        let refused = runner.run(Duration::from_secs(2), predict(image.clone())).await.expect_err("refused");
         assert_eq!((refused.status.as_u16(), refused.retry_after), (503, Some(1)));
         assert!(refused.message.contains("server.memory_budget_bytes"), "{}", refused.message);
         assert_eq!(runner.metrics.rejected.with_label_values(&["memory"]).get(), 1);
         // A small image still fits beside it (and reaches the queue, here without workers).
-        let queued = runner.run(Duration::from_millis(100), predict(deep_png(40, 40))).await.err().expect("no worker");
+        let queued = runner.run(Duration::from_millis(100), predict(deep_png(40, 40))).await.expect_err("no worker");
         assert!(queued.message.contains("stopping"), "past the budget: {}", queued.message);
         drop(held);
-        let admitted = runner.run(Duration::from_millis(100), predict(image.clone())).await.err().expect("no worker");
+        let admitted = runner.run(Duration::from_millis(100), predict(image.clone())).await.expect_err("no worker");
         assert!(admitted.message.contains("stopping"), "the budget given back: {}", admitted.message);
         // The charge is capped at the image limit, where decoding would refuse the image.
         assert_eq!(job(&image).bytes(1000), image.len() as u64 + 1000);
