@@ -300,7 +300,8 @@ impl Worker {
     /// is otherwise idle; tensor jobs run one by one.
     fn process(&self, pipeline: &Pipeline, load: Load, jobs: Vec<Queued>) -> Vec<Answer> {
         let jobs = match <[Queued; 1]>::try_from(jobs) {
-            // One job (always, without batching): nothing to gather.
+            // One job (always, without batching): nothing to gather. What it holds (its place
+            // and memory) is held until the work is done, here and below.
             Ok([Queued { job: Job::Image { image, reply }, .. }]) => {
                 let mut answers = Vec::with_capacity(1);
                 let encoded = EncodedImage { bytes: &image, keep_decoded: reply.keeps_decoded() };
@@ -308,14 +309,18 @@ impl Worker {
                 self.predict_images(pipeline, load, &[encoded], |_| reply.take(), &mut answers);
                 return answers;
             }
-            Ok(job) => Vec::from(job),
+            Ok([Queued { job: Job::Tensors { inputs, reply }, .. }]) => {
+                return vec![Answer::Tensors(reply, self.run_tensors(pipeline, &inputs))];
+            }
             Err(jobs) => jobs,
         };
         let mut answers = Vec::with_capacity(jobs.len());
         let mut images = Vec::with_capacity(jobs.len());
         let mut replies = Vec::with_capacity(jobs.len());
-        for queued in jobs {
-            match queued.job {
+        let mut held = Vec::with_capacity(jobs.len());
+        for Queued { job, _permit, _charge } in jobs {
+            held.push((_permit, _charge));
+            match job {
                 Job::Tensors { inputs, reply } => {
                     answers.push(Answer::Tensors(reply, self.run_tensors(pipeline, &inputs)))
                 }
@@ -336,6 +341,7 @@ impl Worker {
                 .collect();
             self.predict_images(pipeline, load, &encoded, |index| replies[index].take(), &mut answers);
         }
+        drop(held);
         answers
     }
 
