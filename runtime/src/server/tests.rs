@@ -577,20 +577,21 @@ fn model_series(state: &AppState) -> BTreeMap<String, f64> {
         .collect()
 }
 
+/// Settings of one worker gathering up to 4 requests for `max_wait_ms`.
+fn one_worker_batching(max_wait_ms: u64) -> impl FnOnce(&mut ServerConfig) {
+    move |server| {
+        server.workers = 1;
+        server.batching.max_batch_size = 4;
+        server.batching.max_wait_ms = max_wait_ms;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lone_request_and_a_batch_of_one_record_the_same_metric_series() {
     // Alone on an idle server with a session of every core: decoded and preprocessed on two
     // cores at once. Through the batcher: a batch of one, decoded whole.
     let alone = server(|server| server.workers = 1, "", true);
-    let batched = server(
-        |server| {
-            server.workers = 1;
-            server.batching.max_batch_size = 4;
-            server.batching.max_wait_ms = 5;
-        },
-        "",
-        false,
-    );
+    let batched = server(one_worker_batching(5), "", false);
     let bytes = astronaut();
     let mut predictions = Vec::new();
     for state in [&alone, &batched] {
@@ -620,15 +621,7 @@ async fn a_lone_request_and_a_batch_of_one_record_the_same_metric_series() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_together_are_batched_and_answered_like_a_lone_one() {
-    let state = server(
-        |server| {
-            server.workers = 1;
-            server.batching.max_batch_size = 4;
-            server.batching.max_wait_ms = 50;
-        },
-        "",
-        true,
-    );
+    let state = server(one_worker_batching(50), "", true);
     let app = app_of(state.clone());
     let bytes = astronaut();
     let expected = expected(&bytes);
