@@ -2,8 +2,14 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{
+    builder::{PossibleValue, TypedValueParser},
+    error::ErrorKind,
+    Args, Parser, Subcommand,
+};
 use inferx_runtime::{Device, TaskKind};
+
+use crate::generator::{Registry, TemplateId};
 
 /// Turn an ONNX vision model into a standalone, production-grade Rust inference project.
 #[derive(Debug, Parser)]
@@ -71,16 +77,16 @@ pub struct DeviceArgs {
 /// `inferx run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The ONNX model.
+    /// The ONNX model; with `--config`, leave it out to use the project's `model.path`.
     pub model: PathBuf,
     /// Images or folders of images.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "config")]
     pub inputs: Vec<PathBuf>,
     /// Task; guessed from the model when omitted.
     #[arg(long)]
     pub task: Option<TaskKind>,
-    /// Take task, preprocessing, thresholds and labels from a project's `inferx.yaml`
-    /// (flags still win).
+    /// Take the model, task, preprocessing, thresholds and labels from a project's
+    /// `inferx.yaml` (flags, and a model given first, still win).
     #[arg(long, value_name = "INFERX_YAML")]
     pub config: Option<PathBuf>,
     /// Device options.
@@ -222,8 +228,9 @@ pub struct InstallArgs {
 /// `inferx template`.
 #[derive(Debug, Args)]
 pub struct TemplateArgs {
-    /// Template: yolo, yolo_openvino, classification, anomaly, segmentation, custom.
-    pub template: String,
+    /// The template (a folder of templates/; INFERX_TEMPLATES_DIR names a folder of your own).
+    #[arg(value_parser = TemplateParser)]
+    pub template: TemplateId,
     /// Project name (letters, digits, `-`, `_`; starts with a letter).
     #[arg(long)]
     pub name: String,
@@ -263,8 +270,8 @@ pub struct InitArgs {
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Template (default: the one for the model's task, else yolo).
-    #[arg(long)]
-    pub template: Option<String>,
+    #[arg(long, value_parser = TemplateParser)]
+    pub template: Option<TemplateId>,
     /// Parent folder of the project (default: the current folder).
     #[arg(long)]
     pub dir: Option<PathBuf>,
@@ -304,8 +311,8 @@ pub struct ApiArgs {
     #[arg(long, requires = "name")]
     pub model: Option<PathBuf>,
     /// With --name: the template (default: from the model's task, else yolo).
-    #[arg(long, requires = "name")]
-    pub template: Option<String>,
+    #[arg(long, requires = "name", value_parser = TemplateParser)]
+    pub template: Option<TemplateId>,
     /// With --name: the parent folder (default: the current folder).
     #[arg(long, requires = "name")]
     pub dir: Option<PathBuf>,
@@ -398,8 +405,9 @@ pub struct BenchmarkArgs {
     /// Batch sizes, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1")]
     pub batch: Vec<usize>,
-    /// Input sizes for models with a dynamic input, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "640")]
+    /// Input sizes for models with a dynamic input, comma-separated (default: the project's
+    /// size, else the model's own, as `predict` and `serve` run it).
+    #[arg(long, value_delimiter = ',')]
     pub size: Vec<u32>,
     /// Threads inside one operator (0 = ONNX Runtime's default).
     #[arg(long, default_value_t = 0)]
@@ -432,19 +440,75 @@ pub struct BenchmarkArgs {
     #[arg(long, value_name = "BASELINE.json")]
     pub compare: Option<PathBuf>,
     /// Largest p50 increase --compare accepts.
-    #[arg(long, default_value = "10%", value_parser = crate::benchmark::parse_fraction)]
+    #[arg(long, default_value = "10%", value_parser = parse_fraction)]
     pub max_regression: f64,
     /// Do not append the report to the local history.
     #[arg(long)]
     pub no_history: bool,
 }
 
+/// Template names, from the template registry: clap lists them (with their descriptions in
+/// `--help`) and refuses any other.
+#[derive(Debug, Clone, Copy)]
+pub struct TemplateParser;
+
+impl TypedValueParser for TemplateParser {
+    type Value = TemplateId;
+
+    fn parse_ref(
+        &self,
+        command: &clap::Command,
+        _argument: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<TemplateId, clap::Error> {
+        let name = value.to_string_lossy();
+        Registry::global()
+            .and_then(|registry| registry.find(&name).map(|template| template.id.clone()))
+            .map_err(|error| clap::Error::raw(ErrorKind::InvalidValue, format!("{error}\n")).with_cmd(command))
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        let registry = Registry::global().ok()?;
+        Some(Box::new(
+            registry
+                .templates()
+                .iter()
+                .map(|template| PossibleValue::new(template.id.as_str()).help(template.manifest.description.as_str())),
+        ))
+    }
+}
+
+/// Parses `10%` or `0.1` as a fraction.
+pub fn parse_fraction(text: &str) -> Result<f64, String> {
+    let text = text.trim();
+    let value = match text.strip_suffix('%') {
+        Some(percent) => percent.trim().parse::<f64>().map(|value| value / 100.0),
+        None => text.parse::<f64>(),
+    }
+    .map_err(|_| format!("`{text}` is not a percentage (e.g. 10%)"))?;
+    if value.is_finite() && value >= 0.0 {
+        Ok(value)
+    } else {
+        Err(format!("`{text}` must be a percentage of 0 or more"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
 
+    use super::parse_fraction;
+
     #[test]
     fn the_command_line_definition_is_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn fractions_parse_as_people_write_them() {
+        assert_eq!(parse_fraction("10%"), Ok(0.1));
+        assert_eq!(parse_fraction("0.25"), Ok(0.25));
+        assert!(parse_fraction("ten").is_err());
+        assert!(parse_fraction("-5%").is_err());
     }
 }

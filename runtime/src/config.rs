@@ -13,7 +13,7 @@ use crate::{
     device::Device,
     model::signature::SignatureCheck,
     pipeline::{Pipeline, PipelineOptions},
-    preprocess::{ImageLimits, PreprocessConfig},
+    preprocess::{ImageLimits, PreprocessConfig, ResizeMode},
     project_files::{self, ProjectFile, MODEL_FILE_LIMIT, SMALL_FILE_LIMIT},
     session::SessionOptions,
     tasks::{DetectionLayout, ScoreKind},
@@ -64,10 +64,10 @@ pub struct Thresholds {
     #[validate(range(min = 0.0, max = 1.0, message = "thresholds.iou must be between 0 and 1"))]
     pub iou: f32,
     /// Detections kept per image.
-    #[validate(range(min = 1, max = 100000, message = "thresholds.max_detections must be between 1 and 100000"))]
+    #[validate(range(min = 1, max = 100_000, message = "thresholds.max_detections must be between 1 and 100_000"))]
     pub max_detections: usize,
     /// Classes reported by classification.
-    #[validate(range(min = 1, max = 100000, message = "thresholds.top_k must be at least 1"))]
+    #[validate(range(min = 1, max = 100_000, message = "thresholds.top_k must be at least 1"))]
     pub top_k: usize,
     /// Suppress overlapping boxes across classes.
     pub agnostic_nms: bool,
@@ -91,7 +91,35 @@ impl Thresholds {
             agnostic_nms: false,
         }
     }
+
+    /// The keys of `thresholds` that `task` reads; the others do nothing for it, and a
+    /// generated `inferx.yaml` leaves them out.
+    pub fn keys_used_by(task: TaskKind) -> &'static [&'static str] {
+        match task {
+            // Segmentation: the probability-map threshold, and NMS for YOLO-seg instances.
+            TaskKind::Detection | TaskKind::Segmentation => &["confidence", "iou", "max_detections", "agnostic_nms"],
+            TaskKind::Classification => &["top_k"],
+            TaskKind::Anomaly => &["confidence"],
+            TaskKind::Custom => &[],
+        }
+    }
 }
+
+/// The keys of `input` that only some resize modes read: those `resize` reads. Every mode
+/// reads the others (size, interpolation, normalisation, channel order), and a generated
+/// `inferx.yaml` leaves out the ones its mode does not read.
+pub fn input_keys_used_by(resize: ResizeMode) -> &'static [&'static str] {
+    match resize {
+        ResizeMode::Letterbox => &["pad_value"],
+        ResizeMode::CenterCrop => &["crop_fraction"],
+        ResizeMode::ShortSideCrop => &["resize_short"],
+        ResizeMode::FitMultiple => &["limit_side", "multiple"],
+        ResizeMode::Stretch | ResizeMode::PadRight => &[],
+    }
+}
+
+/// The `input` keys [`input_keys_used_by`] speaks of.
+pub const MODE_INPUT_KEYS: &[&str] = &["pad_value", "crop_fraction", "resize_short", "limit_side", "multiple"];
 
 /// Thread counts (0 = ONNX Runtime's default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, Validate)]
@@ -183,10 +211,14 @@ pub struct ServerConfig {
     #[validate(range(max = 64, message = "server.sessions must be at most 64"))]
     pub sessions: usize,
     /// Requests admitted beyond the busy workers before `503 Retry-After`.
-    #[validate(range(max = 100000, message = "server.max_queue must be at most 100000"))]
+    #[validate(range(max = 100_000, message = "server.max_queue must be at most 100_000"))]
     pub max_queue: usize,
     /// Per-request deadline in milliseconds; `504` when it passes.
-    #[validate(range(min = 1, max = 3600000, message = "server.request_timeout_ms must be between 1 and 3600000"))]
+    #[validate(range(
+        min = 1,
+        max = 3_600_000,
+        message = "server.request_timeout_ms must be between 1 and 3_600_000"
+    ))]
     pub request_timeout_ms: u64,
     /// Largest request body, in bytes (`413` above).
     #[validate(range(min = 1024, message = "server.max_body_bytes must be at least 1024"))]
@@ -263,7 +295,7 @@ impl ServerConfig {
         if self.workers > 0 {
             return self.workers;
         }
-        std::thread::available_parallelism().map_or(2, |cores| cores.get()).min(4)
+        std::thread::available_parallelism().map_or(2, std::num::NonZero::get).min(4)
     }
 }
 
@@ -333,10 +365,10 @@ impl Default for AuthConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitConfig {
     /// Sustained requests per second; 0 turns rate limiting off.
-    #[validate(range(max = 1000000, message = "server.rate_limit.requests_per_second must be at most 1000000"))]
+    #[validate(range(max = 1_000_000, message = "server.rate_limit.requests_per_second must be at most 1_000_000"))]
     pub requests_per_second: u32,
     /// Requests allowed in a burst above the sustained rate.
-    #[validate(range(min = 1, max = 1000000, message = "server.rate_limit.burst must be at least 1"))]
+    #[validate(range(min = 1, max = 1_000_000, message = "server.rate_limit.burst must be at least 1"))]
     pub burst: u32,
 }
 
@@ -352,20 +384,20 @@ impl Default for RateLimitConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ConnectionsConfig {
     /// Open connections at once; a connection beyond them gets `503 Retry-After` and is closed.
-    #[validate(range(min = 1, max = 100000, message = "server.connections.max must be between 1 and 100000"))]
+    #[validate(range(min = 1, max = 100_000, message = "server.connections.max must be between 1 and 100_000"))]
     pub max: usize,
     /// Open connections from one client address at once; 0 (the default) for no such cap. At
     /// it, the client's own connection that has waited longest without a request is closed
     /// for the new one (503 when all of them are busy), so one client cannot take every place
     /// and starve the others, health probes included. Behind a load balancer or proxy every
     /// connection comes from its addresses: leave it at 0 there, or set it above their share.
-    #[validate(range(max = 100000, message = "server.connections.max_per_peer must be at most 100000"))]
+    #[validate(range(max = 100_000, message = "server.connections.max_per_peer must be at most 100_000"))]
     pub max_per_peer: usize,
     /// A request's headers must arrive within this many milliseconds of the connection opening,
     /// or of the request's first byte on a reused connection; else the connection is closed.
     #[validate(range(
         min = 100,
-        max = 3600000,
+        max = 3_600_000,
         message = "server.connections.header_timeout_ms must be between 100 and 3600000"
     ))]
     pub header_timeout_ms: u64,
@@ -374,7 +406,7 @@ pub struct ConnectionsConfig {
     /// timeout (AWS ALB: 60 s), or the balancer may send a request on a connection as it closes.
     #[validate(range(
         min = 100,
-        max = 3600000,
+        max = 3_600_000,
         message = "server.connections.idle_timeout_ms must be between 100 and 3600000"
     ))]
     pub idle_timeout_ms: u64,
@@ -382,7 +414,7 @@ pub struct ConnectionsConfig {
     /// after it), and an answer that the client leaves unread this long ends the connection.
     #[validate(range(
         min = 100,
-        max = 3600000,
+        max = 3_600_000,
         message = "server.connections.body_timeout_ms must be between 100 and 3600000"
     ))]
     pub body_timeout_ms: u64,
@@ -767,9 +799,65 @@ impl ProjectConfig {
         Ok(config)
     }
 
-    /// Serialises to YAML.
+    /// This config with the `input` and `thresholds` keys that its task and resize mode do not
+    /// read at their defaults: what [`ProjectConfig::to_yaml`] and [`ProjectConfig::parse`]
+    /// give back. It predicts exactly as this one.
+    pub fn normalized(&self) -> ProjectConfig {
+        let mut config = self.clone();
+        let input = PreprocessConfig::default();
+        let read_input = input_keys_used_by(config.input.resize);
+        let unread = |key: &str| !read_input.contains(&key);
+        if unread("pad_value") {
+            config.input.pad_value = input.pad_value;
+        }
+        if unread("crop_fraction") {
+            config.input.crop_fraction = input.crop_fraction;
+        }
+        if unread("resize_short") {
+            config.input.resize_short = input.resize_short;
+        }
+        if unread("limit_side") {
+            config.input.limit_side = input.limit_side;
+        }
+        if unread("multiple") {
+            config.input.multiple = input.multiple;
+        }
+        let defaults = Thresholds::for_task(config.task);
+        let read = Thresholds::keys_used_by(config.task);
+        let thresholds = &mut config.thresholds;
+        if !read.contains(&"confidence") {
+            thresholds.confidence = defaults.confidence;
+        }
+        if !read.contains(&"iou") {
+            thresholds.iou = defaults.iou;
+        }
+        if !read.contains(&"max_detections") {
+            thresholds.max_detections = defaults.max_detections;
+        }
+        if !read.contains(&"top_k") {
+            thresholds.top_k = defaults.top_k;
+        }
+        if !read.contains(&"agnostic_nms") {
+            thresholds.agnostic_nms = defaults.agnostic_nms;
+        }
+        config
+    }
+
+    /// Serialises to YAML, without the `input` and `thresholds` keys that the task and resize
+    /// mode do not read (as a generated `inferx.yaml`); see [`ProjectConfig::normalized`].
     pub fn to_yaml(&self) -> Result<String> {
-        serde_yaml::to_string(self).map_err(|error| Error::config(error.to_string()))
+        let mut value = serde_yaml::to_value(self).map_err(|error| Error::config(error.to_string()))?;
+        let unread_input = MODE_INPUT_KEYS.iter().filter(|key| !input_keys_used_by(self.input.resize).contains(key));
+        if let Some(input) = value.get_mut("input").and_then(serde_yaml::Value::as_mapping_mut) {
+            for key in unread_input {
+                input.remove(*key);
+            }
+        }
+        if let Some(thresholds) = value.get_mut("thresholds").and_then(serde_yaml::Value::as_mapping_mut) {
+            let read = Thresholds::keys_used_by(self.task);
+            thresholds.retain(|key, _| key.as_str().is_some_and(|key| read.contains(&key)));
+        }
+        serde_yaml::to_string(&value).map_err(|error| Error::config(error.to_string()))
     }
 
     /// Applies `INFERX_*` overrides read through `lookup` (see [`ENV_OVERRIDES`]).
@@ -807,7 +895,7 @@ impl ProjectConfig {
                 "INFERX_MODEL" => self.model.path = value,
                 "INFERX_DEVICE" => {
                     self.device =
-                        value.parse().map_err(|error: Error| Error::config(format!("INFERX_DEVICE: {error}")))?
+                        value.parse().map_err(|error: Error| Error::config(format!("INFERX_DEVICE: {error}")))?;
                 }
                 "INFERX_STRICT_DEVICE" => self.strict_device = matches!(value.trim(), "1" | "true" | "yes"),
                 "INFERX_CONFIDENCE" => self.thresholds.confidence = parse(name, &value)?,
@@ -972,12 +1060,10 @@ fn collect_messages(prefix: &str, errors: &validator::ValidationErrors, messages
         match kind {
             validator::ValidationErrorsKind::Field(list) => {
                 for error in list {
-                    messages.push(
-                        error.message.as_ref().map_or_else(
-                            || format!("{path} is invalid ({})", error.code),
-                            |message| message.to_string(),
-                        ),
-                    );
+                    messages.push(error.message.as_ref().map_or_else(
+                        || format!("{path} is invalid ({})", error.code),
+                        std::string::ToString::to_string,
+                    ));
                 }
             }
             validator::ValidationErrorsKind::Struct(inner) => collect_messages(&path, inner, messages),
@@ -1025,6 +1111,29 @@ mod tests {
 
     const MINIMAL: &str =
         "inferx: {version: 0.1.0, template: yolo}\nmodel: {path: models/model.onnx}\ntask: detection\n";
+
+    #[test]
+    fn to_yaml_leaves_out_the_keys_the_task_and_mode_do_not_read_and_reads_back_the_same() {
+        let full = format!(
+            "{MINIMAL}input: {{resize: letterbox, pad_value: 100, crop_fraction: 0.5, limit_side: 9}}\nthresholds: {{confidence: 0.4, top_k: 3}}\n"
+        );
+        let config = ProjectConfig::parse(&full).unwrap();
+        let yaml = config.to_yaml().unwrap();
+        for unread in ["crop_fraction", "resize_short", "limit_side", "multiple", "top_k"] {
+            assert!(!yaml.contains(unread), "{unread}: {yaml}");
+        }
+        let again = ProjectConfig::parse(&yaml).unwrap();
+        assert_eq!((again.input.pad_value, again.thresholds.confidence), (100, 0.4));
+        assert_eq!(again.to_yaml().unwrap(), yaml);
+        assert_eq!(again, config.normalized());
+        assert_eq!(config.normalized().input.crop_fraction, 0.875);
+
+        let classifier = full.replace("task: detection", "task: classification").replace("letterbox", "center_crop");
+        let yaml = ProjectConfig::parse(&classifier).unwrap().to_yaml().unwrap();
+        let again = ProjectConfig::parse(&yaml).unwrap();
+        assert_eq!((again.input.crop_fraction, again.thresholds.top_k), (0.5, 3));
+        assert!(!yaml.contains("pad_value") && !yaml.contains("confidence"), "{yaml}");
+    }
 
     #[test]
     fn a_public_key_pasted_from_a_pub_file_is_checked_with_its_key_line() {

@@ -19,9 +19,9 @@ pub(crate) fn run(args: ApiArgs, printer: &Printer) -> anyhow::Result<()> {
         let template = match (&args.template, &args.model) {
             (Some(template), _) => template.clone(),
             (None, Some(model)) => {
-                crate::generator::template_for_task(onnx_proto::read_model_info(model)?.guess_task())
+                crate::generator::template_for_task(onnx_proto::read_model_info(model)?.guess_task())?
             }
-            (None, None) => "yolo".to_string(),
+            (None, None) => crate::generator::default_template()?,
         };
         let dir = super::folder_or_current(args.dir)?;
         let request = GenerateRequest {

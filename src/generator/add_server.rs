@@ -10,70 +10,18 @@
 //!
 //! A project that already has everything is left untouched.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use toml_edit::{value, Array, DocumentMut, InlineTable, Item, Value};
 
 pub use super::changes::{apply, Change, ChangeKind};
+pub use super::project::{read_project, ProjectFacts};
 use super::{
     changes::{read, unified_diff},
-    render_project, templates,
-    upgrade::{self, Record},
-    write::GenerateError,
-    GeneratedFile, ProjectSpec, SERVER_DEPENDENCIES, SERVER_RUNTIME_FEATURE,
+    error::GenerateError,
+    record::{self, Record},
+    registry, render_project, GeneratedFile, ProjectSpec, SERVER_DEPENDENCIES, SERVER_RUNTIME_FEATURE,
 };
-
-/// The project the server is added to.
-#[derive(Debug, Clone)]
-pub struct ProjectFacts {
-    /// Its folder.
-    pub dir: PathBuf,
-    /// Package name.
-    pub name: String,
-    /// Package version.
-    pub version: String,
-    /// Package description.
-    pub description: Option<String>,
-    /// The template it was generated from.
-    pub template: String,
-    /// The inferx version that generated it.
-    pub generated_by: String,
-}
-
-/// Reads a generated project's facts with `cargo metadata` (`[package.metadata.inferx]`).
-pub fn read_project(dir: &Path) -> Result<ProjectFacts, GenerateError> {
-    let manifest = dir.join("Cargo.toml");
-    let not_a_project = |reason: String| GenerateError::NotAProject { dir: dir.to_path_buf(), reason };
-    if !manifest.is_file() {
-        return Err(not_a_project("there is no Cargo.toml".to_string()));
-    }
-    if !dir.join(inferx_runtime::config::CONFIG_FILE).is_file() {
-        return Err(not_a_project("there is no inferx.yaml".to_string()));
-    }
-    let metadata = cargo_metadata::MetadataCommand::new()
-        .manifest_path(&manifest)
-        .no_deps()
-        .exec()
-        .map_err(|error| not_a_project(format!("`cargo metadata` failed: {error}")))?;
-    let manifest = std::fs::canonicalize(&manifest).unwrap_or(manifest);
-    let package = metadata
-        .packages
-        .iter()
-        .find(|package| std::fs::canonicalize(&package.manifest_path).is_ok_and(|path| path == manifest))
-        .ok_or_else(|| not_a_project("Cargo.toml has no [package]".to_string()))?;
-    let stamp = &package.metadata["inferx"];
-    let template = stamp["template"]
-        .as_str()
-        .ok_or_else(|| not_a_project("Cargo.toml has no [package.metadata.inferx] template".to_string()))?;
-    Ok(ProjectFacts {
-        dir: dir.to_path_buf(),
-        name: package.name.to_string(),
-        version: package.version.to_string(),
-        description: package.description.clone(),
-        template: template.to_string(),
-        generated_by: stamp["version"].as_str().unwrap_or("unknown").to_string(),
-    })
-}
 
 /// Plans adding the server to a project; nothing is written.
 pub fn plan(project: &ProjectFacts) -> Result<Vec<Change>, GenerateError> {
@@ -86,8 +34,8 @@ pub fn plan(project: &ProjectFacts) -> Result<Vec<Change>, GenerateError> {
             ),
         });
     }
-    let manifest = templates::manifest(&project.template)?;
-    let mut spec = ProjectSpec::new(&project.name, &project.template, &manifest, None, None)?;
+    let template = registry::find(&project.template)?;
+    let mut spec = ProjectSpec::new(&project.name, &template, None, None)?;
     if let Some(description) = &project.description {
         spec.description = description.clone();
     }
@@ -125,13 +73,13 @@ pub fn plan(project: &ProjectFacts) -> Result<Vec<Change>, GenerateError> {
     Ok(changes)
 }
 
-/// The upgrade record with what this command writes (see [`super::upgrade`]).
+/// The upgrade record with what this command writes (see [`super::record`]).
 fn record_change(dir: &Path, changes: &[Change]) -> Result<Change, GenerateError> {
     let mut record = Record::read(dir)?.unwrap_or_else(|| Record::of(&[]));
     for change in changes {
         record.set(&change.path, change.contents.as_bytes());
     }
-    upgrade::record_change(dir, &record)
+    record::record_change(dir, &record)
 }
 
 fn replace_file(dir: &Path, path: &str, wanted: String, pristine: Option<&str>) -> Result<Change, GenerateError> {

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::write::GenerateError;
+use super::error::GenerateError;
 
 /// What happens to one file.
 #[derive(Debug, Clone, PartialEq, Eq)]

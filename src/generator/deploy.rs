@@ -10,10 +10,10 @@ use std::{collections::BTreeMap, path::Path};
 use serde::Serialize;
 
 use super::{
-    add_server::ProjectFacts,
     changes::{read, unified_diff, Change, ChangeKind},
+    error::GenerateError,
+    project::ProjectFacts,
     templates::render_folder,
-    write::GenerateError,
 };
 
 /// Builder image of the Dockerfile, pinned.
@@ -73,7 +73,7 @@ struct DeployContext {
 }
 
 fn sha256(text: &str) -> String {
-    super::upgrade::sha256(text.as_bytes())
+    super::record::sha256(text.as_bytes())
 }
 
 /// Plans the deployment files of a project; nothing is written.

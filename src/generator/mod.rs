@@ -9,19 +9,22 @@
 pub mod add_server;
 pub mod changes;
 pub mod deploy;
+mod error;
+mod migrate;
+mod project;
+mod record;
+mod registry;
+mod sources;
 mod spec;
 mod templates;
 pub mod upgrade;
 mod write;
 
-pub use spec::{
-    check_name, dependencies, Dependency, ProjectSpec, SpecError, DEPENDENCIES, SERVER_DEPENDENCIES,
-    SERVER_RUNTIME_FEATURE,
-};
-pub use templates::{
-    manifest, render_project, template_for_task, template_names, TemplateManifest, SERVER_FILES, TEMPLATES,
-};
-pub use write::{check_destination, move_into_place, temp_file_for, write_project, GenerateError, WriteOptions};
+pub use error::GenerateError;
+pub use registry::{default_template, template_for_task, Registry, TemplateId};
+pub use spec::{check_name, ProjectSpec, SERVER_DEPENDENCIES, SERVER_RUNTIME_FEATURE};
+pub use templates::{render_project, SERVER_FILES};
+pub use write::{check_destination, move_into_place, temp_file_for, write_project, WriteOptions};
 
 use std::path::{Path, PathBuf};
 
@@ -37,8 +40,8 @@ pub struct GeneratedFile {
 /// Everything needed to generate a project.
 #[derive(Debug, Clone)]
 pub struct GenerateRequest {
-    /// Template name.
-    pub template: String,
+    /// The template.
+    pub template: TemplateId,
     /// Project name.
     pub name: String,
     /// Model to copy and inspect.
@@ -59,9 +62,9 @@ pub struct GenerateRequest {
 
 /// Generates a project on disk and returns its folder.
 pub fn generate(request: &GenerateRequest) -> Result<PathBuf, GenerateError> {
-    let manifest = templates::manifest(&request.template)?;
+    let template = registry::find(request.template.as_str())?;
     let model = request.model.as_deref().map(spec::ModelSource::read).transpose()?;
-    let spec = ProjectSpec::new(&request.name, &request.template, &manifest, model.as_ref(), request.device)?
+    let spec = ProjectSpec::new(&request.name, &template, model.as_ref(), request.device)?
         .with_api(request.api)
         .with_thresholds(request.confidence, request.iou)?;
     let mut files = upgrade::with_record(render_project(&spec)?)?;
@@ -79,7 +82,7 @@ pub const VENDORED_RUNTIME: &str = "runtime";
 /// The vendored runtime: every file of `runtime/` as it goes into a project.
 pub fn runtime_files() -> Vec<GeneratedFile> {
     let mut files = Vec::new();
-    collect_runtime(&templates::RUNTIME, &mut files);
+    collect_runtime(&sources::RUNTIME, &mut files);
     files.sort_by(|a, b| a.path.cmp(&b.path));
     files
 }

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use inferx_runtime::{
+    config::{input_keys_used_by, Thresholds},
     model::{info::ModelInfo, onnx_proto},
     preprocess::PreprocessConfig,
     tasks::default_preprocess,
@@ -12,7 +13,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use validator::{Validate, ValidationError};
 
-use super::TemplateManifest;
+use super::{
+    error::SpecError,
+    registry::{Template, TemplateId},
+};
 
 /// A crate a generated project depends on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -52,39 +56,6 @@ pub fn dependencies(api: bool) -> Vec<Dependency> {
     }
     all.sort_by_key(|dependency| dependency.name);
     all
-}
-
-/// Why a spec was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum SpecError {
-    /// The project name is unusable.
-    #[error("invalid project name `{name}`: {reason}")]
-    Name {
-        /// The name given.
-        name: String,
-        /// Why it is refused and what would work.
-        reason: String,
-    },
-    /// The model could not be read.
-    #[error(transparent)]
-    Model(#[from] inferx_runtime::Error),
-    /// The model does not fit the template.
-    #[error("the model `{model}` looks like a `{guessed}` model, but template `{template}` is for `{task}`. Use `inferx template {suggestion} ...`, or check the model with `inferx inspect`")]
-    TaskMismatch {
-        /// Model file.
-        model: String,
-        /// What the model looks like.
-        guessed: TaskKind,
-        /// Template name.
-        template: String,
-        /// The template's task.
-        task: TaskKind,
-        /// A template for the guessed task.
-        suggestion: String,
-    },
-    /// Some other field is out of range.
-    #[error("invalid project settings: {0}")]
-    Invalid(String),
 }
 
 /// A model read for generation.
@@ -226,7 +197,7 @@ pub struct ProjectSpec {
     /// Rust crate name (`-` → `_`).
     pub crate_name: String,
     /// Template name.
-    pub template: String,
+    pub template: TemplateId,
     /// One-line description of the template.
     pub description: String,
     /// Task name.
@@ -263,6 +234,10 @@ pub struct ProjectSpec {
     pub max_detections: usize,
     /// Classes reported.
     pub top_k: usize,
+    /// The `input` keys that only some resize modes read, the ones this project's mode reads.
+    pub input_keys: &'static [&'static str],
+    /// The `thresholds` keys the task reads (the others do nothing for it).
+    pub threshold_keys: &'static [&'static str],
     /// Preferred device.
     pub device: String,
     /// `inferx runtime install` flags matching the device (`--openvino`).
@@ -283,12 +258,12 @@ impl ProjectSpec {
     /// Builds and validates the context for a template, from a model when given.
     pub fn new(
         name: &str,
-        template: &str,
-        manifest: &TemplateManifest,
+        template: &Template,
         model: Option<&ModelSource>,
         device: Option<Device>,
     ) -> Result<ProjectSpec, SpecError> {
         check_name(name)?;
+        let manifest = &template.manifest;
         let task = manifest.task;
         if let Some(model) = model {
             let guessed = model.info.guess_task();
@@ -296,9 +271,10 @@ impl ProjectSpec {
                 return Err(SpecError::TaskMismatch {
                     model: model.file_name.clone(),
                     guessed,
-                    template: template.to_string(),
+                    template: template.id.to_string(),
                     task,
-                    suggestion: super::templates::template_for_task(guessed),
+                    suggestion: super::registry::template_for_task(guessed)
+                        .map_or_else(|_| "custom".to_string(), |id| id.to_string()),
                 });
             }
         }
@@ -307,6 +283,7 @@ impl ProjectSpec {
             model.and_then(|model| model.info.input_size()).unwrap_or((defaults.input_size, defaults.input_size));
         let device = device.unwrap_or(manifest.device);
         let input = default_preprocess(task, width, height);
+        let input_keys = input_keys_used_by(input.resize);
         let describe = |tensors: &[inferx_runtime::model::info::TensorInfo]| {
             tensors
                 .iter()
@@ -316,7 +293,7 @@ impl ProjectSpec {
         let spec = ProjectSpec {
             project_name: name.to_string(),
             crate_name: name.replace('-', "_"),
-            template: template.to_string(),
+            template: template.id.clone(),
             description: manifest.description.clone(),
             task,
             task_description: task.description().to_string(),
@@ -334,6 +311,8 @@ impl ProjectSpec {
             iou: shortest(defaults.iou),
             max_detections: defaults.max_detections,
             top_k: defaults.top_k,
+            input_keys,
+            threshold_keys: Thresholds::keys_used_by(task),
             runtime_install_flags: match device {
                 Device::OpenVino => " --openvino".to_string(),
                 Device::Cuda(_) | Device::TensorRt(_) => " --gpu".to_string(),

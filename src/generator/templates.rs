@@ -1,108 +1,32 @@
-//! The embedded templates: manifests, composition with `_shared/`, and rendering.
+//! Rendering a template: `_shared/` overlaid with the template's own files, through tera.
 
-use include_dir::{include_dir, Dir};
-use inferx_runtime::{Device, TaskKind};
-use serde::Deserialize;
+use std::collections::BTreeMap;
 
-use super::{spec::ProjectSpec, write::GenerateError, GeneratedFile};
-
-/// The `templates/` folder, embedded at build time.
-pub static TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
-
-/// The runtime crate's source, embedded at build time and vendored into every project.
-pub(super) static RUNTIME: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/runtime");
+use super::{
+    error::GenerateError,
+    registry::{Registry, MANIFEST},
+    spec::ProjectSpec,
+    GeneratedFile,
+};
 
 const SHARED: &str = "_shared";
-const MANIFEST: &str = "template.toml";
-
-/// A template's `template.toml`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TemplateManifest {
-    /// One-line description.
-    pub description: String,
-    /// The task it serves.
-    pub task: TaskKind,
-    /// The device it prefers.
-    #[serde(default)]
-    pub device: Device,
-}
-
-/// Names of the available templates, sorted.
-pub fn template_names() -> Vec<String> {
-    let mut names: Vec<String> = TEMPLATES
-        .dirs()
-        .filter(|dir| dir.get_file(dir.path().join(MANIFEST)).is_some())
-        .filter_map(|dir| dir.path().file_name().map(|name| name.to_string_lossy().into_owned()))
-        .collect();
-    names.sort();
-    names
-}
-
-/// Reads a template's manifest.
-pub fn manifest(name: &str) -> Result<TemplateManifest, GenerateError> {
-    let unknown = || GenerateError::UnknownTemplate { name: name.to_string(), available: template_names().join(", ") };
-    if name.starts_with('_') || name.contains(['/', '\\', '.']) {
-        return Err(unknown());
-    }
-    let file = TEMPLATES.get_file(format!("{name}/{MANIFEST}")).ok_or_else(unknown)?;
-    let text = file.contents_utf8().ok_or_else(unknown)?;
-    toml_from_str(text).map_err(|reason| GenerateError::Bug(format!("template `{name}` has a bad manifest: {reason}")))
-}
-
-/// The template to suggest for a task.
-pub fn template_for_task(task: TaskKind) -> String {
-    match task {
-        TaskKind::Detection => "yolo".to_string(),
-        other => other.name().to_string(),
-    }
-}
-
-fn toml_from_str(text: &str) -> Result<TemplateManifest, String> {
-    // Manifests are flat `key = "value"` files; parse them without a TOML dependency.
-    let mut description = None;
-    let mut task = None;
-    let mut device = Device::Auto;
-    for line in text.lines().map(str::trim).filter(|line| !line.is_empty() && !line.starts_with('#')) {
-        let (key, value) = line.split_once('=').ok_or_else(|| format!("expected `key = \"value\"`, got `{line}`"))?;
-        let value = value.trim().trim_matches('"').to_string();
-        match key.trim() {
-            "description" => description = Some(value),
-            "task" => task = Some(value.parse::<TaskKind>().map_err(|error| error.to_string())?),
-            "device" => device = value.parse::<Device>().map_err(|error| error.to_string())?,
-            other => return Err(format!("unknown key `{other}`")),
-        }
-    }
-    Ok(TemplateManifest {
-        description: description.ok_or("missing `description`")?,
-        task: task.ok_or("missing `task`")?,
-        device,
-    })
-}
 
 /// The files a template consists of: `_shared/` overlaid with the template's own, as
-/// (output path, embedded path) pairs.
-fn template_sources(name: &str) -> Vec<(String, String)> {
-    let mut sources: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+/// (output path, path below `templates/`) pairs.
+fn template_sources(registry: &Registry, name: &str) -> BTreeMap<String, String> {
+    let mut sources = BTreeMap::new();
     for root in [SHARED, name] {
-        if let Some(dir) = TEMPLATES.get_dir(root) {
-            collect(dir, root, &mut sources);
-        }
+        collect(registry, root, &mut sources);
     }
-    sources.into_iter().collect()
+    sources
 }
 
-fn collect(dir: &Dir<'_>, root: &str, sources: &mut std::collections::BTreeMap<String, String>) {
-    for file in dir.files() {
-        let embedded = file.path().to_string_lossy().replace('\\', "/");
-        let relative = embedded.strip_prefix(&format!("{root}/")).unwrap_or(&embedded).to_string();
+fn collect(registry: &Registry, root: &str, sources: &mut BTreeMap<String, String>) {
+    for (relative, full) in registry.files().under(root) {
         if relative == MANIFEST || relative.ends_with(".partial.tera") {
             continue;
         }
-        sources.insert(output_path(&relative), embedded);
-    }
-    for sub in dir.dirs() {
-        collect(sub, root, sources);
+        sources.insert(output_path(relative), full.to_string());
     }
 }
 
@@ -115,28 +39,29 @@ fn output_path(relative: &str) -> String {
         .join("/")
 }
 
-fn tera_engine() -> Result<tera::Tera, GenerateError> {
+fn tera_engine(registry: &Registry) -> Result<tera::Tera, GenerateError> {
     let mut tera = tera::Tera::default();
     let mut sources = Vec::new();
-    gather_tera(&TEMPLATES, &mut sources);
+    for (path, contents) in registry.files().iter().filter(|(path, _)| path.ends_with(".tera")) {
+        let text = std::str::from_utf8(contents)
+            .map_err(|_| GenerateError::Templates(format!("template file `{path}` is not UTF-8 text")))?;
+        sources.push((path, text));
+    }
     tera.add_raw_templates(sources)
-        .map_err(|error| GenerateError::Bug(format!("templates do not parse: {error:?}")))?;
+        .map_err(|error| GenerateError::Templates(format!("templates do not parse: {}", chain(&error))))?;
     tera.autoescape_on(vec![]);
     Ok(tera)
 }
 
-fn gather_tera(dir: &Dir<'static>, sources: &mut Vec<(String, &'static str)>) {
-    for file in dir.files() {
-        let path = file.path().to_string_lossy().replace('\\', "/");
-        if path.ends_with(".tera") {
-            if let Some(text) = file.contents_utf8() {
-                sources.push((path, text));
-            }
-        }
+/// A tera error with its causes (the line and the reason are in the causes).
+fn chain(error: &tera::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
     }
-    for sub in dir.dirs() {
-        gather_tera(sub, sources);
-    }
+    message
 }
 
 /// Files only projects with the HTTP server have.
@@ -144,15 +69,20 @@ pub const SERVER_FILES: &[&str] = &["src/server.rs"];
 
 /// Renders a project's files (the vendored runtime included, the model not).
 pub fn render_project(spec: &ProjectSpec) -> Result<Vec<GeneratedFile>, GenerateError> {
-    let tera = tera_engine()?;
+    render_with(Registry::global()?, spec)
+}
+
+/// Renders a project's files from `registry`'s templates.
+pub fn render_with(registry: &Registry, spec: &ProjectSpec) -> Result<Vec<GeneratedFile>, GenerateError> {
+    let tera = tera_engine(registry)?;
     let context = tera::Context::from_serialize(spec)
         .map_err(|error| GenerateError::Bug(format!("template context: {error}")))?;
     let mut files = Vec::new();
-    for (output, embedded) in template_sources(&spec.template) {
+    for (output, embedded) in template_sources(registry, spec.template.as_str()) {
         if !spec.api && SERVER_FILES.contains(&output.as_str()) {
             continue;
         }
-        files.push(render_one(&tera, &context, output, &embedded)?);
+        files.push(render_one(registry, &tera, &context, output, &embedded)?);
     }
     files.extend(super::runtime_files());
     files.sort_by(|a, b| a.path.cmp(&b.path));
@@ -161,34 +91,32 @@ pub fn render_project(spec: &ProjectSpec) -> Result<Vec<GeneratedFile>, Generate
 
 /// Renders every file of one templates folder (such as `_deploy`) with `context`.
 pub fn render_folder(folder: &str, context: &impl serde::Serialize) -> Result<Vec<GeneratedFile>, GenerateError> {
-    let tera = tera_engine()?;
+    let registry = Registry::global()?;
+    let tera = tera_engine(registry)?;
     let context = tera::Context::from_serialize(context)
         .map_err(|error| GenerateError::Bug(format!("template context: {error}")))?;
-    let mut sources = std::collections::BTreeMap::new();
-    let dir = TEMPLATES.get_dir(folder).ok_or_else(|| GenerateError::Bug(format!("no templates/{folder}")))?;
-    collect(dir, folder, &mut sources);
-    sources.into_iter().map(|(output, embedded)| render_one(&tera, &context, output, &embedded)).collect()
+    let mut sources = BTreeMap::new();
+    collect(registry, folder, &mut sources);
+    if sources.is_empty() {
+        return Err(GenerateError::Templates(format!("there is no templates/{folder} folder")));
+    }
+    sources.into_iter().map(|(output, embedded)| render_one(registry, &tera, &context, output, &embedded)).collect()
 }
 
 fn render_one(
+    registry: &Registry,
     tera: &tera::Tera,
     context: &tera::Context,
     output: String,
     embedded: &str,
 ) -> Result<GeneratedFile, GenerateError> {
     let contents = if embedded.ends_with(".tera") {
-        let text = tera.render(embedded, context).map_err(|error| {
-            let mut message = error.to_string();
-            let mut source = std::error::Error::source(&error);
-            while let Some(cause) = source {
-                message.push_str(&format!(": {cause}"));
-                source = cause.source();
-            }
-            GenerateError::Bug(format!("rendering `{embedded}`: {message}"))
-        })?;
+        let text = tera
+            .render(embedded, context)
+            .map_err(|error| GenerateError::Templates(format!("rendering `{embedded}`: {}", chain(&error))))?;
         normalize(&text).into_bytes()
     } else {
-        TEMPLATES.get_file(embedded).map(|file| file.contents().to_vec()).unwrap_or_default()
+        registry.files().get(embedded).map(<[u8]>::to_vec).unwrap_or_default()
     };
     Ok(GeneratedFile { path: output, contents })
 }
@@ -224,14 +152,61 @@ mod tests {
     }
 
     #[test]
-    fn every_template_has_a_valid_manifest() {
-        let names = template_names();
-        assert!(names.contains(&"yolo".to_string()), "{names:?}");
-        for name in names {
-            manifest(&name).unwrap_or_else(|error| panic!("{name}: {error}"));
+    fn a_template_dropped_into_a_templates_folder_is_rendered_over_the_shared_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("throwaway");
+        std::fs::create_dir_all(folder.join("src")).unwrap();
+        std::fs::write(folder.join("template.toml"), "description = \"A throwaway\"\ntask = \"classification\"\n")
+            .unwrap();
+        std::fs::write(folder.join("src/hello.txt.tera"), "Hello from {{ project_name }} ({{ task }})\n").unwrap();
+        std::fs::write(folder.join("dot-extra"), [0xff, 0x00]).unwrap();
+        let registry = Registry::load(Some(dir.path())).unwrap();
+        let spec = ProjectSpec::new("demo", registry.find("throwaway").unwrap(), None, None).unwrap();
+        let files = render_with(&registry, &spec).unwrap();
+        let file = |path: &str| files.iter().find(|file| file.path == path).map(|file| file.contents.clone());
+        assert_eq!(file("src/hello.txt").as_deref(), Some(&b"Hello from demo (classification)\n"[..]));
+        assert_eq!(file(".extra").as_deref(), Some(&[0xff, 0x00][..]), "copied byte for byte");
+        assert!(file("template.toml").is_none(), "the manifest is not part of the project");
+        let cargo = String::from_utf8(file("Cargo.toml").expect("_shared's Cargo.toml")).unwrap();
+        assert!(cargo.contains("template = \"throwaway\""), "{cargo}");
+        assert!(file("runtime/Cargo.toml").is_some(), "the runtime is vendored");
+    }
+
+    #[test]
+    fn each_templates_config_holds_only_the_keys_its_task_reads() {
+        let registry = Registry::load(None).unwrap();
+        let common = ["width", "height", "resize", "interpolation", "scale", "mean", "std", "channel_order"];
+        let detection = ["agnostic_nms", "confidence", "iou", "max_detections"];
+        for (name, input, thresholds) in [
+            ("yolo", &["pad_value"][..], &detection[..]),
+            ("yolo_openvino", &["pad_value"], &detection),
+            ("segmentation", &["pad_value"], &detection),
+            ("classification", &["crop_fraction"], &["top_k"]),
+            ("anomaly", &[], &["confidence"]),
+            ("custom", &[], &[]),
+        ] {
+            let spec = ProjectSpec::new("app", registry.find(name).unwrap(), None, None).unwrap().with_api(true);
+            let files = render_with(&registry, &spec).unwrap();
+            let yaml = files.iter().find(|file| file.path == "inferx.yaml").unwrap();
+            let text = String::from_utf8(yaml.contents.clone()).unwrap();
+            let value: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+            let keys = |section: &str| -> Vec<String> {
+                let mut keys: Vec<String> = value
+                    .get(section)
+                    .and_then(serde_yaml::Value::as_mapping)
+                    .map(|mapping| mapping.keys().filter_map(|key| key.as_str().map(str::to_string)).collect())
+                    .unwrap_or_default();
+                keys.sort();
+                keys
+            };
+            let mut wanted_input: Vec<String> =
+                common.iter().chain(input).map(std::string::ToString::to_string).collect();
+            wanted_input.sort();
+            assert_eq!(keys("input"), wanted_input, "{name}: input\n{text}");
+            assert_eq!(keys("thresholds"), thresholds.to_vec(), "{name}: thresholds\n{text}");
+            assert_eq!(value.get("thresholds").is_some(), !thresholds.is_empty(), "{name}: no empty section");
+            inferx_runtime::ProjectConfig::parse(&text).unwrap_or_else(|error| panic!("{name}: {error}\n{text}"));
         }
-        assert!(matches!(manifest("../etc"), Err(GenerateError::UnknownTemplate { .. })));
-        assert!(matches!(manifest("_shared"), Err(GenerateError::UnknownTemplate { .. })));
     }
 
     #[test]

@@ -6,7 +6,10 @@
 //! it has the server) and, file by file:
 //! - a file still as recorded is replaced by the new version;
 //! - a file the user edited (or any differing file when there is no record) is kept, and the
-//!   new version is written beside it as `<file>.new`; `--force` replaces it instead;
+//!   new version is written beside it as `<file>.new`; `--force` replaces it instead (an
+//!   edited `inferx.yaml` also loses the keys its task does not read: [`super::migrate`]);
+//! - a file the user edited whose template renders what the record holds is left alone: the
+//!   templates did not change it, so there is nothing to merge;
 //! - a file the templates no longer produce is removed when unedited, kept otherwise; every
 //!   file of the vendored runtime counts as generated, even where no record names it, so
 //!   `--force` removes the ones this version no longer has.
@@ -14,81 +17,18 @@
 //! The record is rewritten with what was generated, so the next upgrade tells edits apart the
 //! same way.
 
-use std::{collections::BTreeMap, path::Path};
+use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-
+pub use super::record::{record_change, with_record, Record, NEW_SUFFIX, RECORD};
 use super::{
-    add_server::ProjectFacts,
     changes::{read_bytes, unified_diff, Change, ChangeKind},
-    render_project,
+    error::GenerateError,
+    migrate,
+    project::ProjectFacts,
+    registry, render_project,
     spec::{shortest, ModelSource},
-    templates,
-    write::GenerateError,
     GeneratedFile, ProjectSpec, SERVER_FILES, VENDORED_RUNTIME,
 };
-
-/// Where the record of generated files lives, relative to the project.
-pub const RECORD: &str = ".inferx/generated.json";
-
-/// Suffix of the new version written beside a file the user edited.
-pub const NEW_SUFFIX: &str = ".new";
-
-/// What inferx generated in a project: path → sha256 of the bytes written.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Record {
-    /// The inferx version that wrote the files.
-    pub inferx_version: String,
-    /// Path (relative, `/`-separated) → lowercase hex sha256.
-    pub files: BTreeMap<String, String>,
-}
-
-impl Record {
-    /// The record of rendered `files` (the model is not rendered: it is the user's, checked by
-    /// `model.sha256`).
-    pub fn of(files: &[GeneratedFile]) -> Record {
-        let files = files
-            .iter()
-            .filter(|file| file.path != RECORD)
-            .map(|file| (file.path.clone(), sha256(&file.contents)))
-            .collect();
-        Record { inferx_version: env!("CARGO_PKG_VERSION").to_string(), files }
-    }
-
-    /// The record as the file that holds it.
-    pub fn to_file(&self) -> Result<GeneratedFile, GenerateError> {
-        let text = serde_json::to_string_pretty(self).map_err(|error| GenerateError::Bug(error.to_string()))? + "\n";
-        Ok(GeneratedFile { path: RECORD.to_string(), contents: text.into_bytes() })
-    }
-
-    /// A project's record; `None` when it has none (made before records existed) or it is
-    /// unreadable (then every file counts as edited, which loses nothing).
-    pub fn read(dir: &Path) -> Result<Option<Record>, GenerateError> {
-        Ok(read_bytes(dir, RECORD)?.and_then(|bytes| serde_json::from_slice(&bytes).ok()))
-    }
-
-    /// Records `contents` as what inferx generated at `path`.
-    pub fn set(&mut self, path: &str, contents: &[u8]) {
-        self.files.insert(path.to_string(), sha256(contents));
-    }
-
-    /// Whether `contents` is what inferx generated at `path` (i.e. the user has not edited it).
-    pub fn is_pristine(&self, path: &str, contents: &[u8]) -> bool {
-        self.files.get(path).is_some_and(|recorded| *recorded == sha256(contents))
-    }
-}
-
-/// Lowercase hex sha256 of `bytes`.
-pub fn sha256(bytes: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(bytes))
-}
-
-/// Adds the record of `files` to them.
-pub fn with_record(mut files: Vec<GeneratedFile>) -> Result<Vec<GeneratedFile>, GenerateError> {
-    files.push(Record::of(&files).to_file()?);
-    Ok(files)
-}
 
 /// The planned upgrade of a project; nothing is written until [`super::changes::apply`].
 #[derive(Debug, Clone)]
@@ -134,14 +74,31 @@ pub fn plan(project: &ProjectFacts, force: bool) -> Result<UpgradePlan, Generate
                 let diff = unified_diff(&file.path, &String::from_utf8_lossy(&bytes), &contents);
                 if record.is_pristine(&file.path, &bytes) {
                     change(&file.path, ChangeKind::Update, "as generated: replaced", contents, diff)
+                } else if record.is_pristine(&file.path, &file.contents) && !force {
+                    // The user's edit of a file whose template output has not changed: there is
+                    // nothing new to merge, so it is left alone.
+                    change(
+                        &file.path,
+                        ChangeKind::Unchanged,
+                        "you edited it; its template did not change",
+                        contents,
+                        String::new(),
+                    )
                 } else if force {
                     change(&file.path, ChangeKind::Update, "you edited it: replaced (--force)", contents, diff)
+                } else if let Some((migrated, dropped)) = migrated_config(&file.path, &bytes) {
+                    // The user's config, without the keys older versions wrote that its task
+                    // does not read: their edits stay, and the new version still goes beside.
+                    let summary = format!("you edited it: kept, less {} (not read by its task)", dropped.join(", "));
+                    let migration = unified_diff(&file.path, &String::from_utf8_lossy(&bytes), &migrated);
+                    if migrated == contents {
+                        change(&file.path, ChangeKind::Update, &summary, contents, migration)
+                    } else {
+                        plan.changes.push(change(&file.path, ChangeKind::Update, &summary, migrated, migration));
+                        beside_change(&mut plan, &project.dir, file, contents, diff)?
+                    }
                 } else {
-                    plan.beside.push(file.path.clone());
-                    let beside = format!("{}{NEW_SUFFIX}", file.path);
-                    let kind = ChangeKind::of(read_bytes(&project.dir, &beside)?.as_deref(), &file.contents);
-                    let summary = format!("you edited `{}`: the new version goes beside it", file.path);
-                    change(&beside, kind, &summary, contents, diff)
+                    beside_change(&mut plan, &project.dir, file, contents, diff)?
                 }
             }
         };
@@ -169,6 +126,29 @@ pub fn plan(project: &ProjectFacts, force: bool) -> Result<UpgradePlan, Generate
     Ok(plan)
 }
 
+/// The new version of a file the user edited, written beside it as `<file>.new`.
+fn beside_change(
+    plan: &mut UpgradePlan,
+    dir: &Path,
+    file: &GeneratedFile,
+    contents: String,
+    diff: String,
+) -> Result<Change, GenerateError> {
+    plan.beside.push(file.path.clone());
+    let beside = format!("{}{NEW_SUFFIX}", file.path);
+    let kind = ChangeKind::of(read_bytes(dir, &beside)?.as_deref(), &file.contents);
+    let summary = format!("you edited `{}`: the new version goes beside it", file.path);
+    Ok(change(&beside, kind, &summary, contents, diff))
+}
+
+/// The project's own `inferx.yaml` less the keys its task does not read, when it has some.
+fn migrated_config(path: &str, bytes: &[u8]) -> Option<(String, Vec<String>)> {
+    if path != inferx_runtime::config::CONFIG_FILE {
+        return None;
+    }
+    migrate::drop_unread_keys(std::str::from_utf8(bytes).ok()?)
+}
+
 /// Every file under the project's `runtime/`, as relative `/`-separated paths.
 fn vendored_runtime_files(dir: &Path) -> Result<Vec<String>, GenerateError> {
     let root = dir.join(VENDORED_RUNTIME);
@@ -192,13 +172,6 @@ fn vendored_runtime_files(dir: &Path) -> Result<Vec<String>, GenerateError> {
     Ok(files)
 }
 
-/// The change that writes `record` as the project's record.
-pub fn record_change(dir: &Path, record: &Record) -> Result<Change, GenerateError> {
-    let file = record.to_file()?;
-    let kind = ChangeKind::of(read_bytes(dir, RECORD)?.as_deref(), &file.contents);
-    Ok(change(RECORD, kind, "what inferx generated (to tell your edits apart)", text(&file)?, String::new()))
-}
-
 /// The project as this inferx would generate it, from the project's own facts.
 fn current_spec(project: &ProjectFacts) -> Result<ProjectSpec, GenerateError> {
     let not_ready = |reason: String| GenerateError::NotAProject { dir: project.dir.clone(), reason };
@@ -211,7 +184,7 @@ fn current_spec(project: &ProjectFacts) -> Result<ProjectSpec, GenerateError> {
             error.reason()
         ))
     })?;
-    let manifest = templates::manifest(&project.template)?;
+    let template = registry::find(&project.template)?;
     // The loader's check first: a model through a symlink out of the project is not read. It
     // is then read by the name the config gives it, which names the model in the spec.
     let project_dir = inferx_runtime::project_files::project_dir(&config_path);
@@ -220,7 +193,7 @@ fn current_spec(project: &ProjectFacts) -> Result<ProjectSpec, GenerateError> {
         Err(inferx_runtime::Error::ProjectFile { problem: inferx_runtime::FileProblem::Missing, .. }) => None,
         Err(error) => return Err(not_ready(format!("{}; `inferx validate` shows how to fix it", error.reason()))),
     };
-    let mut spec = ProjectSpec::new(&project.name, &project.template, &manifest, model.as_ref(), Some(config.device))?
+    let mut spec = ProjectSpec::new(&project.name, &template, model.as_ref(), Some(config.device))?
         .with_api(SERVER_FILES.iter().all(|path| project.dir.join(path).is_file()))
         .with_thresholds(Some(shortest(config.thresholds.confidence)), Some(shortest(config.thresholds.iou)))?;
     if let Some(description) = &project.description {
@@ -236,24 +209,4 @@ fn text(file: &GeneratedFile) -> Result<String, GenerateError> {
 
 fn change(path: &str, kind: ChangeKind, summary: &str, contents: String, diff: String) -> Change {
     Change { path: path.to_string(), kind, summary: summary.to_string(), contents, diff }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn file(path: &str, text: &str) -> GeneratedFile {
-        GeneratedFile { path: path.into(), contents: text.as_bytes().to_vec() }
-    }
-
-    #[test]
-    fn the_record_tells_edits_apart() {
-        let record = Record::of(&[file("src/main.rs", "fn main() {}\n"), file(RECORD, "{}")]);
-        assert_eq!(record.files.keys().collect::<Vec<_>>(), ["src/main.rs"]);
-        assert!(record.is_pristine("src/main.rs", b"fn main() {}\n"));
-        assert!(!record.is_pristine("src/main.rs", b"fn main() { edited() }\n"));
-        assert!(!record.is_pristine("README.md", b"anything"));
-        let round_trip: Record = serde_json::from_slice(&record.to_file().unwrap().contents).unwrap();
-        assert_eq!(round_trip, record);
-    }
 }

@@ -4,64 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{spec::SpecError, GeneratedFile};
-
-/// Why generation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum GenerateError {
-    /// No such template.
-    #[error("unknown template `{name}`. Available: {available}")]
-    UnknownTemplate {
-        /// The name asked for.
-        name: String,
-        /// The names available.
-        available: String,
-    },
-    /// The settings are invalid.
-    #[error(transparent)]
-    Spec(#[from] SpecError),
-    /// The target exists and holds files.
-    #[error("`{0}` already exists and is not empty. Pick another --name or --dir, or pass --force to replace it")]
-    TargetExists(PathBuf),
-    /// The target exists and is not a folder.
-    #[error("`{0}` exists and is not a folder")]
-    TargetNotDir(PathBuf),
-    /// A file system operation failed.
-    #[error("{action} `{path}`: {source}")]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The path.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
-    /// The folder is not a project InferX generated.
-    #[error("`{dir}` is not an InferX project: {reason}. Generate one with `inferx api --name NAME --model MODEL.onnx`, or run this inside a project")]
-    NotAProject {
-        /// The folder.
-        dir: PathBuf,
-        /// What is missing.
-        reason: String,
-    },
-    /// Files the user edited would be replaced.
-    #[error("{} would replace your edits in {}; the diffs are above. Re-run with --force to replace them (commit first), or merge the changes by hand", .command, .paths.join(", "))]
-    Conflicts {
-        /// The command.
-        command: &'static str,
-        /// The files.
-        paths: Vec<String>,
-    },
-    /// A template or manifest is broken: never the user's fault.
-    #[error("{0}. This is a bug in inferx, please report it")]
-    Bug(String),
-}
-
-impl From<inferx_runtime::Error> for GenerateError {
-    fn from(error: inferx_runtime::Error) -> Self {
-        GenerateError::Spec(SpecError::Model(error))
-    }
-}
+use super::{error::GenerateError, GeneratedFile};
 
 /// Options for [`write_project`].
 #[derive(Debug, Clone, Default)]

@@ -93,6 +93,16 @@ fn without_a_record_every_differing_file_counts_as_edited_until_forced() {
     let after = file_tree(&project);
     for (path, contents) in &fresh {
         match before.get(path) {
+            // The config counts as edited too, but loses the keys its task does not read
+            // (older versions wrote every key for every task) with no change of meaning.
+            Some(old) if path == "inferx.yaml" => {
+                let (old, now) = (String::from_utf8_lossy(old), String::from_utf8_lossy(&after[path]));
+                assert!(old.contains("crop_fraction:") && !now.contains("crop_fraction:"), "{now}");
+                assert!(now.lines().all(|line| old.lines().any(|kept| kept == line)), "only lines dropped:\n{now}");
+                let meaning = |text: &str| inferx_runtime::ProjectConfig::parse(text).unwrap().normalized();
+                assert_eq!(meaning(&now), meaning(&old), "the same config");
+                assert!(said.contains("inferx.yaml: you edited it: kept, less input.crop_fraction"), "{said}");
+            }
             Some(old) if old != contents && path != RECORD => {
                 assert_eq!(&after[path], old, "`{path}` is kept");
                 assert_eq!(&after[&format!("{path}.new")], contents, "`{path}.new` is the new version");
@@ -104,6 +114,19 @@ fn without_a_record_every_differing_file_counts_as_edited_until_forced() {
     upgrade(&project, &["--force"]);
     let forced: BTreeMap<_, _> = file_tree(&project).into_iter().filter(|(path, _)| !path.ends_with(".new")).collect();
     assert_eq!(forced, fresh, "--force replaces every file");
+}
+
+/// What `inferx validate` says of the keys a project's config sets but does not read.
+fn unused_config_keys(project: &Path) -> String {
+    let output = inferx().args(["validate", "--no-load", "--json"]).arg(project).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("a JSON report");
+    report["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|finding| finding["rule"] == "config.unused")
+        .map(|finding| finding["message"].as_str().unwrap_or_default().to_string())
+        .collect()
 }
 
 /// The projects the release before this one generated (`previous-release.tar.gz`, made by
@@ -122,9 +145,21 @@ fn previous_release_projects() -> (tempfile::TempDir, Vec<std::path::PathBuf>) {
 fn projects_of_the_previous_release_upgrade_with_no_new_files_and_their_own_code_builds_on_this_runtime() {
     let (_dir, projects) = previous_release_projects();
     for project in &projects {
+        // The previous release wrote every key for every task; the upgrade drops those the
+        // project's task and resize mode do not read, which `validate` names until then.
+        let config = std::fs::read_to_string(project.join("inferx.yaml")).unwrap();
+        assert!(config.contains("crop_fraction:") && config.contains("top_k:"), "{config}");
+        assert!(unused_config_keys(project).contains("input.crop_fraction"), "validate names the dead keys");
+
         let said = upgrade(project, &[]);
         let beside: Vec<String> = file_tree(project).into_keys().filter(|path| path.ends_with(".new")).collect();
         assert!(beside.is_empty(), "an unedited project upgrades without `.new` files: {beside:?}\n{said}");
+        assert!(said.contains("update inferx.yaml: as generated: replaced"), "{said}");
+        let config = std::fs::read_to_string(project.join("inferx.yaml")).unwrap();
+        for dead in ["crop_fraction", "resize_short", "limit_side", "multiple", "top_k"] {
+            assert!(!config.contains(&format!("{dead}:")), "`{dead}` is dropped:\n{config}");
+        }
+        assert_eq!(unused_config_keys(project), "", "no dead key is left");
     }
 
     // A user who owns every line of the code keeps it across the upgrade: it must still build
@@ -141,9 +176,14 @@ fn projects_of_the_previous_release_upgrade_with_no_new_files_and_their_own_code
             write(&file, edited);
         }
         let said = upgrade(project, &[]);
+        // Every edit is kept; where the template changed since, the new version is beside it,
+        // and where it did not (tests/smoke.rs), there is nothing to merge and no `.new`.
         for path in &own_code {
-            assert!(project.join(format!("{path}.new")).is_file(), "`{path}` is kept, the new one beside it:\n{said}");
+            let kept = std::fs::read_to_string(project.join(path)).unwrap();
+            assert!(kept.ends_with("// Edited by the user.\n"), "`{path}` keeps the user's edit:\n{said}");
         }
+        assert!(project.join("src/main.rs.new").is_file(), "main.rs changed since: the new one beside it:\n{said}");
+        assert!(!project.join("tests/smoke.rs.new").exists(), "smoke.rs did not change: left alone:\n{said}");
         let vendored = project.join("runtime/src");
         assert!(
             vendored.join("tensor.rs").is_file() && !vendored.join("session.rs").exists(),

@@ -266,7 +266,7 @@ impl Worker {
     /// Blocks for one job, then, with batching on, gathers more jobs after an image job
     /// until the batch is full or `max_wait` has passed. `None` once the server is gone.
     fn next_jobs(&self) -> Option<Vec<Queued>> {
-        let receiver = self.receiver.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let receiver = self.receiver.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let first = receiver.recv().ok()?;
         let batches = self.max_batch > 1 && matches!(first.job, Job::Image { .. });
         let mut jobs = vec![first];
@@ -322,7 +322,7 @@ impl Worker {
             held.push((_permit, _charge));
             match job {
                 Job::Tensors { inputs, reply } => {
-                    answers.push(Answer::Tensors(reply, self.run_tensors(pipeline, &inputs)))
+                    answers.push(Answer::Tensors(reply, self.run_tensors(pipeline, &inputs)));
                 }
                 Job::Image { image, reply } => {
                     images.push(image);

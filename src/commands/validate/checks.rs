@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use inferx_runtime::{
-    config::CONFIG_FILE,
+    config::{input_keys_used_by, Thresholds, CONFIG_FILE, MODE_INPUT_KEYS},
     model::{file::verify_sha256, onnx_proto, signature},
     pipeline::check_task_fit,
     Error, FileProblem, ModelInfo, Pipeline, ProjectConfig, TaskKind,
@@ -124,7 +124,40 @@ fn check_config(dir: &Path, report: &mut Report) -> Option<ProjectConfig> {
         );
         return None;
     }
+    let unused = unused_keys(&text, &config);
+    if !unused.is_empty() {
+        report.warning(
+            "config.unused",
+            format!(
+                "{CONFIG_FILE} sets {}, which a `{}` project with `resize: {}` does not read",
+                unused.join(", "),
+                config.task,
+                serde_yaml::to_string(&config.input.resize).unwrap_or_default().trim()
+            ),
+            "remove them (`inferx upgrade` does), or set the task or resize mode that reads them",
+        );
+    }
     Some(config)
+}
+
+/// The `input` and `thresholds` keys the file sets that its task and resize mode do not read
+/// (an older inferx wrote every key for every task).
+fn unused_keys(text: &str, config: &ProjectConfig) -> Vec<String> {
+    let Ok(value) = serde_yaml::from_str::<serde_yaml::Value>(text) else { return Vec::new() };
+    let keys = |section: &str| -> Vec<String> {
+        value
+            .get(section)
+            .and_then(serde_yaml::Value::as_mapping)
+            .map(|mapping| mapping.keys().filter_map(|key| key.as_str().map(str::to_string)).collect())
+            .unwrap_or_default()
+    };
+    let read_input = input_keys_used_by(config.input.resize);
+    let read_thresholds = Thresholds::keys_used_by(config.task);
+    let input = keys("input")
+        .into_iter()
+        .filter(|key| MODE_INPUT_KEYS.contains(&key.as_str()) && !read_input.contains(&key.as_str()));
+    let thresholds = keys("thresholds").into_iter().filter(|key| !read_thresholds.contains(&key.as_str()));
+    input.map(|key| format!("input.{key}")).chain(thresholds.map(|key| format!("thresholds.{key}"))).collect()
 }
 
 /// `auth.*`: keys required with no source to come from, or a key file in the project that
@@ -222,7 +255,7 @@ fn check_model(dir: &Path, config: &ProjectConfig, report: &mut Report) -> Optio
             format!(
                 "use a `{}` model, or generate a project for this one: `inferx template {} --model {}`",
                 config.task,
-                crate::generator::template_for_task(guessed),
+                crate::generator::template_for_task(guessed).map_or_else(|_| guessed.to_string(), |id| id.to_string()),
                 config.model.path
             ),
         );
@@ -436,5 +469,15 @@ mod tests {
         assert_eq!(dockerfile_value(dockerfile, "EXPOSE "), Some(9000));
         assert_eq!(dockerfile_value(dockerfile, "INFERX_PORT="), Some(9000));
         assert_eq!(dockerfile_value(dockerfile, "STOPSIGNAL "), None);
+    }
+
+    #[test]
+    fn keys_the_task_and_mode_do_not_read_are_named() {
+        let text = "inferx: {version: 0.1.0, template: yolo}\nmodel: {path: models/m.onnx}\ntask: detection\ninput:\n  resize: letterbox\n  pad_value: 114\n  crop_fraction: 0.875\n  multiple: 32\nthresholds:\n  confidence: 0.3\n  top_k: 5\n";
+        let config = ProjectConfig::parse(text).unwrap();
+        assert_eq!(unused_keys(text, &config), ["input.crop_fraction", "input.multiple", "thresholds.top_k"]);
+        let classifier = text.replace("task: detection", "task: classification").replace("letterbox", "center_crop");
+        let config = ProjectConfig::parse(&classifier).unwrap();
+        assert_eq!(unused_keys(&classifier, &config), ["input.pad_value", "input.multiple", "thresholds.confidence"]);
     }
 }

@@ -2,11 +2,11 @@
 
 use std::process::ExitCode;
 
-use crate::{
-    cli::ValidateArgs,
-    output::Printer,
-    validate::{validate, Severity, ValidateOptions},
-};
+mod checks;
+
+pub(crate) use checks::{validate, Severity, ValidateOptions};
+
+use crate::{cli::ValidateArgs, output::Printer};
 
 pub(crate) fn run(args: ValidateArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     let dir = super::folder_or_current(args.project)?;
