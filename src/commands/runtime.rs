@@ -69,7 +69,7 @@ pub(crate) fn install_with_progress(
     let replace = |next: indicatif::ProgressBar| bar.replace(next).finish_and_clear();
     let mut on_progress = |event: Progress| match event {
         Progress::Start { file, total } => {
-            replace(printer.download(total.unwrap_or(0), &format!("downloading {file}")))
+            replace(printer.download(total.unwrap_or(0), &format!("downloading {file}")));
         }
         Progress::Advance(bytes) => bar.borrow().set_position(bytes),
         Progress::Finish => replace(printer.spinner("runtime", "extracting the libraries")),

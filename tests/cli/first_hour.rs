@@ -228,7 +228,7 @@ fn collect_texts(group: &resvg::usvg::Group, texts: &mut Vec<(String, resvg::tin
         match node {
             resvg::usvg::Node::Group(group) => collect_texts(group, texts),
             resvg::usvg::Node::Text(text) => {
-                let content: String = text.chunks().iter().map(|chunk| chunk.text()).collect();
+                let content: String = text.chunks().iter().map(resvg::usvg::TextChunk::text).collect();
                 texts.push((content, text.abs_bounding_box()));
             }
             _ => {}
