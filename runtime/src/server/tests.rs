@@ -640,10 +640,11 @@ async fn requests_together_are_batched_and_answered_like_a_lone_one() {
     let single = sample(&state, r#"inferx_batch_size_bucket{le="1"}"#);
     assert_eq!(sample(&state, "inferx_batch_size_sum"), 8.0);
     assert!(runs < 8.0 && single < runs, "8 requests together ran in {runs} model runs ({single} of one image)");
-    assert!(
-        sample(&state, r#"inferx_session_runs_total{session="shared"}"#) >= 1.0,
-        "together, on the shared sessions"
-    );
+    // Which session a batch runs on depends on timing (the all-cores one when nothing else is
+    // queued or running), so only their sum is certain: one session run per model run.
+    let sessions = sample(&state, r#"inferx_session_runs_total{session="shared"}"#)
+        + sample(&state, r#"inferx_session_runs_total{session="solo"}"#);
+    assert_eq!(sessions, runs, "every model run is counted on one session");
 }
 
 /// The app served by `serve_connections` on 127.0.0.1 with `limits`, until dropped.
