@@ -291,6 +291,9 @@ fn create(answers: &Answers, dir: &Path, args: &InitArgs, printer: &Printer) -> 
         }
     }
     generator::move_into_place(&staged, &target, args.force)?;
+    if !args.no_git {
+        super::template::init_repository(&target, answers.template.as_str(), printer);
+    }
     printer.status(format!(
         "created `{}` from template `{}` in {:.0} ms",
         target.display(),

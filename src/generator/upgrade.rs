@@ -21,11 +21,11 @@ pub use super::record::{record_change, with_record, Record, NEW_SUFFIX, RECORD};
 use super::{
     changes::{read_bytes, unified_diff, Change, ChangeKind},
     error::GenerateError,
-    migrate,
+    lock, migrate,
     project::ProjectFacts,
     registry, render_project,
     spec::{shortest, ModelSource},
-    GeneratedFile, ProjectSpec, SERVER_FILES, VENDORED_RUNTIME,
+    GeneratedFile, ProjectSpec, SAMPLES_DIR, SERVER_FILES, VENDORED_RUNTIME,
 };
 
 /// The planned upgrade of a project; nothing is written until [`super::changes::apply`].
@@ -47,7 +47,9 @@ pub struct UpgradePlan {
 /// `.new` copies.
 pub fn plan(project: &ProjectFacts, force: bool) -> Result<UpgradePlan, GenerateError> {
     let spec = current_spec(project)?;
-    let wanted = render_project(&spec)?;
+    // Sample images are the user's to replace once generated: an upgrade leaves them alone.
+    let mut wanted = render_project(&spec)?;
+    wanted.retain(|file| !is_sample(&file.path));
     let record = Record::read(&project.dir)?;
     let had_record = record.is_some();
     let record = record.unwrap_or_default();
@@ -74,6 +76,17 @@ pub fn plan(project: &ProjectFacts, force: bool) -> Result<UpgradePlan, Generate
                     change(&file.path, ChangeKind::Update, "as generated: replaced", contents, diff)
                 } else if force {
                     change(&file.path, ChangeKind::Update, "you edited it: replaced (--force)", contents, diff)
+                } else if file.path == lock::LOCK_FILE {
+                    // Cargo wrote it (crates the user added): their pins stay, and the next
+                    // `cargo build` adds what the new runtime needs. A `.new` lock helps no one.
+                    let kept = "yours (cargo changed it): kept; the next `cargo build` brings it up to date (commit it then), or --force takes inferx's";
+                    change(
+                        &file.path,
+                        ChangeKind::Unchanged,
+                        kept,
+                        String::from_utf8_lossy(&bytes).into_owned(),
+                        String::new(),
+                    )
                 } else if let Some((migrated, dropped)) = migrated_config(&file.path, &bytes) {
                     // The user's config, without the keys older versions wrote that its task
                     // does not read: their edits stay, and the new version still goes beside.
@@ -95,7 +108,8 @@ pub fn plan(project: &ProjectFacts, force: bool) -> Result<UpgradePlan, Generate
     // Files this version no longer generates: those of the record, and every file of the
     // vendored runtime, which is inferx's even where no record names it (a module file left
     // beside the folder that replaced it would stop the project from building).
-    let mut gone: Vec<String> = record.files.keys().filter(|path| !next.files.contains_key(*path)).cloned().collect();
+    let mut gone: Vec<String> =
+        record.files.keys().filter(|path| !next.files.contains_key(*path) && !is_sample(path)).cloned().collect();
     gone.extend(
         vendored_runtime_files(&project.dir)?
             .into_iter()
@@ -112,6 +126,11 @@ pub fn plan(project: &ProjectFacts, force: bool) -> Result<UpgradePlan, Generate
     }
     plan.changes.push(record_change(&project.dir, &next)?);
     Ok(plan)
+}
+
+/// Whether `path` is one of the sample inputs (`samples/`).
+fn is_sample(path: &str) -> bool {
+    path.starts_with(SAMPLES_DIR) && path[SAMPLES_DIR.len()..].starts_with('/')
 }
 
 /// The new version of a file the user edited, written beside it as `<file>.new`.
