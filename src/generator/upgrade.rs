@@ -17,6 +17,7 @@
 
 use std::path::Path;
 
+use super::record::is_sample;
 pub use super::record::{record_change, with_record, Record, NEW_SUFFIX, RECORD};
 use super::{
     changes::{read_bytes, unified_diff, Change, ChangeKind},
@@ -25,7 +26,7 @@ use super::{
     project::ProjectFacts,
     registry, render_project,
     spec::{shortest, ModelSource},
-    GeneratedFile, ProjectSpec, SAMPLES_DIR, SERVER_FILES, VENDORED_RUNTIME,
+    GeneratedFile, ProjectSpec, SERVER_FILES, VENDORED_RUNTIME,
 };
 
 /// The planned upgrade of a project; nothing is written until [`super::changes::apply`].
@@ -108,8 +109,7 @@ pub fn plan(project: &ProjectFacts, force: bool) -> Result<UpgradePlan, Generate
     // Files this version no longer generates: those of the record, and every file of the
     // vendored runtime, which is inferx's even where no record names it (a module file left
     // beside the folder that replaced it would stop the project from building).
-    let mut gone: Vec<String> =
-        record.files.keys().filter(|path| !next.files.contains_key(*path) && !is_sample(path)).cloned().collect();
+    let mut gone: Vec<String> = record.files.keys().filter(|path| !next.files.contains_key(*path)).cloned().collect();
     gone.extend(
         vendored_runtime_files(&project.dir)?
             .into_iter()
@@ -126,11 +126,6 @@ pub fn plan(project: &ProjectFacts, force: bool) -> Result<UpgradePlan, Generate
     }
     plan.changes.push(record_change(&project.dir, &next)?);
     Ok(plan)
-}
-
-/// Whether `path` is one of the sample inputs (`samples/`).
-fn is_sample(path: &str) -> bool {
-    path.starts_with(SAMPLES_DIR) && path[SAMPLES_DIR.len()..].starts_with('/')
 }
 
 /// The new version of a file the user edited, written beside it as `<file>.new`.

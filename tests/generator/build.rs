@@ -30,6 +30,16 @@ pub(crate) fn cargo(project: &Path, args: &[&str]) -> std::process::Output {
     output
 }
 
+/// The target triple of this machine (`rustc -vV`).
+fn host_triple() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        let output = Command::new("rustc").arg("-vV").output().expect("rustc runs");
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        text.lines().find_map(|line| line.strip_prefix("host: ")).expect("rustc -vV names the host").to_string()
+    })
+}
+
 /// How a test project gets its `inferx-runtime`.
 #[derive(Clone, Copy, PartialEq)]
 pub(crate) enum Runtime {
@@ -65,8 +75,8 @@ pub(crate) fn share_runtime(project: &Path) {
 }
 
 /// Generates `template` with `model` into a fresh folder, applies `configure` to its
-/// `inferx.yaml`, and builds it against the shared runtime, starting from the versions
-/// inferx itself is tested with.
+/// `inferx.yaml`, and builds it against the shared runtime with the lock it was generated
+/// with (`--locked --offline`).
 pub(crate) fn build_project(
     template: &str,
     name: &str,
@@ -103,11 +113,14 @@ pub(crate) fn build_project_with(
     if config != generated {
         std::fs::write(&config_path, config.to_yaml().unwrap()).unwrap();
     }
-    std::fs::copy(repo().join("Cargo.lock"), project.join("Cargo.lock")).unwrap();
     if runtime == Runtime::Shared {
         share_runtime(&project);
     }
-    cargo(&project, &["build", "--quiet"]);
+    // The lock it was generated with, unchanged, from the local crate cache: generation and
+    // the build need no network once the crates are there (`cargo fetch` gets any missing,
+    // for this machine only).
+    cargo(&project, &["fetch", "--locked", "--quiet", "--target", host_triple()]);
+    cargo(&project, &["build", "--quiet", "--locked", "--offline"]);
     (dir, project)
 }
 
