@@ -154,7 +154,10 @@ fn generated_yolo_project_builds_predicts_and_passes_its_tests() {
     assert_eq!(info["task"], "detection");
 
     // `inferx test`: validate, build, the project's own tests, then its samples/ predicted by
-    // the binary it built.
+    // the binary it built: the sample photo the template ships, and two of ours.
+    let shipped = project.join("samples/sample.jpg");
+    assert!(shipped.is_file(), "the template ships a sample photo");
+    let shipped_reference = run_json(inferx().arg("run").arg(&model).arg(&shipped).args(["--size", "320", "--json"]));
     let samples = ["astronaut.png", "rocket.jpg"];
     for sample in samples {
         write(&project.join("samples").join(sample), std::fs::read(images().join(sample)).unwrap());
@@ -183,9 +186,16 @@ fn generated_yolo_project_builds_predicts_and_passes_its_tests() {
     assert_eq!(stages, [("validate", "passed"), ("build", "passed"), ("tests", "passed"), ("predict", "passed")]);
     assert_eq!(summary["stages"][2]["detail"], "2 passed", "the smoke tests ran");
     let predicted = summary["stages"][3]["output"].as_array().unwrap();
-    assert_eq!(predicted.len(), samples.len());
+    assert_eq!(predicted.len(), samples.len() + 1);
     for record in predicted {
         let name = Path::new(record["image"].as_str().unwrap()).file_name().unwrap().to_string_lossy().into_owned();
+        if name == "sample.jpg" {
+            let reference = shipped_reference.as_array().map_or(&shipped_reference, |records| &records[0]);
+            let expected = detections_of(reference);
+            assert!(!expected.is_empty(), "the shipped sample shows the detector at work");
+            assert_same_detections(&name, &detections_of(record), &expected, 1e-5, 1e-2);
+            continue;
+        }
         let earlier = records.iter().find(|earlier| earlier["image"].as_str().unwrap().ends_with(&name)).unwrap();
         assert_same_detections(&name, &detections_of(record), &detections_of(earlier), 1e-5, 1e-2);
     }

@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use predicates::prelude::*;
+
 use crate::support::*;
 
 /// A project with the server, generated (not built) into `dir`.
@@ -126,6 +128,17 @@ fn projects_without_the_server_are_refused() {
         .failure()
         .stderr(predicates::str::contains("add it first with `inferx api`"));
     assert!(!dir.path().join("plain/Dockerfile").exists());
+
+    // The image builds --locked: a project without a lock is told how to get one.
+    let project = api_project(dir.path(), "unlocked");
+    std::fs::remove_file(project.join("Cargo.lock")).unwrap();
+    inferx()
+        .args(["docker", "--skip-runtime"])
+        .arg(&project)
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("no Cargo.lock").and(predicates::str::contains("inferx upgrade")));
+    assert!(!project.join("Dockerfile").exists());
 }
 
 /// `helm lint` of the chart with `values` (JSON), through helm-python-sdk: its errors, one a line.
