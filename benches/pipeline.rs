@@ -213,7 +213,7 @@ fn run() -> Result<(), String> {
         }
         pipeline.warm_up().map_err(|error| error.to_string())?;
         for image in &images {
-            let name = image.file_name().unwrap().to_string_lossy().to_string();
+            let name = image.file_name().map(|name| name.to_string_lossy().to_string()).unwrap_or_default();
             if filter.as_ref().is_some_and(|filter| !format!("{name}@{size}").contains(filter.as_str())) {
                 continue;
             }
@@ -233,7 +233,7 @@ fn run() -> Result<(), String> {
         device,
         onnxruntime,
         intra_threads,
-        available_parallelism: std::thread::available_parallelism().map_or(0, |count| count.get()),
+        available_parallelism: std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
         load_before,
         load_after: load_average(),
         results,

@@ -4,7 +4,7 @@
 //! in the normal suite.
 
 // Each fuzz target uses one function of this file.
-#![allow(dead_code)]
+#![allow(dead_code, reason = "shared by several targets, each using a part")]
 
 use inferx_runtime::{
     preprocess::{decode_image, letterbox_geometry, ImageLimits, PreprocessConfig, Preprocessor, Scratch},

@@ -4,11 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --quick
+echo "== building inferx (release; a first build takes about 5 to 10 minutes, later ones seconds)"
+cargo build --release
 inferx() { cargo run --quiet --release -- "$@"; }
 echo "== inferx run on a photo"
 inferx run .fixtures/models/nudenet-320n.onnx .fixtures/images/astronaut.png --save target/quickstart/annotated
 echo "== inferx template yolo"
 inferx template yolo --name demo-detector --model .fixtures/models/nudenet-320n.onnx --dir target/quickstart --force
-echo "== the generated project, built and run on its own"
+echo "== the generated project, built (release; a first build takes a few minutes) and run on its own"
 cd target/quickstart/demo-detector
 cargo run --quiet --release -- predict ../../../.fixtures/images/astronaut.png ../../../.fixtures/images/grace_hopper.jpg

@@ -77,16 +77,16 @@ pub struct DeviceArgs {
 /// `inferx run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The ONNX model.
+    /// The ONNX model; with `--config`, leave it out to use the project's `model.path`.
     pub model: PathBuf,
     /// Images or folders of images.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "config")]
     pub inputs: Vec<PathBuf>,
     /// Task; guessed from the model when omitted.
     #[arg(long)]
     pub task: Option<TaskKind>,
-    /// Take task, preprocessing, thresholds and labels from a project's `inferx.yaml`
-    /// (flags still win).
+    /// Take the model, task, preprocessing, thresholds and labels from a project's
+    /// `inferx.yaml` (flags, and a model given first, still win).
     #[arg(long, value_name = "INFERX_YAML")]
     pub config: Option<PathBuf>,
     /// Device options.
@@ -414,8 +414,9 @@ pub struct BenchmarkArgs {
     /// Batch sizes, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1")]
     pub batch: Vec<usize>,
-    /// Input sizes for models with a dynamic input, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "640")]
+    /// Input sizes for models with a dynamic input, comma-separated (default: the project's
+    /// size, else the model's own, as `predict` and `serve` run it).
+    #[arg(long, value_delimiter = ',')]
     pub size: Vec<u32>,
     /// Threads inside one operator (0 = ONNX Runtime's default).
     #[arg(long, default_value_t = 0)]

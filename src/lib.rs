@@ -22,7 +22,10 @@ pub fn main_entry() -> ExitCode {
     // Before any thread starts: see its documentation.
     inferx_runtime::library::opt_out_of_telemetry();
     let cli = cli::Cli::parse();
-    init_tracing(cli.verbose, cli.quiet);
+    if let Err(error) = init_logging(cli.verbose, cli.quiet) {
+        eprintln!("error: {error}");
+        return ExitCode::FAILURE;
+    }
     let printer = output::Printer::new(cli.quiet);
     match commands::dispatch(cli.command, &printer) {
         Ok(code) => code,
@@ -36,22 +39,18 @@ pub fn main_entry() -> ExitCode {
     }
 }
 
-fn init_tracing(verbose: u8, quiet: bool) {
+/// Logs on stderr: warnings by default, more with `-v`, errors only with `--quiet`; no
+/// timestamps (a command run by hand), colour only on a terminal, `INFERX_LOG` and
+/// `INFERX_LOG_FORMAT=json` as in generated projects (`inferx_runtime::logging`).
+fn init_logging(verbose: u8, quiet: bool) -> inferx_runtime::Result<()> {
     let default = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
         (false, 1) => "info,ort=warn",
         (false, _) => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("INFERX_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .without_time()
-        .with_target(false)
-        .compact()
-        .init();
+    inferx_runtime::logging::LogSettings::from_environment(default, false)?.init();
+    Ok(())
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {

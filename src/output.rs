@@ -27,18 +27,60 @@ impl Printer {
         }
     }
 
-    /// A progress bar on stderr, hidden when quiet or not a terminal.
+    /// Whether progress is drawn: not when quiet, and only on a terminal.
+    fn draws_progress(&self) -> bool {
+        !self.quiet && std::io::stderr().is_terminal()
+    }
+
+    /// A progress bar of `length` steps on stderr, with the time left once it can be told;
+    /// hidden when quiet or not a terminal.
     pub fn progress(&self, length: u64, message: &str) -> indicatif::ProgressBar {
-        if self.quiet || !std::io::stderr().is_terminal() {
+        self.bar(length, message, "{msg} [{bar:30}] {pos}/{len} {elapsed} (eta {eta})")
+    }
+
+    /// A download bar: bytes, speed and the time left.
+    pub fn download(&self, bytes: u64, message: &str) -> indicatif::ProgressBar {
+        self.bar(bytes, message, "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} (eta {eta})")
+    }
+
+    fn bar(&self, length: u64, message: &str, template: &str) -> indicatif::ProgressBar {
+        if !self.draws_progress() {
             return indicatif::ProgressBar::hidden();
         }
         let bar = indicatif::ProgressBar::new(length);
-        let style = indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {elapsed}")
+        let style = indicatif::ProgressStyle::with_template(template)
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
             .progress_chars("=> ");
         bar.set_style(style);
         bar.set_message(message.to_string());
         bar
+    }
+
+    /// A spinner for a step of unknown length (a build, a download being resolved): the step's
+    /// name, what runs, and the time so far, ticking on its own (`⠙ build     cargo build  12s`).
+    /// Hidden when quiet or not a terminal.
+    pub fn spinner(&self, step: &str, message: &str) -> indicatif::ProgressBar {
+        if !self.draws_progress() {
+            return indicatif::ProgressBar::hidden();
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        let style = indicatif::ProgressStyle::with_template("{spinner} {prefix:<9} {msg}  {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
+        bar.set_style(style);
+        bar.set_prefix(step.to_string());
+        bar.set_message(message.to_string());
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        bar
+    }
+
+    /// A status line printed above a bar or spinner that is drawn (so no stale copy of the bar
+    /// stays behind), else as [`Printer::status`].
+    pub fn status_above(&self, bar: &indicatif::ProgressBar, text: impl AsRef<str>) {
+        if bar.is_hidden() {
+            self.status(text);
+        } else if !self.quiet {
+            bar.println(text.as_ref());
+        }
     }
 }
 

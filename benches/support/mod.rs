@@ -1,7 +1,7 @@
 //! What the benches share: fixture and output paths, numeric knobs, the exit status.
 
 // Each bench uses a different subset.
-#![allow(dead_code)]
+#![allow(dead_code, reason = "shared by several targets, each using a part")]
 
 use std::{
     path::{Path, PathBuf},

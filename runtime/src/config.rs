@@ -64,10 +64,10 @@ pub struct Thresholds {
     #[validate(range(min = 0.0, max = 1.0, message = "thresholds.iou must be between 0 and 1"))]
     pub iou: f32,
     /// Detections kept per image.
-    #[validate(range(min = 1, max = 100000, message = "thresholds.max_detections must be between 1 and 100000"))]
+    #[validate(range(min = 1, max = 100_000, message = "thresholds.max_detections must be between 1 and 100_000"))]
     pub max_detections: usize,
     /// Classes reported by classification.
-    #[validate(range(min = 1, max = 100000, message = "thresholds.top_k must be at least 1"))]
+    #[validate(range(min = 1, max = 100_000, message = "thresholds.top_k must be at least 1"))]
     pub top_k: usize,
     /// Suppress overlapping boxes across classes.
     pub agnostic_nms: bool,
@@ -211,10 +211,14 @@ pub struct ServerConfig {
     #[validate(range(max = 64, message = "server.sessions must be at most 64"))]
     pub sessions: usize,
     /// Requests admitted beyond the busy workers before `503 Retry-After`.
-    #[validate(range(max = 100000, message = "server.max_queue must be at most 100000"))]
+    #[validate(range(max = 100_000, message = "server.max_queue must be at most 100_000"))]
     pub max_queue: usize,
     /// Per-request deadline in milliseconds; `504` when it passes.
-    #[validate(range(min = 1, max = 3600000, message = "server.request_timeout_ms must be between 1 and 3600000"))]
+    #[validate(range(
+        min = 1,
+        max = 3_600_000,
+        message = "server.request_timeout_ms must be between 1 and 3_600_000"
+    ))]
     pub request_timeout_ms: u64,
     /// Largest request body, in bytes (`413` above).
     #[validate(range(min = 1024, message = "server.max_body_bytes must be at least 1024"))]
@@ -291,7 +295,7 @@ impl ServerConfig {
         if self.workers > 0 {
             return self.workers;
         }
-        std::thread::available_parallelism().map_or(2, |cores| cores.get()).min(4)
+        std::thread::available_parallelism().map_or(2, std::num::NonZero::get).min(4)
     }
 }
 
@@ -361,10 +365,10 @@ impl Default for AuthConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitConfig {
     /// Sustained requests per second; 0 turns rate limiting off.
-    #[validate(range(max = 1000000, message = "server.rate_limit.requests_per_second must be at most 1000000"))]
+    #[validate(range(max = 1_000_000, message = "server.rate_limit.requests_per_second must be at most 1_000_000"))]
     pub requests_per_second: u32,
     /// Requests allowed in a burst above the sustained rate.
-    #[validate(range(min = 1, max = 1000000, message = "server.rate_limit.burst must be at least 1"))]
+    #[validate(range(min = 1, max = 1_000_000, message = "server.rate_limit.burst must be at least 1"))]
     pub burst: u32,
 }
 
@@ -380,20 +384,20 @@ impl Default for RateLimitConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ConnectionsConfig {
     /// Open connections at once; a connection beyond them gets `503 Retry-After` and is closed.
-    #[validate(range(min = 1, max = 100000, message = "server.connections.max must be between 1 and 100000"))]
+    #[validate(range(min = 1, max = 100_000, message = "server.connections.max must be between 1 and 100_000"))]
     pub max: usize,
     /// Open connections from one client address at once; 0 (the default) for no such cap. At
     /// it, the client's own connection that has waited longest without a request is closed
     /// for the new one (503 when all of them are busy), so one client cannot take every place
     /// and starve the others, health probes included. Behind a load balancer or proxy every
     /// connection comes from its addresses: leave it at 0 there, or set it above their share.
-    #[validate(range(max = 100000, message = "server.connections.max_per_peer must be at most 100000"))]
+    #[validate(range(max = 100_000, message = "server.connections.max_per_peer must be at most 100_000"))]
     pub max_per_peer: usize,
     /// A request's headers must arrive within this many milliseconds of the connection opening,
     /// or of the request's first byte on a reused connection; else the connection is closed.
     #[validate(range(
         min = 100,
-        max = 3600000,
+        max = 3_600_000,
         message = "server.connections.header_timeout_ms must be between 100 and 3600000"
     ))]
     pub header_timeout_ms: u64,
@@ -402,7 +406,7 @@ pub struct ConnectionsConfig {
     /// timeout (AWS ALB: 60 s), or the balancer may send a request on a connection as it closes.
     #[validate(range(
         min = 100,
-        max = 3600000,
+        max = 3_600_000,
         message = "server.connections.idle_timeout_ms must be between 100 and 3600000"
     ))]
     pub idle_timeout_ms: u64,
@@ -410,7 +414,7 @@ pub struct ConnectionsConfig {
     /// after it), and an answer that the client leaves unread this long ends the connection.
     #[validate(range(
         min = 100,
-        max = 3600000,
+        max = 3_600_000,
         message = "server.connections.body_timeout_ms must be between 100 and 3600000"
     ))]
     pub body_timeout_ms: u64,
@@ -891,7 +895,7 @@ impl ProjectConfig {
                 "INFERX_MODEL" => self.model.path = value,
                 "INFERX_DEVICE" => {
                     self.device =
-                        value.parse().map_err(|error: Error| Error::config(format!("INFERX_DEVICE: {error}")))?
+                        value.parse().map_err(|error: Error| Error::config(format!("INFERX_DEVICE: {error}")))?;
                 }
                 "INFERX_STRICT_DEVICE" => self.strict_device = matches!(value.trim(), "1" | "true" | "yes"),
                 "INFERX_CONFIDENCE" => self.thresholds.confidence = parse(name, &value)?,
@@ -1056,12 +1060,10 @@ fn collect_messages(prefix: &str, errors: &validator::ValidationErrors, messages
         match kind {
             validator::ValidationErrorsKind::Field(list) => {
                 for error in list {
-                    messages.push(
-                        error.message.as_ref().map_or_else(
-                            || format!("{path} is invalid ({})", error.code),
-                            |message| message.to_string(),
-                        ),
-                    );
+                    messages.push(error.message.as_ref().map_or_else(
+                        || format!("{path} is invalid ({})", error.code),
+                        std::string::ToString::to_string,
+                    ));
                 }
             }
             validator::ValidationErrorsKind::Struct(inner) => collect_messages(&path, inner, messages),

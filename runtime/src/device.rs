@@ -309,13 +309,11 @@ pub fn provider_status(provider: Provider, probe: &dyn HardwareProbe) -> Provide
         Provider::WebGpu if gpus.is_empty() => Some("no GPU adapter found".to_string()),
         _ => None,
     };
-    let reason = match (&hardware_problem, in_runtime) {
-        (_, false) => format!(
-            "not in this ONNX Runtime build{} (install one with {})",
-            hardware_problem.as_ref().map(|problem| format!("; {problem}")).unwrap_or_default(),
-            provider.install_hint()
-        ),
-        (Some(problem), true) => problem.clone(),
+    // One reason, and advice only where it helps: with no hardware for the provider, another
+    // ONNX Runtime build would not make it usable, so the hardware is the reason.
+    let reason = match (hardware_problem.clone(), in_runtime) {
+        (Some(problem), _) => problem,
+        (None, false) => format!("not in this ONNX Runtime build (install one with {})", provider.install_hint()),
         (None, true) => String::new(),
     };
     ProviderStatus { provider, in_runtime, usable: in_runtime && hardware_problem.is_none(), reason }
@@ -531,7 +529,7 @@ pub(crate) mod simulated {
 
     impl HardwareProbe for FakeMachine {
         fn ort_providers(&self) -> Vec<String> {
-            self.providers.iter().map(|name| name.to_string()).collect()
+            self.providers.iter().map(std::string::ToString::to_string).collect()
         }
         fn gpus(&self) -> Vec<GpuInfo> {
             self.gpus.clone()
@@ -601,7 +599,27 @@ mod tests {
         let chain = ProviderChain::plan(Device::Cuda(1), &machine);
         assert_eq!(devices(&chain), [Device::Cuda(1), Device::Cpu]);
         assert!(!chain.entries[0].usable);
-        assert!(chain.entries[0].reason.contains("inferx runtime install --gpu"), "{}", chain.entries[0].reason);
+        // No NVIDIA GPU: that is the one reason, and no GPU build is advised.
+        assert_eq!(chain.entries[0].reason, "no NVIDIA GPU found");
+        // With one, the build is what is missing, and the GPU build is the advice.
+        let with_gpu = FakeMachine { providers: &["CPUExecutionProvider"], gpus: vec![nvidia()], os: "linux" };
+        let chain = ProviderChain::plan(Device::Cuda(1), &with_gpu);
+        assert_eq!(
+            chain.entries[0].reason,
+            "not in this ONNX Runtime build (install one with `inferx runtime install --gpu`)"
+        );
+    }
+
+    #[test]
+    fn providers_of_another_system_give_the_system_as_the_one_reason() {
+        let linux = FakeMachine { providers: &["CPUExecutionProvider"], gpus: vec![], os: "linux" };
+        assert_eq!(provider_status(Provider::CoreMl, &linux).reason, "Core ML needs macOS (this is linux)");
+        assert_eq!(provider_status(Provider::DirectMl, &linux).reason, "DirectML needs Windows (this is linux)");
+        let status = provider_status(Provider::OpenVino, &linux);
+        assert_eq!(
+            status.reason,
+            "not in this ONNX Runtime build (install one with `inferx runtime install --openvino`)"
+        );
     }
 
     #[test]

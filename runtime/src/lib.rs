@@ -53,6 +53,8 @@
 //!   for planning the provider chain; without it, the Linux PCI device list is read instead.
 //! - `install`: the [`install`](install/index.html) module, which downloads ONNX Runtime
 //!   wheels from PyPI (`inferx runtime install`).
+//! - `logging`: the [`logging`](logging/index.html) module, the log output of the CLI and
+//!   generated projects (`INFERX_LOG`, `INFERX_LOG_FORMAT=json`, `NO_COLOR`).
 //! - `server`: the [`server`](server/index.html) module, the HTTP server of generated
 //!   projects (axum routes, API keys, rate limits, metrics, dynamic batching, Open Inference
 //!   Protocol v2).
@@ -65,6 +67,8 @@
 mod error;
 pub mod inputs;
 pub mod labels;
+#[cfg(feature = "logging")]
+pub mod logging;
 pub mod model;
 pub mod project_files;
 pub mod task;

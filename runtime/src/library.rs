@@ -246,7 +246,7 @@ pub fn ensure_initialized(explicit: Option<&Path>) -> Result<&'static LoadedRunt
     if let Some(runtime) = RUNTIME.get() {
         return Ok(runtime);
     }
-    let _guard = INIT_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _guard = INIT_LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(runtime) = RUNTIME.get() {
         return Ok(runtime);
     }

@@ -512,7 +512,7 @@ impl Pipeline {
     }
 
     fn take_scratch(&self) -> (Scratch, Vec<f32>) {
-        self.scratch.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop().unwrap_or_default()
+        self.scratch.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop().unwrap_or_default()
     }
 
     /// Keeps the buffers for the next call, unless one grew past [`POOL_KEEP_BYTES`] for an
@@ -520,7 +520,7 @@ impl Pipeline {
     fn return_scratch(&self, scratch: Scratch, tensor: Vec<f32>) {
         let tensor = if tensor.capacity() * std::mem::size_of::<f32>() > POOL_KEEP_BYTES { Vec::new() } else { tensor };
         let scratch = if scratch.image_buffer_bytes() > POOL_KEEP_BYTES { Scratch::default() } else { scratch };
-        self.scratch.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push((scratch, tensor));
+        self.scratch.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((scratch, tensor));
     }
 }
 

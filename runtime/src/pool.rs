@@ -142,7 +142,7 @@ impl PipelinePool {
     /// The sessions created after the pool was made, once they are all there.
     fn loaded_later(&self) -> &[Pipeline] {
         self.loaded_later.get_or_init(|| {
-            let loading = self.loading.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+            let loading = self.loading.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
             loading.map_or_else(Vec::new, |loading| {
                 loading.join().unwrap_or_else(|_| {
                     tracing::warn!("predicting on one session: creating the others failed");
@@ -256,20 +256,20 @@ impl Window {
 
     /// Waits until file `index` is within the window; false once the window is closed.
     fn admit(&self, index: usize) -> bool {
-        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         while index >= state.0 + self.size && !state.1 {
-            state = self.moved.wait(state).unwrap_or_else(|poisoned| poisoned.into_inner());
+            state = self.moved.wait(state).unwrap_or_else(std::sync::PoisonError::into_inner);
         }
         !state.1
     }
 
     fn handed_out(&self, count: usize) {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).0 = count;
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).0 = count;
         self.moved.notify_all();
     }
 
     fn close(&self) {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).1 = true;
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).1 = true;
         self.moved.notify_all();
     }
 }

@@ -6,11 +6,18 @@
 use std::{
     io::IsTerminal,
     path::{Path, PathBuf},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
     time::Instant,
 };
 
 use anyhow::{bail, Context};
-use dialoguer::{theme::ColorfulTheme, Confirm, Input, Select};
+use dialoguer::{
+    theme::{ColorfulTheme, Theme},
+    Confirm, Input, Select,
+};
 use inferx_runtime::{
     device::provider_status,
     library::{self, SystemProbe},
@@ -50,17 +57,98 @@ pub(crate) fn run(args: InitArgs, printer: &Printer) -> anyhow::Result<()> {
                 "`inferx init` asks questions and there is no terminal to ask them on; give the answers as flags with --yes, e.g. `inferx init --yes --name my-detector --model model.onnx --api --docker`"
             );
         }
-        let asked = ask(&args, &dir);
+        let ctrl_c = CtrlC::catch()?;
+        let asked = ask(&args, &dir, &ctrl_c);
+        // Past the questions, Ctrl-C stops inferx as anywhere else.
+        ctrl_c.release();
         // A prompt interrupted (Ctrl-C) or escaped may leave the cursor hidden.
         let _ = dialoguer::console::Term::stderr().show_cursor();
         match asked {
             Ok(Some(answers)) => answers,
             Ok(None) => bail!("cancelled; nothing was written"),
-            Err(error) if interrupted(&error) => bail!("cancelled; nothing was written"),
+            Err(error) if interrupted(&error) || ctrl_c.pressed() => bail!("cancelled; nothing was written"),
             Err(error) => return Err(error),
         }
     };
     create(&answers, &dir, &args, printer)
+}
+
+/// Ctrl-C while the wizard asks. dialoguer reads keys in raw mode and, on Ctrl-C, restores the
+/// terminal and raises SIGINT, whose default action would kill inferx with the cursor hidden
+/// and nothing said. Caught here, the signal only sets a flag, the prompt returns its
+/// "interrupted" error, and the wizard ends as Esc ends it. Once released, SIGINT does what it
+/// does by default again.
+struct CtrlC {
+    pressed: Arc<AtomicBool>,
+    released: Arc<AtomicBool>,
+}
+
+impl CtrlC {
+    fn catch() -> anyhow::Result<CtrlC> {
+        let catcher = CtrlC { pressed: Arc::new(AtomicBool::new(false)), released: Arc::new(AtomicBool::new(false)) };
+        #[cfg(unix)]
+        {
+            use signal_hook::{consts::SIGINT, flag};
+            flag::register_conditional_default(SIGINT, catcher.released.clone())
+                .and_then(|_| flag::register(SIGINT, catcher.pressed.clone()))
+                .context("could not watch for Ctrl-C")?;
+        }
+        Ok(catcher)
+    }
+
+    fn pressed(&self) -> bool {
+        self.pressed.load(Ordering::SeqCst)
+    }
+
+    /// Fails as a prompt interrupted by Ctrl-C does, when one was pressed between prompts.
+    fn check(&self) -> anyhow::Result<()> {
+        if self.pressed() {
+            return Err(std::io::Error::from(std::io::ErrorKind::Interrupted).into());
+        }
+        Ok(())
+    }
+
+    fn release(&self) {
+        self.released.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Asks for a line of text until `check` accepts it. A rejected answer comes back as the
+/// editable text of the next try (dialoguer's own validation would erase it).
+fn ask_text(
+    theme: &ColorfulTheme,
+    prompt: &str,
+    default: Option<String>,
+    initial: Option<String>,
+    ctrl_c: &CtrlC,
+    check: impl Fn(&str) -> Result<(), String>,
+) -> anyhow::Result<String> {
+    let mut rejected: Option<String> = None;
+    loop {
+        ctrl_c.check()?;
+        let mut input = Input::<String>::with_theme(theme).with_prompt(prompt).allow_empty(true);
+        match &rejected {
+            Some(text) => input = input.with_initial_text(text.clone()),
+            None => {
+                if let Some(default) = &default {
+                    input = input.default(default.clone());
+                }
+                if let Some(initial) = &initial {
+                    input = input.with_initial_text(initial.clone());
+                }
+            }
+        }
+        let answer = input.interact_text()?;
+        match check(&answer) {
+            Ok(()) => return Ok(answer),
+            Err(reason) => {
+                let mut line = String::new();
+                theme.format_error(&mut line, &reason)?;
+                dialoguer::console::Term::stderr().write_line(&line)?;
+                rejected = Some(answer);
+            }
+        }
+    }
 }
 
 /// Whether a prompt ended because the user pressed Ctrl-C.
@@ -98,39 +186,32 @@ fn read_model(path: &Path) -> anyhow::Result<ModelInfo> {
 }
 
 /// Asks each question, with the flags as defaults. `None` when the user cancels (Esc).
-fn ask(args: &InitArgs, dir: &Path) -> anyhow::Result<Option<Answers>> {
+fn ask(args: &InitArgs, dir: &Path, ctrl_c: &CtrlC) -> anyhow::Result<Option<Answers>> {
     let theme = ColorfulTheme::default();
     let force = args.force;
-    let mut name_input = Input::<String>::with_theme(&theme).with_prompt("Project name").validate_with(
-        |name: &String| -> Result<(), String> {
-            generator::check_name(name).map_err(|error| error.to_string())?;
-            let target = dir.join(name);
-            let occupied = std::fs::read_dir(&target).map(|mut entries| entries.next().is_some()).unwrap_or(false);
-            if occupied && !force {
-                return Err(format!(
-                    "{} exists and is not empty (pick another name, or pass --force)",
-                    target.display()
-                ));
-            }
-            Ok(())
-        },
-    );
-    if let Some(name) = &args.name {
-        name_input = name_input.default(name.clone());
-    }
-    let name = name_input.interact_text()?;
+    let name = ask_text(&theme, "Project name", args.name.clone(), None, ctrl_c, |name| {
+        generator::check_name(name).map_err(|error| error.to_string())?;
+        let target = dir.join(name);
+        let occupied = std::fs::read_dir(&target).map(|mut entries| entries.next().is_some()).unwrap_or(false);
+        if occupied && !force {
+            return Err(format!("{} exists and is not empty (pick another name, or pass --force)", target.display()));
+        }
+        Ok(())
+    })?;
 
-    let model_text = Input::<String>::with_theme(&theme)
-        .with_prompt("ONNX model file (empty: add one to models/ later)")
-        .allow_empty(true)
-        .with_initial_text(args.model.as_ref().map(|path| path.display().to_string()).unwrap_or_default())
-        .validate_with(|text: &String| -> Result<(), String> {
+    let model_text = ask_text(
+        &theme,
+        "ONNX model file (empty: add one to models/ later)",
+        None,
+        args.model.as_ref().map(|path| path.display().to_string()),
+        ctrl_c,
+        |text| {
             if text.trim().is_empty() {
                 return Ok(());
             }
             onnx_proto::read_model_info(Path::new(text.trim())).map(|_| ()).map_err(|error| error.to_string())
-        })
-        .interact_text()?;
+        },
+    )?;
     let model = (!model_text.trim().is_empty()).then(|| PathBuf::from(model_text.trim()));
     let info = model.as_deref().map(read_model).transpose()?;
     if let Some(info) = &info {
@@ -147,6 +228,7 @@ fn ask(args: &InitArgs, dir: &Path) -> anyhow::Result<Option<Answers>> {
     };
     let items: Vec<String> =
         templates.iter().map(|template| format!("{:<15} {}", template.id, template.manifest.description)).collect();
+    ctrl_c.check()?;
     let Some(choice) = Select::with_theme(&theme)
         .with_prompt("Template")
         .items(&items)
@@ -158,18 +240,18 @@ fn ask(args: &InitArgs, dir: &Path) -> anyhow::Result<Option<Answers>> {
     let template = templates[choice].id.clone();
     let task = templates[choice].manifest.task;
 
+    ctrl_c.check()?;
     let Some(device) = ask_device(&theme, args.device)? else { return Ok(None) };
 
     let defaults = task.defaults();
     let threshold = |prompt: &str, given: Option<f64>, default: f32| -> anyhow::Result<f64> {
-        Ok(Input::<f64>::with_theme(&theme)
-            .with_prompt(prompt)
-            // The shortest decimal of the f32 default (0.7, not 0.699999988), as `template` writes it.
-            .default(given.unwrap_or_else(|| default.to_string().parse().unwrap_or(f64::from(default))))
-            .validate_with(|value: &f64| -> Result<(), &str> {
-                (0.0..=1.0).contains(value).then_some(()).ok_or("use a value from 0 to 1")
-            })
-            .interact_text()?)
+        // The shortest decimal of the f32 default (0.7, not 0.699999988), as `template` writes it.
+        let default = given.map_or(default.to_string(), |value| value.to_string());
+        let text = ask_text(&theme, prompt, Some(default), None, ctrl_c, |text| match text.trim().parse::<f64>() {
+            Ok(value) if (0.0..=1.0).contains(&value) => Ok(()),
+            _ => Err("use a value from 0 to 1".to_string()),
+        })?;
+        Ok(text.trim().parse()?)
     };
     let confidence = match task {
         TaskKind::Detection | TaskKind::Segmentation | TaskKind::Anomaly => {
@@ -182,17 +264,22 @@ fn ask(args: &InitArgs, dir: &Path) -> anyhow::Result<Option<Answers>> {
         _ => args.iou,
     };
 
+    ctrl_c.check()?;
     let Some(api) = Confirm::with_theme(&theme)
         .with_prompt("Add the HTTP server (serve, /predict, metrics, OIP v2)?")
         .default(args.api || args.docker)
+        // `y` then Enter answers this question alone; without it, the Enter answered the next.
+        .wait_for_newline(true)
         .interact_opt()?
     else {
         return Ok(None);
     };
     let docker = if api {
+        ctrl_c.check()?;
         let Some(docker) = Confirm::with_theme(&theme)
             .with_prompt("Add Docker, compose, Kubernetes and Helm files?")
             .default(args.docker)
+            .wait_for_newline(true)
             .interact_opt()?
         else {
             return Ok(None);
@@ -204,7 +291,8 @@ fn ask(args: &InitArgs, dir: &Path) -> anyhow::Result<Option<Answers>> {
 
     let answers = Answers { name, model, template, device, confidence, iou, api, docker };
     eprintln!("{}", summary(&answers, dir));
-    match Confirm::with_theme(&theme).with_prompt("Create it?").default(true).interact_opt()? {
+    ctrl_c.check()?;
+    match Confirm::with_theme(&theme).with_prompt("Create it?").default(true).wait_for_newline(true).interact_opt()? {
         Some(true) => Ok(Some(answers)),
         _ => Ok(None),
     }
@@ -291,16 +379,16 @@ fn create(answers: &Answers, dir: &Path, args: &InitArgs, printer: &Printer) -> 
         }
     }
     generator::move_into_place(&staged, &target, args.force)?;
-    if !args.no_git {
-        super::template::init_repository(&target, answers.template.as_str(), printer);
-    }
     printer.status(format!(
         "created `{}` from template `{}` in {:.0} ms",
         target.display(),
         answers.template,
         started.elapsed().as_secs_f64() * 1e3
     ));
-    let run = if answers.api { "serve" } else { "predict image.jpg" };
+    if !args.no_git {
+        super::template::init_repository(&target, answers.template.as_str(), printer);
+    }
+    let run = if answers.api { "serve" } else { "predict samples/sample.jpg" };
     let model_hint = if answers.model.is_some() { "" } else { "\n  cp /path/to/model.onnx models/model.onnx" };
     printer.status(format!(
         "next:\n  cd {}{model_hint}\n  inferx validate\n  cargo run --release -- {run}",

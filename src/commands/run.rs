@@ -1,9 +1,10 @@
 //! `inferx run`: predictions on images and folders, as a table or JSON, with annotated copies.
 
 use std::{
-    collections::HashSet,
+    collections::{BTreeMap, HashSet},
     path::{Path, PathBuf},
     process::ExitCode,
+    time::{Duration, Instant},
 };
 
 use crate::{
@@ -12,8 +13,8 @@ use crate::{
 };
 use anyhow::{bail, Context};
 use inferx_runtime::{
-    annotate, inputs, labels, results::ImagePrediction, PipelineOptions, PipelinePool, Prediction, ProjectConfig,
-    UserConfig,
+    annotate, inputs, labels, results::ImagePrediction, PipelineOptions, PipelinePool, Prediction, PredictionOutput,
+    ProjectConfig, UserConfig,
 };
 
 pub(crate) fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
@@ -22,22 +23,34 @@ pub(crate) fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
             bail!("{name} {value} is out of range: use a value between 0 and 1");
         }
     }
-    let images = inputs::collect_images(&args.inputs)?;
+    // With --config the model may be left out: then every path is an image.
+    let (model, input_paths) = match &args.config {
+        Some(_) if !names_a_model(&args.model) => (None, [vec![args.model.clone()], args.inputs.clone()].concat()),
+        _ => (Some(args.model.clone()), args.inputs.clone()),
+    };
+    let images = inputs::collect_images(&input_paths)?;
     let labels = args.labels.as_deref().map(labels::read_labels_file).transpose().context("reading --labels")?;
     // Precedence, lowest first: defaults, the user config, the project's inferx.yaml, INFERX_*
     // variables, flags.
     let user = UserConfig::discover().context("reading the user config")?;
-    let mut options = match &args.config {
+    let (model, mut options) = match &args.config {
         Some(path) => {
             let config =
                 ProjectConfig::load_with(path, &user).with_context(|| format!("reading `{}`", path.display()))?;
-            let mut options = config.pipeline_options(inferx_runtime::project_files::project_dir(path))?;
-            // The model is the one on the command line: its signature is beside it, unless the
-            // project names the signature file.
-            if let (Some(check), None) = (&mut options.signature, &config.model.signature) {
-                check.signature = inferx_runtime::model::signature::default_signature_path(&args.model);
-            }
-            options
+            let project_dir = inferx_runtime::project_files::project_dir(path);
+            let mut options = config.pipeline_options(project_dir)?;
+            let model = match model {
+                Some(model) => {
+                    // The model on the command line: its signature is beside it, unless the
+                    // project names the signature file.
+                    if let (Some(check), None) = (&mut options.signature, &config.model.signature) {
+                        check.signature = inferx_runtime::model::signature::default_signature_path(&model);
+                    }
+                    model
+                }
+                None => config.model_path(project_dir).with_context(|| format!("reading `{}`", path.display()))?,
+            };
+            (model, options)
         }
         None => {
             let mut options = PipelineOptions::default();
@@ -45,7 +58,7 @@ pub(crate) fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
             options.session.optimized_cache = inferx_runtime::library::graph_cache_dir();
             user.apply_without_project(&mut options, |name| std::env::var(name).ok())
                 .context("reading the user config and INFERX_* variables")?;
-            options
+            (args.model.clone(), options)
         }
     };
     options.task = args.task.or(options.task);
@@ -67,14 +80,14 @@ pub(crate) fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
     options.max_detections = args.max_det.or(options.max_detections);
     options.labels = labels.or(options.labels);
     // A folder runs on several sessions side by side when that is faster here (PipelinePool).
-    let pool = PipelinePool::load(&args.model, options, images.len())
-        .with_context(|| format!("could not load `{}`", args.model.display()))?;
+    let pool = PipelinePool::load(&model, options, images.len())
+        .with_context(|| format!("could not load `{}`", model.display()))?;
     let pipeline = pool.primary();
     let engine = pipeline.engine();
     let sessions = if pool.sessions() > 1 { format!(" · {} sessions", pool.sessions()) } else { String::new() };
     printer.status(format!(
         "{} · {} · {} ({}x{}) · loaded in {:.0} ms{sessions}",
-        args.model.display(),
+        model.display(),
         pipeline.task(),
         engine.device(),
         pipeline.preprocess_config().width,
@@ -85,6 +98,7 @@ pub(crate) fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
         std::fs::create_dir_all(dir).with_context(|| format!("could not create `{}`", dir.display()))?;
     }
     let bar = printer.progress(images.len() as u64, "predicting");
+    let started = Instant::now();
     let mut results = Vec::new();
     let mut failures = Vec::new();
     let mut saved_names = HashSet::new();
@@ -99,19 +113,23 @@ pub(crate) fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
         });
         match saved {
             Ok(prediction) => results.push((path.clone(), prediction)),
-            Err(error) => failures.push(format!("{}: {error:#}", path.display())),
+            Err(error) => failures.push(failure_line(path, &error)),
         }
         bar.inc(1);
     });
     bar.finish_and_clear();
+    let summary = (images.len() > 1).then(|| summary_line(&results, failures.len(), started.elapsed()));
     if args.json {
         let rows: Vec<ImagePrediction> = results
             .into_iter()
             .map(|(path, prediction)| ImagePrediction { image: path.display().to_string(), prediction })
             .collect();
         printer.out(serde_json::to_string_pretty(&rows)?)?;
-    } else {
+    } else if !results.is_empty() {
         printer.out(render_table(&results))?;
+    }
+    if let Some(summary) = summary {
+        printer.status(summary);
     }
     if let Some(dir) = &args.save {
         printer.status(format!("annotated images written to `{}`", dir.display()));
@@ -132,6 +150,60 @@ fn save_annotated(
     let canvas = annotate::draw_prediction(image, prediction);
     let target = dir.join(inputs::annotated_file_name(path, saved_names));
     canvas.save(&target).with_context(|| format!("could not write `{}`", target.display()))
+}
+
+/// Whether a path given before the images is the model (with `--config` it may be left out).
+fn names_a_model(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|extension| extension.eq_ignore_ascii_case("onnx") || extension.eq_ignore_ascii_case("ort"))
+}
+
+/// `path: what went wrong`, the path said once (most errors already name it).
+fn failure_line(path: &Path, error: &anyhow::Error) -> String {
+    let message = format!("{error:#}");
+    if message.contains(&format!("`{}`", path.display())) {
+        message
+    } else {
+        format!("{}: {message}", path.display())
+    }
+}
+
+/// `2 images in 0.4 s (5.0 images/s) · FACE_FEMALE 3, BELLY_EXPOSED 1`: what a run of many
+/// images did, with what it found by label (detections, top classes or anomaly verdicts).
+fn summary_line(results: &[(PathBuf, Prediction)], failed: usize, elapsed: Duration) -> String {
+    let mut found: BTreeMap<String, usize> = BTreeMap::new();
+    for (_, prediction) in results {
+        let labels: Vec<String> = match &prediction.output {
+            PredictionOutput::Classification { top } => {
+                top.first().map(|class| class.label.clone()).into_iter().collect()
+            }
+            PredictionOutput::Anomaly(anomaly) => vec![anomaly.verdict().to_string()],
+            _ => prediction.detections().iter().map(|detection| detection.label.clone()).collect(),
+        };
+        for label in labels {
+            *found.entry(label).or_default() += 1;
+        }
+    }
+    let mut counts: Vec<(String, usize)> = found.into_iter().collect();
+    counts.sort_by(|(a_label, a), (b_label, b)| b.cmp(a).then(a_label.cmp(b_label)));
+    let seconds = elapsed.as_secs_f64();
+    let mut line = format!(
+        "{} image{} in {seconds:.1} s ({:.1} images/s)",
+        results.len(),
+        if results.len() == 1 { "" } else { "s" },
+        results.len() as f64 / seconds.max(1e-9)
+    );
+    if failed > 0 {
+        line.push_str(&format!(", {failed} failed"));
+    }
+    let what = match results.first().map(|(_, prediction)| &prediction.output) {
+        Some(PredictionOutput::Classification { .. }) => "top classes",
+        Some(PredictionOutput::Anomaly(_)) => "verdicts",
+        _ => "detections",
+    };
+    let listed: Vec<String> = counts.iter().map(|(label, count)| format!("{label} {count}")).collect();
+    line.push_str(&format!(" · {what}: {}", if listed.is_empty() { "none".to_string() } else { listed.join(", ") }));
+    line
 }
 
 fn file_name(path: &Path) -> String {

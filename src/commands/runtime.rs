@@ -63,21 +63,18 @@ pub(crate) fn install_with_progress(
     request: &InstallRequest,
     printer: &Printer,
 ) -> inferx_runtime::Result<install::InstallOutcome> {
-    let mut bar: Option<indicatif::ProgressBar> = None;
+    // A spinner while the wheel is found and after it is downloaded (extracting), a download
+    // bar with the time left in between: no silent minute.
+    let bar = std::cell::RefCell::new(printer.spinner("runtime", &format!("finding {}", request.flavor.package())));
+    let replace = |next: indicatif::ProgressBar| bar.replace(next).finish_and_clear();
     let mut on_progress = |event: Progress| match event {
         Progress::Start { file, total } => {
-            bar = Some(printer.progress(total.unwrap_or(0), &format!("downloading {file}")));
+            replace(printer.download(total.unwrap_or(0), &format!("downloading {file}")));
         }
-        Progress::Advance(bytes) => {
-            if let Some(bar) = &bar {
-                bar.set_position(bytes);
-            }
-        }
-        Progress::Finish => {
-            if let Some(bar) = bar.take() {
-                bar.finish_and_clear();
-            }
-        }
+        Progress::Advance(bytes) => bar.borrow().set_position(bytes),
+        Progress::Finish => replace(printer.spinner("runtime", "extracting the libraries")),
     };
-    install::install(request, &mut on_progress)
+    let outcome = install::install(request, &mut on_progress);
+    bar.borrow().finish_and_clear();
+    outcome
 }

@@ -42,10 +42,13 @@ pub(crate) fn generate(
     if git {
         init_repository(&target, request.template.as_str(), printer);
     }
+    // Only the steps still to do: the model when none was given, ONNX Runtime when it is not
+    // found on this machine.
     let model_hint = if request.model.is_some() { "" } else { "\n  cp /path/to/model.onnx models/model.onnx" };
-    let command = if request.api { "serve" } else { "predict image.jpg" };
+    let runtime_hint = if inferx_runtime::library::locate().is_ok() { "" } else { "\n  inferx runtime install" };
+    let command = if request.api { "serve" } else { "predict samples/sample.jpg" };
     printer.status(format!(
-        "next:\n  cd {}{model_hint}\n  inferx runtime install\n  cargo run --release -- {command}",
+        "next:\n  cd {}{model_hint}{runtime_hint}\n  cargo run --release -- {command}",
         target.display()
     ));
     Ok(())

@@ -50,27 +50,41 @@ pub(crate) fn run(args: TestArgs, printer: &Printer) -> anyhow::Result<ExitCode>
         args.images
     };
     let profile = if args.release { "release" } else { "debug" };
-    let bar = printer.progress(4, "inferx test");
+    let release = if args.release { " --release" } else { "" };
+    let bar = printer.spinner("validate", "inferx.yaml, the model and the files");
     let mut stages = Vec::new();
     let mut report = |stage: Stage, printer: &Printer| {
-        bar.inc(1);
         if !args.json {
             let mark = match stage.status {
                 Status::Passed => "ok",
                 Status::Failed => "FAILED",
                 Status::Skipped => "skipped",
             };
-            printer.status(format!("{:<9} {mark:<7} {:>6.1} s  {}", stage.name, stage.seconds, stage.detail));
+            let line = format!("{:<9} {mark:<7} {:>6.1} s  {}", stage.name, stage.seconds, stage.detail);
+            printer.status_above(&bar, line);
         }
         let failed = matches!(stage.status, Status::Failed);
         stages.push(stage);
         !failed
     };
+    let running = |step: &str, what: String| {
+        bar.set_prefix(step.to_string());
+        bar.set_message(what);
+    };
 
     let passed = report(validate_stage(&dir), printer)
-        && report(cargo_stage("build", &dir, &["build", "--quiet"], args.release)?, printer)
-        && report(cargo_stage("tests", &dir, &["test"], args.release)?, printer)
-        && report(predict_stage(&dir, &project.name, profile, &images, args.json)?, printer);
+        && {
+            running("build", format!("cargo build{release} (a first build takes a few minutes)"));
+            report(cargo_stage("build", &dir, &["build", "--quiet"], args.release)?, printer)
+        }
+        && {
+            running("tests", format!("cargo test{release}"));
+            report(cargo_stage("tests", &dir, &["test"], args.release)?, printer)
+        }
+        && {
+            running("predict", format!("{} predict", project.name));
+            report(predict_stage(&dir, &project.name, profile, &images, args.json)?, printer)
+        };
     bar.finish_and_clear();
 
     if args.json {

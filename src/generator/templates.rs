@@ -200,7 +200,8 @@ mod tests {
                 keys.sort();
                 keys
             };
-            let mut wanted_input: Vec<String> = common.iter().chain(input).map(|key| key.to_string()).collect();
+            let mut wanted_input: Vec<String> =
+                common.iter().chain(input).map(std::string::ToString::to_string).collect();
             wanted_input.sort();
             assert_eq!(keys("input"), wanted_input, "{name}: input\n{text}");
             assert_eq!(keys("thresholds"), thresholds.to_vec(), "{name}: thresholds\n{text}");

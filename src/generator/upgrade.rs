@@ -8,6 +8,8 @@
 //! - a file the user edited (or any differing file when there is no record) is kept, and the
 //!   new version is written beside it as `<file>.new`; `--force` replaces it instead (an
 //!   edited `inferx.yaml` also loses the keys its task does not read: [`super::migrate`]);
+//! - a file the user edited whose template renders what the record holds is left alone: the
+//!   templates did not change it, so there is nothing to merge;
 //! - a file the templates no longer produce is removed when unedited, kept otherwise; every
 //!   file of the vendored runtime counts as generated, even where no record names it, so
 //!   `--force` removes the ones this version no longer has.
@@ -75,6 +77,16 @@ pub fn plan(project: &ProjectFacts, force: bool) -> Result<UpgradePlan, Generate
                 let diff = unified_diff(&file.path, &String::from_utf8_lossy(&bytes), &contents);
                 if record.is_pristine(&file.path, &bytes) {
                     change(&file.path, ChangeKind::Update, "as generated: replaced", contents, diff)
+                } else if record.is_pristine(&file.path, &file.contents) && !force {
+                    // The user's edit of a file whose template output has not changed: there is
+                    // nothing new to merge, so it is left alone.
+                    change(
+                        &file.path,
+                        ChangeKind::Unchanged,
+                        "you edited it; its template did not change",
+                        contents,
+                        String::new(),
+                    )
                 } else if force {
                     change(&file.path, ChangeKind::Update, "you edited it: replaced (--force)", contents, diff)
                 } else if file.path == lock::LOCK_FILE {

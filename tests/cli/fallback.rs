@@ -15,17 +15,13 @@ fn cuda_on_a_cpu_only_runtime_falls_back_with_a_warning_and_correct_results() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("execution provider `cuda` is not usable, falling back"), "{stderr}");
-    assert!(stderr.contains("not in this ONNX Runtime build"), "the probe's reason is given: {stderr}");
+    assert!(
+        stderr.contains("no NVIDIA GPU found") || stderr.contains("not in this ONNX Runtime build"),
+        "the probe's reason is given: {stderr}"
+    );
     assert!(stderr.contains("cpu"), "{stderr}");
     let records: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let golden = golden("detection_nudenet-320n_320.json");
-    assert_same_detections(
-        "astronaut.png",
-        &detections_of(&records[0]),
-        &golden_detections(&golden, "astronaut.png"),
-        1e-3,
-        1.0,
-    );
+    assert_astronaut_at_320(&records[0]);
 }
 
 #[test]
@@ -81,6 +77,10 @@ fn devices_reports_the_runtime_and_the_cpu_as_usable() {
     assert_eq!(cpu["usable"], true);
     let cuda = providers.iter().find(|status| status["provider"] == "cuda").unwrap();
     assert_eq!(cuda["in_runtime"], false, "the CPU wheel has no CUDA provider");
-    assert!(cuda["reason"].as_str().unwrap().contains("inferx runtime install --gpu"));
+    // The advice fits the machine: the GPU build where there is an NVIDIA GPU, else the reason
+    // is that there is none.
+    let has_nvidia = report["gpus"].as_array().unwrap().iter().any(|gpu| gpu["vendor"] == "nvidia");
+    let expected = if has_nvidia { "inferx runtime install --gpu" } else { "no NVIDIA GPU found" };
+    assert!(cuda["reason"].as_str().unwrap().contains(expected), "{cuda}");
     assert_eq!(report["auto_chain"], "cpu");
 }

@@ -74,11 +74,11 @@ fn the_wizard_walked_with_keystrokes_equals_the_yes_flags() {
     session.exp_string("NMS IoU threshold").unwrap();
     press(&mut session, "\r"); // the task's default
     session.exp_string("Add the HTTP server").unwrap();
-    press(&mut session, "y");
+    press(&mut session, "y\r");
     session.exp_string("Add Docker").unwrap();
-    press(&mut session, "y");
+    press(&mut session, "y\r");
     session.exp_string("Create it?").unwrap();
-    press(&mut session, "y");
+    press(&mut session, "y\r");
     session.exp_string("created").unwrap();
     session.exp_eof().unwrap();
     assert!(exit_code(&session).ends_with(", 0)"), "{}", exit_code(&session));
@@ -159,5 +159,86 @@ fn without_a_terminal_it_fails_at_once_pointing_to_yes() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("confidence 1.5 is out of range"));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+/// Walks the wizard (no model, the defaults) up to the prompt that shows `prompt`.
+fn up_to(session: &mut PtySession, prompt: &str) {
+    let steps: [(&str, &str); 6] = [
+        ("Project name", "walked-app\r"),
+        ("ONNX model file", "\r"),
+        ("Template", "\r"),
+        ("Device", "\r"),
+        ("Score threshold", "\r"),
+        ("NMS IoU threshold", "\r"),
+    ];
+    for (shown, answer) in steps {
+        session.exp_string(shown).unwrap();
+        if shown == prompt {
+            return;
+        }
+        press(session, answer);
+    }
+    session.exp_string(prompt).unwrap();
+}
+
+#[test]
+fn ctrl_c_on_every_kind_of_prompt_cancels_like_esc_with_the_terminal_restored() {
+    // A text input, a choice and a yes/no question.
+    for prompt in ["Project name", "Template", "Add the HTTP server"] {
+        let dir = temp_dir();
+        let mut session = wizard(dir.path(), &["--skip-runtime"]);
+        up_to(&mut session, prompt);
+        session.send_control('c').unwrap();
+        let printed = session.exp_string("cancelled; nothing was written").unwrap();
+        session.exp_eof().unwrap();
+        let status = exit_code(&session);
+        assert!(
+            status.starts_with("Exited(") && status.ends_with(", 1)"),
+            "{prompt}: an error exit, not a kill: {status}"
+        );
+        assert!(printed.contains("\x1b[?25h"), "{prompt}: the cursor is shown again: {printed:?}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "{prompt}: nothing on disk");
+    }
+}
+
+#[test]
+fn a_rejected_name_stays_editable() {
+    let dir = temp_dir();
+    let mut session = wizard(dir.path(), &["--skip-runtime"]);
+    session.exp_string("Project name").unwrap();
+    session.send_line("kept-name!").unwrap();
+    session.exp_string("use only ASCII letters").unwrap();
+    // The rejected text is still there: one Backspace fixes it.
+    press(&mut session, "\x7f\r");
+    session.exp_string("ONNX model file").unwrap();
+    press(&mut session, "\r");
+    for prompt in ["Template", "Device", "Score threshold", "NMS IoU threshold"] {
+        session.exp_string(prompt).unwrap();
+        press(&mut session, "\r");
+    }
+    session.exp_string("Add the HTTP server").unwrap();
+    press(&mut session, "n\r");
+    session.exp_string("Create it?").unwrap();
+    press(&mut session, "y\r");
+    session.exp_string("created").unwrap();
+    session.exp_eof().unwrap();
+    assert!(dir.path().join("kept-name/inferx.yaml").is_file(), "the corrected name was used");
+}
+
+#[test]
+fn one_answer_answers_one_question() {
+    let dir = temp_dir();
+    let mut session = wizard(dir.path(), &["--skip-runtime"]);
+    up_to(&mut session, "Add the HTTP server");
+    // `y` then Enter, as people type it: the Enter must not also answer "Add Docker".
+    press(&mut session, "y\r");
+    session.exp_string("Add Docker").unwrap();
+    press(&mut session, "y\r");
+    let summary = session.exp_string("Create it?").unwrap();
+    assert!(summary.contains("Dockerfile, compose"), "Docker was answered by its own `y`: {summary}");
+    press(&mut session, "n\r");
+    session.exp_string("cancelled; nothing was written").unwrap();
+    session.exp_eof().unwrap();
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }

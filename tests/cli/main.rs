@@ -1,5 +1,8 @@
 //! Integration tests of the `inferx` binary on real models: goldens, device fallback, errors.
 
+#![expect(clippy::unwrap_used, reason = "a test helper that unwraps fails its test with the value it got")]
+
+#[macro_use]
 #[path = "../support/mod.rs"]
 mod support;
 
@@ -8,6 +11,7 @@ mod config;
 mod errors;
 mod examples;
 mod fallback;
+mod first_hour;
 mod golden;
 mod hostile;
 mod init;

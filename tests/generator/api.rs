@@ -108,7 +108,7 @@ fn edits_are_kept_unless_forced_and_comments_survive() {
     let after = tree(&project);
     assert!(after["src/main.rs"].contains("Serve(server::ServeArgs)"));
     assert!(after["Cargo.toml"].contains("# keep me"), "comments survive toml_edit");
-    assert!(after["Cargo.toml"].contains("features = [\"server\"]"));
+    assert!(after["Cargo.toml"].contains("features = [\"logging\", \"server\"]"), "{}", after["Cargo.toml"]);
     assert!(after["inferx.yaml"].contains("\nserver:\n"));
 }
 

@@ -2,6 +2,9 @@
 //! refusals that leave nothing behind, and generated projects (and their HTTP server) compiled
 //! and run on the real detector.
 
+#![expect(clippy::unwrap_used, reason = "a test helper that unwraps fails its test with the value it got")]
+
+#[macro_use]
 #[path = "../support/mod.rs"]
 mod support;
 

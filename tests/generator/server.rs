@@ -675,7 +675,7 @@ fn metric(metrics: &str, prefix: &str) -> Option<f64> {
 #[test]
 fn a_request_alone_runs_on_every_core_and_requests_together_share_the_sessions() {
     let server = start("sessions", |server, _| server.workers = 2, &[]);
-    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let info = get(&server, "/model/info", &[]).json();
     assert_eq!(info["server"]["sessions"], 2, "{info}");
     assert_eq!(info["server"]["solo_session"], cores > 1, "{info}");
@@ -907,4 +907,44 @@ fn slow_and_idle_clients_are_cut_off_and_make_room_at_the_connection_cap() {
     // Ordinary requests are unaffected.
     let (_, bytes) = photo("astronaut.png");
     assert_eq!(post(&server, "/predict", "image/png", &bytes, &[]).status, 200);
+}
+
+#[test]
+fn server_logs_carry_timestamps_never_colour_and_can_be_json_lines() {
+    for format in ["text", "json"] {
+        let mut child = Command::new(shared_target().join(format!("debug/{NAME}")))
+            .current_dir(project())
+            .args(["serve", "--port", "0"])
+            .env("INFERX_LOG", "info")
+            .env("INFERX_LOG_FORMAT", format)
+            .env_remove("NO_COLOR")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (sender, receiver) = mpsc::channel();
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                if line.contains("listening") {
+                    let _ = sender.send(line);
+                }
+            }
+        });
+        let line = receiver.recv_timeout(Duration::from_secs(60)).expect("the server logs that it listens");
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(!line.contains('\x1b'), "no colour in a pipe, though NO_COLOR is unset: {line:?}");
+        let timestamp = if format == "json" {
+            let record: Value = serde_json::from_str(&line).unwrap_or_else(|error| panic!("{error}: {line}"));
+            assert_eq!(record["level"], "INFO", "{record}");
+            assert_eq!(record["fields"]["message"], "listening", "{record}");
+            record["timestamp"].as_str().expect("a timestamp").to_string()
+        } else {
+            assert!(line.contains("INFO") && line.contains("listening"), "{line}");
+            line.split_whitespace().next().unwrap().to_string()
+        };
+        // RFC 3339 in UTC: 2026-01-02T03:04:05.678901Z.
+        assert!(timestamp.len() >= 20 && timestamp.as_bytes()[10] == b'T' && timestamp.ends_with('Z'), "{timestamp}");
+    }
 }

@@ -14,7 +14,7 @@ fn describe_project(root: &Path) -> String {
         .into_iter()
         .filter_map(Result::ok)
         .filter(|entry| entry.file_type().is_file())
-        .map(|entry| entry.into_path())
+        .map(walkdir::DirEntry::into_path)
         .collect();
     files.sort();
     let mut text = String::new();

@@ -178,9 +178,14 @@ fn projects_of_the_previous_release_upgrade_with_no_new_files_and_their_own_code
             write(&file, edited);
         }
         let said = upgrade(project, &[]);
+        // Every edit is kept; where the template changed since, the new version is beside it,
+        // and where it did not (tests/smoke.rs), there is nothing to merge and no `.new`.
         for path in &own_code {
-            assert!(project.join(format!("{path}.new")).is_file(), "`{path}` is kept, the new one beside it:\n{said}");
+            let kept = std::fs::read_to_string(project.join(path)).unwrap();
+            assert!(kept.ends_with("// Edited by the user.\n"), "`{path}` keeps the user's edit:\n{said}");
         }
+        assert!(project.join("src/main.rs.new").is_file(), "main.rs changed since: the new one beside it:\n{said}");
+        assert!(!project.join("tests/smoke.rs.new").exists(), "smoke.rs did not change: left alone:\n{said}");
         let vendored = project.join("runtime/src");
         assert!(
             vendored.join("tensor.rs").is_file() && !vendored.join("session.rs").exists(),

@@ -100,7 +100,7 @@ fn a_panic_in_the_callback_stops_the_workers_instead_of_hanging() {
     let pool = two_sessions();
     let paths: Vec<_> = std::iter::repeat_n(images().join("astronaut.png"), 40).collect();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        pool.predict_files(&paths, |index, _| assert!(index < 3, "the callback fails at file 3"))
+        pool.predict_files(&paths, |index, _| assert!(index < 3, "the callback fails at file 3"));
     }));
     // Reaching this line at all is the test: without the window closing, the workers would
     // wait for room forever and the scope would never end.
@@ -115,7 +115,7 @@ fn a_pool_loaded_for_a_folder_gives_the_same_results_while_and_after_its_session
     names.extend(names.clone());
     let (paths, bad) = photos_and_a_bad_file(dir.path(), &names, 4);
     let pool = PipelinePool::load(detector(), options(), paths.len()).unwrap();
-    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     assert_eq!(pool.sessions(), cores.clamp(1, inferx_runtime::session::plan::MAX_SESSIONS));
     let alone = Pipeline::load(detector(), options()).unwrap();
     // The first call starts on the first session while the others are still being created;
@@ -169,6 +169,7 @@ fn refused_promptly<T: Send + 'static>(
 #[cfg(unix)]
 fn project_files_through_symlinks_fifos_and_devices_are_refused_by_every_loader() {
     use inferx_runtime::{server::AppState, server::ServeOptions, Error, FileProblem};
+    type Load = fn(PathBuf) -> Error;
 
     // (case, inferx.yaml lines, how the project is broken, the problem, words of the message)
     type Break = fn(&Path, &Path);
@@ -229,7 +230,6 @@ fn project_files_through_symlinks_fifos_and_devices_are_refused_by_every_loader(
         let root = temp_dir();
         let config = project_with(root.path(), extra);
         break_it(config.parent().unwrap(), &root.path().join("elsewhere"));
-        type Load = fn(PathBuf) -> Error;
         let loaders: [(&str, Load); 3] = [
             ("info", |config| refused_promptly("info", move || Pipeline::from_config_file(config))),
             ("predict", |config| refused_promptly("predict", move || PipelinePool::from_config_file(config, 4))),

@@ -1,7 +1,7 @@
 //! Shared helpers for integration tests: fixture paths, the `inferx` command, golden files.
 
 // Each test binary uses a different subset of these helpers.
-#![allow(dead_code)]
+#![allow(dead_code, reason = "shared by several targets, each using a part")]
 
 use std::path::{Path, PathBuf};
 
@@ -117,6 +117,14 @@ pub fn golden_detections(golden: &Value, image: &str) -> Vec<(u64, f64, [f64; 4]
         .collect()
 }
 
+/// Asserts an `inferx run --json` record of astronaut.png holds the detector's golden
+/// detections at 320 (scores within 1e-3, boxes within a pixel).
+pub fn assert_astronaut_at_320(record: &Value) {
+    let golden = golden("detection_nudenet-320n_320.json");
+    let expected = golden_detections(&golden, "astronaut.png");
+    assert_same_detections("astronaut.png", &detections_of(record), &expected, 1e-3, 1.0);
+}
+
 /// Asserts two detection lists agree: same classes in order, scores within `score_tolerance`,
 /// box corners within `pixel_tolerance`.
 pub fn assert_same_detections(
@@ -218,3 +226,74 @@ pub fn assert_json_close(actual: &Value, expected: &Value, relative: f64, path: 
         _ => assert_eq!(actual, expected, "{path}"),
     }
 }
+
+/// Regex filters that make `inferx` output the same on every machine and every run: temporary
+/// folders, the repository, the user cache, versions and timings. [`inferx_snapshot!`] applies
+/// them; tests add their own only for what is theirs.
+pub fn snapshot_filters() -> Vec<(String, String)> {
+    let escape = |text: &str| {
+        text.chars().fold(String::new(), |mut escaped, c| {
+            if "\\.+*?()|[]{}^$#&-~".contains(c) {
+                escaped.push('\\');
+            }
+            escaped.push(c);
+            escaped
+        })
+    };
+    let mut filters = vec![
+        (escape(&repo().display().to_string()), "[REPO]".to_string()),
+        (r"(/[^\s`'/]+)*/inferx-test-[A-Za-z0-9]+".to_string(), "[TEMP]".to_string()),
+        (r"(/[^\s`'/]+)*/\.cache/inferx".to_string(), "[CACHE]".to_string()),
+        (r"(?i)\b(inferx|ONNX Runtime) \d+\.\d+\.\d+".to_string(), "$1 [VERSION]".to_string()),
+        (format!(r"\b{}\b", escape(env!("CARGO_PKG_VERSION"))), "[VERSION]".to_string()),
+        (r"\b\d+(\.\d+)? ?(ms|s)\b".to_string(), "[TIME] $2".to_string()),
+        (r"\b\d+(\.\d+)? images/s\b".to_string(), "[RATE] images/s".to_string()),
+    ];
+    if let Ok(temp) = std::env::temp_dir().canonicalize() {
+        filters.push((escape(&temp.display().to_string()), "[TMP]".to_string()));
+    }
+    filters
+}
+
+/// An `inferx` run as a snapshot reads it: the exit status, then stdout and stderr.
+pub fn describe_output(output: &std::process::Output) -> String {
+    format!(
+        "success: {}\nexit_code: {}\n----- stdout -----\n{}\n----- stderr -----\n{}",
+        output.status.success(),
+        output.status.code().map_or("none (a signal)".to_string(), |code| code.to_string()),
+        String::from_utf8_lossy(&output.stdout).trim_end(),
+        String::from_utf8_lossy(&output.stderr).trim_end(),
+    )
+}
+
+/// Runs an `inferx` command and pins what it printed as `snapshots/cli/<name>.snap`, through
+/// [`snapshot_filters`]; returns the `Output` for further checks. The one way CLI output is
+/// snapshotted (as uv's `uv_snapshot!`): `cargo insta test --accept --test cli` updates them.
+#[allow(unused_macros, reason = "each test binary that includes support uses a different subset")]
+macro_rules! inferx_snapshot {
+    ($name:expr, $command:expr) => {
+        inferx_snapshot!($name, $command, [])
+    };
+    ($name:expr, $command:expr, [$($filter:expr),* $(,)?]) => {{
+        let output = $command.output().expect("run inferx");
+        let text = crate::support::describe_output(&output);
+        #[allow(unused_mut, reason = "only with extra filters")]
+        let mut filters = crate::support::snapshot_filters();
+        $(filters.push(($filter.0.to_string(), $filter.1.to_string()));)*
+        let filters: Vec<(&str, &str)> = filters.iter().map(|(from, to)| (from.as_str(), to.as_str())).collect();
+        insta::with_settings!({
+            snapshot_path => crate::support::repo().join("snapshots/cli"),
+            prepend_module_to_snapshot => false,
+            omit_expression => true,
+            filters => filters,
+        }, {
+            insta::assert_snapshot!($name, text);
+        });
+        output
+    }};
+}
+
+/// A filter for [`inferx_snapshot!`] that leaves predictions out of a snapshot of what a
+/// command says (their values are pinned by the goldens, with tolerances).
+pub const WITHOUT_STDOUT: (&str, &str) =
+    (r"(?s)----- stdout -----\n.*\n----- stderr -----", "----- stdout -----\n[PREDICTIONS]\n----- stderr -----");

@@ -52,7 +52,7 @@ impl ModelInfo {
                 ort::value::ValueType::Tensor { ty, shape, dimension_symbols } => (
                     ty.to_string(),
                     shape.iter().copied().collect::<Vec<i64>>(),
-                    dimension_symbols.iter().map(|symbol| symbol.to_string()).collect(),
+                    dimension_symbols.iter().cloned().collect(),
                 ),
                 other => (other.to_string(), Vec::new(), Vec::new()),
             };

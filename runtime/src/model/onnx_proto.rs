@@ -36,7 +36,7 @@ pub fn parse_model(bytes: &[u8], file: String) -> std::result::Result<ModelInfo,
         match (field.number, field.value) {
             (1, Value::Varint(version)) => ir_version = Some(version),
             (2, Value::Bytes(name)) => {
-                info.producer = Some(String::from_utf8_lossy(name).into_owned()).filter(|name| !name.is_empty())
+                info.producer = Some(String::from_utf8_lossy(name).into_owned()).filter(|name| !name.is_empty());
             }
             (7, Value::Bytes(graph)) => {
                 saw_graph = true;
@@ -47,7 +47,7 @@ pub fn parse_model(bytes: &[u8], file: String) -> std::result::Result<ModelInfo,
                 for field in Fields::new(opset) {
                     match field? {
                         Field { number: 1, value: Value::Bytes(text) } => {
-                            domain = String::from_utf8_lossy(text).into_owned()
+                            domain = String::from_utf8_lossy(text).into_owned();
                         }
                         Field { number: 2, value: Value::Varint(number) } => version = number,
                         _ => {}
@@ -129,7 +129,7 @@ fn read_value_info(bytes: &[u8]) -> std::result::Result<TensorInfo, String> {
                         for field in Fields::new(tensor_type) {
                             match field? {
                                 Field { number: 1, value: Value::Varint(element) } => {
-                                    tensor.dtype = element_type_name(element).to_string()
+                                    tensor.dtype = element_type_name(element).to_string();
                                 }
                                 Field { number: 2, value: Value::Bytes(shape) } => read_shape(shape, &mut tensor)?,
                                 _ => {}

@@ -821,7 +821,7 @@ impl Preprocessor {
             // SAFETY: the CPU has AVX2, checked just above.
             return unsafe { self.write_planes_avx2(source, transform, (width, height), output, buffers) };
         }
-        self.write_planes_portable(source, transform, (width, height), output, buffers)
+        self.write_planes_portable(source, transform, (width, height), output, buffers);
     }
 
     /// [`Self::write_planes`] compiled for AVX2: the same code, in 8-wide vectors where it
@@ -836,7 +836,7 @@ impl Preprocessor {
         output: &mut [f32],
         buffers: &mut RowBuffers,
     ) {
-        self.write_planes_portable(source, transform, size, output, buffers)
+        self.write_planes_portable(source, transform, size, output, buffers);
     }
 
     #[inline(always)]

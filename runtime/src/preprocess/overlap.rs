@@ -166,7 +166,7 @@ impl<'b> PngRows<'b> {
             // A panic goes back to the caller, and the helper lives on.
             let _ = done.send(std::panic::catch_unwind(AssertUnwindSafe(|| consume(&mut rows))));
         });
-        helper()?.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).send(job).ok()?;
+        helper()?.lock().unwrap_or_else(std::sync::PoisonError::into_inner).send(job).ok()?;
         let reader = &mut self.reader;
         // The decoder parses hostile bytes: a panic of it means a malformed file, which the
         // ordinary path reports.
@@ -304,7 +304,7 @@ mod tests {
     /// alongside would find it busy.
     fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
         static SERIAL: Mutex<()> = Mutex::new(());
-        SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The tensor of `bytes` by the ordinary path: decode the whole image, then preprocess.

@@ -260,7 +260,7 @@ impl LinearPlan {
             let (green, blue) = rest.split_at_mut(self.width);
             // A pixel is read as one 4-byte word (its 3 bytes and the next one), which only the
             // last pixel of a buffer cannot do.
-            #[allow(unused_mut)]
+            #[cfg_attr(not(target_arch = "x86_64"), expect(unused_mut, reason = "only the x86_64 path assigns it"))]
             let mut done = 0;
             #[cfg(target_arch = "x86_64")]
             if let Some(taps) = &self.vector_taps {

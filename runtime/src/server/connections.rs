@@ -241,7 +241,7 @@ impl DeadlineIo {
                     Poll::Pending => Poll::Pending,
                 }
             }
-            done => {
+            done @ Poll::Ready(_) => {
                 self.write_deadline = None;
                 if matches!(done, Poll::Ready(Ok(_))) {
                     // An answer still being written is not idle time: the idle deadline runs
@@ -306,7 +306,7 @@ impl Shared {
     /// The open connections.
     fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
         // Nothing is left half-done under this lock, so a panic elsewhere cannot poison it.
-        self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -638,7 +638,7 @@ mod tests {
         let (mut io, _client) = connection(&cycles).await;
         let (kind, after) = read_until_failure(&mut io).await;
         assert_eq!(kind, io::ErrorKind::TimedOut);
-        assert!(after >= HEADER - Duration::from_millis(20) && after < IDLE, "{after:?}");
+        assert!(after >= HEADER.checked_sub(Duration::from_millis(20)).unwrap() && after < IDLE, "{after:?}");
     }
 
     #[tokio::test]
@@ -649,7 +649,10 @@ mod tests {
         cycles.answered.store(1, Ordering::Relaxed);
         let (kind, after) = read_until_failure(&mut io).await;
         assert_eq!(kind, io::ErrorKind::TimedOut);
-        assert!(after >= IDLE - Duration::from_millis(20), "idle, not the header deadline: {after:?}");
+        assert!(
+            after >= IDLE.checked_sub(Duration::from_millis(20)).unwrap(),
+            "idle, not the header deadline: {after:?}"
+        );
 
         // Once the next request's first byte is in, its headers are on the header deadline.
         let (mut io, mut client) = connection(&cycles).await;
@@ -662,7 +665,7 @@ mod tests {
         let _client = sender.await.unwrap();
         assert_eq!(kind, io::ErrorKind::TimedOut);
         let expected = Duration::from_millis(400) + HEADER;
-        assert!(after >= expected - Duration::from_millis(20) && after < IDLE, "{after:?}");
+        assert!(after >= expected.checked_sub(Duration::from_millis(20)).unwrap() && after < IDLE, "{after:?}");
     }
 
     #[tokio::test]
@@ -676,7 +679,10 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(50)).await;
         let (kind, after) = read_until_failure(&mut io).await;
         assert_eq!(kind, io::ErrorKind::TimedOut);
-        assert!(after >= IDLE - Duration::from_millis(20), "idle, not the header deadline: {after:?}");
+        assert!(
+            after >= IDLE.checked_sub(Duration::from_millis(20)).unwrap(),
+            "idle, not the header deadline: {after:?}"
+        );
     }
 
     #[tokio::test]
@@ -777,7 +783,7 @@ mod serving {
         assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok"), "{answer}");
         let idle = Duration::from_millis(LIMITS.idle_timeout_ms);
         assert!(
-            closed - sent >= idle - Duration::from_millis(20),
+            closed - sent >= idle.checked_sub(Duration::from_millis(20)).unwrap(),
             "idle, not the header deadline: {:?}",
             closed - sent
         );

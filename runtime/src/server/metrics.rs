@@ -164,7 +164,7 @@ fn process_tag() -> u64 {
 fn request_id(request: &Request) -> HeaderValue {
     let given = request.headers().get(&REQUEST_ID).filter(|value| {
         let bytes = value.as_bytes();
-        !bytes.is_empty() && bytes.len() <= 64 && bytes.iter().all(|byte| byte.is_ascii_graphic())
+        !bytes.is_empty() && bytes.len() <= 64 && bytes.iter().all(u8::is_ascii_graphic)
     });
     match given {
         Some(value) => value.clone(),

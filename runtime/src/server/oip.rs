@@ -108,7 +108,7 @@ struct RequestInput {
     datatype: String,
     data: TensorData,
     #[serde(default)]
-    #[allow(dead_code)]
+    #[expect(dead_code, reason = "accepted because the protocol allows it; nothing reads it")]
     parameters: Option<IgnoredAny>,
 }
 
@@ -116,7 +116,7 @@ struct RequestInput {
 struct RequestOutput {
     name: String,
     #[serde(default)]
-    #[allow(dead_code)]
+    #[expect(dead_code, reason = "accepted because the protocol allows it; nothing reads it")]
     parameters: Option<IgnoredAny>,
 }
 
@@ -128,7 +128,7 @@ struct InferRequest {
     #[serde(default)]
     outputs: Vec<RequestOutput>,
     #[serde(default)]
-    #[allow(dead_code)]
+    #[expect(dead_code, reason = "accepted because the protocol allows it; nothing reads it")]
     parameters: Option<IgnoredAny>,
 }
 

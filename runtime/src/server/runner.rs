@@ -202,7 +202,7 @@ impl Worker {
     /// Blocks for one job, then, with batching on, gathers more image jobs until the batch is
     /// full or `max_wait` has passed. `None` once the server is gone.
     fn next_jobs(&self) -> Option<Vec<Job>> {
-        let receiver = self.receiver.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let receiver = self.receiver.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let first = receiver.recv().ok()?;
         let mut jobs = vec![first];
         if self.max_batch > 1 && matches!(jobs[0].work, Work::Predict { .. }) {

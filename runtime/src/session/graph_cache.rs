@@ -41,7 +41,7 @@ pub(crate) fn model_sha256(model: &Path) -> Option<String> {
     static HASHED: Mutex<Vec<(Stamp, String)>> = Mutex::new(Vec::new());
     let metadata = std::fs::metadata(model).ok()?;
     let stamp: Stamp = (model.canonicalize().ok()?, metadata.len(), metadata.modified().ok()?);
-    let hashed = || HASHED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let hashed = || HASHED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some((_, sha256)) = hashed().iter().find(|(known, _)| *known == stamp) {
         return Some(sha256.clone());
     }
@@ -84,14 +84,14 @@ impl Staging {
     /// A staging file for `entry`, or `None` when its folder cannot be written. Its name ends
     /// in `.ort` too: ONNX Runtime picks the format it saves from the extension.
     pub(crate) fn for_entry(entry: &Path) -> Option<Staging> {
+        // Unique per process and per call: a server creates its worker sessions side by side.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let dir = entry.parent()?;
         if let Err(error) = std::fs::create_dir_all(dir) {
             tracing::debug!("no optimised-graph cache in {}: {error}", dir.display());
             return None;
         }
         let name = entry.file_name()?.to_string_lossy();
-        // Unique per process and per call: a server creates its worker sessions side by side.
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let call = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let path = dir.join(format!(".{}-{call}-{name}", std::process::id()));
         match std::fs::File::create(&path) {

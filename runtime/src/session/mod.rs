@@ -212,10 +212,13 @@ impl Engine {
                 }
                 Err(BuildError::Model(reason)) => return Err(Error::ModelLoad { path: model.to_path_buf(), reason }),
                 Err(BuildError::Provider(reason)) => {
+                    // The probe's reason when it saw one (ONNX Runtime's says the same in its
+                    // own words); ONNX Runtime's when the probe expected it to work.
                     let reason = if entry.usable || entry.reason.is_empty() {
                         reason
                     } else {
-                        format!("{} ({reason})", entry.reason)
+                        tracing::info!("ONNX Runtime on `{}`: {reason}", entry.device);
+                        entry.reason.clone()
                     };
                     if options.strict_device && position == 0 && options.device != Device::Auto {
                         return Err(Error::DeviceUnavailable { device: entry.device.to_string(), reason });
@@ -224,10 +227,9 @@ impl Engine {
                         return Err(Error::ModelLoad { path: model.to_path_buf(), reason });
                     }
                     tracing::warn!(
-                        provider = %entry.device,
-                        next = %chain.entries[position + 1].device,
-                        "execution provider `{}` is not usable, falling back: {reason}",
-                        entry.device
+                        "execution provider `{}` is not usable, falling back to `{}`: {reason}",
+                        entry.device,
+                        chain.entries[position + 1].device
                     );
                     fallbacks.push(Fallback { device: entry.device.to_string(), reason });
                 }
@@ -289,7 +291,7 @@ impl Engine {
     ) -> Result<R> {
         let tensor =
             TensorRef::from_array_view((shape.to_vec(), data)).map_err(|error| Error::Inference(error.to_string()))?;
-        let mut session = self.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut session = self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let input_name = self.info.inputs[0].name.clone();
         let outputs = session
             .run(ort::inputs![input_name.as_str() => tensor])
@@ -318,7 +320,7 @@ impl Engine {
                 .map_err(|error| bad(error.to_string()))?;
             values.push((input.name.clone(), tensor.into()));
         }
-        let mut session = self.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut session = self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let outputs = session.run(values).map_err(|error| Error::Inference(error.to_string()))?;
         self.info
             .outputs

@@ -74,7 +74,7 @@ impl Hardware {
 
     /// The cores of this process.
     pub fn available_cores() -> usize {
-        std::thread::available_parallelism().map_or(1, |cores| cores.get())
+        std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
     }
 }
 

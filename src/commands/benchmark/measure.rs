@@ -8,7 +8,8 @@ use std::{
 };
 
 use inferx_runtime::{
-    image::DynamicImage, library, Device, Error as RuntimeError, Pipeline, PipelineOptions, SessionOptions, TaskKind,
+    image::DynamicImage, library, preprocess::PreprocessConfig, Device, Error as RuntimeError, Pipeline,
+    PipelineOptions, SessionOptions, TaskKind,
 };
 use serde::{Deserialize, Serialize};
 
@@ -138,6 +139,9 @@ pub struct BenchPlan {
     pub batches: Vec<usize>,
     /// Input sizes (for models with a dynamic input; a fixed input wins).
     pub sizes: Vec<u32>,
+    /// A project's preprocessing, used as it is for the size it has (so `--e2e` times the
+    /// pipeline `predict` and `serve` run).
+    pub project_input: Option<PreprocessConfig>,
     /// Intra-op threads (0 = default).
     pub threads: usize,
     /// Timed runs per configuration.
@@ -213,9 +217,11 @@ pub fn measure(plan: &BenchPlan, config: &BenchConfig, device: Device, on_run: &
         return skipped(error.to_string());
     }
     let library_ms = if first_load { library_started.elapsed().as_secs_f64() * 1e3 } else { 0.0 };
+    let input = plan.project_input.clone().filter(|input| input.width == config.size);
     let options = PipelineOptions {
         task: plan.task,
-        input_size: Some(config.size),
+        input_size: if input.is_some() { None } else { Some(config.size) },
+        input,
         session: SessionOptions {
             device,
             // A device that is not there is reported as skipped, never measured as CPU.
@@ -321,7 +327,7 @@ pub fn machine() -> Machine {
     let cpu = inferx_runtime::device::CpuInfo::detect();
     Machine {
         cpu: cpu.model.clone(),
-        cores: std::thread::available_parallelism().map_or(1, |cores| cores.get()),
+        cores: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
         os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
         onnxruntime: library::loaded().map(|runtime| runtime.version.clone()).unwrap_or_default(),
         inferx: env!("CARGO_PKG_VERSION").to_string(),
@@ -389,47 +395,112 @@ pub fn to_csv(report: &BenchReport) -> String {
     text
 }
 
-/// An SVG bar chart of p50 latency (bars) and p99 (ticks) per measured configuration.
+/// An SVG bar chart of p50 latency (bars) and p99 (ticks) per measured configuration: a
+/// title naming the model, a legend, a y axis in milliseconds with round ticks, and one label
+/// per bar (device, batch, size). At least 560 px wide, so every text fits at 12 px.
 pub fn to_svg(report: &BenchReport) -> String {
-    let measured: Vec<&BenchResult> = report.results.iter().filter(|result| result.latency_ms.is_some()).collect();
-    let slowest =
-        measured.iter().filter_map(|result| result.latency_ms.as_ref().map(|latency| latency.p99)).fold(1e-9, f64::max);
-    let (bar, gap, left, top, height) = (36.0, 24.0, 60.0, 40.0, 240.0);
-    let width = left + measured.len() as f64 * (bar + gap) + gap;
-    let scale = |ms: f64| height * ms / slowest;
+    let measured: Vec<(&BenchResult, &Latency)> = report
+        .results
+        .iter()
+        .filter_map(|result| result.latency_ms.as_ref().map(|latency| (result, latency)))
+        .collect();
+    let slowest = measured.iter().map(|(_, latency)| latency.p99).fold(0.0, f64::max);
+    let step = round_step(slowest / 4.0);
+    let axis_max = (slowest / step).ceil().max(1.0) * step;
+    let (bar, gap, left, right, top, height) = (48.0, 36.0, 78.0, 24.0, 84.0, 260.0);
+    let plot_width = (measured.len() as f64 * (bar + gap) + gap).max(458.0);
+    let width = left + plot_width + right;
+    let base = top + height;
+    let y = |ms: f64| base - height * ms / axis_max;
+    // About 7 px a character at 12 px: the model's name is cut to what the width holds.
+    let model = std::path::Path::new(&report.model)
+        .file_name()
+        .map_or(report.model.clone(), |name| name.to_string_lossy().into_owned());
+    let room = ((width - 32.0) / 7.0) as usize;
+    let model = if model.chars().count() > room {
+        format!("{}…", model.chars().take(room.saturating_sub(1)).collect::<String>())
+    } else {
+        model
+    };
     let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{:.0}\" font-family=\"sans-serif\" font-size=\"11\">\n<text x=\"{left}\" y=\"20\" font-size=\"14\">{} — latency per run (bar p50, tick p99), ms</text>\n<line x1=\"{left}\" y1=\"{}\" x2=\"{width:.0}\" y2=\"{}\" stroke=\"#888\"/>\n<text x=\"8\" y=\"{}\">{slowest:.1}</text><text x=\"8\" y=\"{}\">0</text>\n",
-        top + height + 70.0,
-        escape(&report.model),
-        top + height,
-        top + height,
-        top + 10.0,
-        top + height,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{:.0}\" viewBox=\"0 0 {width:.0} {:.0}\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n<text x=\"16\" y=\"26\" font-size=\"16\" font-weight=\"bold\">Latency per run</text>\n<text x=\"16\" y=\"46\" fill=\"#444\">{}</text>\n",
+        base + 56.0,
+        base + 56.0,
+        escape(&model),
     );
-    for (index, result) in measured.iter().enumerate() {
-        let Some(latency) = &result.latency_ms else { continue };
-        let x = left + gap + index as f64 * (bar + gap);
-        let (p50, p99) = (scale(latency.p50), scale(latency.p99));
+    // The legend, under the title.
+    svg.push_str(
+        "<rect x=\"16\" y=\"58\" width=\"14\" height=\"10\" fill=\"#4c78a8\"/><text x=\"36\" y=\"68\">p50 (bar)</text>\n<line x1=\"120\" y1=\"63\" x2=\"134\" y2=\"63\" stroke=\"#e45756\" stroke-width=\"2\"/><text x=\"140\" y=\"68\">p99 (tick)</text>\n");
+    // The y axis: round ticks with their values, and the unit.
+    svg.push_str(&format!(
+        "<line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{base}\" stroke=\"#888\"/>\n<line x1=\"{left}\" y1=\"{base}\" x2=\"{:.0}\" y2=\"{base}\" stroke=\"#888\"/>\n<text transform=\"translate(22 {:.0}) rotate(-90)\" text-anchor=\"middle\">latency (ms)</text>\n",
+        width - right,
+        top + height / 2.0,
+    ));
+    let ticks = (axis_max / step).round() as usize;
+    for tick in 0..=ticks {
+        let value = tick as f64 * step;
+        let decimals = if step >= 1.0 { 0 } else { 1 + (-step.log10()).floor() as usize };
         svg.push_str(&format!(
-            "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{bar}\" height=\"{p50:.1}\" fill=\"#4c78a8\"><title>p50 {:.2} ms</title></rect>\n<line x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#e45756\" stroke-width=\"2\"><title>p99 {:.2} ms</title></line>\n<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{:.1}</text>\n<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{} b{} {}</text>\n",
-            top + height - p50,
+            "<line x1=\"{:.0}\" y1=\"{:.1}\" x2=\"{:.0}\" y2=\"{:.1}\" stroke=\"#ddd\"/><text x=\"{:.0}\" y=\"{:.1}\" text-anchor=\"end\">{value:.decimals$}</text>\n",
+            left + 1.0,
+            y(value),
+            width - right,
+            y(value),
+            left - 6.0,
+            y(value) + 4.0,
+        ));
+    }
+    for (index, (result, latency)) in measured.iter().enumerate() {
+        let x = left + gap + index as f64 * (bar + gap);
+        svg.push_str(&format!(
+            "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{bar}\" height=\"{:.1}\" fill=\"#4c78a8\"><title>p50 {:.2} ms</title></rect>\n<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#e45756\" stroke-width=\"2\"><title>p99 {:.2} ms</title></line>\n<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{:.1}</text>\n<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{} b{} {}</text>\n",
+            y(latency.p50),
+            base - y(latency.p50),
             latency.p50,
-            top + height - p99,
-            x + bar,
-            top + height - p99,
+            x - 4.0,
+            y(latency.p99),
+            x + bar + 4.0,
+            y(latency.p99),
             latency.p99,
             x + bar / 2.0,
-            top + height - p50 - 4.0,
+            y(latency.p99).min(y(latency.p50)) - 5.0,
             latency.p50,
             x + bar / 2.0,
-            top + height + 16.0,
+            base + 18.0,
             escape(&result.config.device),
             result.config.batch,
             result.config.size,
         ));
     }
+    if measured.is_empty() {
+        svg.push_str(&format!(
+            "<text x=\"{:.0}\" y=\"{:.0}\" text-anchor=\"middle\" fill=\"#444\">nothing was measured</text>\n",
+            left + plot_width / 2.0,
+            top + height / 2.0
+        ));
+    }
     svg.push_str("</svg>\n");
     svg
+}
+
+/// A round axis step near `rough`: 1, 2 or 5 times a power of ten.
+fn round_step(rough: f64) -> f64 {
+    if rough <= 0.0 || !rough.is_finite() {
+        return 1.0;
+    }
+    let power = 10f64.powf(rough.log10().floor());
+    let fraction = rough / power;
+    let nice = if fraction <= 1.0 {
+        1.0
+    } else if fraction <= 2.0 {
+        2.0
+    } else if fraction <= 5.0 {
+        5.0
+    } else {
+        10.0
+    };
+    nice * power
 }
 
 fn escape(text: &str) -> String {
@@ -502,6 +573,44 @@ pub fn append_history(path: &Path, report: &BenchReport) -> std::io::Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn axis_steps_are_round() {
+        assert_eq!(round_step(3.2), 5.0);
+        assert_eq!(round_step(12.0), 20.0);
+        assert_eq!(round_step(0.07), 0.1);
+        assert_eq!(round_step(0.0), 1.0);
+    }
+
+    #[test]
+    fn one_configuration_still_gives_a_readable_chart() {
+        let latency = Latency { min: 9.0, mean: 10.0, p50: 10.0, p95: 12.0, p99: 13.0 };
+        let machine =
+            Machine { cpu: "x".into(), cores: 1, os: "linux".into(), onnxruntime: "1".into(), inferx: "0".into() };
+        let result = BenchResult {
+            config: BenchConfig { device: "cpu".into(), batch: 1, size: 320, e2e: false },
+            status: "measured".into(),
+            reason: None,
+            device_used: Some("cpu".into()),
+            cold_start: None,
+            latency_ms: Some(latency),
+            throughput: Some(100.0),
+            peak_rss_mib: None,
+            split_ms: None,
+        };
+        let report = BenchReport {
+            model: format!("/a/very/long/path/{}.onnx", "model".repeat(40)),
+            timestamp: 0,
+            machine,
+            iterations: 1,
+            results: vec![result],
+        };
+        let svg = to_svg(&report);
+        assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"560\""), "{svg}");
+        assert!(svg.contains("latency (ms)") && svg.contains("p50 (bar)") && svg.contains("p99 (tick)"), "{svg}");
+        assert!(svg.contains(">15</text>"), "the axis ends on a round value above p99: {svg}");
+        assert!(svg.contains("…</text>") && !svg.contains("/a/very/long"), "the model's name is cut to fit: {svg}");
+    }
 
     #[test]
     fn percentiles_are_nearest_rank() {

@@ -12,7 +12,7 @@ use measure::{BenchPlan, BenchReport};
 use crate::{cli::BenchmarkArgs, output::Printer};
 
 pub(crate) fn run(args: BenchmarkArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
-    let (model, task) = if args.target.is_dir() {
+    let (model, task, project_input) = if args.target.is_dir() {
         let config_path = args.target.join(inferx_runtime::config::CONFIG_FILE);
         let config = ProjectConfig::load(&config_path)
             .with_context(|| format!("`{}` is a folder but not a project", args.target.display()))?;
@@ -20,11 +20,20 @@ pub(crate) fn run(args: BenchmarkArgs, printer: &Printer) -> anyhow::Result<Exit
         // The project's model checks (sha256, signature) hold here too.
         let options = config.pipeline_options(&args.target)?;
         inferx_runtime::pipeline::verify_model_file(&model, &options)?;
-        (model, Some(config.task))
+        (model, Some(config.task), Some(config.input))
     } else {
-        (args.target.clone(), args.task)
+        (args.target.clone(), args.task, None)
     };
     anyhow::ensure!(model.is_file(), "model `{}` not found", model.display());
+    // By default, the size `predict` and `serve` run at: the project's, else the model's own.
+    let sizes = if args.size.is_empty() {
+        vec![match &project_input {
+            Some(input) => input.width,
+            None => default_size(&model, task)?,
+        }]
+    } else {
+        args.size.clone()
+    };
     anyhow::ensure!(args.iterations > 0, "--iterations must be at least 1");
     anyhow::ensure!(args.batch.iter().all(|&batch| batch > 0), "--batch sizes must be at least 1");
     let baseline: Option<BenchReport> = match &args.compare {
@@ -41,7 +50,8 @@ pub(crate) fn run(args: BenchmarkArgs, printer: &Printer) -> anyhow::Result<Exit
         task,
         devices: args.devices.clone(),
         batches: args.batch.clone(),
-        sizes: args.size.clone(),
+        sizes,
+        project_input,
         threads: args.threads,
         iterations: args.iterations,
         warmup: args.warmup,
@@ -105,4 +115,12 @@ pub(crate) fn run(args: BenchmarkArgs, printer: &Printer) -> anyhow::Result<Exit
         printer.status(format!("no regression beyond {:.0}% against the baseline", args.max_regression * 100.0));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A model's own input size: its fixed input, its `imgsz` metadata, else its task's default.
+fn default_size(model: &std::path::Path, task: Option<inferx_runtime::TaskKind>) -> anyhow::Result<u32> {
+    let info = inferx_runtime::onnx_proto::read_model_info(model)
+        .with_context(|| format!("could not read the model `{}`", model.display()))?;
+    let task = task.unwrap_or_else(|| info.guess_task());
+    Ok(info.input_size().map_or(task.defaults().input_size, |(_, width)| width))
 }
