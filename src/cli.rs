@@ -116,6 +116,16 @@ pub struct RunArgs {
     /// A labels file (one per line, or a JSON/YAML list) instead of the model's names.
     #[arg(long)]
     pub labels: Option<PathBuf>,
+    /// Follow objects across the inputs, taken as one sequence of frames in order (a folder's
+    /// numbered frames by number): one line per frame, with a `track_id` on each detection and
+    /// line and zone events (JSON Lines with `--json`). Detectors only; ByteTrack, lines and
+    /// zones from `tracking:` in `--config`. Lowers `--conf` to `tracking.track_low_thresh`
+    /// (0.1) unless given.
+    #[arg(long, conflicts_with = "save")]
+    pub track: bool,
+    /// Frames per second of a `--track` sequence, for `pts_ms` and times in zones.
+    #[arg(long, value_name = "FPS", default_value_t = 30.0, requires = "track")]
+    pub fps: f64,
 }
 
 /// `inferx inspect`.

@@ -17,6 +17,7 @@ use crate::{
     project_files::{self, ProjectFile, MODEL_FILE_LIMIT, SMALL_FILE_LIMIT},
     session::SessionOptions,
     tasks::{DetectionLayout, ScoreKind},
+    tracking::TrackingConfig,
     Error, Result, TaskKind,
 };
 
@@ -187,6 +188,9 @@ pub struct ProjectConfig {
     #[serde(default)]
     #[validate(nested)]
     pub server: ServerConfig,
+    /// Tracking across frames (`predict --track`): ByteTrack's parameters, lines and zones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking: Option<TrackingConfig>,
 }
 
 /// The `server:` section: the HTTP API of a project generated with `--api` (or `inferx api`).
@@ -739,6 +743,7 @@ impl ProjectConfig {
             threads: Threads::default(),
             limits: ImageLimits::default(),
             server: ServerConfig::default(),
+            tracking: None,
         }
     }
 
@@ -958,6 +963,18 @@ impl ProjectConfig {
             return Err(Error::config(format!(
                 "server.auth.open_routes entry `{route}` must be a path starting with /"
             )));
+        }
+        if let Some(tracking) = &self.tracking {
+            if self.task != TaskKind::Detection {
+                return Err(Error::config(format!(
+                    "tracking: is set but the task is {}: tracking follows detected boxes, so it needs task: detection (remove the section otherwise)",
+                    self.task
+                )));
+            }
+            let problems = tracking.problems();
+            if !problems.is_empty() {
+                return Err(Error::config(problems.join("; ")));
+            }
         }
         check_relative("model.path", &self.model.path, "put the model in models/")?;
         if let Some(file) = &self.labels_file {
@@ -1221,6 +1238,41 @@ mod tests {
         config.thresholds.confidence = 0.5;
         config.model.path = "../elsewhere/model.onnx".into();
         assert!(config.check().unwrap_err().to_string().contains("stay inside"));
+    }
+
+    #[test]
+    fn the_tracking_section_takes_ultralytics_names_lines_and_zones_and_is_checked() {
+        let yaml = format!(
+            "{MINIMAL}tracking:\n  track_buffer: 60\n  new_track_thresh: 0.4\n  lines:\n    - {{name: door, start: [0, 100], end: [640, 100], anchors: [bottom_center]}}\n  zones:\n    - {{name: till, polygon: [[0, 0], [100, 0], [100, 100]]}}\n"
+        );
+        let config = ProjectConfig::parse(&yaml).unwrap();
+        config.check().unwrap();
+        let tracking = config.tracking.clone().unwrap();
+        assert_eq!((tracking.track_buffer, tracking.new_track_thresh, tracking.match_thresh), (60, 0.4, 0.8));
+        assert_eq!(tracking.lines[0].min_frames, 2);
+        assert_eq!(tracking.zones[0].anchor, crate::tracking::Anchor::BottomCenter);
+        assert!(ProjectConfig::parse(MINIMAL).unwrap().tracking.is_none(), "no section, no tracking");
+
+        let error = ProjectConfig::parse(&format!("{MINIMAL}tracking:\n  track_bufer: 60\n")).unwrap_err();
+        assert!(error.to_string().contains("did you mean `track_buffer`?"), "{error}");
+        let mut bad = config.clone();
+        let section = bad.tracking.as_mut().unwrap();
+        section.match_thresh = 1.5;
+        section.lines[0].end = section.lines[0].start;
+        section.zones[0].polygon.pop();
+        section.zones[0].name = "door".into();
+        let error = bad.check().unwrap_err().to_string();
+        for expected in [
+            "tracking.match_thresh is 1.5: use a value between 0 and 1",
+            "tracking.lines[0]: start and end are the same point",
+            "tracking.zones[0].polygon has 2 points: a zone needs at least 3",
+            "tracking.zones[0].name `door` is used twice",
+        ] {
+            assert!(error.contains(expected), "{expected:?} in {error}");
+        }
+        let mut classifier = config;
+        classifier.task = TaskKind::Classification;
+        assert!(classifier.check().unwrap_err().to_string().contains("needs task: detection"));
     }
 
     #[test]

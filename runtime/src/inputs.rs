@@ -62,6 +62,34 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
+/// Sorts frames of an image sequence into their order: by path, with runs of digits compared
+/// as numbers, so `frame_2.png` comes before `frame_10.png` (and zero-padded names keep their
+/// order).
+pub fn sort_frames(paths: &mut [PathBuf]) {
+    paths.sort_by_cached_key(|path| natural_key(&path.to_string_lossy()));
+}
+
+/// A path as text and numbers: `frame_10.png` → `["frame_", 10, ".png"]`.
+fn natural_key(text: &str) -> Vec<(String, u128, usize)> {
+    let mut key = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        if digits > 0 {
+            // Numbers compare by value, then by length (`007` after `7`).
+            let (number, tail) = rest.split_at(digits);
+            key.push((String::new(), number.parse().unwrap_or(u128::MAX), digits));
+            rest = tail;
+        } else {
+            let text_end = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+            let (text, tail) = rest.split_at(text_end);
+            key.push((text.to_string(), 0, 0));
+            rest = tail;
+        }
+    }
+    key
+}
+
 /// A file name for the annotated copy of `input`: its stem plus `.png`, made unique within
 /// `used`. Only the file name is kept, so no input can make us write outside the output folder.
 pub fn annotated_file_name(input: &Path, used: &mut HashSet<String>) -> String {
@@ -91,6 +119,21 @@ mod tests {
             images.iter().map(|path| path.strip_prefix(dir.path()).unwrap().display().to_string()).collect();
         assert_eq!(names, ["a.PNG", "b.jpg", "nested/c.webp"]);
         assert!(collect_images(&[dir.path().join("missing.jpg")]).is_err());
+    }
+
+    #[test]
+    fn frames_sort_by_their_numbers() {
+        let mut frames: Vec<PathBuf> =
+            ["f/frame_10.png", "f/frame_2.png", "f/frame_1.png", "f/frame_007.png", "f/frame_7.png", "f/a.png"]
+                .into_iter()
+                .map(PathBuf::from)
+                .collect();
+        sort_frames(&mut frames);
+        let names: Vec<String> = frames.iter().map(|path| path.display().to_string()).collect();
+        assert_eq!(
+            names,
+            ["f/a.png", "f/frame_1.png", "f/frame_2.png", "f/frame_7.png", "f/frame_007.png", "f/frame_10.png"]
+        );
     }
 
     #[test]

@@ -85,11 +85,14 @@ pub mod annotate;
 pub mod preprocess;
 pub mod results;
 pub mod tasks;
+// Following objects across frames, and counting them (boxes in, tracks out).
+pub mod tracking;
 // 5. One entry point for every caller.
 pub mod pipeline;
 // 6. Many inputs at once; inferx.yaml.
 pub mod config;
 pub mod pool;
+pub mod sequence;
 // 7. The HTTP face.
 #[cfg(feature = "server")]
 pub mod server;

@@ -399,6 +399,91 @@ impl Pipeline {
         result
     }
 
+    /// Decodes and predicts encoded images: the one entry point for images that arrive
+    /// encoded, alone or several at once (a server's requests). `each` gets every image's
+    /// index in `images` with its prediction or its own error, and, for an image that asked
+    /// for it ([`EncodedImage::keep_decoded`]), the decoded image (to draw on). Returns how
+    /// many images reached the model.
+    ///
+    /// `load` is what only the caller knows: with [`Load::Idle`] (nothing else runs on the
+    /// machine) a lone image is decoded and preprocessed on two cores at once
+    /// ([`Pipeline::predict_bytes_overlapped`]); otherwise, and for several images, each is
+    /// decoded on this thread and they run together ([`Pipeline::predict_batch`]). Either
+    /// way an image's `timings` say the same things: `decode_ms` its decoding, the rest as
+    /// for any prediction. An image that cannot be decoded, or whose model input would be
+    /// over the limits, gets an [`Error::Image`] and does not reach the model; a failed run
+    /// gives every image in it the run's error.
+    ///
+    /// ```no_run
+    /// use inferx_runtime::{pipeline::{EncodedImage, Load}, Pipeline};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pipeline = Pipeline::from_config_file("inferx.yaml")?;
+    /// let (a, b) = (std::fs::read("a.png")?, std::fs::read("b.jpg")?);
+    /// let images = [EncodedImage::new(&a), EncodedImage { keep_decoded: true, ..EncodedImage::new(&b) }];
+    /// let run = pipeline.predict_encoded(&images, Load::Busy, |index, result, decoded| match result {
+    ///     Ok(prediction) => println!("{index}: {:?} (decoded kept: {})", prediction.output, decoded.is_some()),
+    ///     Err(error) => eprintln!("{index}: {error}"),
+    /// });
+    /// println!("{run} images ran");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn predict_encoded(
+        &self,
+        images: &[EncodedImage<'_>],
+        load: Load,
+        mut each: impl FnMut(usize, Result<Prediction>, Option<&DynamicImage>),
+    ) -> usize {
+        if let ([image], Load::Idle) = (images, load) {
+            if !image.keep_decoded {
+                let result = self.predict_bytes_overlapped(image.bytes);
+                let ran = !matches!(result, Err(Error::Image { .. }));
+                each(0, result, None);
+                return usize::from(ran);
+            }
+        }
+        let mut decoded = Vec::with_capacity(images.len());
+        // Each decoded image's index in `images` and decoding time.
+        let mut decoded_from = Vec::with_capacity(images.len());
+        for (index, image) in images.iter().enumerate() {
+            let started = Instant::now();
+            let checked = preprocess::decode_image(image.bytes, &self.limits)
+                .and_then(|decoded| self.input_size((decoded.width(), decoded.height())).map(|_| decoded));
+            match checked {
+                Ok(image) => {
+                    decoded.push(image);
+                    decoded_from.push((index, started.elapsed()));
+                }
+                Err(error) => each(index, Err(error), None),
+            }
+        }
+        if decoded.is_empty() {
+            return 0;
+        }
+        match self.predict_batch(&decoded) {
+            Ok(predictions) => {
+                for ((mut prediction, (index, decode_time)), image) in
+                    predictions.into_iter().zip(&decoded_from).zip(&decoded)
+                {
+                    prediction.timings.decode_ms = decode_time.as_secs_f64() * 1e3;
+                    each(*index, Ok(prediction), images[*index].keep_decoded.then_some(image));
+                }
+            }
+            Err(error) => match decoded_from.as_slice() {
+                [(index, _)] => each(*index, Err(error), None),
+                // `Error` is not `Clone`: each image of the run gets its text.
+                _ => {
+                    let reason = error.to_string();
+                    for (index, _) in &decoded_from {
+                        each(*index, Err(Error::Inference(reason.clone())), None);
+                    }
+                }
+            },
+        }
+        decoded.len()
+    }
+
     /// [`Preprocessor::input_size_within_limits`] under this pipeline's limits, once the
     /// buffers kept at the image's own size are checked against `limits.max_alloc_bytes` too:
     /// an RGB copy where preprocessing converts (3 bytes a pixel; a gray image decodes to one),
@@ -522,6 +607,33 @@ impl Pipeline {
         let scratch = if scratch.image_buffer_bytes() > POOL_KEEP_BYTES { Scratch::default() } else { scratch };
         self.scratch.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((scratch, tensor));
     }
+}
+
+/// One encoded image for [`Pipeline::predict_encoded`].
+#[derive(Debug, Clone, Copy)]
+pub struct EncodedImage<'a> {
+    /// The encoded image (PNG, JPEG, WebP, BMP, TIFF, GIF).
+    pub bytes: &'a [u8],
+    /// Hand the decoded image to the caller too (to draw the result on it). Such an image is
+    /// decoded whole, never row by row on two cores.
+    pub keep_decoded: bool,
+}
+
+impl<'a> EncodedImage<'a> {
+    /// `bytes`, its decoded image not kept.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        EncodedImage { bytes, keep_decoded: false }
+    }
+}
+
+/// What the caller of [`Pipeline::predict_encoded`] knows of the machine: whether the images
+/// are the only work running, so that a lone one may take a second core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Load {
+    /// Nothing else runs: a lone image may be decoded and preprocessed on two cores at once.
+    Idle,
+    /// Other work runs or waits: one core for these images.
+    Busy,
 }
 
 /// Pooled preprocessing buffers larger than this are freed after use rather than kept.

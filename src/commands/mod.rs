@@ -11,6 +11,7 @@ mod run;
 mod runtime;
 mod template;
 mod test_project;
+mod track;
 mod upgrade;
 mod validate;
 

@@ -79,6 +79,7 @@ pub(crate) fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
     options.top_k = args.top_k.or(options.top_k);
     options.max_detections = args.max_det.or(options.max_detections);
     options.labels = labels.or(options.labels);
+    let tracking = if args.track { Some(super::track::prepare(&args, &mut options)?) } else { None };
     // A folder runs on several sessions side by side when that is faster here (PipelinePool).
     let pool = PipelinePool::load(&model, options, images.len())
         .with_context(|| format!("could not load `{}`", model.display()))?;
@@ -94,6 +95,9 @@ pub(crate) fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
         pipeline.preprocess_config().height,
         engine.load_time().as_secs_f64() * 1e3
     ));
+    if let Some(tracking) = tracking {
+        return super::track::run(&args, &pool, images, tracking, printer);
+    }
     if let Some(dir) = &args.save {
         std::fs::create_dir_all(dir).with_context(|| format!("could not create `{}`", dir.display()))?;
     }

@@ -22,4 +22,5 @@ mod privacy;
 mod readme;
 mod signing;
 mod tasks;
+mod tracking;
 mod validate;

@@ -153,6 +153,33 @@ fn generated_yolo_project_builds_predicts_and_passes_its_tests() {
     assert_eq!(info["device"], "cpu");
     assert_eq!(info["task"], "detection");
 
+    // `predict --track`: the same JSON Lines as `inferx run --track` (one record type, in the
+    // runtime), the ids on the same boxes.
+    let clip = temp_dir();
+    let frames = face_clip(clip.path(), 8, 30);
+    let tracked = json_lines(
+        &Command::new(&binary)
+            .current_dir(&project)
+            .arg("predict")
+            .arg(&frames)
+            .args(["--track", "--json"])
+            .output()
+            .unwrap(),
+    );
+    let reference = json_lines(
+        &inferx().arg("run").arg(&model).arg(&frames).args(["--size", "320", "--track", "--json"]).output().unwrap(),
+    );
+    assert_eq!(tracked.len(), 8);
+    for (record, cli_record) in tracked.iter().zip(&reference) {
+        assert_eq!((&record["frame"], &record["pts_ms"]), (&cli_record["frame"], &cli_record["pts_ms"]));
+        let ids = |record: &serde_json::Value| -> Vec<serde_json::Value> {
+            record["detections"].as_array().unwrap().iter().map(|d| d["track_id"].clone()).collect()
+        };
+        assert_eq!(ids(record), ids(cli_record), "{record}\n{cli_record}");
+        assert!(!ids(record).is_empty(), "the face is tracked on every frame: {record}");
+        assert_same_detections("a frame", &detections_of(record), &detections_of(cli_record), 1e-5, 1e-2);
+    }
+
     // `inferx test`: validate, build, the project's own tests, then its samples/ predicted by
     // the binary it built: the sample photo the template ships, and two of ours.
     let shipped = project.join("samples/sample.jpg");

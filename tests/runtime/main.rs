@@ -20,3 +20,4 @@ mod quantized;
 mod segmentation;
 mod sessions;
 mod tasks;
+mod tracking;

@@ -297,3 +297,30 @@ macro_rules! inferx_snapshot {
 /// command says (their values are pinned by the goldens, with tolerances).
 pub const WITHOUT_STDOUT: (&str, &str) =
     (r"(?s)----- stdout -----\n.*\n----- stderr -----", "----- stdout -----\n[PREDICTIONS]\n----- stderr -----");
+
+/// Writes `frames` frames (`frame_1.png`, `frame_2.png`, … unpadded, so that name order is not
+/// frame order) of the astronaut's face moving right by `step` px a frame across the coffee
+/// photo; returns their folder.
+pub fn face_clip(dir: &Path, frames: u32, step: i64) -> PathBuf {
+    use inferx_runtime::image::{self, imageops};
+    let background = image::open(images().join("coffee.png")).unwrap().to_rgb8();
+    let background = imageops::resize(&background, 480, 360, imageops::FilterType::Triangle);
+    let face = image::open(images().join("astronaut.png")).unwrap().to_rgb8();
+    let face = imageops::crop_imm(&face, 140, 50, 170, 170).to_image();
+    let face = imageops::resize(&face, 120, 120, imageops::FilterType::Triangle);
+    let folder = dir.join("frames");
+    std::fs::create_dir_all(&folder).unwrap();
+    for frame in 0..frames {
+        let mut canvas = background.clone();
+        imageops::overlay(&mut canvas, &face, 10 + step * i64::from(frame), 110);
+        canvas.save(folder.join(format!("frame_{}.png", frame + 1))).unwrap();
+    }
+    folder
+}
+
+/// The records of a successful run that printed JSON Lines (`--track --json`).
+pub fn json_lines(output: &std::process::Output) -> Vec<Value> {
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.lines().map(|line| serde_json::from_str(line).unwrap_or_else(|error| panic!("{error}: {line}"))).collect()
+}

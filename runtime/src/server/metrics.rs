@@ -196,7 +196,7 @@ fn access_log(id: &HeaderValue, method: &str, path: &str, status: u16, latency_m
 
 /// The method as a metrics label and in the access log: one of a fixed set, so that clients
 /// sending made-up methods (hyper takes any token) cannot add label values without end.
-fn method_label(method: &Method) -> &'static str {
+pub(crate) fn method_label(method: &Method) -> &'static str {
     const KNOWN: [(Method, &str); 7] = [
         (Method::GET, "GET"),
         (Method::POST, "POST"),

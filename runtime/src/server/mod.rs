@@ -50,12 +50,14 @@ mod pages;
 mod runner;
 mod security;
 mod state;
+#[cfg(test)]
+mod tests;
 
 use std::time::Duration;
 
 use axum::{
     extract::{DefaultBodyLimit, State},
-    http::{header, HeaderValue, Method, StatusCode},
+    http::{header, HeaderValue, Method, StatusCode, Uri},
     middleware,
     response::{Html, IntoResponse, Response},
     routing::get,
@@ -98,7 +100,8 @@ pub fn app(routes: Router<AppState>, state: AppState) -> Router {
     let mut app = routes
         .merge(standard_routes())
         .merge(oip::routes())
-        .fallback(|| async { ApiError::not_found("no such route; see /docs") })
+        .fallback(no_such_route)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), input::declared_size))
         .layer(middleware::from_fn_with_state(state.clone(), security::guard));
@@ -121,6 +124,46 @@ pub fn app(routes: Router<AppState>, state: AppState) -> Router {
         );
     }
     app.layer(middleware::from_fn_with_state(state.clone(), metrics::observe)).with_state(state)
+}
+
+/// Whether `uri` is under the Open Inference Protocol's `/v2`, whose errors have its shape.
+fn is_oip(uri: &Uri) -> bool {
+    let path = uri.path();
+    path == "/v2" || path.starts_with("/v2/")
+}
+
+/// 404 for a path no route serves, with the JSON error body (the protocol's under `/v2`).
+async fn no_such_route(uri: Uri) -> Response {
+    let error = ApiError::not_found(format!("no route {}; see /docs for the API", uri.path()));
+    if is_oip(&uri) {
+        error.into_oip_response()
+    } else {
+        error.into_response()
+    }
+}
+
+/// 405 for a route asked with a method it does not take, with the JSON error body (the
+/// protocol's under `/v2`); axum adds the `Allow` header naming the methods it takes.
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    let error = ApiError::method_not_allowed(format!(
+        "{} does not take {}; see /docs for the API",
+        uri.path(),
+        method_name(&method)
+    ));
+    if is_oip(&uri) {
+        error.into_oip_response()
+    } else {
+        error.into_response()
+    }
+}
+
+/// A method as an error message names it: one of the standard ones, else `this method` (a
+/// client's made-up method is not echoed back).
+fn method_name(method: &Method) -> &'static str {
+    match metrics::method_label(method) {
+        "OTHER" => "this method",
+        known => known,
+    }
 }
 
 /// The operations routes every server has.

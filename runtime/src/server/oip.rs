@@ -14,7 +14,7 @@ use serde::{
 };
 use serde_json::{json, Value};
 
-use super::{runner::Work, ApiError, AppState};
+use super::{ApiError, AppState};
 use crate::{model::info::TensorInfo, tensor::InputTensor};
 
 /// The `/v2` routes.
@@ -286,10 +286,7 @@ async fn infer(State(state): State<AppState>, Path(name): Path<String>, request:
             .engine()
             .check_tensors(&inputs)
             .map_err(|error| ApiError::bad_request(super::runner::error_detail(&error)))?;
-        let outputs = match state.submit(Work::Tensors(inputs)).await? {
-            super::runner::Done::Tensors(outputs) => outputs,
-            super::runner::Done::Prediction { .. } => return Err(ApiError::internal("unexpected worker answer")),
-        };
+        let outputs = state.run_tensors(inputs).await?;
         let outputs: Vec<ResponseOutput> = outputs
             .into_iter()
             .filter(|output| wanted.is_empty() || wanted.contains(&output.name))

@@ -15,61 +15,121 @@ use std::{
     time::{Duration, Instant},
 };
 
+use axum::body::Bytes;
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 use super::{metrics::Metrics, ApiError};
 use crate::{
     annotate,
-    preprocess::decode_image,
+    image::DynamicImage,
+    pipeline::{EncodedImage, Load},
     tensor::{InputTensor, OutputTensor},
     Pipeline, Prediction,
 };
 
-/// What a worker is asked to do.
-pub(crate) enum Work {
-    /// Decode and predict one image; with `annotate`, also draw the result as a PNG.
-    Predict { image: axum::body::Bytes, annotate: bool },
+/// Where a worker sends a job's result; the request waits on the other end.
+pub(crate) type Reply<T> = oneshot::Sender<Result<T, ApiError>>;
+
+/// What a worker is asked to do, each kind with the reply its request waits for.
+pub(crate) enum Job {
+    /// Decode and predict one image.
+    Image { image: Bytes, reply: ImageReply },
     /// Run the model on raw tensors (Open Inference Protocol).
-    Tensors(Vec<InputTensor>),
+    Tensors { inputs: Vec<InputTensor>, reply: Reply<Vec<OutputTensor>> },
 }
 
-/// What a worker answers.
-pub(crate) enum Done {
-    Prediction { prediction: Prediction, annotated: Option<Vec<u8>> },
-    Tensors(Vec<OutputTensor>),
+/// What the request of an image job waits for.
+pub(crate) enum ImageReply {
+    /// The prediction.
+    Prediction(Reply<Prediction>),
+    /// The prediction and the image with it drawn on, as a PNG.
+    Annotated(Reply<(Prediction, Vec<u8>)>),
 }
 
-type Reply = oneshot::Sender<Result<Done, ApiError>>;
-
-struct Job {
-    work: Work,
-    reply: Reply,
+/// A job in the queue, with what it holds until its worker is done with it.
+struct Queued {
+    job: Job,
     _permit: OwnedSemaphorePermit,
-    /// Its share of `server.memory_budget_bytes`, given back when the worker is done with it.
+    /// Its share of `server.memory_budget_bytes`.
     _charge: OwnedSemaphorePermit,
+}
+
+/// A result waiting to be sent to its request.
+enum Answer {
+    Prediction(Reply<Prediction>, Result<Prediction, ApiError>),
+    Annotated(Reply<(Prediction, Vec<u8>)>, Result<(Prediction, Vec<u8>), ApiError>),
+    Tensors(Reply<Vec<OutputTensor>>, Result<Vec<OutputTensor>, ApiError>),
+}
+
+impl Answer {
+    /// Sends it; a request that gave up (504) no longer listens, which is fine.
+    fn send(self) {
+        let _ = match self {
+            Answer::Prediction(reply, result) => reply.send(result).is_ok(),
+            Answer::Annotated(reply, result) => reply.send(result).is_ok(),
+            Answer::Tensors(reply, result) => reply.send(result).is_ok(),
+        };
+    }
 }
 
 /// The memory budget is counted in KiB, so that a charge fits a semaphore's `u32`.
 const BUDGET_UNIT: u64 = 1024;
 
-impl Work {
-    /// The most bytes this work holds while queued and run: an image's body and what it takes
+impl Job {
+    /// The most bytes this job holds while queued and run: an image's body and what it takes
     /// to decode (capped at `max_alloc_bytes`: past it, decoding refuses the image), twice for
     /// an annotated one (the drawing is a copy); tensors in and out.
     fn bytes(&self, max_alloc_bytes: u64) -> u64 {
         match self {
-            Work::Predict { image, annotate } => {
+            Job::Image { image, reply } => {
                 let decode = crate::preprocess::decode_peak_bytes(image).unwrap_or(0).min(max_alloc_bytes);
-                image.len() as u64 + decode * if *annotate { 2 } else { 1 }
+                let copies = if matches!(reply, ImageReply::Annotated(_)) { 2 } else { 1 };
+                image.len() as u64 + decode * copies
             }
-            Work::Tensors(inputs) => inputs.iter().map(|input| input.data.len() as u64 * 4 * 2).sum(),
+            Job::Tensors { inputs, .. } => inputs.iter().map(|input| input.data.len() as u64 * 4 * 2).sum(),
+        }
+    }
+
+    /// Whether its request has stopped waiting (it timed out): then it is not worth running.
+    fn abandoned(&self) -> bool {
+        match self {
+            Job::Image { reply: ImageReply::Prediction(reply), .. } => reply.is_closed(),
+            Job::Image { reply: ImageReply::Annotated(reply), .. } => reply.is_closed(),
+            Job::Tensors { reply, .. } => reply.is_closed(),
+        }
+    }
+}
+
+impl ImageReply {
+    /// Whether the decoded image is needed after the prediction.
+    fn keeps_decoded(&self) -> bool {
+        matches!(self, ImageReply::Annotated(_))
+    }
+
+    /// The answer for an image's result; an annotated one is drawn and encoded here.
+    fn answer(self, result: crate::Result<Prediction>, decoded: Option<&DynamicImage>) -> Answer {
+        let result = result.map_err(|error| match error {
+            crate::Error::Image { .. } => ApiError::from(error),
+            other => ApiError::internal(format!("inference failed: {other}")),
+        });
+        match self {
+            ImageReply::Prediction(reply) => Answer::Prediction(reply, result),
+            ImageReply::Annotated(reply) => {
+                let drawn = result.and_then(|prediction| {
+                    let image =
+                        decoded.ok_or_else(|| ApiError::internal("the decoded image was not kept to draw on"))?;
+                    let png = encode_png(&annotate::draw_prediction(image, &prediction))?;
+                    Ok((prediction, png))
+                });
+                Answer::Annotated(reply, drawn)
+            }
         }
     }
 }
 
 /// The worker pool.
 pub(crate) struct Runner {
-    sender: SyncSender<Job>,
+    sender: SyncSender<Queued>,
     admission: Arc<Semaphore>,
     /// `server.memory_budget_bytes`, in [`BUDGET_UNIT`]s.
     budget: Arc<Semaphore>,
@@ -124,28 +184,36 @@ impl Runner {
         })
     }
 
-    /// Queues `work` and waits for its result until `deadline`. A failure's cause is logged
-    /// here, with the id of the request that waits for it.
-    pub async fn submit(&self, work: Work, deadline: Duration) -> Result<Done, ApiError> {
-        self.submit_inner(work, deadline).await.map_err(ApiError::disclosed)
+    /// Requests that may still be admitted before the next is answered 503.
+    #[cfg(test)]
+    pub fn places_left(&self) -> usize {
+        self.admission.available_permits()
     }
 
-    async fn submit_inner(&self, work: Work, deadline: Duration) -> Result<Done, ApiError> {
+    /// Queues the job `make` builds around its reply, and waits for the result until
+    /// `deadline`. A failure's cause is logged here, with the id of the request that waits
+    /// for it.
+    pub async fn run<T>(&self, deadline: Duration, make: impl FnOnce(Reply<T>) -> Job) -> Result<T, ApiError> {
+        self.run_inner(deadline, make).await.map_err(ApiError::disclosed)
+    }
+
+    async fn run_inner<T>(&self, deadline: Duration, make: impl FnOnce(Reply<T>) -> Job) -> Result<T, ApiError> {
         let Ok(permit) = self.admission.clone().try_acquire_owned() else {
             self.metrics.rejected.with_label_values(&["overloaded"]).inc();
             return Err(ApiError::overloaded("the server is at capacity (server.max_queue); retry shortly"));
         };
+        let (reply, answer) = oneshot::channel();
+        let job = make(reply);
         // Charged before it is queued; beyond the budget, refused rather than let memory grow.
-        let units = work.bytes(self.max_alloc_bytes).div_ceil(BUDGET_UNIT).clamp(1, self.budget_units) as u32;
+        let units = job.bytes(self.max_alloc_bytes).div_ceil(BUDGET_UNIT).clamp(1, self.budget_units) as u32;
         let Ok(charge) = self.budget.clone().try_acquire_many_owned(units) else {
             self.metrics.rejected.with_label_values(&["memory"]).inc();
             return Err(ApiError::overloaded(
                 "the requests in progress hold the server's memory budget (server.memory_budget_bytes); retry shortly",
             ));
         };
-        let (reply, answer) = oneshot::channel();
         self.metrics.queue_depth.inc();
-        if self.sender.try_send(Job { work, reply, _permit: permit, _charge: charge }).is_err() {
+        if self.sender.try_send(Queued { job, _permit: permit, _charge: charge }).is_err() {
             self.metrics.queue_depth.dec();
             return Err(ApiError::overloaded("the server is stopping"));
         }
@@ -168,7 +236,7 @@ struct Worker {
     solo: Option<Arc<Pipeline>>,
     /// Workers busy with jobs, shared by all workers.
     running: Arc<AtomicUsize>,
-    receiver: Arc<Mutex<Receiver<Job>>>,
+    receiver: Arc<Mutex<Receiver<Queued>>>,
     metrics: Arc<Metrics>,
     max_batch: usize,
     max_wait: Duration,
@@ -179,33 +247,30 @@ impl Worker {
         while let Some(jobs) = self.next_jobs() {
             self.metrics.queue_depth.sub(jobs.len() as i64);
             // A request that already timed out is not worth running.
-            let live: Vec<Job> = jobs.into_iter().filter(|job| !job.reply.is_closed()).collect();
+            let live: Vec<Queued> = jobs.into_iter().filter(|queued| !queued.job.abandoned()).collect();
             if live.is_empty() {
                 continue;
             }
-            let (pipeline, alone) = self.pick_session();
-            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| self.process(&pipeline, alone, live)));
+            let (pipeline, load) = self.pick_session();
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| self.process(&pipeline, load, live)));
             // Not busy any more before anyone hears back, so a client's next request can find
             // the workers idle.
             self.running.fetch_sub(1, Ordering::SeqCst);
             match outcome {
-                Ok(answers) => {
-                    for (reply, answer) in answers {
-                        let _ = reply.send(answer);
-                    }
-                }
+                Ok(answers) => answers.into_iter().for_each(Answer::send),
                 Err(_) => tracing::error!("an inference worker caught a panic; the requests involved got a 500"),
             }
         }
     }
 
-    /// Blocks for one job, then, with batching on, gathers more image jobs until the batch is
-    /// full or `max_wait` has passed. `None` once the server is gone.
-    fn next_jobs(&self) -> Option<Vec<Job>> {
+    /// Blocks for one job, then, with batching on, gathers more jobs after an image job
+    /// until the batch is full or `max_wait` has passed. `None` once the server is gone.
+    fn next_jobs(&self) -> Option<Vec<Queued>> {
         let receiver = self.receiver.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let first = receiver.recv().ok()?;
+        let batches = self.max_batch > 1 && matches!(first.job, Job::Image { .. });
         let mut jobs = vec![first];
-        if self.max_batch > 1 && matches!(jobs[0].work, Work::Predict { .. }) {
+        if batches {
             let deadline = Instant::now() + self.max_wait;
             while jobs.len() < self.max_batch {
                 let left = deadline.saturating_duration_since(Instant::now());
@@ -219,111 +284,108 @@ impl Worker {
     }
 
     /// Marks this worker busy and picks its session: the all-cores one when nothing else is
-    /// running or waiting (then `true`: the job is alone), else the worker's own.
-    fn pick_session(&self) -> (Arc<Pipeline>, bool) {
+    /// running or waiting (then the machine is idle but for these jobs), else the worker's own.
+    fn pick_session(&self) -> (Arc<Pipeline>, Load) {
         let others = self.running.fetch_add(1, Ordering::SeqCst);
-        let (kind, pipeline, alone) = match &self.solo {
-            Some(solo) if others == 0 && self.metrics.queue_depth.get() == 0 => ("solo", solo, true),
-            _ => ("shared", &self.pipeline, false),
+        let (kind, pipeline, load) = match &self.solo {
+            Some(solo) if others == 0 && self.metrics.queue_depth.get() == 0 => ("solo", solo, Load::Idle),
+            _ => ("shared", &self.pipeline, Load::Busy),
         };
         self.metrics.session_runs.with_label_values(&[kind]).inc();
-        (pipeline.clone(), alone)
+        (pipeline.clone(), load)
     }
 
-    /// One image while nothing else runs: [`Pipeline::predict_bytes_overlapped`].
-    /// Metrics as [`Worker::process`] records them, except the decoding time of an image whose
-    /// inference then fails, which this path does not get back.
-    fn predict_alone(&self, pipeline: &Pipeline, image: &[u8]) -> Result<Done, ApiError> {
-        match pipeline.predict_bytes_overlapped(image) {
-            Ok(prediction) => {
-                self.metrics.batch_size.observe(1.0);
-                self.metrics.decode.observe(prediction.timings.decode_ms / 1e3);
-                self.metrics.inference.observe(prediction.timings.inference_ms / 1e3);
-                Ok(Done::Prediction { prediction, annotated: None })
+    /// Runs `jobs` on `pipeline`; the answers, to be sent by the caller. Image jobs run
+    /// together through [`Pipeline::predict_encoded`], which `load` tells whether the machine
+    /// is otherwise idle; tensor jobs run one by one.
+    fn process(&self, pipeline: &Pipeline, load: Load, jobs: Vec<Queued>) -> Vec<Answer> {
+        let jobs = match <[Queued; 1]>::try_from(jobs) {
+            // One job (always, without batching): nothing to gather. What it holds (its place
+            // and memory) is held until the work is done, here and below.
+            Ok([Queued { job: Job::Image { image, reply }, .. }]) => {
+                let mut answers = Vec::with_capacity(1);
+                let encoded = EncodedImage { bytes: &image, keep_decoded: reply.keeps_decoded() };
+                let mut reply = Some(reply);
+                self.predict_images(pipeline, load, &[encoded], |_| reply.take(), &mut answers);
+                return answers;
             }
-            Err(error @ crate::Error::Image { .. }) => Err(error.into()),
-            Err(error) => {
-                self.metrics.batch_size.observe(1.0);
-                Err(ApiError::internal(format!("inference failed: {error}")))
+            Ok([Queued { job: Job::Tensors { inputs, reply }, .. }]) => {
+                return vec![Answer::Tensors(reply, self.run_tensors(pipeline, &inputs))];
             }
-        }
-    }
-
-    /// Runs `jobs` on `pipeline`; the answers, to be sent by the caller. A lone image job on
-    /// the all-cores session (`alone`) is preprocessed on a second core while it is decoded.
-    fn process(&self, pipeline: &Pipeline, alone: bool, jobs: Vec<Job>) -> Vec<(Reply, Result<Done, ApiError>)> {
-        let jobs = match <[Job; 1]>::try_from(jobs) {
-            Ok([Job { work: Work::Predict { image, annotate: false }, reply, .. }]) if alone => {
-                return vec![(reply, self.predict_alone(pipeline, &image))];
-            }
-            Ok(job) => Vec::from(job),
             Err(jobs) => jobs,
         };
         let mut answers = Vec::with_capacity(jobs.len());
-        let mut images = Vec::new();
-        let mut waiting = Vec::new();
-        for job in jobs {
-            match job.work {
-                Work::Tensors(ref inputs) => {
-                    let started = Instant::now();
-                    let result = pipeline.engine().run_tensors(inputs).map_err(|error| {
-                        ApiError::bad_request(
-                            "the model could not run these tensors: check each input's name, datatype, shape and values against the model's metadata (GET /v2/models/{name})",
-                        )
-                        .with_cause(error_detail(&error))
-                    });
-                    self.metrics.inference.observe(started.elapsed().as_secs_f64());
-                    answers.push((job.reply, result.map(Done::Tensors)));
+        let mut images = Vec::with_capacity(jobs.len());
+        let mut replies = Vec::with_capacity(jobs.len());
+        let mut held = Vec::with_capacity(jobs.len());
+        for Queued { job, _permit, _charge } in jobs {
+            held.push((_permit, _charge));
+            match job {
+                Job::Tensors { inputs, reply } => {
+                    answers.push(Answer::Tensors(reply, self.run_tensors(pipeline, &inputs)));
                 }
-                Work::Predict { ref image, annotate } => {
-                    let started = Instant::now();
-                    // An image whose model input would be too large is refused alone, not with
-                    // the batch it would have joined.
-                    let decoded = decode_image(image, pipeline.limits()).and_then(|decoded| {
-                        self.metrics.decode.observe(started.elapsed().as_secs_f64());
-                        pipeline.input_size((decoded.width(), decoded.height())).map(|_| decoded)
-                    });
-                    match decoded {
-                        Ok(decoded) => {
-                            images.push(decoded);
-                            waiting.push((job.reply, annotate, started.elapsed().as_secs_f64() * 1e3));
-                        }
-                        Err(error) => {
-                            answers.push((job.reply, Err(error.into())));
-                        }
-                    }
+                Job::Image { image, reply } => {
+                    images.push(image);
+                    replies.push(Some(reply));
                 }
             }
         }
-        if images.is_empty() {
-            return answers;
+        if !images.is_empty() {
+            let encoded: Vec<EncodedImage> = images
+                .iter()
+                .zip(&replies)
+                .map(|(image, reply)| EncodedImage {
+                    bytes: image,
+                    keep_decoded: reply.as_ref().is_some_and(ImageReply::keeps_decoded),
+                })
+                .collect();
+            self.predict_images(pipeline, load, &encoded, |index| replies[index].take(), &mut answers);
         }
-        self.metrics.batch_size.observe(images.len() as f64);
-        let started = Instant::now();
-        match pipeline.predict_batch(&images) {
-            Ok(predictions) => {
-                self.metrics
-                    .inference
-                    .observe(predictions.iter().map(|prediction| prediction.timings.inference_ms).sum::<f64>() / 1e3);
-                for ((mut prediction, (reply, annotate, decode_ms)), image) in
-                    predictions.into_iter().zip(waiting).zip(&images)
-                {
-                    prediction.timings.decode_ms = decode_ms;
-                    let annotated =
-                        annotate.then(|| encode_png(&annotate::draw_prediction(image, &prediction))).transpose();
-                    let result = annotated.map(|annotated| Done::Prediction { prediction, annotated });
-                    answers.push((reply, result));
-                }
-            }
-            Err(error) => {
-                let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
-                let api_error = ApiError::internal(format!("inference failed after {elapsed_ms:.1} ms: {error}"));
-                for (reply, _, _) in waiting {
-                    answers.push((reply, Err(api_error.clone())));
-                }
-            }
-        }
+        drop(held);
         answers
+    }
+
+    /// Predicts `images`, adding each one's answer (to the reply `reply_for` gives for its
+    /// index) to `answers`, and records the metrics of the run: the same series whether the
+    /// images ran alone or together (`inferx_batch_size` and `inferx_inference_duration_seconds`
+    /// once per model run, `inferx_decode_duration_seconds` once per image predicted).
+    fn predict_images(
+        &self,
+        pipeline: &Pipeline,
+        load: Load,
+        images: &[EncodedImage<'_>],
+        mut reply_for: impl FnMut(usize) -> Option<ImageReply>,
+        answers: &mut Vec<Answer>,
+    ) {
+        let mut inference_ms = None;
+        let ran = pipeline.predict_encoded(images, load, |index, result, decoded| {
+            if let Ok(prediction) = &result {
+                self.metrics.decode.observe(prediction.timings.decode_ms / 1e3);
+                *inference_ms.get_or_insert(0.0) += prediction.timings.inference_ms;
+            }
+            if let Some(reply) = reply_for(index) {
+                answers.push(reply.answer(result, decoded));
+            }
+        });
+        if ran > 0 {
+            self.metrics.batch_size.observe(ran as f64);
+        }
+        if let Some(inference_ms) = inference_ms {
+            self.metrics.inference.observe(inference_ms / 1e3);
+        }
+    }
+
+    /// Runs one tensor job (Open Inference Protocol); what fails is the request's (400).
+    fn run_tensors(&self, pipeline: &Pipeline, inputs: &[InputTensor]) -> Result<Vec<OutputTensor>, ApiError> {
+        let started = Instant::now();
+        let result = pipeline.engine().run_tensors(inputs).map_err(|error| {
+            ApiError::bad_request(
+                "the model could not run these tensors: check each input's name, datatype, shape and values against the model's metadata (GET /v2/models/{name})",
+            )
+            .with_cause(error_detail(&error))
+        });
+        self.metrics.inference.observe(started.elapsed().as_secs_f64());
+        result
     }
 }
 
@@ -356,6 +418,11 @@ mod tests {
         bytes.into()
     }
 
+    /// A job predicting `image`, its reply dropped (for its size).
+    fn job(image: &Bytes) -> Job {
+        Job::Image { image: image.clone(), reply: ImageReply::Prediction(oneshot::channel().0) }
+    }
+
     #[tokio::test]
     async fn work_is_charged_to_the_memory_budget_until_its_worker_is_done() {
         let options = RunnerOptions {
@@ -368,23 +435,22 @@ mod tests {
         let runner = Runner::start(Vec::new(), None, options, Arc::new(Metrics::new())).unwrap();
         // 400x400: 960,000 bytes decoded + 480,000 as RGB, about 1.4 MB of the 2 MiB.
         let image = deep_png(400, 400);
-        let work = || Work::Predict { image: image.clone(), annotate: false };
-        let charge = work().bytes(u64::MAX);
+        let predict = |image: Bytes| move |reply| Job::Image { image, reply: ImageReply::Prediction(reply) };
+        let charge = job(&image).bytes(u64::MAX);
         assert_eq!(charge, image.len() as u64 + 1_440_000);
         // As a first such request in progress holds it:
         let held = runner.budget.clone().try_acquire_many_owned(charge.div_ceil(BUDGET_UNIT) as u32).unwrap();
-        let refused = runner.submit(work(), Duration::from_secs(2)).await.err().expect("refused");
+        let refused = runner.run(Duration::from_secs(2), predict(image.clone())).await.expect_err("refused");
         assert_eq!((refused.status.as_u16(), refused.retry_after), (503, Some(1)));
         assert!(refused.message.contains("server.memory_budget_bytes"), "{}", refused.message);
         assert_eq!(runner.metrics.rejected.with_label_values(&["memory"]).get(), 1);
         // A small image still fits beside it (and reaches the queue, here without workers).
-        let small = Work::Predict { image: deep_png(40, 40), annotate: false };
-        let queued = runner.submit(small, Duration::from_millis(100)).await.err().expect("no worker");
+        let queued = runner.run(Duration::from_millis(100), predict(deep_png(40, 40))).await.expect_err("no worker");
         assert!(queued.message.contains("stopping"), "past the budget: {}", queued.message);
         drop(held);
-        let admitted = runner.submit(work(), Duration::from_millis(100)).await.err().expect("no worker");
+        let admitted = runner.run(Duration::from_millis(100), predict(image.clone())).await.expect_err("no worker");
         assert!(admitted.message.contains("stopping"), "the budget given back: {}", admitted.message);
         // The charge is capped at the image limit, where decoding would refuse the image.
-        assert_eq!(work().bytes(1000), image.len() as u64 + 1000);
+        assert_eq!(job(&image).bytes(1000), image.len() as u64 + 1000);
     }
 }

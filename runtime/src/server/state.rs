@@ -15,7 +15,7 @@ use super::{
     error::Detail,
     input::{BatchInput, ImageInput},
     metrics::Metrics,
-    runner::{Done, Runner, RunnerOptions, Work},
+    runner::{ImageReply, Job, Reply, Runner, RunnerOptions},
     security::{ApiKeys, Limiter},
     ApiError,
 };
@@ -23,6 +23,7 @@ use crate::{
     config::ServerConfig,
     library::SystemProbe,
     session::plan::{Hardware, SessionPlan, Workload},
+    tensor::{InputTensor, OutputTensor},
     Error, Pipeline, Prediction, ProjectConfig, Result,
 };
 
@@ -45,10 +46,10 @@ pub struct ServeOptions {
 /// The model sessions a server runs on.
 pub(crate) struct Sessions {
     /// Sessions the workers share round-robin under load.
-    pub shared: Vec<Pipeline>,
+    pub shared: Vec<Arc<Pipeline>>,
     /// A session using every core, for requests that arrive alone (when the shared sessions
     /// split the cores between them).
-    pub solo: Option<Pipeline>,
+    pub solo: Option<Arc<Pipeline>>,
 }
 
 /// The server's state, cheap to clone (an `Arc`). Handlers get it with `State<AppState>`.
@@ -135,12 +136,12 @@ impl AppState {
                 // Its threads then leave the cores between requests, and the next lone one is
                 // preprocessed on a second core while it is decoded.
                 solo_options.session.stop_spinning_after_run = true;
-                Some(Pipeline::load(&model_path, solo_options)?)
+                Some(Arc::new(Pipeline::load(&model_path, solo_options)?))
             }
             None => None,
         };
         let pipelines = (0..plan.sessions)
-            .map(|_| Pipeline::load(&model_path, pipeline_options.clone()))
+            .map(|_| Pipeline::load(&model_path, pipeline_options.clone()).map(Arc::new))
             .collect::<Result<Vec<_>>>()?;
         let keys = ApiKeys::load(&server.auth, project_dir, |name| std::env::var(name).ok())?;
         AppState::new(Sessions { shared: pipelines, solo }, server, keys, options, started)
@@ -170,7 +171,6 @@ impl AppState {
         }
         let load_time = started.elapsed();
         let metrics = Arc::new(Metrics::new());
-        let pipelines: Vec<Arc<Pipeline>> = pipelines.into_iter().map(Arc::new).collect();
         let pipeline = pipelines[0].clone();
         let sessions = pipelines.len();
         let solo_session = solo.is_some();
@@ -179,7 +179,7 @@ impl AppState {
         metrics.set_build_info(crate::VERSION, &info.onnxruntime, &info.task.to_string(), &info.device);
         let runner = Runner::start(
             pipelines,
-            solo.map(Arc::new),
+            solo,
             RunnerOptions {
                 workers: config.worker_count(),
                 max_queue: config.max_queue,
@@ -256,6 +256,12 @@ impl AppState {
         self.inner.ready.store(false, Ordering::SeqCst);
     }
 
+    /// Requests that may still be admitted (running or queued) before the next is shed.
+    #[cfg(test)]
+    pub(crate) fn places_left(&self) -> usize {
+        self.inner.runner.places_left()
+    }
+
     pub(crate) fn metrics(&self) -> &Metrics {
         &self.inner.metrics
     }
@@ -268,25 +274,25 @@ impl AppState {
         self.inner.limiter.as_ref()
     }
 
-    pub(crate) async fn submit(&self, work: Work) -> Result<Done, ApiError> {
+    /// Queues the job `make` builds and waits for its result within `server.request_timeout_ms`.
+    async fn run<T>(&self, make: impl FnOnce(Reply<T>) -> Job) -> Result<T, ApiError> {
         let deadline = Duration::from_millis(self.inner.config.request_timeout_ms);
-        self.inner.runner.submit(work, deadline).await
+        self.inner.runner.run(deadline, make).await
     }
 
     /// Decodes and predicts one image on a worker thread.
     pub async fn predict(&self, image: ImageInput) -> Result<Prediction, ApiError> {
-        match self.submit(Work::Predict { image: image.bytes, annotate: false }).await? {
-            Done::Prediction { prediction, .. } => Ok(prediction),
-            Done::Tensors(_) => Err(ApiError::internal("unexpected worker answer")),
-        }
+        self.run(|reply| Job::Image { image: image.bytes, reply: ImageReply::Prediction(reply) }).await
     }
 
     /// Predicts one image and draws the result on it: the prediction and a PNG.
     pub async fn predict_annotated(&self, image: ImageInput) -> Result<(Prediction, Vec<u8>), ApiError> {
-        match self.submit(Work::Predict { image: image.bytes, annotate: true }).await? {
-            Done::Prediction { prediction, annotated: Some(png) } => Ok((prediction, png)),
-            _ => Err(ApiError::internal("unexpected worker answer")),
-        }
+        self.run(|reply| Job::Image { image: image.bytes, reply: ImageReply::Annotated(reply) }).await
+    }
+
+    /// Runs the model on raw tensors on a worker thread (Open Inference Protocol).
+    pub(crate) async fn run_tensors(&self, inputs: Vec<InputTensor>) -> Result<Vec<OutputTensor>, ApiError> {
+        self.run(|reply| Job::Tensors { inputs, reply }).await
     }
 
     /// Predicts every image of a batch concurrently (so dynamic batching can group them);

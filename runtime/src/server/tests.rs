@@ -1,0 +1,799 @@
+//! The server in-process: the whole app (the project's prediction routes as the template
+//! writes them, the standard routes, OIP, every layer) on the real detector of `.fixtures`,
+//! driven with `tower::ServiceExt::oneshot`; statuses produced outside the router (408 from
+//! the body deadline, 503 at the connection cap) through `serve_connections` on 127.0.0.1.
+//! Every status the server promises is shown here, without a compiled project.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    sync::{Arc, OnceLock},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    body::{Body, Bytes},
+    extract::State,
+    http::{header, HeaderMap, Method, Request, StatusCode},
+    response::IntoResponse,
+    routing::post,
+    Json, Router,
+};
+use base64::Engine as _;
+use serde_json::{json, Value};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+    sync::watch,
+};
+use tower::ServiceExt;
+
+use super::{app, connections, security::ApiKeys, state::Sessions, AppState, BatchInput, ImageInput, ServeOptions};
+use crate::{
+    config::{ConnectionsConfig, ServerConfig},
+    pipeline::PipelineOptions,
+    preprocess::ImageLimits,
+    Pipeline, TaskKind,
+};
+
+const NAME: &str = "people";
+const KEY_A: &str = "key-a-0123456789abcdef";
+const KEY_B: &str = "key-b-0123456789abcdef";
+const KEY_C: &str = "key-c-0123456789abcdef";
+
+fn fixture(relative: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.fixtures").join(relative);
+    assert!(path.exists(), "fixture `{}` is missing: run `python3 scripts/fixtures.py` first", path.display());
+    path
+}
+
+/// The nudenet detector at 320x320, images up to 1024 pixels a side: loaded once, shared by
+/// every server of these tests (a pipeline serves any number of threads).
+fn model() -> Arc<Pipeline> {
+    static MODEL: OnceLock<Arc<Pipeline>> = OnceLock::new();
+    MODEL
+        .get_or_init(|| {
+            let options = PipelineOptions {
+                input_size: Some(320),
+                limits: ImageLimits { max_dimension: 1024, ..ImageLimits::default() },
+                ..PipelineOptions::for_task(TaskKind::Detection)
+            };
+            Arc::new(Pipeline::load(fixture("models/nudenet-320n.onnx"), options).expect("the detector loads"))
+        })
+        .clone()
+}
+
+fn astronaut() -> Bytes {
+    static BYTES: OnceLock<Bytes> = OnceLock::new();
+    BYTES.get_or_init(|| std::fs::read(fixture("images/astronaut.png")).unwrap().into()).clone()
+}
+
+/// A server's state on the shared model: `configure` sets its settings, `keys` (comma
+/// separated, or empty) are its API keys, and with `solo` a lone request runs on a session
+/// of its own.
+fn server(configure: impl FnOnce(&mut ServerConfig), keys: &str, solo: bool) -> AppState {
+    let mut config = ServerConfig { access_log: false, ..ServerConfig::default() };
+    configure(&mut config);
+    let keys = ApiKeys::load(&config.auth, Path::new("."), |_| (!keys.is_empty()).then(|| keys.to_string())).unwrap();
+    let sessions = Sessions { shared: vec![model()], solo: solo.then(model) };
+    let options =
+        ServeOptions { project_name: NAME.into(), project_version: "0.1.0".into(), ..ServeOptions::default() };
+    AppState::new(sessions, config, keys, &options, Instant::now()).expect("the server starts")
+}
+
+/// The prediction routes of a generated project, as `templates/_shared/src/server.rs.tera`
+/// writes them.
+fn project_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/predict",
+            post(
+                |State(state): State<AppState>, image: ImageInput| async move { state.predict(image).await.map(Json) },
+            ),
+        )
+        .route(
+            "/predict/batch",
+            post(|State(state): State<AppState>, images: BatchInput| async move { state.predict_batch(images).await }),
+        )
+        .route(
+            "/predict/annotated",
+            post(|State(state): State<AppState>, image: ImageInput| async move {
+                let (_, png) = state.predict_annotated(image).await?;
+                Ok::<_, super::ApiError>(([(header::CONTENT_TYPE, "image/png")], png).into_response())
+            }),
+        )
+}
+
+/// A response, read whole.
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|error| panic!("not JSON ({error}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+
+    /// The code of our error shape, `{"error": {"code": ...}}`.
+    fn code(&self) -> String {
+        self.json()["error"]["code"].as_str().unwrap_or_default().to_string()
+    }
+
+    /// The status and the code.
+    fn refusal(&self) -> (u16, String) {
+        (self.status.as_u16(), self.code())
+    }
+
+    /// The message of either error shape.
+    fn message(&self) -> String {
+        let json = self.json();
+        json["error"]["message"].as_str().or(json["error"].as_str()).unwrap_or_default().to_string()
+    }
+}
+
+async fn send(app: &Router, request: Request<Body>) -> Reply {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = axum::body::to_bytes(response.into_body(), 64 << 20).await.unwrap();
+    Reply { status, headers, body }
+}
+
+fn get(path: &str) -> Request<Body> {
+    Request::get(path).body(Body::empty()).unwrap()
+}
+
+fn post_body(path: &str, content_type: &str, body: impl Into<Body>) -> Request<Body> {
+    Request::post(path).header(header::CONTENT_TYPE, content_type).body(body.into()).unwrap()
+}
+
+fn with_header(mut request: Request<Body>, name: &'static str, value: &str) -> Request<Body> {
+    request.headers_mut().insert(name, value.parse().unwrap());
+    request
+}
+
+fn multipart(files: &[&[u8]]) -> (String, Vec<u8>) {
+    let boundary = "inferx-test-boundary-7d1f";
+    let mut body = Vec::new();
+    for (index, file) in files.iter().enumerate() {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{index}.png\"\r\nContent-Type: image/png\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(file);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let image = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([(x % 251) as u8, (y % 241) as u8, 90]));
+    let mut bytes = Vec::new();
+    image.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).unwrap();
+    bytes
+}
+
+/// A prediction as JSON, without the timings (which differ from run to run).
+fn without_timings(mut value: Value) -> Value {
+    if let Some(object) = value.as_object_mut() {
+        object.remove("timings");
+    }
+    value
+}
+
+/// What the pipeline itself predicts for `bytes`.
+fn expected(bytes: &[u8]) -> Value {
+    // Through the text, as a client reads it (an f32 is written in its shortest form).
+    without_timings(
+        serde_json::from_str(&serde_json::to_string(&model().predict_bytes(bytes).unwrap()).unwrap()).unwrap(),
+    )
+}
+
+/// Asserts that two predictions are the same but for float rounding (a batch runs the model
+/// on several images at once, and a lone image is preprocessed in blocks of rows).
+fn assert_close(actual: &Value, expected: &Value, context: &str) {
+    match (actual, expected) {
+        (Value::Number(a), Value::Number(b)) => {
+            let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
+            assert!((a - b).abs() <= 1e-3 * b.abs().max(1.0), "{context}: {a} vs {b}");
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            assert_eq!(a.len(), b.len(), "{context}: {actual} vs {expected}");
+            a.iter().zip(b).for_each(|(a, b)| assert_close(a, b, context));
+        }
+        (Value::Object(a), Value::Object(b)) => {
+            assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>(), "{context}");
+            a.iter().for_each(|(key, value)| assert_close(value, &b[key], &format!("{context}.{key}")));
+        }
+        _ => assert_eq!(actual, expected, "{context}"),
+    }
+}
+
+/// Every sample of a Prometheus text, by series (name and labels).
+fn samples(metrics: &str) -> BTreeMap<String, f64> {
+    metrics
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            Some((series.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+fn sample(state: &AppState, series: &str) -> f64 {
+    samples(&state.metrics().render()).get(series).copied().unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_answers_and_predictions_equal_the_pipelines() {
+    let state = server(|_| {}, "", false);
+    let app = app(project_routes(), state.clone());
+    let bytes = astronaut();
+    let expected = expected(&bytes);
+    assert!(!expected["detections"].as_array().unwrap().is_empty(), "the photo has detections: {expected}");
+
+    // Operations routes.
+    assert_eq!(send(&app, get("/health")).await.json(), json!({ "status": "ok" }));
+    assert_eq!(send(&app, get("/ready")).await.json(), json!({ "ready": true }));
+    let info = send(&app, get("/model/info")).await.json();
+    assert_eq!((info["task"].as_str(), info["name"].as_str()), (Some("detection"), Some(NAME)));
+    assert_eq!(info["labels"].as_array().unwrap().len(), 18);
+    assert_eq!(info["model"]["inputs"][0]["shape"], json!([-1, 3, 320, 320]), "the session's fixed input");
+    assert_eq!(info["server"]["sessions"], 1);
+    let openapi = send(&app, get("/openapi.json")).await.json();
+    for route in ["/predict", "/predict/batch", "/v2/models/{name}/infer", "/health", "/metrics"] {
+        assert!(openapi["paths"].get(route).is_some(), "{route} is documented");
+    }
+    for page in ["/", "/docs"] {
+        let reply = send(&app, get(page)).await;
+        assert_eq!(reply.status, 200);
+        assert!(reply.header("content-type").unwrap().starts_with("text/html"));
+    }
+
+    // The same prediction by every way of sending the image, equal to the pipeline's.
+    let raw = send(&app, with_header(post_body("/predict", "image/png", bytes.clone()), "x-request-id", "req-1")).await;
+    assert_eq!(raw.status, 200, "{}", String::from_utf8_lossy(&raw.body));
+    assert_eq!(raw.header("x-request-id"), Some("req-1"));
+    assert_eq!(without_timings(raw.json()), expected, "raw");
+    let (content_type, body) = multipart(&[&bytes]);
+    assert_eq!(without_timings(send(&app, post_body("/predict", &content_type, body)).await.json()), expected);
+    let base64 = json!({ "image": base64::engine::general_purpose::STANDARD.encode(&bytes) }).to_string();
+    assert_eq!(without_timings(send(&app, post_body("/predict", "application/json", base64)).await.json()), expected);
+
+    // A batch keeps order and gives the bad image its own error.
+    let (content_type, body) = multipart(&[&bytes, b"not an image at all", &bytes]);
+    let batch = send(&app, post_body("/predict/batch", &content_type, body)).await;
+    assert_eq!(batch.status, 200);
+    let results = batch.json()["results"].as_array().unwrap().clone();
+    assert_eq!(results.len(), 3);
+    assert_eq!((results[1]["index"].as_u64(), results[1]["error"]["status"].as_u64()), (Some(1), Some(415)));
+    for index in [0, 2] {
+        assert_eq!(results[index]["index"], index);
+        assert_close(&without_timings(results[index]["prediction"].clone()), &expected, "batch");
+    }
+
+    // The annotated image is a PNG of the photo's size, with the boxes drawn on it.
+    let annotated = send(&app, post_body("/predict/annotated", "image/png", bytes.clone())).await;
+    assert_eq!(annotated.header("content-type"), Some("image/png"));
+    let drawn = image::load_from_memory(&annotated.body).unwrap().to_rgb8();
+    let photo = image::load_from_memory(&bytes).unwrap().to_rgb8();
+    assert_eq!(drawn.dimensions(), photo.dimensions());
+    assert_ne!(drawn, photo, "the boxes are drawn");
+
+    // Open Inference Protocol v2: metadata, readiness and a tensor round trip.
+    assert_eq!(send(&app, get("/v2")).await.json()["name"], "inferx");
+    assert_eq!(send(&app, get("/v2/health/live")).await.json()["live"], true);
+    assert_eq!(send(&app, get("/v2/health/ready")).await.json()["ready"], true);
+    let metadata = send(&app, get(&format!("/v2/models/{NAME}"))).await.json();
+    assert_eq!(metadata["inputs"][0]["datatype"], "FP32");
+    assert_eq!(metadata["inputs"][0]["shape"], json!([-1, 3, 320, 320]));
+    assert_eq!(metadata["outputs"][0]["shape"][1], 22);
+    assert_eq!(send(&app, get(&format!("/v2/models/{NAME}/ready"))).await.json()["ready"], true);
+    let (input, shape, data) = model().image_tensor(&image::load_from_memory(&bytes).unwrap()).unwrap();
+    let local = model().engine().run(&shape, &data).unwrap();
+    let request =
+        json!({ "id": "oip-1", "inputs": [{ "name": input, "shape": shape, "datatype": "FP32", "data": data }] });
+    let infer = format!("/v2/models/{NAME}/infer");
+    let reply = send(&app, post_body(&infer, "application/json", request.to_string())).await;
+    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    let answer = reply.json();
+    assert_eq!((answer["id"].as_str(), answer["model_name"].as_str()), (Some("oip-1"), Some(NAME)));
+    assert_eq!(answer["outputs"][0]["shape"], json!(local[0].shape));
+    let values = answer["outputs"][0]["data"].as_array().unwrap();
+    assert_eq!(values.len(), local[0].data.len());
+    let worst =
+        values.iter().zip(&local[0].data).map(|(a, b)| (a.as_f64().unwrap() - *b as f64).abs()).fold(0.0, f64::max);
+    assert!(worst < 1e-4, "OIP output differs from a local run by {worst}");
+
+    // Metrics count what happened.
+    let metrics = String::from_utf8(send(&app, get("/metrics")).await.body.to_vec()).unwrap();
+    let counted = samples(&metrics);
+    assert_eq!(counted.get(r#"inferx_http_requests_total{method="POST",route="/predict",status="200"}"#), Some(&3.0));
+    assert_eq!(counted.get("inferx_batch_size_sum"), Some(&6.0), "three lone images, two of a batch, one annotated");
+    assert_eq!(counted.get("inferx_decode_duration_seconds_count"), Some(&6.0));
+    assert_eq!(counted.get("inferx_inference_duration_seconds_count"), Some(&7.0), "six image runs, one tensor run");
+    for name in ["inferx_queue_depth", "inferx_in_flight_requests", "inferx_model_load_seconds", "inferx_build_info{"] {
+        assert!(metrics.contains(name), "{name} missing");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_unusable_request_gets_its_status_and_an_error_saying_what_to_do() {
+    let state = server(|server| server.max_body_bytes = 200_000, "", false);
+    let app = app(project_routes(), state);
+    let bytes = astronaut();
+    let refusal = |request| async { send(&app, request).await.refusal() };
+
+    // 400: malformed requests.
+    let (status, code) = refusal(post_body("/predict", "image/png", "")).await;
+    assert_eq!((status, code.as_str()), (400, "bad_request"));
+    assert_eq!(refusal(post_body("/predict", "application/json", r#"{"image": 12}"#)).await.0, 400);
+    let tiny = png(4, 4);
+    let (content_type, body) = multipart(&[&tiny, &tiny]);
+    let reply = send(&app, post_body("/predict", &content_type, body)).await;
+    assert_eq!(reply.status, 400);
+    assert!(reply.message().contains("more than one"), "{}", reply.message());
+
+    // 415: not an image, or a content type the route does not take.
+    let reply = send(&app, post_body("/predict", "text/plain", "hello")).await;
+    assert_eq!(reply.refusal(), (415, "unsupported_media_type".to_string()));
+    assert!(reply.message().contains("multipart/form-data"), "{}", reply.message());
+    assert_eq!(refusal(post_body("/predict", "image/png", "GIF? no, garbage")).await.0, 415);
+    let bare = Request::post("/predict").body(Body::from(bytes.clone())).unwrap();
+    assert_eq!(refusal(bare).await.0, 415);
+
+    // 422: an image that cannot be decoded.
+    let whole = png(200, 200);
+    let truncated = whole[..whole.len() / 2].to_vec();
+    assert_eq!(refusal(post_body("/predict", "image/png", truncated)).await, (422, "unprocessable_image".into()));
+
+    // 413: a body declared over server.max_body_bytes (refused before it is read), one longer
+    // than it said, an image over limits.max_dimension, a batch over server.max_batch_images.
+    let declared = Request::post("/predict")
+        .header(header::CONTENT_TYPE, "image/png")
+        .header(header::CONTENT_LENGTH, "300000")
+        .body(Body::empty())
+        .unwrap();
+    let reply = send(&app, declared).await;
+    assert_eq!(reply.refusal(), (413, "payload_too_large".into()));
+    assert!(reply.message().contains("200000 byte limit (server.max_body_bytes)"), "{}", reply.message());
+    assert_eq!(refusal(post_body("/predict", "image/png", vec![0u8; 300_000])).await.0, 413, "undeclared");
+    let reply = send(&app, post_body("/predict", "image/png", png(2000, 8))).await;
+    assert_eq!(reply.status, 413, "{}", reply.message());
+    assert!(reply.message().contains("1024"), "{}", reply.message());
+    let empty = json!({ "images": vec![""; 40] }).to_string();
+    let reply = send(&app, post_body("/predict/batch", "application/json", empty)).await;
+    assert_eq!(reply.status, 413);
+    assert!(reply.message().contains("holds 40 images"), "{}", reply.message());
+    let (content_type, body) = multipart(&vec![tiny.as_slice(); 40]);
+    let reply = send(&app, post_body("/predict/batch", &content_type, body)).await;
+    assert_eq!(reply.status, 413);
+    assert!(reply.message().contains("more than 32"), "{}", reply.message());
+
+    // The Open Inference Protocol's refusals, in its shape: `{"error": "<message>"}`.
+    let infer = format!("/v2/models/{NAME}/infer");
+    let oip = |body: Value| post_body(&infer, "application/json", body.to_string());
+    let huge = json!({ "inputs": [{ "name": "images", "shape": [1, 2], "datatype": "FP32", "data": [1e300, 0] }] });
+    let reply = send(&app, oip(huge)).await;
+    assert_eq!(reply.status, 400);
+    assert!(reply.json()["error"].as_str().unwrap().contains("out of the FP32 range"), "{}", reply.json());
+    let short = json!({ "inputs": [{ "name": "images", "shape": [1, 3, 2, 2], "datatype": "FP32", "data": [1, 2] }] });
+    assert!(send(&app, oip(short)).await.message().contains("its shape [1, 3, 2, 2] holds 12"));
+    // A tensor of a shape the model does not take: said in our words, not ONNX Runtime's.
+    let small = json!({ "inputs": [{ "name": "images", "shape": [1, 3, 17, 17], "datatype": "FP32", "data": vec![0.5; 867] }] });
+    let message = send(&app, oip(small)).await.message();
+    assert!(message.contains("has shape [1, 3, 17, 17], the model expects [-1, 3, 320, 320]"), "{message}");
+    assert!(!message.contains("Got invalid dimensions") && !message.contains(".onnx"), "{message}");
+    let unknown = json!({ "inputs": [], "outputs": [{ "name": "nope" }] });
+    assert!(send(&app, oip(unknown)).await.message().contains("no output `nope`"));
+    let reply = send(&app, get("/v2/models/other")).await;
+    assert_eq!(reply.status, 404);
+    assert!(reply.json()["error"].as_str().unwrap().contains(NAME), "{}", reply.json());
+}
+
+/// The routes of a server, each with a method it does not take.
+const WRONG_METHODS: [(&str, &str); 16] = [
+    ("/", "POST"),
+    ("/docs", "POST"),
+    ("/openapi.json", "DELETE"),
+    ("/health", "POST"),
+    ("/ready", "PUT"),
+    ("/model/info", "POST"),
+    ("/metrics", "POST"),
+    ("/predict", "GET"),
+    ("/predict/batch", "GET"),
+    ("/predict/annotated", "PATCH"),
+    ("/v2", "POST"),
+    ("/v2/health/live", "POST"),
+    ("/v2/health/ready", "DELETE"),
+    ("/v2/models/people", "POST"),
+    ("/v2/models/people/ready", "POST"),
+    ("/v2/models/people/infer", "GET"),
+];
+
+#[tokio::test]
+async fn unknown_paths_are_404_and_wrong_methods_405_with_a_json_body_on_every_route() {
+    let state = server(|_| {}, "", false);
+    let app = app(project_routes(), state.clone());
+    for (path, method) in WRONG_METHODS {
+        let request = Request::builder().method(method).uri(path).body(Body::empty()).unwrap();
+        let reply = send(&app, request).await;
+        assert_eq!(reply.status, 405, "{method} {path}");
+        assert!(
+            reply.header("allow").is_some_and(|allow| !allow.contains(method)),
+            "{method} {path}: {:?}",
+            reply.headers
+        );
+        let message = reply.message();
+        assert!(message.contains(path) && message.contains(method), "{method} {path}: {message}");
+        if path.starts_with("/v2") {
+            assert!(reply.json()["error"].is_string(), "the protocol's shape under /v2: {}", reply.json());
+        } else {
+            assert_eq!(reply.code(), "method_not_allowed", "{method} {path}");
+        }
+    }
+    // A made-up method (hyper takes any token) is refused, neither echoed nor made a label.
+    let frobnicate = Method::from_bytes(b"FROBNICATE").unwrap();
+    let reply = send(&app, Request::builder().method(frobnicate).uri("/predict").body(Body::empty()).unwrap()).await;
+    assert_eq!(reply.refusal(), (405, "method_not_allowed".into()));
+    assert!(!reply.message().contains("FROBNICATE"), "{}", reply.message());
+    let metrics = state.metrics().render();
+    assert!(metrics.contains(r#"method="OTHER""#) && !metrics.contains("FROBNICATE"), "{metrics}");
+
+    let reply = send(&app, get("/no/such/route")).await;
+    assert_eq!(reply.refusal(), (404, "not_found".into()));
+    assert!(reply.message().contains("/no/such/route"), "{}", reply.message());
+    let reply = send(&app, Request::post("/v2/no/such").body(Body::empty()).unwrap()).await;
+    assert_eq!(reply.status, 404);
+    assert!(reply.json()["error"].as_str().unwrap().contains("/v2/no/such"), "{}", reply.json());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_required_and_each_client_is_held_to_its_rate() {
+    let keys = format!("{KEY_A},{KEY_B},{KEY_C}");
+    let state = server(
+        |server| {
+            server.rate_limit.requests_per_second = 1;
+            server.rate_limit.burst = 5;
+        },
+        &keys,
+        false,
+    );
+    let app = app(project_routes(), state.clone());
+    let tiny = Bytes::from(png(64, 48));
+    let predict = || post_body("/predict", "image/png", tiny.clone());
+
+    // 401 without a valid key, with a hint; the open routes stay open.
+    let reply = send(&app, predict()).await;
+    assert_eq!((reply.refusal(), reply.header("www-authenticate")), ((401, "unauthorized".into()), Some("Bearer")));
+    assert!(reply.message().contains("X-API-Key"), "{}", reply.message());
+    let wrong = send(&app, with_header(predict(), "authorization", "Bearer wrong-key-0123456789")).await;
+    assert_eq!(wrong.status, 401);
+    assert_eq!(send(&app, get("/model/info")).await.status, 401);
+    assert_eq!(send(&app, get(&format!("/v2/models/{NAME}"))).await.status, 401);
+    for open in ["/health", "/ready", "/metrics", "/openapi.json", "/docs", "/"] {
+        assert_eq!(send(&app, get(open)).await.status, 200, "{open}");
+    }
+    // With a key, in either header.
+    assert_eq!(send(&app, with_header(predict(), "authorization", &format!("Bearer {KEY_A}"))).await.status, 200);
+    assert_eq!(send(&app, with_header(predict(), "x-api-key", KEY_A)).await.status, 200);
+
+    // 429 past key B's burst of 5, with Retry-After; key A is counted apart.
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let reply = send(&app, with_header(get("/model/info"), "x-api-key", KEY_B)).await;
+        if reply.status == 429 {
+            assert_eq!(reply.code(), "rate_limited");
+            assert!(reply.header("retry-after").unwrap().parse::<u64>().unwrap() >= 1);
+        }
+        statuses.push(reply.status.as_u16());
+    }
+    assert_eq!(statuses[..5], [200; 5], "{statuses:?}");
+    assert!(statuses[5..].contains(&429), "{statuses:?}");
+    assert_eq!(send(&app, with_header(get("/model/info"), "x-api-key", KEY_A)).await.status, 200);
+
+    // A batch costs one request per image: more than the burst can never pass (413); a batch
+    // of 4 of key C's 5 leaves too little for another (429).
+    let small = png(4, 4);
+    let batch = |count: usize| {
+        let (content_type, body) = multipart(&vec![small.as_slice(); count]);
+        with_header(post_body("/predict/batch", &content_type, body), "x-api-key", KEY_C)
+    };
+    let reply = send(&app, batch(6)).await;
+    assert_eq!(reply.status, 413);
+    assert!(reply.message().contains("server.rate_limit.burst"), "{}", reply.message());
+    assert_eq!(send(&app, batch(4)).await.status, 200);
+    let reply = send(&app, batch(4)).await;
+    assert_eq!(reply.refusal(), (429, "rate_limited".into()));
+    assert!(reply.header("retry-after").is_some());
+    assert!(sample(&state, r#"inferx_rejected_requests_total{reason="unauthorized"}"#) >= 4.0);
+    assert!(sample(&state, r#"inferx_rejected_requests_total{reason="rate_limited"}"#) >= 2.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_answers_503_and_a_passed_deadline_504() {
+    // One worker and no queue: while it runs a request, the next is shed at once.
+    let state = server(
+        |server| {
+            server.workers = 1;
+            server.max_queue = 0;
+        },
+        "",
+        false,
+    );
+    let app = app(project_routes(), state.clone());
+    // Large enough to keep the worker busy for a while (decoding and resizing 1000x1000).
+    let large = Bytes::from(png(1000, 1000));
+    let first = tokio::spawn({
+        let app = app.clone();
+        let large = large.clone();
+        async move { send(&app, post_body("/predict", "image/png", large)).await.status }
+    });
+    let started = Instant::now();
+    while state.places_left() > 0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "the first request reached the worker");
+        tokio::task::yield_now().await;
+    }
+    let shed = send(&app, post_body("/predict", "image/png", astronaut())).await;
+    assert_eq!(shed.refusal(), (503, "overloaded".into()));
+    assert_eq!(shed.header("retry-after"), Some("1"));
+    assert!(shed.message().contains("server.max_queue"), "{}", shed.message());
+    assert_eq!(first.await.unwrap(), 200, "the request running is served");
+    assert_eq!(sample(&state, r#"inferx_rejected_requests_total{reason="overloaded"}"#), 1.0);
+
+    // No result within server.request_timeout_ms: 504.
+    let hasty = server(|server| server.request_timeout_ms = 1, "", false);
+    let reply = send(&app_of(hasty.clone()), post_body("/predict", "image/png", large)).await;
+    assert_eq!(reply.refusal(), (504, "timeout".into()));
+    assert!(reply.message().contains("server.request_timeout_ms"), "{}", reply.message());
+    assert_eq!(sample(&hasty, r#"inferx_rejected_requests_total{reason="timeout"}"#), 1.0);
+}
+
+fn app_of(state: AppState) -> Router {
+    app(project_routes(), state)
+}
+
+/// The series of the model's work (runs, batch sizes, decoding and inference times) and their
+/// counts, as `/metrics` shows them.
+fn model_series(state: &AppState) -> BTreeMap<String, f64> {
+    samples(&state.metrics().render())
+        .into_iter()
+        .filter(|(series, _)| {
+            ["inferx_batch_size", "inferx_decode_duration_seconds", "inferx_inference_duration_seconds"]
+                .iter()
+                .any(|name| series.starts_with(name))
+        })
+        // The durations' sums and buckets vary from run to run; their counts do not.
+        .filter(|(series, _)| series.starts_with("inferx_batch_size") || series.ends_with("_count"))
+        .collect()
+}
+
+/// Settings of one worker gathering up to 4 requests for `max_wait_ms`.
+fn one_worker_batching(max_wait_ms: u64) -> impl FnOnce(&mut ServerConfig) {
+    move |server| {
+        server.workers = 1;
+        server.batching.max_batch_size = 4;
+        server.batching.max_wait_ms = max_wait_ms;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_request_and_a_batch_of_one_record_the_same_metric_series() {
+    // Alone on an idle server with a session of every core: decoded and preprocessed on two
+    // cores at once. Through the batcher: a batch of one, decoded whole.
+    let alone = server(|server| server.workers = 1, "", true);
+    let batched = server(one_worker_batching(5), "", false);
+    let bytes = astronaut();
+    let mut predictions = Vec::new();
+    for state in [&alone, &batched] {
+        let reply = send(&app_of(state.clone()), post_body("/predict", "image/png", bytes.clone())).await;
+        assert_eq!(reply.status, 200);
+        let prediction = reply.json();
+        assert!(prediction["timings"]["decode_ms"].as_f64().unwrap() > 0.0, "{prediction}");
+        predictions.push(without_timings(prediction));
+    }
+    assert_close(&predictions[0], &predictions[1], "alone vs a batch of one");
+    assert_eq!(sample(&alone, r#"inferx_session_runs_total{session="solo"}"#), 1.0, "alone, on every core");
+    assert_eq!(sample(&batched, r#"inferx_session_runs_total{session="shared"}"#), 1.0);
+    let (lone, batch) = (model_series(&alone), model_series(&batched));
+    assert_eq!(lone, batch, "the same series and counts");
+    assert_eq!(lone.get("inferx_batch_size_sum"), Some(&1.0));
+    assert_eq!(lone.get("inferx_decode_duration_seconds_count"), Some(&1.0));
+    assert_eq!(lone.get("inferx_inference_duration_seconds_count"), Some(&1.0));
+    // And every other series is the same too, but for the session each ran on.
+    let others = |state: &AppState| -> Vec<String> {
+        samples(&state.metrics().render())
+            .into_keys()
+            .filter(|series| !series.starts_with("inferx_session_runs"))
+            .collect()
+    };
+    assert_eq!(others(&alone), others(&batched));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_together_are_batched_and_answered_like_a_lone_one() {
+    let state = server(one_worker_batching(50), "", true);
+    let app = app_of(state.clone());
+    let bytes = astronaut();
+    let expected = expected(&bytes);
+    let requests: Vec<_> = (0..8)
+        .map(|_| {
+            let (app, bytes) = (app.clone(), bytes.clone());
+            tokio::spawn(async move { send(&app, post_body("/predict", "image/png", bytes)).await })
+        })
+        .collect();
+    for request in requests {
+        let reply = request.await.unwrap();
+        assert_eq!(reply.status, 200);
+        assert_close(&without_timings(reply.json()), &expected, "batched");
+    }
+    let runs = sample(&state, "inferx_batch_size_count");
+    let single = sample(&state, r#"inferx_batch_size_bucket{le="1"}"#);
+    assert_eq!(sample(&state, "inferx_batch_size_sum"), 8.0);
+    assert!(runs < 8.0 && single < runs, "8 requests together ran in {runs} model runs ({single} of one image)");
+    assert!(
+        sample(&state, r#"inferx_session_runs_total{session="shared"}"#) >= 1.0,
+        "together, on the shared sessions"
+    );
+}
+
+/// The app served by `serve_connections` on 127.0.0.1 with `limits`, until dropped.
+struct Served {
+    address: std::net::SocketAddr,
+    refused: prometheus::IntCounter,
+    _stop: watch::Sender<bool>,
+}
+
+async fn serve(state: AppState, limits: ConnectionsConfig) -> Served {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let refused = prometheus::IntCounter::new("refused", "refused").unwrap();
+    let counters = connections::ConnectionCounters {
+        open: state.metrics().connections.clone(),
+        refused: refused.clone(),
+        evicted: state.metrics().connections_evicted.clone(),
+    };
+    let (stop, stopping) = watch::channel(false);
+    tokio::spawn(connections::serve_connections(listener, app_of(state), limits, counters, stopping));
+    Served { address, refused, _stop: stop }
+}
+
+/// Reads until the server closes the connection (at most 10 s): what it sent, and when.
+async fn read_to_close(stream: &mut TcpStream) -> (String, Instant) {
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "closed within 10 s: {}", String::from_utf8_lossy(&answer));
+    (String::from_utf8_lossy(&answer).into_owned(), Instant::now())
+}
+
+/// A connection that has sent `bytes`.
+async fn sending(address: std::net::SocketAddr, bytes: &[u8]) -> TcpStream {
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    stream
+}
+
+/// Whether `count` requests are in flight, waiting up to 5 s for it.
+async fn in_flight(state: &AppState, count: i64) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while state.metrics().in_flight.get() != count && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    state.metrics().in_flight.get() == count
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_stops_arriving_gets_408_and_a_connection_past_the_cap_503() {
+    let body_timeout = Duration::from_millis(600);
+    let limits = ConnectionsConfig {
+        max: 1,
+        max_per_peer: 0,
+        header_timeout_ms: 2000,
+        idle_timeout_ms: 2000,
+        body_timeout_ms: body_timeout.as_millis() as u64,
+    };
+    let state = server(|server| server.connections = limits, "", false);
+    let served = serve(state.clone(), limits).await;
+    let address = served.address;
+
+    // A body that stops arriving gets a 408 at the body deadline, on every route that reads
+    // one, in the route's error shape. Meanwhile the connection is busy: one more, past the
+    // cap of 1, is answered 503 and closed.
+    for (path, content_type) in [("/predict", "image/png"), (&*format!("/v2/models/{NAME}/infer"), "application/json")]
+    {
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: 5000\r\n\r\n0123456789"
+        );
+        let sent = Instant::now();
+        let mut stalled = sending(address, head.as_bytes()).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (refusal, _) = read_to_close(&mut sending(address, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await).await;
+        assert!(refusal.starts_with("HTTP/1.1 503"), "past the cap: {refusal}");
+        assert!(refusal.contains("retry-after: 1") && refusal.contains("server.connections.max"), "{refusal}");
+        let (answer, answered) = read_to_close(&mut stalled).await;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        assert!(answer.contains("server.connections.body_timeout_ms"), "{path}: {answer}");
+        let body: Value = serde_json::from_str(answer.split_once("\r\n\r\n").unwrap().1).unwrap();
+        if path.starts_with("/v2") {
+            assert!(body["error"].is_string(), "{body}");
+        } else {
+            assert_eq!(body["error"]["code"], "body_timeout", "{body}");
+        }
+        let waited = answered - sent;
+        assert!(waited + Duration::from_millis(20) >= body_timeout && waited < Duration::from_secs(5), "{waited:?}");
+    }
+    assert_eq!(served.refused.get(), 2);
+
+    // A client that goes away in the middle of its body is no longer counted in flight (its
+    // request ends with an error, or is dropped and counted 499).
+    let leaving = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n0123";
+    let leaving = sending(address, leaving).await;
+    assert!(in_flight(&state, 1).await, "the request began");
+    drop(leaving);
+    assert!(in_flight(&state, 0).await, "no longer in flight once its client left");
+
+    // Ordinary requests are unaffected, and counted.
+    let request = format!(
+        "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        astronaut().len()
+    );
+    let mut stream = sending(address, request.as_bytes()).await;
+    stream.write_all(&astronaut()).await.unwrap();
+    let (answer, _) = read_to_close(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let statuses = samples(&state.metrics().render());
+    assert_eq!(statuses.get(r#"inferx_http_requests_total{method="POST",route="/predict",status="408"}"#), Some(&1.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_loaded_from_its_config_runs_a_lone_request_on_every_core_and_shares_the_rest() {
+    let project = tempfile::tempdir().unwrap();
+    std::fs::create_dir(project.path().join("models")).unwrap();
+    std::fs::copy(fixture("models/nudenet-320n.onnx"), project.path().join("models/people.onnx")).unwrap();
+    let yaml = "inferx: {version: 0.1.0, template: yolo}\nmodel: {path: models/people.onnx}\ntask: detection\n";
+    let mut config = crate::ProjectConfig::parse(yaml).unwrap();
+    config.server.access_log = false;
+    let options = ServeOptions { project_name: NAME.into(), workers: Some(2), ..ServeOptions::default() };
+    let load = {
+        let (config, dir) = (config.clone(), project.path().to_path_buf());
+        move || AppState::from_config(config, &dir, &options)
+    };
+    let state = tokio::task::spawn_blocking(load).await.unwrap().expect("the server loads");
+    let app = app_of(state.clone());
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let info = send(&app, get("/model/info")).await.json();
+    assert_eq!(info["server"]["workers"], 2, "{info}");
+    assert_eq!(info["server"]["sessions"], 2, "{info}");
+    assert_eq!(info["server"]["solo_session"], cores > 1, "{info}");
+    for _ in 0..3 {
+        assert_eq!(send(&app, post_body("/predict", "image/png", astronaut())).await.status, 200);
+    }
+    let runs = |kind: &str| sample(&state, &format!("inferx_session_runs_total{{session=\"{kind}\"}}"));
+    if cores > 1 {
+        assert_eq!((runs("solo"), runs("shared")), (3.0, 0.0), "one request at a time runs on the solo session");
+    }
+    let together: Vec<_> = (0..8)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move { send(&app, post_body("/predict", "image/png", astronaut())).await.status })
+        })
+        .collect();
+    for request in together {
+        assert_eq!(request.await.unwrap(), 200);
+    }
+    assert!(runs("shared") >= 1.0, "requests arriving together share the per-worker sessions");
+
+    // Settings that cannot work are refused at start, with the key named.
+    config.server.cors_origins = vec!["app.example.com".to_string()];
+    let refused = AppState::from_config(config, project.path(), &ServeOptions::default()).err().expect("refused");
+    assert!(refused.to_string().contains("server.cors_origins entry `app.example.com`"), "{refused}");
+}
