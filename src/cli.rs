@@ -265,6 +265,9 @@ pub struct TemplateArgs {
     /// NMS IoU threshold written to inferx.yaml (default: the task's).
     #[arg(long)]
     pub iou: Option<f64>,
+    /// Do not create a git repository with a first commit (also: INFERX_NO_GIT=1).
+    #[arg(long, env = "INFERX_NO_GIT", value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_git: bool,
 }
 
 /// `inferx init`: every question has a flag; with `--yes` the flags are the whole answer.
@@ -303,6 +306,9 @@ pub struct InitArgs {
     /// With --docker: do not put ONNX Runtime into the project's .inferx/lib/.
     #[arg(long)]
     pub skip_runtime: bool,
+    /// Do not create a git repository with a first commit (also: INFERX_NO_GIT=1).
+    #[arg(long, env = "INFERX_NO_GIT", value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_git: bool,
     /// Replace a non-empty folder of the same name.
     #[arg(long)]
     pub force: bool,
@@ -335,6 +341,9 @@ pub struct ApiArgs {
     /// Show what would change, with diffs, and write nothing.
     #[arg(long, conflicts_with = "name")]
     pub dry_run: bool,
+    /// With --name: do not create a git repository with a first commit (also: INFERX_NO_GIT=1).
+    #[arg(long, env = "INFERX_NO_GIT", value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_git: bool,
 }
 
 /// `inferx docker`.

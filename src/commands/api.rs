@@ -35,7 +35,7 @@ pub(crate) fn run(args: ApiArgs, printer: &Printer) -> anyhow::Result<()> {
             confidence: None,
             iou: None,
         };
-        return super::template::generate(&request, started, printer);
+        return super::template::generate(&request, !args.no_git, started, printer);
     }
     let dir = super::folder_or_current(args.project)?;
     let project = add_server::read_project(&dir)?;

@@ -385,7 +385,10 @@ fn create(answers: &Answers, dir: &Path, args: &InitArgs, printer: &Printer) -> 
         answers.template,
         started.elapsed().as_secs_f64() * 1e3
     ));
-    let run = if answers.api { "serve" } else { "predict image.jpg" };
+    if !args.no_git {
+        super::template::init_repository(&target, answers.template.as_str(), printer);
+    }
+    let run = if answers.api { "serve" } else { "predict samples/sample.jpg" };
     let model_hint = if answers.model.is_some() { "" } else { "\n  cp /path/to/model.onnx models/model.onnx" };
     printer.status(format!(
         "next:\n  cd {}{model_hint}\n  inferx validate\n  cargo run --release -- {run}",

@@ -19,6 +19,7 @@ pub use super::project::{read_project, ProjectFacts};
 use super::{
     changes::{read, unified_diff},
     error::GenerateError,
+    lock,
     record::{self, Record},
     registry, render_project, GeneratedFile, ProjectSpec, SERVER_DEPENDENCIES, SERVER_RUNTIME_FEATURE,
 };
@@ -60,6 +61,7 @@ pub fn plan(project: &ProjectFacts) -> Result<Vec<Change>, GenerateError> {
         reason: format!("Cargo.toml could not be edited: {reason}"),
     })?;
     changes.push(edited("Cargo.toml", &cargo, updated, "adds axum, tokio and the runtime's `server` feature"));
+    changes.push(lock_change(&project.dir, &project.name)?);
     for (path, has_section, what) in [
         ("inferx.yaml", yaml_has_server as fn(&str) -> bool, "appends the `server:` section"),
         ("README.md", |text: &str| text.contains("## HTTP API"), "appends the HTTP API section"),
@@ -77,9 +79,38 @@ pub fn plan(project: &ProjectFacts) -> Result<Vec<Change>, GenerateError> {
 fn record_change(dir: &Path, changes: &[Change]) -> Result<Change, GenerateError> {
     let mut record = Record::read(dir)?.unwrap_or_else(|| Record::of(&[]));
     for change in changes {
+        // A lock cargo changed stays the user's: the record must not call it generated.
+        if change.path == lock::LOCK_FILE && change.summary.starts_with(LOCK_KEPT) {
+            continue;
+        }
         record.set(&change.path, change.contents.as_bytes());
     }
     record::record_change(dir, &record)
+}
+
+/// What `inferx api` says of a lock it keeps.
+const LOCK_KEPT: &str =
+    "yours (cargo changed it): kept; the next `cargo build` adds the server's crates, commit it then";
+
+/// The lock with the server's crates. A lock as generated without the server is replaced; one
+/// cargo changed (the user added crates) is kept: cargo adds the server's crates to it at the
+/// next build, which then needs committing for `--locked` image builds.
+fn lock_change(dir: &Path, name: &str) -> Result<Change, GenerateError> {
+    let registry = registry::Registry::global()?;
+    let text =
+        |api| lock::project_lock(registry, name, api).map(|file| String::from_utf8_lossy(&file.contents).into_owned());
+    let wanted = text(true)?;
+    let current = read(dir, lock::LOCK_FILE)?;
+    let (kind, summary, contents) = match current {
+        None => (ChangeKind::Create, "the crate versions inferx is tested with", wanted),
+        Some(current) if current == wanted => (ChangeKind::Unchanged, "already has the server's crates", current),
+        Some(current) if current == text(false)? => {
+            (ChangeKind::Update, "adds the server's crates, at the versions inferx is tested with", wanted)
+        }
+        Some(current) => (ChangeKind::Unchanged, LOCK_KEPT, current),
+    };
+    // Thousands of lines of checksums: the summary says what changes.
+    Ok(Change { path: lock::LOCK_FILE.to_string(), kind, summary: summary.to_string(), contents, diff: String::new() })
 }
 
 fn replace_file(dir: &Path, path: &str, wanted: String, pristine: Option<&str>) -> Result<Change, GenerateError> {

@@ -70,6 +70,13 @@ struct DeployContext {
     rust_image: &'static str,
     runtime_image: &'static str,
     uid: u32,
+    /// The request body an ingress lets through (`server.max_body_bytes`, in nginx's units).
+    ingress_body_size: String,
+}
+
+/// `bytes` as nginx writes a size: whole mebibytes (`16m`), rounded up.
+fn nginx_size(bytes: usize) -> String {
+    format!("{}m", bytes.div_ceil(1 << 20).max(1))
 }
 
 fn sha256(text: &str) -> String {
@@ -87,6 +94,12 @@ pub fn plan(project: &ProjectFacts, options: &DeployOptions) -> Result<Vec<Chang
             "Kubernetes and image names allow lowercase letters, digits and `-` only, and the package is `{}`; rename it in Cargo.toml (e.g. `{}`)",
             project.name,
             project.name.to_ascii_lowercase().replace('_', "-")
+        )));
+    }
+    if !project.dir.join(super::lock::LOCK_FILE).is_file() {
+        return Err(not_ready(format!(
+            "it has no {lock}, and the image builds with `cargo build --locked`; run `inferx upgrade` (it writes the lock inferx is tested with) or `cargo generate-lockfile`, then commit {lock}",
+            lock = super::lock::LOCK_FILE
         )));
     }
     let config = inferx_runtime::ProjectConfig::parse(
@@ -114,6 +127,7 @@ pub fn plan(project: &ProjectFacts, options: &DeployOptions) -> Result<Vec<Chang
         rust_image: RUST_IMAGE,
         runtime_image: if options.gpu { GPU_RUNTIME_IMAGE } else { CPU_RUNTIME_IMAGE },
         uid: CONTAINER_UID,
+        ingress_body_size: nginx_size(config.server.max_body_bytes),
     };
     let current_record = read(&project.dir, RECORD)?;
     let record: BTreeMap<String, String> =

@@ -10,6 +10,8 @@ pub mod add_server;
 pub mod changes;
 pub mod deploy;
 mod error;
+pub mod git;
+mod lock;
 mod migrate;
 mod project;
 mod record;
@@ -75,6 +77,9 @@ pub fn generate(request: &GenerateRequest) -> Result<PathBuf, GenerateError> {
     write_project(&target, &files, &WriteOptions { force: request.force })?;
     Ok(target)
 }
+
+/// The folder of a project with the sample inputs `inferx test` predicts.
+pub const SAMPLES_DIR: &str = "samples";
 
 /// The folder of a project that holds its copy of the runtime.
 pub const VENDORED_RUNTIME: &str = "runtime";

@@ -29,11 +29,11 @@ pub struct Record {
 
 impl Record {
     /// The record of rendered `files` (the model is not rendered: it is the user's, checked by
-    /// `model.sha256`).
+    /// `model.sha256`; the sample images are the user's to replace once generated).
     pub fn of(files: &[GeneratedFile]) -> Record {
         let files = files
             .iter()
-            .filter(|file| file.path != RECORD)
+            .filter(|file| file.path != RECORD && !is_sample(&file.path))
             .map(|file| (file.path.clone(), sha256(&file.contents)))
             .collect();
         Record { inferx_version: env!("CARGO_PKG_VERSION").to_string(), files }
@@ -60,6 +60,12 @@ impl Record {
     pub fn is_pristine(&self, path: &str, contents: &[u8]) -> bool {
         self.files.get(path).is_some_and(|recorded| *recorded == sha256(contents))
     }
+}
+
+/// Whether `path` is one of the sample inputs (`samples/`): written at generation, then the
+/// user's (never recorded, never upgraded).
+pub fn is_sample(path: &str) -> bool {
+    path.strip_prefix(super::SAMPLES_DIR).is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// Lowercase hex sha256 of `bytes`.

@@ -67,7 +67,7 @@ fn chain(error: &tera::Error) -> String {
 /// Files only projects with the HTTP server have.
 pub const SERVER_FILES: &[&str] = &["src/server.rs"];
 
-/// Renders a project's files (the vendored runtime included, the model not).
+/// Renders a project's files (the vendored runtime and the lock included, the model not).
 pub fn render_project(spec: &ProjectSpec) -> Result<Vec<GeneratedFile>, GenerateError> {
     render_with(Registry::global()?, spec)
 }
@@ -84,6 +84,7 @@ pub fn render_with(registry: &Registry, spec: &ProjectSpec) -> Result<Vec<Genera
         }
         files.push(render_one(registry, &tera, &context, output, &embedded)?);
     }
+    files.push(super::lock::project_lock(registry, &spec.project_name, spec.api)?);
     files.extend(super::runtime_files());
     files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(files)

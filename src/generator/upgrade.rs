@@ -19,11 +19,12 @@
 
 use std::path::Path;
 
+use super::record::is_sample;
 pub use super::record::{record_change, with_record, Record, NEW_SUFFIX, RECORD};
 use super::{
     changes::{read_bytes, unified_diff, Change, ChangeKind},
     error::GenerateError,
-    migrate,
+    lock, migrate,
     project::ProjectFacts,
     registry, render_project,
     spec::{shortest, ModelSource},
@@ -49,7 +50,9 @@ pub struct UpgradePlan {
 /// `.new` copies.
 pub fn plan(project: &ProjectFacts, force: bool) -> Result<UpgradePlan, GenerateError> {
     let spec = current_spec(project)?;
-    let wanted = render_project(&spec)?;
+    // Sample images are the user's to replace once generated: an upgrade leaves them alone.
+    let mut wanted = render_project(&spec)?;
+    wanted.retain(|file| !is_sample(&file.path));
     let record = Record::read(&project.dir)?;
     let had_record = record.is_some();
     let record = record.unwrap_or_default();
@@ -86,6 +89,17 @@ pub fn plan(project: &ProjectFacts, force: bool) -> Result<UpgradePlan, Generate
                     )
                 } else if force {
                     change(&file.path, ChangeKind::Update, "you edited it: replaced (--force)", contents, diff)
+                } else if file.path == lock::LOCK_FILE {
+                    // Cargo wrote it (crates the user added): their pins stay, and the next
+                    // `cargo build` adds what the new runtime needs. A `.new` lock helps no one.
+                    let kept = "yours (cargo changed it): kept; the next `cargo build` brings it up to date (commit it then), or --force takes inferx's";
+                    change(
+                        &file.path,
+                        ChangeKind::Unchanged,
+                        kept,
+                        String::from_utf8_lossy(&bytes).into_owned(),
+                        String::new(),
+                    )
                 } else if let Some((migrated, dropped)) = migrated_config(&file.path, &bytes) {
                     // The user's config, without the keys older versions wrote that its task
                     // does not read: their edits stay, and the new version still goes beside.

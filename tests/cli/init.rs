@@ -29,7 +29,14 @@ fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
 /// `inferx init` in a pseudo-terminal, in `dir`.
 fn wizard(dir: &Path, extra: &[&str]) -> PtySession {
     let mut command = Command::new(env!("CARGO_BIN_EXE_inferx"));
-    command.arg("init").arg("--dir").arg(dir).args(extra).env("NO_COLOR", "1").env("TERM", "xterm");
+    command
+        .arg("init")
+        .arg("--dir")
+        .arg(dir)
+        .args(extra)
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm")
+        .env("INFERX_NO_GIT", "1");
     spawn_command(command, Some(30_000)).expect("inferx init starts in a pty")
 }
 

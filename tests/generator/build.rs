@@ -30,6 +30,16 @@ pub(crate) fn cargo(project: &Path, args: &[&str]) -> std::process::Output {
     output
 }
 
+/// The target triple of this machine (`rustc -vV`).
+fn host_triple() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        let output = Command::new("rustc").arg("-vV").output().expect("rustc runs");
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        text.lines().find_map(|line| line.strip_prefix("host: ")).expect("rustc -vV names the host").to_string()
+    })
+}
+
 /// How a test project gets its `inferx-runtime`.
 #[derive(Clone, Copy, PartialEq)]
 pub(crate) enum Runtime {
@@ -65,8 +75,8 @@ pub(crate) fn share_runtime(project: &Path) {
 }
 
 /// Generates `template` with `model` into a fresh folder, applies `configure` to its
-/// `inferx.yaml`, and builds it against the shared runtime, starting from the versions
-/// inferx itself is tested with.
+/// `inferx.yaml`, and builds it against the shared runtime with the lock it was generated
+/// with (`--locked --offline`).
 pub(crate) fn build_project(
     template: &str,
     name: &str,
@@ -103,11 +113,14 @@ pub(crate) fn build_project_with(
     if config != generated {
         std::fs::write(&config_path, config.to_yaml().unwrap()).unwrap();
     }
-    std::fs::copy(repo().join("Cargo.lock"), project.join("Cargo.lock")).unwrap();
     if runtime == Runtime::Shared {
         share_runtime(&project);
     }
-    cargo(&project, &["build", "--quiet"]);
+    // The lock it was generated with, unchanged, from the local crate cache: generation and
+    // the build need no network once the crates are there (`cargo fetch` gets any missing,
+    // for this machine only).
+    cargo(&project, &["fetch", "--locked", "--quiet", "--target", host_triple()]);
+    cargo(&project, &["build", "--quiet", "--locked", "--offline"]);
     (dir, project)
 }
 
@@ -168,7 +181,10 @@ fn generated_yolo_project_builds_predicts_and_passes_its_tests() {
     }
 
     // `inferx test`: validate, build, the project's own tests, then its samples/ predicted by
-    // the binary it built.
+    // the binary it built: the sample photo the template ships, and two of ours.
+    let shipped = project.join("samples/sample.jpg");
+    assert!(shipped.is_file(), "the template ships a sample photo");
+    let shipped_reference = run_json(inferx().arg("run").arg(&model).arg(&shipped).args(["--size", "320", "--json"]));
     let samples = ["astronaut.png", "rocket.jpg"];
     for sample in samples {
         write(&project.join("samples").join(sample), std::fs::read(images().join(sample)).unwrap());
@@ -197,9 +213,16 @@ fn generated_yolo_project_builds_predicts_and_passes_its_tests() {
     assert_eq!(stages, [("validate", "passed"), ("build", "passed"), ("tests", "passed"), ("predict", "passed")]);
     assert_eq!(summary["stages"][2]["detail"], "2 passed", "the smoke tests ran");
     let predicted = summary["stages"][3]["output"].as_array().unwrap();
-    assert_eq!(predicted.len(), samples.len());
+    assert_eq!(predicted.len(), samples.len() + 1);
     for record in predicted {
         let name = Path::new(record["image"].as_str().unwrap()).file_name().unwrap().to_string_lossy().into_owned();
+        if name == "sample.jpg" {
+            let reference = shipped_reference.as_array().map_or(&shipped_reference, |records| &records[0]);
+            let expected = detections_of(reference);
+            assert!(!expected.is_empty(), "the shipped sample shows the detector at work");
+            assert_same_detections(&name, &detections_of(record), &expected, 1e-5, 1e-2);
+            continue;
+        }
         let earlier = records.iter().find(|earlier| earlier["image"].as_str().unwrap().ends_with(&name)).unwrap();
         assert_same_detections(&name, &detections_of(record), &detections_of(earlier), 1e-5, 1e-2);
     }

@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use predicates::prelude::*;
+
 use crate::support::*;
 
 /// A project with the server, generated (not built) into `dir`.
@@ -65,6 +67,10 @@ fn cpu_deployment_files_snapshot_and_pass_the_linters() {
     let project = api_project(dir.path(), "detect-api");
     inferx().args(["docker", "--skip-runtime"]).arg(&project).assert().success();
     snapshot("docker_default", &deployment_files(&project));
+    let dockerfile = std::fs::read_to_string(project.join("Dockerfile")).unwrap();
+    assert!(
+        dockerfile.contains("cargo build --release --locked ") && dockerfile.contains("COPY Cargo.toml Cargo.lock ")
+    );
     check_deploy(&project, false);
 }
 
@@ -122,4 +128,51 @@ fn projects_without_the_server_are_refused() {
         .failure()
         .stderr(predicates::str::contains("add it first with `inferx api`"));
     assert!(!dir.path().join("plain/Dockerfile").exists());
+
+    // The image builds --locked: a project without a lock is told how to get one.
+    let project = api_project(dir.path(), "unlocked");
+    std::fs::remove_file(project.join("Cargo.lock")).unwrap();
+    inferx()
+        .args(["docker", "--skip-runtime"])
+        .arg(&project)
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("no Cargo.lock").and(predicates::str::contains("inferx upgrade")));
+    assert!(!project.join("Dockerfile").exists());
+}
+
+/// `helm lint` of the chart with `values` (JSON), through helm-python-sdk: its errors, one a line.
+fn helm_lint_errors(chart: &Path, values: &str) -> String {
+    let script = "import json, sys\nimport helm_python as helm\nreport = helm.lint(sys.argv[1], values=json.loads(sys.argv[2]))\nerrors = [str(e) for e in report.get('errors') or []] + [str(m.get('error')) for m in report.get('messages') or [] if m.get('severity', 0) >= 3]\nprint('\\n'.join(errors))\ntry:\n    with helm.Chart.load(sys.argv[1]) as chart:\n        chart.render(json.loads(sys.argv[2]), name='x', namespace='default', is_install=True)\nexcept helm.HelmError as error:\n    print('install:', error)\n";
+    let output = std::process::Command::new(repo().join(".venv-tools/bin/python"))
+        .args(["-c", script])
+        .arg(chart)
+        .arg(values)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+#[test]
+fn the_helm_values_schema_refuses_a_wrong_type_and_a_misspelt_key() {
+    let dir = temp_dir();
+    let project = api_project(dir.path(), "schema-api");
+    inferx().args(["docker", "--skip-runtime"]).arg(&project).assert().success();
+    let chart = project.join("deploy/helm/schema-api");
+    assert_eq!(helm_lint_errors(&chart, "{}"), "", "the defaults pass");
+    let gpu = r#"{"gpu": {"enabled": true}, "server": {"device": "cuda"}, "replicaCount": 1}"#;
+    assert_eq!(helm_lint_errors(&chart, gpu), "", "values-gpu's keys pass");
+    for (values, names) in [
+        (r#"{"replicaCount": "two"}"#, "replicaCount"),
+        (r#"{"autoscaling": {"enabled": "yes"}}"#, "enabled"),
+        (r#"{"server": {"port": "8080"}}"#, "port"),
+        (r#"{"replicaCont": 3}"#, "replicaCont"),
+    ] {
+        let errors = helm_lint_errors(&chart, values);
+        assert!(errors.contains("schema") && errors.contains(names), "{values}: {errors}");
+        assert!(errors.contains("install:"), "helm install refuses it too: {values}: {errors}");
+    }
+    let ingress = std::fs::read_to_string(chart.join("values.yaml")).unwrap();
+    assert!(ingress.contains("nginx.ingress.kubernetes.io/proxy-body-size: 16m"), "{ingress}");
 }

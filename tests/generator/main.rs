@@ -13,6 +13,8 @@ mod build;
 mod docker;
 mod errors;
 mod files;
+mod git;
+mod lock;
 mod quickstart;
 mod server;
 mod snapshots;

@@ -73,12 +73,8 @@ fn run_quickstart() -> Quickstart {
             continue;
         }
         commands += body.lines().filter(|line| !line.trim().is_empty()).count();
+        // A generated project has its Cargo.lock: the versions inferx is tested with.
         script.push_str(body);
-        // Between blocks: a project that has just been generated builds with the dependency
-        // versions inferx is tested with, like every generated project in these tests.
-        script.push_str(
-            "for project in . */; do if [ -f \"$project/Cargo.toml\" ] && [ ! -f \"$project/Cargo.lock\" ]; then cp \"$INFERX_TEST_LOCK\" \"$project/Cargo.lock\"; fi; done\n",
-        );
     }
     assert!(commands >= 5, "the quick start has its commands in ```sh blocks: {blocks:?}");
 
@@ -101,7 +97,6 @@ fn run_quickstart() -> Quickstart {
         .args(["--kill-after=10", "1200", "bash", "-c", &script])
         .current_dir(&folder)
         .env("PATH", path)
-        .env("INFERX_TEST_LOCK", repo().join("Cargo.lock"))
         .env("CARGO_TARGET_DIR", shared_target())
         .env("INFERX_USER_CONFIG", "/nonexistent/inferx-test-user-config.yaml")
         .env_remove("RUSTFLAGS")

@@ -32,7 +32,9 @@ fn describe_project(root: &Path) -> String {
             runtime_files.push(relative);
         } else if relative == ".inferx/generated.json" {
             text.push_str(&format!("==== {relative} ====\n{}", describe_record(root, &bytes)));
-        } else if relative.ends_with(".onnx") {
+        } else if relative == "Cargo.lock" {
+            text.push_str(&format!("==== {relative} ====\n{}", describe_lock(&bytes)));
+        } else if relative.ends_with(".onnx") || relative.ends_with(".jpg") {
             text.push_str(&format!(
                 "==== {relative} ====\n<{} bytes, sha256 {:x}>\n",
                 bytes.len(),
@@ -57,7 +59,9 @@ fn describe_record(root: &Path, bytes: &[u8]) -> String {
     }
     for entry in walkdir::WalkDir::new(root).into_iter().filter_map(Result::ok) {
         let relative = entry.path().strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
-        if entry.file_type().is_file() && !relative.ends_with(".onnx") && relative != ".inferx/generated.json" {
+        // The model and the sample images are the user's: no upgrade touches them.
+        let users = relative.ends_with(".onnx") || relative.starts_with("samples/");
+        if entry.file_type().is_file() && !users && relative != ".inferx/generated.json" {
             assert!(files.contains_key(&relative), "`{relative}` is not in the record");
         }
     }
@@ -159,4 +163,16 @@ fn yolo_with_api() {
 fn custom_with_api() {
     let (_dir, project) = generate("custom", "tensor-api", &["--api"]);
     assert_snapshot("custom_with_api", &project);
+}
+
+/// A project's lock as its package count and the project's own entry (the versions are
+/// inferx's, checked by tests/generator/lock.rs).
+fn describe_lock(bytes: &[u8]) -> String {
+    let text = std::str::from_utf8(bytes).expect("text lock");
+    let packages: Vec<&str> = text.split("\n[[package]]\n").skip(1).collect();
+    let own = packages
+        .iter()
+        .find(|package| !package.contains("\nsource = ") && !package.starts_with("name = \"inferx-runtime\""))
+        .expect("the project's package");
+    format!("<{} packages; the project's:>\n{}\n", packages.len(), own.trim_end())
 }

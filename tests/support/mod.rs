@@ -58,7 +58,9 @@ fn with_test_environment(mut command: Command) -> Command {
         .env_remove("INFERX_SIGNING_PASSWORD")
         .env_remove("INFERX_TEMPLATES_DIR")
         .env("INFERX_USER_CONFIG", "/nonexistent/inferx-test-user-config.yaml")
-        .env("NO_COLOR", "1");
+        .env("NO_COLOR", "1")
+        // Projects in temporary folders get no git repository (tests/generator/git.rs tests it).
+        .env("INFERX_NO_GIT", "1");
     command
 }
 
