@@ -11,10 +11,11 @@ use anyhow::Context;
 use serde::Serialize;
 
 use super::validate::{validate, Severity, ValidateOptions};
-use crate::{cli::TestArgs, generator::add_server, output::Printer};
-
-/// Where `inferx test` looks for images when `--images` is not given.
-const SAMPLES_DIR: &str = "samples";
+use crate::{
+    cli::TestArgs,
+    generator::{add_server, SAMPLES_DIR},
+    output::Printer,
+};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "lowercase")]
