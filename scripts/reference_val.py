@@ -176,8 +176,8 @@ def make_sets(out: Path) -> None:
     # Some extra: boxes the detector cannot find (a face where there is none, a tiny one).
     entries[6][2].append((1, [30.0, 40.0, 150.0, 170.0], False))
     entries[0][2].append((12, [400.0, 420.0, 412.0, 431.0], False))
-    # A crowd box over the camera man's face (COCO set only; YOLO labels have no crowd).
-    entries[4][2] = [(c, box, True) for c, box, _ in entries[4][2]]
+    # A crowd box: the first of the camera photo's (COCO set only; YOLO labels have no crowd).
+    entries[4][2] = [(c, box, i == 0) for i, (c, box, _) in enumerate(entries[4][2])]
 
     # --- YOLO: data.yaml, images/val, labels/val; one JPEG stored rotated with EXIF orientation 6.
     yolo = out / "yolo"

@@ -38,6 +38,20 @@ impl Printer {
         self.bar(length, message, "{msg} [{bar:30}] {pos}/{len} {elapsed} (eta {eta})")
     }
 
+    /// A progress bar of `length` images with their rate and the time left.
+    pub fn progress_rate(&self, length: u64, message: &str) -> indicatif::ProgressBar {
+        let bar = self.bar(length, message, "{msg} [{bar:30}] {pos}/{len} {rate} (eta {eta})");
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {rate} (eta {eta})") {
+            let style = style
+                .with_key("rate", |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+                    let _ = write!(out, "{:.1} images/s", state.per_sec());
+                })
+                .progress_chars("=> ");
+            bar.set_style(style);
+        }
+        bar
+    }
+
     /// A download bar: bytes, speed and the time left.
     pub fn download(&self, bytes: u64, message: &str) -> indicatif::ProgressBar {
         self.bar(bytes, message, "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} (eta {eta})")

@@ -23,4 +23,5 @@ mod readme;
 mod signing;
 mod tasks;
 mod tracking;
+mod val;
 mod validate;
