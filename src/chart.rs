@@ -75,7 +75,8 @@ fn render_png(svg: &str) -> anyhow::Result<Vec<u8>> {
     if options.fontdb.is_empty() {
         tracing::warn!("no fonts found on this system: the PNG charts have no text (the SVGs have it all)");
     }
-    let tree = resvg::usvg::Tree::from_str(svg, &options).context("the chart is not valid SVG; this is a bug in inferx, please report it")?;
+    let tree = resvg::usvg::Tree::from_str(svg, &options)
+        .context("the chart is not valid SVG; this is a bug in inferx, please report it")?;
     let size = tree.size().to_int_size();
     let mut pixmap = resvg::tiny_skia::Pixmap::new(size.width(), size.height()).context("the chart has no size")?;
     resvg::render(&tree, resvg::tiny_skia::Transform::default(), &mut pixmap.as_mut());

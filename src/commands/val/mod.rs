@@ -54,13 +54,18 @@ pub(crate) fn run(args: ValArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
         Data::Detection(set) => set.images.len(),
         Data::Classification(set) => set.images.len(),
     };
-    let pool = PipelinePool::load(&model, options, files).with_context(|| format!("could not load `{}`", model.display()))?;
+    let pool =
+        PipelinePool::load(&model, options, files).with_context(|| format!("could not load `{}`", model.display()))?;
     printer.status(super::run::loaded_line(&model, &pool));
     let task = pool.primary().task();
     match data {
         Data::Detection(set) => {
             if task != TaskKind::Detection {
-                bail!("`{}` is a {task} model but `{}` holds boxes: give a detector (or --task detection)", model.display(), args.data.display());
+                bail!(
+                    "`{}` is a {task} model but `{}` holds boxes: give a detector (or --task detection)",
+                    model.display(),
+                    args.data.display()
+                );
             }
             let set = without_images(set, &skipped);
             let labels = pool.primary().labels().to_vec();
@@ -71,7 +76,11 @@ pub(crate) fn run(args: ValArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
         }
         Data::Classification(set) => {
             if task != TaskKind::Classification {
-                bail!("`{}` is a {task} model but `{}` is a folder per class: give a classifier", model.display(), args.data.display());
+                bail!(
+                    "`{}` is a {task} model but `{}` is a folder per class: give a classifier",
+                    model.display(),
+                    args.data.display()
+                );
             }
             if args.save_json.is_some() {
                 bail!("--save-json writes detections in COCO's format: leave it out for a classifier");
@@ -116,7 +125,11 @@ fn report_problems(problems: &[Problem], skip_bad: bool, printer: &Printer) -> a
             if images.len() == 1 { "" } else { "s" }
         );
     }
-    printer.status(format!("--skip-bad: evaluating without {} image{}", images.len(), if images.len() == 1 { "" } else { "s" }));
+    printer.status(format!(
+        "--skip-bad: evaluating without {} image{}",
+        images.len(),
+        if images.len() == 1 { "" } else { "s" }
+    ));
     Ok(images)
 }
 
@@ -198,7 +211,9 @@ fn predict(pool: &PipelinePool, paths: Vec<PathBuf>, printer: &Printer) -> Predi
                 let boxes = prediction
                     .detections()
                     .iter()
-                    .map(|found| (found.class_id, found.score, [found.bbox.x1, found.bbox.y1, found.bbox.x2, found.bbox.y2]))
+                    .map(|found| {
+                        (found.class_id, found.score, [found.bbox.x1, found.bbox.y1, found.bbox.x2, found.bbox.y2])
+                    })
                     .collect();
                 let ranked = match &prediction.output {
                     PredictionOutput::Classification { top } => top.iter().map(|class| class.class_id).collect(),
@@ -285,7 +300,8 @@ fn evaluate_detection(
     }
     let category_ids: Vec<u64> = categories.iter().map(|(id, _)| *id).collect();
     let evaluation = detection::evaluate(kept.len(), &category_ids, &truths, &found);
-    let summary = report::DetectionReport::new(&evaluation, &categories, &truths, kept.len(), skipped, predictions.speed);
+    let summary =
+        report::DetectionReport::new(&evaluation, &categories, &truths, kept.len(), skipped, predictions.speed);
     if let Some(dir) = &args.plots {
         // Ultralytics' settings for its matrix: confidence 0.25, IoU 0.45.
         let confusion = plots::Confusion {
@@ -309,7 +325,10 @@ fn class_categories(format: Format, categories: &[(u64, String)], labels: &[Stri
         Format::Coco => {
             let by_name = labels.iter().any(|label| categories.iter().any(|(_, name)| name == label));
             if by_name {
-                labels.iter().map(|label| categories.iter().find(|(_, name)| name == label).map(|(id, _)| *id)).collect()
+                labels
+                    .iter()
+                    .map(|label| categories.iter().find(|(_, name)| name == label).map(|(id, _)| *id))
+                    .collect()
             } else {
                 categories.iter().map(|(id, _)| Some(*id)).collect()
             }
@@ -332,7 +351,15 @@ fn evaluate_classification(
         .classes
         .iter()
         .enumerate()
-        .map(|(index, class)| if by_name { labels.iter().position(|label| label == class).unwrap_or(index) } else { index })
+        .map(
+            |(index, class)| {
+                if by_name {
+                    labels.iter().position(|label| label == class).unwrap_or(index)
+                } else {
+                    index
+                }
+            },
+        )
         .collect();
     if !by_name && set.classes.len() != labels.len() {
         tracing::warn!(

@@ -42,7 +42,9 @@ fn precision_recall_svg(report: &DetectionReport) -> String {
     let legend: Vec<(String, &[f64])> = report
         .per_class
         .iter()
-        .map(|class| (format!("{} {:.3}", fit(&class.label, LONGEST_LABEL), class.map50), class.precision_curve.as_slice()))
+        .map(|class| {
+            (format!("{} {:.3}", fit(&class.label, LONGEST_LABEL), class.map50), class.precision_curve.as_slice())
+        })
         .collect();
     let mean: Vec<f64> = (0..recall.len())
         .map(|point| {
@@ -55,7 +57,10 @@ fn precision_recall_svg(report: &DetectionReport) -> String {
     let legend_x = left + side + 24.0;
     let width = (legend_x + 22.0 + longest as f64 * CHARACTER_WIDTH + 16.0).max(560.0);
     let height = (top + side + 56.0).max(top + 24.0 + (legend.len() + 1) as f64 * 18.0 + 16.0);
-    let subtitle = format!("IoU 0.50, COCO's 101 recall points · mAP50 {:.3} · mAP50-95 {:.3}", report.metrics.map50, report.metrics.map50_95);
+    let subtitle = format!(
+        "IoU 0.50, COCO's 101 recall points · mAP50 {:.3} · mAP50-95 {:.3}",
+        report.metrics.map50, report.metrics.map50_95
+    );
     let mut svg = chart::open(width, height, "Precision-recall curves", &subtitle);
     let x = |value: f64| left + side * value;
     let y = |value: f64| top + side * (1.0 - value);
@@ -81,7 +86,10 @@ fn precision_recall_svg(report: &DetectionReport) -> String {
     ));
     let polyline = |curve: &[f64], colour: &str, stroke: f64| {
         let points: Vec<String> = recall.iter().zip(curve).map(|(&r, &p)| format!("{:.1},{:.1}", x(r), y(p))).collect();
-        format!("<polyline points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"{stroke}\"/>\n", points.join(" "))
+        format!(
+            "<polyline points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"{stroke}\"/>\n",
+            points.join(" ")
+        )
     };
     for (index, (_, curve)) in legend.iter().enumerate() {
         svg.push_str(&polyline(curve, PALETTE[index % PALETTE.len()], 1.5));
@@ -121,7 +129,12 @@ fn confusion_svg(confusion: &Confusion) -> String {
     let side = cell * used.len() as f64;
     let width = (left + side + 32.0 + label_room * 0.72).max(560.0);
     let height = top + side + 48.0;
-    let mut svg = chart::open(width, height, &confusion.title, "rows: true class · columns: predicted class · shade: share of the row");
+    let mut svg = chart::open(
+        width,
+        height,
+        &confusion.title,
+        "rows: true class · columns: predicted class · shade: share of the row",
+    );
     for (row_position, &row) in used.iter().enumerate() {
         let total: u64 = used.iter().map(|&column| confusion.counts[row][column]).sum();
         let row_y = top + row_position as f64 * cell;

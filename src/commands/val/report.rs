@@ -122,9 +122,15 @@ impl DetectionReport {
             .iter()
             .filter(|class| class.ground_truth > 0)
             .map(|class| {
-                let label = categories.iter().find(|(id, _)| *id == class.category).map_or_else(String::new, |(_, name)| name.clone());
-                let images: HashSet<usize> =
-                    truths.iter().filter(|truth| truth.category == class.category && !truth.crowd).map(|truth| truth.image).collect();
+                let label = categories
+                    .iter()
+                    .find(|(id, _)| *id == class.category)
+                    .map_or_else(String::new, |(_, name)| name.clone());
+                let images: HashSet<usize> = truths
+                    .iter()
+                    .filter(|truth| truth.category == class.category && !truth.crowd)
+                    .map(|truth| truth.image)
+                    .collect();
                 DetectionClass {
                     class_id: class.category,
                     label,
@@ -194,7 +200,11 @@ impl DetectionReport {
         printer.out(table(&["class", "images", "instances", "P", "R", "mAP50", "mAP50-95"], &rows))?;
         printer.status(self.speed_ms.line());
         if self.skipped > 0 {
-            printer.status(format!("{} image{} left out (--skip-bad)", self.skipped, if self.skipped == 1 { "" } else { "s" }));
+            printer.status(format!(
+                "{} image{} left out (--skip-bad)",
+                self.skipped,
+                if self.skipped == 1 { "" } else { "s" }
+            ));
         }
         Ok(())
     }
@@ -237,7 +247,12 @@ impl ClassificationReport {
             .into_iter()
             .zip(classes)
             .enumerate()
-            .map(|(class_id, ((images, accuracy), label))| ClassificationClass { class_id, label: label.clone(), images, accuracy })
+            .map(|(class_id, ((images, accuracy), label))| ClassificationClass {
+                class_id,
+                label: label.clone(),
+                images,
+                accuracy,
+            })
             .collect();
         ClassificationReport {
             task: "classification",
@@ -268,7 +283,11 @@ impl ClassificationReport {
         printer.out(table(&["class", "images", "top-1", "top-5"], &rows))?;
         printer.status(self.speed_ms.line());
         if self.skipped > 0 {
-            printer.status(format!("{} image{} left out (--skip-bad)", self.skipped, if self.skipped == 1 { "" } else { "s" }));
+            printer.status(format!(
+                "{} image{} left out (--skip-bad)",
+                self.skipped,
+                if self.skipped == 1 { "" } else { "s" }
+            ));
         }
         Ok(())
     }
