@@ -116,20 +116,15 @@ fn report_problems(problems: &[Problem], skip_bad: bool, printer: &Printer) -> a
         eprintln!("{word}: {problem}");
     }
     let images: HashSet<PathBuf> = problems.iter().filter_map(|problem| problem.image.clone()).collect();
+    let concerned = report::images(images.len());
     if !skip_bad {
         bail!(
-            "{} problem{} in the data (listed above): fix them, or pass --skip-bad to evaluate without the {} image{} they concern",
+            "{} problem{} in the data (listed above): fix them, or pass --skip-bad to evaluate without the {concerned} they concern",
             problems.len(),
             if problems.len() == 1 { "" } else { "s" },
-            images.len(),
-            if images.len() == 1 { "" } else { "s" }
         );
     }
-    printer.status(format!(
-        "--skip-bad: evaluating without {} image{}",
-        images.len(),
-        if images.len() == 1 { "" } else { "s" }
-    ));
+    printer.status(format!("--skip-bad: evaluating without {concerned}"));
     Ok(images)
 }
 

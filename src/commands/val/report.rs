@@ -49,9 +49,8 @@ impl Speed {
 
     fn line(&self) -> String {
         format!(
-            "{} image{} in {:.1} s ({:.1} images/s) · per image: decode {:.1} ms, preprocess {:.1} ms, inference {:.1} ms, postprocess {:.1} ms",
-            self.images,
-            if self.images == 1 { "" } else { "s" },
+            "{} in {:.1} s ({:.1} images/s) · per image: decode {:.1} ms, preprocess {:.1} ms, inference {:.1} ms, postprocess {:.1} ms",
+            images(self.images),
             self.seconds,
             self.images_per_second,
             self.decode,
@@ -59,6 +58,19 @@ impl Speed {
             self.inference,
             self.postprocess
         )
+    }
+}
+
+/// `1 image`, `2 images`.
+pub(crate) fn images(count: usize) -> String {
+    format!("{count} image{}", if count == 1 { "" } else { "s" })
+}
+
+/// The lines under a report's table: the speed, and what `--skip-bad` left out.
+fn print_footer(speed: &Speed, skipped: usize, printer: &Printer) {
+    printer.status(speed.line());
+    if skipped > 0 {
+        printer.status(format!("{} left out (--skip-bad)", images(skipped)));
     }
 }
 
@@ -198,14 +210,7 @@ impl DetectionReport {
             ]
         }));
         printer.out(table(&["class", "images", "instances", "P", "R", "mAP50", "mAP50-95"], &rows))?;
-        printer.status(self.speed_ms.line());
-        if self.skipped > 0 {
-            printer.status(format!(
-                "{} image{} left out (--skip-bad)",
-                self.skipped,
-                if self.skipped == 1 { "" } else { "s" }
-            ));
-        }
+        print_footer(&self.speed_ms, self.skipped, printer);
         Ok(())
     }
 }
@@ -281,14 +286,7 @@ impl ClassificationReport {
             vec![class.label.clone(), class.images.to_string(), format!("{:.3}", class.accuracy), String::new()]
         }));
         printer.out(table(&["class", "images", "top-1", "top-5"], &rows))?;
-        printer.status(self.speed_ms.line());
-        if self.skipped > 0 {
-            printer.status(format!(
-                "{} image{} left out (--skip-bad)",
-                self.skipped,
-                if self.skipped == 1 { "" } else { "s" }
-            ));
-        }
+        print_footer(&self.speed_ms, self.skipped, printer);
         Ok(())
     }
 }
