@@ -60,7 +60,8 @@ pub(crate) fn run(args: ValArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
     let task = pool.primary().task();
     match data {
         Data::Detection(set) => {
-            if task != TaskKind::Detection {
+            // A YOLO-seg model's instances have boxes too: their box mAP is measured.
+            if !matches!(task, TaskKind::Detection | TaskKind::Segmentation) {
                 bail!(
                     "`{}` is a {task} model but `{}` holds boxes: give a detector (or --task detection)",
                     model.display(),
@@ -259,6 +260,13 @@ fn evaluate_detection(
     let kept: Vec<usize> = (0..set.images.len()).filter(|&index| predictions.images[index].is_some()).collect();
     let mut by_id = kept.clone();
     by_id.sort_by(|&a, &b| set.images[a].id.cmp(&set.images[b].id));
+    if let Some(pair) = by_id.windows(2).find(|pair| set.images[pair[0]].id == set.images[pair[1]].id) {
+        tracing::warn!(
+            "`{}` and `{}` have the same image id: the results of --save-json cannot tell them apart (the metrics can)",
+            set.images[pair[0]].path.display(),
+            set.images[pair[1]].path.display()
+        );
+    }
     let mut number = vec![0; set.images.len()];
     for (rank, &index) in by_id.iter().enumerate() {
         number[index] = rank;
