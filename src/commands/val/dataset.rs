@@ -407,10 +407,11 @@ fn parse_yolo_labels(text: &str, classes: Option<u64>, file: &Path) -> (Vec<(u64
 /// `instances_<split>.json`.
 fn read_coco(path: &Path, images: Option<&Path>) -> anyhow::Result<(DetectionData, Vec<Problem>)> {
     #[derive(Deserialize)]
-    struct CocoFile {
+    struct CocoFile<'a> {
         images: Vec<CocoImage>,
-        #[serde(default)]
-        annotations: Vec<serde_json::Value>,
+        // Raw: each one's place in the text gives its line.
+        #[serde(default, borrow)]
+        annotations: Vec<&'a serde_json::value::RawValue>,
         categories: Vec<CocoCategory>,
     }
     #[derive(Deserialize)]
@@ -464,14 +465,19 @@ fn read_coco(path: &Path, images: Option<&Path>) -> anyhow::Result<(DetectionDat
             boxes: Vec::new(),
         });
     }
-    for (index, value) in coco.annotations.into_iter().enumerate() {
+    let line_of = |raw: &serde_json::value::RawValue| {
+        let offset = (raw.get().as_ptr() as usize).saturating_sub(text.as_ptr() as usize).min(text.len());
+        text.as_bytes()[..offset].iter().filter(|byte| **byte == b'\n').count() + 1
+    };
+    for (index, raw) in coco.annotations.into_iter().enumerate() {
+        let line = line_of(raw);
         let problem = |message: String, image: Option<&LabelledImage>| Problem {
             file: path.to_path_buf(),
-            line: None,
+            line: Some(line),
             message: format!("annotations[{index}]: {message}"),
             image: image.map(|image| image.path.clone()),
         };
-        let annotation: CocoAnnotation = match serde_json::from_value(value) {
+        let annotation: CocoAnnotation = match serde_json::from_str(raw.get()) {
             Ok(annotation) => annotation,
             Err(error) => {
                 problems.push(problem(
@@ -628,9 +634,9 @@ mod tests {
         assert_eq!(
             messages(&problems),
             [
-                format!("{file}: annotations[1]: image_id 9 is not among the images"),
-                format!("{file}: annotations[2]: category_id 4 is not among the categories"),
-                format!("{file}: annotations[3]: bbox [1.0, 2.0, -3.0, 4.0] is not [x, y, width, height] with a width and height of 0 or more"),
+                format!("{file}:4: annotations[1]: image_id 9 is not among the images"),
+                format!("{file}:5: annotations[2]: category_id 4 is not among the categories"),
+                format!("{file}:6: annotations[3]: bbox [1.0, 2.0, -3.0, 4.0] is not [x, y, width, height] with a width and height of 0 or more"),
                 format!("{}: the image is missing", dir.path().join("images/2.png").display()),
             ]
         );
