@@ -218,3 +218,18 @@ fn each_bad_input_is_reported_with_its_file_and_line_and_skip_bad_goes_on() {
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!((report["images"].as_u64(), report["skipped"].as_u64()), (Some(4), Some(2)), "{report}");
 }
+
+#[test]
+fn on_a_terminal_a_progress_bar_shows_images_per_second_and_the_time_left() {
+    let dir = temp_dir();
+    reference(&["sets".as_ref(), dir.path().as_os_str()]);
+    let mut command = Process::new(env!("CARGO_BIN_EXE_inferx"));
+    command.arg("val").arg(detector()).arg("--data").arg(dir.path().join("coco/annotations.json"));
+    command.env("NO_COLOR", "1").env("TERM", "xterm").env_remove("INFERX_LOG");
+    command.env("INFERX_USER_CONFIG", "/nonexistent/inferx-test-user-config.yaml");
+    let mut session = rexpect::session::spawn_command(command, Some(60_000)).unwrap();
+    let (_, bar) = session.exp_regex(r"validating \[[=> ]+\] \d/9 [0-9.]+ images/s \(eta [0-9a-z]+\)").unwrap();
+    let rest = session.exp_eof().unwrap();
+    assert!(bar.contains("images/s"), "{bar}");
+    assert!(rest.contains("mAP50-95") && rest.contains("images/s)"), "the table and the speed line follow: {rest}");
+}
