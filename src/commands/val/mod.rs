@@ -37,10 +37,7 @@ pub(crate) fn run(args: ValArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
 
     let (model, config) = model_or_project(&args.model);
     let (model, mut options) = super::run::resolve_model(model, config.as_deref(), &args.device)?;
-    options.task = args.task.or(options.task).or(match &data {
-        Data::Classification(_) => Some(TaskKind::Classification),
-        Data::Detection(_) => None,
-    });
+    options.task = args.task.or(options.task);
     if args.size.is_some() {
         options.input = None;
         options.input_size = args.size;
@@ -63,7 +60,7 @@ pub(crate) fn run(args: ValArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
             // A YOLO-seg model's instances have boxes too: their box mAP is measured.
             if !matches!(task, TaskKind::Detection | TaskKind::Segmentation) {
                 bail!(
-                    "`{}` is a {task} model but `{}` holds boxes: give a detector (or --task detection)",
+                    "`{}` is a {task} model but `{}` holds boxes: give a detector (or pass --task if the guess is wrong)",
                     model.display(),
                     args.data.display()
                 );
@@ -78,7 +75,7 @@ pub(crate) fn run(args: ValArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
         Data::Classification(set) => {
             if task != TaskKind::Classification {
                 bail!(
-                    "`{}` is a {task} model but `{}` is a folder per class: give a classifier",
+                    "`{}` is a {task} model but `{}` is a folder per class: give a classifier (or pass --task if the guess is wrong)",
                     model.display(),
                     args.data.display()
                 );
@@ -255,6 +252,13 @@ fn evaluate_detection(
         .categories
         .clone()
         .unwrap_or_else(|| labels.iter().enumerate().map(|(index, label)| (index as u64, label.clone())).collect());
+    if set.format == Format::Yolo && categories.len() != labels.len() {
+        tracing::warn!(
+            "the data names {} classes and the model has {}: classes are matched by index",
+            categories.len(),
+            labels.len()
+        );
+    }
     let category_of_class = class_categories(set.format, &categories, labels);
     // Images numbered in the order pycocotools sorts their ids.
     let kept: Vec<usize> = (0..set.images.len()).filter(|&index| predictions.images[index].is_some()).collect();
