@@ -81,7 +81,7 @@ pub struct BatchEntry<'a> {
     pub index: usize,
     /// The prediction, when the image could be used.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub prediction: Option<Prediction>,
+    pub prediction: Option<&'a Prediction>,
     /// Why it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<Detail<'a>>,
@@ -338,15 +338,23 @@ impl BatchResults {
             .iter()
             .enumerate()
             .map(|(index, result)| match result {
-                Ok(prediction) => BatchEntry { index, prediction: Some(prediction.clone()), error: None },
+                Ok(prediction) => BatchEntry { index, prediction: Some(prediction), error: None },
                 Err(error) => BatchEntry { index, prediction: None, error: Some(error.detail()) },
             })
             .collect()
     }
 }
 
+/// The JSON body of a batch's answer: written straight from the predictions, so each entry's
+/// prediction is the same text as `/predict` gives for it (a `serde_json::Value` would widen
+/// its `f32`s and sort its keys).
+#[derive(Serialize)]
+struct BatchBody<'a> {
+    results: Vec<BatchEntry<'a>>,
+}
+
 impl axum::response::IntoResponse for BatchResults {
     fn into_response(self) -> axum::response::Response {
-        axum::Json(serde_json::json!({ "results": self.entries() })).into_response()
+        axum::Json(BatchBody { results: self.entries() }).into_response()
     }
 }

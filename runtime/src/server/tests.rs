@@ -457,6 +457,43 @@ async fn unknown_paths_are_404_and_wrong_methods_405_with_a_json_body_on_every_r
     assert!(reply.json()["error"].as_str().unwrap().contains("/v2/no/such"), "{}", reply.json());
 }
 
+/// A prediction's JSON text split at its timings (the last field, which differ from run to
+/// run): what comes before them, and the timings' values as written.
+fn split_timings(text: &str) -> (&str, Vec<&str>) {
+    let (prediction, timings) = text.split_once(r#","timings":{"#).unwrap_or_else(|| panic!("no timings: {text}"));
+    let values = timings.trim_end_matches('}').split(',').map(|field| field.split_once(':').unwrap().1).collect();
+    (prediction, values)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn predict_and_a_batch_of_the_same_image_give_byte_identical_json() {
+    // One worker, no session of its own for lone requests: both run the same way.
+    let state = server(|server| server.workers = 1, "", false);
+    let app = app_of(state);
+    let bytes = astronaut();
+    let lone = send(&app, post_body("/predict", "image/png", bytes.clone())).await;
+    assert_eq!(lone.status, 200);
+    let lone = String::from_utf8(lone.body.to_vec()).unwrap();
+    let (content_type, body) = multipart(&[&bytes]);
+    let batch = send(&app, post_body("/predict/batch", &content_type, body)).await;
+    assert_eq!(batch.status, 200);
+    let batch = String::from_utf8(batch.body.to_vec()).unwrap();
+    let entry = batch
+        .strip_prefix(r#"{"results":[{"index":0,"prediction":"#)
+        .and_then(|rest| rest.strip_suffix("}]}"))
+        .unwrap_or_else(|| panic!("one entry with its index first: {batch}"));
+    let ((lone, lone_timings), (entry, entry_timings)) = (split_timings(&lone), split_timings(entry));
+    assert_eq!(lone, entry, "the same bytes but for the timings");
+    assert!(lone.starts_with(r#"{"width":512,"height":512,"task":"detection","detections":[{"#), "{lone}");
+    // Scores as f32 in their shortest form; timings rounded to the microsecond.
+    let score = lone.split(r#""score":"#).nth(1).unwrap().split(',').next().unwrap();
+    assert_eq!(score.parse::<f32>().unwrap().to_string(), score, "{lone}");
+    for value in lone_timings.iter().chain(&entry_timings) {
+        let decimals = value.split_once('.').map_or(0, |(_, decimals)| decimals.len());
+        assert!(decimals <= 3, "timing `{value}` rounded to the microsecond");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_are_required_and_each_client_is_held_to_its_rate() {
     let keys = format!("{KEY_A},{KEY_B},{KEY_C}");
