@@ -70,7 +70,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 pub use error::{ApiError, Detail};
 pub use input::{BatchInput, ImageInput};
 pub use metrics::REQUEST_ID;
-pub use oip::OipRequest;
+pub use oip::{OipRequest, RequestedOutput};
 pub use state::{AppState, BatchEntry, BatchResults, ServeOptions};
 
 /// Why the server stopped with an error.
@@ -126,35 +126,20 @@ pub fn app(routes: Router<AppState>, state: AppState) -> Router {
     app.layer(middleware::from_fn_with_state(state.clone(), metrics::observe)).with_state(state)
 }
 
-/// Whether `uri` is under the Open Inference Protocol's `/v2`, whose errors have its shape.
-fn is_oip(uri: &Uri) -> bool {
-    let path = uri.path();
-    path == "/v2" || path.starts_with("/v2/")
-}
-
 /// 404 for a path no route serves, with the JSON error body (the protocol's under `/v2`).
 async fn no_such_route(uri: Uri) -> Response {
-    let error = ApiError::not_found(format!("no route {}; see /docs for the API", uri.path()));
-    if is_oip(&uri) {
-        error.into_oip_response()
-    } else {
-        error.into_response()
-    }
+    ApiError::not_found(format!("no route {}; see /docs for the API", uri.path())).into_response_for(uri.path())
 }
 
 /// 405 for a route asked with a method it does not take, with the JSON error body (the
 /// protocol's under `/v2`); axum adds the `Allow` header naming the methods it takes.
 async fn method_not_allowed(method: Method, uri: Uri) -> Response {
-    let error = ApiError::method_not_allowed(format!(
+    ApiError::method_not_allowed(format!(
         "{} does not take {}; see /docs for the API",
         uri.path(),
         method_name(&method)
-    ));
-    if is_oip(&uri) {
-        error.into_oip_response()
-    } else {
-        error.into_response()
-    }
+    ))
+    .into_response_for(uri.path())
 }
 
 /// A method as an error message names it: one of the standard ones, else `this method` (a

@@ -120,11 +120,18 @@ pub(crate) fn openapi(state: &AppState) -> Value {
                 "responses": { "200": json_response("ready", object()), "404": oip_error, "503": json_response("not ready", object()) } } },
             "/v2/models/{name}/infer": { "post": {
                 "summary": "OIP inference on raw FP32 tensors",
+                "description": "Tensors in JSON `data`, or (the binary tensor data extension) as FP32 little-endian bytes after the JSON: each such input gives `parameters.binary_data_size`, and the `Inference-Header-Content-Length` header gives the JSON's length. Outputs asked for with `parameters.binary_data` (or every output, with the request's `parameters.binary_data_output`) come back the same way. The whole body counts against `server.max_body_bytes`.",
                 "parameters": name_parameter,
-                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/InferRequest" } } } },
+                "requestBody": { "required": true, "content": {
+                    "application/json": { "schema": { "$ref": "#/components/schemas/InferRequest" } },
+                    "application/octet-stream": { "schema": { "type": "string", "format": "binary" } } } },
                 "responses": { "200": json_response("output tensors", object()), "400": oip_error, "404": oip_error,
                                "408": oip_error, "413": oip_error, "503": oip_error, "504": oip_error },
             }},
+            "/v2/models/{name}/config": { "get": { "summary": "Triton's model configuration (what perf_analyzer reads)", "parameters": name_parameter,
+                "responses": { "200": json_response("model configuration", object()), "404": oip_error } } },
+            "/v2/repository/index": { "post": { "summary": "OIP model repository index: the one model served",
+                "responses": { "200": json_response("models", json!({ "type": "array", "items": object() })) } } },
         },
         "components": {
             "securitySchemes": {
@@ -140,10 +147,13 @@ pub(crate) fn openapi(state: &AppState) -> Value {
                 "Error": { "type": "object", "required": ["error"], "properties": { "error": { "$ref": "#/components/schemas/ErrorDetail" } } },
                 "InferRequest": { "type": "object", "required": ["inputs"], "properties": {
                     "id": { "type": "string" },
-                    "inputs": { "type": "array", "items": { "type": "object", "required": ["name", "shape", "datatype", "data"], "properties": {
+                    "inputs": { "type": "array", "items": { "type": "object", "required": ["name", "shape", "datatype"], "properties": {
                         "name": { "type": "string" }, "shape": { "type": "array", "items": { "type": "integer", "minimum": 0 } },
-                        "datatype": { "type": "string", "enum": ["FP32"] }, "data": { "type": "array", "items": {} } } } },
-                    "outputs": { "type": "array", "items": { "type": "object", "required": ["name"], "properties": { "name": { "type": "string" } } } } } },
+                        "datatype": { "type": "string", "enum": ["FP32"] }, "data": { "type": "array", "items": {} },
+                        "parameters": { "type": "object", "properties": { "binary_data_size": { "type": "integer", "minimum": 0 } } } } } },
+                    "outputs": { "type": "array", "items": { "type": "object", "required": ["name"], "properties": { "name": { "type": "string" },
+                        "parameters": { "type": "object", "properties": { "binary_data": { "type": "boolean" } } } } } },
+                    "parameters": { "type": "object", "properties": { "binary_data_output": { "type": "boolean" } } } } },
             },
         },
     })
