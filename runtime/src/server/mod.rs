@@ -77,12 +77,13 @@ pub use state::{AppState, BatchEntry, BatchResults, ServeOptions};
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// The address could not be bound.
-    #[error("could not listen on {address}: {source}. Is another process using the port? Set server.port, INFERX_PORT or --port")]
+    #[error("could not listen on {address}: {error}. Is another process using the port? Set server.port, INFERX_PORT or --port")]
     Bind {
         /// host:port asked for.
         address: String,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error, said in the message; not a `source` as well, so that a printed
+        /// chain (`{:#}`) says it once.
+        error: std::io::Error,
     },
     /// Serving failed.
     #[error("the server failed: {0}")]
@@ -244,7 +245,7 @@ pub async fn serve_until(
     let config = state.config().clone();
     let address = format!("{}:{}", config.host, config.port);
     let listener =
-        TcpListener::bind(&address).await.map_err(|source| ServeError::Bind { address: address.clone(), source })?;
+        TcpListener::bind(&address).await.map_err(|error| ServeError::Bind { address: address.clone(), error })?;
     let local = listener.local_addr()?;
     println!("listening on http://{local}");
     tracing::info!(address = %local, model = state.model_name(), "listening");

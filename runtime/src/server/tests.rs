@@ -1070,3 +1070,24 @@ async fn a_server_loaded_from_its_config_runs_a_lone_request_on_every_core_and_s
     let refused = AppState::from_config(config, project.path(), &ServeOptions::default()).err().expect("refused");
     assert!(refused.to_string().contains("server.cors_origins entry `app.example.com`"), "{refused}");
 }
+
+#[tokio::test]
+async fn a_port_in_use_is_one_line_naming_the_address_the_os_error_once_and_the_fix() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let state = server(
+        |server| {
+            server.host = "127.0.0.1".into();
+            server.port = port;
+        },
+        "",
+        false,
+    );
+    let error = super::serve_until(Router::new(), state, std::future::pending()).await.expect_err("the port is taken");
+    let message = error.to_string();
+    assert!(message.starts_with(&format!("could not listen on 127.0.0.1:{port}: ")), "{message}");
+    assert!(message.ends_with("Set server.port, INFERX_PORT or --port") && !message.contains('\n'), "{message}");
+    assert_eq!(message.matches("(os error").count(), 1, "the OS error, once: {message}");
+    // No source: a printed chain (anyhow's `{:#}`) does not say the OS error a second time.
+    assert!(std::error::Error::source(&error).is_none(), "{message}");
+}
