@@ -505,7 +505,6 @@ fn tritonclient_python() -> PathBuf {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs tritonclient[http] in .venv-tools (scripts/requirements-tools.in): issue 31 adds it"]
 async fn tritonclient_infers_in_json_and_binary_like_a_local_run_and_reads_every_refusal() {
     let state = server(|_| {}, "", false);
     let served = serve(state, ConnectionsConfig::default()).await;
