@@ -273,6 +273,20 @@ fn sigterm_drains_requests_in_flight_and_exits_0() {
     };
     assert!(status.success(), "exit status {status:?}");
     assert!(std::net::TcpStream::connect(server.url.trim_start_matches("http://")).is_err(), "no longer listening");
+    // What is served, where, and how it ended, said in plain lines around the access log.
+    let stdout = server.stdout.lock().unwrap().clone();
+    let said = |start: &str| stdout.iter().position(|line| line.starts_with(start));
+    let serving = stdout.iter().find(|line| line.starts_with("serving ")).cloned().unwrap_or_default();
+    assert!(serving.contains("(detection, yolov8n.onnx) on cpu with ") && serving.contains(" worker"), "{stdout:?}");
+    let url = &server.url;
+    for line in [format!("  demo page  {url}/"), format!("  API docs   {url}/docs")] {
+        assert!(stdout.contains(&line), "{line}: {stdout:?}");
+    }
+    let (shutting_down, stopped) = (said("shutting down: draining for 400 ms, then up to 20000 ms"), said("stopped: "));
+    assert!(
+        said("serving ") < said("listening on ") && shutting_down.is_some() && shutting_down < stopped,
+        "{stdout:?}"
+    );
 }
 
 #[test]
@@ -451,6 +465,60 @@ fn invalid_server_settings_are_refused_at_start_with_the_key_named() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("INFERX_API_KEYS is set but holds no key"), "{stderr}");
+}
+
+#[test]
+fn a_port_in_use_fails_before_the_model_loads_in_the_books_one_line() {
+    let project = project();
+    // A model that cannot load: with the port free the server fails on it, so a failure on
+    // the port shows that the port was tried first.
+    std::fs::write(project.join("models/not-a-model.onnx"), b"not an ONNX model").unwrap();
+    let mut config = ProjectConfig::load(&project.join("inferx.yaml")).unwrap();
+    config.model.path = "models/not-a-model.onnx".into();
+    std::fs::write(project.join("inferx.unloadable.yaml"), config.to_yaml().unwrap()).unwrap();
+    let serve = |port: u16| {
+        let started = Instant::now();
+        let output = Command::new(shared_target().join(format!("debug/{NAME}")))
+            .current_dir(project)
+            .args(["--config", "inferx.unloadable.yaml", "serve", "--port", &port.to_string()])
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        (
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+            started.elapsed(),
+        )
+    };
+    let (_, stderr, _) = serve(0);
+    assert!(stderr.contains("not-a-model.onnx") && !stderr.contains("could not listen"), "{stderr}");
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let (stdout, stderr, took) = serve(port);
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stdout.is_empty(), "nothing served, nothing said on stdout: {stdout}");
+    assert!(took < Duration::from_secs(10), "fails fast: {took:?}");
+    assert_eq!(stderr.matches("(os error").count(), 1, "the OS error, once: {stderr}");
+    // The line is the troubleshooting chapter's, its placeholders filled in.
+    let book = std::fs::read_to_string(repo().join("book/src/troubleshooting.md")).unwrap();
+    let (start, reason) = (
+        "could not start the server from `<file>`: ",
+        book.lines().find_map(|line| line.strip_prefix("| ``could not listen on ")).expect("the book's row"),
+    );
+    assert!(book.contains(&format!("read ``{start}<reason>``")), "the book's start-up prefix");
+    let reason = reason.split("``").next().unwrap();
+    let (before_error, after_error) = reason.split_once("<error>").unwrap();
+    let expected_start = format!(
+        "error: {}could not listen on {}",
+        start.replace("<file>", "inferx.unloadable.yaml"),
+        before_error.replace("<host>:<port>", &format!("127.0.0.1:{port}"))
+    );
+    let line = stderr.trim_end();
+    assert!(
+        line.starts_with(&expected_start) && line.ends_with(after_error),
+        "{line}\nexpected {expected_start}<error>{after_error}"
+    );
 }
 
 /// The value of the first Prometheus sample line starting with `prefix`.

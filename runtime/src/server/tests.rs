@@ -257,7 +257,31 @@ async fn every_route_answers_and_predictions_equal_the_pipelines() {
         let reply = send(&app, get(page)).await;
         assert_eq!(reply.status, 200);
         assert!(reply.header("content-type").unwrap().starts_with("text/html"));
+        let html = String::from_utf8_lossy(&reply.body);
+        assert!(html.contains("<link rel=\"icon\" type=\"image/svg+xml\" href=\"data:image/svg+xml,"), "{page}");
+        assert!(!html.contains("src=\"http") && !html.contains("href=\"http"), "{page} fetches nothing from elsewhere");
     }
+    // /docs renders the document: one section per operation, each with its schemas and a curl
+    // example; no Markdown left raw; this model's answer shown as /predict writes it.
+    let docs = String::from_utf8(send(&app, get("/docs")).await.body.to_vec()).unwrap();
+    let operations: usize =
+        openapi["paths"].as_object().unwrap().values().map(|item| item.as_object().unwrap().len()).sum();
+    assert_eq!(docs.matches("<section class=\"operation\"").count(), operations);
+    assert_eq!(docs.matches("<h4>Example</h4>\n<pre>curl ").count(), operations);
+    assert!(!docs.contains('`'), "Markdown code spans are rendered");
+    assert!(docs
+        .contains(r#"<pre>curl -F file=@photo.jpg <span class="origin">http://127.0.0.1:8080</span>/predict</pre>"#));
+    assert!(docs.contains(&format!(r#"<span class="origin">http://127.0.0.1:8080</span>/v2/models/{NAME}/infer"#)));
+    assert!(
+        docs.contains(r##"<a class="type" href="#schema-Prediction">Prediction</a>"##)
+            && docs.contains(r#"id="schema-Prediction""#)
+    );
+    let label = info["labels"][0].as_str().unwrap();
+    assert!(docs.contains(&format!("&quot;label&quot;: &quot;{label}&quot;")), "the model's own label, {label}");
+    assert!(
+        docs.contains("&quot;width&quot;: 640,\n  &quot;height&quot;: 480,\n  &quot;task&quot;: &quot;detection&quot;"),
+        "keys in /predict's order"
+    );
 
     // The same prediction by every way of sending the image, equal to the pipeline's.
     let raw = send(&app, with_header(post_body("/predict", "image/png", bytes.clone()), "x-request-id", "req-1")).await;
@@ -1068,6 +1092,29 @@ async fn a_server_loaded_from_its_config_runs_a_lone_request_on_every_core_and_s
     config.server.cors_origins = vec!["app.example.com".to_string()];
     let refused = AppState::from_config(config, project.path(), &ServeOptions::default()).err().expect("refused");
     assert!(refused.to_string().contains("server.cors_origins entry `app.example.com`"), "{refused}");
+}
+
+#[tokio::test]
+async fn bind_takes_the_port_of_the_config_file_and_its_overrides_before_any_model_loads() {
+    let project = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    // The model is not there: bind reads the settings only.
+    let yaml = format!(
+        "inferx: {{version: 0.1.0, template: yolo}}\nmodel: {{path: models/absent.onnx}}\ntask: detection\n\
+         server: {{host: 127.0.0.1, port: {port}}}\n"
+    );
+    let file = project.path().join("inferx.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let error = super::bind(&file, &ServeOptions::default()).await.expect_err("the port is taken");
+    assert!(error.to_string().starts_with(&format!("could not listen on 127.0.0.1:{port}: ")), "{error}");
+    let free = ServeOptions { port: Some(0), ..ServeOptions::default() };
+    let listener = super::bind(&file, &free).await.expect("--port 0 over the file's port");
+    assert_ne!(listener.local_addr().unwrap().port(), port);
+    // A settings error names the file, as AppState::load's does.
+    let bad = ServeOptions { host: Some(String::new()), workers: Some(0), ..free };
+    let error = super::bind(&file, &bad).await.expect_err("invalid settings");
+    assert!(matches!(error, super::ServeError::Config(_)) && error.to_string().contains("inferx.yaml"), "{error}");
 }
 
 #[tokio::test]
