@@ -22,6 +22,11 @@ use super::{
 };
 use crate::support::*;
 
+// One multipart builder for the in-process tests and these.
+#[path = "../../runtime/src/server/multipart_body.rs"]
+mod multipart_body;
+use multipart_body::multipart;
+
 /// The project the book's quick start generated and built (yolo + server, the real detector).
 const NAME: &str = PROJECT_NAME;
 
@@ -125,21 +130,6 @@ fn post(server: &Server, path: &str, content_type: &str, body: &[u8], headers: &
         request = request.header(*name, *value);
     }
     finish(request.send(body))
-}
-
-fn multipart(files: &[&[u8]]) -> (String, Vec<u8>) {
-    let boundary = "inferx-test-boundary-7d1f";
-    let mut body = Vec::new();
-    for (index, file) in files.iter().enumerate() {
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{index}.png\"\r\nContent-Type: image/png\r\n\r\n")
-                .as_bytes(),
-        );
-        body.extend_from_slice(file);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
 fn base64(bytes: &[u8]) -> String {
@@ -333,6 +323,39 @@ fn the_demo_page_draws_the_boxes_in_headless_chromium() {
     assert!(summary["detections"].as_u64().unwrap() >= 1, "{summary}");
     assert!(summary["edge_pixels_changed"].as_f64().unwrap() >= 0.8, "{summary}");
     assert!(screenshot.is_file());
+}
+
+#[test]
+fn the_docs_page_renders_every_route_and_the_demo_page_takes_a_dropped_image_in_headless_chromium() {
+    let browser = repo().join("tests/browser");
+    assert!(
+        browser.join("node_modules/playwright-core").is_dir(),
+        "Playwright is missing: run `bash scripts/browser-env.sh` (scripts/test.sh does)"
+    );
+    let server = start("pages", |_, _| {}, &[]);
+    // scripts/screenshots.sh points this at book/src to renew the book's screenshots.
+    let (folder, _scratch) = match std::env::var_os("INFERX_SCREENSHOTS") {
+        Some(folder) => (PathBuf::from(folder), None),
+        None => {
+            let scratch = temp_dir();
+            (scratch.path().to_path_buf(), Some(scratch))
+        }
+    };
+    let (demo, docs) = (folder.join("server-demo.png"), folder.join("server-docs.png"));
+    let output = Command::new("node")
+        .arg(browser.join("pages.mjs"))
+        .arg(&server.url)
+        .arg(images().join("astronaut.png"))
+        .args([&demo, &docs])
+        .output()
+        .unwrap();
+    let summary = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{summary}\n{}", String::from_utf8_lossy(&output.stderr));
+    let summary: Value = serde_json::from_str(summary.lines().last().unwrap()).unwrap();
+    assert!(summary["demo"]["detections"].as_u64().unwrap() >= 1, "{summary}");
+    assert_eq!(summary["docs"]["sections"], summary["docs"]["operations"], "{summary}");
+    assert_eq!(summary["docs"]["operations"], 15, "{summary}");
+    assert!(demo.is_file() && docs.is_file());
 }
 
 /// Copies `from` (a file or a folder) to `to`.

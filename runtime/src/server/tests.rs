@@ -28,6 +28,9 @@ use tokio::{
 };
 use tower::ServiceExt;
 
+#[path = "multipart_body.rs"]
+mod multipart_body;
+
 use super::{app, connections, security::ApiKeys, state::Sessions, AppState, BatchInput, ImageInput, ServeOptions};
 use crate::{
     config::{ConnectionsConfig, ServerConfig},
@@ -35,6 +38,7 @@ use crate::{
     preprocess::ImageLimits,
     Pipeline, TaskKind,
 };
+use multipart_body::multipart;
 
 const NAME: &str = "people";
 const KEY_A: &str = "key-a-0123456789abcdef";
@@ -157,21 +161,6 @@ fn post_body(path: &str, content_type: &str, body: impl Into<Body>) -> Request<B
 fn with_header(mut request: Request<Body>, name: &'static str, value: &str) -> Request<Body> {
     request.headers_mut().insert(name, value.parse().unwrap());
     request
-}
-
-fn multipart(files: &[&[u8]]) -> (String, Vec<u8>) {
-    let boundary = "inferx-test-boundary-7d1f";
-    let mut body = Vec::new();
-    for (index, file) in files.iter().enumerate() {
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{index}.png\"\r\nContent-Type: image/png\r\n\r\n")
-                .as_bytes(),
-        );
-        body.extend_from_slice(file);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
 fn png(width: u32, height: u32) -> Vec<u8> {
