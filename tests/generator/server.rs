@@ -301,25 +301,26 @@ fn schemathesis_finds_no_server_error_in_the_openapi_contract() {
     assert!(report.contains("Tested: 15"), "every operation is tested:\n{report}");
 }
 
-#[test]
-fn the_demo_page_draws_the_boxes_in_headless_chromium() {
+/// Runs `tests/browser/<script>` with `arguments` in node (headless Chromium), checks that it
+/// passed, and returns its one-line JSON summary.
+fn browser_check(script: &str, arguments: &[&std::ffi::OsStr]) -> Value {
     let browser = repo().join("tests/browser");
     assert!(
         browser.join("node_modules/playwright-core").is_dir(),
         "Playwright is missing: run `bash scripts/browser-env.sh` (scripts/test.sh does)"
     );
-    let server = start("browser", |_, _| {}, &[]);
-    let screenshot = shared_target().join("demo-page.png");
-    let output = Command::new("node")
-        .arg(browser.join("demo.mjs"))
-        .arg(&server.url)
-        .arg(images().join("astronaut.png"))
-        .arg(&screenshot)
-        .output()
-        .unwrap();
+    let output = Command::new("node").arg(browser.join(script)).args(arguments).output().unwrap();
     let summary = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{summary}\n{}", String::from_utf8_lossy(&output.stderr));
-    let summary: Value = serde_json::from_str(summary.lines().last().unwrap()).unwrap();
+    serde_json::from_str(summary.lines().last().unwrap()).unwrap()
+}
+
+#[test]
+fn the_demo_page_draws_the_boxes_in_headless_chromium() {
+    let server = start("browser", |_, _| {}, &[]);
+    let screenshot = shared_target().join("demo-page.png");
+    let photo = images().join("astronaut.png");
+    let summary = browser_check("demo.mjs", &[server.url.as_ref(), photo.as_ref(), screenshot.as_ref()]);
     assert!(summary["detections"].as_u64().unwrap() >= 1, "{summary}");
     assert!(summary["edge_pixels_changed"].as_f64().unwrap() >= 0.8, "{summary}");
     assert!(screenshot.is_file());
@@ -327,11 +328,6 @@ fn the_demo_page_draws_the_boxes_in_headless_chromium() {
 
 #[test]
 fn the_docs_page_renders_every_route_and_the_demo_page_takes_a_dropped_image_in_headless_chromium() {
-    let browser = repo().join("tests/browser");
-    assert!(
-        browser.join("node_modules/playwright-core").is_dir(),
-        "Playwright is missing: run `bash scripts/browser-env.sh` (scripts/test.sh does)"
-    );
     let server = start("pages", |_, _| {}, &[]);
     // scripts/screenshots.sh points this at book/src to renew the book's screenshots.
     let (folder, _scratch) = match std::env::var_os("INFERX_SCREENSHOTS") {
@@ -342,16 +338,8 @@ fn the_docs_page_renders_every_route_and_the_demo_page_takes_a_dropped_image_in_
         }
     };
     let (demo, docs) = (folder.join("server-demo.png"), folder.join("server-docs.png"));
-    let output = Command::new("node")
-        .arg(browser.join("pages.mjs"))
-        .arg(&server.url)
-        .arg(images().join("astronaut.png"))
-        .args([&demo, &docs])
-        .output()
-        .unwrap();
-    let summary = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{summary}\n{}", String::from_utf8_lossy(&output.stderr));
-    let summary: Value = serde_json::from_str(summary.lines().last().unwrap()).unwrap();
+    let photo = images().join("astronaut.png");
+    let summary = browser_check("pages.mjs", &[server.url.as_ref(), photo.as_ref(), demo.as_ref(), docs.as_ref()]);
     assert!(summary["demo"]["detections"].as_u64().unwrap() >= 1, "{summary}");
     assert_eq!(summary["docs"]["sections"], summary["docs"]["operations"], "{summary}");
     assert_eq!(summary["docs"]["operations"], 15, "{summary}");
