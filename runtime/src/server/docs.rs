@@ -26,6 +26,19 @@ pub(crate) fn render(spec: &Value, origin: &str, answers: &[(&str, String)]) -> 
             }
         }
     }
+    // The prediction routes first, then the operations routes, then the protocol's.
+    operations.sort_by_key(|(path, _, _)| {
+        (
+            if path.starts_with("/predict") {
+                0
+            } else if path.starts_with("/v2") {
+                2
+            } else {
+                1
+            },
+            *path,
+        )
+    });
     let mut page = String::new();
     let _ = write!(
         page,

@@ -258,6 +258,8 @@ async fn every_route_answers_and_predictions_equal_the_pipelines() {
     assert_eq!(docs.matches("<section class=\"operation\"").count(), operations);
     assert_eq!(docs.matches("<h4>Example</h4>\n<pre>curl ").count(), operations);
     assert!(!docs.contains('`'), "Markdown code spans are rendered");
+    let at = |id: &str| docs.find(&format!("<section class=\"operation\" id=\"{id}\">")).unwrap();
+    assert!(at("post-predict") < at("get-health") && at("get-metrics") < at("get-v2"), "predictions, operations, OIP");
     assert!(docs
         .contains(r#"<pre>curl -F file=@photo.jpg <span class="origin">http://127.0.0.1:8080</span>/predict</pre>"#));
     assert!(docs.contains(&format!(r#"<span class="origin">http://127.0.0.1:8080</span>/v2/models/{NAME}/infer"#)));
