@@ -67,6 +67,7 @@
 mod error;
 pub mod evaluation;
 pub mod inputs;
+pub mod labelled_data;
 pub mod labels;
 #[cfg(feature = "logging")]
 pub mod logging;
