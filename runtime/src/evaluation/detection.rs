@@ -395,25 +395,11 @@ pub fn evaluate(
 ) -> CocoEvaluation {
     let truths: Vec<Instance> = ground_truth
         .iter()
-        .map(|truth| Instance {
-            image: truth.image,
-            category: truth.category,
-            area: truth.area,
-            crowd: truth.crowd,
-            id: truth.id,
-            score: 0.0,
-        })
+        .map(|truth| Instance::truth(truth.image, truth.category, truth.area, truth.crowd, truth.id))
         .collect();
     let found: Vec<Instance> = detections
         .iter()
-        .map(|found| Instance {
-            image: found.image,
-            category: found.category,
-            area: found.area(),
-            crowd: false,
-            id: 0,
-            score: found.score,
-        })
+        .map(|found| Instance::detection(found.image, found.category, found.area(), found.score))
         .collect();
     evaluate_instances(images, categories, &truths, &found, |detection, truth| {
         box_iou(&detections[detection].bbox, &ground_truth[truth].bbox, ground_truth[truth].crowd)
@@ -436,6 +422,18 @@ pub(crate) struct Instance {
     pub(crate) id: u64,
     /// Detections only: the confidence.
     pub(crate) score: f64,
+}
+
+impl Instance {
+    /// A labelled instance.
+    pub(crate) fn truth(image: usize, category: u64, area: f64, crowd: bool, id: u64) -> Instance {
+        Instance { image, category, area, crowd, id, score: 0.0 }
+    }
+
+    /// A detected instance.
+    pub(crate) fn detection(image: usize, category: u64, area: f64, score: f64) -> Instance {
+        Instance { image, category, area, crowd: false, id: 0, score }
+    }
 }
 
 /// COCOeval over instances whose IoU is `iou(detection index, ground truth index)`.

@@ -352,25 +352,11 @@ pub fn evaluate(
 ) -> CocoEvaluation {
     let truths: Vec<detection::Instance> = ground_truth
         .iter()
-        .map(|truth| detection::Instance {
-            image: truth.image,
-            category: truth.category,
-            area: truth.area,
-            crowd: truth.crowd,
-            id: truth.id,
-            score: 0.0,
-        })
+        .map(|truth| detection::Instance::truth(truth.image, truth.category, truth.area, truth.crowd, truth.id))
         .collect();
     let found: Vec<detection::Instance> = detections
         .iter()
-        .map(|found| detection::Instance {
-            image: found.image,
-            category: found.category,
-            area: found.mask.area() as f64,
-            crowd: false,
-            id: 0,
-            score: found.score,
-        })
+        .map(|found| detection::Instance::detection(found.image, found.category, found.mask.area() as f64, found.score))
         .collect();
     detection::evaluate_instances(images, categories, &truths, &found, |detection, truth| {
         mask_iou(&detections[detection].mask, &ground_truth[truth].mask, ground_truth[truth].crowd)
