@@ -90,8 +90,12 @@ fn detection_metrics_equal_pycocotools_on_synthetic_sets() {
     }
 }
 
+/// An image id as pycocotools sorts it, and an image's (width, height).
+type SortedIds = Vec<(i64, String)>;
+type ImageSizes = HashMap<(i64, String), (u32, u32)>;
+
 /// The images of a COCO file numbered as pycocotools sorts their ids, with their sizes.
-fn numbered_images(truth: &Value) -> (Vec<(i64, String)>, HashMap<(i64, String), (u32, u32)>) {
+fn numbered_images(truth: &Value) -> (SortedIds, ImageSizes) {
     let mut ids: Vec<(i64, String)> =
         truth["images"].as_array().unwrap().iter().map(|image| id_key(&image["id"])).collect();
     ids.sort();
@@ -107,7 +111,7 @@ fn numbered_images(truth: &Value) -> (Vec<(i64, String)>, HashMap<(i64, String),
 }
 
 fn polygons(value: &Value) -> Vec<Vec<f64>> {
-    value.as_array().unwrap().iter().map(|polygon| floats(polygon)).collect()
+    value.as_array().unwrap().iter().map(floats).collect()
 }
 
 fn floats(value: &Value) -> Vec<f64> {
@@ -190,7 +194,7 @@ fn mask_metrics_equal_pycocotools_segm_on_synthetic_sets() {
             let reference = theirs["per_category"][class.category.to_string()]["ap50_95"].as_f64();
             match (class.ap50_95, reference) {
                 (Some(mine), Some(reference)) => {
-                    assert!((mine - reference).abs() < 1e-9, "case {seed}: {mine} {reference}")
+                    assert!((mine - reference).abs() < 1e-9, "case {seed}: {mine} {reference}");
                 }
                 (None, None) => {}
                 other => panic!("case {seed}: class {}: ours and pycocotools' {other:?}", class.category),
