@@ -108,6 +108,46 @@ pub fn cache_install_dir(version: &str, flavor: &str) -> PathBuf {
     cache_dir().join("onnxruntime").join(folder)
 }
 
+/// The file name of ONNX Runtime's WebGPU plugin (`onnxruntime-ep-webgpu`) on this platform.
+pub fn webgpu_plugin_file_name() -> &'static str {
+    if cfg!(windows) {
+        "onnxruntime_providers_webgpu.dll"
+    } else if cfg!(target_os = "macos") {
+        "libonnxruntime_providers_webgpu.dylib"
+    } else {
+        "libonnxruntime_providers_webgpu.so"
+    }
+}
+
+/// Where `inferx runtime install --webgpu` puts a version of the WebGPU plugin.
+pub fn webgpu_plugin_install_dir(version: &str) -> PathBuf {
+    cache_dir().join("onnxruntime-ep-webgpu").join(version)
+}
+
+/// The variable naming the WebGPU plugin's library, ahead of the search.
+pub const WEBGPU_PLUGIN_ENV: &str = "INFERX_WEBGPU_PLUGIN";
+
+/// The WebGPU plugin's library: [`WEBGPU_PLUGIN_ENV`], else beside the loaded ONNX Runtime,
+/// else the newest version `inferx runtime install --webgpu` installed; `None` when none is.
+pub fn webgpu_plugin() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(WEBGPU_PLUGIN_ENV).filter(|value| !value.is_empty()) {
+        return Some(PathBuf::from(path));
+    }
+    let beside = loaded()
+        .and_then(|runtime| runtime.location.path.parent().map(|dir| dir.join(webgpu_plugin_file_name())))
+        .filter(|path| path.is_file());
+    beside.or_else(|| {
+        let mut versions: Vec<PathBuf> = std::fs::read_dir(cache_dir().join("onnxruntime-ep-webgpu"))
+            .ok()?
+            .flatten()
+            .map(|entry| entry.path().join(webgpu_plugin_file_name()))
+            .filter(|path| path.is_file())
+            .collect();
+        versions.sort();
+        versions.pop()
+    })
+}
+
 /// Finds the runtime library file inside a folder.
 pub fn find_in_dir(dir: &Path) -> Option<PathBuf> {
     let exact = dir.join(library_file_name());
@@ -371,7 +411,8 @@ pub fn provider_in_build(provider: Provider) -> bool {
         Provider::CoreMl => ep::CoreML::is_available(),
         Provider::DirectMl => ep::DirectML::is_available(),
         Provider::Rocm => ep::ROCm::is_available(),
-        Provider::WebGpu => ep::WebGPU::is_available(),
+        // Built in (`onnxruntime-webgpu`), or the plugin installed beside any build.
+        Provider::WebGpu => return ep::WebGPU::is_available().unwrap_or(false) || webgpu_plugin().is_some(),
     };
     available.unwrap_or(false)
 }
