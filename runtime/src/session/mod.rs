@@ -558,7 +558,9 @@ impl TensorRtSetup {
         let inputs = crate::model::onnx_proto::read_model_info(model).map(|info| info.inputs).unwrap_or_default();
         let profile = providers::tensorrt_profile(&inputs, &options.overrides(), &options.tensorrt);
         let engine_pairs = providers::tensorrt_options(device_id, &options.tensorrt, None, profile.as_ref());
-        let cache = options.tensorrt_cache.as_deref().and_then(|root| {
+        // Without TensorRT in this build registration fails at once: no cache folder to make.
+        let in_build = library::provider_in_build(Provider::TensorRt);
+        let cache = options.tensorrt_cache.as_deref().filter(|_| in_build).and_then(|root| {
             let parts = tensorrt_key_parts(model, device_id, options, &engine_pairs)?;
             CacheUse::prepare(root, &parts)
         });
@@ -569,6 +571,7 @@ impl TensorRtSetup {
             profile.as_ref(),
         );
         match &cache {
+            _ if !in_build => {}
             Some(CacheUse::Warm(path)) => {
                 tracing::info!("loading TensorRT engines from the cache {}", path.display());
             }
