@@ -80,9 +80,21 @@ pub(crate) fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
     options.max_detections = args.max_det.or(options.max_detections);
     options.labels = labels.or(options.labels);
     let tracking = if args.track { Some(super::track::prepare(&args, &mut options)?) } else { None };
+    // TensorRT builds its engines while the session is created: minutes on a first start,
+    // which must not look like a hang.
+    let building = matches!(options.session.device, inferx_runtime::Device::TensorRt(_)).then(|| {
+        let cache = options.session.tensorrt_cache.as_ref().map_or_else(
+            || "no engine cache: every start builds them".to_string(),
+            |dir| format!("cached in {}", dir.display()),
+        );
+        printer.spinner("tensorrt", &format!("loading on TensorRT; a first start builds its engines (minutes), {cache}"))
+    });
     // A folder runs on several sessions side by side when that is faster here (PipelinePool).
-    let pool = PipelinePool::load(&model, options, images.len())
-        .with_context(|| format!("could not load `{}`", model.display()))?;
+    let pool = PipelinePool::load(&model, options, images.len());
+    if let Some(spinner) = building {
+        spinner.finish_and_clear();
+    }
+    let pool = pool.with_context(|| format!("could not load `{}`", model.display()))?;
     let pipeline = pool.primary();
     let engine = pipeline.engine();
     let sessions = if pool.sessions() > 1 { format!(" · {} sessions", pool.sessions()) } else { String::new() };
