@@ -915,7 +915,9 @@ impl ProjectConfig {
             match value.trim().to_ascii_lowercase().as_str() {
                 "1" | "true" | "yes" | "on" => Ok(true),
                 "0" | "false" | "no" | "off" => Ok(false),
-                _ => Err(Error::config(format!("environment variable {name}={value:?} must be 1 or 0 (true or false)"))),
+                _ => {
+                    Err(Error::config(format!("environment variable {name}={value:?} must be 1 or 0 (true or false)")))
+                }
             }
         }
         for (name, _) in ENV_OVERRIDES {

@@ -539,18 +539,29 @@ mod tests {
             &[(&format!("onnxruntime_ep_webgpu/{plugin}"), b"plugin"), ("onnxruntime_ep_webgpu/__init__.py", b"")],
         );
         let dest = dir.path().join("plugin");
-        let request =
-            InstallRequest { flavor: Flavor::WebGpu, dest: Some(dest.clone()), from_wheel: Some(good), ..Default::default() };
+        let request = InstallRequest {
+            flavor: Flavor::WebGpu,
+            dest: Some(dest.clone()),
+            from_wheel: Some(good),
+            ..Default::default()
+        };
         let outcome = install(&request, &mut |_| {}).unwrap();
         assert_eq!(outcome.library, dest.join(plugin));
         assert_eq!(outcome.record.version, WEBGPU_PLUGIN_VERSION, "the plugin's version, not ONNX Runtime's");
         assert_eq!(outcome.record.files, [plugin], "only the library");
-        assert_eq!(outcome.record.sha256, crate::model::file::file_sha256(request.from_wheel.as_ref().unwrap()).unwrap());
+        assert_eq!(
+            outcome.record.sha256,
+            crate::model::file::file_sha256(request.from_wheel.as_ref().unwrap()).unwrap()
+        );
         assert!(install(&request, &mut |_| {}).unwrap().already_installed);
         assert_eq!(Flavor::WebGpu.package(), "onnxruntime-ep-webgpu");
 
         // A wheel without the plugin (ONNX Runtime's own) is refused, naming what is missing.
-        let other = wheel(dir.path(), "onnxruntime-1.31.1-cp312-cp312-manylinux_2_28_x86_64.whl", &[("onnxruntime/capi/libonnxruntime.so", b"ort")]);
+        let other = wheel(
+            dir.path(),
+            "onnxruntime-1.31.1-cp312-cp312-manylinux_2_28_x86_64.whl",
+            &[("onnxruntime/capi/libonnxruntime.so", b"ort")],
+        );
         let request = InstallRequest {
             flavor: Flavor::WebGpu,
             dest: Some(dir.path().join("other")),

@@ -87,7 +87,8 @@ pub(crate) fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
             || "no engine cache: every start builds them".to_string(),
             |dir| format!("cached in {}", dir.display()),
         );
-        printer.spinner("tensorrt", &format!("loading on TensorRT; a first start builds its engines (minutes), {cache}"))
+        printer
+            .spinner("tensorrt", &format!("loading on TensorRT; a first start builds its engines (minutes), {cache}"))
     });
     // A folder runs on several sessions side by side when that is faster here (PipelinePool).
     let pool = PipelinePool::load(&model, options, images.len());

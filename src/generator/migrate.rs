@@ -155,7 +155,8 @@ mod tests {
         let config = ProjectConfig::parse(&migrated).unwrap();
         assert_eq!(config.device.preferred, inferx_runtime::Device::Cuda(1));
         assert!(device_section(&migrated).is_none(), "a second run finds nothing");
-        let flow = "inferx: {version: 0.1.0, template: yolo}\nmodel: {path: m.onnx}\ntask: detection\ndevice: {use: cpu}\n";
+        let flow =
+            "inferx: {version: 0.1.0, template: yolo}\nmodel: {path: m.onnx}\ntask: detection\ndevice: {use: cpu}\n";
         assert!(device_section(flow).is_none(), "a section in flow style is already the new form");
         // Both migrations at once, each named.
         let (both, done) = migrate(OLD_CLASSIFIER).unwrap();

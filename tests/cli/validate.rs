@@ -88,7 +88,11 @@ fn each_broken_rule_is_caught_with_its_message() {
         "trt-batch-below-server",
         |project| {
             edit_config(project, "    max_batch: 8", "    max_batch: 2");
-            edit_config(project, "strict_device: false", "strict_device: false\nserver: {batching: {max_batch_size: 4}}");
+            edit_config(
+                project,
+                "strict_device: false",
+                "strict_device: false\nserver: {batching: {max_batch_size: 4}}",
+            );
         },
         "error",
         "config.invalid",
@@ -98,7 +102,11 @@ fn each_broken_rule_is_caught_with_its_message() {
         "cuda-graph-with-batches",
         |project| {
             edit_config(project, "    cuda_graph: false", "    cuda_graph: true");
-            edit_config(project, "strict_device: false", "strict_device: false\nserver: {batching: {max_batch_size: 4}}");
+            edit_config(
+                project,
+                "strict_device: false",
+                "strict_device: false\nserver: {batching: {max_batch_size: 4}}",
+            );
         },
         "error",
         "config.invalid",

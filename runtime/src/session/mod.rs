@@ -625,7 +625,8 @@ fn tensorrt_key_parts(
         Some(known) => known.trim().to_ascii_lowercase(),
         None => graph_cache::model_sha256(model)?,
     };
-    let (Some(tensorrt_version), Some(gpu)) = (trt_cache::tensorrt_version(), trt_cache::gpu_identity(device_id)) else {
+    let (Some(tensorrt_version), Some(gpu)) = (trt_cache::tensorrt_version(), trt_cache::gpu_identity(device_id))
+    else {
         tracing::warn!(
             "TensorRT engines are not cached: the GPU {device_id} or the TensorRT version could not be identified, and an engine built for another would be reused"
         );

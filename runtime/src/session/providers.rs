@@ -188,9 +188,7 @@ pub fn tensorrt_profile(
                 let name = input.dimension_names.get(axis).filter(|name| !name.is_empty());
                 match name.and_then(|name| fixed.iter().find(|(known, _)| known == name)) {
                     Some(&(_, size)) => [size; 3],
-                    None if axis == 0 => {
-                        [options.min_batch, options.opt_batch, options.max_batch].map(i64::from)
-                    }
+                    None if axis == 0 => [options.min_batch, options.opt_batch, options.max_batch].map(i64::from),
                     None => return None,
                 }
             };

@@ -84,7 +84,14 @@ impl CacheKeyParts {
 /// Provider options that do not change the engine: where it is kept, and which GPU index
 /// (the GPU's identity is in the key).
 pub(crate) fn shapes_engine(key: &str) -> bool {
-    !matches!(key, "device_id" | "trt_engine_cache_path" | "trt_timing_cache_path" | "trt_engine_cache_enable" | "trt_timing_cache_enable")
+    !matches!(
+        key,
+        "device_id"
+            | "trt_engine_cache_path"
+            | "trt_timing_cache_path"
+            | "trt_engine_cache_enable"
+            | "trt_timing_cache_enable"
+    )
 }
 
 /// How a session uses the cache.
@@ -109,6 +116,8 @@ impl CacheUse {
     /// The folder for `parts` under `root`: the published one, or a new staging folder; `None`
     /// (with a warning) when `root` cannot be written.
     pub fn prepare(root: &Path, parts: &CacheKeyParts) -> Option<CacheUse> {
+        // Unique per process and per call: a server creates its sessions side by side.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let key = parts.key();
         let entry = root.join(&key);
         if entry.join(KEY_FILE).is_file() {
@@ -119,17 +128,17 @@ impl CacheUse {
             return None;
         }
         remove_abandoned(root);
-        // Unique per process and per call: a server creates its sessions side by side.
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let call = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let path = root.join(format!(".building-{key}-{}-{call}", std::process::id()));
-        let made = std::fs::create_dir(&path)
-            .and_then(|()| std::fs::write(path.join(KEY_FILE), parts.describe()));
+        let made = std::fs::create_dir(&path).and_then(|()| std::fs::write(path.join(KEY_FILE), parts.describe()));
         match made {
             Ok(()) => Some(CacheUse::Cold(StagingDir { path, entry, published: false })),
             Err(error) => {
                 let _ = std::fs::remove_dir_all(&path);
-                tracing::warn!("no TensorRT engine cache in {}: {error}; every start builds the engines", root.display());
+                tracing::warn!(
+                    "no TensorRT engine cache in {}: {error}; every start builds the engines",
+                    root.display()
+                );
                 None
             }
         }
@@ -277,22 +286,29 @@ mod tests {
             ort_version: "1.31.1".into(),
             tensorrt_version: "10.9.0".into(),
             gpu: GpuIdentity { name: "NVIDIA H100 80GB HBM3".into(), compute_capability: (9, 0) },
-            options: vec![("trt_fp16_enable".into(), "0".into()), ("trt_builder_optimization_level".into(), "3".into())],
+            options: vec![
+                ("trt_fp16_enable".into(), "0".into()),
+                ("trt_builder_optimization_level".into(), "3".into()),
+            ],
         }
     }
 
     #[test]
     fn the_key_changes_with_each_of_its_parts_and_not_with_the_options_order() {
+        type Change = Box<dyn Fn(&mut CacheKeyParts)>;
         let base = parts().key();
         assert_eq!(base.len(), 24);
-        let changed: [(&str, Box<dyn Fn(&mut CacheKeyParts)>); 7] = [
+        let changed: [(&str, Change); 7] = [
             ("model", Box::new(|parts| parts.model_sha256 = "cd".repeat(32))),
             ("onnx runtime", Box::new(|parts| parts.ort_version = "1.32.0".into())),
             ("tensorrt", Box::new(|parts| parts.tensorrt_version = "10.10.0".into())),
             ("gpu name", Box::new(|parts| parts.gpu.name = "NVIDIA L4".into())),
             ("compute capability", Box::new(|parts| parts.gpu.compute_capability = (8, 9))),
             ("an option", Box::new(|parts| parts.options[0].1 = "1".into())),
-            ("another option", Box::new(|parts| parts.options.push(("trt_profile_max_shapes".into(), "images:16x3x640x640".into())))),
+            (
+                "another option",
+                Box::new(|parts| parts.options.push(("trt_profile_max_shapes".into(), "images:16x3x640x640".into()))),
+            ),
         ];
         let mut keys = std::collections::BTreeSet::from([base.clone()]);
         for (part, change) in &changed {
@@ -324,8 +340,10 @@ mod tests {
         assert!(!second.publish(), "the second replica finds the folder published");
         assert_eq!(std::fs::read(entry.join("engine.engine")).unwrap(), b"first", "never mixed");
         assert_eq!(std::fs::read_to_string(entry.join(KEY_FILE)).unwrap(), parts().describe());
-        let names: Vec<String> =
-            std::fs::read_dir(&cache).unwrap().map(|entry| entry.unwrap().file_name().to_string_lossy().into()).collect();
+        let names: Vec<String> = std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into())
+            .collect();
         assert_eq!(names, [parts().key()], "the losers' and the dropped build folders are gone");
         match CacheUse::prepare(&cache, &parts()) {
             Some(CacheUse::Warm(path)) => assert_eq!(path, entry),

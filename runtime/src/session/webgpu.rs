@@ -11,8 +11,8 @@
 use std::{path::Path, sync::Mutex};
 
 use ort::{
-    ep::{self, ExecutionProvider},
     environment::Environment,
+    ep::{self, ExecutionProvider},
     session::builder::SessionBuilder,
 };
 

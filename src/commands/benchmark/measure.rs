@@ -395,18 +395,16 @@ fn rows(report: &BenchReport) -> Vec<Vec<String>> {
 }
 
 const HEADERS: [&str; 12] = [
-    "device", "batch", "size", "mode", "cold ms", "warm ms", "p50 ms", "p95 ms", "p99 ms", "img/s", "peak MiB", "status",
+    "device", "batch", "size", "mode", "cold ms", "warm ms", "p50 ms", "p95 ms", "p99 ms", "img/s", "peak MiB",
+    "status",
 ];
 
 /// What the report says of the compiled-model caches behind "cold ms" (nothing cached) and
 /// "warm ms" (the cache the first start filled): the optimised graph on the CPU, TensorRT's
 /// engines, and TensorRT as not applicable where no configuration ran on it.
 pub fn cache_note(report: &BenchReport) -> String {
-    let mut kinds: Vec<&str> = report
-        .results
-        .iter()
-        .filter_map(|result| result.cold_start.as_ref()?.cache.as_deref())
-        .collect();
+    let mut kinds: Vec<&str> =
+        report.results.iter().filter_map(|result| result.cold_start.as_ref()?.cache.as_deref()).collect();
     kinds.sort_unstable();
     kinds.dedup();
     let mut note = format!(
