@@ -65,12 +65,17 @@ pub struct LibraryLocation {
 
 /// The file name of the ONNX Runtime library on this OS.
 pub fn library_file_name() -> &'static str {
+    for_this_os("onnxruntime.dll", "libonnxruntime.dylib", "libonnxruntime.so")
+}
+
+/// The name of the three that this OS uses: Windows's, macOS's, or the others' (Linux).
+fn for_this_os(windows: &'static str, macos: &'static str, other: &'static str) -> &'static str {
     if cfg!(windows) {
-        "onnxruntime.dll"
+        windows
     } else if cfg!(target_os = "macos") {
-        "libonnxruntime.dylib"
+        macos
     } else {
-        "libonnxruntime.so"
+        other
     }
 }
 
@@ -110,13 +115,11 @@ pub fn cache_install_dir(version: &str, flavor: &str) -> PathBuf {
 
 /// The file name of ONNX Runtime's WebGPU plugin (`onnxruntime-ep-webgpu`) on this platform.
 pub fn webgpu_plugin_file_name() -> &'static str {
-    if cfg!(windows) {
-        "onnxruntime_providers_webgpu.dll"
-    } else if cfg!(target_os = "macos") {
-        "libonnxruntime_providers_webgpu.dylib"
-    } else {
-        "libonnxruntime_providers_webgpu.so"
-    }
+    for_this_os(
+        "onnxruntime_providers_webgpu.dll",
+        "libonnxruntime_providers_webgpu.dylib",
+        "libonnxruntime_providers_webgpu.so",
+    )
 }
 
 /// Where `inferx runtime install --webgpu` puts a version of the WebGPU plugin.

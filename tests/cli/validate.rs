@@ -84,15 +84,15 @@ fn each_broken_rule_is_caught_with_its_message() {
         "config.syntax",
         "did you mean `confidence`?",
     );
+    // Batches of 4 from the server, which neither setting below can take.
+    let batches_of_four = |project: &Path| {
+        edit_config(project, "strict_device: false", "strict_device: false\nserver: {batching: {max_batch_size: 4}}");
+    };
     assert_caught(
         "trt-batch-below-server",
         |project| {
             edit_config(project, "    max_batch: 8", "    max_batch: 2");
-            edit_config(
-                project,
-                "strict_device: false",
-                "strict_device: false\nserver: {batching: {max_batch_size: 4}}",
-            );
+            batches_of_four(project);
         },
         "error",
         "config.invalid",
@@ -102,11 +102,7 @@ fn each_broken_rule_is_caught_with_its_message() {
         "cuda-graph-with-batches",
         |project| {
             edit_config(project, "    cuda_graph: false", "    cuda_graph: true");
-            edit_config(
-                project,
-                "strict_device: false",
-                "strict_device: false\nserver: {batching: {max_batch_size: 4}}",
-            );
+            batches_of_four(project);
         },
         "error",
         "config.invalid",
