@@ -575,12 +575,14 @@ impl TensorRtSetup {
             Some(CacheUse::Warm(path)) => {
                 tracing::info!("loading TensorRT engines from the cache {}", path.display());
             }
-            Some(CacheUse::Cold(staging)) => tracing::info!(
+            // Warnings, so that the default log level shows them: minutes without a line
+            // would look like a hang, and a probe that gives up restarts the build.
+            Some(CacheUse::Cold(staging)) => tracing::warn!(
                 "building TensorRT engines for {}: this first start with these options takes minutes for a detector; they are cached in {}",
                 model.display(),
                 staging.entry().display()
             ),
-            None => tracing::info!(
+            None => tracing::warn!(
                 "building TensorRT engines for {} (minutes for a detector; with no engine cache, every start builds them)",
                 model.display()
             ),
@@ -595,7 +597,7 @@ impl TensorRtSetup {
             Some(CacheUse::Cold(staging)) => {
                 let entry = staging.entry().to_path_buf();
                 let published = staging.publish();
-                tracing::info!(
+                tracing::warn!(
                     "TensorRT engines built in {:.1} s{}",
                     took.as_secs_f64(),
                     if published { format!(", cached in {}", entry.display()) } else { String::new() }

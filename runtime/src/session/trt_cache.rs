@@ -159,9 +159,21 @@ impl StagingDir {
         &self.entry
     }
 
-    /// Renames the folder into place. `false` when another start published first (its
-    /// engines are the same: same key), or when the rename fails; this folder is then removed.
+    /// Renames the folder into place. `false` when TensorRT wrote nothing into it (it builds
+    /// at the first run when input shapes are not all known: an empty folder must not pass for
+    /// a cache), when another start published first (its engines are the same: same key), or
+    /// when the rename fails; this folder is then removed.
     pub fn publish(mut self) -> bool {
+        let built = std::fs::read_dir(&self.path)
+            .map(|entries| entries.flatten().any(|entry| entry.file_name() != KEY_FILE))
+            .unwrap_or(false);
+        if !built {
+            tracing::warn!(
+                "TensorRT built no engine while the session was created (input shapes not all known), so nothing is cached in {}",
+                self.entry.display()
+            );
+            return false;
+        }
         match std::fs::rename(&self.path, &self.entry) {
             Ok(()) => {
                 self.published = true;
@@ -349,9 +361,12 @@ mod tests {
             Some(CacheUse::Warm(path)) => assert_eq!(path, entry),
             other => panic!("the next start loads the engines: {other:?}"),
         }
-        // Another option set gets its own folder.
+        // Another option set gets its own folder; a build that wrote no engine is not published.
         let mut fp16 = parts();
         fp16.options[0].1 = "1".into();
+        let Some(CacheUse::Cold(empty)) = CacheUse::prepare(&cache, &fp16) else { panic!("a cold cache") };
+        assert!(!empty.publish(), "nothing built, nothing published");
+        assert!(!cache.join(fp16.key()).exists());
         assert!(matches!(CacheUse::prepare(&cache, &fp16), Some(CacheUse::Cold(_))));
     }
 
