@@ -19,7 +19,7 @@ use serde::Serialize;
 use ort::ep::{self, ExecutionProvider};
 
 use crate::{
-    device::{detect_gpus, GpuInfo, HardwareProbe, Provider},
+    device::{detect_gpus, Device, GpuInfo, HardwareProbe, Provider},
     Error, Result,
 };
 
@@ -437,10 +437,19 @@ impl SystemProbe {
 
     /// Probes for session creation: GPUs are enumerated only when the loaded ONNX Runtime has a
     /// provider that needs one, so CPU-only builds start without touching graphics drivers.
+    /// WebGPU does not count (`auto` never picks it): see [`SystemProbe::for_device`].
     pub fn for_sessions() -> SystemProbe {
+        SystemProbe::for_device(Device::Auto)
+    }
+
+    /// [`SystemProbe::for_sessions`] for sessions asked to run on `device`: an installed WebGPU
+    /// plugin makes GPUs be enumerated only for `webgpu` itself.
+    pub fn for_device(device: Device) -> SystemProbe {
         let ort_providers = available_providers();
-        let needs_gpu =
-            ort_providers.iter().any(|name| name != Provider::Cpu.ort_name() && name != Provider::OpenVino.ort_name());
+        let needs_gpu = device == Device::WebGpu
+            || ort_providers.iter().any(|name| {
+                ![Provider::Cpu, Provider::OpenVino, Provider::WebGpu].iter().any(|skip| name == skip.ort_name())
+            });
         SystemProbe { gpus: if needs_gpu { detect_gpus() } else { Vec::new() }, ort_providers }
     }
 }

@@ -206,7 +206,7 @@ impl Engine {
         }
         // The probe asks the loaded runtime which providers it has.
         library::ensure_initialized(options.library.as_deref())?;
-        let probe = SystemProbe::for_sessions();
+        let probe = SystemProbe::for_device(options.device);
         Engine::load_with_probe(model, options, &probe)
     }
 
