@@ -24,4 +24,5 @@ mod readme;
 mod signing;
 mod tasks;
 mod tracking;
+mod val;
 mod validate;

@@ -13,6 +13,8 @@ use inferx_runtime::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::chart::{self, escape, round_step};
+
 /// One configuration to measure.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BenchConfig {
@@ -469,22 +471,11 @@ pub fn to_svg(report: &BenchReport) -> String {
     let width = left + plot_width + right;
     let base = top + height;
     let y = |ms: f64| base - height * ms / axis_max;
-    // About 7 px a character at 12 px: the model's name is cut to what the width holds.
+    // The model's name, cut to what the width holds.
     let model = std::path::Path::new(&report.model)
         .file_name()
         .map_or(report.model.clone(), |name| name.to_string_lossy().into_owned());
-    let room = ((width - 32.0) / 7.0) as usize;
-    let model = if model.chars().count() > room {
-        format!("{}…", model.chars().take(room.saturating_sub(1)).collect::<String>())
-    } else {
-        model
-    };
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{:.0}\" viewBox=\"0 0 {width:.0} {:.0}\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n<text x=\"16\" y=\"26\" font-size=\"16\" font-weight=\"bold\">Latency per run</text>\n<text x=\"16\" y=\"46\" fill=\"#444\">{}</text>\n",
-        base + 56.0,
-        base + 56.0,
-        escape(&model),
-    );
+    let mut svg = chart::open(width, base + 56.0, "Latency per run", &model);
     // The legend, under the title.
     svg.push_str(
         "<rect x=\"16\" y=\"58\" width=\"14\" height=\"10\" fill=\"#4c78a8\"/><text x=\"36\" y=\"68\">p50 (bar)</text>\n<line x1=\"120\" y1=\"63\" x2=\"134\" y2=\"63\" stroke=\"#e45756\" stroke-width=\"2\"/><text x=\"140\" y=\"68\">p99 (tick)</text>\n");
@@ -539,29 +530,6 @@ pub fn to_svg(report: &BenchReport) -> String {
     }
     svg.push_str("</svg>\n");
     svg
-}
-
-/// A round axis step near `rough`: 1, 2 or 5 times a power of ten.
-fn round_step(rough: f64) -> f64 {
-    if rough <= 0.0 || !rough.is_finite() {
-        return 1.0;
-    }
-    let power = 10f64.powf(rough.log10().floor());
-    let fraction = rough / power;
-    let nice = if fraction <= 1.0 {
-        1.0
-    } else if fraction <= 2.0 {
-        2.0
-    } else if fraction <= 5.0 {
-        5.0
-    } else {
-        10.0
-    };
-    nice * power
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// A configuration that got slower than the baseline allows.
@@ -630,14 +598,6 @@ pub fn append_history(path: &Path, report: &BenchReport) -> std::io::Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn axis_steps_are_round() {
-        assert_eq!(round_step(3.2), 5.0);
-        assert_eq!(round_step(12.0), 20.0);
-        assert_eq!(round_step(0.07), 0.1);
-        assert_eq!(round_step(0.0), 1.0);
-    }
 
     #[test]
     fn one_configuration_still_gives_a_readable_chart() {
