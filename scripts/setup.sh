@@ -17,8 +17,12 @@ if [ "${1:-}" != "--quick" ]; then
 fi
 # The quick start uses the release CLI it goes on to run; the test suite passes
 # INFERX_SETUP_PROFILE=dev to reuse the debug build its tests need anyway.
+# ONNX Runtime's WebGPU plugin (6.9 MB, sha256-checked like the runtime) as well: the tests
+# register it (its fallback path where there is no GPU) and scripts/gpu-check.sh bundles it.
 if [ "${INFERX_SETUP_PROFILE:-release}" = dev ]; then
     cargo run --quiet -- runtime install
+    cargo run --quiet -- runtime install --webgpu
 else
     cargo run --quiet --release -- runtime install
+    cargo run --quiet --release -- runtime install --webgpu
 fi

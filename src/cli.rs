@@ -263,15 +263,19 @@ pub struct VerifyArgs {
 /// `inferx runtime install`.
 #[derive(Debug, Args)]
 pub struct InstallArgs {
-    /// ONNX Runtime version.
-    #[arg(long, default_value = inferx_runtime::ORT_VERSION)]
-    pub version: String,
+    /// The version (default: ONNX Runtime's that this inferx uses; with --webgpu, the plugin's).
+    #[arg(long)]
+    pub version: Option<String>,
     /// The CUDA/TensorRT build (`onnxruntime-gpu`).
-    #[arg(long, conflicts_with = "openvino")]
+    #[arg(long, conflicts_with_all = ["openvino", "webgpu"])]
     pub gpu: bool,
     /// The OpenVINO build (`onnxruntime-openvino`).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "webgpu")]
     pub openvino: bool,
+    /// ONNX Runtime's WebGPU plugin (`onnxruntime-ep-webgpu`), for `--device webgpu` on any
+    /// Vulkan, Metal or D3D12 GPU; installed beside the runtime, which stays as it is.
+    #[arg(long)]
+    pub webgpu: bool,
     /// Install into this folder instead of the user cache (e.g. a project's `.inferx/lib`).
     #[arg(long)]
     pub dest: Option<PathBuf>,

@@ -42,9 +42,22 @@ pub(crate) fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
     options.max_detections = args.max_det.or(options.max_detections);
     options.labels = labels.or(options.labels);
     let tracking = if args.track { Some(super::track::prepare(&args, &mut options)?) } else { None };
+    // TensorRT builds its engines while the session is created: minutes on a first start,
+    // which must not look like a hang.
+    let building = matches!(options.session.device, inferx_runtime::Device::TensorRt(_)).then(|| {
+        let cache = options.session.tensorrt_cache.as_ref().map_or_else(
+            || "no engine cache: every start builds them".to_string(),
+            |dir| format!("cached in {}", dir.display()),
+        );
+        printer
+            .spinner("tensorrt", &format!("loading on TensorRT; a first start builds its engines (minutes), {cache}"))
+    });
     // A folder runs on several sessions side by side when that is faster here (PipelinePool).
-    let pool = PipelinePool::load(&model, options, images.len())
-        .with_context(|| format!("could not load `{}`", model.display()))?;
+    let pool = PipelinePool::load(&model, options, images.len());
+    if let Some(spinner) = building {
+        spinner.finish_and_clear();
+    }
+    let pool = pool.with_context(|| format!("could not load `{}`", model.display()))?;
     printer.status(loaded_line(&model, &pool));
     if let Some(tracking) = tracking {
         return super::track::run(&args, &pool, images, tracking, printer);

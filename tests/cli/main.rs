@@ -13,6 +13,7 @@ mod examples;
 mod fallback;
 mod first_hour;
 mod golden;
+mod gpu_check;
 mod hostile;
 mod init;
 mod inspect;
