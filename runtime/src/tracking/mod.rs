@@ -281,15 +281,20 @@ impl Counts {
     }
 }
 
-/// One frame of a tracked stream: the JSON Lines record of `--track` output.
+/// One frame of a stream: the JSON Lines record of `inferx run --json` on a video or a
+/// `--track` sequence, one line per frame. `D` is [`TrackedDetection`] when the stream is
+/// tracked ([`TrackedFrame`]), a plain [`Detection`] when it is not ([`DetectedFrame`]: no
+/// `track_id`, no events, no counts).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrackedFrame {
-    /// Frame index, from 0.
+pub struct FrameRecord<D = TrackedDetection> {
+    /// Frame index among the stream's presented frames, from 0.
     pub frame: u64,
-    /// Presentation time, ms (from the frame rate for image sequences).
+    /// Presentation time, ms (from the stream's time base for a video, from the frame rate for
+    /// an image sequence).
     pub pts_ms: f64,
-    /// Detections that belong to a confirmed track, in the detector's order.
-    pub detections: Vec<TrackedDetection>,
+    /// Detections (of a tracked stream: those that belong to a confirmed track), in the
+    /// detector's order.
+    pub detections: Vec<D>,
     /// Line crossings and zone entries and exits on this frame.
     pub events: Vec<TrackEvent>,
     /// Counts so far, when lines or zones are configured.
@@ -297,7 +302,35 @@ pub struct TrackedFrame {
     pub counts: Counts,
 }
 
-impl TrackedFrame {
+/// A frame of a tracked stream: the record of `--track` output.
+pub type TrackedFrame = FrameRecord<TrackedDetection>;
+
+/// A frame of a stream that is not tracked.
+pub type DetectedFrame = FrameRecord<Detection>;
+
+impl DetectedFrame {
+    /// The record of a frame's detections, without tracking.
+    pub fn untracked(frame: u64, pts_ms: f64, detections: Vec<Detection>) -> DetectedFrame {
+        FrameRecord { frame, pts_ms, detections, events: Vec::new(), counts: Counts::default() }
+    }
+}
+
+/// One line of text: `frame 3 (100.0 ms): person 0.91, car 0.80`.
+impl std::fmt::Display for DetectedFrame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "frame {} ({:.1} ms): ", self.frame, self.pts_ms)?;
+        if self.detections.is_empty() {
+            write!(f, "-")?;
+        }
+        for (index, detection) in self.detections.iter().enumerate() {
+            let separator = if index == 0 { "" } else { ", " };
+            write!(f, "{separator}{} {:.2}", detection.label, detection.score)?;
+        }
+        Ok(())
+    }
+}
+
+impl<D: Serialize> FrameRecord<D> {
     /// The record as one line of JSON (JSON Lines: no newline inside).
     pub fn json_line(&self) -> String {
         // Plain numbers and strings only: serialising cannot fail (non-finite floats become null).
