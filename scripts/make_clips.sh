@@ -7,6 +7,7 @@
 #
 #   bash scripts/make_clips.sh OUT_DIR
 set -euo pipefail
+images="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.fixtures/images"
 out="${1:?usage: make_clips.sh OUT_DIR}"
 mkdir -p "$out"
 cd "$out"
@@ -32,6 +33,11 @@ src() { echo "testsrc2=size=$1:rate=$2:duration=$3"; }
 "${ff[@]}" -f lavfi -i "$(src 128x96 25 1)" -c:v libx264 -pix_fmt yuv420p -output_ts_offset 1.2 part2.ts
 cat part1.ts part2.ts > size_change.ts
 rm part1.ts part2.ts
+# Something to detect: the astronaut's face crossing the coffee photo (as tests/support's
+# face_clip draws it frame by frame), 10 frames/s, H.264 with B-frames.
+"${ff[@]}" -framerate 10 -loop 1 -i "$images/coffee.png" -framerate 10 -loop 1 -i "$images/astronaut.png" -filter_complex \
+    "[0]scale=480:360[bg];[1]crop=170:170:140:50,scale=120:120[face];[bg][face]overlay=x='10+25*n':y=110,format=yuv420p" \
+    -r 10 -frames:v 16 -c:v libx264 -bf 3 faces.mp4
 
 mkdir -p bad
 # Cut in half: the index (moov, written last) is gone.

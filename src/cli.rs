@@ -79,7 +79,8 @@ pub struct DeviceArgs {
 pub struct RunArgs {
     /// The ONNX model; with `--config`, leave it out to use the project's `model.path`.
     pub model: PathBuf,
-    /// Images or folders of images.
+    /// Images or folders of images, or one video file (mp4, mkv, webm, avi, mov: one JSON
+    /// line per frame with `--json`; needs a build with the `video` feature).
     #[arg(required_unless_present = "config")]
     pub inputs: Vec<PathBuf>,
     /// Task; guessed from the model when omitted.
@@ -95,7 +96,7 @@ pub struct RunArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Write annotated images into this folder.
+    /// Write annotated images into this folder (for a video: one annotated H.264 MP4).
     #[arg(long, value_name = "OUT_DIR")]
     pub save: Option<PathBuf>,
     /// Score threshold (detections must score above it; mask/anomaly threshold otherwise).
@@ -121,9 +122,13 @@ pub struct RunArgs {
     /// line and zone events (JSON Lines with `--json`). Detectors only; ByteTrack, lines and
     /// zones from `tracking:` in `--config`. Lowers `--conf` to `tracking.track_low_thresh`
     /// (0.1) unless given.
-    #[arg(long, conflicts_with = "save")]
+    #[arg(long)]
     pub track: bool,
-    /// Frames per second of a `--track` sequence, for `pts_ms` and times in zones.
+    /// Of a video, keep every Nth frame (1: all); frames keep their numbers and times.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub vid_stride: u64,
+    /// Frames per second of a `--track` image sequence, for `pts_ms` and times in zones (a
+    /// video's times come from the file).
     #[arg(long, value_name = "FPS", default_value_t = 30.0, requires = "track")]
     pub fps: f64,
 }

@@ -38,6 +38,15 @@ impl Printer {
         self.bar(length, message, "{msg} [{bar:30}] {pos}/{len} {elapsed} (eta {eta})")
     }
 
+    /// A bar of frames: how many, frames per second, and the time left (`frames` 0: unknown
+    /// length, a count without a bar).
+    pub fn frames(&self, frames: u64, message: &str) -> indicatif::ProgressBar {
+        if frames == 0 {
+            return self.bar(0, message, "{msg} {pos} frames {per_sec} {elapsed}");
+        }
+        self.bar(frames, message, "{msg} [{bar:30}] {pos}/{len} frames {per_sec} (eta {eta})")
+    }
+
     /// A download bar: bytes, speed and the time left.
     pub fn download(&self, bytes: u64, message: &str) -> indicatif::ProgressBar {
         self.bar(bytes, message, "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} (eta {eta})")

@@ -14,6 +14,7 @@ mod test_project;
 mod track;
 mod upgrade;
 mod validate;
+mod video;
 
 use std::{path::PathBuf, process::ExitCode};
 

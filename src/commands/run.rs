@@ -28,7 +28,8 @@ pub(crate) fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
         Some(_) if !names_a_model(&args.model) => (None, [vec![args.model.clone()], args.inputs.clone()].concat()),
         _ => (Some(args.model.clone()), args.inputs.clone()),
     };
-    let images = inputs::collect_images(&input_paths)?;
+    let video = super::video::video_input(&input_paths, &args)?;
+    let images = if video.is_some() { Vec::new() } else { inputs::collect_images(&input_paths)? };
     let labels = args.labels.as_deref().map(labels::read_labels_file).transpose().context("reading --labels")?;
     // Precedence, lowest first: defaults, the user config, the project's inferx.yaml, INFERX_*
     // variables, flags.
@@ -80,6 +81,9 @@ pub(crate) fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
     options.max_detections = args.max_det.or(options.max_detections);
     options.labels = labels.or(options.labels);
     let tracking = if args.track { Some(super::track::prepare(&args, &mut options)?) } else { None };
+    if let Some(video) = video {
+        return super::video::run(&args, &model, options, tracking, &video, printer);
+    }
     // A folder runs on several sessions side by side when that is faster here (PipelinePool).
     let pool = PipelinePool::load(&model, options, images.len())
         .with_context(|| format!("could not load `{}`", model.display()))?;
