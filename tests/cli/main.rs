@@ -24,3 +24,5 @@ mod signing;
 mod tasks;
 mod tracking;
 mod validate;
+#[cfg(feature = "video")]
+mod video;

@@ -106,7 +106,7 @@ fn bad_files_are_refused_naming_the_file_and_the_reason() {
         ("truncated.mp4", "invalid data found when processing input (is it a video file?)"),
         ("text.mp4", "invalid data found when processing input (is it a video file?)"),
         ("audio_only.mp4", "the file has no video stream (only audio)"),
-        ("unknown_codec.mkv", "its codec `none` has no decoder in this FFmpeg build"),
+        ("unknown_codec.mkv", "its video codec is unknown to this FFmpeg build"),
     ] {
         let path = bad.join(name);
         let message = refused(&path);

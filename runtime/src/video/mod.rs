@@ -220,9 +220,13 @@ impl OpenVideo {
         // Damage surfaces as an error, not as a concealed picture passed off as a frame.
         opening.check(decoder::Check::EXPLODE);
         if ffmpeg::decoder::find(codec_id).is_none() {
+            let what = match codec_id {
+                codec::Id::None => "its video codec is unknown to this FFmpeg build".to_string(),
+                _ => format!("its video codec `{codec_name}` has no decoder in this FFmpeg build"),
+            };
             return Err(video_error(
                 path,
-                format!("its codec `{codec_name}` has no decoder in this FFmpeg build: convert it, e.g. `ffmpeg -i INPUT -c:v libx264 OUTPUT.mp4`"),
+                format!("{what}: convert it to H.264, e.g. `ffmpeg -i INPUT -c:v libx264 OUTPUT.mp4`"),
             ));
         }
         let decoder = opening.video().map_err(|error| {
