@@ -318,7 +318,7 @@ impl OpenVideo {
             }
             let index = state.presented;
             state.presented += 1;
-            if index % state.stride != 0 {
+            if !index.is_multiple_of(state.stride) {
                 continue;
             }
             let pts_ms = match decoded.timestamp() {
@@ -326,7 +326,7 @@ impl OpenVideo {
                 // No timestamp anywhere: the frame's place at the nominal rate.
                 None => index as f64 * 1000.0 / self.info.frame_rate.unwrap_or(30.0),
             };
-            let image = state.to_rgb(&decoded).map_err(|error| video_error(path, ffmpeg_reason(&error)))?;
+            let image = state.convert_to_rgb(&decoded).map_err(|error| video_error(path, ffmpeg_reason(&error)))?;
             if frames.send(Ok(StreamFrame { frame: index, pts_ms, image: DynamicImage::ImageRgb8(image) })).is_err() {
                 return Ok(false);
             }
@@ -343,7 +343,7 @@ struct DecodeState {
 }
 
 impl DecodeState {
-    fn to_rgb(&mut self, decoded: &frame::Video) -> std::result::Result<RgbImage, ffmpeg::Error> {
+    fn convert_to_rgb(&mut self, decoded: &frame::Video) -> std::result::Result<RgbImage, ffmpeg::Error> {
         let key = (decoded.format(), decoded.width(), decoded.height());
         let scaler = match &mut self.scaler {
             Some((made_for, scaler)) if *made_for == key => scaler,
