@@ -254,3 +254,39 @@ mod with_video {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn run_args(arguments: &[&str]) -> RunArgs {
+        let cli = Cli::try_parse_from([&["inferx", "run", "model.onnx"], arguments].concat()).unwrap();
+        match cli.command {
+            Command::Run(args) => args,
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_video_is_taken_alone_and_a_build_without_video_names_the_rebuild() {
+        let args = run_args(&["clip.MP4"]);
+        let found = video_input(&args.inputs, &args);
+        if cfg!(feature = "video") {
+            assert_eq!(found.unwrap(), Some(PathBuf::from("clip.MP4")));
+        } else {
+            let message = found.unwrap_err().to_string();
+            assert!(message.starts_with("`clip.MP4` is a video, and this inferx was built without video support"));
+            assert!(message.contains("apt-get install libavcodec-dev") && message.contains("--features video"));
+        }
+        let images = run_args(&["a.png", "frames/"]);
+        assert_eq!(video_input(&images.inputs, &images).unwrap(), None);
+        let mixed = run_args(&["clip.mkv", "a.png"]);
+        assert!(video_input(&mixed.inputs, &mixed).unwrap_err().to_string().contains("one video at a time"));
+        let stride = run_args(&["a.png", "--vid-stride", "3"]);
+        assert!(video_input(&stride.inputs, &stride).unwrap_err().to_string().contains("--vid-stride applies"));
+        assert!(Cli::try_parse_from(["inferx", "run", "m.onnx", "clip.mp4", "--vid-stride", "0"]).is_err());
+    }
+}
