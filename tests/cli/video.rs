@@ -129,12 +129,7 @@ fn refused(input: &std::path::Path) -> (String, String) {
 #[test]
 fn bad_video_files_exit_non_zero_naming_the_file_and_the_reason() {
     let bad = clips().join("bad");
-    for (name, reason) in [
-        ("truncated.mp4", "invalid data found when processing input (is it a video file?)"),
-        ("text.mp4", "invalid data found when processing input (is it a video file?)"),
-        ("audio_only.mp4", "the file has no video stream (only audio)"),
-        ("unknown_codec.mkv", "its video codec is unknown to this FFmpeg build"),
-    ] {
+    for (name, reason) in BAD_VIDEOS {
         let path = bad.join(name);
         let (stdout, stderr) = refused(&path);
         assert_eq!(stdout, "", "{name}");

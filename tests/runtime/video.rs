@@ -102,12 +102,7 @@ fn refused(path: &Path) -> String {
 #[test]
 fn bad_files_are_refused_naming_the_file_and_the_reason() {
     let bad = clips().join("bad");
-    for (name, reason) in [
-        ("truncated.mp4", "invalid data found when processing input (is it a video file?)"),
-        ("text.mp4", "invalid data found when processing input (is it a video file?)"),
-        ("audio_only.mp4", "the file has no video stream (only audio)"),
-        ("unknown_codec.mkv", "its video codec is unknown to this FFmpeg build"),
-    ] {
+    for (name, reason) in BAD_VIDEOS {
         let path = bad.join(name);
         let message = refused(&path);
         assert!(message.starts_with(&format!("could not read video `{}`", path.display())), "{message}");

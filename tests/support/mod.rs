@@ -368,3 +368,12 @@ pub fn ffprobe_frames(video: &Path) -> Vec<(f64, u32, u32)> {
         })
         .collect()
 }
+
+/// The bad inputs of `scripts/make_clips.sh` (in `clips()/bad`) and the reason each is refused
+/// with, after ``could not read video `PATH`: ``.
+pub const BAD_VIDEOS: [(&str, &str); 4] = [
+    ("truncated.mp4", "invalid data found when processing input (is it a video file?)"),
+    ("text.mp4", "invalid data found when processing input (is it a video file?)"),
+    ("audio_only.mp4", "the file has no video stream (only audio)"),
+    ("unknown_codec.mkv", "its video codec is unknown to this FFmpeg build"),
+];

@@ -318,16 +318,31 @@ impl DetectedFrame {
 /// One line of text: `frame 3 (100.0 ms): person 0.91, car 0.80`.
 impl std::fmt::Display for DetectedFrame {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "frame {} ({:.1} ms): ", self.frame, self.pts_ms)?;
-        if self.detections.is_empty() {
-            write!(f, "-")?;
-        }
-        for (index, detection) in self.detections.iter().enumerate() {
-            let separator = if index == 0 { "" } else { ", " };
-            write!(f, "{separator}{} {:.2}", detection.label, detection.score)?;
-        }
-        Ok(())
+        let detections = self.detections.iter().map(|detection| (None, detection));
+        write_frame_detections(f, self.frame, self.pts_ms, detections)
     }
+}
+
+/// `frame 3 (100.0 ms): #1 person 0.91, car 0.80`: a frame's head and its detections, with the
+/// track id of those that have one (`-` for none).
+fn write_frame_detections<'a>(
+    f: &mut std::fmt::Formatter<'_>,
+    frame: u64,
+    pts_ms: f64,
+    detections: impl ExactSizeIterator<Item = (Option<u64>, &'a Detection)>,
+) -> std::fmt::Result {
+    write!(f, "frame {frame} ({pts_ms:.1} ms): ")?;
+    if detections.len() == 0 {
+        write!(f, "-")?;
+    }
+    for (index, (track_id, detection)) in detections.enumerate() {
+        f.write_str(if index == 0 { "" } else { ", " })?;
+        if let Some(track_id) = track_id {
+            write!(f, "#{track_id} ")?;
+        }
+        write!(f, "{} {:.2}", detection.label, detection.score)?;
+    }
+    Ok(())
 }
 
 impl<D: Serialize> FrameRecord<D> {
@@ -341,15 +356,8 @@ impl<D: Serialize> FrameRecord<D> {
 /// One line of text: `frame 3 (100.0 ms): #1 person 0.91, #2 car 0.80 | door: #1 out`.
 impl std::fmt::Display for TrackedFrame {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "frame {} ({:.1} ms): ", self.frame, self.pts_ms)?;
-        if self.detections.is_empty() {
-            write!(f, "-")?;
-        }
-        for (index, tracked) in self.detections.iter().enumerate() {
-            let separator = if index == 0 { "" } else { ", " };
-            let detection = &tracked.detection;
-            write!(f, "{separator}#{} {} {:.2}", tracked.track_id, detection.label, detection.score)?;
-        }
+        let detections = self.detections.iter().map(|tracked| (Some(tracked.track_id), &tracked.detection));
+        write_frame_detections(f, self.frame, self.pts_ms, detections)?;
         for (index, event) in self.events.iter().enumerate() {
             f.write_str(if index == 0 { " | " } else { ", " })?;
             match event {
