@@ -252,17 +252,28 @@ pub enum PredictionOutput {
     },
 }
 
-/// Time spent in each stage, in milliseconds.
+/// Time spent in each stage, in milliseconds. In JSON each is rounded to the microsecond.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Timings {
     /// Image decoding (0 when given a decoded image).
+    #[serde(serialize_with = "milliseconds")]
     pub decode_ms: f64,
     /// Resize and normalisation.
+    #[serde(serialize_with = "milliseconds")]
     pub preprocess_ms: f64,
     /// `session.run`.
+    #[serde(serialize_with = "milliseconds")]
     pub inference_ms: f64,
     /// Output decoding.
+    #[serde(serialize_with = "milliseconds")]
     pub postprocess_ms: f64,
+}
+
+/// Milliseconds rounded to the microsecond, finer than a stage's timing means anything: the
+/// nearest `f64` to a number of three decimals is written as those decimals (`2.197`, not
+/// `2.1971529999999997`).
+fn milliseconds<S: serde::Serializer>(value: &f64, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64((value * 1e3).round() / 1e3)
 }
 
 /// One image's prediction.
@@ -329,6 +340,14 @@ pub struct Timings {
 /// assert_eq!(summary(&prediction), "anomalous: score 0.72, threshold 0.5");
 /// assert!(prediction.detections().is_empty());
 /// ```
+///
+/// # JSON
+///
+/// One shape for `/predict`, each entry of `/predict/batch`, and `--json` (where `image` comes
+/// first): `width`, `height`, `task`, the task's fields, `timings`, in that order; scores as
+/// the `f32` they are, in their shortest form (`0.83`, never `0.8299999833106995`); timings in
+/// milliseconds, rounded to the microsecond. Serialise it with `serde_json` directly (not
+/// through `serde_json::Value`, which widens `f32`s and sorts keys).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Prediction {
     /// Original image width.
@@ -516,6 +535,19 @@ fn join(parts: impl Iterator<Item = String>, separator: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_prediction_is_written_in_its_documented_key_order_with_f32_scores_and_rounded_timings() {
+        let top = vec![ClassScore { class_id: 281, label: "tabby".into(), score: 0.83 }];
+        let timings = Timings { decode_ms: 2.197_153_4, preprocess_ms: 0.4, inference_ms: 3.2, postprocess_ms: 0.0004 };
+        let prediction =
+            Prediction { width: 640, height: 480, output: PredictionOutput::Classification { top }, timings };
+        let expected = r#"{"width":640,"height":480,"task":"classification","top":[{"class_id":281,"label":"tabby","score":0.83}],"timings":{"decode_ms":2.197,"preprocess_ms":0.4,"inference_ms":3.2,"postprocess_ms":0.0}}"#;
+        assert_eq!(serde_json::to_string(&prediction).unwrap(), expected);
+        let record = ImagePrediction { image: "cat.jpg".into(), prediction };
+        let written = serde_json::to_string(&record).unwrap();
+        assert_eq!(written, format!(r#"{{"image":"cat.jpg",{}"#, &expected[1..]), "--json: the image, then the same");
+    }
 
     #[test]
     fn iou_of_overlapping_and_disjoint_boxes() {

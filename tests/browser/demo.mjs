@@ -7,10 +7,9 @@
 // really drawn: along its four edges the annotated image must differ from the original and be
 // (nearly) one colour. Prints a one-line JSON summary; exits 0 only when the check passes.
 // Prepare with scripts/browser-env.sh; CHROMIUM overrides the browser (default /usr/bin/chromium).
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { extname, join, resolve } from "node:path";
-import { chromium } from "playwright-core";
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import { demoAnswered, imageType, withPage } from "./chromium.mjs";
 
 const [base, imagePath, screenshot] = process.argv.slice(2);
 if (!screenshot) {
@@ -19,33 +18,15 @@ if (!screenshot) {
 }
 const MIN_CHANGED = 0.8; // of sampled edge pixels
 const MIN_UNIFORM = 0.8; // of sampled edge pixels within tolerance of the commonest colour
-const TYPES = { ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp", ".bmp": "image/bmp" };
-const type = TYPES[extname(imagePath).toLowerCase()] ?? "application/octet-stream";
-const original = `data:${type};base64,${(await readFile(imagePath)).toString("base64")}`;
+const original = `data:${imageType(imagePath)};base64,${(await readFile(imagePath)).toString("base64")}`;
 
-const profile = await mkdtemp(join(tmpdir(), "inferx-chromium-"));
-let context, result;
-try {
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    viewport: { width: 1280, height: 900 },
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
-  const page = context.pages()[0] ?? await context.newPage();
+const result = await withPage(async (page) => {
   await page.goto(base, { waitUntil: "load" });
   await page.setInputFiles("#file", imagePath);
-  // Done when both results are shown, or early when the page reports an error.
-  await page.waitForFunction(() =>
-    (document.querySelector('#result[data-loaded="true"]') && !document.getElementById("json").hidden)
-    || document.getElementById("status").classList.contains("error"), null, { timeout: 60_000 });
+  await demoAnswered(page);
   await page.screenshot({ path: screenshot, fullPage: true });
-  result = await page.evaluate(checkBoxes, original);
-} finally {
-  await context?.close();
-  await rm(profile, { recursive: true, force: true });
-}
+  return page.evaluate(checkBoxes, original);
+});
 
 const summary = { detections: result.detections ?? 0, edge_pixels_changed: result.changed ?? 0,
   edge_uniform: result.uniform ?? 0, edge_color: result.color, screenshot: resolve(screenshot) };

@@ -22,6 +22,11 @@ use super::{
 };
 use crate::support::*;
 
+// One multipart builder for the in-process tests and these.
+#[path = "../../runtime/src/server/multipart_body.rs"]
+mod multipart_body;
+use multipart_body::multipart;
+
 /// The project the book's quick start generated and built (yolo + server, the real detector).
 const NAME: &str = PROJECT_NAME;
 
@@ -125,21 +130,6 @@ fn post(server: &Server, path: &str, content_type: &str, body: &[u8], headers: &
         request = request.header(*name, *value);
     }
     finish(request.send(body))
-}
-
-fn multipart(files: &[&[u8]]) -> (String, Vec<u8>) {
-    let boundary = "inferx-test-boundary-7d1f";
-    let mut body = Vec::new();
-    for (index, file) in files.iter().enumerate() {
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{index}.png\"\r\nContent-Type: image/png\r\n\r\n")
-                .as_bytes(),
-        );
-        body.extend_from_slice(file);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
 fn base64(bytes: &[u8]) -> String {
@@ -273,6 +263,20 @@ fn sigterm_drains_requests_in_flight_and_exits_0() {
     };
     assert!(status.success(), "exit status {status:?}");
     assert!(std::net::TcpStream::connect(server.url.trim_start_matches("http://")).is_err(), "no longer listening");
+    // What is served, where, and how it ended, said in plain lines around the access log.
+    let stdout = server.stdout.lock().unwrap().clone();
+    let said = |start: &str| stdout.iter().position(|line| line.starts_with(start));
+    let serving = stdout.iter().find(|line| line.starts_with("serving ")).cloned().unwrap_or_default();
+    assert!(serving.contains("(detection, yolov8n.onnx) on cpu with ") && serving.contains(" worker"), "{stdout:?}");
+    let url = &server.url;
+    for line in [format!("  demo page  {url}/"), format!("  API docs   {url}/docs")] {
+        assert!(stdout.contains(&line), "{line}: {stdout:?}");
+    }
+    let (shutting_down, stopped) = (said("shutting down: draining for 400 ms, then up to 20000 ms"), said("stopped: "));
+    assert!(
+        said("serving ") < said("listening on ") && shutting_down.is_some() && shutting_down < stopped,
+        "{stdout:?}"
+    );
 }
 
 #[test]
@@ -294,31 +298,52 @@ fn schemathesis_finds_no_server_error_in_the_openapi_contract() {
         "schemathesis found problems:\n{report}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(report.contains("Tested: 13"), "every operation is tested:\n{report}");
+    assert!(report.contains("Tested: 15"), "every operation is tested:\n{report}");
 }
 
-#[test]
-fn the_demo_page_draws_the_boxes_in_headless_chromium() {
+/// Runs `tests/browser/<script>` with `arguments` in node (headless Chromium), checks that it
+/// passed, and returns its one-line JSON summary.
+fn browser_check(script: &str, arguments: &[&std::ffi::OsStr]) -> Value {
     let browser = repo().join("tests/browser");
     assert!(
         browser.join("node_modules/playwright-core").is_dir(),
         "Playwright is missing: run `bash scripts/browser-env.sh` (scripts/test.sh does)"
     );
-    let server = start("browser", |_, _| {}, &[]);
-    let screenshot = shared_target().join("demo-page.png");
-    let output = Command::new("node")
-        .arg(browser.join("demo.mjs"))
-        .arg(&server.url)
-        .arg(images().join("astronaut.png"))
-        .arg(&screenshot)
-        .output()
-        .unwrap();
+    let output = Command::new("node").arg(browser.join(script)).args(arguments).output().unwrap();
     let summary = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{summary}\n{}", String::from_utf8_lossy(&output.stderr));
-    let summary: Value = serde_json::from_str(summary.lines().last().unwrap()).unwrap();
+    serde_json::from_str(summary.lines().last().unwrap()).unwrap()
+}
+
+#[test]
+fn the_demo_page_draws_the_boxes_in_headless_chromium() {
+    let server = start("browser", |_, _| {}, &[]);
+    let screenshot = shared_target().join("demo-page.png");
+    let photo = images().join("astronaut.png");
+    let summary = browser_check("demo.mjs", &[server.url.as_ref(), photo.as_ref(), screenshot.as_ref()]);
     assert!(summary["detections"].as_u64().unwrap() >= 1, "{summary}");
     assert!(summary["edge_pixels_changed"].as_f64().unwrap() >= 0.8, "{summary}");
     assert!(screenshot.is_file());
+}
+
+#[test]
+fn the_docs_page_renders_every_route_and_the_demo_page_takes_a_dropped_image_in_headless_chromium() {
+    let server = start("pages", |_, _| {}, &[]);
+    // scripts/screenshots.sh points this at book/src to renew the book's screenshots.
+    let (folder, _scratch) = match std::env::var_os("INFERX_SCREENSHOTS") {
+        Some(folder) => (PathBuf::from(folder), None),
+        None => {
+            let scratch = temp_dir();
+            (scratch.path().to_path_buf(), Some(scratch))
+        }
+    };
+    let (demo, docs) = (folder.join("server-demo.png"), folder.join("server-docs.png"));
+    let photo = images().join("astronaut.png");
+    let summary = browser_check("pages.mjs", &[server.url.as_ref(), photo.as_ref(), demo.as_ref(), docs.as_ref()]);
+    assert!(summary["demo"]["detections"].as_u64().unwrap() >= 1, "{summary}");
+    assert_eq!(summary["docs"]["sections"], summary["docs"]["operations"], "{summary}");
+    assert_eq!(summary["docs"]["operations"], 15, "{summary}");
+    assert!(demo.is_file() && docs.is_file());
 }
 
 /// Copies `from` (a file or a folder) to `to`.
@@ -451,6 +476,60 @@ fn invalid_server_settings_are_refused_at_start_with_the_key_named() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("INFERX_API_KEYS is set but holds no key"), "{stderr}");
+}
+
+#[test]
+fn a_port_in_use_fails_before_the_model_loads_in_the_books_one_line() {
+    let project = project();
+    // A model that cannot load: with the port free the server fails on it, so a failure on
+    // the port shows that the port was tried first.
+    std::fs::write(project.join("models/not-a-model.onnx"), b"not an ONNX model").unwrap();
+    let mut config = ProjectConfig::load(&project.join("inferx.yaml")).unwrap();
+    config.model.path = "models/not-a-model.onnx".into();
+    std::fs::write(project.join("inferx.unloadable.yaml"), config.to_yaml().unwrap()).unwrap();
+    let serve = |port: u16| {
+        let started = Instant::now();
+        let output = Command::new(shared_target().join(format!("debug/{NAME}")))
+            .current_dir(project)
+            .args(["--config", "inferx.unloadable.yaml", "serve", "--port", &port.to_string()])
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        (
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+            started.elapsed(),
+        )
+    };
+    let (_, stderr, _) = serve(0);
+    assert!(stderr.contains("not-a-model.onnx") && !stderr.contains("could not listen"), "{stderr}");
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let (stdout, stderr, took) = serve(port);
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stdout.is_empty(), "nothing served, nothing said on stdout: {stdout}");
+    assert!(took < Duration::from_secs(10), "fails fast: {took:?}");
+    assert_eq!(stderr.matches("(os error").count(), 1, "the OS error, once: {stderr}");
+    // The line is the troubleshooting chapter's, its placeholders filled in.
+    let book = std::fs::read_to_string(repo().join("book/src/troubleshooting.md")).unwrap();
+    let (start, reason) = (
+        "could not start the server from `<file>`: ",
+        book.lines().find_map(|line| line.strip_prefix("| ``could not listen on ")).expect("the book's row"),
+    );
+    assert!(book.contains(&format!("read ``{start}<reason>``")), "the book's start-up prefix");
+    let reason = reason.split("``").next().unwrap();
+    let (before_error, after_error) = reason.split_once("<error>").unwrap();
+    let expected_start = format!(
+        "error: {}could not listen on {}",
+        start.replace("<file>", "inferx.unloadable.yaml"),
+        before_error.replace("<host>:<port>", &format!("127.0.0.1:{port}"))
+    );
+    let line = stderr.trim_end();
+    assert!(
+        line.starts_with(&expected_start) && line.ends_with(after_error),
+        "{line}\nexpected {expected_start}<error>{after_error}"
+    );
 }
 
 /// The value of the first Prometheus sample line starting with `prefix`.

@@ -20,6 +20,12 @@ pub(crate) fn current_request_id() -> Option<String> {
     REQUEST_ID_SCOPE.try_with(Clone::clone).ok()
 }
 
+/// Whether `path` is under the Open Inference Protocol's `/v2`, whose errors have its shape
+/// (`{"error": "<message>"}`, which its clients read as a string).
+pub(crate) fn is_oip_path(path: &str) -> bool {
+    path == "/v2" || path.starts_with("/v2/")
+}
+
 /// An error answered to a client: `{"error": {"code": ..., "message": ...}}` with its status.
 ///
 /// What the server knows of an internal failure (a library's message, a file path) is its
@@ -101,6 +107,12 @@ impl ApiError {
         ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", message)
     }
 
+    /// 501: a part of a protocol this server does not implement (an Open Inference Protocol
+    /// extension, say).
+    pub fn not_supported(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_IMPLEMENTED, "not_supported", message)
+    }
+
     /// 413: the body or the image is over a limit.
     pub fn too_large(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
@@ -157,6 +169,17 @@ impl ApiError {
         }
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+    }
+
+    /// The answer to a request for `path`: the Open Inference Protocol's shape under `/v2`,
+    /// ours elsewhere. What answers before a route is chosen (the fallback, authentication,
+    /// rate limiting, the declared body size) answers through this.
+    pub fn into_response_for(self, path: &str) -> Response {
+        if is_oip_path(path) {
+            self.into_oip_response()
+        } else {
+            self.into_response()
         }
     }
 

@@ -96,14 +96,13 @@ pub(crate) async fn declared_size(
     request: Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    use axum::response::IntoResponse;
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.trim().parse::<u64>().ok());
     if declared.is_some_and(|length| length > state.config().max_body_bytes as u64) {
-        return body_too_large(&state).into_response();
+        return body_too_large(&state).into_response_for(request.uri().path());
     }
     next.run(request).await
 }

@@ -42,6 +42,7 @@
 //! ```
 
 mod connections;
+mod docs;
 mod error;
 mod input;
 mod metrics;
@@ -70,20 +71,24 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 pub use error::{ApiError, Detail};
 pub use input::{BatchInput, ImageInput};
 pub use metrics::REQUEST_ID;
-pub use oip::OipRequest;
+pub use oip::{OipRequest, RequestedOutput};
 pub use state::{AppState, BatchEntry, BatchResults, ServeOptions};
 
 /// Why the server stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// The address could not be bound.
-    #[error("could not listen on {address}: {source}. Is another process using the port? Set server.port, INFERX_PORT or --port")]
+    #[error("could not listen on {address}: {error}. Is another process using the port? Set server.port, INFERX_PORT or --port")]
     Bind {
         /// host:port asked for.
         address: String,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error, said in the message; not a `source` as well, so that a printed
+        /// chain (`{:#}`) says it once.
+        error: std::io::Error,
     },
+    /// The project's settings could not be read, or are not valid.
+    #[error(transparent)]
+    Config(#[from] crate::Error),
     /// Serving failed.
     #[error("the server failed: {0}")]
     Io(#[from] std::io::Error),
@@ -126,35 +131,20 @@ pub fn app(routes: Router<AppState>, state: AppState) -> Router {
     app.layer(middleware::from_fn_with_state(state.clone(), metrics::observe)).with_state(state)
 }
 
-/// Whether `uri` is under the Open Inference Protocol's `/v2`, whose errors have its shape.
-fn is_oip(uri: &Uri) -> bool {
-    let path = uri.path();
-    path == "/v2" || path.starts_with("/v2/")
-}
-
 /// 404 for a path no route serves, with the JSON error body (the protocol's under `/v2`).
 async fn no_such_route(uri: Uri) -> Response {
-    let error = ApiError::not_found(format!("no route {}; see /docs for the API", uri.path()));
-    if is_oip(&uri) {
-        error.into_oip_response()
-    } else {
-        error.into_response()
-    }
+    ApiError::not_found(format!("no route {}; see /docs for the API", uri.path())).into_response_for(uri.path())
 }
 
 /// 405 for a route asked with a method it does not take, with the JSON error body (the
 /// protocol's under `/v2`); axum adds the `Allow` header naming the methods it takes.
 async fn method_not_allowed(method: Method, uri: Uri) -> Response {
-    let error = ApiError::method_not_allowed(format!(
+    ApiError::method_not_allowed(format!(
         "{} does not take {}; see /docs for the API",
         uri.path(),
         method_name(&method)
-    ));
-    if is_oip(&uri) {
-        error.into_oip_response()
-    } else {
-        error.into_response()
-    }
+    ))
+    .into_response_for(uri.path())
 }
 
 /// A method as an error message names it: one of the standard ones, else `this method` (a
@@ -169,13 +159,23 @@ fn method_name(method: &Method) -> &'static str {
 /// The operations routes every server has.
 pub fn standard_routes() -> Router<AppState> {
     Router::new()
-        .route("/", get(|| async { Html(pages::DEMO_HTML) }))
-        .route("/docs", get(|| async { Html(pages::DOCS_HTML) }))
+        .route("/", get(|| async { Html(pages::demo_html()) }))
+        .route("/docs", get(docs_page))
         .route("/openapi.json", get(|State(state): State<AppState>| async move { Json(pages::openapi(&state)) }))
         .route("/health", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/ready", get(ready))
         .route("/model/info", get(model_info))
         .route("/metrics", get(metrics))
+}
+
+/// `GET /docs`: the OpenAPI document as a page, its examples addressed to this server.
+async fn docs_page(State(state): State<AppState>) -> Html<String> {
+    let config = state.config();
+    let origin = match config.host.parse::<std::net::IpAddr>() {
+        Ok(ip) => format!("http://{}", std::net::SocketAddr::new(reachable_ip(ip), config.port)),
+        Err(_) => format!("http://{}:{}", config.host, config.port),
+    };
+    Html(docs::render(&pages::openapi(&state), &origin, &pages::answer_examples(&state)))
 }
 
 async fn ready(State(state): State<AppState>) -> Response {
@@ -221,10 +221,36 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Binds `server.host:server.port`, prints `listening on http://ADDRESS` on stdout, and serves
-/// (within `server.connections`) until SIGTERM or SIGINT. Then `/ready` turns 503, the server
-/// keeps answering for `shutdown.drain_delay_ms`, stops accepting, and waits up to
-/// `shutdown.grace_period_ms` for requests in flight.
+/// Binds the address `config_file`'s `server:` section names (with the `INFERX_*`
+/// environment overrides and `options` over it). Call it before [`AppState::load`], so that a
+/// port in use is found at once rather than after the model has loaded, then serve the
+/// listener with [`serve_on`]:
+///
+/// ```no_run
+/// use axum::Router;
+/// use inferx_runtime::server::{self, AppState, ServeOptions};
+///
+/// # fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let (config, options) = ("inferx.yaml".as_ref(), ServeOptions::default());
+/// let runtime = tokio::runtime::Runtime::new()?;
+/// let listener = runtime.block_on(server::bind(config, &options))?;
+/// let state = AppState::load(config, &options)?;
+/// runtime.block_on(server::serve_on(listener, Router::new(), state))?;
+/// # Ok(())
+/// # }
+/// ```
+pub async fn bind(config_file: &std::path::Path, options: &ServeOptions) -> Result<TcpListener, ServeError> {
+    let config = options.load_config(config_file)?;
+    bind_address(&config.server.host, config.server.port).await
+}
+
+/// Binds `host:port`; the error names the address and the settings that choose it.
+async fn bind_address(host: &str, port: u16) -> Result<TcpListener, ServeError> {
+    let address = format!("{host}:{port}");
+    TcpListener::bind(&address).await.map_err(|error| ServeError::Bind { address, error })
+}
+
+/// Binds `server.host:server.port` and serves (see [`serve_on`]) until SIGTERM or SIGINT.
 pub async fn serve(routes: Router<AppState>, state: AppState) -> Result<(), ServeError> {
     serve_until(routes, state, shutdown_signal()).await
 }
@@ -256,20 +282,44 @@ pub async fn serve_until(
     state: AppState,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    let listener = bind_address(&state.config().host, state.config().port).await?;
+    serve_on_until(listener, routes, state, stop).await
+}
+
+/// Serves on `listener` (from [`bind`]) until SIGTERM or SIGINT. It prints what is served
+/// and `listening on http://ADDRESS` on stdout, and serves within `server.connections`. On the
+/// signal `/ready` turns 503, the server keeps answering for `shutdown.drain_delay_ms`, stops
+/// accepting, waits up to `shutdown.grace_period_ms` for requests in flight, and says so.
+pub async fn serve_on(listener: TcpListener, routes: Router<AppState>, state: AppState) -> Result<(), ServeError> {
+    serve_on_until(listener, routes, state, shutdown_signal()).await
+}
+
+/// [`serve_on`] with another stop trigger, as [`serve_until`] is to [`serve`].
+pub async fn serve_on_until(
+    listener: TcpListener,
+    routes: Router<AppState>,
+    state: AppState,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
     let config = state.config().clone();
-    let address = format!("{}:{}", config.host, config.port);
-    let listener =
-        TcpListener::bind(&address).await.map_err(|source| ServeError::Bind { address: address.clone(), source })?;
     let local = listener.local_addr()?;
+    println!("{}", serving_line(&state));
     println!("listening on http://{local}");
+    let reachable = std::net::SocketAddr::new(reachable_ip(local.ip()), local.port());
+    println!("  demo page  http://{reachable}/\n  API docs   http://{reachable}/docs");
     tracing::info!(address = %local, model = state.model_name(), "listening");
 
     let (stopping, mut stopped) = watch::channel(false);
     let drain_state = state.clone();
     let drain_delay = Duration::from_millis(config.shutdown.drain_delay_ms);
+    let grace = config.shutdown.grace_period_ms;
     let shutdown = async move {
         stop.await;
         drain_state.begin_drain();
+        println!(
+            "shutting down: draining for {} ms, then up to {grace} ms for requests in flight",
+            drain_delay.as_millis()
+        );
         tracing::info!(drain_delay_ms = drain_delay.as_millis() as u64, "shutting down: readiness off");
         tokio::time::sleep(drain_delay).await;
         let _ = stopping.send(true);
@@ -285,17 +335,41 @@ pub async fn serve_until(
     let server = async move {
         tokio::join!(shutdown, serving);
     };
-    let grace = config.shutdown.grace_period_ms;
     let grace_over = async move {
         let _ = stopped.wait_for(|stopping| *stopping).await;
         tokio::time::sleep(Duration::from_millis(grace)).await;
     };
     tokio::select! {
         () = server => {
+            println!("stopped: every request finished");
             tracing::info!("stopped cleanly");
             Ok(())
         }
         _ = grace_over => Err(ServeError::GraceExpired(grace)),
+    }
+}
+
+/// What a server serves, in one line: `serving NAME (TASK, MODEL FILE) on DEVICE with N workers`.
+fn serving_line(state: &AppState) -> String {
+    let info = state.pipeline().info();
+    let workers = state.config().worker_count();
+    format!(
+        "serving {} ({}, {}) on {} with {workers} worker{}",
+        state.model_name(),
+        info.task,
+        info.model.file,
+        info.device,
+        if workers == 1 { "" } else { "s" }
+    )
+}
+
+/// The address a client on this machine reaches a server bound to `ip` on: the loopback
+/// address for the unspecified one (`0.0.0.0`, `::`).
+fn reachable_ip(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
     }
 }
 
@@ -304,21 +378,21 @@ pub async fn serve_until(
 /// reached on the loopback address.
 pub fn probe_ready(config: &crate::config::ServerConfig, timeout: Duration) -> Result<(), String> {
     use std::io::{Read, Write};
-    let host = match config.host.as_str() {
-        "0.0.0.0" | "" => "127.0.0.1",
-        "::" | "[::]" => "::1",
+    let host = match config.host.trim_start_matches('[').trim_end_matches(']') {
+        "" => "0.0.0.0",
         host => host,
     };
-    let address = std::net::ToSocketAddrs::to_socket_addrs(&(host, config.port))
+    let bound = std::net::ToSocketAddrs::to_socket_addrs(&(host, config.port))
         .map_err(|error| format!("cannot resolve {host}: {error}"))?
         .next()
         .ok_or_else(|| format!("cannot resolve {host}"))?;
+    let address = std::net::SocketAddr::new(reachable_ip(bound.ip()), bound.port());
     let mut stream = std::net::TcpStream::connect_timeout(&address, timeout)
         .map_err(|error| format!("cannot connect to {address}: {error}"))?;
     let _ = stream.set_read_timeout(Some(timeout));
     let _ = stream.set_write_timeout(Some(timeout));
     stream
-        .write_all(format!("GET /ready HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes())
+        .write_all(format!("GET /ready HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").as_bytes())
         .map_err(|error| format!("cannot send to {address}: {error}"))?;
     let mut head = [0u8; 64];
     let read = stream.read(&mut head).map_err(|error| format!("no answer from {address}: {error}"))?;

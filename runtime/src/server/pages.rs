@@ -1,14 +1,68 @@
-//! The OpenAPI document, the docs page that renders it, and the demo page.
+//! The OpenAPI document and the demo page (`docs` renders the document as `/docs`).
 
+use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::AppState;
+use super::{AppState, BatchEntry};
+use crate::{
+    results::{BoundingBox, ClassScore, Detection, PredictionOutput, Timings},
+    Prediction, TaskKind,
+};
 
-/// `GET /`: pick an image, see the result drawn on it and the JSON.
-pub(crate) const DEMO_HTML: &str = include_str!("assets/demo.html");
+/// `GET /`: pick or drop an image, see the result drawn on it and the JSON.
+const DEMO_HTML: &str = include_str!("assets/demo.html");
 
-/// `GET /docs`: the OpenAPI document as a readable page (no external scripts).
-pub(crate) const DOCS_HTML: &str = include_str!("assets/docs.html");
+/// The pages' icon, inline so that it needs no route (and no API key): a box drawn around a
+/// dot, as the demo page draws detections.
+pub(crate) const FAVICON_LINK: &str = "<link rel=\"icon\" type=\"image/svg+xml\" href=\"data:image/svg+xml,\
+%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 32 32'%3E%3Crect width='32' height='32' rx='7' fill='%231d4ed8'/%3E\
+%3Crect x='7' y='7' width='18' height='18' rx='2' fill='none' stroke='white' stroke-width='3'/%3E\
+%3Ccircle cx='16' cy='16' r='3.5' fill='white'/%3E%3C/svg%3E\">";
+
+/// The demo page, with the icon.
+pub(crate) fn demo_html() -> String {
+    DEMO_HTML.replacen("<!-- icon -->", FAVICON_LINK, 1)
+}
+
+/// Answers the docs page shows under their routes, each written as its route writes it (keys
+/// in their order): `/predict` and `/predict/batch` for this task on a made-up 640×480 photo
+/// (where the task's answer is short enough to show), `/health` and `/ready`.
+pub(crate) fn answer_examples(state: &AppState) -> Vec<(&'static str, String)> {
+    /// `/predict/batch`'s body.
+    #[derive(Serialize)]
+    struct Results<'a> {
+        results: [BatchEntry<'a>; 1],
+    }
+
+    let label = state.pipeline().labels().first().cloned().unwrap_or_else(|| "person".to_string());
+    let output = match state.pipeline().task() {
+        TaskKind::Detection => Some(PredictionOutput::Detection {
+            detections: vec![Detection {
+                class_id: 0,
+                label,
+                score: 0.873,
+                bbox: BoundingBox { x1: 48.2, y1: 98.1, x2: 245.6, y2: 402.7 },
+                mask: None,
+                polygon: None,
+            }],
+        }),
+        TaskKind::Classification => {
+            Some(PredictionOutput::Classification { top: vec![ClassScore { class_id: 0, label, score: 0.962 }] })
+        }
+        _ => None,
+    };
+    let mut examples = Vec::new();
+    if let Some(output) = output {
+        let timings = Timings { decode_ms: 2.9, preprocess_ms: 9.7, inference_ms: 58.0, postprocess_ms: 0.3 };
+        let prediction = Prediction { width: 640, height: 480, output, timings };
+        let batch = Results { results: [BatchEntry { index: 0, prediction: Some(&prediction), error: None }] };
+        examples.push(("/predict", serde_json::to_string_pretty(&prediction).unwrap_or_default()));
+        examples.push(("/predict/batch", serde_json::to_string_pretty(&batch).unwrap_or_default()));
+    }
+    examples.push(("/health", r#"{ "status": "ok" }"#.to_string()));
+    examples.push(("/ready", r#"{ "ready": true }"#.to_string()));
+    examples
+}
 
 fn error_response(description: &str) -> Value {
     json!({ "description": description, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } })
@@ -120,11 +174,18 @@ pub(crate) fn openapi(state: &AppState) -> Value {
                 "responses": { "200": json_response("ready", object()), "404": oip_error, "503": json_response("not ready", object()) } } },
             "/v2/models/{name}/infer": { "post": {
                 "summary": "OIP inference on raw FP32 tensors",
+                "description": "Tensors in JSON `data`, or (the binary tensor data extension) as FP32 little-endian bytes after the JSON: each such input gives `parameters.binary_data_size`, and the `Inference-Header-Content-Length` header gives the JSON's length. Outputs asked for with `parameters.binary_data` (or every output, with the request's `parameters.binary_data_output`) come back the same way. The whole body counts against `server.max_body_bytes`.",
                 "parameters": name_parameter,
-                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/InferRequest" } } } },
+                "requestBody": { "required": true, "content": {
+                    "application/json": { "schema": { "$ref": "#/components/schemas/InferRequest" } },
+                    "application/octet-stream": { "schema": { "type": "string", "format": "binary" } } } },
                 "responses": { "200": json_response("output tensors", object()), "400": oip_error, "404": oip_error,
                                "408": oip_error, "413": oip_error, "503": oip_error, "504": oip_error },
             }},
+            "/v2/models/{name}/config": { "get": { "summary": "Triton's model configuration (what perf_analyzer reads)", "parameters": name_parameter,
+                "responses": { "200": json_response("model configuration", object()), "404": oip_error } } },
+            "/v2/repository/index": { "post": { "summary": "OIP model repository index: the one model served",
+                "responses": { "200": json_response("models", json!({ "type": "array", "items": object() })) } } },
         },
         "components": {
             "securitySchemes": {
@@ -140,10 +201,13 @@ pub(crate) fn openapi(state: &AppState) -> Value {
                 "Error": { "type": "object", "required": ["error"], "properties": { "error": { "$ref": "#/components/schemas/ErrorDetail" } } },
                 "InferRequest": { "type": "object", "required": ["inputs"], "properties": {
                     "id": { "type": "string" },
-                    "inputs": { "type": "array", "items": { "type": "object", "required": ["name", "shape", "datatype", "data"], "properties": {
+                    "inputs": { "type": "array", "items": { "type": "object", "required": ["name", "shape", "datatype"], "properties": {
                         "name": { "type": "string" }, "shape": { "type": "array", "items": { "type": "integer", "minimum": 0 } },
-                        "datatype": { "type": "string", "enum": ["FP32"] }, "data": { "type": "array", "items": {} } } } },
-                    "outputs": { "type": "array", "items": { "type": "object", "required": ["name"], "properties": { "name": { "type": "string" } } } } } },
+                        "datatype": { "type": "string", "enum": ["FP32"] }, "data": { "type": "array", "items": {} },
+                        "parameters": { "type": "object", "properties": { "binary_data_size": { "type": "integer", "minimum": 0 } } } } } },
+                    "outputs": { "type": "array", "items": { "type": "object", "required": ["name"], "properties": { "name": { "type": "string" },
+                        "parameters": { "type": "object", "properties": { "binary_data": { "type": "boolean" } } } } } },
+                    "parameters": { "type": "object", "properties": { "binary_data_output": { "type": "boolean" } } } } },
             },
         },
     })

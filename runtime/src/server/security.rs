@@ -11,7 +11,7 @@ use axum::{
     extract::{ConnectInfo, Request, State},
     http::{header, HeaderMap},
     middleware::Next,
-    response::{IntoResponse, Response},
+    response::Response,
 };
 use governor::{clock::Clock, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sha2::{Digest, Sha256};
@@ -215,14 +215,14 @@ pub(crate) async fn guard(State(state): State<AppState>, mut request: Request, n
             Some(key) if keys.accepts(key) => format!("key:{}", &hex(&digest(key))[..16]),
             Some(_) => {
                 state.metrics().rejected.with_label_values(&["unauthorized"]).inc();
-                return ApiError::unauthorized("the API key is not valid").into_response();
+                return ApiError::unauthorized("the API key is not valid").into_response_for(request.uri().path());
             }
             None => {
                 state.metrics().rejected.with_label_values(&["unauthorized"]).inc();
                 return ApiError::unauthorized(
                     "an API key is required: send `Authorization: Bearer <key>` or `X-API-Key: <key>`",
                 )
-                .into_response();
+                .into_response_for(request.uri().path());
             }
         }
     } else {
@@ -232,7 +232,7 @@ pub(crate) async fn guard(State(state): State<AppState>, mut request: Request, n
     if let Some(limiter) = state.limiter() {
         if let Err(wait) = limiter.check(&identity) {
             state.metrics().rejected.with_label_values(&["rate_limited"]).inc();
-            return ApiError::rate_limited(wait).into_response();
+            return ApiError::rate_limited(wait).into_response_for(request.uri().path());
         }
         request.extensions_mut().insert(identity);
     }

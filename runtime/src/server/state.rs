@@ -43,6 +43,37 @@ pub struct ServeOptions {
     pub workers: Option<usize>,
 }
 
+impl ServeOptions {
+    /// `config` with these options over its `server:` section, checked.
+    fn apply(&self, mut config: ProjectConfig) -> Result<ProjectConfig> {
+        if let Some(host) = &self.host {
+            config.server.host = host.clone();
+        }
+        if let Some(port) = self.port {
+            config.server.port = port;
+        }
+        if let Some(workers) = self.workers {
+            config.server.workers = workers;
+        }
+        config.check()?;
+        Ok(config)
+    }
+
+    /// The project's `inferx.yaml` (with `INFERX_*` environment overrides) with these options
+    /// over it, checked; a settings error names the file.
+    pub(crate) fn load_config(&self, config_file: &Path) -> Result<ProjectConfig> {
+        ProjectConfig::load(config_file).and_then(|config| self.apply(config)).map_err(naming(config_file))
+    }
+}
+
+/// Names `config_file` in a settings error that does not name its file yet.
+fn naming(config_file: &Path) -> impl Fn(Error) -> Error + '_ {
+    move |error| match error {
+        Error::Config { path: None, reason } => Error::Config { path: Some(config_file.to_path_buf()), reason },
+        other => other,
+    }
+}
+
 /// The model sessions a server runs on.
 pub(crate) struct Sessions {
     /// Sessions the workers share round-robin under load.
@@ -81,7 +112,7 @@ pub struct BatchEntry<'a> {
     pub index: usize,
     /// The prediction, when the image could be used.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub prediction: Option<Prediction>,
+    pub prediction: Option<&'a Prediction>,
     /// Why it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<Detail<'a>>,
@@ -92,27 +123,19 @@ impl AppState {
     /// `options`), loads and warms the model, and starts the workers. Blocking: call it from
     /// `spawn_blocking` or before starting the async runtime.
     pub fn load(config_file: &Path, options: &ServeOptions) -> Result<AppState> {
-        let config = ProjectConfig::load(config_file)?;
+        let config = options.load_config(config_file)?;
         let project_dir = crate::project_files::project_dir(config_file);
-        AppState::from_config(config, project_dir, options).map_err(|error| match error {
-            Error::Config { reason, .. } => Error::Config { path: Some(config_file.to_path_buf()), reason },
-            other => other,
-        })
+        AppState::start(config, project_dir, options).map_err(naming(config_file))
     }
 
     /// [`AppState::load`] from a config already in memory (built in code, say), its relative
     /// paths taken from `project_dir`. Blocking, like `load`.
-    pub fn from_config(mut config: ProjectConfig, project_dir: &Path, options: &ServeOptions) -> Result<AppState> {
-        if let Some(host) = &options.host {
-            config.server.host = host.clone();
-        }
-        if let Some(port) = options.port {
-            config.server.port = port;
-        }
-        if let Some(workers) = options.workers {
-            config.server.workers = workers;
-        }
-        config.check()?;
+    pub fn from_config(config: ProjectConfig, project_dir: &Path, options: &ServeOptions) -> Result<AppState> {
+        AppState::start(options.apply(config)?, project_dir, options)
+    }
+
+    /// Loads the sessions of `config` (with the options already over it) and starts the workers.
+    fn start(config: ProjectConfig, project_dir: &Path, options: &ServeOptions) -> Result<AppState> {
         let started = Instant::now();
         let server = config.server.clone();
         let mut pipeline_options = config.pipeline_options(project_dir)?;
@@ -338,15 +361,23 @@ impl BatchResults {
             .iter()
             .enumerate()
             .map(|(index, result)| match result {
-                Ok(prediction) => BatchEntry { index, prediction: Some(prediction.clone()), error: None },
+                Ok(prediction) => BatchEntry { index, prediction: Some(prediction), error: None },
                 Err(error) => BatchEntry { index, prediction: None, error: Some(error.detail()) },
             })
             .collect()
     }
 }
 
+/// The JSON body of a batch's answer: written straight from the predictions, so each entry's
+/// prediction is the same text as `/predict` gives for it (a `serde_json::Value` would widen
+/// its `f32`s and sort its keys).
+#[derive(Serialize)]
+struct BatchBody<'a> {
+    results: Vec<BatchEntry<'a>>,
+}
+
 impl axum::response::IntoResponse for BatchResults {
     fn into_response(self) -> axum::response::Response {
-        axum::Json(serde_json::json!({ "results": self.entries() })).into_response()
+        axum::Json(BatchBody { results: self.entries() }).into_response()
     }
 }

@@ -28,6 +28,9 @@ use tokio::{
 };
 use tower::ServiceExt;
 
+#[path = "multipart_body.rs"]
+mod multipart_body;
+
 use super::{app, connections, security::ApiKeys, state::Sessions, AppState, BatchInput, ImageInput, ServeOptions};
 use crate::{
     config::{ConnectionsConfig, ServerConfig},
@@ -35,6 +38,7 @@ use crate::{
     preprocess::ImageLimits,
     Pipeline, TaskKind,
 };
+use multipart_body::multipart;
 
 const NAME: &str = "people";
 const KEY_A: &str = "key-a-0123456789abcdef";
@@ -159,21 +163,6 @@ fn with_header(mut request: Request<Body>, name: &'static str, value: &str) -> R
     request
 }
 
-fn multipart(files: &[&[u8]]) -> (String, Vec<u8>) {
-    let boundary = "inferx-test-boundary-7d1f";
-    let mut body = Vec::new();
-    for (index, file) in files.iter().enumerate() {
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{index}.png\"\r\nContent-Type: image/png\r\n\r\n")
-                .as_bytes(),
-        );
-        body.extend_from_slice(file);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
-}
-
 fn png(width: u32, height: u32) -> Vec<u8> {
     let image = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([(x % 251) as u8, (y % 241) as u8, 90]));
     let mut bytes = Vec::new();
@@ -257,7 +246,33 @@ async fn every_route_answers_and_predictions_equal_the_pipelines() {
         let reply = send(&app, get(page)).await;
         assert_eq!(reply.status, 200);
         assert!(reply.header("content-type").unwrap().starts_with("text/html"));
+        let html = String::from_utf8_lossy(&reply.body);
+        assert!(html.contains("<link rel=\"icon\" type=\"image/svg+xml\" href=\"data:image/svg+xml,"), "{page}");
+        assert!(!html.contains("src=\"http") && !html.contains("href=\"http"), "{page} fetches nothing from elsewhere");
     }
+    // /docs renders the document: one section per operation, each with its schemas and a curl
+    // example; no Markdown left raw; this model's answer shown as /predict writes it.
+    let docs = String::from_utf8(send(&app, get("/docs")).await.body.to_vec()).unwrap();
+    let operations: usize =
+        openapi["paths"].as_object().unwrap().values().map(|item| item.as_object().unwrap().len()).sum();
+    assert_eq!(docs.matches("<section class=\"operation\"").count(), operations);
+    assert_eq!(docs.matches("<h4>Example</h4>\n<pre>curl ").count(), operations);
+    assert!(!docs.contains('`'), "Markdown code spans are rendered");
+    let at = |id: &str| docs.find(&format!("<section class=\"operation\" id=\"{id}\">")).unwrap();
+    assert!(at("post-predict") < at("get-health") && at("get-metrics") < at("get-v2"), "predictions, operations, OIP");
+    assert!(docs
+        .contains(r#"<pre>curl -F file=@photo.jpg <span class="origin">http://127.0.0.1:8080</span>/predict</pre>"#));
+    assert!(docs.contains(&format!(r#"<span class="origin">http://127.0.0.1:8080</span>/v2/models/{NAME}/infer"#)));
+    assert!(
+        docs.contains(r##"<a class="type" href="#schema-Prediction">Prediction</a>"##)
+            && docs.contains(r#"id="schema-Prediction""#)
+    );
+    let label = info["labels"][0].as_str().unwrap();
+    assert!(docs.contains(&format!("&quot;label&quot;: &quot;{label}&quot;")), "the model's own label, {label}");
+    assert!(
+        docs.contains("&quot;width&quot;: 640,\n  &quot;height&quot;: 480,\n  &quot;task&quot;: &quot;detection&quot;"),
+        "keys in /predict's order"
+    );
 
     // The same prediction by every way of sending the image, equal to the pipeline's.
     let raw = send(&app, with_header(post_body("/predict", "image/png", bytes.clone()), "x-request-id", "req-1")).await;
@@ -400,6 +415,157 @@ async fn each_unusable_request_gets_its_status_and_an_error_saying_what_to_do() 
     assert!(reply.json()["error"].as_str().unwrap().contains(NAME), "{}", reply.json());
 }
 
+/// An inference request as tritonclient lays it out with binary inputs: its compact JSON (keys
+/// in its order), then each input's FP32 values, little-endian, with the JSON's length in
+/// `Inference-Header-Content-Length` and no Content-Type.
+fn binary_infer(path: &str, json: &Value, tensors: &[&[f32]]) -> Request<Body> {
+    let header = serde_json::to_vec(json).unwrap();
+    let mut body = header.clone();
+    for tensor in tensors {
+        body.extend(tensor.iter().flat_map(|value| value.to_le_bytes()));
+    }
+    Request::post(path).header("inference-header-content-length", header.len()).body(Body::from(body)).unwrap()
+}
+
+/// The JSON part and the binary part of a response.
+fn split_binary(reply: &Reply) -> (Value, &[u8]) {
+    let length: usize = reply.header("inference-header-content-length").expect("binary data follows").parse().unwrap();
+    (serde_json::from_slice(&reply.body[..length]).unwrap(), &reply.body[length..])
+}
+
+fn floats(bytes: &[u8]) -> Vec<f32> {
+    bytes.chunks_exact(4).map(|value| f32::from_le_bytes(value.try_into().unwrap())).collect()
+}
+
+fn assert_near(actual: &[f32], expected: &[f32], context: &str) {
+    assert_eq!(actual.len(), expected.len(), "{context}");
+    let worst = actual.iter().zip(expected).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(worst < 1e-4, "{context}: differs from a local run by {worst}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_tensors_in_and_out_as_tritonclient_sends_them_equal_a_local_run() {
+    // Room for the image's tensor as binary data (1.2 MB), not as JSON text (about 3 MB).
+    let state = server(|server| server.max_body_bytes = 1_300_000, "", false);
+    let app = app_of(state);
+    let (input, shape, data) = model().image_tensor(&image::load_from_memory(&astronaut()).unwrap()).unwrap();
+    let local = model().engine().run(&shape, &data).unwrap();
+    let output = local[0].name.clone();
+    let infer = format!("/v2/models/{NAME}/infer");
+    let binary_input = json!({ "name": input, "shape": shape, "datatype": "FP32", "parameters": { "binary_data_size": data.len() * 4 } });
+
+    // No outputs named: tritonclient asks for every output as binary data.
+    let request = json!({ "id": "b-1", "inputs": [binary_input], "parameters": { "binary_data_output": true } });
+    let reply = send(&app, binary_infer(&infer, &request, &[&data])).await;
+    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(reply.header("content-type"), Some("application/octet-stream"));
+    let (header, binary) = split_binary(&reply);
+    let size = local[0].data.len() * 4;
+    assert_eq!(
+        header,
+        json!({ "model_name": NAME, "model_version": "1", "id": "b-1", "outputs": [
+            { "name": output, "datatype": "FP32", "shape": local[0].shape, "parameters": { "binary_data_size": size } }
+        ] })
+    );
+    assert_near(&floats(binary), &local[0].data, "binary out");
+
+    // Binary in, JSON out (the output's `binary_data` over the request's): no header, f32s.
+    let request = json!({ "inputs": [binary_input], "outputs": [{ "name": output, "parameters": { "binary_data": false } }],
+                          "parameters": { "binary_data_output": true } });
+    let reply = send(&app, binary_infer(&infer, &request, &[&data])).await;
+    assert_eq!((reply.status.as_u16(), reply.header("inference-header-content-length")), (200, None));
+    let values: Vec<f32> = serde_json::from_value(reply.json()["outputs"][0]["data"].clone()).unwrap();
+    assert_near(&values, &local[0].data, "JSON out");
+    // The f32s as written: their shortest form, not widened to f64 noise.
+    let text = String::from_utf8(reply.body.to_vec()).unwrap();
+    let first = text.split(r#""data":["#).nth(1).unwrap().split(',').next().unwrap();
+    assert_eq!(first.parse::<f32>().unwrap().to_string(), first);
+
+    // Refused, in the protocol's shape, saying what is wrong.
+    let request = json!({ "inputs": [binary_input] });
+    let body = |tensor: &[f32]| binary_infer(&infer, &request, &[tensor]);
+    assert_oip_error(&send(&app, body(&data[1..])).await, 400, "only 1228796 bytes of binary data are left", "short");
+    let longer: Vec<f32> = data.iter().chain(&[0.5]).copied().collect();
+    assert_oip_error(&send(&app, body(&longer)).await, 400, "4 bytes of binary data follow the JSON", "long");
+    let mut no_header = body(&data);
+    no_header.headers_mut().remove("inference-header-content-length");
+    assert_oip_error(&send(&app, no_header).await, 400, "Inference-Header-Content-Length", "no header");
+    let mut past_the_end = body(&data);
+    past_the_end.headers_mut().insert("inference-header-content-length", "99999999".parse().unwrap());
+    assert_oip_error(&send(&app, past_the_end).await, 400, "the body holds only", "header past the end");
+    let wrong_size = json!({ "inputs": [{ "name": input, "shape": shape, "datatype": "FP32", "parameters": { "binary_data_size": 8 } }] });
+    let reply = send(&app, binary_infer(&infer, &wrong_size, &[&data[..2]])).await;
+    assert_oip_error(
+        &reply,
+        400,
+        "has 8 bytes of binary data; its shape [1, 3, 320, 320] of FP32 holds 1228800",
+        "size",
+    );
+    // The binary bytes count against server.max_body_bytes: two images' tensors are over it,
+    // and so is one image's as JSON text.
+    let two: Vec<f32> = data.iter().chain(&data).copied().collect();
+    let batch = json!({ "inputs": [{ "name": input, "shape": [2, 3, 320, 320], "datatype": "FP32", "parameters": { "binary_data_size": two.len() * 4 } }] });
+    let reply = send(&app, binary_infer(&infer, &batch, &[&two])).await;
+    assert_oip_error(&reply, 413, "server.max_body_bytes", "two tensors");
+    let as_json = json!({ "inputs": [{ "name": input, "shape": shape, "datatype": "FP32", "data": data }] });
+    let reply = send(&app, post_body(&infer, "application/json", as_json.to_string())).await;
+    assert_oip_error(&reply, 413, "server.max_body_bytes", "the tensor as JSON");
+}
+
+/// The Python with `tritonclient[http]`: `INFERX_TRITONCLIENT_PYTHON`, else the tools
+/// environment's.
+fn tritonclient_python() -> PathBuf {
+    std::env::var_os("INFERX_TRITONCLIENT_PYTHON")
+        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv-tools/bin/python"), PathBuf::from)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tritonclient_infers_in_json_and_binary_like_a_local_run_and_reads_every_refusal() {
+    let state = server(|_| {}, "", false);
+    let served = serve(state, ConnectionsConfig::default()).await;
+    let (_, shape, data) = model().image_tensor(&image::load_from_memory(&astronaut()).unwrap()).unwrap();
+    let local = model().engine().run(&shape, &data).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let write = |name: &str, values: &[f32]| {
+        let path = work.path().join(name);
+        std::fs::write(&path, values.iter().flat_map(|value| value.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
+        path
+    };
+    let (input, expected) = (write("input.f32", &data), write("expected.f32", &local[0].data));
+    let shape = shape.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/oip/drive_tritonclient.py");
+    let mut command = std::process::Command::new(tritonclient_python());
+    command.arg(script).arg(served.address.to_string()).arg(NAME).arg(input).arg(shape).arg(expected);
+    let output = tokio::task::spawn_blocking(move || command.output()).await.unwrap().expect("python runs");
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "tritonclient failed (is it installed? `bash scripts/tools-env.sh`):\n{stdout}\n{stderr}"
+    );
+    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    assert_eq!(
+        (summary["live"].as_bool(), summary["ready"].as_bool(), summary["model_ready"].as_bool()),
+        (Some(true), Some(true), Some(true))
+    );
+    assert_eq!(summary["extensions"], json!(["binary_tensor_data", "model_configuration"]));
+    assert_eq!(summary["repository"][0]["name"], NAME);
+    for (way, worst) in summary["worst"].as_object().unwrap() {
+        assert!(worst.as_f64().is_some_and(|worst| worst < 1e-4), "{way}: {summary}");
+    }
+    for (probe, status, words) in [
+        ("unknown_model", "404", "no model named `no-such-model`"),
+        ("unknown_version", "404", "has no version `7`"),
+        ("unknown_path", "404", "/v2/trace/setting"),
+        ("statistics", "501", "/metrics"),
+        ("load", "501", "cannot load or unload"),
+    ] {
+        let refused = &summary["refused"][probe];
+        assert_eq!(refused["status"], status, "{probe}: {summary}");
+        let text = refused["text"].as_str().unwrap_or_default();
+        assert!(text.starts_with(&format!("[{status}] ")) && text.contains(words), "{probe}: {text}");
+    }
+}
+
 /// The routes of a server, each with a method it does not take.
 const WRONG_METHODS: [(&str, &str); 16] = [
     ("/", "POST"),
@@ -455,6 +621,126 @@ async fn unknown_paths_are_404_and_wrong_methods_405_with_a_json_body_on_every_r
     let reply = send(&app, Request::post("/v2/no/such").body(Body::empty()).unwrap()).await;
     assert_eq!(reply.status, 404);
     assert!(reply.json()["error"].as_str().unwrap().contains("/v2/no/such"), "{}", reply.json());
+}
+
+/// A prediction's JSON text split at its timings (the last field, which differ from run to
+/// run): what comes before them, and the timings' values as written.
+fn split_timings(text: &str) -> (&str, Vec<&str>) {
+    let (prediction, timings) = text.split_once(r#","timings":{"#).unwrap_or_else(|| panic!("no timings: {text}"));
+    let values = timings.trim_end_matches('}').split(',').map(|field| field.split_once(':').unwrap().1).collect();
+    (prediction, values)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn predict_and_a_batch_of_the_same_image_give_byte_identical_json() {
+    // One worker, no session of its own for lone requests: both run the same way.
+    let state = server(|server| server.workers = 1, "", false);
+    let app = app_of(state);
+    let bytes = astronaut();
+    let lone = send(&app, post_body("/predict", "image/png", bytes.clone())).await;
+    assert_eq!(lone.status, 200);
+    let lone = String::from_utf8(lone.body.to_vec()).unwrap();
+    let (content_type, body) = multipart(&[&bytes]);
+    let batch = send(&app, post_body("/predict/batch", &content_type, body)).await;
+    assert_eq!(batch.status, 200);
+    let batch = String::from_utf8(batch.body.to_vec()).unwrap();
+    let entry = batch
+        .strip_prefix(r#"{"results":[{"index":0,"prediction":"#)
+        .and_then(|rest| rest.strip_suffix("}]}"))
+        .unwrap_or_else(|| panic!("one entry with its index first: {batch}"));
+    let ((lone, lone_timings), (entry, entry_timings)) = (split_timings(&lone), split_timings(entry));
+    assert_eq!(lone, entry, "the same bytes but for the timings");
+    assert!(lone.starts_with(r#"{"width":512,"height":512,"task":"detection","detections":[{"#), "{lone}");
+    // Scores as f32 in their shortest form; timings rounded to the microsecond.
+    let score = lone.split(r#""score":"#).nth(1).unwrap().split(',').next().unwrap();
+    assert_eq!(score.parse::<f32>().unwrap().to_string(), score, "{lone}");
+    for value in lone_timings.iter().chain(&entry_timings) {
+        let decimals = value.split_once('.').map_or(0, |(_, decimals)| decimals.len());
+        assert!(decimals <= 3, "timing `{value}` rounded to the microsecond");
+    }
+}
+
+/// Asserts that `reply` is an Open Inference Protocol error of `status` whose message (a
+/// string, as tritonclient reads it) contains `words`.
+fn assert_oip_error(reply: &Reply, status: u16, words: &str, context: &str) {
+    assert_eq!(reply.status, status, "{context}: {}", String::from_utf8_lossy(&reply.body));
+    let body = reply.json();
+    let message = body["error"].as_str().unwrap_or_else(|| panic!("{context}: not the protocol's shape: {body}"));
+    assert!(message.contains(words), "{context}: {message}");
+    assert_eq!(body.as_object().map(serde_json::Map::len), Some(1), "{context}: only `error`: {body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_v2_refusal_has_the_protocols_shape_and_the_paths_clients_probe_are_answered() {
+    let state = server(
+        |server| {
+            server.max_body_bytes = 8 << 20;
+            server.rate_limit.requests_per_second = 1;
+            server.rate_limit.burst = 40;
+        },
+        KEY_A,
+        false,
+    );
+    let app = app(project_routes(), state.clone());
+    let keyed = |request: Request<Body>| with_header(request, "x-api-key", KEY_A);
+
+    // Refused before a route is chosen: no key, a wrong key, a body declared too large.
+    let reply = send(&app, get(&format!("/v2/models/{NAME}"))).await;
+    assert_oip_error(&reply, 401, "X-API-Key", "no key");
+    assert_eq!(reply.header("www-authenticate"), Some("Bearer"));
+    let reply = send(&app, with_header(get("/v2/models/stats"), "x-api-key", "wrong-key-0123456789")).await;
+    assert_oip_error(&reply, 401, "not valid", "wrong key");
+    let declared = Request::post(format!("/v2/models/{NAME}/infer"))
+        .header(header::CONTENT_LENGTH, (9 << 20).to_string())
+        .body(Body::empty())
+        .unwrap();
+    assert_oip_error(&send(&app, keyed(declared)).await, 413, "server.max_body_bytes", "declared size");
+    // Paths and methods no route serves, and a path that cannot be decoded.
+    assert_oip_error(&send(&app, keyed(get("/v2/trace/setting"))).await, 404, "/v2/trace/setting", "unknown");
+    assert_oip_error(&send(&app, keyed(post_body("/v2/health/live", "text/plain", ""))).await, 405, "POST", "method");
+    assert_oip_error(&send(&app, keyed(get("/v2/models/%FF/ready"))).await, 400, "path", "bad encoding");
+    // Models and versions this server does not serve.
+    assert_oip_error(&send(&app, keyed(get("/v2/models/other/config"))).await, 404, NAME, "other model");
+    let reply = send(&app, keyed(get(&format!("/v2/models/{NAME}/versions/2/ready")))).await;
+    assert_oip_error(&reply, 404, "has no version `2`", "other version");
+    // Extensions this server does not implement: refused, saying where to look instead.
+    for path in ["/v2/models/stats".to_string(), format!("/v2/models/{NAME}/versions/1/stats")] {
+        assert_oip_error(&send(&app, keyed(get(&path))).await, 501, "/metrics", &path);
+    }
+    for action in ["load", "unload"] {
+        let path = format!("/v2/repository/models/{NAME}/{action}");
+        assert_oip_error(&send(&app, keyed(post_body(&path, "application/json", "{}"))).await, 501, NAME, &path);
+    }
+
+    // Answered: the repository index, Triton's model configuration, version 1 of every route.
+    let index = send(&app, keyed(post_body("/v2/repository/index", "application/json", "{}"))).await;
+    assert_eq!(index.json(), json!([{ "name": NAME, "version": "1", "state": "READY" }]));
+    let config = send(&app, keyed(get(&format!("/v2/models/{NAME}/versions/1/config")))).await.json();
+    assert_eq!((config["max_batch_size"].as_u64(), config["backend"].as_str()), (Some(32), Some("onnxruntime")));
+    assert_eq!(config["input"][0]["data_type"], "TYPE_FP32");
+    assert_eq!(config["input"][0]["dims"], json!([3, 320, 320]), "the batch axis left out: {config}");
+    let metadata = send(&app, keyed(get(&format!("/v2/models/{NAME}/versions/1")))).await.json();
+    assert_eq!(metadata["versions"], json!(["1"]));
+    let ready = send(&app, keyed(get(&format!("/v2/models/{NAME}/versions/1/ready")))).await;
+    assert_eq!(ready.json(), json!({ "name": NAME, "ready": true }));
+    let (input, shape, data) = model().image_tensor(&image::load_from_memory(&astronaut()).unwrap()).unwrap();
+    let request = json!({ "inputs": [{ "name": input, "shape": shape, "datatype": "FP32", "data": data }] });
+    let infer = format!("/v2/models/{NAME}/versions/1/infer");
+    let answer = send(&app, keyed(post_body(&infer, "application/json", request.to_string()))).await;
+    assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
+
+    // Past the rate: 429 in the protocol's shape, with Retry-After.
+    let mut limited = None;
+    for _ in 0..60 {
+        let reply = send(&app, keyed(get("/v2/models/stats"))).await;
+        if reply.status == 429 {
+            limited = Some(reply);
+            break;
+        }
+    }
+    let reply = limited.expect("the rate limit is reached within 60 requests");
+    assert_oip_error(&reply, 429, "too many requests", "rate limited");
+    assert!(reply.header("retry-after").is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -797,4 +1083,48 @@ async fn a_server_loaded_from_its_config_runs_a_lone_request_on_every_core_and_s
     config.server.cors_origins = vec!["app.example.com".to_string()];
     let refused = AppState::from_config(config, project.path(), &ServeOptions::default()).err().expect("refused");
     assert!(refused.to_string().contains("server.cors_origins entry `app.example.com`"), "{refused}");
+}
+
+#[tokio::test]
+async fn bind_takes_the_port_of_the_config_file_and_its_overrides_before_any_model_loads() {
+    let project = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    // The model is not there: bind reads the settings only.
+    let yaml = format!(
+        "inferx: {{version: 0.1.0, template: yolo}}\nmodel: {{path: models/absent.onnx}}\ntask: detection\n\
+         server: {{host: 127.0.0.1, port: {port}}}\n"
+    );
+    let file = project.path().join("inferx.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let error = super::bind(&file, &ServeOptions::default()).await.expect_err("the port is taken");
+    assert!(error.to_string().starts_with(&format!("could not listen on 127.0.0.1:{port}: ")), "{error}");
+    let free = ServeOptions { port: Some(0), ..ServeOptions::default() };
+    let listener = super::bind(&file, &free).await.expect("--port 0 over the file's port");
+    assert_ne!(listener.local_addr().unwrap().port(), port);
+    // A settings error names the file, as AppState::load's does.
+    let bad = ServeOptions { host: Some(String::new()), workers: Some(0), ..free };
+    let error = super::bind(&file, &bad).await.expect_err("invalid settings");
+    assert!(matches!(error, super::ServeError::Config(_)) && error.to_string().contains("inferx.yaml"), "{error}");
+}
+
+#[tokio::test]
+async fn a_port_in_use_is_one_line_naming_the_address_the_os_error_once_and_the_fix() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let state = server(
+        |server| {
+            server.host = "127.0.0.1".into();
+            server.port = port;
+        },
+        "",
+        false,
+    );
+    let error = super::serve_until(Router::new(), state, std::future::pending()).await.expect_err("the port is taken");
+    let message = error.to_string();
+    assert!(message.starts_with(&format!("could not listen on 127.0.0.1:{port}: ")), "{message}");
+    assert!(message.ends_with("Set server.port, INFERX_PORT or --port") && !message.contains('\n'), "{message}");
+    assert_eq!(message.matches("(os error").count(), 1, "the OS error, once: {message}");
+    // No source: a printed chain (anyhow's `{:#}`) does not say the OS error a second time.
+    assert!(std::error::Error::source(&error).is_none(), "{message}");
 }
