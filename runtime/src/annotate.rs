@@ -365,4 +365,30 @@ mod tests {
         // The label tag sits above the box.
         assert!((0..30).any(|y| *canvas.get_pixel(22, y) == Rgb([255, 255, 255])));
     }
+
+    #[test]
+    fn a_stream_overlay_draws_each_tracks_trail_and_forgets_it_once_the_track_is_gone() {
+        let image = DynamicImage::new_rgb8(200, 100);
+        let face = |x: f32| Detection {
+            class_id: 0,
+            label: "face".into(),
+            score: 0.9,
+            bbox: BoundingBox { x1: x, y1: 40.0, x2: x + 20.0, y2: 60.0 },
+            mask: None,
+            polygon: None,
+        };
+        let mut overlay = StreamOverlay::new();
+        let trail_color = class_color(7);
+        for frame in 0..5 {
+            let detection = face(20.0 + 30.0 * frame as f32);
+            overlay.draw(&image, frame, [(Some(7), &detection)], &Counts::default());
+        }
+        let detection = face(140.0);
+        let canvas = overlay.draw(&image, 5, [(Some(7), &detection)], &Counts::default());
+        // The centres ran along y = 50 from x = 30 to 150: the trail lies between them.
+        assert_eq!(*canvas.get_pixel(75, 50), trail_color);
+        // Untracked detections leave no trail; a track unseen for 30 frames loses its own.
+        let later = overlay.draw(&image, 40, [(None, &face(0.0))], &Counts::default());
+        assert_eq!(*later.get_pixel(75, 50), Rgb([0, 0, 0]));
+    }
 }
