@@ -255,8 +255,11 @@ impl OpenVideo {
     /// Reads packets and sends each kept frame, then the error that stopped it, if any.
     fn decode(&mut self, path: &Path, options: &VideoOptions, frames: &SyncSender<Result<StreamFrame>>) {
         let mut state = DecodeState { presented: 0, scaler: None, stride: options.stride };
-        let mut packet = ffmpeg::Packet::empty();
         loop {
+            // A fresh packet each time: `av_read_frame` overwrites a packet without releasing
+            // what it held, so reusing one leaks every packet's data (measured: RSS grew with
+            // the file's length).
+            let mut packet = ffmpeg::Packet::empty();
             match packet.read(&mut self.input) {
                 Ok(()) => {}
                 Err(ffmpeg::Error::Eof) => break,
