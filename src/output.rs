@@ -40,6 +40,7 @@ impl Printer {
 
     /// A bar of frames: how many, frames per second, and the time left (`frames` 0: unknown
     /// length, a count without a bar).
+    #[cfg(feature = "video")]
     pub fn frames(&self, frames: u64, message: &str) -> indicatif::ProgressBar {
         if frames == 0 {
             return self.bar(0, message, "{msg} {pos} frames {per_sec} {elapsed}");
