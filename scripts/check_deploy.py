@@ -318,6 +318,9 @@ def check_dockerfile(check: Checker, facts: Facts) -> None:
     if facts.gpu:
         check.expect("NVIDIA_VISIBLE_DEVICES" in env and "NVIDIA_DRIVER_CAPABILITIES" in env, "Dockerfile",
                      "--gpu: set NVIDIA_VISIBLE_DEVICES and NVIDIA_DRIVER_CAPABILITIES")
+        volumes = " ".join(args for word, args in final if word == "VOLUME")
+        check.expect("/app/.inferx/trt-cache" in volumes, "Dockerfile",
+                     "--gpu: VOLUME /app/.inferx/trt-cache, so TensorRT's engines outlive the container")
     copies = [args for word, args in final if word == "COPY"]
     wanted = {".inferx/lib/": "/app/lib/", "inferx.yaml": "/app/inferx.yaml", "models/": "/app/models/"}
     for source, destination in wanted.items():
@@ -432,7 +435,7 @@ def subset(selector: dict | None, labels: dict | None) -> bool:
     return bool(selector) and all((labels or {}).get(k) == v for k, v in selector.items())
 
 
-def check_pod(check: Checker, where: str, pod: dict, pod_labels: dict, facts: Facts, *, gpu: bool,
+def check_pod(check: Checker, where: str, pod: dict, pod_labels: dict, facts: Facts, *, gpu: bool, trt_cache: bool = False,
               api_keys_secret: str | None, container_name: str | None = None) -> None:
     containers = pod.get("containers") or []
     if not check.expect(len(containers) >= 1, where, "no containers"):
@@ -491,6 +494,16 @@ def check_pod(check: Checker, where: str, pod: dict, pod_labels: dict, facts: Fa
     startup = probe("startupProbe", "/ready")
     budget = startup.get("periodSeconds", 10) * startup.get("failureThreshold", 3)
     check.expect(budget >= 60, where, f"startupProbe allows only {budget}s for the model to load")
+    if gpu:
+        check.expect(budget >= 600, where,
+                     f"GPU: startupProbe allows only {budget}s; a first TensorRT engine build takes minutes")
+    if trt_cache:
+        mounts = {m.get("name"): m.get("mountPath") for m in container.get("volumeMounts") or []}
+        check.expect(mounts.get("trt-cache") == "/app/.inferx/trt-cache", where,
+                     "TensorRT cache: mount the trt-cache volume at /app/.inferx/trt-cache (device.tensorrt.cache_dir)")
+        volume = next((v for v in pod.get("volumes") or [] if v.get("name") == "trt-cache"), {})
+        check.expect("emptyDir" in volume or "persistentVolumeClaim" in volume, where,
+                     "TensorRT cache: the trt-cache volume should be an emptyDir or a PersistentVolumeClaim")
 
     pod_security = pod.get("securityContext") or {}
     security = container.get("securityContext") or {}
@@ -529,7 +542,8 @@ def check_pod(check: Checker, where: str, pod: dict, pod_labels: dict, facts: Fa
 
 
 def check_objects(check: Checker, label: str, objects: list[tuple[str, dict]], facts: Facts, *, gpu: bool,
-                  api_keys_secret: str | None, expect_kinds: set[str], checksum: bool = False) -> None:
+                  api_keys_secret: str | None, expect_kinds: set[str], checksum: bool = False,
+                  trt_cache: bool = False) -> None:
     """Cross-object checks over one rendered set (deploy/k8s or one Helm render)."""
     by_kind: dict[str, list[tuple[str, dict]]] = {}
     for where, obj in objects:
@@ -544,7 +558,8 @@ def check_objects(check: Checker, label: str, objects: list[tuple[str, dict]], f
         labels = (template.get("metadata") or {}).get("labels") or {}
         check.expect(subset((spec.get("selector") or {}).get("matchLabels"), labels), where,
                      "the Deployment selector does not match its pod labels")
-        check_pod(check, where, template.get("spec") or {}, labels, facts, gpu=gpu, api_keys_secret=api_keys_secret)
+        check_pod(check, where, template.get("spec") or {}, labels, facts, gpu=gpu, api_keys_secret=api_keys_secret,
+                  trt_cache=trt_cache)
         annotations = (template.get("metadata") or {}).get("annotations") or {}
         if checksum:
             check.expect(any(k.startswith("checksum/") for k in annotations), where,
@@ -596,7 +611,7 @@ def check_objects(check: Checker, label: str, objects: list[tuple[str, dict]], f
         predictor = (isvc.get("spec") or {}).get("predictor") or {}
         labels = predictor.get("labels") or {}
         check_pod(check, where, predictor, labels, facts, gpu=gpu, api_keys_secret=api_keys_secret,
-                  container_name="kserve-container")
+                  container_name="kserve-container", trt_cache=trt_cache)
         container = (predictor.get("containers") or [{}])[0]
         check.expect((env_map(container).get("PROTOCOL") or {}).get("value") == "v2", where,
                      "the custom predictor should declare PROTOCOL=v2 (Open Inference Protocol)")
@@ -746,7 +761,8 @@ def check_helm(check: Checker, facts: Facts, kube_version: str) -> None:
                 kinds.add("Secret")
             before = len(check.failures)
             check_objects(check, f"{rel} [{label}]", objects, facts, gpu=bool(values["gpu"]["enabled"]),
-                          api_keys_secret=secret_name, expect_kinds=kinds, checksum=bool(keys.get("create")))
+                          api_keys_secret=secret_name, expect_kinds=kinds, checksum=bool(keys.get("create")),
+                          trt_cache=bool((values.get("tensorrtCache") or {}).get("enabled")))
             if len(check.failures) == before:
                 check.ok(f"helm template [{label}]: {', '.join(sorted(o.get('kind', '?') for _, o in objects))}")
 

@@ -25,8 +25,12 @@ features=()
 if [ -n "${INFERX_SETUP_FEATURES:-}" ]; then
     features=(--features "$INFERX_SETUP_FEATURES")
 fi
+# ONNX Runtime's WebGPU plugin (6.9 MB, sha256-checked like the runtime) as well: the tests
+# register it (its fallback path where there is no GPU) and scripts/gpu-check.sh bundles it.
 if [ "${INFERX_SETUP_PROFILE:-release}" = dev ]; then
     cargo run --quiet "${features[@]}" -- runtime install
+    cargo run --quiet "${features[@]}" -- runtime install --webgpu
 else
     cargo run --quiet --release -- runtime install
+    cargo run --quiet --release -- runtime install --webgpu
 fi

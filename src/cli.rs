@@ -58,6 +58,9 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Validate, build and test a project, then predict its sample images with it.
     Test(TestArgs),
+    /// Measure accuracy on labelled data through this pipeline: COCO mAP (as pycocotools
+    /// computes it) for detectors, top-1/top-5 for classifiers.
+    Val(ValArgs),
 }
 
 /// Device selection, shared by commands that load a model.
@@ -131,6 +134,51 @@ pub struct RunArgs {
     /// video's times come from the file).
     #[arg(long, value_name = "FPS", default_value_t = 30.0, requires = "track")]
     pub fps: f64,
+}
+
+/// `inferx val`.
+#[derive(Debug, Args)]
+pub struct ValArgs {
+    /// The ONNX model, or a project (its folder or its `inferx.yaml`: then its preprocessing,
+    /// labels and device are used).
+    pub model: PathBuf,
+    /// The labelled data: an Ultralytics data.yaml, a folder with images/ and labels/, a COCO
+    /// json, or a folder of images per class (ImageNet layout).
+    #[arg(long, value_name = "PATH")]
+    pub data: PathBuf,
+    /// The image folder of a COCO json (default: beside it, or images/).
+    #[arg(long, value_name = "DIR")]
+    pub images: Option<PathBuf>,
+    /// Task; guessed from the model when omitted.
+    #[arg(long)]
+    pub task: Option<TaskKind>,
+    /// Device options.
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// Square input size for models with a dynamic input.
+    #[arg(long)]
+    pub size: Option<u32>,
+    /// Score threshold (Ultralytics' val default: keep nearly everything).
+    #[arg(long, value_name = "0..1", default_value_t = 0.001)]
+    pub conf: f32,
+    /// NMS IoU threshold.
+    #[arg(long, value_name = "0..1", default_value_t = 0.7)]
+    pub iou: f32,
+    /// Most detections per image.
+    #[arg(long, default_value_t = 300)]
+    pub max_det: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the detections in COCO's results format (pycocotools' `loadRes`).
+    #[arg(long, value_name = "FILE")]
+    pub save_json: Option<PathBuf>,
+    /// Write precision-recall curves and the confusion matrix (PNG and SVG) into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub plots: Option<PathBuf>,
+    /// Leave out images with bad labels or that do not decode, instead of stopping.
+    #[arg(long)]
+    pub skip_bad: bool,
 }
 
 /// `inferx inspect`.
@@ -220,15 +268,19 @@ pub struct VerifyArgs {
 /// `inferx runtime install`.
 #[derive(Debug, Args)]
 pub struct InstallArgs {
-    /// ONNX Runtime version.
-    #[arg(long, default_value = inferx_runtime::ORT_VERSION)]
-    pub version: String,
+    /// The version (default: ONNX Runtime's that this inferx uses; with --webgpu, the plugin's).
+    #[arg(long)]
+    pub version: Option<String>,
     /// The CUDA/TensorRT build (`onnxruntime-gpu`).
-    #[arg(long, conflicts_with = "openvino")]
+    #[arg(long, conflicts_with_all = ["openvino", "webgpu"])]
     pub gpu: bool,
     /// The OpenVINO build (`onnxruntime-openvino`).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "webgpu")]
     pub openvino: bool,
+    /// ONNX Runtime's WebGPU plugin (`onnxruntime-ep-webgpu`), for `--device webgpu` on any
+    /// Vulkan, Metal or D3D12 GPU; installed beside the runtime, which stays as it is.
+    #[arg(long)]
+    pub webgpu: bool,
     /// Install into this folder instead of the user cache (e.g. a project's `.inferx/lib`).
     #[arg(long)]
     pub dest: Option<PathBuf>,

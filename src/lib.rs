@@ -4,7 +4,8 @@
 //! they are the crate's own; their imports run down these layers (tests/runtime/layers.rs
 //! checks it):
 
-// 1. Printing results and progress.
+// 1. Printing results and progress; charts.
+mod chart;
 mod output;
 // 2. The project generator: templates, rendering, upgrades.
 mod generator;

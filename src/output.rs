@@ -48,6 +48,11 @@ impl Printer {
         self.bar(frames, message, "{msg} [{bar:30}] {pos}/{len} frames {per_sec} (eta {eta})")
     }
 
+    /// A progress bar of `length` images with their rate and the time left.
+    pub fn progress_rate(&self, length: u64, message: &str) -> indicatif::ProgressBar {
+        self.bar(length, message, "{msg} [{bar:30}] {pos}/{len} {images_per_second} (eta {eta})")
+    }
+
     /// A download bar: bytes, speed and the time left.
     pub fn download(&self, bytes: u64, message: &str) -> indicatif::ProgressBar {
         self.bar(bytes, message, "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} (eta {eta})")
@@ -60,6 +65,10 @@ impl Printer {
         let bar = indicatif::ProgressBar::new(length);
         let style = indicatif::ProgressStyle::with_template(template)
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .with_key("images_per_second", |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+                // A full terminal is no reason to fail: the bar just misses a frame.
+                let _ = write!(out, "{:.1} images/s", state.per_sec());
+            })
             .progress_chars("=> ");
         bar.set_style(style);
         bar.set_message(message.to_string());

@@ -10,12 +10,14 @@ use serde::{Deserialize, Serialize};
 use validator::Validate;
 
 use crate::{
-    device::Device,
     model::signature::SignatureCheck,
     pipeline::{Pipeline, PipelineOptions},
     preprocess::{ImageLimits, PreprocessConfig, ResizeMode},
     project_files::{self, ProjectFile, MODEL_FILE_LIMIT, SMALL_FILE_LIMIT},
-    session::SessionOptions,
+    session::{
+        providers::{device_problems, DeviceConfig},
+        SessionOptions,
+    },
     tasks::{DetectionLayout, ScoreKind},
     tracking::TrackingConfig,
     Error, Result, TaskKind,
@@ -171,9 +173,10 @@ pub struct ProjectConfig {
     /// A labels file, relative to the config file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub labels_file: Option<String>,
-    /// Device preference.
+    /// The device, and the options of the GPU providers (TensorRT's engine cache, FP16...);
+    /// `device: cuda` alone, the form of inferx 0.x, is read as `device: {use: cuda}`.
     #[serde(default)]
-    pub device: Device,
+    pub device: DeviceConfig,
     /// Fail rather than fall back when the device is unusable.
     #[serde(default)]
     pub strict_device: bool,
@@ -543,9 +546,14 @@ impl UserConfig {
                 .any(|(name, target)| *target == key && lookup(name).is_some_and(|value| !value.is_empty()))
         };
         let set = |section: &str, key: &str| self.sets(section, Some(key)) || from_env(&format!("{section}.{key}"));
-        if self.sets("device", None) || from_env("device") {
-            options.session.device = config.device;
+        if self.sets("device", None) || from_env("device.use") {
+            options.session.device = config.device.preferred;
         }
+        // The providers' options: defaults, this file, the environment (no flag sets them). A
+        // model run outside a project keeps TensorRT's engines in the user cache.
+        options.session.tensorrt = config.device.tensorrt.clone();
+        options.session.tensorrt_cache = tensorrt_cache_dir(&config.device, None);
+        options.session.cuda = config.device.cuda;
         if self.sets("strict_device", None) || from_env("strict_device") {
             options.session.strict_device = config.strict_device;
         }
@@ -662,9 +670,17 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// Environment variables read by [`ProjectConfig::apply_env`], with what they set.
-pub const ENV_OVERRIDES: [(&str, &str); 14] = [
+pub const ENV_OVERRIDES: [(&str, &str); 22] = [
     ("INFERX_MODEL", "model.path"),
-    ("INFERX_DEVICE", "device"),
+    ("INFERX_DEVICE", "device.use"),
+    ("INFERX_TRT_ENGINE_CACHE", "device.tensorrt.engine_cache"),
+    ("INFERX_TRT_CACHE_DIR", "device.tensorrt.cache_dir"),
+    ("INFERX_TRT_FP16", "device.tensorrt.fp16"),
+    ("INFERX_TRT_WORKSPACE_MB", "device.tensorrt.workspace_mb"),
+    ("INFERX_TRT_OPT_LEVEL", "device.tensorrt.builder_optimization_level"),
+    ("INFERX_TRT_MAX_BATCH", "device.tensorrt.max_batch"),
+    ("INFERX_CUDA_MEMORY_LIMIT_MB", "device.cuda.memory_limit_mb"),
+    ("INFERX_CUDA_GRAPH", "device.cuda.cuda_graph"),
     ("INFERX_STRICT_DEVICE", "strict_device"),
     ("INFERX_CONFIDENCE", "thresholds.confidence"),
     ("INFERX_IOU", "thresholds.iou"),
@@ -738,7 +754,7 @@ impl ProjectConfig {
             scores: ScoreKind::default(),
             labels: Vec::new(),
             labels_file: None,
-            device: Device::default(),
+            device: DeviceConfig::default(),
             strict_device: false,
             threads: Threads::default(),
             limits: ImageLimits::default(),
@@ -765,7 +781,8 @@ impl ProjectConfig {
     /// let config = ProjectConfig::parse(yaml)?;
     /// config.check()?;
     /// assert_eq!(config.task, TaskKind::Detection);
-    /// assert_eq!(config.device, Device::Cuda(1));
+    /// assert_eq!(config.device.preferred, Device::Cuda(1));
+    /// assert!(config.device.tensorrt.engine_cache, "`device: cuda:1` means the defaults");
     /// assert_eq!(config.thresholds.iou, 0.7); // not in the file: the default
     /// assert_eq!(config.input.width, 640);
     /// // The model's path is resolved and checked against the project folder when it is asked
@@ -879,7 +896,7 @@ impl ProjectConfig {
     ///     "INFERX_PORT" => Some("9000".into()),
     ///     _ => None,
     /// })?;
-    /// assert_eq!(config.device, Device::Cpu);
+    /// assert_eq!(config.device.preferred, Device::Cpu);
     /// assert_eq!(config.server.port, 9000);
     ///
     /// // A value that does not parse names the variable.
@@ -894,14 +911,31 @@ impl ProjectConfig {
                 .parse()
                 .map_err(|_| Error::config(format!("environment variable {name}={value:?} is not valid")))
         }
+        fn switch(name: &str, value: &str) -> Result<bool> {
+            match value.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => Ok(true),
+                "0" | "false" | "no" | "off" => Ok(false),
+                _ => {
+                    Err(Error::config(format!("environment variable {name}={value:?} must be 1 or 0 (true or false)")))
+                }
+            }
+        }
         for (name, _) in ENV_OVERRIDES {
             let Some(value) = lookup(name).filter(|value| !value.is_empty()) else { continue };
             match name {
                 "INFERX_MODEL" => self.model.path = value,
                 "INFERX_DEVICE" => {
-                    self.device =
+                    self.device.preferred =
                         value.parse().map_err(|error: Error| Error::config(format!("INFERX_DEVICE: {error}")))?;
                 }
+                "INFERX_TRT_ENGINE_CACHE" => self.device.tensorrt.engine_cache = switch(name, &value)?,
+                "INFERX_TRT_CACHE_DIR" => self.device.tensorrt.cache_dir = value,
+                "INFERX_TRT_FP16" => self.device.tensorrt.fp16 = switch(name, &value)?,
+                "INFERX_TRT_WORKSPACE_MB" => self.device.tensorrt.workspace_mb = parse(name, &value)?,
+                "INFERX_TRT_OPT_LEVEL" => self.device.tensorrt.builder_optimization_level = parse(name, &value)?,
+                "INFERX_TRT_MAX_BATCH" => self.device.tensorrt.max_batch = parse(name, &value)?,
+                "INFERX_CUDA_MEMORY_LIMIT_MB" => self.device.cuda.memory_limit_mb = parse(name, &value)?,
+                "INFERX_CUDA_GRAPH" => self.device.cuda.cuda_graph = switch(name, &value)?,
                 "INFERX_STRICT_DEVICE" => self.strict_device = matches!(value.trim(), "1" | "true" | "yes"),
                 "INFERX_CONFIDENCE" => self.thresholds.confidence = parse(name, &value)?,
                 "INFERX_IOU" => self.thresholds.iou = parse(name, &value)?,
@@ -964,6 +998,11 @@ impl ProjectConfig {
                 "server.auth.open_routes entry `{route}` must be a path starting with /"
             )));
         }
+        let varying_input_size = self.input.resize == ResizeMode::FitMultiple;
+        let problems = device_problems(&self.device, self.server.batching.max_batch_size, varying_input_size);
+        if !problems.is_empty() {
+            return Err(Error::config(problems.join("; ")));
+        }
         if let Some(tracking) = &self.tracking {
             if self.task != TaskKind::Detection {
                 return Err(Error::config(format!(
@@ -979,6 +1018,13 @@ impl ProjectConfig {
         check_relative("model.path", &self.model.path, "put the model in models/")?;
         if let Some(file) = &self.labels_file {
             check_relative("labels_file", file, "put the labels file beside inferx.yaml")?;
+        }
+        if self.device.tensorrt.engine_cache {
+            check_relative(
+                "device.tensorrt.cache_dir",
+                &self.device.tensorrt.cache_dir,
+                "keep it inside the project (default .inferx/trt-cache) and mount a volume there",
+            )?;
         }
         if let Some(file) = &self.server.auth.api_keys_file {
             check_relative("server.auth.api_keys_file", file, "mount the keys inside the project, e.g. secrets/")?;
@@ -1039,11 +1085,14 @@ impl ProjectConfig {
         Ok(PipelineOptions {
             task: Some(self.task),
             session: SessionOptions {
-                device: self.device,
+                device: self.device.preferred,
                 strict_device: self.strict_device,
                 intra_threads: self.threads.intra,
                 inter_threads: self.threads.inter,
                 optimized_cache: crate::library::graph_cache_dir(),
+                tensorrt: self.device.tensorrt.clone(),
+                tensorrt_cache: tensorrt_cache_dir(&self.device, Some(project_dir)),
+                cuda: self.device.cuda,
                 ..SessionOptions::default()
             },
             input: Some(self.input.clone()),
@@ -1062,6 +1111,18 @@ impl ProjectConfig {
             signature,
         })
     }
+}
+
+/// The folder of TensorRT's caches: `device.tensorrt.cache_dir` in the project, or, for a
+/// model run without one, the user cache's `trt-cache`; `None` when the cache is off.
+pub fn tensorrt_cache_dir(device: &DeviceConfig, project_dir: Option<&Path>) -> Option<PathBuf> {
+    if !device.tensorrt.engine_cache {
+        return None;
+    }
+    Some(match project_dir {
+        Some(dir) => dir.join(&device.tensorrt.cache_dir),
+        None => crate::library::cache_dir().join("trt-cache"),
+    })
 }
 
 fn describe_validation(errors: &validator::ValidationErrors) -> String {
@@ -1125,6 +1186,7 @@ pub fn open_project_file(project_dir: &Path, key: &str, relative: &str, limit: u
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::device::Device;
 
     const MINIMAL: &str =
         "inferx: {version: 0.1.0, template: yolo}\nmodel: {path: models/model.onnx}\ntask: detection\n";
@@ -1189,7 +1251,7 @@ mod tests {
         config.check().unwrap();
         assert_eq!(config.thresholds.confidence, 0.25);
         assert_eq!(config.input.width, 640);
-        assert_eq!(config.device, Device::Auto);
+        assert_eq!(config.device.preferred, Device::Auto);
     }
 
     #[test]
@@ -1213,10 +1275,80 @@ mod tests {
                 _ => None,
             })
             .unwrap();
-        assert_eq!(config.device, Device::Cuda(1));
+        assert_eq!(config.device.preferred, Device::Cuda(1));
         assert_eq!(config.thresholds.confidence, 0.5);
         let error = config.apply_env(|name| (name == "INFERX_IOU").then(|| "lots".into())).unwrap_err();
         assert!(error.to_string().contains("INFERX_IOU"), "{error}");
+    }
+
+    #[test]
+    fn the_device_section_and_its_variables_become_the_providers_options() {
+        use crate::session::providers::{cuda_options, tensorrt_options, ArenaStrategy};
+        let yaml = format!(
+            "{MINIMAL}device:\n  use: tensorrt:1\n  tensorrt:\n    fp16: true\n    workspace_mb: 1024\n    builder_optimization_level: 5\n  cuda:\n    memory_limit_mb: 2048\n    arena_strategy: same_as_requested\n"
+        );
+        let mut config = ProjectConfig::parse(&yaml).unwrap();
+        config
+            .apply_env(|name| match name {
+                "INFERX_TRT_MAX_BATCH" => Some("16".into()),
+                "INFERX_CUDA_GRAPH" => Some("true".into()),
+                "INFERX_TRT_CACHE_DIR" => Some("cache/engines".into()),
+                _ => None,
+            })
+            .unwrap();
+        config.check().unwrap();
+        let options = config.pipeline_options(Path::new("/srv/app")).unwrap().session;
+        assert_eq!(options.device, Device::TensorRt(1));
+        assert_eq!(options.tensorrt_cache.as_deref(), Some(Path::new("/srv/app/cache/engines")));
+        assert_eq!(
+            tensorrt_options(1, &options.tensorrt, None, None),
+            [
+                ("device_id", "1"),
+                ("trt_fp16_enable", "1"),
+                ("trt_builder_optimization_level", "5"),
+                ("trt_max_workspace_size", "1073741824")
+            ]
+            .map(|(key, value)| (key, value.to_string()))
+        );
+        assert_eq!(options.tensorrt.max_batch, 16, "INFERX_TRT_MAX_BATCH");
+        assert_eq!(options.cuda.arena_strategy, ArenaStrategy::SameAsRequested);
+        let cuda = cuda_options(1, &options.cuda);
+        assert!(cuda.contains(&("gpu_mem_limit", (2048u64 << 20).to_string())), "{cuda:?}");
+        assert!(cuda.contains(&("enable_cuda_graph", "1".to_string())), "INFERX_CUDA_GRAPH: {cuda:?}");
+
+        // The cache can be turned off, and a bad value names its variable.
+        config.apply_env(|name| (name == "INFERX_TRT_ENGINE_CACHE").then(|| "0".into())).unwrap();
+        assert_eq!(config.pipeline_options(Path::new("/srv/app")).unwrap().session.tensorrt_cache, None);
+        let error = config.apply_env(|name| (name == "INFERX_TRT_FP16").then(|| "maybe".into())).unwrap_err();
+        assert!(error.to_string().contains("INFERX_TRT_FP16=\"maybe\" must be 1 or 0"), "{error}");
+        // The old one-line form means the defaults: the engine cache on, in the project.
+        let old = ProjectConfig::parse(&format!("{MINIMAL}device: tensorrt\n")).unwrap();
+        let session = old.pipeline_options(Path::new("/srv/app")).unwrap().session;
+        assert_eq!(session.tensorrt_cache.as_deref(), Some(Path::new("/srv/app/.inferx/trt-cache")));
+        assert!(!session.tensorrt.fp16);
+    }
+
+    #[test]
+    fn check_refuses_device_options_that_cannot_work_together_naming_the_key() {
+        let refused = |yaml: &str| {
+            let config = ProjectConfig::parse(&format!("{MINIMAL}{yaml}")).unwrap();
+            config.check().unwrap_err().to_string()
+        };
+        let said = refused("server: {batching: {max_batch_size: 16}}\n");
+        assert!(said.contains("device.tensorrt.max_batch (8) is below server.batching.max_batch_size (16)"), "{said}");
+        let said = refused("device: {use: cuda, cuda: {cuda_graph: true}}\nserver: {batching: {max_batch_size: 4}}\n");
+        assert!(said.contains("device.cuda.cuda_graph"), "{said}");
+        let said = refused("device: {tensorrt: {cache_dir: /var/cache/trt}}\n");
+        assert!(said.contains("device.tensorrt.cache_dir") && said.contains("inside the project"), "{said}");
+        let said = refused("device: {tensorrt: {builder_optimization_level: 9}}\n");
+        assert!(said.contains("device.tensorrt.builder_optimization_level"), "{said}");
+        // Raising max_batch with the server's batches is the fix.
+        let fixed = "server: {batching: {max_batch_size: 16}}\ndevice: {tensorrt: {max_batch: 16}}\n";
+        ProjectConfig::parse(&format!("{MINIMAL}{fixed}")).unwrap().check().unwrap();
+        let error = ProjectConfig::parse(&format!("{MINIMAL}device: {{use: cuda, tensorrt: {{fp61: true}}}}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("unknown field `fp61`") && error.contains("did you mean `fp16`?"), "{error}");
     }
 
     #[test]

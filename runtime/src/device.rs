@@ -122,6 +122,7 @@ impl Provider {
         match self {
             Provider::Cuda | Provider::TensorRt => "`inferx runtime install --gpu`",
             Provider::OpenVino => "`inferx runtime install --openvino`",
+            Provider::WebGpu => "`inferx runtime install --webgpu` (the WebGPU plugin)",
             _ => "an ONNX Runtime build with this provider",
         }
     }

@@ -1,6 +1,7 @@
 //! `inferx runtime install`: fetches the official ONNX Runtime shared library from its PyPI
-//! wheel (`onnxruntime`, `onnxruntime-gpu`, `onnxruntime-openvino`), checks the sha256 the
-//! index publishes, and extracts only the shared libraries.
+//! wheel (`onnxruntime`, `onnxruntime-gpu`, `onnxruntime-openvino`), or ONNX Runtime's WebGPU
+//! plugin (`onnxruntime-ep-webgpu`), checks the sha256 the index publishes, and extracts only
+//! the shared libraries.
 //!
 //! The index is `PIP_INDEX_URL` when set (mirrors), else PyPI; JSON (PEP 691) is asked for and
 //! HTML (PEP 503) accepted.
@@ -30,7 +31,14 @@ pub enum Flavor {
     Gpu,
     /// Intel OpenVINO (`onnxruntime-openvino`).
     OpenVino,
+    /// Not a build but ONNX Runtime's WebGPU plugin (`onnxruntime-ep-webgpu`), which any build
+    /// from 1.24.4 registers; its versions are the plugin's ([`WEBGPU_PLUGIN_VERSION`]).
+    #[serde(rename = "webgpu")]
+    WebGpu,
 }
+
+/// The WebGPU plugin version installed by default.
+pub const WEBGPU_PLUGIN_VERSION: &str = "0.4.0";
 
 impl Flavor {
     /// The PyPI distribution name.
@@ -39,6 +47,7 @@ impl Flavor {
             Flavor::Cpu => "onnxruntime",
             Flavor::Gpu => "onnxruntime-gpu",
             Flavor::OpenVino => "onnxruntime-openvino",
+            Flavor::WebGpu => "onnxruntime-ep-webgpu",
         }
     }
 
@@ -48,6 +57,39 @@ impl Flavor {
             Flavor::Cpu => "cpu",
             Flavor::Gpu => "gpu",
             Flavor::OpenVino => "openvino",
+            Flavor::WebGpu => "webgpu",
+        }
+    }
+
+    /// The version installed when none is asked for.
+    pub fn default_version(self) -> &'static str {
+        match self {
+            Flavor::WebGpu => WEBGPU_PLUGIN_VERSION,
+            _ => crate::ORT_VERSION,
+        }
+    }
+
+    /// The folder of the wheel that holds the libraries.
+    fn wheel_folder(self) -> &'static str {
+        match self {
+            Flavor::WebGpu => "onnxruntime_ep_webgpu/",
+            _ => "onnxruntime/capi/",
+        }
+    }
+
+    /// The library the install is for, in its folder.
+    fn find_library(self, dir: &Path) -> Option<PathBuf> {
+        match self {
+            Flavor::WebGpu => Some(dir.join(library::webgpu_plugin_file_name())).filter(|path| path.is_file()),
+            _ => library::find_in_dir(dir),
+        }
+    }
+
+    /// Whether an extracted file is the library the install is for.
+    fn is_main_library(self, name: &str) -> bool {
+        match self {
+            Flavor::WebGpu => name == library::webgpu_plugin_file_name(),
+            _ => library::is_runtime_library_name(name),
         }
     }
 }
@@ -55,7 +97,8 @@ impl Flavor {
 /// What to install, and where.
 #[derive(Debug, Clone, Default)]
 pub struct InstallRequest {
-    /// ONNX Runtime version (defaults to [`crate::ORT_VERSION`]).
+    /// Version (defaults to [`Flavor::default_version`]: [`crate::ORT_VERSION`], or the WebGPU
+    /// plugin's [`WEBGPU_PLUGIN_VERSION`]).
     pub version: Option<String>,
     /// Build flavor.
     pub flavor: Flavor,
@@ -135,8 +178,11 @@ const RECORD_FILE: &str = ".inferx-install.json";
 /// # }
 /// ```
 pub fn install(request: &InstallRequest, progress: &mut dyn FnMut(Progress)) -> Result<InstallOutcome> {
-    let version = request.version.clone().unwrap_or_else(|| crate::ORT_VERSION.to_string());
-    let dir = request.dest.clone().unwrap_or_else(|| library::cache_install_dir(&version, request.flavor.name()));
+    let version = request.version.clone().unwrap_or_else(|| request.flavor.default_version().to_string());
+    let dir = request.dest.clone().unwrap_or_else(|| match request.flavor {
+        Flavor::WebGpu => library::webgpu_plugin_install_dir(&version),
+        flavor => library::cache_install_dir(&version, flavor.name()),
+    });
     if !request.force {
         if let Some(outcome) = existing(&dir, &version, request.flavor) {
             return Ok(outcome);
@@ -153,12 +199,14 @@ pub fn install(request: &InstallRequest, progress: &mut dyn FnMut(Progress)) -> 
         }
         None => download_wheel(request.flavor, &version, progress)?,
     };
-    let files = extract_libraries(&wheel_path, &dir)?;
+    let files = extract_libraries(&wheel_path, &dir, request.flavor)?;
     let record = InstallRecord { version, flavor: request.flavor, wheel: wheel_name, sha256, files };
     let record_text = serde_json::to_string_pretty(&record)?;
     fs::write(dir.join(RECORD_FILE), record_text)
         .map_err(|error| Error::io("could not write", dir.join(RECORD_FILE), error))?;
-    let library = library::find_in_dir(&dir)
+    let library = request
+        .flavor
+        .find_library(&dir)
         .ok_or_else(|| Error::Install(format!("the wheel `{}` holds no ONNX Runtime library", record.wheel)))?;
     Ok(InstallOutcome { dir, library, record, already_installed: false })
 }
@@ -170,7 +218,7 @@ fn existing(dir: &Path, version: &str, flavor: Flavor) -> Option<InstallOutcome>
     if record.version != version || record.flavor != flavor || !all_present {
         return None;
     }
-    let library = library::find_in_dir(dir)?;
+    let library = flavor.find_library(dir)?;
     Some(InstallOutcome { dir: dir.to_path_buf(), library, record, already_installed: true })
 }
 
@@ -382,9 +430,10 @@ fn is_shared_library(name: &str) -> bool {
     name.ends_with(".so") || name.contains(".so.") || name.ends_with(".dll") || name.ends_with(".dylib")
 }
 
-/// Extracts the shared libraries under `onnxruntime/capi/` into `dir`, atomically: into a
-/// temporary sibling folder first, then renamed into place.
-fn extract_libraries(wheel: &Path, dir: &Path) -> Result<Vec<String>> {
+/// Extracts the shared libraries of the wheel's library folder (`onnxruntime/capi/`, or the
+/// plugin's) into `dir`, atomically: into a temporary sibling folder first, then renamed into
+/// place.
+fn extract_libraries(wheel: &Path, dir: &Path, flavor: Flavor) -> Result<Vec<String>> {
     let file = fs::File::open(wheel).map_err(|error| Error::io("could not open", wheel, error))?;
     let mut archive = zip::ZipArchive::new(file)
         .map_err(|error| Error::Install(format!("`{}` is not a valid wheel: {error}", wheel.display())))?;
@@ -397,7 +446,7 @@ fn extract_libraries(wheel: &Path, dir: &Path) -> Result<Vec<String>> {
         let mut entry =
             archive.by_index(index).map_err(|error| Error::Install(format!("reading the wheel: {error}")))?;
         let name = entry.name().map_err(|error| Error::Install(format!("reading the wheel: {error}")))?.to_string();
-        let Some(file_name) = name.strip_prefix("onnxruntime/capi/") else { continue };
+        let Some(file_name) = name.strip_prefix(flavor.wheel_folder()) else { continue };
         if file_name.contains('/') || !is_shared_library(file_name) || file_name.starts_with("onnxruntime_pybind11") {
             continue;
         }
@@ -406,10 +455,15 @@ fn extract_libraries(wheel: &Path, dir: &Path) -> Result<Vec<String>> {
         std::io::copy(&mut entry, &mut output).map_err(|error| Error::io("could not write", &target, error))?;
         extracted.push(file_name.to_string());
     }
-    if !extracted.iter().any(|name| library::is_runtime_library_name(name)) {
+    if !extracted.iter().any(|name| flavor.is_main_library(name)) {
         return Err(Error::Install(format!(
-            "`{}` holds no ONNX Runtime library under onnxruntime/capi/",
-            wheel.display()
+            "`{}` holds no {} under {}",
+            wheel.display(),
+            match flavor {
+                Flavor::WebGpu => library::webgpu_plugin_file_name(),
+                _ => "ONNX Runtime library",
+            },
+            flavor.wheel_folder()
         )));
     }
     extracted.sort();
@@ -461,5 +515,60 @@ mod tests {
         let files = parse_html_index(html, "https://mirror.example/simple/a/");
         assert_eq!(files[0].url, "https://mirror.example/packages/a-1.0-py3-none-any.whl");
         assert_eq!(files[0].sha256.as_deref(), Some("cd"));
+    }
+
+    /// A wheel holding `files` (name, bytes).
+    fn wheel(dir: &Path, name: &str, files: &[(&str, &[u8])]) -> PathBuf {
+        let path = dir.join(name);
+        let mut zip = zip::ZipWriter::new(fs::File::create(&path).unwrap());
+        for (file, bytes) in files {
+            zip.start_file(*file, zip::write::SimpleFileOptions::default()).unwrap();
+            zip.write_all(bytes).unwrap();
+        }
+        zip.finish().unwrap();
+        path
+    }
+
+    #[test]
+    fn the_webgpu_plugin_installs_from_its_wheel_by_its_own_version_and_is_found_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let plugin = library::webgpu_plugin_file_name();
+        let good = wheel(
+            dir.path(),
+            "onnxruntime_ep_webgpu-0.4.0-py3-none-manylinux_2_28_x86_64.whl",
+            &[(&format!("onnxruntime_ep_webgpu/{plugin}"), b"plugin"), ("onnxruntime_ep_webgpu/__init__.py", b"")],
+        );
+        let dest = dir.path().join("plugin");
+        let request = InstallRequest {
+            flavor: Flavor::WebGpu,
+            dest: Some(dest.clone()),
+            from_wheel: Some(good),
+            ..Default::default()
+        };
+        let outcome = install(&request, &mut |_| {}).unwrap();
+        assert_eq!(outcome.library, dest.join(plugin));
+        assert_eq!(outcome.record.version, WEBGPU_PLUGIN_VERSION, "the plugin's version, not ONNX Runtime's");
+        assert_eq!(outcome.record.files, [plugin], "only the library");
+        assert_eq!(
+            outcome.record.sha256,
+            crate::model::file::file_sha256(request.from_wheel.as_ref().unwrap()).unwrap()
+        );
+        assert!(install(&request, &mut |_| {}).unwrap().already_installed);
+        assert_eq!(Flavor::WebGpu.package(), "onnxruntime-ep-webgpu");
+
+        // A wheel without the plugin (ONNX Runtime's own) is refused, naming what is missing.
+        let other = wheel(
+            dir.path(),
+            "onnxruntime-1.31.1-cp312-cp312-manylinux_2_28_x86_64.whl",
+            &[("onnxruntime/capi/libonnxruntime.so", b"ort")],
+        );
+        let request = InstallRequest {
+            flavor: Flavor::WebGpu,
+            dest: Some(dir.path().join("other")),
+            from_wheel: Some(other),
+            ..Default::default()
+        };
+        let error = install(&request, &mut |_| {}).unwrap_err().to_string();
+        assert!(error.contains(plugin) && error.contains("onnxruntime_ep_webgpu/"), "{error}");
     }
 }

@@ -69,6 +69,7 @@
 //
 // 1. Leaves: plain types and facts, no ONNX Runtime session.
 mod error;
+pub mod evaluation;
 pub mod inputs;
 pub mod labels;
 #[cfg(feature = "logging")]

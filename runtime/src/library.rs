@@ -19,7 +19,7 @@ use serde::Serialize;
 use ort::ep::{self, ExecutionProvider};
 
 use crate::{
-    device::{detect_gpus, GpuInfo, HardwareProbe, Provider},
+    device::{detect_gpus, Device, GpuInfo, HardwareProbe, Provider},
     Error, Result,
 };
 
@@ -65,12 +65,17 @@ pub struct LibraryLocation {
 
 /// The file name of the ONNX Runtime library on this OS.
 pub fn library_file_name() -> &'static str {
+    for_this_os("onnxruntime.dll", "libonnxruntime.dylib", "libonnxruntime.so")
+}
+
+/// The name of the three that this OS uses: Windows's, macOS's, or the others' (Linux).
+fn for_this_os(windows: &'static str, macos: &'static str, other: &'static str) -> &'static str {
     if cfg!(windows) {
-        "onnxruntime.dll"
+        windows
     } else if cfg!(target_os = "macos") {
-        "libonnxruntime.dylib"
+        macos
     } else {
-        "libonnxruntime.so"
+        other
     }
 }
 
@@ -106,6 +111,44 @@ pub fn cache_dir() -> PathBuf {
 pub fn cache_install_dir(version: &str, flavor: &str) -> PathBuf {
     let folder = if flavor == "cpu" { version.to_string() } else { format!("{version}-{flavor}") };
     cache_dir().join("onnxruntime").join(folder)
+}
+
+/// The file name of ONNX Runtime's WebGPU plugin (`onnxruntime-ep-webgpu`) on this platform.
+pub fn webgpu_plugin_file_name() -> &'static str {
+    for_this_os(
+        "onnxruntime_providers_webgpu.dll",
+        "libonnxruntime_providers_webgpu.dylib",
+        "libonnxruntime_providers_webgpu.so",
+    )
+}
+
+/// Where `inferx runtime install --webgpu` puts a version of the WebGPU plugin.
+pub fn webgpu_plugin_install_dir(version: &str) -> PathBuf {
+    cache_dir().join("onnxruntime-ep-webgpu").join(version)
+}
+
+/// The variable naming the WebGPU plugin's library, ahead of the search.
+pub const WEBGPU_PLUGIN_ENV: &str = "INFERX_WEBGPU_PLUGIN";
+
+/// The WebGPU plugin's library: [`WEBGPU_PLUGIN_ENV`], else beside the loaded ONNX Runtime,
+/// else the newest version `inferx runtime install --webgpu` installed; `None` when none is.
+pub fn webgpu_plugin() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(WEBGPU_PLUGIN_ENV).filter(|value| !value.is_empty()) {
+        return Some(PathBuf::from(path));
+    }
+    let beside = loaded()
+        .and_then(|runtime| runtime.location.path.parent().map(|dir| dir.join(webgpu_plugin_file_name())))
+        .filter(|path| path.is_file());
+    beside.or_else(|| {
+        let mut versions: Vec<PathBuf> = std::fs::read_dir(cache_dir().join("onnxruntime-ep-webgpu"))
+            .ok()?
+            .flatten()
+            .map(|entry| entry.path().join(webgpu_plugin_file_name()))
+            .filter(|path| path.is_file())
+            .collect();
+        versions.sort();
+        versions.pop()
+    })
 }
 
 /// Finds the runtime library file inside a folder.
@@ -371,7 +414,8 @@ pub fn provider_in_build(provider: Provider) -> bool {
         Provider::CoreMl => ep::CoreML::is_available(),
         Provider::DirectMl => ep::DirectML::is_available(),
         Provider::Rocm => ep::ROCm::is_available(),
-        Provider::WebGpu => ep::WebGPU::is_available(),
+        // Built in (`onnxruntime-webgpu`), or the plugin installed beside any build.
+        Provider::WebGpu => return ep::WebGPU::is_available().unwrap_or(false) || webgpu_plugin().is_some(),
     };
     available.unwrap_or(false)
 }
@@ -393,10 +437,19 @@ impl SystemProbe {
 
     /// Probes for session creation: GPUs are enumerated only when the loaded ONNX Runtime has a
     /// provider that needs one, so CPU-only builds start without touching graphics drivers.
+    /// WebGPU does not count (`auto` never picks it): see [`SystemProbe::for_device`].
     pub fn for_sessions() -> SystemProbe {
+        SystemProbe::for_device(Device::Auto)
+    }
+
+    /// [`SystemProbe::for_sessions`] for sessions asked to run on `device`: an installed WebGPU
+    /// plugin makes GPUs be enumerated only for `webgpu` itself.
+    pub fn for_device(device: Device) -> SystemProbe {
         let ort_providers = available_providers();
-        let needs_gpu =
-            ort_providers.iter().any(|name| name != Provider::Cpu.ort_name() && name != Provider::OpenVino.ort_name());
+        let needs_gpu = device == Device::WebGpu
+            || ort_providers.iter().any(|name| {
+                ![Provider::Cpu, Provider::OpenVino, Provider::WebGpu].iter().any(|skip| name == skip.ort_name())
+            });
         SystemProbe { gpus: if needs_gpu { detect_gpus() } else { Vec::new() }, ort_providers }
     }
 }

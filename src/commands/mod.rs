@@ -13,6 +13,7 @@ mod template;
 mod test_project;
 mod track;
 mod upgrade;
+mod val;
 mod validate;
 mod video;
 
@@ -38,6 +39,7 @@ pub fn dispatch(command: Command, printer: &Printer) -> anyhow::Result<ExitCode>
         Command::Benchmark(args) => benchmark::run(args, printer),
         Command::Validate(args) => validate::run(args, printer),
         Command::Test(args) => test_project::run(args, printer),
+        Command::Val(args) => val::run(args, printer),
     }
 }
 

@@ -31,46 +31,8 @@ pub(crate) fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
     let video = super::video::video_input(&input_paths, &args)?;
     let images = if video.is_some() { Vec::new() } else { inputs::collect_images(&input_paths)? };
     let labels = args.labels.as_deref().map(labels::read_labels_file).transpose().context("reading --labels")?;
-    // Precedence, lowest first: defaults, the user config, the project's inferx.yaml, INFERX_*
-    // variables, flags.
-    let user = UserConfig::discover().context("reading the user config")?;
-    let (model, mut options) = match &args.config {
-        Some(path) => {
-            let config =
-                ProjectConfig::load_with(path, &user).with_context(|| format!("reading `{}`", path.display()))?;
-            let project_dir = inferx_runtime::project_files::project_dir(path);
-            let mut options = config.pipeline_options(project_dir)?;
-            let model = match model {
-                Some(model) => {
-                    // The model on the command line: its signature is beside it, unless the
-                    // project names the signature file.
-                    if let (Some(check), None) = (&mut options.signature, &config.model.signature) {
-                        check.signature = inferx_runtime::model::signature::default_signature_path(&model);
-                    }
-                    model
-                }
-                None => config.model_path(project_dir).with_context(|| format!("reading `{}`", path.display()))?,
-            };
-            (model, options)
-        }
-        None => {
-            let mut options = PipelineOptions::default();
-            // The project config sets it in pipeline_options; here, the same default.
-            options.session.optimized_cache = inferx_runtime::library::graph_cache_dir();
-            user.apply_without_project(&mut options, |name| std::env::var(name).ok())
-                .context("reading the user config and INFERX_* variables")?;
-            (args.model.clone(), options)
-        }
-    };
+    let (model, mut options) = resolve_model(model, args.config.as_deref(), &args.device)?;
     options.task = args.task.or(options.task);
-    // `--device` (or INFERX_DEVICE, which clap reads for it) only when set: `auto` is its default.
-    if args.device.device != inferx_runtime::Device::Auto {
-        options.session.device = args.device.device;
-    }
-    options.session.strict_device |= args.device.strict_device;
-    if args.device.threads > 0 {
-        options.session.intra_threads = args.device.threads;
-    }
     if args.size.is_some() {
         options.input = None;
         options.input_size = args.size;
@@ -84,21 +46,23 @@ pub(crate) fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
     if let Some(video) = video {
         return super::video::run(&args, &model, options, tracking, &video, printer);
     }
+    // TensorRT builds its engines while the session is created: minutes on a first start,
+    // which must not look like a hang.
+    let building = matches!(options.session.device, inferx_runtime::Device::TensorRt(_)).then(|| {
+        let cache = options.session.tensorrt_cache.as_ref().map_or_else(
+            || "no engine cache: every start builds them".to_string(),
+            |dir| format!("cached in {}", dir.display()),
+        );
+        printer
+            .spinner("tensorrt", &format!("loading on TensorRT; a first start builds its engines (minutes), {cache}"))
+    });
     // A folder runs on several sessions side by side when that is faster here (PipelinePool).
-    let pool = PipelinePool::load(&model, options, images.len())
-        .with_context(|| format!("could not load `{}`", model.display()))?;
-    let pipeline = pool.primary();
-    let engine = pipeline.engine();
-    let sessions = if pool.sessions() > 1 { format!(" · {} sessions", pool.sessions()) } else { String::new() };
-    printer.status(format!(
-        "{} · {} · {} ({}x{}) · loaded in {:.0} ms{sessions}",
-        model.display(),
-        pipeline.task(),
-        engine.device(),
-        pipeline.preprocess_config().width,
-        pipeline.preprocess_config().height,
-        engine.load_time().as_secs_f64() * 1e3
-    ));
+    let pool = PipelinePool::load(&model, options, images.len());
+    if let Some(spinner) = building {
+        spinner.finish_and_clear();
+    }
+    let pool = pool.with_context(|| format!("could not load `{}`", model.display()))?;
+    printer.status(loaded_line(&model, &pool));
     if let Some(tracking) = tracking {
         return super::track::run(&args, &pool, images, tracking, printer);
     }
@@ -146,6 +110,72 @@ pub(crate) fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
         eprintln!("error: {failure}");
     }
     Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// The model and its pipeline options, precedence lowest first: defaults, the user config,
+/// the project's `inferx.yaml` (`config`), INFERX_* variables, the device flags. `model`
+/// `None` takes the project's `model.path`; a model given with a project keeps the project's
+/// settings and finds its signature beside it.
+pub(super) fn resolve_model(
+    model: Option<PathBuf>,
+    config: Option<&Path>,
+    device: &crate::cli::DeviceArgs,
+) -> anyhow::Result<(PathBuf, PipelineOptions)> {
+    let user = UserConfig::discover().context("reading the user config")?;
+    let (model, mut options) = match config {
+        Some(path) => {
+            let config =
+                ProjectConfig::load_with(path, &user).with_context(|| format!("reading `{}`", path.display()))?;
+            let project_dir = inferx_runtime::project_files::project_dir(path);
+            let mut options = config.pipeline_options(project_dir)?;
+            let model = match model {
+                Some(model) => {
+                    // The model on the command line: its signature is beside it, unless the
+                    // project names the signature file.
+                    if let (Some(check), None) = (&mut options.signature, &config.model.signature) {
+                        check.signature = inferx_runtime::model::signature::default_signature_path(&model);
+                    }
+                    model
+                }
+                None => config.model_path(project_dir).with_context(|| format!("reading `{}`", path.display()))?,
+            };
+            (model, options)
+        }
+        None => {
+            let mut options = PipelineOptions::default();
+            // The project config sets it in pipeline_options; here, the same default.
+            options.session.optimized_cache = inferx_runtime::library::graph_cache_dir();
+            user.apply_without_project(&mut options, |name| std::env::var(name).ok())
+                .context("reading the user config and INFERX_* variables")?;
+            let model = model.context("no model given: name an ONNX model or a project's `inferx.yaml`")?;
+            (model, options)
+        }
+    };
+    // `--device` (or INFERX_DEVICE, which clap reads for it) only when set: `auto` is its default.
+    if device.device != inferx_runtime::Device::Auto {
+        options.session.device = device.device;
+    }
+    options.session.strict_device |= device.strict_device;
+    if device.threads > 0 {
+        options.session.intra_threads = device.threads;
+    }
+    Ok((model, options))
+}
+
+/// `model.onnx · detection · cpu (320x320) · loaded in 80 ms · 2 sessions`.
+pub(super) fn loaded_line(model: &Path, pool: &PipelinePool) -> String {
+    let pipeline = pool.primary();
+    let engine = pipeline.engine();
+    let sessions = if pool.sessions() > 1 { format!(" · {} sessions", pool.sessions()) } else { String::new() };
+    format!(
+        "{} · {} · {} ({}x{}) · loaded in {:.0} ms{sessions}",
+        model.display(),
+        pipeline.task(),
+        engine.device(),
+        pipeline.preprocess_config().width,
+        pipeline.preprocess_config().height,
+        engine.load_time().as_secs_f64() * 1e3
+    )
 }
 
 fn save_annotated(

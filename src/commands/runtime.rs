@@ -23,36 +23,40 @@ pub(crate) fn run(command: RuntimeCommand, printer: &Printer) -> anyhow::Result<
 }
 
 fn install(args: InstallArgs, printer: &Printer) -> anyhow::Result<()> {
-    let flavor = match (args.gpu, args.openvino) {
-        (true, _) => Flavor::Gpu,
-        (_, true) => Flavor::OpenVino,
+    let flavor = match (args.gpu, args.openvino, args.webgpu) {
+        (true, _, _) => Flavor::Gpu,
+        (_, true, _) => Flavor::OpenVino,
+        (_, _, true) => Flavor::WebGpu,
         _ => Flavor::Cpu,
     };
+    let version = args.version.clone().unwrap_or_else(|| flavor.default_version().to_string());
     let request = InstallRequest {
-        version: Some(args.version.clone()),
+        version: Some(version.clone()),
         flavor,
         dest: args.dest,
         from_wheel: args.from_wheel,
         force: args.force,
     };
     let outcome = install_with_progress(&request, printer)
-        .with_context(|| format!("installing {} {}", flavor.package(), args.version))?;
+        .with_context(|| format!("installing {} {version}", flavor.package()))?;
+    let what = match flavor {
+        Flavor::WebGpu => format!("the WebGPU plugin {}", outcome.record.version),
+        _ => format!("ONNX Runtime {} ({})", outcome.record.version, flavor.name()),
+    };
     if outcome.already_installed {
-        printer.status(format!(
-            "ONNX Runtime {} ({}) is already installed in `{}`",
-            outcome.record.version,
-            flavor.name(),
-            outcome.dir.display()
-        ));
+        printer.status(format!("{what} is already installed in `{}`", outcome.dir.display()));
     } else {
         printer.status(format!(
-            "installed ONNX Runtime {} ({}) from {} (sha256 {}…) into `{}`",
-            outcome.record.version,
-            flavor.name(),
+            "installed {what} from {} (sha256 {}…) into `{}`",
             outcome.record.wheel,
             &outcome.record.sha256[..12.min(outcome.record.sha256.len())],
             outcome.dir.display()
         ));
+    }
+    if flavor == Flavor::WebGpu {
+        printer.status(
+            "`--device webgpu` registers it; it needs ONNX Runtime 1.24.4 or later and a Vulkan, Metal or D3D12 GPU (`inferx devices` lists the adapters)",
+        );
     }
     printer.out(outcome.library.display().to_string())?;
     Ok(())

@@ -1,7 +1,9 @@
 //! Migrations of a project's own `inferx.yaml` that keep what it means, for `inferx upgrade`
 //! on a file the user edited: the `input` and `thresholds` keys that an older inferx wrote for
 //! every task, and that the project's task and resize mode do not read, are dropped with the
-//! comment lines above them. Everything else (the user's values, comments, order) stays.
+//! comment lines above them; `device: cuda`, the one-line form of inferx 0.x, becomes the
+//! `device:` section (`use: cuda`) that the provider options sit in. Everything else (the
+//! user's values, comments, order) stays.
 
 use inferx_runtime::{
     config::{input_keys_used_by, Thresholds, MODE_INPUT_KEYS},
@@ -60,6 +62,48 @@ pub fn drop_unread_keys(text: &str) -> Option<(String, Vec<String>)> {
     (after.normalized() == before.normalized()).then_some((migrated, dropped))
 }
 
+/// Every migration `text` needs, with what each did; `None` when it needs none.
+pub fn migrate(text: &str) -> Option<(String, Vec<String>)> {
+    let mut done = Vec::new();
+    let mut text = text.to_string();
+    if let Some((migrated, dropped)) = drop_unread_keys(&text) {
+        done.push(format!("less {} (not read by its task)", dropped.join(", ")));
+        text = migrated;
+    }
+    if let Some(migrated) = device_section(&text) {
+        done.push("`device:` as a section (`use:`)".to_string());
+        text = migrated;
+    }
+    (!done.is_empty()).then_some((text, done))
+}
+
+/// `text` with a one-line `device: <name>` as the section `device:\n  use: <name>` (its
+/// comment kept on the line); `None` when it has no such line, or when the result would not
+/// mean exactly what `text` means.
+pub fn device_section(text: &str) -> Option<String> {
+    let before = ProjectConfig::parse(text).ok()?;
+    let mut found = false;
+    let mut lines = Vec::new();
+    for line in text.lines() {
+        let value = line.strip_prefix("device:").map(str::trim).filter(|value| !value.is_empty());
+        match value {
+            Some(value) if !found && !value.starts_with(['{', '#', '|', '>']) => {
+                found = true;
+                lines.push("device:".to_string());
+                lines.push(format!("  use: {value}"));
+            }
+            _ => lines.push(line.to_string()),
+        }
+    }
+    if !found {
+        return None;
+    }
+    let mut migrated = lines.join("\n");
+    migrated.push('\n');
+    let after = ProjectConfig::parse(&migrated).ok()?;
+    (after == before).then_some(migrated)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +142,26 @@ mod tests {
         let flow = "inferx: {version: 0.1.0, template: yolo}\nmodel: {path: m.onnx}\ntask: detection\nthresholds: {top_k: 5}\n";
         assert!(drop_unread_keys(flow).is_none(), "flow style is not rewritten");
         assert!(drop_unread_keys("not: [valid").is_none());
+    }
+
+    #[test]
+    fn the_one_line_device_becomes_a_section_meaning_the_same() {
+        let old = "inferx: {version: 0.1.0, template: yolo}\nmodel: {path: m.onnx}\ntask: detection\n# mine\ndevice: cuda:1 # the second GPU\nstrict_device: true\n";
+        let migrated = device_section(old).unwrap();
+        assert_eq!(
+            migrated,
+            "inferx: {version: 0.1.0, template: yolo}\nmodel: {path: m.onnx}\ntask: detection\n# mine\ndevice:\n  use: cuda:1 # the second GPU\nstrict_device: true\n"
+        );
+        let config = ProjectConfig::parse(&migrated).unwrap();
+        assert_eq!(config.device.preferred, inferx_runtime::Device::Cuda(1));
+        assert!(device_section(&migrated).is_none(), "a second run finds nothing");
+        let flow =
+            "inferx: {version: 0.1.0, template: yolo}\nmodel: {path: m.onnx}\ntask: detection\ndevice: {use: cpu}\n";
+        assert!(device_section(flow).is_none(), "a section in flow style is already the new form");
+        // Both migrations at once, each named.
+        let (both, done) = migrate(OLD_CLASSIFIER).unwrap();
+        assert!(both.ends_with("device:\n  use: cpu\n"), "{both}");
+        assert_eq!(done.len(), 2, "{done:?}");
+        assert!(done[0].starts_with("less input.pad_value") && done[1].contains("`device:` as a section"), "{done:?}");
     }
 }

@@ -100,10 +100,11 @@ pub fn plan(project: &ProjectFacts, force: bool) -> Result<UpgradePlan, Generate
                         String::from_utf8_lossy(&bytes).into_owned(),
                         String::new(),
                     )
-                } else if let Some((migrated, dropped)) = migrated_config(&file.path, &bytes) {
+                } else if let Some((migrated, done)) = migrated_config(&file.path, &bytes) {
                     // The user's config, without the keys older versions wrote that its task
-                    // does not read: their edits stay, and the new version still goes beside.
-                    let summary = format!("you edited it: kept, less {} (not read by its task)", dropped.join(", "));
+                    // does not read and with `device:` in its section form: their edits stay,
+                    // and the new version still goes beside.
+                    let summary = format!("you edited it: kept, {}", done.join("; "));
                     let migration = unified_diff(&file.path, &String::from_utf8_lossy(&bytes), &migrated);
                     if migrated == contents {
                         change(&file.path, ChangeKind::Update, &summary, contents, migration)
@@ -155,12 +156,13 @@ fn beside_change(
     Ok(change(&beside, kind, &summary, contents, diff))
 }
 
-/// The project's own `inferx.yaml` less the keys its task does not read, when it has some.
+/// The project's own `inferx.yaml` migrated (see [`migrate`]), with what was done, when
+/// there was something to do.
 fn migrated_config(path: &str, bytes: &[u8]) -> Option<(String, Vec<String>)> {
     if path != inferx_runtime::config::CONFIG_FILE {
         return None;
     }
-    migrate::drop_unread_keys(std::str::from_utf8(bytes).ok()?)
+    migrate::migrate(std::str::from_utf8(bytes).ok()?)
 }
 
 /// Every file under the project's `runtime/`, as relative `/`-separated paths.
@@ -207,7 +209,7 @@ fn current_spec(project: &ProjectFacts) -> Result<ProjectSpec, GenerateError> {
         Err(inferx_runtime::Error::ProjectFile { problem: inferx_runtime::FileProblem::Missing, .. }) => None,
         Err(error) => return Err(not_ready(format!("{}; `inferx validate` shows how to fix it", error.reason()))),
     };
-    let mut spec = ProjectSpec::new(&project.name, &template, model.as_ref(), Some(config.device))?
+    let mut spec = ProjectSpec::new(&project.name, &template, model.as_ref(), Some(config.device.preferred))?
         .with_api(SERVER_FILES.iter().all(|path| project.dir.join(path).is_file()))
         .with_thresholds(Some(shortest(config.thresholds.confidence)), Some(shortest(config.thresholds.iou)))?;
     if let Some(description) = &project.description {

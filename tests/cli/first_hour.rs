@@ -185,34 +185,11 @@ fn next_hints_skip_what_is_already_done() {
 }
 
 fn assert_svg_renders_readably(svg_path: &Path) {
-    let svg = std::fs::read(svg_path).unwrap();
-    let mut options = resvg::usvg::Options::default();
-    options.fontdb_mut().load_system_fonts();
-    assert!(!options.fontdb.is_empty(), "no font on this machine to render the chart's text with");
-    let tree = resvg::usvg::Tree::from_data(&svg, &options).expect("a valid SVG");
-    let size = tree.size();
-    assert!(size.width() >= 480.0, "wide enough to read: {} px", size.width());
-    let canvas = resvg::tiny_skia::Rect::from_xywh(0.0, 0.0, size.width(), size.height()).unwrap();
-    // Every text is laid out inside the canvas: no clipped title, legend or axis label.
-    let mut texts = Vec::new();
-    collect_texts(tree.root(), &mut texts);
-    let all: String = texts.iter().map(|(text, _)| text.as_str()).collect::<Vec<_>>().join(" | ");
+    let (all, png) = chart_texts_inside_canvas(svg_path);
     for needle in ["latency", "p50", "p99", "ms", "cpu"] {
         assert!(all.contains(needle), "`{needle}` in the chart's text: {all}");
     }
-    for (text, bounds) in &texts {
-        assert!(
-            bounds.left() >= canvas.left()
-                && bounds.top() >= canvas.top()
-                && bounds.right() <= canvas.right()
-                && bounds.bottom() <= canvas.bottom(),
-            "`{text}` is clipped: {bounds:?} outside {canvas:?}"
-        );
-    }
     // Rendered, it draws something in the title band and beside the bars (the legend).
-    let mut pixmap = resvg::tiny_skia::Pixmap::new(size.width().ceil() as u32, size.height().ceil() as u32).unwrap();
-    resvg::render(&tree, resvg::tiny_skia::Transform::default(), &mut pixmap.as_mut());
-    let png = pixmap.encode_png().unwrap();
     let image = image::load_from_memory(&png).unwrap().to_rgba8();
     let inked = |rows: std::ops::Range<u32>| {
         rows.flat_map(|y| (0..image.width()).map(move |x| (x, y)))
@@ -221,19 +198,6 @@ fn assert_svg_renders_readably(svg_path: &Path) {
     };
     assert!(inked(0..30) > 100, "the title is drawn");
     std::fs::write(svg_path.with_extension("png"), png).unwrap();
-}
-
-fn collect_texts(group: &resvg::usvg::Group, texts: &mut Vec<(String, resvg::tiny_skia::Rect)>) {
-    for node in group.children() {
-        match node {
-            resvg::usvg::Node::Group(group) => collect_texts(group, texts),
-            resvg::usvg::Node::Text(text) => {
-                let content: String = text.chunks().iter().map(resvg::usvg::TextChunk::text).collect();
-                texts.push((content, text.abs_bounding_box()));
-            }
-            _ => {}
-        }
-    }
 }
 
 // Bug 7: the chart is wide enough, with title, legend and axis units inside the canvas.

@@ -13,6 +13,7 @@ mod examples;
 mod fallback;
 mod first_hour;
 mod golden;
+mod gpu_check;
 mod hostile;
 mod init;
 mod inspect;
@@ -23,6 +24,7 @@ mod readme;
 mod signing;
 mod tasks;
 mod tracking;
+mod val;
 mod validate;
 #[cfg(feature = "video")]
 mod video;

@@ -84,6 +84,37 @@ fn each_broken_rule_is_caught_with_its_message() {
         "config.syntax",
         "did you mean `confidence`?",
     );
+    // Batches of 4 from the server, which neither setting below can take.
+    let batches_of_four = |project: &Path| {
+        edit_config(project, "strict_device: false", "strict_device: false\nserver: {batching: {max_batch_size: 4}}");
+    };
+    assert_caught(
+        "trt-batch-below-server",
+        |project| {
+            edit_config(project, "    max_batch: 8", "    max_batch: 2");
+            batches_of_four(project);
+        },
+        "error",
+        "config.invalid",
+        "device.tensorrt.max_batch (2) is below server.batching.max_batch_size (4)",
+    );
+    assert_caught(
+        "cuda-graph-with-batches",
+        |project| {
+            edit_config(project, "    cuda_graph: false", "    cuda_graph: true");
+            batches_of_four(project);
+        },
+        "error",
+        "config.invalid",
+        "device.cuda.cuda_graph replays one input shape",
+    );
+    assert_caught(
+        "trt-unknown-option",
+        |project| edit_config(project, "    fp16: false", "    fp61: false"),
+        "error",
+        "config.syntax",
+        "did you mean `fp16`?",
+    );
     assert_caught(
         "label-count",
         |project| edit_config(project, "  - \"FEMALE_GENITALIA_COVERED\"\n", ""),

@@ -149,7 +149,7 @@ fn generated_config_is_valid_for_the_runtime() {
     assert_eq!(config.inferx.template, "yolo");
     let (_guard, openvino) = generate("yolo_openvino", "ov-check", &[]);
     let config = inferx_runtime::ProjectConfig::load(&openvino.join("inferx.yaml")).unwrap();
-    assert_eq!(config.device, inferx_runtime::Device::OpenVino);
+    assert_eq!(config.device.preferred, inferx_runtime::Device::OpenVino);
 }
 
 #[test]

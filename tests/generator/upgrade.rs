@@ -96,14 +96,22 @@ fn without_a_record_every_differing_file_counts_as_edited_until_forced() {
     for (path, contents) in &fresh {
         match before.get(path) {
             // The config counts as edited too, but loses the keys its task does not read
-            // (older versions wrote every key for every task) with no change of meaning.
+            // (older versions wrote every key for every task) and has its one-line `device:`
+            // made a section, with no change of meaning.
             Some(old) if path == "inferx.yaml" => {
                 let (old, now) = (String::from_utf8_lossy(old), String::from_utf8_lossy(&after[path]));
                 assert!(old.contains("crop_fraction:") && !now.contains("crop_fraction:"), "{now}");
-                assert!(now.lines().all(|line| old.lines().any(|kept| kept == line)), "only lines dropped:\n{now}");
+                let device = old.lines().find_map(|line| line.strip_prefix("device: ")).expect("the one-line form");
+                assert!(now.contains(&format!("device:\n  use: {device}\n")), "{now}");
+                let moved = |line: &str| line == "device:" || line == format!("  use: {device}");
+                assert!(
+                    now.lines().all(|line| moved(line) || old.lines().any(|kept| kept == line)),
+                    "only lines dropped, and `device:` made a section:\n{now}"
+                );
                 let meaning = |text: &str| inferx_runtime::ProjectConfig::parse(text).unwrap().normalized();
                 assert_eq!(meaning(&now), meaning(&old), "the same config");
                 assert!(said.contains("inferx.yaml: you edited it: kept, less input.crop_fraction"), "{said}");
+                assert!(said.contains("`device:` as a section"), "{said}");
             }
             Some(old) if old != contents && path != RECORD => {
                 assert_eq!(&after[path], old, "`{path}` is kept");

@@ -8,6 +8,7 @@
 mod support;
 
 mod classification;
+mod evaluation;
 mod files;
 mod fixed_dimensions;
 mod fuzz_corpus;

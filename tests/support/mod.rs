@@ -377,3 +377,46 @@ pub const BAD_VIDEOS: [(&str, &str); 4] = [
     ("audio_only.mp4", "the file has no video stream (only audio)"),
     ("unknown_codec.mkv", "its video codec is unknown to this FFmpeg build"),
 ];
+
+/// An SVG chart laid out with the system fonts: every text lies inside the canvas (no clipped
+/// title, legend or axis label), and the chart is at least 480 px wide. Returns its texts
+/// joined by ` | ` and the chart rendered as PNG.
+pub fn chart_texts_inside_canvas(svg_path: &Path) -> (String, Vec<u8>) {
+    let svg = std::fs::read(svg_path).unwrap_or_else(|error| panic!("`{}`: {error}", svg_path.display()));
+    let mut options = resvg::usvg::Options::default();
+    options.fontdb_mut().load_system_fonts();
+    assert!(!options.fontdb.is_empty(), "no font on this machine to render the chart's text with");
+    let tree = resvg::usvg::Tree::from_data(&svg, &options).expect("a valid SVG");
+    let size = tree.size();
+    assert!(size.width() >= 480.0, "wide enough to read: {} px", size.width());
+    let canvas = resvg::tiny_skia::Rect::from_xywh(0.0, 0.0, size.width(), size.height()).unwrap();
+    let mut texts = Vec::new();
+    collect_texts(tree.root(), &mut texts);
+    for (text, bounds) in &texts {
+        assert!(
+            bounds.left() >= canvas.left()
+                && bounds.top() >= canvas.top()
+                && bounds.right() <= canvas.right()
+                && bounds.bottom() <= canvas.bottom(),
+            "`{text}` is clipped in `{}`: {bounds:?} outside {canvas:?}",
+            svg_path.display()
+        );
+    }
+    let mut pixmap = resvg::tiny_skia::Pixmap::new(size.width().ceil() as u32, size.height().ceil() as u32).unwrap();
+    resvg::render(&tree, resvg::tiny_skia::Transform::default(), &mut pixmap.as_mut());
+    let all = texts.iter().map(|(text, _)| text.as_str()).collect::<Vec<_>>().join(" | ");
+    (all, pixmap.encode_png().unwrap())
+}
+
+fn collect_texts(group: &resvg::usvg::Group, texts: &mut Vec<(String, resvg::tiny_skia::Rect)>) {
+    for node in group.children() {
+        match node {
+            resvg::usvg::Node::Group(group) => collect_texts(group, texts),
+            resvg::usvg::Node::Text(text) => {
+                let content: String = text.chunks().iter().map(resvg::usvg::TextChunk::text).collect();
+                texts.push((content, text.abs_bounding_box()));
+            }
+            _ => {}
+        }
+    }
+}

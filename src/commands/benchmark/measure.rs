@@ -8,10 +8,12 @@ use std::{
 };
 
 use inferx_runtime::{
-    image::DynamicImage, library, preprocess::PreprocessConfig, Device, Error as RuntimeError, Pipeline,
-    PipelineOptions, SessionOptions, TaskKind,
+    image::DynamicImage, library, preprocess::PreprocessConfig, session::providers::TensorRtOptions, Device,
+    Error as RuntimeError, GraphCache, Pipeline, PipelineOptions, SessionOptions, TaskKind,
 };
 use serde::{Deserialize, Serialize};
+
+use crate::chart::{self, escape, round_step};
 
 /// One configuration to measure.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,10 +61,18 @@ pub struct Split {
 pub struct ColdStart {
     /// Loading ONNX Runtime (0 after the first configuration: it loads once per process).
     pub library_ms: f64,
-    /// Creating the session.
+    /// Creating the session with nothing cached: the cold start of a first deployment.
     pub session_ms: f64,
     /// The first run.
     pub first_run_ms: f64,
+    /// Which compiled-model cache the provider keeps between starts: `optimized graph` (the
+    /// CPU), `tensorrt engines`; none for providers without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<String>,
+    /// Creating the session again from the cache the first creation filled: the cold start of
+    /// every later start (a restart, a new replica on the same volume).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_session_ms: Option<f64>,
 }
 
 /// The result of one configuration.
@@ -218,6 +228,11 @@ pub fn measure(plan: &BenchPlan, config: &BenchConfig, device: Device, on_run: &
     }
     let library_ms = if first_load { library_started.elapsed().as_secs_f64() * 1e3 } else { 0.0 };
     let input = plan.project_input.clone().filter(|input| input.width == config.size);
+    // A cache of this run's own: the first session starts cold, the second from what it saved.
+    let cache = match tempfile::Builder::new().prefix("inferx-benchmark-").tempdir() {
+        Ok(cache) => cache,
+        Err(error) => return skipped(format!("no temporary folder for the cold-start cache: {error}")),
+    };
     let options = PipelineOptions {
         task: plan.task,
         input_size: if input.is_some() { None } else { Some(config.size) },
@@ -227,12 +242,18 @@ pub fn measure(plan: &BenchPlan, config: &BenchConfig, device: Device, on_run: &
             // A device that is not there is reported as skipped, never measured as CPU.
             strict_device: device != Device::Auto && device != Device::Cpu,
             intra_threads: plan.threads,
+            optimized_cache: Some(cache.path().join("graphs")),
+            tensorrt_cache: Some(cache.path().join("trt-cache")),
+            tensorrt: TensorRtOptions {
+                max_batch: TensorRtOptions::default().max_batch.max(config.batch as u32),
+                ..TensorRtOptions::default()
+            },
             ..SessionOptions::default()
         },
         ..PipelineOptions::default()
     };
     let session_started = Instant::now();
-    let pipeline = match Pipeline::load(&plan.model, options) {
+    let pipeline = match Pipeline::load(&plan.model, options.clone()) {
         Ok(pipeline) => pipeline,
         Err(RuntimeError::DeviceUnavailable { device, reason }) => {
             return skipped(format!("{device} is not usable here: {reason}"))
@@ -304,15 +325,30 @@ pub fn measure(plan: &BenchPlan, config: &BenchConfig, device: Device, on_run: &
     }
     let latency = latency(samples);
     let runs = plan.iterations.max(1) as f64;
+    let device_used = pipeline.engine().device();
+    let peak_rss_mib = peak_rss_mib();
+    let cache_kind = match (pipeline.engine().graph_cache(), device_used) {
+        (GraphCache::Off, _) => None,
+        (_, Device::TensorRt(_)) => Some("tensorrt engines".to_string()),
+        _ => Some("optimized graph".to_string()),
+    };
+    // The same creation again, now from the cache the first one filled.
+    drop(pipeline);
+    let warm_session_ms = cache_kind.as_ref().and_then(|_| {
+        let started = Instant::now();
+        let warm = Pipeline::load(&plan.model, options).ok()?;
+        let took = started.elapsed().as_secs_f64() * 1e3;
+        (warm.engine().graph_cache() == GraphCache::Loaded).then_some(took)
+    });
     BenchResult {
         config: config.clone(),
         status: "measured".to_string(),
         reason: None,
-        device_used: Some(pipeline.engine().device().to_string()),
-        cold_start: Some(ColdStart { library_ms, session_ms, first_run_ms }),
+        device_used: Some(device_used.to_string()),
+        cold_start: Some(ColdStart { library_ms, session_ms, first_run_ms, cache: cache_kind, warm_session_ms }),
         throughput: Some(config.batch as f64 * 1e3 / latency.mean.max(1e-9)),
         latency_ms: Some(latency),
-        peak_rss_mib: peak_rss_mib(),
+        peak_rss_mib,
         split_ms: plan.e2e_image.as_ref().map(|_| Split {
             decode: split.decode / runs,
             preprocess: split.preprocess / runs,
@@ -348,6 +384,7 @@ fn rows(report: &BenchReport) -> Vec<Vec<String>> {
                 result.config.size.to_string(),
                 if result.config.e2e { "e2e" } else { "model" }.to_string(),
                 fixed(result.cold_start.as_ref().map(|cold| cold.session_ms + cold.first_run_ms)),
+                fixed(result.cold_start.as_ref().and_then(|cold| Some(cold.warm_session_ms? + cold.first_run_ms))),
                 fixed(latency.map(|latency| latency.p50)),
                 fixed(latency.map(|latency| latency.p95)),
                 fixed(latency.map(|latency| latency.p99)),
@@ -359,8 +396,30 @@ fn rows(report: &BenchReport) -> Vec<Vec<String>> {
         .collect()
 }
 
-const HEADERS: [&str; 11] =
-    ["device", "batch", "size", "mode", "cold ms", "p50 ms", "p95 ms", "p99 ms", "img/s", "peak MiB", "status"];
+const HEADERS: [&str; 12] = [
+    "device", "batch", "size", "mode", "cold ms", "warm ms", "p50 ms", "p95 ms", "p99 ms", "img/s", "peak MiB",
+    "status",
+];
+
+/// What the report says of the compiled-model caches behind "cold ms" (nothing cached) and
+/// "warm ms" (the cache the first start filled): the optimised graph on the CPU, TensorRT's
+/// engines, and TensorRT as not applicable where no configuration ran on it.
+pub fn cache_note(report: &BenchReport) -> String {
+    let mut kinds: Vec<&str> =
+        report.results.iter().filter_map(|result| result.cold_start.as_ref()?.cache.as_deref()).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let mut note = format!(
+        "cold ms: session creation with nothing cached, plus the first run; warm ms: the same from the cache the first start filled ({})",
+        if kinds.is_empty() { "none here".to_string() } else { kinds.join(", ") }
+    );
+    if !kinds.contains(&"tensorrt engines") {
+        note.push_str(
+            "; TensorRT's engine cache: not applicable (nothing ran on TensorRT; `--device tensorrt` on an NVIDIA GPU)",
+        );
+    }
+    note
+}
 
 /// A plain-text table.
 pub fn to_table(report: &BenchReport) -> String {
@@ -412,22 +471,11 @@ pub fn to_svg(report: &BenchReport) -> String {
     let width = left + plot_width + right;
     let base = top + height;
     let y = |ms: f64| base - height * ms / axis_max;
-    // About 7 px a character at 12 px: the model's name is cut to what the width holds.
+    // The model's name, cut to what the width holds.
     let model = std::path::Path::new(&report.model)
         .file_name()
         .map_or(report.model.clone(), |name| name.to_string_lossy().into_owned());
-    let room = ((width - 32.0) / 7.0) as usize;
-    let model = if model.chars().count() > room {
-        format!("{}…", model.chars().take(room.saturating_sub(1)).collect::<String>())
-    } else {
-        model
-    };
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{:.0}\" viewBox=\"0 0 {width:.0} {:.0}\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n<text x=\"16\" y=\"26\" font-size=\"16\" font-weight=\"bold\">Latency per run</text>\n<text x=\"16\" y=\"46\" fill=\"#444\">{}</text>\n",
-        base + 56.0,
-        base + 56.0,
-        escape(&model),
-    );
+    let mut svg = chart::open(width, base + 56.0, "Latency per run", &model);
     // The legend, under the title.
     svg.push_str(
         "<rect x=\"16\" y=\"58\" width=\"14\" height=\"10\" fill=\"#4c78a8\"/><text x=\"36\" y=\"68\">p50 (bar)</text>\n<line x1=\"120\" y1=\"63\" x2=\"134\" y2=\"63\" stroke=\"#e45756\" stroke-width=\"2\"/><text x=\"140\" y=\"68\">p99 (tick)</text>\n");
@@ -482,29 +530,6 @@ pub fn to_svg(report: &BenchReport) -> String {
     }
     svg.push_str("</svg>\n");
     svg
-}
-
-/// A round axis step near `rough`: 1, 2 or 5 times a power of ten.
-fn round_step(rough: f64) -> f64 {
-    if rough <= 0.0 || !rough.is_finite() {
-        return 1.0;
-    }
-    let power = 10f64.powf(rough.log10().floor());
-    let fraction = rough / power;
-    let nice = if fraction <= 1.0 {
-        1.0
-    } else if fraction <= 2.0 {
-        2.0
-    } else if fraction <= 5.0 {
-        5.0
-    } else {
-        10.0
-    };
-    nice * power
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// A configuration that got slower than the baseline allows.
@@ -573,14 +598,6 @@ pub fn append_history(path: &Path, report: &BenchReport) -> std::io::Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn axis_steps_are_round() {
-        assert_eq!(round_step(3.2), 5.0);
-        assert_eq!(round_step(12.0), 20.0);
-        assert_eq!(round_step(0.07), 0.1);
-        assert_eq!(round_step(0.0), 1.0);
-    }
 
     #[test]
     fn one_configuration_still_gives_a_readable_chart() {

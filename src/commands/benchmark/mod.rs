@@ -87,6 +87,9 @@ pub(crate) fn run(args: BenchmarkArgs, printer: &Printer) -> anyhow::Result<Exit
         measure::to_table(&report)
     };
     printer.out(text.trim_end())?;
+    if !args.json {
+        printer.status(measure::cache_note(&report));
+    }
     if let Some(path) = &args.plot {
         std::fs::write(path, measure::to_svg(&report))
             .with_context(|| format!("could not write `{}`", path.display()))?;

@@ -192,4 +192,20 @@ containers:
     securityContext:
       {{- toYaml . | nindent 6 }}
     {{- end }}
+    {{- if $values.tensorrtCache.enabled }}
+    volumeMounts:
+      - name: trt-cache
+        mountPath: /app/.inferx/trt-cache
+    {{- end }}
+{{- if $values.tensorrtCache.enabled }}
+volumes:
+  - name: trt-cache
+    {{- if $values.tensorrtCache.existingClaim }}
+    persistentVolumeClaim:
+      claimName: {{ $values.tensorrtCache.existingClaim }}
+    {{- else }}
+    emptyDir:
+      sizeLimit: {{ $values.tensorrtCache.sizeLimit }}
+    {{- end }}
+{{- end }}
 {{- end }}

@@ -1,0 +1,292 @@
+//! What `inferx val` prints: a table per class, or JSON (`--json`), and the speed.
+
+use std::{collections::HashSet, time::Duration};
+
+use inferx_runtime::{
+    evaluation::{
+        classification::ClassificationTally,
+        detection::{recall_points, CocoEvaluation, CocoStats, GroundTruthBox},
+    },
+    results::Timings,
+};
+use serde::Serialize;
+
+use crate::output::{table, Printer};
+
+/// Mean stage times per image and the rate of the whole run.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub(crate) struct Speed {
+    pub decode: f64,
+    pub preprocess: f64,
+    pub inference: f64,
+    pub postprocess: f64,
+    #[serde(skip)]
+    images: usize,
+    #[serde(skip)]
+    pub images_per_second: f64,
+    #[serde(skip)]
+    seconds: f64,
+}
+
+impl Speed {
+    pub fn add(&mut self, timings: &Timings) {
+        self.decode += timings.decode_ms;
+        self.preprocess += timings.preprocess_ms;
+        self.inference += timings.inference_ms;
+        self.postprocess += timings.postprocess_ms;
+        self.images += 1;
+    }
+
+    /// Sums become means; the rate is images over the wall time of the run.
+    pub fn finish(&mut self, elapsed: Duration) {
+        let count = self.images.max(1) as f64;
+        for value in [&mut self.decode, &mut self.preprocess, &mut self.inference, &mut self.postprocess] {
+            *value /= count;
+        }
+        self.seconds = elapsed.as_secs_f64();
+        self.images_per_second = self.images as f64 / self.seconds.max(1e-9);
+    }
+
+    fn line(&self) -> String {
+        format!(
+            "{} in {:.1} s ({:.1} images/s) · per image: decode {:.1} ms, preprocess {:.1} ms, inference {:.1} ms, postprocess {:.1} ms",
+            images(self.images),
+            self.seconds,
+            self.images_per_second,
+            self.decode,
+            self.preprocess,
+            self.inference,
+            self.postprocess
+        )
+    }
+}
+
+/// `1 image`, `2 images`.
+pub(crate) fn images(count: usize) -> String {
+    format!("{count} image{}", if count == 1 { "" } else { "s" })
+}
+
+/// The lines under a report's table: the speed, and what `--skip-bad` left out.
+fn print_footer(speed: &Speed, skipped: usize, printer: &Printer) {
+    printer.status(speed.line());
+    if skipped > 0 {
+        printer.status(format!("{} left out (--skip-bad)", images(skipped)));
+    }
+}
+
+/// One class of a detection report.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct DetectionClass {
+    /// The class index (YOLO data) or category id (COCO data).
+    pub class_id: u64,
+    pub label: String,
+    /// Images with at least one box of the class.
+    pub images: usize,
+    /// Boxes of the class (crowd boxes left out).
+    pub instances: usize,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    /// The confidence of the best F1, where precision and recall are read.
+    pub confidence: f64,
+    pub map50: f64,
+    pub map50_95: f64,
+    /// Interpolated precision at IoU 0.50 at each of COCO's 101 recall points (`--plots`).
+    #[serde(skip)]
+    pub precision_curve: Vec<f64>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct DetectionMetrics {
+    pub map50_95: f64,
+    pub map50: f64,
+    pub precision: f64,
+    pub recall: f64,
+}
+
+/// `inferx val --json` for a detector.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct DetectionReport {
+    pub task: &'static str,
+    pub images: usize,
+    /// Images left out by `--skip-bad`.
+    pub skipped: usize,
+    pub metrics: DetectionMetrics,
+    /// pycocotools' twelve summary numbers.
+    pub coco: CocoStats,
+    pub per_class: Vec<DetectionClass>,
+    pub speed_ms: Speed,
+    pub images_per_second: f64,
+}
+
+impl DetectionReport {
+    pub fn new(
+        evaluation: &CocoEvaluation,
+        categories: &[(u64, String)],
+        truths: &[GroundTruthBox],
+        images: usize,
+        skipped: usize,
+        speed: Speed,
+    ) -> DetectionReport {
+        let (precision, recall) = evaluation.mean_precision_recall();
+        let per_class = evaluation
+            .categories
+            .iter()
+            .filter(|class| class.ground_truth > 0)
+            .map(|class| {
+                let label = categories
+                    .iter()
+                    .find(|(id, _)| *id == class.category)
+                    .map_or_else(String::new, |(_, name)| name.clone());
+                let images: HashSet<usize> = truths
+                    .iter()
+                    .filter(|truth| truth.category == class.category && !truth.crowd)
+                    .map(|truth| truth.image)
+                    .collect();
+                DetectionClass {
+                    class_id: class.category,
+                    label,
+                    images: images.len(),
+                    instances: class.ground_truth,
+                    precision: class.precision,
+                    recall: class.recall,
+                    f1: class.f1,
+                    confidence: class.confidence,
+                    map50: class.ap50.unwrap_or(0.0),
+                    map50_95: class.ap50_95.unwrap_or(0.0),
+                    precision_curve: class.precision_curve.clone(),
+                }
+            })
+            .collect();
+        // Without any ground truth pycocotools reports -1; 0 reads better and means the same.
+        let measured = |value: f64| value.max(0.0);
+        DetectionReport {
+            task: "detection",
+            images,
+            skipped,
+            metrics: DetectionMetrics {
+                map50_95: measured(evaluation.stats.map50_95),
+                map50: measured(evaluation.stats.map50),
+                precision,
+                recall,
+            },
+            coco: evaluation.stats,
+            per_class,
+            speed_ms: speed,
+            images_per_second: speed.images_per_second,
+        }
+    }
+
+    /// COCO's recall points, the x axis of the precision curves.
+    pub fn recall_points() -> Vec<f64> {
+        recall_points()
+    }
+
+    pub fn print(&self, json: bool, printer: &Printer) -> anyhow::Result<()> {
+        if json {
+            printer.out(serde_json::to_string_pretty(self)?)?;
+            return Ok(());
+        }
+        let number = |value: f64| format!("{value:.3}");
+        let instances: usize = self.per_class.iter().map(|class| class.instances).sum();
+        let mut rows = vec![vec![
+            "all".to_string(),
+            self.images.to_string(),
+            instances.to_string(),
+            number(self.metrics.precision),
+            number(self.metrics.recall),
+            number(self.metrics.map50),
+            number(self.metrics.map50_95),
+        ]];
+        rows.extend(self.per_class.iter().map(|class| {
+            vec![
+                class.label.clone(),
+                class.images.to_string(),
+                class.instances.to_string(),
+                number(class.precision),
+                number(class.recall),
+                number(class.map50),
+                number(class.map50_95),
+            ]
+        }));
+        printer.out(table(&["class", "images", "instances", "P", "R", "mAP50", "mAP50-95"], &rows))?;
+        print_footer(&self.speed_ms, self.skipped, printer);
+        Ok(())
+    }
+}
+
+/// One class of a classification report.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct ClassificationClass {
+    pub class_id: usize,
+    pub label: String,
+    pub images: u64,
+    /// Share of the class's images whose best class is it.
+    pub accuracy: f64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct ClassificationMetrics {
+    pub top1: f64,
+    pub top5: f64,
+}
+
+/// `inferx val --json` for a classifier.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct ClassificationReport {
+    pub task: &'static str,
+    pub images: u64,
+    pub skipped: usize,
+    pub metrics: ClassificationMetrics,
+    pub per_class: Vec<ClassificationClass>,
+    /// `[true class][predicted class]` counts, in `per_class` order.
+    pub confusion: Vec<Vec<u64>>,
+    pub speed_ms: Speed,
+    pub images_per_second: f64,
+}
+
+impl ClassificationReport {
+    pub fn new(tally: &ClassificationTally, classes: &[String], skipped: usize, speed: Speed) -> ClassificationReport {
+        let per_class = tally
+            .per_class()
+            .into_iter()
+            .zip(classes)
+            .enumerate()
+            .map(|(class_id, ((images, accuracy), label))| ClassificationClass {
+                class_id,
+                label: label.clone(),
+                images,
+                accuracy,
+            })
+            .collect();
+        ClassificationReport {
+            task: "classification",
+            images: tally.images(),
+            skipped,
+            metrics: ClassificationMetrics { top1: tally.top1(), top5: tally.top5() },
+            per_class,
+            confusion: tally.confusion().to_vec(),
+            speed_ms: speed,
+            images_per_second: speed.images_per_second,
+        }
+    }
+
+    pub fn print(&self, json: bool, printer: &Printer) -> anyhow::Result<()> {
+        if json {
+            printer.out(serde_json::to_string_pretty(self)?)?;
+            return Ok(());
+        }
+        let mut rows = vec![vec![
+            "all".to_string(),
+            self.images.to_string(),
+            format!("{:.3}", self.metrics.top1),
+            format!("{:.3}", self.metrics.top5),
+        ]];
+        rows.extend(self.per_class.iter().map(|class| {
+            vec![class.label.clone(), class.images.to_string(), format!("{:.3}", class.accuracy), String::new()]
+        }));
+        printer.out(table(&["class", "images", "top-1", "top-5"], &rows))?;
+        print_footer(&self.speed_ms, self.skipped, printer);
+        Ok(())
+    }
+}
