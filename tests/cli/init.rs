@@ -73,6 +73,8 @@ fn the_wizard_walked_with_keystrokes_equals_the_yes_flags() {
     session.send_line("0.4").unwrap();
     session.exp_string("NMS IoU threshold").unwrap();
     press(&mut session, "\r"); // the task's default
+    session.exp_string("Read video files").unwrap();
+    press(&mut session, "\r"); // no (the default)
     session.exp_string("Add the HTTP server").unwrap();
     press(&mut session, "y\r");
     session.exp_string("Add Docker").unwrap();
@@ -167,13 +169,14 @@ fn without_a_terminal_it_fails_at_once_pointing_to_yes() {
 
 /// Walks the wizard (no model, the defaults) up to the prompt that shows `prompt`.
 fn up_to(session: &mut PtySession, prompt: &str) {
-    let steps: [(&str, &str); 6] = [
+    let steps: [(&str, &str); 7] = [
         ("Project name", "walked-app\r"),
         ("ONNX model file", "\r"),
         ("Template", "\r"),
         ("Device", "\r"),
         ("Score threshold", "\r"),
         ("NMS IoU threshold", "\r"),
+        ("Read video files", "\r"),
     ];
     for (shown, answer) in steps {
         session.exp_string(shown).unwrap();
@@ -216,7 +219,7 @@ fn a_rejected_name_stays_editable() {
     press(&mut session, "\x7f\r");
     session.exp_string("ONNX model file").unwrap();
     press(&mut session, "\r");
-    for prompt in ["Template", "Device", "Score threshold", "NMS IoU threshold"] {
+    for prompt in ["Template", "Device", "Score threshold", "NMS IoU threshold", "Read video files"] {
         session.exp_string(prompt).unwrap();
         press(&mut session, "\r");
     }
