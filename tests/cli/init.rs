@@ -74,7 +74,7 @@ fn the_wizard_walked_with_keystrokes_equals_the_yes_flags() {
     session.exp_string("NMS IoU threshold").unwrap();
     press(&mut session, "\r"); // the task's default
     session.exp_string("Read video files").unwrap();
-    press(&mut session, "\r"); // no (the default)
+    press(&mut session, "y\r");
     session.exp_string("Add the HTTP server").unwrap();
     press(&mut session, "y\r");
     session.exp_string("Add Docker").unwrap();
@@ -87,7 +87,8 @@ fn the_wizard_walked_with_keystrokes_equals_the_yes_flags() {
 
     let flags = temp_dir();
     inferx()
-        .args(["init", "--yes", "--name", "wizard-app", "--confidence", "0.4", "--api", "--docker", "--skip-runtime"])
+        .args(["init", "--yes", "--name", "wizard-app", "--confidence", "0.4", "--api", "--docker", "--video"])
+        .arg("--skip-runtime")
         .arg("--model")
         .arg(detector())
         .arg("--dir")
@@ -102,6 +103,10 @@ fn the_wizard_walked_with_keystrokes_equals_the_yes_flags() {
     assert!(asked.contains_key("Dockerfile") && asked.contains_key("src/server.rs"));
     let config = String::from_utf8(asked["inferx.yaml"].clone()).unwrap();
     assert!(config.contains("confidence: 0.4"), "{config}");
+    // Video files: the runtime's feature, and FFmpeg in the image.
+    let manifest = String::from_utf8(asked["Cargo.toml"].clone()).unwrap();
+    assert!(manifest.contains(r#"features = ["logging", "video", "server"]"#), "{manifest}");
+    assert!(String::from_utf8_lossy(&asked["Dockerfile"]).contains("libavcodec-dev"));
     // Only the project: no staging folder left beside it.
     assert_eq!(std::fs::read_dir(interactive.path()).unwrap().count(), 1);
 }
