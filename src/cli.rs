@@ -400,6 +400,10 @@ pub struct ApiArgs {
     /// With --name: the device the project prefers.
     #[arg(long, requires = "name")]
     pub device: Option<Device>,
+    /// With --name: `predict` reads video files too (detection templates; FFmpeg's libraries
+    /// to build). A project keeps the choice it was generated with.
+    #[arg(long, requires = "name")]
+    pub video: bool,
     /// Replace files you edited (a new project: replace a non-empty folder).
     #[arg(long)]
     pub force: bool,

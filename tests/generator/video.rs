@@ -7,18 +7,6 @@ use std::path::Path;
 
 use crate::{docker::check_deploy, support::*};
 
-fn generate_video_project(dir: &Path, name: &str, flags: &[&str]) -> std::path::PathBuf {
-    inferx()
-        .args(["template", "yolo", "--name", name, "--video", "--dir"])
-        .arg(dir)
-        .arg("--model")
-        .arg(detector())
-        .args(flags)
-        .assert()
-        .success();
-    dir.join(name)
-}
-
 fn read(project: &Path, path: &str) -> String {
     std::fs::read_to_string(project.join(path)).unwrap()
 }
@@ -26,7 +14,7 @@ fn read(project: &Path, path: &str) -> String {
 #[test]
 fn api_upgrade_and_docker_keep_video_and_its_dockerfile_carries_ffmpeg_and_passes_the_linters() {
     let dir = temp_dir();
-    let project = generate_video_project(dir.path(), "clip-api", &[]);
+    let project = generate_yolo(dir.path(), "clip-api", &["--video"]);
     assert!(read(&project, "Cargo.toml").contains(r#"features = ["logging", "video"]"#));
     assert!(read(&project, "src/main.rs").contains("fn predict_video("));
     assert!(read(&project, "README.md").contains("## Video files"));
@@ -57,6 +45,20 @@ fn api_upgrade_and_docker_keep_video_and_its_dockerfile_carries_ffmpeg_and_passe
         insta::assert_snapshot!("docker_video", dockerfile);
     });
     check_deploy(&project, false);
+    // The CUDA image (Ubuntu) takes the same libraries, built on Debian 12 as the binary is.
+    inferx().args(["docker", "--gpu", "--skip-runtime"]).arg(&project).assert().success();
+    assert!(read(&project, "Dockerfile").contains("COPY --from=builder --chmod=0555 /out/lib/ /usr/lib/"));
+    check_deploy(&project, true);
+
+    // `inferx api --name` generates the same project in one step.
+    inferx()
+        .args(["api", "--name", "clip-api", "--video", "--no-git", "--dir"])
+        .arg(dir.path().join("again"))
+        .arg("--model")
+        .arg(detector())
+        .assert()
+        .success();
+    assert_eq!(read(&dir.path().join("again/clip-api"), "src/main.rs"), main);
 
     // Without video, the image stays as it was: no FFmpeg.
     let plain = crate::docker::api_project(dir.path(), "plain-api");
