@@ -316,6 +316,11 @@ pub struct TemplateArgs {
     /// Include the HTTP server (`serve`, `src/server.rs`).
     #[arg(long)]
     pub api: bool,
+    /// `predict` reads video files too (mp4, mkv, webm, avi, mov: JSON Lines per frame, an
+    /// annotated MP4 with --save); detection templates only. The project then builds with
+    /// FFmpeg's development libraries and libclang, and its image carries FFmpeg's libraries.
+    #[arg(long)]
+    pub video: bool,
     /// Score threshold written to inferx.yaml (default: the task's).
     #[arg(long)]
     pub confidence: Option<f64>,
@@ -357,6 +362,9 @@ pub struct InitArgs {
     /// Include the HTTP server.
     #[arg(long)]
     pub api: bool,
+    /// `predict` reads video files too (detection templates; needs FFmpeg's libraries to build).
+    #[arg(long)]
+    pub video: bool,
     /// Include the Dockerfile, compose file, Kubernetes manifests and Helm chart (and the server).
     #[arg(long)]
     pub docker: bool,
@@ -392,6 +400,10 @@ pub struct ApiArgs {
     /// With --name: the device the project prefers.
     #[arg(long, requires = "name")]
     pub device: Option<Device>,
+    /// With --name: `predict` reads video files too (detection templates; FFmpeg's libraries
+    /// to build). A project keeps the choice it was generated with.
+    #[arg(long, requires = "name")]
+    pub video: bool,
     /// Replace files you edited (a new project: replace a non-empty folder).
     #[arg(long)]
     pub force: bool,

@@ -45,6 +45,7 @@ struct Answers {
     iou: Option<f64>,
     api: bool,
     docker: bool,
+    video: bool,
 }
 
 pub(crate) fn run(args: InitArgs, printer: &Printer) -> anyhow::Result<()> {
@@ -178,6 +179,7 @@ fn from_flags(args: &InitArgs) -> anyhow::Result<Answers> {
         iou: args.iou,
         api: args.api || args.docker,
         docker: args.docker,
+        video: args.video,
     })
 }
 
@@ -264,6 +266,22 @@ fn ask(args: &InitArgs, dir: &Path, ctrl_c: &CtrlC) -> anyhow::Result<Option<Ans
         _ => args.iou,
     };
 
+    // Video files go through the detector: asked of detection templates only.
+    let video = if task == TaskKind::Detection {
+        ctrl_c.check()?;
+        let Some(video) = Confirm::with_theme(&theme)
+            .with_prompt("Read video files too (predict clip.mp4; builds with FFmpeg's libraries)?")
+            .default(args.video)
+            .wait_for_newline(true)
+            .interact_opt()?
+        else {
+            return Ok(None);
+        };
+        video
+    } else {
+        false
+    };
+
     ctrl_c.check()?;
     let Some(api) = Confirm::with_theme(&theme)
         .with_prompt("Add the HTTP server (serve, /predict, metrics, OIP v2)?")
@@ -289,7 +307,7 @@ fn ask(args: &InitArgs, dir: &Path, ctrl_c: &CtrlC) -> anyhow::Result<Option<Ans
         false
     };
 
-    let answers = Answers { name, model, template, device, confidence, iou, api, docker };
+    let answers = Answers { name, model, template, device, confidence, iou, api, docker, video };
     eprintln!("{}", summary(&answers, dir));
     ctrl_c.check()?;
     match Confirm::with_theme(&theme).with_prompt("Create it?").default(true).wait_for_newline(true).interact_opt()? {
@@ -333,7 +351,7 @@ fn ask_device(theme: &ColorfulTheme, given: Option<Device>) -> anyhow::Result<Op
 fn summary(answers: &Answers, dir: &Path) -> String {
     let optional = |value: Option<f64>| value.map_or("task default".to_string(), |value| value.to_string());
     format!(
-        "\n  project     {}\n  model       {}\n  template    {}\n  device      {}\n  confidence  {}\n  iou         {}\n  server      {}\n  deployment  {}\n",
+        "\n  project     {}\n  model       {}\n  template    {}\n  device      {}\n  confidence  {}\n  iou         {}\n  server      {}\n  deployment  {}\n  video       {}\n",
         dir.join(&answers.name).display(),
         answers.model.as_ref().map_or("none yet".to_string(), |path| path.display().to_string()),
         answers.template,
@@ -342,6 +360,7 @@ fn summary(answers: &Answers, dir: &Path) -> String {
         optional(answers.iou),
         if answers.api { "yes" } else { "no" },
         if answers.docker { "Dockerfile, compose, Kubernetes, Helm" } else { "no" },
+        if answers.video { "yes (FFmpeg's libraries)" } else { "no" },
     )
 }
 
@@ -366,6 +385,7 @@ fn create(answers: &Answers, dir: &Path, args: &InitArgs, printer: &Printer) -> 
         device: answers.device,
         force: false,
         api: answers.api,
+        video: answers.video,
         confidence: answers.confidence,
         iou: answers.iou,
     };
