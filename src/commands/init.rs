@@ -114,6 +114,13 @@ impl CtrlC {
     }
 }
 
+/// A yes/no question; `None` when it is cancelled (Esc or Ctrl-C). `y` then Enter answers this
+/// question alone: without `wait_for_newline`, the Enter answered the next one.
+fn ask_yes_no(theme: &ColorfulTheme, prompt: &str, default: bool, ctrl_c: &CtrlC) -> anyhow::Result<Option<bool>> {
+    ctrl_c.check()?;
+    Ok(Confirm::with_theme(theme).with_prompt(prompt).default(default).wait_for_newline(true).interact_opt()?)
+}
+
 /// Asks for a line of text until `check` accepts it. A rejected answer comes back as the
 /// editable text of the next try (dialoguer's own validation would erase it).
 fn ask_text(
@@ -268,13 +275,8 @@ fn ask(args: &InitArgs, dir: &Path, ctrl_c: &CtrlC) -> anyhow::Result<Option<Ans
 
     // Video files go through the detector: asked of detection templates only.
     let video = if task == TaskKind::Detection {
-        ctrl_c.check()?;
-        let Some(video) = Confirm::with_theme(&theme)
-            .with_prompt("Read video files too (predict clip.mp4; builds with FFmpeg's libraries)?")
-            .default(args.video)
-            .wait_for_newline(true)
-            .interact_opt()?
-        else {
+        let prompt = "Read video files too (predict clip.mp4; builds with FFmpeg's libraries)?";
+        let Some(video) = ask_yes_no(&theme, prompt, args.video, ctrl_c)? else {
             return Ok(None);
         };
         video
@@ -282,23 +284,12 @@ fn ask(args: &InitArgs, dir: &Path, ctrl_c: &CtrlC) -> anyhow::Result<Option<Ans
         false
     };
 
-    ctrl_c.check()?;
-    let Some(api) = Confirm::with_theme(&theme)
-        .with_prompt("Add the HTTP server (serve, /predict, metrics, OIP v2)?")
-        .default(args.api || args.docker)
-        // `y` then Enter answers this question alone; without it, the Enter answered the next.
-        .wait_for_newline(true)
-        .interact_opt()?
-    else {
+    let prompt = "Add the HTTP server (serve, /predict, metrics, OIP v2)?";
+    let Some(api) = ask_yes_no(&theme, prompt, args.api || args.docker, ctrl_c)? else {
         return Ok(None);
     };
     let docker = if api {
-        ctrl_c.check()?;
-        let Some(docker) = Confirm::with_theme(&theme)
-            .with_prompt("Add Docker, compose, Kubernetes and Helm files?")
-            .default(args.docker)
-            .wait_for_newline(true)
-            .interact_opt()?
+        let Some(docker) = ask_yes_no(&theme, "Add Docker, compose, Kubernetes and Helm files?", args.docker, ctrl_c)?
         else {
             return Ok(None);
         };
@@ -309,8 +300,7 @@ fn ask(args: &InitArgs, dir: &Path, ctrl_c: &CtrlC) -> anyhow::Result<Option<Ans
 
     let answers = Answers { name, model, template, device, confidence, iou, api, docker, video };
     eprintln!("{}", summary(&answers, dir));
-    ctrl_c.check()?;
-    match Confirm::with_theme(&theme).with_prompt("Create it?").default(true).wait_for_newline(true).interact_opt()? {
+    match ask_yes_no(&theme, "Create it?", true, ctrl_c)? {
         Some(true) => Ok(Some(answers)),
         _ => Ok(None),
     }
