@@ -41,7 +41,7 @@ import onnxruntime as ort
 
 sys.dont_write_bytecode = True  # keep bench/ free of __pycache__
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fastapi_server import preprocess  # noqa: E402  (same input as the baseline server)
+from yolo_detector import preprocess  # noqa: E402  (same input as the baseline server)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -82,7 +82,8 @@ pub struct DeviceArgs {
 pub struct RunArgs {
     /// The ONNX model; with `--config`, leave it out to use the project's `model.path`.
     pub model: PathBuf,
-    /// Images or folders of images.
+    /// Images or folders of images, or one video file (mp4, mkv, webm, avi, mov: one JSON
+    /// line per frame with `--json`; needs a build with the `video` feature).
     #[arg(required_unless_present = "config")]
     pub inputs: Vec<PathBuf>,
     /// Task; guessed from the model when omitted.
@@ -98,7 +99,7 @@ pub struct RunArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Write annotated images into this folder.
+    /// Write annotated images into this folder (for a video: one annotated H.264 MP4).
     #[arg(long, value_name = "OUT_DIR")]
     pub save: Option<PathBuf>,
     /// Score threshold (detections must score above it; mask/anomaly threshold otherwise).
@@ -124,9 +125,13 @@ pub struct RunArgs {
     /// line and zone events (JSON Lines with `--json`). Detectors only; ByteTrack, lines and
     /// zones from `tracking:` in `--config`. Lowers `--conf` to `tracking.track_low_thresh`
     /// (0.1) unless given.
-    #[arg(long, conflicts_with = "save")]
+    #[arg(long)]
     pub track: bool,
-    /// Frames per second of a `--track` sequence, for `pts_ms` and times in zones.
+    /// Of a video, keep every Nth frame (1: all); frames keep their numbers and times.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub vid_stride: u64,
+    /// Frames per second of a `--track` image sequence, for `pts_ms` and times in zones (a
+    /// video's times come from the file).
     #[arg(long, value_name = "FPS", default_value_t = 30.0, requires = "track")]
     pub fps: f64,
 }
@@ -311,6 +316,11 @@ pub struct TemplateArgs {
     /// Include the HTTP server (`serve`, `src/server.rs`).
     #[arg(long)]
     pub api: bool,
+    /// `predict` reads video files too (mp4, mkv, webm, avi, mov: JSON Lines per frame, an
+    /// annotated MP4 with --save); detection templates only. The project then builds with
+    /// FFmpeg's development libraries and libclang, and its image carries FFmpeg's libraries.
+    #[arg(long)]
+    pub video: bool,
     /// Score threshold written to inferx.yaml (default: the task's).
     #[arg(long)]
     pub confidence: Option<f64>,
@@ -352,6 +362,9 @@ pub struct InitArgs {
     /// Include the HTTP server.
     #[arg(long)]
     pub api: bool,
+    /// `predict` reads video files too (detection templates; needs FFmpeg's libraries to build).
+    #[arg(long)]
+    pub video: bool,
     /// Include the Dockerfile, compose file, Kubernetes manifests and Helm chart (and the server).
     #[arg(long)]
     pub docker: bool,
@@ -387,6 +400,10 @@ pub struct ApiArgs {
     /// With --name: the device the project prefers.
     #[arg(long, requires = "name")]
     pub device: Option<Device>,
+    /// With --name: `predict` reads video files too (detection templates; FFmpeg's libraries
+    /// to build). A project keeps the choice it was generated with.
+    #[arg(long, requires = "name")]
+    pub video: bool,
     /// Replace files you edited (a new project: replace a non-empty folder).
     #[arg(long)]
     pub force: bool,

@@ -38,6 +38,16 @@ impl Printer {
         self.bar(length, message, "{msg} [{bar:30}] {pos}/{len} {elapsed} (eta {eta})")
     }
 
+    /// A bar of frames: how many, frames per second, and the time left (`frames` 0: unknown
+    /// length, a count without a bar).
+    #[cfg(feature = "video")]
+    pub fn frames(&self, frames: u64, message: &str) -> indicatif::ProgressBar {
+        if frames == 0 {
+            return self.bar(0, message, "{msg} {pos} frames {per_sec} {elapsed}");
+        }
+        self.bar(frames, message, "{msg} [{bar:30}] {pos}/{len} frames {per_sec} (eta {eta})")
+    }
+
     /// A progress bar of `length` images with their rate and the time left.
     pub fn progress_rate(&self, length: u64, message: &str) -> indicatif::ProgressBar {
         self.bar(length, message, "{msg} [{bar:30}] {pos}/{len} {images_per_second} (eta {eta})")

@@ -3,7 +3,12 @@
 
 use image::{DynamicImage, Rgb, RgbImage};
 
-use crate::results::{Anomaly, BoundingBox, Mask, Prediction, PredictionOutput};
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::{
+    results::{Anomaly, BoundingBox, Detection, Mask, Prediction, PredictionOutput},
+    tracking::{Anchor, Counts},
+};
 
 /// Ultralytics' class colour palette.
 const PALETTE: [[u8; 3]; 20] = [
@@ -73,6 +78,96 @@ pub fn draw_prediction(image: &DynamicImage, prediction: &Prediction) -> RgbImag
         PredictionOutput::Custom { .. } => {}
     }
     canvas
+}
+
+/// The frames of one stream drawn one after another: boxes with labels (`#3 person 0.91` when
+/// tracked), each track's recent path as a trail, and the line and zone counts in the top-left
+/// corner. It keeps the trails between frames, so draw a stream's frames in order.
+#[derive(Debug, Default)]
+pub struct StreamOverlay {
+    /// The last centres of each track, with the frame each was seen on.
+    trails: BTreeMap<u64, VecDeque<(u64, [f32; 2])>>,
+}
+
+/// Trail points kept per track (at 30 frames/s, one second).
+const TRAIL_POINTS: usize = 30;
+
+impl StreamOverlay {
+    /// An overlay for a new stream.
+    pub fn new() -> StreamOverlay {
+        StreamOverlay::default()
+    }
+
+    /// Draws frame `frame` of the stream: `detections` with their track ids (`None` when the
+    /// stream is not tracked) and the running `counts`.
+    pub fn draw<'a>(
+        &mut self,
+        image: &DynamicImage,
+        frame: u64,
+        detections: impl IntoIterator<Item = (Option<u64>, &'a Detection)>,
+        counts: &Counts,
+    ) -> RgbImage {
+        let mut canvas = image.to_rgb8();
+        let thickness = (canvas.width().max(canvas.height()) / 300).max(2);
+        let detections: Vec<(Option<u64>, &Detection)> = detections.into_iter().collect();
+        for &(track_id, detection) in &detections {
+            if let Some(track_id) = track_id {
+                let trail = self.trails.entry(track_id).or_default();
+                trail.push_back((frame, Anchor::Center.point(&detection.bbox)));
+                if trail.len() > TRAIL_POINTS {
+                    trail.pop_front();
+                }
+            }
+        }
+        // A track not seen for as long as a trail lasts leaves no trail behind.
+        self.trails.retain(|_, trail| trail.back().is_some_and(|&(seen, _)| seen + TRAIL_POINTS as u64 > frame));
+        for (&track_id, trail) in &self.trails {
+            let color = class_color(track_id as usize);
+            for pair in trail.iter().collect::<Vec<_>>().windows(2) {
+                draw_line(&mut canvas, pair[0].1, pair[1].1, color, thickness.div_ceil(2));
+            }
+        }
+        for (track_id, detection) in detections {
+            let color = class_color(detection.class_id);
+            draw_box(&mut canvas, &detection.bbox, color, thickness);
+            let text = match track_id {
+                Some(track_id) => format!("#{track_id} {} {:.2}", detection.label, detection.score),
+                None => format!("{} {:.2}", detection.label, detection.score),
+            };
+            draw_label(&mut canvas, &text, &detection.bbox, color);
+        }
+        let mut lines: Vec<String> = counts
+            .lines
+            .iter()
+            .map(|(name, line)| format!("{name}: in {} out {}", line.total.inward, line.total.outward))
+            .collect();
+        lines.extend(
+            counts.zones.iter().map(|(name, zone)| format!("{name}: {} now {} in all", zone.current, zone.entered)),
+        );
+        let scale = ((canvas.width().max(canvas.height()) / 400) as f32).clamp(1.0, 4.0);
+        for (row, text) in lines.iter().enumerate() {
+            let top = row as f32 * (GLYPH_HEIGHT as f32 + 3.0) * scale;
+            let origin = BoundingBox { x1: 0.0, y1: top, x2: 0.0, y2: top };
+            draw_label(&mut canvas, text, &origin, Rgb([40, 40, 40]));
+        }
+        canvas
+    }
+}
+
+/// Draws a straight line of `thickness` pixels from `from` to `to`, clipped to the canvas.
+pub fn draw_line(canvas: &mut RgbImage, from: [f32; 2], to: [f32; 2], color: Rgb<u8>, thickness: u32) {
+    let steps = (to[0] - from[0]).abs().max((to[1] - from[1]).abs()).ceil().max(1.0) as i64;
+    let half = thickness as i64 / 2;
+    for step in 0..=steps {
+        let t = step as f32 / steps as f32;
+        let x = (from[0] + (to[0] - from[0]) * t).round() as i64;
+        let y = (from[1] + (to[1] - from[1]) * t).round() as i64;
+        for dy in -half..thickness as i64 - half {
+            for dx in -half..thickness as i64 - half {
+                put(canvas, x + dx, y + dy, color);
+            }
+        }
+    }
 }
 
 fn draw_anomaly(canvas: &mut RgbImage, anomaly: &Anomaly, thickness: u32) {
@@ -235,6 +330,7 @@ fn glyph(character: char) -> [u8; 7] {
         ':' => [0x00, 0x0C, 0x0C, 0x00, 0x0C, 0x0C, 0x00],
         '%' => [0x18, 0x19, 0x02, 0x04, 0x08, 0x13, 0x03],
         '/' => [0x00, 0x01, 0x02, 0x04, 0x08, 0x10, 0x00],
+        '#' => [0x0A, 0x0A, 0x1F, 0x0A, 0x1F, 0x0A, 0x0A],
         ' ' => [0x00; 7],
         _ => [0x1F, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1F],
     }
@@ -268,5 +364,31 @@ mod tests {
         assert_eq!(*canvas.get_pixel(50, 60), Rgb([0, 0, 0]), "inside stays untouched");
         // The label tag sits above the box.
         assert!((0..30).any(|y| *canvas.get_pixel(22, y) == Rgb([255, 255, 255])));
+    }
+
+    #[test]
+    fn a_stream_overlay_draws_each_tracks_trail_and_forgets_it_once_the_track_is_gone() {
+        let image = DynamicImage::new_rgb8(200, 100);
+        let face = |x: f32| Detection {
+            class_id: 0,
+            label: "face".into(),
+            score: 0.9,
+            bbox: BoundingBox { x1: x, y1: 40.0, x2: x + 20.0, y2: 60.0 },
+            mask: None,
+            polygon: None,
+        };
+        let mut overlay = StreamOverlay::new();
+        let trail_color = class_color(7);
+        for frame in 0..5 {
+            let detection = face(20.0 + 30.0 * frame as f32);
+            overlay.draw(&image, frame, [(Some(7), &detection)], &Counts::default());
+        }
+        let detection = face(140.0);
+        let canvas = overlay.draw(&image, 5, [(Some(7), &detection)], &Counts::default());
+        // The centres ran along y = 50 from x = 30 to 150: the trail lies between them.
+        assert_eq!(*canvas.get_pixel(75, 50), trail_color);
+        // Untracked detections leave no trail; a track unseen for 30 frames loses its own.
+        let later = overlay.draw(&image, 40, [(None, &face(0.0))], &Counts::default());
+        assert_eq!(*later.get_pixel(75, 50), Rgb([0, 0, 0]));
     }
 }

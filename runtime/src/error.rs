@@ -85,6 +85,14 @@ pub enum Error {
         /// The class of problem (an HTTP server maps it to a status).
         problem: ImageProblem,
     },
+    /// A video file could not be opened or decoded (the `video` feature).
+    #[error("could not read video `{}`: {reason}", .path.display())]
+    Video {
+        /// The video file.
+        path: PathBuf,
+        /// What is wrong, and the fix where there is one.
+        reason: String,
+    },
     /// The configuration is invalid.
     #[error("invalid configuration{}: {reason}", .path.as_ref().map(|p| format!(" in `{}`", p.display())).unwrap_or_default())]
     Config {

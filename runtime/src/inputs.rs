@@ -1,5 +1,5 @@
-//! Turning command-line inputs (files and folders) into image paths, and naming annotated
-//! outputs safely.
+//! Turning command-line inputs (files and folders) into image paths, telling video files
+//! apart, the frames of a stream ([`StreamFrame`]), and naming annotated outputs safely.
 
 use std::{
     collections::HashSet,
@@ -10,6 +10,30 @@ use crate::{Error, ImageProblem, Result};
 
 /// Image file extensions picked up from folders.
 pub const IMAGE_EXTENSIONS: [&str; 8] = ["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "gif"];
+
+/// Video file extensions: the containers the `video` feature reads (mp4, mkv, webm, avi,
+/// mov and their kin).
+pub const VIDEO_EXTENSIONS: [&str; 9] = ["mp4", "m4v", "mkv", "webm", "avi", "mov", "mpg", "mpeg", "ts"];
+
+/// Whether a path has a video extension.
+pub fn is_video_path(path: &Path) -> bool {
+    path.extension()
+        .and_then(|extension| extension.to_str())
+        .is_some_and(|extension| VIDEO_EXTENSIONS.contains(&extension.to_ascii_lowercase().as_str()))
+}
+
+/// One frame of a stream (an image sequence or a video), in presentation order.
+#[derive(Debug, Clone)]
+pub struct StreamFrame {
+    /// The frame's index among the stream's presented frames, from 0 (frames skipped by a
+    /// stride keep their numbers: with stride 3, 0, 3, 6...).
+    pub frame: u64,
+    /// Presentation time, ms: from the stream's time base for a video, `frame × 1000 / fps`
+    /// for an image sequence.
+    pub pts_ms: f64,
+    /// The decoded picture, at the stream's size at that moment (it may change mid-stream).
+    pub image: image::DynamicImage,
+}
 
 /// Whether a path has an image extension.
 pub fn is_image_path(path: &Path) -> bool {

@@ -55,6 +55,10 @@
 //!   wheels from PyPI (`inferx runtime install`).
 //! - `logging`: the [`logging`](logging/index.html) module, the log output of the CLI and
 //!   generated projects (`INFERX_LOG`, `INFERX_LOG_FORMAT=json`, `NO_COLOR`).
+//! - `video`: the [`video`](video/index.html) module: video files decoded with FFmpeg's
+//!   libraries (mp4, mkv, webm, avi, mov; H.264, H.265, VP9, AV1, MPEG-4 as the FFmpeg build
+//!   has them) and annotated H.264 MP4s written. Needs the FFmpeg development libraries,
+//!   `pkg-config` and `libclang` to build (`scripts/video-env.sh` installs them on Debian).
 //! - `server`: the [`server`](server/index.html) module, the HTTP server of generated
 //!   projects (axum routes, API keys, rate limits, metrics, dynamic batching, Open Inference
 //!   Protocol v2).
@@ -87,6 +91,8 @@ pub mod annotate;
 pub mod preprocess;
 pub mod results;
 pub mod tasks;
+#[cfg(feature = "video")]
+pub mod video;
 // Following objects across frames, and counting them (boxes in, tracks out).
 pub mod tracking;
 // 5. One entry point for every caller.

@@ -1,15 +1,18 @@
-//! Image sequences as one stream: numbered frames run in order through the detector and a
-//! [`Tracker`], one [`TrackedFrame`] per frame. The first source of tracking; video files and
-//! live streams give the tracker their decoded frames the same way and print the same record.
+//! Streams of frames through the detector, one record per frame: image sequences (numbered
+//! frames, [`track_files`]) and decoded streams such as video files ([`detect_stream`],
+//! [`track_stream`]: any iterator of [`StreamFrame`]s), with a [`Tracker`] giving one
+//! [`TrackedFrame`] per frame, or one [`DetectedFrame`] without it.
 
 use std::path::{Path, PathBuf};
 
 use crate::{
     config::ProjectConfig,
     image::DynamicImage,
+    inputs::StreamFrame,
+    pipeline::Pipeline,
     pool::PipelinePool,
     project_files,
-    tracking::{frame_pts_ms, TrackedFrame, Tracker, TrackingConfig},
+    tracking::{frame_pts_ms, DetectedFrame, TrackedFrame, Tracker, TrackingConfig},
     Error, Result, TaskKind,
 };
 
@@ -45,12 +48,7 @@ pub fn track_files(
     fps: f64,
     mut each: impl FnMut(usize, Result<(DynamicImage, TrackedFrame)>),
 ) -> Result<()> {
-    let task = pool.primary().task();
-    if task != TaskKind::Detection {
-        return Err(Error::config(format!(
-            "tracking follows detected boxes, and this model's task is {task}: use a detection model"
-        )));
-    }
+    require_detector(pool.primary(), "tracking follows detected boxes")?;
     if !(fps.is_finite() && fps > 0.0) {
         return Err(Error::config(format!("the frame rate {fps} is not a positive number of frames per second")));
     }
@@ -64,5 +62,53 @@ pub fn track_files(
             }),
         );
     });
+    Ok(())
+}
+
+/// Runs a decoded stream's frames, in order, through `pipeline`'s detector: `each` gets each
+/// frame with its record, or the error that ended the stream or spoiled that frame. Returns
+/// how many frames were detected. Decoding happens wherever `frames` does it (a
+/// [`VideoReader`](crate::video::VideoReader) decodes on its own thread, overlapping the model).
+pub fn detect_stream(
+    pipeline: &Pipeline,
+    frames: impl IntoIterator<Item = Result<StreamFrame>>,
+    mut each: impl FnMut(Result<(StreamFrame, DetectedFrame)>),
+) -> Result<u64> {
+    require_detector(pipeline, "frames of a stream are detected")?;
+    let mut detected = 0;
+    for frame in frames {
+        each(frame.and_then(|frame| {
+            let prediction = pipeline.predict(&frame.image)?;
+            detected += 1;
+            let record = DetectedFrame::untracked(frame.frame, frame.pts_ms, prediction.detections().to_vec());
+            Ok((frame, record))
+        }));
+    }
+    Ok(detected)
+}
+
+/// [`detect_stream`] with `tracker` following the objects: one [`TrackedFrame`] per frame. A
+/// frame that fails is not shown to the tracker (tracks age only on frames read).
+pub fn track_stream(
+    pipeline: &Pipeline,
+    frames: impl IntoIterator<Item = Result<StreamFrame>>,
+    tracker: &mut Tracker,
+    mut each: impl FnMut(Result<(StreamFrame, TrackedFrame)>),
+) -> Result<u64> {
+    require_detector(pipeline, "tracking follows detected boxes")?;
+    detect_stream(pipeline, frames, |result| {
+        each(result.map(|(frame, record)| {
+            let tracked = tracker.update(record.frame, record.pts_ms, record.detections);
+            (frame, tracked)
+        }));
+    })
+}
+
+/// Refuses a model that does not detect boxes, saying why boxes are needed.
+fn require_detector(pipeline: &Pipeline, why: &str) -> Result<()> {
+    let task = pipeline.task();
+    if task != TaskKind::Detection {
+        return Err(Error::config(format!("{why}, and this model's task is {task}: use a detection model")));
+    }
     Ok(())
 }

@@ -32,6 +32,7 @@ pub(crate) fn run(args: ApiArgs, printer: &Printer) -> anyhow::Result<()> {
             device: args.device,
             force: args.force,
             api: true,
+            video: args.video,
             confidence: None,
             iou: None,
         };

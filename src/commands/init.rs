@@ -45,6 +45,7 @@ struct Answers {
     iou: Option<f64>,
     api: bool,
     docker: bool,
+    video: bool,
 }
 
 pub(crate) fn run(args: InitArgs, printer: &Printer) -> anyhow::Result<()> {
@@ -113,6 +114,13 @@ impl CtrlC {
     }
 }
 
+/// A yes/no question; `None` when it is cancelled (Esc or Ctrl-C). `y` then Enter answers this
+/// question alone: without `wait_for_newline`, the Enter answered the next one.
+fn ask_yes_no(theme: &ColorfulTheme, prompt: &str, default: bool, ctrl_c: &CtrlC) -> anyhow::Result<Option<bool>> {
+    ctrl_c.check()?;
+    Ok(Confirm::with_theme(theme).with_prompt(prompt).default(default).wait_for_newline(true).interact_opt()?)
+}
+
 /// Asks for a line of text until `check` accepts it. A rejected answer comes back as the
 /// editable text of the next try (dialoguer's own validation would erase it).
 fn ask_text(
@@ -178,6 +186,7 @@ fn from_flags(args: &InitArgs) -> anyhow::Result<Answers> {
         iou: args.iou,
         api: args.api || args.docker,
         docker: args.docker,
+        video: args.video,
     })
 }
 
@@ -264,23 +273,23 @@ fn ask(args: &InitArgs, dir: &Path, ctrl_c: &CtrlC) -> anyhow::Result<Option<Ans
         _ => args.iou,
     };
 
-    ctrl_c.check()?;
-    let Some(api) = Confirm::with_theme(&theme)
-        .with_prompt("Add the HTTP server (serve, /predict, metrics, OIP v2)?")
-        .default(args.api || args.docker)
-        // `y` then Enter answers this question alone; without it, the Enter answered the next.
-        .wait_for_newline(true)
-        .interact_opt()?
-    else {
+    // Video files go through the detector: asked of detection templates only.
+    let video = if task == TaskKind::Detection {
+        let prompt = "Read video files too (predict clip.mp4; builds with FFmpeg's libraries)?";
+        let Some(video) = ask_yes_no(&theme, prompt, args.video, ctrl_c)? else {
+            return Ok(None);
+        };
+        video
+    } else {
+        false
+    };
+
+    let prompt = "Add the HTTP server (serve, /predict, metrics, OIP v2)?";
+    let Some(api) = ask_yes_no(&theme, prompt, args.api || args.docker, ctrl_c)? else {
         return Ok(None);
     };
     let docker = if api {
-        ctrl_c.check()?;
-        let Some(docker) = Confirm::with_theme(&theme)
-            .with_prompt("Add Docker, compose, Kubernetes and Helm files?")
-            .default(args.docker)
-            .wait_for_newline(true)
-            .interact_opt()?
+        let Some(docker) = ask_yes_no(&theme, "Add Docker, compose, Kubernetes and Helm files?", args.docker, ctrl_c)?
         else {
             return Ok(None);
         };
@@ -289,10 +298,9 @@ fn ask(args: &InitArgs, dir: &Path, ctrl_c: &CtrlC) -> anyhow::Result<Option<Ans
         false
     };
 
-    let answers = Answers { name, model, template, device, confidence, iou, api, docker };
+    let answers = Answers { name, model, template, device, confidence, iou, api, docker, video };
     eprintln!("{}", summary(&answers, dir));
-    ctrl_c.check()?;
-    match Confirm::with_theme(&theme).with_prompt("Create it?").default(true).wait_for_newline(true).interact_opt()? {
+    match ask_yes_no(&theme, "Create it?", true, ctrl_c)? {
         Some(true) => Ok(Some(answers)),
         _ => Ok(None),
     }
@@ -333,7 +341,7 @@ fn ask_device(theme: &ColorfulTheme, given: Option<Device>) -> anyhow::Result<Op
 fn summary(answers: &Answers, dir: &Path) -> String {
     let optional = |value: Option<f64>| value.map_or("task default".to_string(), |value| value.to_string());
     format!(
-        "\n  project     {}\n  model       {}\n  template    {}\n  device      {}\n  confidence  {}\n  iou         {}\n  server      {}\n  deployment  {}\n",
+        "\n  project     {}\n  model       {}\n  template    {}\n  device      {}\n  confidence  {}\n  iou         {}\n  server      {}\n  deployment  {}\n  video       {}\n",
         dir.join(&answers.name).display(),
         answers.model.as_ref().map_or("none yet".to_string(), |path| path.display().to_string()),
         answers.template,
@@ -342,6 +350,7 @@ fn summary(answers: &Answers, dir: &Path) -> String {
         optional(answers.iou),
         if answers.api { "yes" } else { "no" },
         if answers.docker { "Dockerfile, compose, Kubernetes, Helm" } else { "no" },
+        if answers.video { "yes (FFmpeg's libraries)" } else { "no" },
     )
 }
 
@@ -366,6 +375,7 @@ fn create(answers: &Answers, dir: &Path, args: &InitArgs, printer: &Printer) -> 
         device: answers.device,
         force: false,
         api: answers.api,
+        video: answers.video,
         confidence: answers.confidence,
         iou: answers.iou,
     };

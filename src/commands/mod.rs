@@ -15,6 +15,7 @@ mod track;
 mod upgrade;
 mod val;
 mod validate;
+mod video;
 
 use std::{path::PathBuf, process::ExitCode};
 

@@ -28,7 +28,8 @@ pub(crate) fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
         Some(_) if !names_a_model(&args.model) => (None, [vec![args.model.clone()], args.inputs.clone()].concat()),
         _ => (Some(args.model.clone()), args.inputs.clone()),
     };
-    let images = inputs::collect_images(&input_paths)?;
+    let video = super::video::video_input(&input_paths, &args)?;
+    let images = if video.is_some() { Vec::new() } else { inputs::collect_images(&input_paths)? };
     let labels = args.labels.as_deref().map(labels::read_labels_file).transpose().context("reading --labels")?;
     let (model, mut options) = resolve_model(model, args.config.as_deref(), &args.device)?;
     options.task = args.task.or(options.task);
@@ -42,6 +43,9 @@ pub(crate) fn run(args: RunArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
     options.max_detections = args.max_det.or(options.max_detections);
     options.labels = labels.or(options.labels);
     let tracking = if args.track { Some(super::track::prepare(&args, &mut options)?) } else { None };
+    if let Some(video) = video {
+        return super::video::run(&args, &model, options, tracking, &video, printer);
+    }
     // TensorRT builds its engines while the session is created: minutes on a first start,
     // which must not look like a hang.
     let building = matches!(options.session.device, inferx_runtime::Device::TensorRt(_)).then(|| {

@@ -19,6 +19,7 @@ pub(crate) fn run(args: TemplateArgs, printer: &Printer) -> anyhow::Result<()> {
         device: args.device,
         force: args.force,
         api: args.api,
+        video: args.video,
         confidence: args.confidence,
         iou: args.iou,
     };

@@ -46,6 +46,9 @@ pub(crate) fn run(
     tracking: TrackingConfig,
     printer: &Printer,
 ) -> anyhow::Result<ExitCode> {
+    if args.save.is_some() {
+        bail!("--save with --track writes an annotated video: give a video file, or leave out --save for an image sequence");
+    }
     // Folders give their frames by name; number them in order (frame_2 before frame_10).
     if args.inputs.iter().all(|input| input.is_dir()) {
         inputs::sort_frames(&mut images);

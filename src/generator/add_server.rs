@@ -36,7 +36,7 @@ pub fn plan(project: &ProjectFacts) -> Result<Vec<Change>, GenerateError> {
         });
     }
     let template = registry::find(&project.template)?;
-    let mut spec = ProjectSpec::new(&project.name, &template, None, None)?;
+    let mut spec = ProjectSpec::new(&project.name, &template, None, None)?.with_video(project.video)?;
     if let Some(description) = &project.description {
         spec.description = description.clone();
     }

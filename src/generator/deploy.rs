@@ -61,6 +61,8 @@ struct DeployContext {
     ort_version: &'static str,
     model_file: String,
     gpu: bool,
+    /// The project reads video files: FFmpeg to build, its libraries in the image.
+    video: bool,
     image: String,
     tag: String,
     port: u16,
@@ -118,6 +120,7 @@ pub fn plan(project: &ProjectFacts, options: &DeployOptions) -> Result<Vec<Chang
         ort_version: inferx_runtime::ORT_VERSION,
         model_file,
         gpu: options.gpu,
+        video: project.video,
         image,
         tag,
         port: config.server.port,

@@ -56,6 +56,8 @@ pub struct GenerateRequest {
     pub force: bool,
     /// Add the HTTP server (`serve`).
     pub api: bool,
+    /// `predict` reads video files too (the runtime's `video` feature).
+    pub video: bool,
     /// Score threshold (default: the task's).
     pub confidence: Option<f64>,
     /// NMS IoU threshold (default: the task's).
@@ -68,6 +70,7 @@ pub fn generate(request: &GenerateRequest) -> Result<PathBuf, GenerateError> {
     let model = request.model.as_deref().map(spec::ModelSource::read).transpose()?;
     let spec = ProjectSpec::new(&request.name, &template, model.as_ref(), request.device)?
         .with_api(request.api)
+        .with_video(request.video)?
         .with_thresholds(request.confidence, request.iou)?;
     let mut files = upgrade::with_record(render_project(&spec)?)?;
     if let Some(model) = &model {

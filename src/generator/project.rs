@@ -19,6 +19,9 @@ pub struct ProjectFacts {
     pub template: String,
     /// The inferx version that generated it.
     pub generated_by: String,
+    /// Whether its `predict` reads video files: the runtime's `video` feature is on in its
+    /// Cargo.toml (`inferx template --video`). Upgrades and `inferx docker` keep to it.
+    pub video: bool,
 }
 
 /// Reads a generated project's facts with `cargo metadata` (`[package.metadata.inferx]`).
@@ -53,5 +56,9 @@ pub fn read_project(dir: &Path) -> Result<ProjectFacts, GenerateError> {
         description: package.description.clone(),
         template: template.to_string(),
         generated_by: stamp["version"].as_str().unwrap_or("unknown").to_string(),
+        video: package.dependencies.iter().any(|dependency| {
+            dependency.name == "inferx-runtime"
+                && dependency.features.iter().any(|feature| feature == super::spec::VIDEO_RUNTIME_FEATURE)
+        }),
     })
 }

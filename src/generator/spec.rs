@@ -48,6 +48,9 @@ pub const SERVER_DEPENDENCIES: &[Dependency] =
 /// The runtime feature the server needs.
 pub const SERVER_RUNTIME_FEATURE: &str = "server";
 
+/// The runtime feature that reads video files (`predict clip.mp4`: FFmpeg's libraries).
+pub const VIDEO_RUNTIME_FEATURE: &str = "video";
+
 /// The dependencies of a project, with or without the server, sorted by name.
 pub fn dependencies(api: bool) -> Vec<Dependency> {
     let mut all = DEPENDENCIES.to_vec();
@@ -252,6 +255,9 @@ pub struct ProjectSpec {
     pub dependencies: Vec<Dependency>,
     /// Whether the project has the HTTP server (`serve`, `src/server.rs`).
     pub api: bool,
+    /// Whether `predict` reads video files (the runtime's `video` feature: FFmpeg's libraries
+    /// to build, and in the image).
+    pub video: bool,
 }
 
 impl ProjectSpec {
@@ -324,6 +330,7 @@ impl ProjectSpec {
             ort_version: inferx_runtime::ORT_VERSION.to_string(),
             dependencies: dependencies(false),
             api: false,
+            video: false,
         };
         spec.validate().map_err(|errors| SpecError::Invalid(errors.to_string()))?;
         Ok(spec)
@@ -347,6 +354,19 @@ impl ProjectSpec {
         self.api = api;
         self.dependencies = dependencies(api);
         self
+    }
+
+    /// The same project with or without video files in `predict`; video frames go through
+    /// the detector, so only detection templates take it.
+    pub fn with_video(mut self, video: bool) -> Result<ProjectSpec, SpecError> {
+        if video && self.task != TaskKind::Detection {
+            return Err(SpecError::Invalid(format!(
+                "--video needs a detection template (yolo, yolo_openvino): a video's frames go through the detector, and template `{}` is for {}",
+                self.template, self.task
+            )));
+        }
+        self.video = video;
+        Ok(self)
     }
 }
 

@@ -3,7 +3,8 @@
 //!
 //! Generation records the sha256 of every file it writes in [`RECORD`]. An upgrade re-renders
 //! the project from its own facts (Cargo.toml, `inferx.yaml`, the model in `models/`, whether
-//! it has the server) and, file by file:
+//! it has the server, whether the runtime's `video` feature is on in Cargo.toml) and, file by
+//! file:
 //! - a file still as recorded is replaced by the new version;
 //! - a file the user edited (or any differing file when there is no record) is kept, and the
 //!   new version is written beside it as `<file>.new`; `--force` replaces it instead (an
@@ -211,6 +212,7 @@ fn current_spec(project: &ProjectFacts) -> Result<ProjectSpec, GenerateError> {
     };
     let mut spec = ProjectSpec::new(&project.name, &template, model.as_ref(), Some(config.device.preferred))?
         .with_api(SERVER_FILES.iter().all(|path| project.dir.join(path).is_file()))
+        .with_video(project.video)?
         .with_thresholds(Some(shortest(config.thresholds.confidence)), Some(shortest(config.thresholds.iou)))?;
     if let Some(description) = &project.description {
         spec.description = description.clone();

@@ -73,6 +73,8 @@ fn the_wizard_walked_with_keystrokes_equals_the_yes_flags() {
     session.send_line("0.4").unwrap();
     session.exp_string("NMS IoU threshold").unwrap();
     press(&mut session, "\r"); // the task's default
+    session.exp_string("Read video files").unwrap();
+    press(&mut session, "y\r");
     session.exp_string("Add the HTTP server").unwrap();
     press(&mut session, "y\r");
     session.exp_string("Add Docker").unwrap();
@@ -85,7 +87,8 @@ fn the_wizard_walked_with_keystrokes_equals_the_yes_flags() {
 
     let flags = temp_dir();
     inferx()
-        .args(["init", "--yes", "--name", "wizard-app", "--confidence", "0.4", "--api", "--docker", "--skip-runtime"])
+        .args(["init", "--yes", "--name", "wizard-app", "--confidence", "0.4", "--api", "--docker", "--video"])
+        .arg("--skip-runtime")
         .arg("--model")
         .arg(detector())
         .arg("--dir")
@@ -100,6 +103,10 @@ fn the_wizard_walked_with_keystrokes_equals_the_yes_flags() {
     assert!(asked.contains_key("Dockerfile") && asked.contains_key("src/server.rs"));
     let config = String::from_utf8(asked["inferx.yaml"].clone()).unwrap();
     assert!(config.contains("confidence: 0.4"), "{config}");
+    // Video files: the runtime's feature, and FFmpeg in the image.
+    let manifest = String::from_utf8(asked["Cargo.toml"].clone()).unwrap();
+    assert!(manifest.contains(r#"features = ["logging", "video", "server"]"#), "{manifest}");
+    assert!(String::from_utf8_lossy(&asked["Dockerfile"]).contains("libavcodec-dev"));
     // Only the project: no staging folder left beside it.
     assert_eq!(std::fs::read_dir(interactive.path()).unwrap().count(), 1);
 }
@@ -167,13 +174,14 @@ fn without_a_terminal_it_fails_at_once_pointing_to_yes() {
 
 /// Walks the wizard (no model, the defaults) up to the prompt that shows `prompt`.
 fn up_to(session: &mut PtySession, prompt: &str) {
-    let steps: [(&str, &str); 6] = [
+    let steps: [(&str, &str); 7] = [
         ("Project name", "walked-app\r"),
         ("ONNX model file", "\r"),
         ("Template", "\r"),
         ("Device", "\r"),
         ("Score threshold", "\r"),
         ("NMS IoU threshold", "\r"),
+        ("Read video files", "\r"),
     ];
     for (shown, answer) in steps {
         session.exp_string(shown).unwrap();
@@ -216,7 +224,7 @@ fn a_rejected_name_stays_editable() {
     press(&mut session, "\x7f\r");
     session.exp_string("ONNX model file").unwrap();
     press(&mut session, "\r");
-    for prompt in ["Template", "Device", "Score threshold", "NMS IoU threshold"] {
+    for prompt in ["Template", "Device", "Score threshold", "NMS IoU threshold", "Read video files"] {
         session.exp_string(prompt).unwrap();
         press(&mut session, "\r");
     }

@@ -26,3 +26,5 @@ mod tasks;
 mod tracking;
 mod val;
 mod validate;
+#[cfg(feature = "video")]
+mod video;

@@ -41,7 +41,7 @@ fn snapshot(name: &str, text: &str) {
     });
 }
 
-fn check_deploy(project: &Path, gpu: bool) {
+pub(crate) fn check_deploy(project: &Path, gpu: bool) {
     let python = repo().join(".venv-tools/bin/python");
     assert!(
         python.is_file(),

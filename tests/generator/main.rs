@@ -21,3 +21,4 @@ mod snapshots;
 mod tasks;
 mod templates;
 mod upgrade;
+mod video;

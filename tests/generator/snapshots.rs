@@ -153,6 +153,13 @@ fn generated_config_is_valid_for_the_runtime() {
 }
 
 #[test]
+fn yolo_video() {
+    let model = detector();
+    let (_dir, project) = generate("yolo", "clip-counter", &["--model", model.to_str().unwrap(), "--video"]);
+    assert_snapshot("yolo_video", &project);
+}
+
+#[test]
 fn yolo_with_api() {
     let model = detector();
     let (_dir, project) = generate("yolo", "detect-api", &["--model", model.to_str().unwrap(), "--api"]);

@@ -22,3 +22,5 @@ mod segmentation;
 mod sessions;
 mod tasks;
 mod tracking;
+#[cfg(feature = "video")]
+mod video;

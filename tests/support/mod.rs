@@ -325,6 +325,59 @@ pub fn json_lines(output: &std::process::Output) -> Vec<Value> {
     text.lines().map(|line| serde_json::from_str(line).unwrap_or_else(|error| panic!("{error}: {line}"))).collect()
 }
 
+/// The clips of `scripts/make_clips.sh`, made once per test process into a folder that lives
+/// as long as it (about 3 s of ffmpeg).
+pub fn clips() -> &'static Path {
+    static CLIPS: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    CLIPS
+        .get_or_init(|| {
+            let dir = tempfile::Builder::new().prefix("inferx-clips-").tempdir().expect("temp dir");
+            let status = std::process::Command::new("bash")
+                .arg(repo().join("scripts/make_clips.sh"))
+                .arg(dir.path())
+                .status()
+                .expect("bash runs scripts/make_clips.sh");
+            assert!(status.success(), "scripts/make_clips.sh failed: run `bash scripts/video-env.sh` for ffmpeg");
+            dir
+        })
+        .path()
+}
+
+/// A video's frames as `ffprobe` reports them, in presentation order: the presentation time
+/// (ms, from the best-effort timestamp), width and height.
+pub fn ffprobe_frames(video: &Path) -> Vec<(f64, u32, u32)> {
+    let output = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .args(["frame=best_effort_timestamp_time,width,height", "-of", "csv=p=0:nk=0"])
+        .arg(video)
+        .output()
+        .expect("ffprobe runs (scripts/video-env.sh installs it)");
+    assert!(output.status.success(), "ffprobe {}: {}", video.display(), String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            // `key=value` fields; side data, when a frame has some, follows them.
+            let field = |key: &str| {
+                line.split(',')
+                    .find_map(|field| field.strip_prefix(key)?.strip_prefix('='))
+                    .unwrap_or_else(|| panic!("no {key} in ffprobe's `{line}`"))
+            };
+            let time: f64 = field("best_effort_timestamp_time").parse().unwrap();
+            (time * 1000.0, field("width").parse().unwrap(), field("height").parse().unwrap())
+        })
+        .collect()
+}
+
+/// The bad inputs of `scripts/make_clips.sh` (in `clips()/bad`) and the reason each is refused
+/// with, after ``could not read video `PATH`: ``.
+pub const BAD_VIDEOS: [(&str, &str); 4] = [
+    ("truncated.mp4", "invalid data found when processing input (is it a video file?)"),
+    ("text.mp4", "invalid data found when processing input (is it a video file?)"),
+    ("audio_only.mp4", "the file has no video stream (only audio)"),
+    ("unknown_codec.mkv", "its video codec is unknown to this FFmpeg build"),
+];
+
 /// An SVG chart laid out with the system fonts: every text lies inside the canvas (no clipped
 /// title, legend or axis label), and the chart is at least 480 px wide. Returns its texts
 /// joined by ` | ` and the chart rendered as PNG.

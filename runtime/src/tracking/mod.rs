@@ -281,15 +281,20 @@ impl Counts {
     }
 }
 
-/// One frame of a tracked stream: the JSON Lines record of `--track` output.
+/// One frame of a stream: the JSON Lines record of `inferx run --json` on a video or a
+/// `--track` sequence, one line per frame. `D` is [`TrackedDetection`] when the stream is
+/// tracked ([`TrackedFrame`]), a plain [`Detection`] when it is not ([`DetectedFrame`]: no
+/// `track_id`, no events, no counts).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrackedFrame {
-    /// Frame index, from 0.
+pub struct FrameRecord<D = TrackedDetection> {
+    /// Frame index among the stream's presented frames, from 0.
     pub frame: u64,
-    /// Presentation time, ms (from the frame rate for image sequences).
+    /// Presentation time, ms (from the stream's time base for a video, from the frame rate for
+    /// an image sequence).
     pub pts_ms: f64,
-    /// Detections that belong to a confirmed track, in the detector's order.
-    pub detections: Vec<TrackedDetection>,
+    /// Detections (of a tracked stream: those that belong to a confirmed track), in the
+    /// detector's order.
+    pub detections: Vec<D>,
     /// Line crossings and zone entries and exits on this frame.
     pub events: Vec<TrackEvent>,
     /// Counts so far, when lines or zones are configured.
@@ -297,7 +302,50 @@ pub struct TrackedFrame {
     pub counts: Counts,
 }
 
-impl TrackedFrame {
+/// A frame of a tracked stream: the record of `--track` output.
+pub type TrackedFrame = FrameRecord<TrackedDetection>;
+
+/// A frame of a stream that is not tracked.
+pub type DetectedFrame = FrameRecord<Detection>;
+
+impl DetectedFrame {
+    /// The record of a frame's detections, without tracking.
+    pub fn untracked(frame: u64, pts_ms: f64, detections: Vec<Detection>) -> DetectedFrame {
+        FrameRecord { frame, pts_ms, detections, events: Vec::new(), counts: Counts::default() }
+    }
+}
+
+/// One line of text: `frame 3 (100.0 ms): person 0.91, car 0.80`.
+impl std::fmt::Display for DetectedFrame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let detections = self.detections.iter().map(|detection| (None, detection));
+        write_frame_detections(f, self.frame, self.pts_ms, detections)
+    }
+}
+
+/// `frame 3 (100.0 ms): #1 person 0.91, car 0.80`: a frame's head and its detections, with the
+/// track id of those that have one (`-` for none).
+fn write_frame_detections<'a>(
+    f: &mut std::fmt::Formatter<'_>,
+    frame: u64,
+    pts_ms: f64,
+    detections: impl ExactSizeIterator<Item = (Option<u64>, &'a Detection)>,
+) -> std::fmt::Result {
+    write!(f, "frame {frame} ({pts_ms:.1} ms): ")?;
+    if detections.len() == 0 {
+        write!(f, "-")?;
+    }
+    for (index, (track_id, detection)) in detections.enumerate() {
+        f.write_str(if index == 0 { "" } else { ", " })?;
+        if let Some(track_id) = track_id {
+            write!(f, "#{track_id} ")?;
+        }
+        write!(f, "{} {:.2}", detection.label, detection.score)?;
+    }
+    Ok(())
+}
+
+impl<D: Serialize> FrameRecord<D> {
     /// The record as one line of JSON (JSON Lines: no newline inside).
     pub fn json_line(&self) -> String {
         // Plain numbers and strings only: serialising cannot fail (non-finite floats become null).
@@ -308,15 +356,8 @@ impl TrackedFrame {
 /// One line of text: `frame 3 (100.0 ms): #1 person 0.91, #2 car 0.80 | door: #1 out`.
 impl std::fmt::Display for TrackedFrame {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "frame {} ({:.1} ms): ", self.frame, self.pts_ms)?;
-        if self.detections.is_empty() {
-            write!(f, "-")?;
-        }
-        for (index, tracked) in self.detections.iter().enumerate() {
-            let separator = if index == 0 { "" } else { ", " };
-            let detection = &tracked.detection;
-            write!(f, "{separator}#{} {} {:.2}", tracked.track_id, detection.label, detection.score)?;
-        }
+        let detections = self.detections.iter().map(|tracked| (Some(tracked.track_id), &tracked.detection));
+        write_frame_detections(f, self.frame, self.pts_ms, detections)?;
         for (index, event) in self.events.iter().enumerate() {
             f.write_str(if index == 0 { " | " } else { ", " })?;
             match event {
