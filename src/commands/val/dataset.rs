@@ -12,7 +12,10 @@ use std::{
 };
 
 use anyhow::{bail, Context};
-use inferx_runtime::inputs;
+use inferx_runtime::{
+    inputs,
+    labelled_data::{self, AnomalySet},
+};
 use serde::Deserialize;
 
 /// A problem with one file of the data, reported as `file:line: message`.
@@ -129,10 +132,21 @@ pub(crate) struct ClassificationData {
     pub images: Vec<(PathBuf, usize)>,
 }
 
+/// A semantic or binary segmentation data set: `images/` with a label map per image in
+/// `masks/` (the same relative path, `.png`), whose pixel values are class ids.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SegmentationData {
+    /// (image, its label map).
+    pub images: Vec<(PathBuf, PathBuf)>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Data {
     Detection(DetectionData),
     Classification(ClassificationData),
+    Segmentation(SegmentationData),
+    /// An MVTec AD category folder.
+    Anomaly(AnomalySet),
 }
 
 /// Reads the data `--data` names; `images` is the image folder of a COCO json (found beside
@@ -157,6 +171,12 @@ fn read_folder(dir: &Path) -> anyhow::Result<(Data, Vec<Problem>)> {
         if dir.join(name).is_file() {
             return read_data_yaml(&dir.join(name)).map(|(data, problems)| (Data::Detection(data), problems));
         }
+    }
+    if labelled_data::is_mvtec_layout(dir) {
+        return read_mvtec(dir);
+    }
+    if dir.join("images").is_dir() && dir.join("masks").is_dir() && !dir.join("labels").is_dir() {
+        return Ok(read_masks(dir)?);
     }
     if dir.join("images").is_dir() {
         let images = inputs::collect_images(&[dir.join("images")])?;
@@ -192,6 +212,60 @@ fn read_class_folders(dir: &Path) -> anyhow::Result<ClassificationData> {
         bail!("the class folders of `{}` hold no images", dir.display());
     }
     Ok(ClassificationData { classes, images })
+}
+
+/// `images/` and `masks/`: each image's label map is the file of the same relative path under
+/// `masks/` with the extension `.png`; an image without one is a problem of that image.
+fn read_masks(dir: &Path) -> anyhow::Result<(Data, Vec<Problem>)> {
+    let images_dir = dir.join("images");
+    let images = inputs::collect_images(&[images_dir.clone()])?;
+    if images.is_empty() {
+        bail!("`{}` holds no images", images_dir.display());
+    }
+    let mut pairs = Vec::with_capacity(images.len());
+    let mut problems = Vec::new();
+    for image in images {
+        let relative = image.strip_prefix(&images_dir).unwrap_or(&image);
+        let mask = dir.join("masks").join(relative).with_extension("png");
+        if mask.is_file() {
+            pairs.push((image, mask));
+        } else {
+            problems.push(Problem {
+                file: mask,
+                line: None,
+                message: format!(
+                    "`{}` has no label map: save its class ids as a palette or greyscale PNG here",
+                    image.display()
+                ),
+                image: Some(image.clone()),
+            });
+            pairs.push((image, PathBuf::new()));
+        }
+    }
+    Ok((Data::Segmentation(SegmentationData { images: pairs }), problems))
+}
+
+/// An MVTec AD category: a defect image without its mask is a problem of that image (its
+/// pixels cannot be counted).
+fn read_mvtec(dir: &Path) -> anyhow::Result<(Data, Vec<Problem>)> {
+    let set = labelled_data::read_mvtec(dir)?;
+    if set.samples.iter().all(|sample| sample.defect.is_none()) {
+        bail!(
+            "`{}` has only good test images: AUROC needs anomalous ones too (test/<defect>/ with masks in ground_truth/<defect>/)",
+            dir.display()
+        );
+    }
+    let problems = set
+        .missing_masks
+        .iter()
+        .map(|image| Problem {
+            file: image.clone(),
+            line: None,
+            message: "this defect image has no mask: add ground_truth/<defect>/<stem>_mask.png".to_string(),
+            image: Some(image.clone()),
+        })
+        .collect();
+    Ok((Data::Anomaly(set), problems))
 }
 
 /// Ultralytics' `data.yaml`: `path` (the root, relative to the file), `val` (a folder, a

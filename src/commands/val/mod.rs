@@ -3,9 +3,11 @@
 //! (decoding overlapped with inference). Detection metrics are pycocotools' (computed by
 //! [`inferx_runtime::evaluation`]); classifiers get top-1, top-5 and a confusion matrix.
 
+mod anomaly;
 mod dataset;
 mod plots;
 mod report;
+mod segmentation;
 
 use std::{
     collections::HashSet,
@@ -20,14 +22,17 @@ use inferx_runtime::{
         classification::{ClassificationTally, TOP5},
         detection::{self, DetectedBox, GroundTruthBox},
     },
-    PipelinePool, PredictionOutput, TaskKind,
+    PipelinePool, Prediction, PredictionOutput, TaskKind,
 };
 
 use self::dataset::{ClassificationData, Data, DetectionData, Format, ImageId, Problem};
 use crate::{cli::ValArgs, output::Printer};
 
+/// Ultralytics' val confidence: keep nearly every box, so the curves reach full recall.
+const DETECTION_CONF: f32 = 0.001;
+
 pub(crate) fn run(args: ValArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
-    for (name, value) in [("--conf", args.conf), ("--iou", args.iou)] {
+    for (name, value) in [("--conf", args.conf.unwrap_or(DETECTION_CONF)), ("--iou", args.iou)] {
         if !(0.0..=1.0).contains(&value) {
             bail!("{name} {value} is out of range: use a value between 0 and 1");
         }
@@ -43,13 +48,21 @@ pub(crate) fn run(args: ValArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
         options.input_size = args.size;
     }
     // Ultralytics' val settings unless given; top-5 needs five classes.
-    options.confidence = Some(args.conf);
+    // Segmentation and anomaly models keep the project's threshold (a binary map's
+    // probability cut, the anomaly score's) unless --conf is given.
+    match &data {
+        Data::Detection(_) | Data::Classification(_) => options.confidence = Some(args.conf.unwrap_or(DETECTION_CONF)),
+        Data::Segmentation(_) | Data::Anomaly(_) => options.confidence = args.conf.or(options.confidence),
+    }
+    options.keep_anomaly_map = matches!(data, Data::Anomaly(_));
     options.iou = Some(args.iou);
     options.max_detections = Some(args.max_det);
     options.top_k = Some(options.top_k.unwrap_or(TOP5).max(TOP5));
     let files = match &data {
         Data::Detection(set) => set.images.len(),
         Data::Classification(set) => set.images.len(),
+        Data::Segmentation(set) => set.images.len(),
+        Data::Anomaly(set) => set.samples.len(),
     };
     let pool =
         PipelinePool::load(&model, options, files).with_context(|| format!("could not load `{}`", model.display()))?;
@@ -68,7 +81,8 @@ pub(crate) fn run(args: ValArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
             let set = without_images(set, &skipped);
             let labels = pool.primary().labels().to_vec();
             let set = check_classes(set, &labels, args.skip_bad, &mut skipped, printer)?;
-            let predicted = predict(&pool, set.images.iter().map(|image| image.path.clone()).collect(), printer);
+            let predicted =
+                predict(&pool, set.images.iter().map(|image| image.path.clone()).collect(), printer, |_, _| Ok(()));
             skipped.extend(predicted.failed(args.skip_bad, printer)?);
             evaluate_detection(&args, &set, &labels, predicted, skipped.len(), printer)
         }
@@ -80,15 +94,59 @@ pub(crate) fn run(args: ValArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
                     args.data.display()
                 );
             }
-            if args.save_json.is_some() {
-                bail!("--save-json writes detections in COCO's format: leave it out for a classifier");
-            }
+            refuse_save_json(&args)?;
             let labels = pool.primary().labels().to_vec();
-            let predicted = predict(&pool, set.images.iter().map(|(path, _)| path.clone()).collect(), printer);
+            let predicted =
+                predict(&pool, set.images.iter().map(|(path, _)| path.clone()).collect(), printer, |_, _| Ok(()));
             skipped.extend(predicted.failed(args.skip_bad, printer)?);
             evaluate_classification(&args, &set, &labels, predicted, skipped.len(), printer)
         }
+        Data::Segmentation(set) => {
+            if task != TaskKind::Segmentation {
+                bail!(
+                    "`{}` is a {task} model but `{}` holds label maps (masks/): give a segmentation model (or pass --task if the guess is wrong)",
+                    model.display(),
+                    args.data.display()
+                );
+            }
+            refuse_save_json(&args)?;
+            let labels = segmentation_labels(pool.primary().labels());
+            segmentation::evaluate(&args, &pool, set, &labels, skipped, printer)
+        }
+        Data::Anomaly(set) => {
+            if task != TaskKind::Anomaly {
+                bail!(
+                    "`{}` is a {task} model but `{}` is an MVTec AD category: give an anomaly model (or pass --task if the guess is wrong)",
+                    model.display(),
+                    args.data.display()
+                );
+            }
+            refuse_save_json(&args)?;
+            if args.plots.is_some() {
+                bail!("--plots draws curves and confusion matrices of detectors, classifiers and segmentation models: leave it out for an anomaly model");
+            }
+            let configured = pool.primary().decode_options().confidence;
+            anomaly::evaluate(&args, &pool, set, configured, skipped, printer)
+        }
     }
+}
+
+fn refuse_save_json(args: &ValArgs) -> anyhow::Result<()> {
+    if args.save_json.is_some() {
+        bail!("--save-json writes detections in COCO's format: leave it out for models that are not detectors");
+    }
+    Ok(())
+}
+
+/// The class names of a segmentation model: its labels, at least background and foreground
+/// (a binary map has two classes).
+fn segmentation_labels(labels: &[String]) -> Vec<String> {
+    let mut named: Vec<String> = labels.to_vec();
+    let defaults = ["background", "foreground"];
+    while named.len() < 2 {
+        named.push(defaults[named.len()].to_string());
+    }
+    named
 }
 
 /// `MODEL` is a model file, or a project: its folder or its `inferx.yaml`.
@@ -191,7 +249,14 @@ impl Predictions {
 
 /// Runs the images through the folder pipeline (decoding overlapped with inference, several
 /// sessions where that is faster), with a progress bar.
-fn predict(pool: &PipelinePool, paths: Vec<PathBuf>, printer: &Printer) -> Predictions {
+/// `each` sees every prediction as it comes (label maps are compared then, not kept); a
+/// problem it returns leaves the image out like one that does not decode.
+fn predict(
+    pool: &PipelinePool,
+    paths: Vec<PathBuf>,
+    printer: &Printer,
+    mut each: impl FnMut(usize, &Prediction) -> Result<(), Problem>,
+) -> Predictions {
     let bar = printer.progress_rate(paths.len() as u64, "validating");
     let started = Instant::now();
     let mut images: Vec<Option<Predicted>> = Vec::with_capacity(paths.len());
@@ -201,6 +266,12 @@ fn predict(pool: &PipelinePool, paths: Vec<PathBuf>, printer: &Printer) -> Predi
         match result {
             Ok((_, prediction)) => {
                 speed.add(&prediction.timings);
+                if let Err(problem) = each(index, &prediction) {
+                    images.push(None);
+                    failures.push(problem);
+                    bar.inc(1);
+                    return;
+                }
                 let boxes = prediction
                     .detections()
                     .iter()

@@ -4,7 +4,9 @@ use std::{collections::HashSet, time::Duration};
 
 use inferx_runtime::{
     evaluation::{
+        anomaly::F1Threshold,
         classification::ClassificationTally,
+        segmentation::SegmentationTally,
         detection::{recall_points, CocoEvaluation, CocoStats, GroundTruthBox},
     },
     results::Timings,
@@ -286,6 +288,164 @@ impl ClassificationReport {
             vec![class.label.clone(), class.images.to_string(), format!("{:.3}", class.accuracy), String::new()]
         }));
         printer.out(table(&["class", "images", "top-1", "top-5"], &rows))?;
+        print_footer(&self.speed_ms, self.skipped, printer);
+        Ok(())
+    }
+}
+
+/// One class of a segmentation report.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct SegmentationClass {
+    pub class_id: usize,
+    pub label: String,
+    /// Labelled pixels of the class.
+    pub pixels: u64,
+    /// `None` when the class is neither labelled nor predicted anywhere.
+    pub iou: Option<f64>,
+    /// The share of its labelled pixels predicted as it; `None` without labelled pixels.
+    pub accuracy: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct SegmentationMetrics {
+    pub miou: f64,
+    pub pixel_accuracy: f64,
+    pub mean_class_accuracy: f64,
+}
+
+/// `inferx val --json` for a semantic or binary segmentation model.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct SegmentationReport {
+    pub task: &'static str,
+    pub images: usize,
+    pub skipped: usize,
+    /// Labelled pixels counted (those marked 255 count nowhere).
+    pub pixels: u64,
+    pub metrics: SegmentationMetrics,
+    pub per_class: Vec<SegmentationClass>,
+    /// `[true class][predicted class]` pixel counts.
+    pub confusion: Vec<Vec<u64>>,
+    pub speed_ms: Speed,
+    pub images_per_second: f64,
+}
+
+impl SegmentationReport {
+    pub fn new(
+        tally: &SegmentationTally,
+        labels: &[String],
+        images: usize,
+        skipped: usize,
+        speed: Speed,
+    ) -> SegmentationReport {
+        let result = tally.result();
+        let per_class = labels
+            .iter()
+            .enumerate()
+            .map(|(class_id, label)| SegmentationClass {
+                class_id,
+                label: label.clone(),
+                pixels: result.class_pixels[class_id],
+                iou: result.iou[class_id],
+                accuracy: result.class_accuracy[class_id],
+            })
+            .collect();
+        SegmentationReport {
+            task: "segmentation",
+            images,
+            skipped,
+            pixels: result.pixels,
+            metrics: SegmentationMetrics {
+                miou: result.mean_iou,
+                pixel_accuracy: result.pixel_accuracy,
+                mean_class_accuracy: result.mean_class_accuracy,
+            },
+            per_class,
+            confusion: tally.confusion().to_vec(),
+            speed_ms: speed,
+            images_per_second: speed.images_per_second,
+        }
+    }
+
+    pub fn print(&self, json: bool, printer: &Printer) -> anyhow::Result<()> {
+        if json {
+            printer.out(serde_json::to_string_pretty(self)?)?;
+            return Ok(());
+        }
+        let share = |value: Option<f64>| value.map_or_else(|| "-".to_string(), |value| format!("{value:.3}"));
+        let mut rows = vec![vec![
+            "all".to_string(),
+            self.pixels.to_string(),
+            format!("{:.3}", self.metrics.miou),
+            format!("{:.3}", self.metrics.mean_class_accuracy),
+            format!("{:.3}", self.metrics.pixel_accuracy),
+        ]];
+        rows.extend(self.per_class.iter().map(|class| {
+            vec![class.label.clone(), class.pixels.to_string(), share(class.iou), share(class.accuracy), String::new()]
+        }));
+        printer.out(table(&["class", "pixels", "IoU", "accuracy", "pixel acc."], &rows))?;
+        print_footer(&self.speed_ms, self.skipped, printer);
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct AnomalyMetrics {
+    /// AUROC of `pred_score` over good (0) and defect (1) images.
+    pub image_auroc: f64,
+    /// AUROC of the anomaly map over every pixel of every test image; `None` without a map.
+    pub pixel_auroc: Option<f64>,
+}
+
+/// One kind of test image (good, or a defect type).
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct AnomalyKind {
+    pub kind: String,
+    pub images: usize,
+    /// Images whose score is above the F1-optimal threshold.
+    pub flagged: usize,
+}
+
+/// `inferx val --json` for an anomaly model.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct AnomalyReport {
+    pub task: &'static str,
+    pub images: usize,
+    pub skipped: usize,
+    pub metrics: AnomalyMetrics,
+    /// anomalib's F1-optimal threshold on the image scores, with its precision and recall.
+    pub threshold: F1Threshold,
+    /// The project's threshold when the model ran.
+    pub configured_threshold: f32,
+    pub per_kind: Vec<AnomalyKind>,
+    pub speed_ms: Speed,
+    pub images_per_second: f64,
+}
+
+impl AnomalyReport {
+    pub fn print(&self, json: bool, printer: &Printer) -> anyhow::Result<()> {
+        if json {
+            printer.out(serde_json::to_string_pretty(self)?)?;
+            return Ok(());
+        }
+        let mut rows = vec![vec![
+            "all".to_string(),
+            self.images.to_string(),
+            format!("{:.3}", self.metrics.image_auroc),
+            self.metrics.pixel_auroc.map_or_else(|| "-".to_string(), |value| format!("{value:.3}")),
+            String::new(),
+        ]];
+        rows.extend(self.per_kind.iter().map(|kind| {
+            vec![kind.kind.clone(), kind.images.to_string(), String::new(), String::new(), kind.flagged.to_string()]
+        }));
+        printer.out(table(&["images", "count", "image AUROC", "pixel AUROC", "flagged"], &rows))?;
+        printer.status(format!(
+            "F1-optimal threshold {} (F1 {:.3}, precision {:.3}, recall {:.3}); the project uses {}",
+            self.threshold.threshold,
+            self.threshold.f1,
+            self.threshold.precision,
+            self.threshold.recall,
+            self.configured_threshold
+        ));
         print_footer(&self.speed_ms, self.skipped, printer);
         Ok(())
     }
