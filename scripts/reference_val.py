@@ -15,7 +15,14 @@ Commands:
                            DIR/yolo (data.yaml, images/val, labels/val, and the same ground
                            truth as COCO json in DIR/yolo/ground_truth.json) and DIR/coco
                            (annotations.json, images/).
-  cocoeval GT.json DT.json pycocotools' stats and per-category AP of a results file, as JSON.
+  cocoeval GT.json DT.json [segm]
+                           pycocotools' stats and per-category AP of a results file, as JSON
+                           (segm: the results' masks, their boxes left out so loadRes takes
+                           each area from its mask).
+  yoloseg-set DIR          a YOLO-seg set for yoloseg_fixed (images of several sizes, polygon
+                           labels near and away from its two fixed instances, an image without
+                           labels) and the same ground truth as COCO json with pycocotools'
+                           polygon areas: DIR/data.yaml, DIR/ground_truth.json.
   mask-goldens [OUT]       tests/goldens/val_mask_cases.json: synthetic polygon ground truth
                            (fractional, touching the border, a crowd region, several polygons
                            per object) and RLE detections, with pycocotools' RLE of every
@@ -448,6 +455,52 @@ def top1(model: Path, root: Path) -> dict:
 # ------------------------------------------------------------ segmentation and anomaly
 
 
+# (stem, width, height, [(class, polygon in pixels of the 64x64 input)]): whatever the image,
+# yoloseg_fixed's masks are class 0 in (12,12)-(28,36) and class 1 an L in (40,24)-(56,52) of
+# its input (their boxes are larger); the labels follow them closely, loosely, or not at all.
+YOLOSEG_IMAGES = [
+    ("square", 64, 64, [(0, [12, 12, 28, 12, 28, 36, 12, 36]),
+                        (1, [40, 24, 48, 24, 48, 40, 56, 40, 56, 52, 40, 52])]),
+    ("big", 160, 160, [(0, [13, 11, 27, 12, 28, 35, 12, 37, 11, 24]),
+                       (1, [40, 25, 48, 24, 48, 41, 55, 40, 56, 52, 41, 52])]),
+    ("wide", 128, 96, [(0, [10, 14, 30, 12, 29, 38, 12, 36]), (1, [4, 20, 14, 20, 14, 30, 4, 30])]),
+    ("empty", 96, 96, []),
+]
+
+
+def make_yoloseg_set(out: Path) -> None:
+    from pycocotools import mask as mask_utils
+
+    (out / "images/val").mkdir(parents=True, exist_ok=True)
+    (out / "labels/val").mkdir(parents=True, exist_ok=True)
+    gt = {"images": [], "categories": [{"id": 0, "name": "rect"}, {"id": 1, "name": "ell"}], "annotations": []}
+    rng = np.random.default_rng(38)
+    for stem, width, height, labels in YOLOSEG_IMAGES:
+        pixels = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(out / "images/val" / f"{stem}.png")
+        rows = []
+        for c, square in labels:
+            # The 64x64 input is letterboxed into the image: scale and offset to its pixels.
+            scale = max(width, height) / 64
+            dx, dy = (width - 64 * scale) / 2, (height - 64 * scale) / 2
+            xy = [v * scale + (dx if i % 2 == 0 else dy) for i, v in enumerate(square)]
+            normalised = [v / (width if i % 2 == 0 else height) for i, v in enumerate(xy)]
+            rows.append(f"{c} " + " ".join(f"{v:.6f}" for v in normalised))
+            # As val reads it back: the normalised label times the image size.
+            back = [float(v) * (width if i % 2 == 0 else height) for i, v in enumerate(rows[-1].split()[1:])]
+            rle = mask_utils.frPyObjects([back], height, width)
+            xs, ys = back[0::2], back[1::2]
+            gt["annotations"].append({"id": len(gt["annotations"]) + 1, "image_id": stem, "category_id": c,
+                                      "segmentation": [back], "area": float(mask_utils.area(rle)[0]),
+                                      "bbox": [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)],
+                                      "iscrowd": 0})
+        (out / "labels/val" / f"{stem}.txt").write_text("".join(r + "\n" for r in rows))
+        gt["images"].append({"id": stem, "file_name": f"{stem}.png", "width": width, "height": height})
+    (out / "data.yaml").write_text("path: .\nval: images/val\nnames: [rect, ell]\n")
+    (out / "ground_truth.json").write_text(json.dumps(gt))
+    print(f"wrote {out}")
+
+
 def save_label_map(classes: np.ndarray, path: Path) -> None:
     """A palette PNG whose indices are the class ids (colours that are not)."""
     im = Image.fromarray(classes.astype(np.uint8), mode="P")
@@ -583,7 +636,13 @@ def main(argv: list[str]) -> int:
         make_sets(Path(rest[0]))
     elif command == "cocoeval":
         gt = json.loads(Path(rest[0]).read_text())
-        print(json.dumps(coco_eval(gt, json.loads(Path(rest[1]).read_text()))))
+        detections = json.loads(Path(rest[1]).read_text())
+        iou_type = rest[2] if len(rest) > 2 else "bbox"
+        if iou_type == "segm":
+            detections = [{k: v for k, v in d.items() if k != "bbox"} for d in detections]
+        print(json.dumps(coco_eval(gt, detections, iou_type)))
+    elif command == "yoloseg-set":
+        make_yoloseg_set(Path(rest[0]))
     elif command == "rotations":
         make_rotations(Path(rest[0]))
     elif command == "seg-sets":

@@ -419,3 +419,60 @@ fn val_auroc_equals_scikit_learn_and_the_threshold_it_writes_flags_what_anomalib
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("give the project"), "{}", describe_output(&output));
 }
+
+#[test]
+fn yolo_seg_box_and_mask_map_equal_pycocotools_bbox_and_segm() {
+    let dir = temp_dir();
+    let data = dir.path().join("yoloseg");
+    reference(&["yoloseg-set".as_ref(), data.as_os_str()]);
+    let results = dir.path().join("results.json");
+    // Relative paths, as a user in the set's folder types them.
+    let ours = run_json(
+        inferx()
+            .current_dir(&data)
+            .arg("val")
+            .arg(fixture("models/yoloseg_fixed.onnx"))
+            .args(["--data", "data.yaml", "--save-json"])
+            .arg(&results)
+            .arg("--json"),
+    );
+    let ground_truth = data.join("ground_truth.json");
+    for (ours, iou_type) in [(&ours, "bbox"), (&ours["masks"], "segm")] {
+        let theirs: Value = serde_json::from_slice(&reference(&[
+            "cocoeval".as_ref(),
+            ground_truth.as_os_str(),
+            results.as_os_str(),
+            iou_type.as_ref(),
+        ]))
+        .unwrap();
+        let stats: Vec<f64> = theirs["stats"].as_array().unwrap().iter().map(|value| value.as_f64().unwrap()).collect();
+        eprintln!("{iou_type}: ours {} · pycocotools {stats:?}", ours["coco"]);
+        let coco: Vec<f64> = [
+            "map50_95",
+            "map50",
+            "map75",
+            "map_small",
+            "map_medium",
+            "map_large",
+            "recall_1",
+            "recall_10",
+            "recall_100",
+        ]
+        .iter()
+        .map(|name| ours["coco"][name].as_f64().unwrap())
+        .collect();
+        for (mine, reference) in coco.iter().zip(&stats) {
+            assert!((mine - reference).abs() < 1e-4, "{iou_type}: {coco:?} vs {stats:?}");
+        }
+        for class in ours["per_class"].as_array().unwrap() {
+            let reference = &theirs["per_category"][class["class_id"].to_string()];
+            assert!(
+                (class["map50_95"].as_f64().unwrap() - reference["ap50_95"].as_f64().unwrap()).abs() < 1e-4,
+                "{class} vs {reference}"
+            );
+        }
+    }
+    // The labels follow the masks, not the (larger) boxes.
+    let (boxes, masks) = (ours["metrics"]["map50_95"].as_f64().unwrap(), ours["masks"]["map50_95"].as_f64().unwrap());
+    assert!(masks > 0.5 && boxes < masks, "box {boxes} · mask {masks}");
+}

@@ -96,6 +96,8 @@ pub(crate) struct LabelledBox {
     pub id: u64,
     /// The line of a YOLO label file it was read from.
     pub line: Option<usize>,
+    /// The outline of a YOLO-seg label: `x1 y1 x2 y2 ...` normalised to the image.
+    pub polygon: Option<Vec<f64>>,
 }
 
 /// An image with its boxes.
@@ -362,10 +364,14 @@ pub(crate) fn label_path(image: &Path) -> PathBuf {
     let text = image.to_string_lossy();
     let separator = std::path::MAIN_SEPARATOR;
     let (images, labels) = (format!("{separator}images{separator}"), format!("{separator}labels{separator}"));
+    // A relative path may start with `images/` (`--data data.yaml` in the set's folder).
+    let relative = !text.starts_with(separator);
+    let text = if relative { format!("{separator}{text}") } else { text.into_owned() };
     let swapped = match text.rfind(&images) {
         Some(at) => format!("{}{labels}{}", &text[..at], &text[at + images.len()..]),
-        None => text.into_owned(),
+        None => text,
     };
+    let swapped = if relative { swapped[separator.len_utf8()..].to_string() } else { swapped };
     PathBuf::from(swapped).with_extension("txt")
 }
 
@@ -396,9 +402,16 @@ fn read_yolo_labels(images: Vec<PathBuf>, classes: Option<u64>) -> (Vec<Labelled
         };
         let boxes = boxes
             .into_iter()
-            .map(|(category, geometry, line)| {
-                let labelled =
-                    LabelledBox { category, geometry, crowd: false, area: None, id: next_id, line: Some(line) };
+            .map(|(category, geometry, line, polygon)| {
+                let labelled = LabelledBox {
+                    category,
+                    geometry,
+                    crowd: false,
+                    area: None,
+                    id: next_id,
+                    line: Some(line),
+                    polygon,
+                };
                 next_id += 1;
                 labelled
             })
@@ -413,7 +426,10 @@ const COORDINATE_SLACK: f64 = 0.01;
 
 /// Parses `class cx cy w h` rows (or `class x1 y1 x2 y2 ...` polygons, boxed), normalised to
 /// 0-1. Duplicate rows are dropped with a warning, as Ultralytics does.
-fn parse_yolo_labels(text: &str, classes: Option<u64>, file: &Path) -> (Vec<(u64, Geometry, usize)>, Vec<Problem>) {
+/// A parsed YOLO label: class, box, 1-based line, and the polygon of a YOLO-seg label.
+type YoloLabel = (u64, Geometry, usize, Option<Vec<f64>>);
+
+fn parse_yolo_labels(text: &str, classes: Option<u64>, file: &Path) -> (Vec<YoloLabel>, Vec<Problem>) {
     let mut boxes = Vec::new();
     let mut problems = Vec::new();
     let mut seen = HashSet::new();
@@ -457,21 +473,28 @@ fn parse_yolo_labels(text: &str, classes: Option<u64>, file: &Path) -> (Vec<(u64
             tracing::warn!("{}:{}: duplicate label removed", file.display(), index + 1);
             continue;
         }
-        let geometry = if numbers.len() == 4 {
-            Geometry::Normalised { center_x: numbers[0], center_y: numbers[1], width: numbers[2], height: numbers[3] }
+        let (geometry, polygon) = if numbers.len() == 4 {
+            let geometry = Geometry::Normalised {
+                center_x: numbers[0],
+                center_y: numbers[1],
+                width: numbers[2],
+                height: numbers[3],
+            };
+            (geometry, None)
         } else {
             let xs = numbers.iter().step_by(2);
             let ys = numbers.iter().skip(1).step_by(2);
             let (x1, x2) = xs.fold((f64::MAX, f64::MIN), |(low, high), &x| (low.min(x), high.max(x)));
             let (y1, y2) = ys.fold((f64::MAX, f64::MIN), |(low, high), &y| (low.min(y), high.max(y)));
-            Geometry::Normalised {
+            let geometry = Geometry::Normalised {
                 center_x: (x1 + x2) / 2.0,
                 center_y: (y1 + y2) / 2.0,
                 width: x2 - x1,
                 height: y2 - y1,
-            }
+            };
+            (geometry, Some(numbers))
         };
-        boxes.push((class, geometry, index + 1));
+        boxes.push((class, geometry, index + 1, polygon));
     }
     (boxes, problems)
 }
@@ -594,6 +617,7 @@ fn read_coco(path: &Path, images: Option<&Path>) -> anyhow::Result<(DetectionDat
             area: annotation.area,
             id: annotation.id,
             line: None,
+            polygon: None,
         });
     }
     for image in &labelled {
@@ -645,6 +669,8 @@ mod tests {
             Path::new("/d/images/x/labels/val/a.b.txt")
         );
         assert_eq!(label_path(Path::new("/d/pics/a.png")), Path::new("/d/pics/a.txt"));
+        assert_eq!(label_path(Path::new("images/val/a.png")), Path::new("labels/val/a.txt"));
+        assert_eq!(label_path(Path::new("pics/a.png")), Path::new("pics/a.txt"));
     }
 
     #[test]
@@ -666,6 +692,7 @@ mod tests {
         assert_eq!(boxes.len(), 2);
         let Geometry::Normalised { center_x, width, height, .. } = boxes[1].1 else { panic!() };
         assert!((center_x - 0.2).abs() < 1e-12 && (width - 0.2).abs() < 1e-12 && (height - 0.3).abs() < 1e-12);
+        assert_eq!((boxes[0].3.as_deref(), boxes[1].3.as_deref()), (None, Some(&[0.1, 0.1, 0.3, 0.1, 0.2, 0.4][..])));
         assert_eq!(
             Geometry::Normalised { center_x: 0.5, center_y: 0.25, width: 0.5, height: 0.5 }.pixels(200, 100),
             [50.0, 0.0, 100.0, 50.0]

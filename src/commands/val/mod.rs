@@ -21,6 +21,7 @@ use inferx_runtime::{
     evaluation::{
         classification::{ClassificationTally, TOP5},
         detection::{self, DetectedBox, GroundTruthBox},
+        masks::{self, CocoRle, DetectedMask, GroundTruthMask},
     },
     PipelinePool, Prediction, PredictionOutput, TaskKind,
 };
@@ -229,6 +230,8 @@ struct Predicted {
     height: u32,
     /// (class, score, x1, y1, x2, y2) in pixels.
     boxes: Vec<(usize, f32, [f32; 4])>,
+    /// Each box's instance mask (YOLO-seg models), in COCO's column-major runs.
+    masks: Vec<Option<CocoRle>>,
     /// Class indices, best first.
     ranked: Vec<usize>,
 }
@@ -283,7 +286,10 @@ fn predict(
                     PredictionOutput::Classification { top } => top.iter().map(|class| class.class_id).collect(),
                     _ => Vec::new(),
                 };
-                images.push(Some(Predicted { width: prediction.width, height: prediction.height, boxes, ranked }));
+                let masks =
+                    prediction.detections().iter().map(|found| found.mask.as_ref().map(CocoRle::from_mask)).collect();
+                let (width, height) = (prediction.width, prediction.height);
+                images.push(Some(Predicted { width, height, boxes, masks, ranked }));
             }
             Err(error) => {
                 images.push(None);
@@ -309,6 +315,16 @@ struct CocoResult<'a> {
     category_id: u64,
     bbox: [f64; 4],
     score: f64,
+    /// A YOLO-seg instance's mask, as pycocotools' `encode` writes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    segmentation: Option<CocoSegmentation>,
+}
+
+#[derive(serde::Serialize)]
+struct CocoSegmentation {
+    /// `[height, width]`.
+    size: [u32; 2],
+    counts: String,
 }
 
 fn evaluate_detection(
@@ -349,6 +365,19 @@ fn evaluate_detection(
     let mut truths = Vec::new();
     let mut found = Vec::new();
     let mut rows = Vec::new();
+    // Masks are measured when every label is a polygon and the model gives instance masks.
+    let labels_are_polygons = kept.iter().all(|&index| set.images[index].boxes.iter().all(|b| b.polygon.is_some()));
+    let model_gives_masks = kept
+        .iter()
+        .any(|&index| predictions.images[index].as_ref().is_some_and(|image| image.masks.iter().any(Option::is_some)));
+    let measure_masks =
+        labels_are_polygons && model_gives_masks && kept.iter().any(|&i| !set.images[i].boxes.is_empty());
+    if model_gives_masks && !labels_are_polygons {
+        tracing::warn!(
+            "some labels are boxes, not polygons: mask mAP needs an outline on every label; boxes only are measured"
+        );
+    }
+    let (mut truth_masks, mut found_masks) = (Vec::new(), Vec::new());
     for &index in &kept {
         let (image, Some(predicted)) = (&set.images[index], &predictions.images[index]) else { continue };
         for labelled in &image.boxes {
@@ -361,14 +390,26 @@ fn evaluate_detection(
                 crowd: labelled.crowd,
                 id: labelled.id,
             });
+            if let (true, Some(polygon)) = (measure_masks, &labelled.polygon) {
+                let mask = polygon_mask(polygon, predicted.width, predicted.height);
+                let area = mask.area() as f64;
+                let (image, category, crowd, id) = (number[index], labelled.category, labelled.crowd, labelled.id);
+                truth_masks.push(GroundTruthMask { image, category, mask, area, crowd, id });
+            }
         }
-        for &(class, score, [x1, y1, x2, y2]) in &predicted.boxes {
+        for (&(class, score, [x1, y1, x2, y2]), mask) in predicted.boxes.iter().zip(&predicted.masks) {
             let Some(category) = category_of_class.get(class).copied().flatten() else { continue };
             let (x1, y1, x2, y2) = (f64::from(x1), f64::from(y1), f64::from(x2), f64::from(y2));
             let bbox = [x1, y1, x2 - x1, y2 - y1];
             let score = f64::from(score);
             found.push(DetectedBox { image: number[index], category, bbox, score });
-            rows.push(CocoResult { image_id: &image.id, category_id: category, bbox, score });
+            let segmentation = mask
+                .as_ref()
+                .map(|mask| CocoSegmentation { size: [mask.height, mask.width], counts: mask.to_compressed() });
+            if let (true, Some(mask)) = (measure_masks, mask) {
+                found_masks.push(DetectedMask { image: number[index], category, mask: mask.clone(), score });
+            }
+            rows.push(CocoResult { image_id: &image.id, category_id: category, bbox, score, segmentation });
         }
     }
     if let Some(path) = &args.save_json {
@@ -378,8 +419,12 @@ fn evaluate_detection(
     }
     let category_ids: Vec<u64> = categories.iter().map(|(id, _)| *id).collect();
     let evaluation = detection::evaluate(kept.len(), &category_ids, &truths, &found);
-    let summary =
+    let mut summary =
         report::DetectionReport::new(&evaluation, &categories, &truths, kept.len(), skipped, predictions.speed);
+    if measure_masks {
+        let evaluation = masks::evaluate(kept.len(), &category_ids, &truth_masks, &found_masks);
+        summary.masks = Some(report::MaskReport::new(&evaluation));
+    }
     if let Some(dir) = &args.plots {
         // Ultralytics' settings for its matrix: confidence 0.25, IoU 0.45.
         let confusion = plots::Confusion {
@@ -392,6 +437,16 @@ fn evaluate_detection(
     }
     summary.print(args.json, printer)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A YOLO-seg label's outline (normalised `x y` pairs) as the mask pycocotools draws from it
+/// in an image `width`×`height`.
+fn polygon_mask(normalised: &[f64], width: u32, height: u32) -> CocoRle {
+    let pixels: Vec<f64> = normalised
+        .chunks_exact(2)
+        .flat_map(|point| [point[0] * f64::from(width), point[1] * f64::from(height)])
+        .collect();
+    CocoRle::from_polygon(&pixels, width, height)
 }
 
 /// The category of each model class: for COCO data, the category of the same name when the

@@ -117,8 +117,48 @@ pub(crate) struct DetectionReport {
     /// pycocotools' twelve summary numbers.
     pub coco: CocoStats,
     pub per_class: Vec<DetectionClass>,
+    /// Instance masks of a YOLO-seg model against polygon labels (pycocotools' `segm`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub masks: Option<MaskReport>,
     pub speed_ms: Speed,
     pub images_per_second: f64,
+}
+
+/// Mask mAP of an instance segmentation model, per class as for boxes.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct MaskReport {
+    pub map50_95: f64,
+    pub map50: f64,
+    /// pycocotools' twelve summary numbers for `segm`.
+    pub coco: CocoStats,
+    pub per_class: Vec<MaskClass>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct MaskClass {
+    pub class_id: u64,
+    pub map50: f64,
+    pub map50_95: f64,
+}
+
+impl MaskReport {
+    pub fn new(evaluation: &CocoEvaluation) -> MaskReport {
+        MaskReport {
+            map50_95: evaluation.stats.map50_95.max(0.0),
+            map50: evaluation.stats.map50.max(0.0),
+            coco: evaluation.stats,
+            per_class: evaluation
+                .categories
+                .iter()
+                .filter(|class| class.ground_truth > 0)
+                .map(|class| MaskClass {
+                    class_id: class.category,
+                    map50: class.ap50.unwrap_or(0.0),
+                    map50_95: class.ap50_95.unwrap_or(0.0),
+                })
+                .collect(),
+        }
+    }
 }
 
 impl DetectionReport {
@@ -174,6 +214,7 @@ impl DetectionReport {
             },
             coco: evaluation.stats,
             per_class,
+            masks: None,
             speed_ms: speed,
             images_per_second: speed.images_per_second,
         }
@@ -212,6 +253,18 @@ impl DetectionReport {
             ]
         }));
         printer.out(table(&["class", "images", "instances", "P", "R", "mAP50", "mAP50-95"], &rows))?;
+        if let Some(masks) = &self.masks {
+            let mut rows = vec![vec!["all".to_string(), number(masks.map50), number(masks.map50_95)]];
+            rows.extend(masks.per_class.iter().map(|class| {
+                let label = self.per_class.iter().find(|boxes| boxes.class_id == class.class_id);
+                vec![
+                    label.map_or_else(|| class.class_id.to_string(), |boxes| boxes.label.clone()),
+                    number(class.map50),
+                    number(class.map50_95),
+                ]
+            }));
+            printer.out(format!("\nmasks\n{}", table(&["class", "mask mAP50", "mask mAP50-95"], &rows)))?;
+        }
         print_footer(&self.speed_ms, self.skipped, printer);
         Ok(())
     }
