@@ -107,6 +107,10 @@ pub enum Error {
     /// Installing ONNX Runtime failed.
     #[error("ONNX Runtime install failed: {0}")]
     Install(String),
+    /// Labelled data that cannot be evaluated as a whole (the message names the file and the
+    /// fix); problems of single images are [`Problem`](crate::labelled_data::sets::Problem)s.
+    #[error("{0}")]
+    LabelledData(String),
     /// An I/O error on a named path.
     #[error("{action} `{path}`: {source}")]
     Io {

@@ -9,11 +9,11 @@ use std::{collections::HashSet, path::PathBuf, process::ExitCode};
 use anyhow::{bail, Context};
 use inferx_runtime::{
     evaluation::anomaly::{auroc, f1_optimal_threshold},
-    labelled_data::{self, AnomalySet, LabelMap},
+    labelled_data::{self, sets::Problem, AnomalySet, LabelMap},
     PipelinePool, PredictionOutput,
 };
 
-use super::{dataset::Problem, predict, report};
+use super::{predict, report};
 use crate::{cli::ValArgs, generator::migrate, output::Printer};
 
 pub(super) fn evaluate(

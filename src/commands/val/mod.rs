@@ -4,7 +4,6 @@
 //! [`inferx_runtime::evaluation`]); classifiers get top-1, top-5 and a confusion matrix.
 
 mod anomaly;
-mod dataset;
 mod plots;
 mod report;
 mod segmentation;
@@ -26,8 +25,10 @@ use inferx_runtime::{
     PipelinePool, Prediction, PredictionOutput, TaskKind,
 };
 
-use self::dataset::{ClassificationData, Data, DetectionData, Format, ImageId, Problem};
 use crate::{cli::ValArgs, output::Printer};
+use inferx_runtime::labelled_data::sets::{
+    self as dataset, ClassificationData, Data, DetectionData, Format, ImageId, Problem,
+};
 
 /// Ultralytics' val confidence: keep nearly every box, so the curves reach full recall.
 const DETECTION_CONF: f32 = 0.001;

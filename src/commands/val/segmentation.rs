@@ -6,15 +6,16 @@ use std::{collections::HashSet, path::PathBuf, process::ExitCode};
 
 use inferx_runtime::{
     evaluation::segmentation::{SegmentationTally, IGNORE},
-    labelled_data::{self, LabelMap},
+    labelled_data::{
+        self,
+        sets::{Problem, SegmentationData},
+        LabelMap,
+    },
     results::{Mask, Segmentation},
     PipelinePool, PredictionOutput,
 };
 
-use super::{
-    dataset::{Problem, SegmentationData},
-    plots, predict, report,
-};
+use super::{plots, predict, report};
 use crate::{cli::ValArgs, output::Printer};
 
 pub(super) fn evaluate(

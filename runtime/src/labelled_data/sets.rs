@@ -1,5 +1,7 @@
-//! Labelled data for `inferx val`: an Ultralytics `data.yaml`, a folder with `images/` and
-//! `labels/`, a COCO json with its image folder, or a folder per class (ImageNet layout).
+//! Labelled sets for `val` (`inferx val` and a generated project's): an Ultralytics
+//! `data.yaml`, a folder with `images/` and `labels/` (boxes or polygons), a COCO json with its
+//! image folder, a folder per class (ImageNet layout), a folder with `images/` and `masks/`
+//! (label maps), or an MVTec AD category.
 //!
 //! Everything is read and checked before the model loads, and every problem is kept with its
 //! file and line ([`Problem`]), so a user fixes them all in one go; `--skip-bad` evaluates
@@ -11,19 +13,29 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use anyhow::{bail, Context};
-use inferx_runtime::{
+use serde::Deserialize;
+
+use crate::{
     inputs,
     labelled_data::{self, AnomalySet},
+    Error, Result,
 };
-use serde::Deserialize;
+
+/// Returns early with an [`Error::LabelledData`] of the formatted message.
+macro_rules! bail {
+    ($($message:tt)*) => {
+        return Err(Error::LabelledData(format!($($message)*)))
+    };
+}
 
 /// A problem with one file of the data, reported as `file:line: message`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Problem {
+pub struct Problem {
+    /// The file the problem is in (a label file, an image, a mask).
     pub file: PathBuf,
     /// 1-based line, where the problem is on one.
     pub line: Option<usize>,
+    /// What is wrong, and the fix.
     pub message: String,
     /// The image it concerns (left out with `--skip-bad`); `None` for an annotation that
     /// belongs to no image.
@@ -43,8 +55,10 @@ impl fmt::Display for Problem {
 /// else the stem. pycocotools sorts ids; numbers sort before names here.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(untagged)]
-pub(crate) enum ImageId {
+pub enum ImageId {
+    /// A numeric id.
     Number(i64),
+    /// A file stem that is not a number.
     Name(String),
 }
 
@@ -58,8 +72,19 @@ impl ImageId {
 /// Where a labelled box is: normalised centre and size (YOLO labels, scaled once the image's
 /// size is known) or `[x, y, width, height]` in pixels (COCO).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Geometry {
-    Normalised { center_x: f64, center_y: f64, width: f64, height: f64 },
+pub enum Geometry {
+    /// Centre and size as fractions of the image's width and height.
+    Normalised {
+        /// Centre, horizontally.
+        center_x: f64,
+        /// Centre, vertically.
+        center_y: f64,
+        /// Width.
+        width: f64,
+        /// Height.
+        height: f64,
+    },
+    /// `[x, y, width, height]` in pixels.
     Pixels([f64; 4]),
 }
 
@@ -84,9 +109,10 @@ impl Geometry {
 
 /// One labelled box.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct LabelledBox {
+pub struct LabelledBox {
     /// The category id: the class index for YOLO labels, the category id for COCO.
     pub category: u64,
+    /// Where the box is.
     pub geometry: Geometry,
     /// COCO's `iscrowd`.
     pub crowd: bool,
@@ -102,32 +128,39 @@ pub(crate) struct LabelledBox {
 
 /// An image with its boxes.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct LabelledImage {
+pub struct LabelledImage {
+    /// The image file.
     pub path: PathBuf,
+    /// Its id in COCO results.
     pub id: ImageId,
+    /// Its labelled objects.
     pub boxes: Vec<LabelledBox>,
 }
 
 /// Where the data came from, which decides image and category ids in `--save-json`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Format {
+pub enum Format {
+    /// Ultralytics' label files.
     Yolo,
+    /// A COCO instances json.
     Coco,
 }
 
 /// A detection data set.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct DetectionData {
+pub struct DetectionData {
+    /// Where the labels came from.
     pub format: Format,
     /// (category id, name), in id order; `None` for a folder of YOLO labels without names
     /// (the model's labels are used).
     pub categories: Option<Vec<(u64, String)>>,
+    /// The labelled images.
     pub images: Vec<LabelledImage>,
 }
 
 /// A classification data set: one folder per class.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ClassificationData {
+pub struct ClassificationData {
     /// Class names (the folder names), sorted.
     pub classes: Vec<String>,
     /// (image, class index).
@@ -137,15 +170,19 @@ pub(crate) struct ClassificationData {
 /// A semantic or binary segmentation data set: `images/` with a label map per image in
 /// `masks/` (the same relative path, `.png`), whose pixel values are class ids.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct SegmentationData {
+pub struct SegmentationData {
     /// (image, its label map).
     pub images: Vec<(PathBuf, PathBuf)>,
 }
 
+/// A labelled set, by the task it measures.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Data {
+pub enum Data {
+    /// Boxes (or polygons) per image.
     Detection(DetectionData),
+    /// A folder of images per class.
     Classification(ClassificationData),
+    /// A label map per image.
     Segmentation(SegmentationData),
     /// An MVTec AD category folder.
     Anomaly(AnomalySet),
@@ -154,7 +191,7 @@ pub(crate) enum Data {
 /// Reads the data `--data` names; `images` is the image folder of a COCO json (found beside
 /// it when not given). Problems with single files are returned beside the data, whose images
 /// they concern; problems with the whole set are errors.
-pub(crate) fn read(data: &Path, images: Option<&Path>) -> anyhow::Result<(Data, Vec<Problem>)> {
+pub fn read(data: &Path, images: Option<&Path>) -> Result<(Data, Vec<Problem>)> {
     let extension = data.extension().map(|extension| extension.to_string_lossy().to_ascii_lowercase());
     match extension.as_deref() {
         _ if data.is_dir() => read_folder(data),
@@ -168,7 +205,7 @@ pub(crate) fn read(data: &Path, images: Option<&Path>) -> anyhow::Result<(Data, 
     }
 }
 
-fn read_folder(dir: &Path) -> anyhow::Result<(Data, Vec<Problem>)> {
+fn read_folder(dir: &Path) -> Result<(Data, Vec<Problem>)> {
     for name in ["data.yaml", "data.yml"] {
         if dir.join(name).is_file() {
             return read_data_yaml(&dir.join(name)).map(|(data, problems)| (Data::Detection(data), problems));
@@ -190,9 +227,9 @@ fn read_folder(dir: &Path) -> anyhow::Result<(Data, Vec<Problem>)> {
     read_class_folders(&classes_dir).map(|data| (Data::Classification(data), Vec::new()))
 }
 
-fn read_class_folders(dir: &Path) -> anyhow::Result<ClassificationData> {
+fn read_class_folders(dir: &Path) -> Result<ClassificationData> {
     let mut classes: Vec<String> = std::fs::read_dir(dir)
-        .with_context(|| format!("could not list `{}`", dir.display()))?
+        .map_err(|source| Error::Io { action: "could not list", path: dir.to_path_buf(), source })?
         .filter_map(Result::ok)
         .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
         .map(|entry| entry.file_name().to_string_lossy().into_owned())
@@ -218,7 +255,7 @@ fn read_class_folders(dir: &Path) -> anyhow::Result<ClassificationData> {
 
 /// `images/` and `masks/`: each image's label map is the file of the same relative path under
 /// `masks/` with the extension `.png`; an image without one is a problem of that image.
-fn read_masks(dir: &Path) -> anyhow::Result<(Data, Vec<Problem>)> {
+fn read_masks(dir: &Path) -> Result<(Data, Vec<Problem>)> {
     let images_dir = dir.join("images");
     let images = inputs::collect_images(std::slice::from_ref(&images_dir))?;
     if images.is_empty() {
@@ -249,7 +286,7 @@ fn read_masks(dir: &Path) -> anyhow::Result<(Data, Vec<Problem>)> {
 
 /// An MVTec AD category: a defect image without its mask is a problem of that image (its
 /// pixels cannot be counted).
-fn read_mvtec(dir: &Path) -> anyhow::Result<(Data, Vec<Problem>)> {
+fn read_mvtec(dir: &Path) -> Result<(Data, Vec<Problem>)> {
     let set = labelled_data::read_mvtec(dir)?;
     if set.samples.iter().all(|sample| sample.defect.is_none()) {
         bail!(
@@ -273,7 +310,7 @@ fn read_mvtec(dir: &Path) -> anyhow::Result<(Data, Vec<Problem>)> {
 /// Ultralytics' `data.yaml`: `path` (the root, relative to the file), `val` (a folder, a
 /// `.txt` list of images or a list of either, relative to the root), `names` (a list, or a map
 /// from class index to name).
-fn read_data_yaml(path: &Path) -> anyhow::Result<(DetectionData, Vec<Problem>)> {
+fn read_data_yaml(path: &Path) -> Result<(DetectionData, Vec<Problem>)> {
     #[derive(Deserialize)]
     struct DataYaml {
         path: Option<PathBuf>,
@@ -293,9 +330,14 @@ fn read_data_yaml(path: &Path) -> anyhow::Result<(DetectionData, Vec<Problem>)> 
         List(Vec<String>),
         Map(BTreeMap<u64, String>),
     }
-    let text = std::fs::read_to_string(path).with_context(|| format!("could not read `{}`", path.display()))?;
-    let yaml: DataYaml = serde_yaml::from_str(&text)
-        .with_context(|| format!("`{}` is not an Ultralytics data.yaml (path, val, names)", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        action: "could not read",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let yaml: DataYaml = serde_yaml::from_str(&text).map_err(|error| {
+        Error::LabelledData(format!("`{}` is not an Ultralytics data.yaml (path, val, names): {error}", path.display()))
+    })?;
     let base = path.parent().unwrap_or(Path::new("."));
     let root = match yaml.path {
         Some(root) if root.is_absolute() => root,
@@ -331,12 +373,16 @@ fn read_data_yaml(path: &Path) -> anyhow::Result<(DetectionData, Vec<Problem>)> 
 
 /// The images of one split entry: a folder (searched recursively), a `.txt` list (one path a
 /// line, relative to the list's folder) or one image.
-fn split_images(entry: &Path) -> anyhow::Result<Vec<PathBuf>> {
+fn split_images(entry: &Path) -> Result<Vec<PathBuf>> {
     if entry.is_dir() {
-        return Ok(inputs::collect_images(&[entry.to_path_buf()])?);
+        return inputs::collect_images(&[entry.to_path_buf()]);
     }
     if entry.extension().is_some_and(|extension| extension.eq_ignore_ascii_case("txt")) {
-        let text = std::fs::read_to_string(entry).with_context(|| format!("could not read `{}`", entry.display()))?;
+        let text = std::fs::read_to_string(entry).map_err(|source| Error::Io {
+            action: "could not read",
+            path: entry.to_path_buf(),
+            source,
+        })?;
         let base = entry.parent().unwrap_or(Path::new("."));
         return Ok(text
             .lines()
@@ -360,7 +406,7 @@ fn split_images(entry: &Path) -> anyhow::Result<Vec<PathBuf>> {
 
 /// The label file of an image: the last `/images/` of its path becomes `/labels/`, the
 /// extension `.txt` (Ultralytics' rule).
-pub(crate) fn label_path(image: &Path) -> PathBuf {
+pub fn label_path(image: &Path) -> PathBuf {
     let text = image.to_string_lossy();
     let separator = std::path::MAIN_SEPARATOR;
     let (images, labels) = (format!("{separator}images{separator}"), format!("{separator}labels{separator}"));
@@ -502,7 +548,7 @@ fn parse_yolo_labels(text: &str, classes: Option<u64>, file: &Path) -> (Vec<Yolo
 /// A COCO instances json (`images`, `annotations`, `categories`); its images in `images`, or
 /// found beside it: its folder, `images/` there or beside it, or `../<split>` of an
 /// `instances_<split>.json`.
-fn read_coco(path: &Path, images: Option<&Path>) -> anyhow::Result<(DetectionData, Vec<Problem>)> {
+fn read_coco(path: &Path, images: Option<&Path>) -> Result<(DetectionData, Vec<Problem>)> {
     #[derive(Deserialize)]
     struct CocoFile<'a> {
         images: Vec<CocoImage>,
@@ -531,9 +577,16 @@ fn read_coco(path: &Path, images: Option<&Path>) -> anyhow::Result<(DetectionDat
         #[serde(default)]
         iscrowd: u8,
     }
-    let text = std::fs::read_to_string(path).with_context(|| format!("could not read `{}`", path.display()))?;
-    let coco: CocoFile = serde_json::from_str(&text).with_context(|| {
-        format!("`{}` is not a COCO instances file (images, annotations, categories)", path.display())
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        action: "could not read",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let coco: CocoFile = serde_json::from_str(&text).map_err(|error| {
+        Error::LabelledData(format!(
+            "`{}` is not a COCO instances file (images, annotations, categories): {error}",
+            path.display()
+        ))
     })?;
     let folder = match images {
         Some(folder) => folder.to_path_buf(),
@@ -633,7 +686,7 @@ fn read_coco(path: &Path, images: Option<&Path>) -> anyhow::Result<(DetectionDat
     Ok((DetectionData { format: Format::Coco, categories: Some(categories), images: labelled }, problems))
 }
 
-fn coco_image_folder(json: &Path, first: Option<&str>) -> anyhow::Result<PathBuf> {
+fn coco_image_folder(json: &Path, first: Option<&str>) -> Result<PathBuf> {
     let base = json.parent().unwrap_or(Path::new("."));
     let mut candidates = vec![base.to_path_buf(), base.join("images")];
     if let Some(parent) = base.parent() {
@@ -644,8 +697,8 @@ fn coco_image_folder(json: &Path, first: Option<&str>) -> anyhow::Result<PathBuf
         }
     }
     let Some(first) = first else { return Ok(base.to_path_buf()) };
-    candidates.into_iter().find(|folder| folder.join(first).is_file()).with_context(|| {
-        format!("could not find the images of `{}` (looked for `{first}` beside it and in images/): name their folder with --images", json.display())
+    candidates.into_iter().find(|folder| folder.join(first).is_file()).ok_or_else(|| {
+        Error::LabelledData(format!("could not find the images of `{}` (looked for `{first}` beside it and in images/): name their folder with --images", json.display()))
     })
 }
 

@@ -12,6 +12,8 @@ use std::{
 
 use crate::{inputs, Error, ImageProblem, Result};
 
+pub mod sets;
+
 /// A label map: one class id per pixel, row-major.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LabelMap {
