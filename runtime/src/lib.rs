@@ -69,7 +69,6 @@
 //
 // 1. Leaves: plain types and facts, no ONNX Runtime session.
 mod error;
-pub mod evaluation;
 pub mod inputs;
 pub mod labelled_data;
 pub mod labels;
@@ -88,6 +87,8 @@ pub mod library;
 pub mod session;
 // 4. Images in, results out: preprocessing and each task's own logic.
 pub mod annotate;
+// Metrics on predictions (instance masks are results' masks).
+pub mod evaluation;
 pub mod preprocess;
 pub mod results;
 pub mod tasks;
