@@ -11,4 +11,5 @@ pub mod anomaly;
 pub mod classification;
 pub mod detection;
 pub mod masks;
+pub mod report;
 pub mod segmentation;

@@ -13,8 +13,9 @@ use inferx_runtime::{
     PipelinePool, PredictionOutput,
 };
 
-use super::{predict, report};
+use super::{predict, print_report};
 use crate::{cli::ValArgs, generator::migrate, output::Printer};
+use inferx_runtime::evaluation::report;
 
 pub(super) fn evaluate(
     args: &ValArgs,
@@ -102,7 +103,7 @@ pub(super) fn evaluate(
         speed_ms: predicted.speed,
         images_per_second: predicted.speed.images_per_second,
     };
-    summary.print(args.json, printer)?;
+    print_report(&summary, args.json, printer)?;
     if args.write_threshold {
         write_threshold(args, threshold.threshold, printer)?;
     }

@@ -5,7 +5,6 @@
 
 mod anomaly;
 mod plots;
-mod report;
 mod segmentation;
 
 use std::{
@@ -21,6 +20,7 @@ use inferx_runtime::{
         classification::{ClassificationTally, TOP5},
         detection::{self, DetectedBox, GroundTruthBox},
         masks::{self, CocoRle, DetectedMask, GroundTruthMask},
+        report::{self, ValReport},
     },
     PipelinePool, Prediction, PredictionOutput, TaskKind,
 };
@@ -149,6 +149,19 @@ fn segmentation_labels(labels: &[String]) -> Vec<String> {
         named.push(defaults[named.len()].to_string());
     }
     named
+}
+
+/// The report as JSON (`--json`) on stdout, or its tables on stdout and its notes on stderr.
+fn print_report(report: &impl ValReport, json: bool, printer: &Printer) -> anyhow::Result<()> {
+    if json {
+        printer.out(serde_json::to_string_pretty(report)?)?;
+    } else {
+        printer.out(report.text())?;
+        for note in report.notes() {
+            printer.status(note);
+        }
+    }
+    Ok(())
 }
 
 /// `MODEL` is a model file, or a project: its folder or its `inferx.yaml`.
@@ -436,7 +449,7 @@ fn evaluate_detection(
         plots::write_detection(dir, &summary, &confusion)?;
         printer.status(format!("plots written to `{}`", dir.display()));
     }
-    summary.print(args.json, printer)?;
+    print_report(&summary, args.json, printer)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -522,6 +535,6 @@ fn evaluate_classification(
         plots::write_classification(dir, &summary)?;
         printer.status(format!("plots written to `{}`", dir.display()));
     }
-    summary.print(args.json, printer)?;
+    print_report(&summary, args.json, printer)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use super::report::{ClassificationReport, DetectionReport};
 use crate::chart::{self, escape, fit, CHARACTER_WIDTH, PALETTE};
+use inferx_runtime::evaluation::report::{ClassificationReport, DetectionReport};
 
 /// Labels longer than this are cut (with an ellipsis) in legends and axes.
 const LONGEST_LABEL: usize = 32;

@@ -15,8 +15,9 @@ use inferx_runtime::{
     PipelinePool, PredictionOutput,
 };
 
-use super::{plots, predict, report};
+use super::{plots, predict, print_report};
 use crate::{cli::ValArgs, output::Printer};
+use inferx_runtime::evaluation::report;
 
 pub(super) fn evaluate(
     args: &ValArgs,
@@ -78,7 +79,7 @@ pub(super) fn evaluate(
         plots::write_confusion(dir, &confusion)?;
         printer.status(format!("plots written to `{}`", dir.display()));
     }
-    summary.print(args.json, printer)?;
+    print_report(&summary, args.json, printer)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,8 +1,10 @@
-//! What `inferx val` prints: a table per class, or JSON (`--json`), and the speed.
+//! What `val` reports (`inferx val` and a generated project's `val`): per task, a JSON
+//! document (`--json`), or a plain-text table per class and notes (the speed, what was left
+//! out), built from the metrics of the sibling modules.
 
 use std::{collections::HashSet, time::Duration};
 
-use inferx_runtime::{
+use crate::{
     evaluation::{
         anomaly::F1Threshold,
         classification::ClassificationTally,
@@ -13,17 +15,30 @@ use inferx_runtime::{
 };
 use serde::Serialize;
 
-use crate::output::{table, Printer};
+use crate::results::text_table as table;
+
+/// A report `val` prints: JSON, or its tables and notes.
+pub trait ValReport: Serialize {
+    /// The tables, as plain text.
+    fn text(&self) -> String;
+    /// The lines under the tables: the speed, what `--skip-bad` left out, and the like.
+    fn notes(&self) -> Vec<String>;
+}
 
 /// Mean stage times per image and the rate of the whole run.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
-pub(crate) struct Speed {
+pub struct Speed {
+    /// Mean decoding time per image, in milliseconds.
     pub decode: f64,
+    /// Mean preprocessing time per image, in milliseconds.
     pub preprocess: f64,
+    /// Mean inference time per image, in milliseconds.
     pub inference: f64,
+    /// Mean postprocessing time per image, in milliseconds.
     pub postprocess: f64,
     #[serde(skip)]
     images: usize,
+    /// Images over the wall time of the whole run.
     #[serde(skip)]
     pub images_per_second: f64,
     #[serde(skip)]
@@ -31,6 +46,7 @@ pub(crate) struct Speed {
 }
 
 impl Speed {
+    /// Adds one image's stage times.
     pub fn add(&mut self, timings: &Timings) {
         self.decode += timings.decode_ms;
         self.preprocess += timings.preprocess_ms;
@@ -64,84 +80,110 @@ impl Speed {
 }
 
 /// `1 image`, `2 images`.
-pub(crate) fn images(count: usize) -> String {
+pub fn images(count: usize) -> String {
     format!("{count} image{}", if count == 1 { "" } else { "s" })
 }
 
 /// The lines under a report's table: the speed, and what `--skip-bad` left out.
-fn print_footer(speed: &Speed, skipped: usize, printer: &Printer) {
-    printer.status(speed.line());
+fn footer(speed: &Speed, skipped: usize) -> Vec<String> {
+    let mut lines = vec![speed.line()];
     if skipped > 0 {
-        printer.status(format!("{} left out (--skip-bad)", images(skipped)));
+        lines.push(format!("{} left out (--skip-bad)", images(skipped)));
     }
+    lines
 }
 
 /// One class of a detection report.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct DetectionClass {
+pub struct DetectionClass {
     /// The class index (YOLO data) or category id (COCO data).
     pub class_id: u64,
+    /// The class name.
     pub label: String,
     /// Images with at least one box of the class.
     pub images: usize,
     /// Boxes of the class (crowd boxes left out).
     pub instances: usize,
+    /// Precision at the confidence of the best F1 (IoU 0.50).
     pub precision: f64,
+    /// Recall at that confidence.
     pub recall: f64,
+    /// The best F1.
     pub f1: f64,
     /// The confidence of the best F1, where precision and recall are read.
     pub confidence: f64,
+    /// AP at IoU 0.50.
     pub map50: f64,
+    /// AP over IoU 0.50:0.05:0.95.
     pub map50_95: f64,
     /// Interpolated precision at IoU 0.50 at each of COCO's 101 recall points (`--plots`).
     #[serde(skip)]
     pub precision_curve: Vec<f64>,
 }
 
+/// The headline figures of a detector.
 #[derive(Debug, Clone, Copy, Serialize)]
-pub(crate) struct DetectionMetrics {
+pub struct DetectionMetrics {
+    /// AP over IoU 0.50:0.05:0.95.
     pub map50_95: f64,
+    /// AP at IoU 0.50.
     pub map50: f64,
+    /// Precision at the confidence of the best F1 (IoU 0.50).
     pub precision: f64,
+    /// Recall at that confidence.
     pub recall: f64,
 }
 
 /// `inferx val --json` for a detector.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct DetectionReport {
+pub struct DetectionReport {
+    /// The task measured (`detection`, `classification`, `segmentation`, `anomaly`).
     pub task: &'static str,
+    /// Images evaluated.
     pub images: usize,
     /// Images left out by `--skip-bad`.
     pub skipped: usize,
+    /// The headline figures.
     pub metrics: DetectionMetrics,
     /// pycocotools' twelve summary numbers.
     pub coco: CocoStats,
+    /// Per class.
     pub per_class: Vec<DetectionClass>,
     /// Instance masks of a YOLO-seg model against polygon labels (pycocotools' `segm`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub masks: Option<MaskReport>,
+    /// Mean stage times per image.
     pub speed_ms: Speed,
+    /// Images over the wall time of the whole run.
     pub images_per_second: f64,
 }
 
 /// Mask mAP of an instance segmentation model, per class as for boxes.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct MaskReport {
+pub struct MaskReport {
+    /// AP over IoU 0.50:0.05:0.95.
     pub map50_95: f64,
+    /// AP at IoU 0.50.
     pub map50: f64,
     /// pycocotools' twelve summary numbers for `segm`.
     pub coco: CocoStats,
+    /// Per class.
     pub per_class: Vec<MaskClass>,
 }
 
+/// Mask AP of one class.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct MaskClass {
+pub struct MaskClass {
+    /// The class index (the category id for COCO data).
     pub class_id: u64,
+    /// AP at IoU 0.50.
     pub map50: f64,
+    /// AP over IoU 0.50:0.05:0.95.
     pub map50_95: f64,
 }
 
 impl MaskReport {
+    /// The report of these results.
     pub fn new(evaluation: &CocoEvaluation) -> MaskReport {
         MaskReport {
             map50_95: evaluation.stats.map50_95.max(0.0),
@@ -162,6 +204,7 @@ impl MaskReport {
 }
 
 impl DetectionReport {
+    /// The report of these results.
     pub fn new(
         evaluation: &CocoEvaluation,
         categories: &[(u64, String)],
@@ -224,12 +267,11 @@ impl DetectionReport {
     pub fn recall_points() -> Vec<f64> {
         recall_points()
     }
+}
 
-    pub fn print(&self, json: bool, printer: &Printer) -> anyhow::Result<()> {
-        if json {
-            printer.out(serde_json::to_string_pretty(self)?)?;
-            return Ok(());
-        }
+impl ValReport for DetectionReport {
+    fn text(&self) -> String {
+        let mut text = String::new();
         let number = |value: f64| format!("{value:.3}");
         let instances: usize = self.per_class.iter().map(|class| class.instances).sum();
         let mut rows = vec![vec![
@@ -252,7 +294,7 @@ impl DetectionReport {
                 number(class.map50_95),
             ]
         }));
-        printer.out(table(&["class", "images", "instances", "P", "R", "mAP50", "mAP50-95"], &rows))?;
+        text.push_str(&table(&["class", "images", "instances", "P", "R", "mAP50", "mAP50-95"], &rows));
         if let Some(masks) = &self.masks {
             let mut rows = vec![vec!["all".to_string(), number(masks.map50), number(masks.map50_95)]];
             rows.extend(masks.per_class.iter().map(|class| {
@@ -263,44 +305,61 @@ impl DetectionReport {
                     number(class.map50_95),
                 ]
             }));
-            printer.out(format!("\nmasks\n{}", table(&["class", "mask mAP50", "mask mAP50-95"], &rows)))?;
+            text.push_str(&format!("\n\nmasks\n{}", table(&["class", "mask mAP50", "mask mAP50-95"], &rows)));
         }
-        print_footer(&self.speed_ms, self.skipped, printer);
-        Ok(())
+        text
+    }
+
+    fn notes(&self) -> Vec<String> {
+        footer(&self.speed_ms, self.skipped)
     }
 }
 
 /// One class of a classification report.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct ClassificationClass {
+pub struct ClassificationClass {
+    /// The class index (the category id for COCO data).
     pub class_id: usize,
+    /// The class name.
     pub label: String,
+    /// Images of the class.
     pub images: u64,
     /// Share of the class's images whose best class is it.
     pub accuracy: f64,
 }
 
+/// The headline figures of a classifier.
 #[derive(Debug, Clone, Copy, Serialize)]
-pub(crate) struct ClassificationMetrics {
+pub struct ClassificationMetrics {
+    /// Share of images whose best class is right.
     pub top1: f64,
+    /// Share of images whose class is among the five best.
     pub top5: f64,
 }
 
 /// `inferx val --json` for a classifier.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct ClassificationReport {
+pub struct ClassificationReport {
+    /// The task measured (`detection`, `classification`, `segmentation`, `anomaly`).
     pub task: &'static str,
+    /// Images evaluated.
     pub images: u64,
+    /// Images left out by `--skip-bad`.
     pub skipped: usize,
+    /// The headline figures.
     pub metrics: ClassificationMetrics,
+    /// Per class.
     pub per_class: Vec<ClassificationClass>,
     /// `[true class][predicted class]` counts, in `per_class` order.
     pub confusion: Vec<Vec<u64>>,
+    /// Mean stage times per image.
     pub speed_ms: Speed,
+    /// Images over the wall time of the whole run.
     pub images_per_second: f64,
 }
 
 impl ClassificationReport {
+    /// The report of these results.
     pub fn new(tally: &ClassificationTally, classes: &[String], skipped: usize, speed: Speed) -> ClassificationReport {
         let per_class = tally
             .per_class()
@@ -325,12 +384,11 @@ impl ClassificationReport {
             images_per_second: speed.images_per_second,
         }
     }
+}
 
-    pub fn print(&self, json: bool, printer: &Printer) -> anyhow::Result<()> {
-        if json {
-            printer.out(serde_json::to_string_pretty(self)?)?;
-            return Ok(());
-        }
+impl ValReport for ClassificationReport {
+    fn text(&self) -> String {
+        let mut text = String::new();
         let mut rows = vec![vec![
             "all".to_string(),
             self.images.to_string(),
@@ -340,16 +398,21 @@ impl ClassificationReport {
         rows.extend(self.per_class.iter().map(|class| {
             vec![class.label.clone(), class.images.to_string(), format!("{:.3}", class.accuracy), String::new()]
         }));
-        printer.out(table(&["class", "images", "top-1", "top-5"], &rows))?;
-        print_footer(&self.speed_ms, self.skipped, printer);
-        Ok(())
+        text.push_str(&table(&["class", "images", "top-1", "top-5"], &rows));
+        text
+    }
+
+    fn notes(&self) -> Vec<String> {
+        footer(&self.speed_ms, self.skipped)
     }
 }
 
 /// One class of a segmentation report.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct SegmentationClass {
+pub struct SegmentationClass {
+    /// The class index (the category id for COCO data).
     pub class_id: usize,
+    /// The class name.
     pub label: String,
     /// Labelled pixels of the class.
     pub pixels: u64,
@@ -359,30 +422,42 @@ pub(crate) struct SegmentationClass {
     pub accuracy: Option<f64>,
 }
 
+/// The headline figures of a segmentation model.
 #[derive(Debug, Clone, Copy, Serialize)]
-pub(crate) struct SegmentationMetrics {
+pub struct SegmentationMetrics {
+    /// Mean IoU over the classes labelled or predicted somewhere.
     pub miou: f64,
+    /// Correct pixels over labelled pixels.
     pub pixel_accuracy: f64,
+    /// Mean of the per-class accuracies.
     pub mean_class_accuracy: f64,
 }
 
 /// `inferx val --json` for a semantic or binary segmentation model.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct SegmentationReport {
+pub struct SegmentationReport {
+    /// The task measured (`detection`, `classification`, `segmentation`, `anomaly`).
     pub task: &'static str,
+    /// Images evaluated.
     pub images: usize,
+    /// Images left out by `--skip-bad`.
     pub skipped: usize,
     /// Labelled pixels counted (those marked 255 count nowhere).
     pub pixels: u64,
+    /// The headline figures.
     pub metrics: SegmentationMetrics,
+    /// Per class.
     pub per_class: Vec<SegmentationClass>,
     /// `[true class][predicted class]` pixel counts.
     pub confusion: Vec<Vec<u64>>,
+    /// Mean stage times per image.
     pub speed_ms: Speed,
+    /// Images over the wall time of the whole run.
     pub images_per_second: f64,
 }
 
 impl SegmentationReport {
+    /// The report of these results.
     pub fn new(
         tally: &SegmentationTally,
         labels: &[String],
@@ -418,12 +493,11 @@ impl SegmentationReport {
             images_per_second: speed.images_per_second,
         }
     }
+}
 
-    pub fn print(&self, json: bool, printer: &Printer) -> anyhow::Result<()> {
-        if json {
-            printer.out(serde_json::to_string_pretty(self)?)?;
-            return Ok(());
-        }
+impl ValReport for SegmentationReport {
+    fn text(&self) -> String {
+        let mut text = String::new();
         let share = |value: Option<f64>| value.map_or_else(|| "-".to_string(), |value| format!("{value:.3}"));
         let mut rows = vec![vec![
             "all".to_string(),
@@ -435,14 +509,18 @@ impl SegmentationReport {
         rows.extend(self.per_class.iter().map(|class| {
             vec![class.label.clone(), class.pixels.to_string(), share(class.iou), share(class.accuracy), String::new()]
         }));
-        printer.out(table(&["class", "pixels", "IoU", "accuracy", "pixel acc."], &rows))?;
-        print_footer(&self.speed_ms, self.skipped, printer);
-        Ok(())
+        text.push_str(&table(&["class", "pixels", "IoU", "accuracy", "pixel acc."], &rows));
+        text
+    }
+
+    fn notes(&self) -> Vec<String> {
+        footer(&self.speed_ms, self.skipped)
     }
 }
 
+/// The headline figures of an anomaly model.
 #[derive(Debug, Clone, Copy, Serialize)]
-pub(crate) struct AnomalyMetrics {
+pub struct AnomalyMetrics {
     /// AUROC of `pred_score` over good (0) and defect (1) images.
     pub image_auroc: f64,
     /// AUROC of the anomaly map over every pixel of every test image; `None` without a map.
@@ -451,8 +529,10 @@ pub(crate) struct AnomalyMetrics {
 
 /// One kind of test image (good, or a defect type).
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct AnomalyKind {
+pub struct AnomalyKind {
+    /// `good`, or the defect type.
     pub kind: String,
+    /// Images of this kind.
     pub images: usize,
     /// Images whose score is above the F1-optimal threshold.
     pub flagged: usize,
@@ -460,26 +540,32 @@ pub(crate) struct AnomalyKind {
 
 /// `inferx val --json` for an anomaly model.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct AnomalyReport {
+pub struct AnomalyReport {
+    /// The task measured (`detection`, `classification`, `segmentation`, `anomaly`).
     pub task: &'static str,
+    /// Images evaluated.
     pub images: usize,
+    /// Images left out by `--skip-bad`.
     pub skipped: usize,
+    /// The headline figures.
     pub metrics: AnomalyMetrics,
     /// anomalib's F1-optimal threshold on the image scores, with its precision and recall.
     pub threshold: F1Threshold,
     /// The project's threshold when the model ran.
     pub configured_threshold: f32,
+    /// Per kind of test image: good, then each defect type.
     pub per_kind: Vec<AnomalyKind>,
+    /// Mean stage times per image.
     pub speed_ms: Speed,
+    /// Images over the wall time of the whole run.
     pub images_per_second: f64,
 }
 
-impl AnomalyReport {
-    pub fn print(&self, json: bool, printer: &Printer) -> anyhow::Result<()> {
-        if json {
-            printer.out(serde_json::to_string_pretty(self)?)?;
-            return Ok(());
-        }
+impl AnomalyReport {}
+
+impl ValReport for AnomalyReport {
+    fn text(&self) -> String {
+        let mut text = String::new();
         let mut rows = vec![vec![
             "all".to_string(),
             self.images.to_string(),
@@ -490,16 +576,20 @@ impl AnomalyReport {
         rows.extend(self.per_kind.iter().map(|kind| {
             vec![kind.kind.clone(), kind.images.to_string(), String::new(), String::new(), kind.flagged.to_string()]
         }));
-        printer.out(table(&["images", "count", "image AUROC", "pixel AUROC", "flagged"], &rows))?;
-        printer.status(format!(
+        text.push_str(&table(&["images", "count", "image AUROC", "pixel AUROC", "flagged"], &rows));
+        text
+    }
+
+    fn notes(&self) -> Vec<String> {
+        let mut notes = vec![format!(
             "F1-optimal threshold {} (F1 {:.3}, precision {:.3}, recall {:.3}); the project uses {}",
             self.threshold.threshold,
             self.threshold.f1,
             self.threshold.precision,
             self.threshold.recall,
             self.configured_threshold
-        ));
-        print_footer(&self.speed_ms, self.skipped, printer);
-        Ok(())
+        )];
+        notes.extend(footer(&self.speed_ms, self.skipped));
+        notes
     }
 }
