@@ -12,7 +12,7 @@ pub mod deploy;
 mod error;
 pub mod git;
 mod lock;
-pub(crate) mod migrate;
+mod migrate;
 mod project;
 mod record;
 mod registry;

@@ -14,7 +14,7 @@ use inferx_runtime::{
 };
 
 use super::{predict, print_report};
-use crate::{cli::ValArgs, generator::migrate, output::Printer};
+use crate::{cli::ValArgs, output::Printer};
 use inferx_runtime::evaluation::report;
 
 pub(super) fn evaluate(
@@ -146,7 +146,7 @@ fn write_threshold(args: &ValArgs, threshold: f32, printer: &Printer) -> anyhow:
         );
     }
     let text = std::fs::read_to_string(&config).with_context(|| format!("could not read `{}`", config.display()))?;
-    let updated = migrate::set_threshold(&text, stored).with_context(|| {
+    let updated = inferx_runtime::config::set_confidence(&text, stored).with_context(|| {
         format!(
             "could not set thresholds.confidence in `{}` without changing anything else: set `thresholds: {{confidence: {stored}}}` yourself",
             config.display()
