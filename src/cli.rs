@@ -185,6 +185,18 @@ pub struct ValArgs {
     /// project's inferx.yaml (comments and other keys kept).
     #[arg(long)]
     pub write_threshold: bool,
+    /// Detection: fail (exit 1, both figures printed) when box mAP50-95 is below this.
+    #[arg(long, value_name = "0..1")]
+    pub min_map: Option<f64>,
+    /// Classification: fail when top-1 accuracy is below this.
+    #[arg(long, value_name = "0..1")]
+    pub min_top1: Option<f64>,
+    /// Segmentation: fail when mIoU is below this.
+    #[arg(long, value_name = "0..1")]
+    pub min_miou: Option<f64>,
+    /// Anomaly: fail when image AUROC is below this.
+    #[arg(long, value_name = "0..1")]
+    pub min_auroc: Option<f64>,
 }
 
 /// `inferx inspect`.

@@ -102,6 +102,8 @@ pub mod pipeline;
 pub mod config;
 pub mod pool;
 pub mod sequence;
+// Accuracy on labelled data (the loop of `inferx val` and a project's `val`).
+pub mod val;
 // 7. The HTTP face.
 #[cfg(feature = "server")]
 pub mod server;

@@ -1,39 +1,40 @@
-//! `inferx val` for semantic and binary segmentation models: each image's predicted class map
+//! Val for semantic and binary segmentation models: each image's predicted class map
 //! against its label map (`masks/`), summed into one confusion matrix (mIoU, per-class IoU,
 //! pixel accuracy: [`inferx_runtime::evaluation::segmentation`]).
 
-use std::{collections::HashSet, path::PathBuf, process::ExitCode};
+use std::{collections::HashSet, path::PathBuf};
 
-use inferx_runtime::{
-    evaluation::segmentation::{SegmentationTally, IGNORE},
+use crate::{
+    evaluation::{
+        report,
+        segmentation::{SegmentationTally, IGNORE},
+    },
     labelled_data::{
         self,
         sets::{Problem, SegmentationData},
         LabelMap,
     },
     results::{Mask, Segmentation},
-    PipelinePool, PredictionOutput,
+    PipelinePool, PredictionOutput, Result,
 };
 
-use super::{plots, predict, print_report};
-use crate::{cli::ValArgs, output::Printer};
-use inferx_runtime::evaluation::report;
+use super::{bail, predict, Evaluated, ValOutput, ValSettings};
 
 pub(super) fn evaluate(
-    args: &ValArgs,
+    settings: &ValSettings,
     pool: &PipelinePool,
     set: SegmentationData,
     labels: &[String],
     mut skipped: HashSet<PathBuf>,
-    printer: &Printer,
-) -> anyhow::Result<ExitCode> {
+    output: &dyn ValOutput,
+) -> Result<Evaluated> {
     let pairs: Vec<(PathBuf, PathBuf)> = set.images.into_iter().filter(|(image, _)| !skipped.contains(image)).collect();
     let classes = labels.len();
     let mut tally = SegmentationTally::new(classes);
     let predicted = predict(
         pool,
         pairs.iter().map(|(image, _)| image.clone()).collect(),
-        printer,
+        output,
         |index, prediction| {
             let (image, mask) = &pairs[index];
             let problem =
@@ -64,23 +65,13 @@ pub(super) fn evaluate(
             Ok(())
         },
     );
-    skipped.extend(predicted.failed(args.skip_bad, printer)?);
+    skipped.extend(predicted.failed(settings.skip_bad, output)?);
     let evaluated = predicted.images.iter().filter(|image| image.is_some()).count();
     if evaluated == 0 {
-        anyhow::bail!("every image was left out (the problems are listed above): there is nothing to measure");
+        bail!("every image was left out (the problems are listed above): there is nothing to measure");
     }
-    let summary = report::SegmentationReport::new(&tally, labels, evaluated, skipped.len(), predicted.speed);
-    if let Some(dir) = &args.plots {
-        let confusion = plots::Confusion {
-            title: format!("Pixel confusion matrix · mIoU {:.3}", summary.metrics.miou),
-            labels: labels.to_vec(),
-            counts: summary.confusion.clone(),
-        };
-        plots::write_confusion(dir, &confusion)?;
-        printer.status(format!("plots written to `{}`", dir.display()));
-    }
-    print_report(&summary, args.json, printer)?;
-    Ok(ExitCode::SUCCESS)
+    let report = report::SegmentationReport::new(&tally, labels, evaluated, skipped.len(), predicted.speed);
+    Ok(Evaluated::Segmentation(report))
 }
 
 /// The first label value that is neither a class nor [`IGNORE`].

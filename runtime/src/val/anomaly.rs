@@ -1,36 +1,39 @@
-//! `inferx val` for anomaly models on an MVTec AD category, as anomalib measures them: image
+//! Val for anomaly models on an MVTec AD category, as anomalib measures them: image
 //! AUROC of `pred_score`, pixel AUROC of `anomaly_map` over every pixel of every test image
 //! (the masks resized to the map by nearest neighbour, as anomalib resizes them to the model's
 //! input), and the F1-optimal threshold of the image scores, which `--write-threshold` stores in
 //! the project's `inferx.yaml`.
 
-use std::{collections::HashSet, path::PathBuf, process::ExitCode};
-
-use anyhow::{bail, Context};
-use inferx_runtime::{
-    evaluation::anomaly::{auroc, f1_optimal_threshold},
-    labelled_data::{self, sets::Problem, AnomalySet, LabelMap},
-    PipelinePool, PredictionOutput,
+use std::{
+    collections::HashSet,
+    path::{Path, PathBuf},
 };
 
-use super::{predict, print_report};
-use crate::{cli::ValArgs, output::Printer};
-use inferx_runtime::evaluation::report;
+use crate::{
+    evaluation::{
+        anomaly::{auroc, f1_optimal_threshold},
+        report,
+    },
+    labelled_data::{self, sets::Problem, AnomalySet, LabelMap},
+    Error, PipelinePool, PredictionOutput, Result,
+};
+
+use super::{bail, predict, Evaluated, ValOutput, ValSettings};
 
 pub(super) fn evaluate(
-    args: &ValArgs,
+    settings: &ValSettings,
     pool: &PipelinePool,
     set: AnomalySet,
     configured: f32,
     mut skipped: HashSet<PathBuf>,
-    printer: &Printer,
-) -> anyhow::Result<ExitCode> {
+    output: &dyn ValOutput,
+) -> Result<Evaluated> {
     let samples: Vec<_> = set.samples.into_iter().filter(|sample| !skipped.contains(&sample.image)).collect();
     let mut scores = vec![f32::NAN; samples.len()];
     let (mut pixel_scores, mut pixel_truth): (Vec<f32>, Vec<bool>) = (Vec::new(), Vec::new());
     let mut has_map = true;
     let predicted =
-        predict(pool, samples.iter().map(|sample| sample.image.clone()).collect(), printer, |index, prediction| {
+        predict(pool, samples.iter().map(|sample| sample.image.clone()).collect(), output, |index, prediction| {
             let sample = &samples[index];
             let problem = |file: &PathBuf, message: String| Problem {
                 file: file.clone(),
@@ -67,7 +70,7 @@ pub(super) fn evaluate(
             pixel_truth.extend(truth);
             Ok(())
         });
-    skipped.extend(predicted.failed(args.skip_bad, printer)?);
+    skipped.extend(predicted.failed(settings.skip_bad, output)?);
     let kept: Vec<usize> = (0..samples.len()).filter(|&index| predicted.images[index].is_some()).collect();
     let image_scores: Vec<f32> = kept.iter().map(|&index| scores[index]).collect();
     let anomalous: Vec<bool> = kept.iter().map(|&index| samples[index].defect.is_some()).collect();
@@ -78,8 +81,9 @@ pub(super) fn evaluate(
             anomalous.iter().filter(|is| **is).count()
         );
     };
-    let threshold =
-        f1_optimal_threshold(&image_scores, &anomalous).context("no anomalous image to set the threshold on")?;
+    let Some(threshold) = f1_optimal_threshold(&image_scores, &anomalous) else {
+        bail!("no anomalous image to set the threshold on");
+    };
     let pixel_auroc = if has_map { auroc(&pixel_scores, &pixel_truth) } else { None };
     let mut per_kind: Vec<report::AnomalyKind> = Vec::new();
     for &index in &kept {
@@ -92,7 +96,7 @@ pub(super) fn evaluate(
             last.flagged += usize::from(scores[index] >= threshold.threshold);
         }
     }
-    let summary = report::AnomalyReport {
+    let report = report::AnomalyReport {
         task: "anomaly",
         images: kept.len(),
         skipped: skipped.len(),
@@ -103,11 +107,7 @@ pub(super) fn evaluate(
         speed_ms: predicted.speed,
         images_per_second: predicted.speed.images_per_second,
     };
-    print_report(&summary, args.json, printer)?;
-    if args.write_threshold {
-        write_threshold(args, threshold.threshold, printer)?;
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(Evaluated::Anomaly(report))
 }
 
 /// The mask's anomalous pixels (any non-zero value) at the map's size: nearest neighbour with
@@ -125,35 +125,33 @@ fn resized(mask: &LabelMap, width: usize, height: usize) -> Vec<bool> {
     pixels
 }
 
-/// Stores the threshold in the project's `inferx.yaml` as `thresholds.confidence`. The project
-/// flags scores above its threshold and anomalib those at or above: the value stored is the
-/// largest `f32` below anomalib's, so both flag the same images.
-fn write_threshold(args: &ValArgs, threshold: f32, printer: &Printer) -> anyhow::Result<()> {
-    let config = if args.model.is_dir() {
-        args.model.join("inferx.yaml")
-    } else if args.model.extension().is_some_and(|extension| extension == "yaml" || extension == "yml") {
-        args.model.clone()
-    } else {
-        bail!(
-            "--write-threshold stores the threshold in a project's inferx.yaml: give the project (its folder or inferx.yaml), not `{}`",
-            args.model.display()
-        );
-    };
+/// Stores the threshold in the project's `inferx.yaml` (`config`) as `thresholds.confidence`.
+/// The project flags scores above its threshold and anomalib those at or above: the value
+/// stored is the largest `f32` below anomalib's, so both flag the same images.
+pub(super) fn write_threshold(config: &Path, threshold: f32, output: &dyn ValOutput) -> Result<()> {
     let stored = threshold.next_down();
     if !(0.0..=1.0).contains(&stored) {
         bail!(
             "the F1-optimal threshold {threshold} is outside 0..1, which thresholds.confidence accepts: export the model with anomalib's normalisation (scores in 0..1)"
         );
     }
-    let text = std::fs::read_to_string(&config).with_context(|| format!("could not read `{}`", config.display()))?;
-    let updated = inferx_runtime::config::set_confidence(&text, stored).with_context(|| {
-        format!(
+    let text = std::fs::read_to_string(config).map_err(|source| Error::Io {
+        action: "could not read",
+        path: config.to_path_buf(),
+        source,
+    })?;
+    let Some(updated) = crate::config::set_confidence(&text, stored) else {
+        bail!(
             "could not set thresholds.confidence in `{}` without changing anything else: set `thresholds: {{confidence: {stored}}}` yourself",
             config.display()
-        )
+        );
+    };
+    std::fs::write(config, updated).map_err(|source| Error::Io {
+        action: "could not write",
+        path: config.to_path_buf(),
+        source,
     })?;
-    std::fs::write(&config, updated).with_context(|| format!("could not write `{}`", config.display()))?;
-    printer.status(format!(
+    output.status(&format!(
         "thresholds.confidence: {stored} written to `{}` (scores from {threshold} up are anomalous)",
         config.display()
     ));
