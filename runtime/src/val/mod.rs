@@ -298,7 +298,7 @@ pub enum Evaluated {
     /// A detector (and a YOLO-seg model's masks).
     Detection {
         /// The metrics.
-        report: report::DetectionReport,
+        report: Box<report::DetectionReport>,
         /// Ultralytics' confusion matrix (confidence 0.25, IoU 0.45), when
         /// [`ValSettings::confusion_matrix`] asked for it.
         confusion: Option<ConfusionMatrix>,
@@ -326,7 +326,7 @@ impl Evaluated {
     /// [`Error::BelowFloor`] naming both figures.
     pub fn finish(&self, settings: &ValSettings, output: &dyn ValOutput) -> Result<()> {
         match self {
-            Evaluated::Detection { report, .. } => print_report(report, settings.json, output)?,
+            Evaluated::Detection { report, .. } => print_report(report.as_ref(), settings.json, output)?,
             Evaluated::Classification(report) => print_report(report, settings.json, output)?,
             Evaluated::Segmentation(report) => print_report(report, settings.json, output)?,
             Evaluated::Anomaly(report) => {
@@ -676,7 +676,7 @@ fn evaluate_detection(
         labels: categories.iter().map(|(_, name)| name.clone()).chain(["background".to_string()]).collect(),
         counts: detection::confusion_matrix(&category_ids, &truths, &found, 0.25, 0.45),
     });
-    Ok(Evaluated::Detection { report, confusion })
+    Ok(Evaluated::Detection { report: Box::new(report), confusion })
 }
 
 /// A YOLO-seg label's outline (normalised `x y` pairs) as the mask pycocotools draws from it
