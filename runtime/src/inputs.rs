@@ -29,10 +29,14 @@ pub struct StreamFrame {
     /// stride keep their numbers: with stride 3, 0, 3, 6...).
     pub frame: u64,
     /// Presentation time, ms: from the stream's time base for a video, `frame × 1000 / fps`
-    /// for an image sequence.
+    /// for an image sequence, from the arrival clock for a live source (ms since it was
+    /// opened: a camera's own timestamps restart with each reconnect).
     pub pts_ms: f64,
-    /// The decoded picture, at the stream's size at that moment (it may change mid-stream).
+    /// The decoded picture, at the stream's size at that moment (it may change mid-stream);
+    /// a live source's frames all have the size it fixed on its first connection.
     pub image: image::DynamicImage,
+    /// When a live source received the frame (`None` for files): the start of its `lag_ms`.
+    pub arrival: Option<std::time::Instant>,
 }
 
 /// Whether a path has an image extension.

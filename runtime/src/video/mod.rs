@@ -20,6 +20,7 @@
 //! # }
 //! ```
 
+mod run;
 mod writer;
 
 use std::{
@@ -37,6 +38,7 @@ use ffmpeg::{
 use ffmpeg_next as ffmpeg;
 use image::{DynamicImage, RgbImage};
 
+pub use run::{annotated_video_path, run_stream, StreamRunOptions, StreamSummary};
 pub use writer::VideoWriter;
 
 use crate::{inputs::StreamFrame, Error, Result};
@@ -330,7 +332,10 @@ impl OpenVideo {
                 None => index as f64 * 1000.0 / self.info.frame_rate.unwrap_or(30.0),
             };
             let image = state.convert_to_rgb(&decoded).map_err(|error| video_error(path, ffmpeg_reason(&error)))?;
-            if frames.send(Ok(StreamFrame { frame: index, pts_ms, image: DynamicImage::ImageRgb8(image) })).is_err() {
+            if frames
+                .send(Ok(StreamFrame { frame: index, pts_ms, image: DynamicImage::ImageRgb8(image), arrival: None }))
+                .is_err()
+            {
                 return Ok(false);
             }
         }
