@@ -14,24 +14,34 @@ const REBUILD: &str = "rebuild inferx with video support: install FFmpeg's devel
 (Debian/Ubuntu: `apt-get install libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libclang-dev pkg-config`), \
 then `cargo install inferx --features video`";
 
-/// The video among the inputs, if one is: alone (one video per run), and known to this build.
+/// The video or live source among the inputs, if one is: alone (one per run), and known to
+/// this build. URLs are named with their credentials redacted.
 pub(crate) fn video_input(inputs: &[PathBuf], args: &RunArgs) -> anyhow::Result<Option<PathBuf>> {
-    let videos: Vec<&PathBuf> = inputs.iter().filter(|path| inferx_runtime::inputs::is_video_path(path)).collect();
-    let Some(&video) = videos.first() else {
+    use inferx_runtime::inputs::{display_input, is_live_input, is_video_path};
+    let Some(video) = inputs.iter().find(|path| is_video_path(path) || is_live_input(path)) else {
         if args.vid_stride != 1 {
             bail!("--vid-stride applies to a video file, and no input is one (mp4, mkv, webm, avi, mov...)");
         }
+        for (flag, given) in [
+            ("--duration", args.duration.is_some()),
+            ("--max-fps", args.max_fps.is_some()),
+            ("--rtsp-udp", args.rtsp_udp),
+        ] {
+            if given {
+                bail!("{flag} applies to a live source (rtsp://, http(s)://, /dev/videoN) or a video, and no input is one");
+            }
+        }
         return Ok(None);
     };
+    let (shown, what) = (display_input(video), if is_live_input(video) { "a live source" } else { "a video" });
     if inputs.len() > 1 {
         bail!(
-            "`{}` is a video: run one video at a time, without other inputs ({} given)",
-            video.display(),
+            "`{shown}` is {what}: run one video or live source at a time, without other inputs ({} given)",
             inputs.len()
         );
     }
     if !cfg!(feature = "video") {
-        bail!("`{}` is a video, and this inferx was built without video support: {REBUILD}", video.display());
+        bail!("`{shown}` is {what}, and this inferx was built without video support: {REBUILD}");
     }
     Ok(Some(video.clone()))
 }
@@ -45,7 +55,10 @@ pub(crate) fn run(
     video: &std::path::Path,
     _printer: &crate::output::Printer,
 ) -> anyhow::Result<std::process::ExitCode> {
-    bail!("`{}` is a video, and this inferx was built without video support: {REBUILD}", video.display())
+    bail!(
+        "`{}` is a video, and this inferx was built without video support: {REBUILD}",
+        inferx_runtime::inputs::display_input(video)
+    )
 }
 
 #[cfg(feature = "video")]
@@ -53,18 +66,18 @@ pub(crate) use with_video::run;
 
 #[cfg(feature = "video")]
 mod with_video {
-    use std::{path::Path, process::ExitCode};
+    use std::{path::Path, process::ExitCode, time::Duration};
 
     use anyhow::Context;
     use inferx_runtime::{
         tracking::{Tracker, TrackingConfig},
-        video::{self, StreamRunOptions, VideoOptions, VideoReader},
+        video::{self, LiveOptions, RtspTransport, Source, SourceReader, StreamRunOptions, VideoOptions},
         PipelineOptions, PipelinePool,
     };
 
     use crate::{cli::RunArgs, output::Printer};
 
-    /// Runs the video through the model and prints a record per frame.
+    /// Runs the video or live source through the model and prints a record per frame.
     pub(crate) fn run(
         args: &RunArgs,
         model: &Path,
@@ -73,26 +86,35 @@ mod with_video {
         video: &Path,
         printer: &Printer,
     ) -> anyhow::Result<ExitCode> {
-        // One session: a video's frames come one after another from one decoder.
+        // One session: a stream's frames come one after another from one decoder.
         let pool =
             PipelinePool::load(model, options, 1).with_context(|| format!("could not load `{}`", model.display()))?;
         let pipeline = pool.primary();
-        let reader = VideoReader::open(video, VideoOptions { stride: args.vid_stride, ..VideoOptions::default() })?;
-        let info = reader.info().clone();
+        let source = Source::parse(&video.to_string_lossy());
+        let live = LiveOptions {
+            transport: if args.rtsp_udp { RtspTransport::Udp } else { RtspTransport::Tcp },
+            max_fps: args.max_fps,
+            ..LiveOptions::default()
+        };
+        let reader =
+            SourceReader::open(&source, VideoOptions { stride: args.vid_stride, ..VideoOptions::default() }, live)?;
         printer.status(format!(
-            "{} · {} · {} · {}x{} {} · {}",
+            "{} · {} · {} · {}",
             model.display(),
             pipeline.task(),
             pipeline.engine().device(),
-            info.width,
-            info.height,
-            info.codec,
-            info.frame_rate.map_or_else(|| "variable frame rate".to_string(), |rate| format!("{rate:.2} frames/s")),
+            reader.describe()
         ));
-        let save = args.save.as_deref().map(|dir| video::annotated_video_path(dir, video)).transpose()?;
-        let run_options = StreamRunOptions { json: args.json, save, frame_rate: info.frame_rate, ..Default::default() };
+        let save = args.save.as_deref().map(|dir| video::annotated_video_path(dir, &source)).transpose()?;
+        let run_options = StreamRunOptions {
+            json: args.json,
+            save,
+            duration: args.duration.map(Duration::from_secs_f64),
+            stop: Some(video::stop_on_signals()?),
+        };
+        let length = reader.info().and_then(|info| info.frames).map_or(0, |frames| frames.div_ceil(args.vid_stride));
         let mut tracker = tracking.map(Tracker::new);
-        let bar = printer.frames(info.frames.map_or(0, |frames| frames.div_ceil(args.vid_stride)), "detecting");
+        let bar = printer.frames(length, "detecting");
         let summary = video::run_stream(pipeline, reader, tracker.as_mut(), &run_options, |line| {
             bar.inc(1);
             bar.suspend(|| printer.out(line))
@@ -140,7 +162,16 @@ mod tests {
         let images = run_args(&["a.png", "frames/"]);
         assert_eq!(video_input(&images.inputs, &images).unwrap(), None);
         let mixed = run_args(&["clip.mkv", "a.png"]);
-        assert!(video_input(&mixed.inputs, &mixed).unwrap_err().to_string().contains("one video at a time"));
+        assert!(video_input(&mixed.inputs, &mixed)
+            .unwrap_err()
+            .to_string()
+            .contains("one video or live source at a time"));
+        let camera = run_args(&["rtsp://admin:s3cret@cam/live", "a.png"]);
+        let refused = video_input(&camera.inputs, &camera).unwrap_err().to_string();
+        assert!(
+            refused.starts_with("`rtsp://***@cam/live` is a live source") && !refused.contains("s3cret"),
+            "{refused}"
+        );
         let stride = run_args(&["a.png", "--vid-stride", "3"]);
         assert!(video_input(&stride.inputs, &stride).unwrap_err().to_string().contains("--vid-stride applies"));
         assert!(Cli::try_parse_from(["inferx", "run", "m.onnx", "clip.mp4", "--vid-stride", "0"]).is_err());

@@ -139,5 +139,5 @@ fn a_generated_video_project_predicts_a_clip_as_inferx_run_does() {
         .output()
         .unwrap();
     assert!(!mixed.status.success());
-    assert!(String::from_utf8_lossy(&mixed.stderr).contains("run one video at a time"));
+    assert!(String::from_utf8_lossy(&mixed.stderr).contains("run one video or live source at a time"));
 }

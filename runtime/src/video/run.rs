@@ -23,7 +23,7 @@ use crate::{
     Error, Result,
 };
 
-use super::VideoWriter;
+use super::{LiveOptions, LiveReader, LiveStats, Source, VideoInfo, VideoOptions, VideoReader, VideoWriter};
 
 /// What [`run_stream`] does besides detecting.
 #[derive(Debug, Clone, Default)]
@@ -32,8 +32,6 @@ pub struct StreamRunOptions {
     pub json: bool,
     /// Write the annotated frames as an H.264 MP4 to this file (see [`annotated_video_path`]).
     pub save: Option<PathBuf>,
-    /// The frame rate written into the annotated video, when the source says.
-    pub frame_rate: Option<f64>,
     /// Stop after this long (a live source never ends by itself).
     pub duration: Option<Duration>,
     /// Stop when this turns true (Ctrl-C): the frame in hand is finished, the summary kept.
@@ -57,6 +55,9 @@ pub struct StreamSummary {
     pub tracks: Option<u64>,
     /// The line and zone counts after the last frame.
     pub counts: Counts,
+    /// Of a live source: frames received, dropped (a newer one arrived before the model was
+    /// free), skipped (`max_fps`), and reconnects.
+    pub live: Option<LiveStats>,
     /// Of a live source: each frame's lag (arrival to result), ms, in frame order.
     pub lags_ms: Vec<f64>,
     /// The annotated video written, if any.
@@ -96,6 +97,13 @@ impl fmt::Display for StreamSummary {
         if !self.counts.is_empty() {
             write!(f, " · counts: {}", serde_json::to_string(&self.counts).unwrap_or_default())?;
         }
+        if let Some(live) = &self.live {
+            write!(f, " · {} dropped", live.dropped)?;
+            if live.skipped > 0 {
+                write!(f, " · {} skipped (max fps)", live.skipped)?;
+            }
+            write!(f, " · {} reconnects", live.reconnects)?;
+        }
         if let (Some(median), Some(worst)) = (self.lag_percentile_ms(50.0), self.lag_percentile_ms(100.0)) {
             write!(f, " · lag {median:.0} ms median, {worst:.0} ms max")?;
         }
@@ -103,29 +111,94 @@ impl fmt::Display for StreamSummary {
     }
 }
 
-/// Where `--save DIR` writes the annotated video of `source`: `DIR/<name>.mp4`, refused when
-/// that is the input itself. Creates `DIR`.
-pub fn annotated_video_path(dir: &Path, video: &Path) -> Result<PathBuf> {
+/// Where `--save DIR` writes the annotated video of `source`: `DIR/<name>.mp4` (see
+/// [`Source::name`]), refused when that is the input itself. Creates `DIR`.
+pub fn annotated_video_path(dir: &Path, source: &Source) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(|error| Error::io("could not create", dir, error))?;
-    let stem = video.file_stem().map_or_else(|| "video".into(), |stem| stem.to_string_lossy().into_owned());
-    let path = dir.join(format!("{stem}.mp4"));
-    if path.canonicalize().is_ok_and(|path| video.canonicalize().is_ok_and(|video| video == path)) {
-        return Err(Error::config(format!(
-            "--save would overwrite the input `{}`: choose another folder",
-            video.display()
-        )));
+    let path = dir.join(format!("{}.mp4", source.name()));
+    if let Source::File(video) = source {
+        if path.canonicalize().is_ok_and(|path| video.canonicalize().is_ok_and(|video| video == path)) {
+            return Err(Error::config(format!(
+                "--save would overwrite the input `{}`: choose another folder",
+                video.display()
+            )));
+        }
     }
     Ok(path)
 }
 
-/// Runs `frames` through `pipeline`'s detector (and `tracker`), in order: each frame's record
+/// The frames of a [`Source`]: a video file's, all of them in order, or a live source's,
+/// freshest first. One type, so that every caller runs files and cameras alike.
+pub enum SourceReader {
+    /// A video file.
+    File(VideoReader),
+    /// A network stream or a camera.
+    Live(LiveReader),
+}
+
+impl SourceReader {
+    /// Opens `source`: a file with `video`, a stream or a camera with `live`.
+    pub fn open(source: &Source, video: VideoOptions, live: LiveOptions) -> Result<SourceReader> {
+        match source {
+            Source::File(path) => Ok(SourceReader::File(VideoReader::open(path, video)?)),
+            live_source => Ok(SourceReader::Live(LiveReader::open(live_source, live)?)),
+        }
+    }
+
+    /// A file's header, `None` for a live source.
+    pub fn info(&self) -> Option<&VideoInfo> {
+        match self {
+            SourceReader::File(reader) => Some(reader.info()),
+            SourceReader::Live(_) => None,
+        }
+    }
+
+    /// The live source's counters, `None` for a file.
+    pub fn live_stats(&self) -> Option<LiveStats> {
+        match self {
+            SourceReader::File(_) => None,
+            SourceReader::Live(reader) => Some(reader.stats()),
+        }
+    }
+
+    /// One line on what is read: `640x360 h264 · 25.00 frames/s`, or
+    /// `rtsp://***@cam/live · live, frames at 640x360`.
+    pub fn describe(&self) -> String {
+        match self {
+            SourceReader::File(reader) => {
+                let info = reader.info();
+                let rate = info
+                    .frame_rate
+                    .map_or_else(|| "variable frame rate".to_string(), |rate| format!("{rate:.2} frames/s"));
+                format!("{}x{} {} · {rate}", info.width, info.height, info.codec)
+            }
+            SourceReader::Live(reader) => {
+                let (width, height) = reader.size();
+                format!("{} · live, frames at {width}x{height}", reader.source_name())
+            }
+        }
+    }
+}
+
+impl Iterator for SourceReader {
+    type Item = Result<StreamFrame>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            SourceReader::File(reader) => reader.next(),
+            SourceReader::Live(reader) => reader.next(),
+        }
+    }
+}
+
+/// Runs `source`'s frames through `pipeline`'s detector (and `tracker`), in order: each frame's record
 /// goes to `line` (JSON or text, see [`StreamRunOptions::json`]), its annotated picture into
 /// the saved video, its detections into the summary. Fails before any frame when the model does not detect boxes, and when
 /// `line` or the video writer fails; an error of the stream itself ends the run with the
 /// summary holding it ([`StreamSummary::error`]).
 pub fn run_stream(
     pipeline: &Pipeline,
-    frames: impl IntoIterator<Item = Result<StreamFrame>>,
+    mut source: SourceReader,
     mut tracker: Option<&mut Tracker>,
     options: &StreamRunOptions,
     mut line: impl FnMut(&str) -> std::io::Result<()>,
@@ -133,12 +206,16 @@ pub fn run_stream(
     let started = Instant::now();
     let mut summary =
         StreamSummary { tracks_by_label: tracker.is_some().then(BTreeMap::new), ..StreamSummary::default() };
-    let mut annotated = options.save.clone().map(|path| AnnotatedVideo::new(path, options.frame_rate));
+    let frame_rate = source.info().and_then(|info| info.frame_rate);
+    let mut annotated = options.save.clone().map(|path| AnnotatedVideo::new(path, frame_rate));
     // Frames are asked for only while neither the deadline nor Ctrl-C has come.
     let stop = options.stop.clone();
     let deadline = options.duration.map(|duration| started + duration);
     let mut stopped_early = false;
-    let frames = frames.into_iter().take_while(|_| {
+    if let SourceReader::Live(reader) = &mut source {
+        reader.stop_on(stop.clone(), deadline);
+    }
+    let frames = source.by_ref().take_while(|_| {
         let stop_now = stop.as_ref().is_some_and(|stop| stop.load(Ordering::Relaxed))
             || deadline.is_some_and(|deadline| Instant::now() >= deadline);
         stopped_early |= stop_now;
@@ -188,7 +265,9 @@ pub fn run_stream(
     summary.frames = detected;
     summary.seconds = started.elapsed().as_secs_f64();
     summary.tracks = tracker.map(|tracker| tracker.tracks_confirmed());
-    summary.stopped_early = stopped_early;
+    // A live source ends only when stopped (Ctrl-C, the duration) or when it is lost for good.
+    summary.stopped_early = stopped_early || (source.live_stats().is_some() && failure.is_none());
+    summary.live = source.live_stats();
     summary.error = failure;
     summary.saved = annotated.map(AnnotatedVideo::finish).transpose()?.flatten();
     Ok(summary)
@@ -236,4 +315,28 @@ impl AnnotatedVideo {
     fn finish(self) -> Result<Option<PathBuf>> {
         self.writer.map(VideoWriter::finish).transpose()
     }
+}
+
+/// A flag that turns true on Ctrl-C (SIGINT) or SIGTERM, for [`StreamRunOptions::stop`]: the
+/// run ends after the frame in hand, the annotated video is finished and the summary printed.
+/// A second Ctrl-C ends the process at once.
+pub fn stop_on_signals() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    #[cfg(unix)]
+    {
+        use signal_hook::{
+            consts::{SIGINT, SIGTERM},
+            flag,
+        };
+        let watch = |signal| {
+            // The first signal sets `stop`; with `stop` already set, the next one exits.
+            flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))
+                .and_then(|_| flag::register(signal, Arc::clone(&stop)))
+                .map(|_| ())
+                .map_err(|error| Error::Inference(format!("could not watch for Ctrl-C: {error}")))
+        };
+        watch(SIGINT)?;
+        watch(SIGTERM)?;
+    }
+    Ok(stop)
 }
