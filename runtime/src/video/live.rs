@@ -657,8 +657,19 @@ mod tests {
         let message = error.to_string();
         assert!(message.starts_with("could not read live source `/dev/video97`: no such camera device"), "{message}");
         assert!(message.contains("ls /dev/video*"), "{message}");
-        let not_a_device = LiveReader::open(&Source::Camera("/dev/null".into()), LiveOptions::default()).err().unwrap();
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+        let not_a_device = LiveReader::open(&Source::Camera(file), LiveOptions::default()).err().unwrap();
         assert!(not_a_device.to_string().contains("not a camera device"), "{not_a_device}");
+        // A character device that is no camera: refused by V4L2, or by a build without it.
+        let started = Instant::now();
+        let not_a_camera = LiveReader::open(&Source::Camera("/dev/null".into()), LiveOptions::default()).err().unwrap();
+        assert!(started.elapsed() < Duration::from_secs(2));
+        let expected = if cfg!(feature = "camera") {
+            "the camera could not be opened"
+        } else {
+            "rebuild with the `camera` feature"
+        };
+        assert!(not_a_camera.to_string().contains(expected), "{not_a_camera}");
     }
 
     #[test]
