@@ -60,6 +60,9 @@ pub struct StreamSummary {
     pub live: Option<LiveStats>,
     /// Of a live source: each frame's lag (arrival to result), ms, in frame order.
     pub lags_ms: Vec<f64>,
+    /// Each frame's own processing time (detector and tracker), ms, in frame order: the part of
+    /// the lag the model accounts for; the rest is the wait for the model to be free.
+    pub model_ms: Vec<f64>,
     /// The annotated video written, if any.
     pub saved: Option<PathBuf>,
     /// Whether the run ended on `stop` or `duration` rather than at the end of the stream.
@@ -72,10 +75,12 @@ pub struct StreamSummary {
 impl StreamSummary {
     /// A percentile (0-100) of the lags, ms; `None` without any.
     pub fn lag_percentile_ms(&self, percentile: f64) -> Option<f64> {
-        let mut lags = self.lags_ms.clone();
-        lags.sort_by(f64::total_cmp);
-        let last = lags.len().checked_sub(1)?;
-        Some(lags[((percentile / 100.0) * last as f64).round() as usize])
+        percentile_of(&self.lags_ms, percentile)
+    }
+
+    /// A percentile (0-100) of the frames' own processing times, ms; `None` without any.
+    pub fn model_percentile_ms(&self, percentile: f64) -> Option<f64> {
+        percentile_of(&self.model_ms, percentile)
     }
 }
 
@@ -106,9 +111,20 @@ impl fmt::Display for StreamSummary {
         }
         if let (Some(median), Some(worst)) = (self.lag_percentile_ms(50.0), self.lag_percentile_ms(100.0)) {
             write!(f, " · lag {median:.0} ms median, {worst:.0} ms max")?;
+            if let Some(model) = self.model_percentile_ms(50.0) {
+                write!(f, " (model and tracker {model:.0} ms)")?;
+            }
         }
         Ok(())
     }
+}
+
+/// The `percentile` (0-100) of `values` (nearest rank); `None` when empty.
+fn percentile_of(values: &[f64], percentile: f64) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let last = sorted.len().checked_sub(1)?;
+    Some(sorted[((percentile.clamp(0.0, 100.0) / 100.0) * last as f64).round() as usize])
 }
 
 /// Where `--save DIR` writes the annotated video of `source`: `DIR/<name>.mp4` (see
@@ -215,7 +231,10 @@ pub fn run_stream(
     if let SourceReader::Live(reader) = &mut source {
         reader.stop_on(stop.clone(), deadline);
     }
+    // When the frame in hand was taken: its processing time ends at its record.
+    let taken_at = std::cell::Cell::new(Instant::now());
     let frames = source.by_ref().take_while(|_| {
+        taken_at.set(Instant::now());
         let stop_now = stop.as_ref().is_some_and(|stop| stop.load(Ordering::Relaxed))
             || deadline.is_some_and(|deadline| Instant::now() >= deadline);
         stopped_early |= stop_now;
@@ -224,7 +243,10 @@ pub fn run_stream(
     let mut stopped: Result<()> = Ok(());
     let mut each =
         |frame: StreamFrame, line_text: String, detections: Vec<(Option<u64>, &Detection)>, counts: &Counts| {
-            summary.lags_ms.extend(lag_ms(&frame));
+            if let Some(lag) = lag_ms(&frame) {
+                summary.lags_ms.push(lag);
+                summary.model_ms.push(taken_at.get().elapsed().as_secs_f64() * 1000.0);
+            }
             line(&line_text).map_err(|error| Error::io("could not write a frame's record to", "stdout", error))?;
             for (track_id, detection) in &detections {
                 *summary.detections.entry(detection.label.clone()).or_default() += 1;
