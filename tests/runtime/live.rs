@@ -206,3 +206,21 @@ fn stopping_ends_a_silent_source_at_once_with_the_summary() {
     assert!(summary.stopped_early && summary.error.is_none(), "{summary:?}");
     assert!(summary.to_string().contains("reconnects"), "{summary}");
 }
+
+#[test]
+fn max_fps_skips_frames_on_arrival_and_counts_them() {
+    let dir = temp_dir();
+    let picture = inferx_runtime::image::open(face_picture(dir.path())).unwrap();
+    let mut jpeg = Vec::new();
+    picture.write_to(&mut std::io::Cursor::new(&mut jpeg), inferx_runtime::image::ImageFormat::Jpeg).unwrap();
+    let url = serve_mjpeg(jpeg, 5.0);
+    let options = LiveOptions { max_fps: Some(4.0), ..live_options() };
+    let reader = SourceReader::open(&Source::parse(&url), VideoOptions::default(), options).unwrap();
+    let run = StreamRunOptions { duration: Some(Duration::from_secs(2)), ..StreamRunOptions::default() };
+    let summary = video::run_stream(&detector_at_320(), reader, None, &run, |_| Ok(())).unwrap();
+    let live = summary.live.unwrap();
+    // 30 frames a second arrive; 4 a second are kept (the first at once), the rest skipped.
+    assert!((4..=10).contains(&summary.frames), "{summary}");
+    assert!(live.skipped >= 30, "{live:?}");
+    assert!(summary.to_string().contains("skipped (max fps)"), "{summary}");
+}
