@@ -76,6 +76,30 @@ pub fn parse_model(bytes: &[u8], file: String) -> std::result::Result<ModelInfo,
     Ok(info)
 }
 
+/// The operator types of a model's main graph and how often each occurs (`QuantizeLinear`
+/// tells a quantized model). Subgraphs (If, Loop) are not entered.
+pub fn read_operator_counts(path: &Path) -> Result<BTreeMap<String, usize>> {
+    let bytes = std::fs::read(path).map_err(|error| Error::io("could not read", path, error))?;
+    operator_counts(&bytes).map_err(|reason| Error::ModelLoad { path: path.to_path_buf(), reason })
+}
+
+fn operator_counts(bytes: &[u8]) -> std::result::Result<BTreeMap<String, usize>, String> {
+    let mut counts = BTreeMap::new();
+    for field in Fields::new(bytes) {
+        // ModelProto.graph = 7, GraphProto.node = 1, NodeProto.op_type = 4.
+        let Field { number: 7, value: Value::Bytes(graph) } = field? else { continue };
+        for field in Fields::new(graph) {
+            let Field { number: 1, value: Value::Bytes(node) } = field? else { continue };
+            for field in Fields::new(node) {
+                if let Field { number: 4, value: Value::Bytes(op_type) } = field? {
+                    *counts.entry(String::from_utf8_lossy(op_type).into_owned()).or_insert(0) += 1;
+                }
+            }
+        }
+    }
+    Ok(counts)
+}
+
 fn read_graph(graph: &[u8], info: &mut ModelInfo) -> std::result::Result<(), String> {
     let mut initializers = std::collections::HashSet::new();
     let mut inputs = Vec::new();

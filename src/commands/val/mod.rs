@@ -91,8 +91,62 @@ pub(crate) fn run(args: ValArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
     }
 }
 
+/// Labelled boxes checked against a detector's classes, ready to measure its mAP
+/// ([`detection_accuracy`]): `inferx quantize --data` reads them before it quantizes, so bad
+/// data fails early.
+pub(crate) struct LabelledBoxes {
+    set: DetectionData,
+    labels: Vec<String>,
+}
+
+impl LabelledBoxes {
+    /// Reads a YOLO `data.yaml` (or labels folder) or a COCO json; any problem in the data, or
+    /// a class the model (`labels`) does not have, is an error.
+    pub(crate) fn read(data: &Path, labels: &[String], printer: &Printer) -> anyhow::Result<LabelledBoxes> {
+        let (data_set, problems) = dataset::read(data, None)?;
+        let mut skipped = report_problems(&problems, false, printer)?;
+        let Data::Detection(set) = data_set else {
+            bail!(
+                "`{}` is a folder per class: the accuracy gate measures a detector's mAP50-95, give labelled boxes (a YOLO `data.yaml` or a COCO json)",
+                data.display()
+            );
+        };
+        let set = check_classes(set, labels, false, &mut skipped, printer)?;
+        anyhow::ensure!(!set.images.is_empty(), "`{}` has no labelled images", data.display());
+        Ok(LabelledBoxes { set, labels: labels.to_vec() })
+    }
+
+    /// How many images.
+    pub(crate) fn len(&self) -> usize {
+        self.set.images.len()
+    }
+}
+
+/// `inferx val`'s default thresholds (Ultralytics' val settings), for a pipeline whose mAP is
+/// measured with [`detection_accuracy`].
+pub(crate) fn use_val_thresholds(options: &mut inferx_runtime::PipelineOptions) {
+    options.confidence = Some(crate::cli::VAL_CONFIDENCE);
+    options.iou = Some(crate::cli::VAL_IOU);
+    options.max_detections = Some(crate::cli::VAL_MAX_DETECTIONS);
+}
+
+/// A detector's mAP50-95 and mAP50 on labelled boxes, as `inferx val` measures them (its
+/// pipeline should use [`use_val_thresholds`]); an image that cannot be read is an error.
+pub(crate) fn detection_accuracy(
+    pool: &PipelinePool,
+    data: &LabelledBoxes,
+    printer: &Printer,
+) -> anyhow::Result<(f64, f64)> {
+    let predicted = predict(pool, data.set.images.iter().map(|image| image.path.clone()).collect(), printer);
+    predicted.failed(false, printer)?;
+    let Matched { categories, truths, found, images, .. } = match_detections(&data.set, &data.labels, &predicted);
+    let category_ids: Vec<u64> = categories.iter().map(|(id, _)| *id).collect();
+    let evaluation = detection::evaluate(images, &category_ids, &truths, &found);
+    Ok((evaluation.stats.map50_95, evaluation.stats.map50))
+}
+
 /// `MODEL` is a model file, or a project: its folder or its `inferx.yaml`.
-fn model_or_project(given: &Path) -> (Option<PathBuf>, Option<PathBuf>) {
+pub(crate) fn model_or_project(given: &Path) -> (Option<PathBuf>, Option<PathBuf>) {
     let is_yaml = given.extension().is_some_and(|extension| extension == "yaml" || extension == "yml");
     if given.is_dir() {
         (None, Some(given.join("inferx.yaml")))
@@ -240,14 +294,18 @@ struct CocoResult<'a> {
     score: f64,
 }
 
-fn evaluate_detection(
-    args: &ValArgs,
-    set: &DetectionData,
-    labels: &[String],
-    predictions: Predictions,
-    skipped: usize,
-    printer: &Printer,
-) -> anyhow::Result<ExitCode> {
+/// The ground truth and the detections of the images that were predicted, in pycocotools'
+/// terms: images numbered in the order of their ids, classes mapped to categories.
+struct Matched<'a> {
+    categories: Vec<(u64, String)>,
+    truths: Vec<GroundTruthBox>,
+    found: Vec<DetectedBox>,
+    /// The detections as COCO results rows (`--save-json`).
+    rows: Vec<CocoResult<'a>>,
+    images: usize,
+}
+
+fn match_detections<'a>(set: &'a DetectionData, labels: &[String], predictions: &Predictions) -> Matched<'a> {
     let categories: Vec<(u64, String)> = set
         .categories
         .clone()
@@ -300,15 +358,26 @@ fn evaluate_detection(
             rows.push(CocoResult { image_id: &image.id, category_id: category, bbox, score });
         }
     }
+    Matched { categories, truths, found, rows, images: kept.len() }
+}
+
+fn evaluate_detection(
+    args: &ValArgs,
+    set: &DetectionData,
+    labels: &[String],
+    predictions: Predictions,
+    skipped: usize,
+    printer: &Printer,
+) -> anyhow::Result<ExitCode> {
+    let Matched { categories, truths, found, rows, images } = match_detections(set, labels, &predictions);
     if let Some(path) = &args.save_json {
         let text = serde_json::to_string(&rows)?;
         std::fs::write(path, text).with_context(|| format!("could not write `{}`", path.display()))?;
         printer.status(format!("{} detections written to `{}` (COCO results format)", rows.len(), path.display()));
     }
     let category_ids: Vec<u64> = categories.iter().map(|(id, _)| *id).collect();
-    let evaluation = detection::evaluate(kept.len(), &category_ids, &truths, &found);
-    let summary =
-        report::DetectionReport::new(&evaluation, &categories, &truths, kept.len(), skipped, predictions.speed);
+    let evaluation = detection::evaluate(images, &category_ids, &truths, &found);
+    let summary = report::DetectionReport::new(&evaluation, &categories, &truths, images, skipped, predictions.speed);
     if let Some(dir) = &args.plots {
         // Ultralytics' settings for its matrix: confidence 0.25, IoU 0.45.
         let confusion = plots::Confusion {

@@ -1,0 +1,170 @@
+"""Static int8 quantization with ONNX Runtime's own tool, driven by `inferx quantize`.
+
+`inferx quantize` embeds this file, runs it in the virtualenv it keeps in its cache (the
+pinned, hash-checked requirements-quantize.txt) and hands it the calibration tensors its own
+preprocessing made, so the model is calibrated on exactly what `predict` feeds it:
+
+    python quantize.py --model IN.onnx --out OUT.onnx --calibration DIR [options]
+
+DIR holds `calibration.json` ({"input": NAME, "tensors": [{"file": F, "shape": [...]}]}) and
+one raw little-endian float32 file per image. The last line on stdout is a JSON summary.
+Exit status 2 means ONNX Runtime's tool refused the model (the reason is on stderr).
+
+scripts/make_int8.py imports `detection_head_decode` from here: one home for the rule.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+sys.dont_write_bytecode = True
+
+# Operators ONNX Runtime's quantizer writes; a model holding any is already quantized.
+QUANTIZED_OPERATORS = {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger",
+                       "MatMulInteger", "DynamicQuantizeLinear"}
+
+# The convolutions of an Ultralytics head (boxes, classes, masks, keypoints, the v10 one-to-one
+# branch, the mask prototypes): quantized like the rest of the network.
+HEAD_CONVOLUTIONS = ("cv2", "cv3", "cv4", "one2one_cv2", "one2one_cv3", "one2one_cv4", "proto")
+
+
+def detection_head_decode(graph) -> list[str]:
+    """The nodes of a YOLO-family (Ultralytics) head that decode its outputs, to leave in float.
+
+    The head is the `/model.N/` module whose nodes write the graph's outputs. Its decoding
+    (DFL softmax and convolution, anchor arithmetic, sigmoid, the Concats up to the output)
+    stays float: quantized, the final Concat shares one uint8 scale between pixel coordinates
+    and 0-1 scores, and every score rounds to 0 (onnxruntime#14233). Its convolutions stay
+    quantized. An empty list for other models.
+    """
+    producers = {output: node for node in graph.node for output in node.output}
+    heads = set()
+    for output in graph.output:
+        node = producers.get(output.name)
+        match = re.match(r"^(/model\.\d+/)", node.name) if node is not None else None
+        if match:
+            heads.add(match.group(1))
+    decode = []
+    for node in graph.node:
+        head = next((prefix for prefix in heads if node.name.startswith(prefix)), None)
+        if head is not None and not node.name[len(head):].startswith(HEAD_CONVOLUTIONS):
+            decode.append(node.name)
+    return decode
+
+
+class Tensors:
+    """onnxruntime's CalibrationDataReader protocol over the tensors InferX wrote."""
+
+    def __init__(self, folder: Path):
+        import numpy as np
+
+        self.folder = folder
+        manifest = json.loads((folder / "calibration.json").read_text())
+        self.input = manifest["input"]
+        self.entries = manifest["tensors"]
+        self.np = np
+        self.rewind()
+
+    def get_next(self):
+        entry = next(self.position, None)
+        if entry is None:
+            return None
+        values = self.np.fromfile(self.folder / entry["file"], dtype="<f4").reshape(entry["shape"])
+        return {self.input: values}
+
+    def rewind(self):
+        self.position = iter(self.entries)
+
+
+def refuse(message: str) -> int:
+    print(message, file=sys.stderr)
+    return 2
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--calibration", type=Path, required=True)
+    ap.add_argument("--method", choices=["minmax", "entropy", "percentile"], default="minmax")
+    ap.add_argument("--per-tensor", action="store_true", help="one scale per weight tensor, not per channel")
+    ap.add_argument("--reduce-range", action="store_true", help="7-bit weights (CPUs without VNNI)")
+    ap.add_argument("--exclude", nargs="*", default=[], help="nodes to leave in float")
+    ap.add_argument("--keep-head", action="store_true",
+                    help="quantize a YOLO head's decode too (it breaks the scores: a test of the gate)")
+    ap.add_argument("--metadata", nargs="*", default=[], help="KEY=VALUE pairs to add to the model's metadata")
+    args = ap.parse_args(argv)
+
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    source = onnx.load(str(args.model))
+    found = sorted({node.op_type for node in source.graph.node} & QUANTIZED_OPERATORS)
+    if found:
+        return refuse(f"the model is already quantized (it has {', '.join(found)})")
+    tensors = Tensors(args.calibration)
+    method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+              "percentile": CalibrationMethod.Percentile}[args.method]
+    with tempfile.TemporaryDirectory() as scratch:
+        prepared = Path(scratch) / "prepared.onnx"
+        try:
+            # ORT's recommended pre-processing: graph optimisation and shape inference, so every
+            # tensor has a known shape for the quantizer. The symbolic pass fails on some
+            # exporters' graphs and is not needed for vision models with a fixed rank.
+            quant_pre_process(str(args.model), str(prepared), skip_symbolic_shape=True)
+        except Exception as error:  # noqa: BLE001 - the tool raises many kinds; each is a refusal
+            return refuse(f"ONNX Runtime's quant_pre_process refused the model: {type(error).__name__}: {error}")
+        graph = onnx.load(str(prepared), load_external_data=False).graph
+        automatic = [] if args.keep_head else detection_head_decode(graph)
+        known = {node.name for node in graph.node}
+        unknown = [name for name in args.exclude if name not in known]
+        if unknown:
+            return refuse(f"--exclude names nodes the model does not have: {', '.join(unknown)}")
+        excluded = sorted(set(automatic) | set(args.exclude))
+        staged = Path(scratch) / "quantized.onnx"
+        try:
+            quantize_static(
+                str(prepared),
+                str(staged),
+                tensors,
+                quant_format=QuantFormat.QDQ,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                per_channel=not args.per_tensor,
+                reduce_range=args.reduce_range,
+                calibrate_method=method,
+                nodes_to_exclude=excluded,
+            )
+        except Exception as error:  # noqa: BLE001
+            return refuse(f"ONNX Runtime's quantize_static refused the model: {type(error).__name__}: {error}")
+        model = onnx.load(str(staged))
+        operators = [node.op_type for node in model.graph.node]
+        if operators.count("QuantizeLinear") == 0:
+            return refuse("ONNX Runtime's quantize_static found nothing to quantize in the model "
+                          "(no convolution or matrix product it supports)")
+        # The pre-processing and the quantizer keep metadata_props only sometimes: copy the
+        # source's (names, imgsz, stride, task...) so the int8 file describes itself the same.
+        del model.metadata_props[:]
+        for prop in source.metadata_props:
+            model.metadata_props.add(key=prop.key, value=prop.value)
+        for pair in args.metadata:
+            key, _, value = pair.partition("=")
+            model.metadata_props.add(key=key, value=value)
+        onnx.save(model, str(args.out))
+    print(json.dumps({
+        "excluded": excluded,
+        "automatic_exclusions": len(automatic),
+        "quantize_linear": operators.count("QuantizeLinear"),
+        "dequantize_linear": operators.count("DequantizeLinear"),
+    }))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
