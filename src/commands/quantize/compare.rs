@@ -41,6 +41,8 @@ pub(super) struct Agreement {
     pub(super) matched: usize,
     /// `2 * matched / (float + int8)`: 1 when every prediction has its twin.
     pub(super) rate: f64,
+    /// Boxes compared (a detector), else top-1 classes (a classifier).
+    pub(super) boxes: bool,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -51,7 +53,9 @@ pub(super) struct Report {
     pub(super) int8: ModelFigures,
     pub(super) size_ratio: f64,
     pub(super) speedup: f64,
-    pub(super) agreement: Agreement,
+    /// Detectors and classifiers only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) agreement: Option<Agreement>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) accuracy: Option<Accuracy>,
     pub(super) onnxruntime: String,
@@ -97,15 +101,22 @@ impl Report {
                 (accuracy.int8 - accuracy.float) * 100.0
             ));
         }
-        lines.push(format!(
-            "agreement: {:.1}% ({} of {} FP32 and {} int8 predictions matched: same class{})",
-            self.agreement.rate * 100.0,
-            self.agreement.matched,
-            self.agreement.float,
-            self.agreement.int8,
-            if self.agreement.float + self.agreement.int8 > 0 { ", IoU >= 0.5 for boxes" } else { "" }
-        ));
+        if let Some(agreement) = &self.agreement {
+            lines.push(format!(
+                "agreement: {:.1}% ({} of {} FP32 and {} int8 {} matched)",
+                agreement.rate * 100.0,
+                agreement.matched,
+                agreement.float,
+                agreement.int8,
+                if agreement.boxes { "detections (same class, IoU >= 0.5)" } else { "top-1 classes" }
+            ));
+        }
         printer.out(lines.join("\n"))?;
+        if self.speedup < 1.0 {
+            printer.status(
+                "the int8 model is not faster on this CPU: few of its operators have int8 kernels here (int8 pays off on convolution-heavy models, on CPUs with VNNI or dot-product instructions)",
+            );
+        }
         Ok(())
     }
 }
@@ -213,10 +224,16 @@ fn predict_all(
 
 /// Detections matched greedily, best score first, to the unmatched twin of the same class with
 /// the highest IoU (at least [`AGREEMENT_IOU`]); classifiers compare their top-1.
-fn agreement(float: &[Option<Prediction>], int8: &[Option<Prediction>]) -> Agreement {
+fn agreement(float: &[Option<Prediction>], int8: &[Option<Prediction>]) -> Option<Agreement> {
     let (mut float_count, mut int8_count, mut matched) = (0, 0, 0);
+    let mut boxes = None;
     for (float, int8) in float.iter().zip(int8) {
         let (Some(float), Some(int8)) = (float, int8) else { continue };
+        match &float.output {
+            PredictionOutput::Classification { .. } => boxes = Some(false),
+            PredictionOutput::Detection { .. } | PredictionOutput::Segmentation(_) => boxes = Some(true),
+            _ => return None,
+        }
         if let (PredictionOutput::Classification { top: a }, PredictionOutput::Classification { top: b }) =
             (&float.output, &int8.output)
         {
@@ -244,10 +261,11 @@ fn agreement(float: &[Option<Prediction>], int8: &[Option<Prediction>]) -> Agree
         }
     }
     let total = float_count + int8_count;
-    Agreement {
+    Some(Agreement {
         float: float_count,
         int8: int8_count,
         matched,
         rate: if total == 0 { 1.0 } else { 2.0 * matched as f64 / total as f64 },
-    }
+        boxes: boxes?,
+    })
 }

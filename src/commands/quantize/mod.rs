@@ -39,8 +39,10 @@ const QUANTIZED_OPERATORS: [&str; 7] = [
 /// Image files a calibration folder may hold.
 const IMAGE_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "bmp", "webp", "tif", "tiff"];
 
-/// Exit status of `quantize.py` when ONNX Runtime's tool refuses the model.
+/// Exit status of `quantize.py` when ONNX Runtime's tool refuses the model, and the prefix of
+/// the stderr line that says why.
 const REFUSED: i32 = 2;
+const REFUSAL: &str = "inferx-refusal: ";
 
 pub(crate) fn run(args: QuantizeArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     let (given_model, config_path) = val::model_or_project(&args.target);
@@ -330,7 +332,8 @@ fn quantize(
     let output = output?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     if output.status.code() == Some(REFUSED) {
-        bail!("{}: nothing written", stderr.trim());
+        let reason = stderr.lines().find_map(|line| line.strip_prefix(REFUSAL)).unwrap_or(stderr.trim());
+        bail!("{reason}: nothing written");
     }
     if !output.status.success() {
         bail!("ONNX Runtime's quantization tool failed on `{}` (this may be a bug in inferx, please report it):\n{}", model.display(), stderr.trim());

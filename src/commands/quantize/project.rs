@@ -23,7 +23,7 @@ pub(super) fn switch(
     if project.model.public_key.is_some() {
         let signature = inferx_runtime::signature::default_signature_path(int8);
         printer.status(format!(
-            "the project requires a signed model (`model.public_key`), so it still runs `{}`. Sign the int8 model with the project's key (`inferx model sign {} --key YOUR.key` writes `{}`), then set in `{}`:\n  model:\n    path: {path}\n    sha256: {sha256}",
+            "the project requires a signed model (`model.public_key`), so it still runs `{}`. Sign the int8 model with the project's key (`inferx model sign {} --secret-key YOUR.key` writes `{}`), then set in `{}`:\n  model:\n    path: {path}\n    sha256: {sha256}",
             float.display(),
             int8.display(),
             signature.display(),

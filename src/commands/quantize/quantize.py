@@ -81,8 +81,12 @@ class Tensors:
         self.position = iter(self.entries)
 
 
+# The line of stderr that carries a refusal (ONNX Runtime writes its own warnings there too).
+REFUSAL = "inferx-refusal: "
+
+
 def refuse(message: str) -> int:
-    print(message, file=sys.stderr)
+    print(REFUSAL + message, file=sys.stderr)
     return 2
 
 
@@ -101,9 +105,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     import onnx
+    import onnxruntime
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    onnxruntime.set_default_logger_severity(3)  # errors only: its warnings are not the user's business
     source = onnx.load(str(args.model))
     found = sorted({node.op_type for node in source.graph.node} & QUANTIZED_OPERATORS)
     if found:
