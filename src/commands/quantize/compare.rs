@@ -69,7 +69,13 @@ impl Report {
         }
         let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
         let mut lines = vec![
-            format!("{:<28} {:>12} {:>12} {:>9}", format!("ONNX Runtime {}, CPU", self.onnxruntime), "FP32", "int8", "ratio"),
+            format!(
+                "{:<28} {:>12} {:>12} {:>9}",
+                format!("ONNX Runtime {}, CPU", self.onnxruntime),
+                "FP32",
+                "int8",
+                "ratio"
+            ),
             format!(
                 "{:<28} {:>12} {:>12} {:>8.2}x",
                 "size (MiB)",
@@ -152,8 +158,10 @@ pub(super) fn compare(
     drop((float_pipeline, int8_pipeline));
     let (float_predictions, float_rate) = predict_all(float_model, float_options, images, printer)?;
     let (int8_predictions, int8_rate) = predict_all(int8_model, int8_options, images, printer)?;
-    let float = ModelFigures { bytes: file_size(float_model)?, latency_ms: median(times.0), images_per_second: float_rate };
-    let int8 = ModelFigures { bytes: file_size(int8_model)?, latency_ms: median(times.1), images_per_second: int8_rate };
+    let float =
+        ModelFigures { bytes: file_size(float_model)?, latency_ms: median(times.0), images_per_second: float_rate };
+    let int8 =
+        ModelFigures { bytes: file_size(int8_model)?, latency_ms: median(times.1), images_per_second: int8_rate };
     Ok(Report {
         float_model: float_model.display().to_string(),
         int8_model: int8_model.display().to_string(),
@@ -180,7 +188,11 @@ pub(super) fn accuracy(
         let pool = pool(model, &options, data.len())?;
         Ok(val::detection_accuracy(&pool, data, printer)?.0)
     };
-    Ok(Accuracy { float: measure(float_model, float_options)?, int8: measure(int8_model, int8_options)?, images: data.len() })
+    Ok(Accuracy {
+        float: measure(float_model, float_options)?,
+        int8: measure(int8_model, int8_options)?,
+        images: data.len(),
+    })
 }
 
 fn load(model: &Path, options: &PipelineOptions) -> anyhow::Result<Pipeline> {

@@ -15,8 +15,8 @@ use std::{
 
 use anyhow::{bail, Context};
 use inferx_runtime::{
-    model_info::QUANTIZED_FROM_KEY, onnx_proto, pipeline::file_sha256, Device, Pipeline, PipelineOptions,
-    PipelinePool, ProjectConfig,
+    model_info::QUANTIZED_FROM_KEY, onnx_proto, pipeline::file_sha256, Device, Pipeline, PipelineOptions, PipelinePool,
+    ProjectConfig,
 };
 
 use super::val::{self, LabelledBoxes};
@@ -47,9 +47,9 @@ const REFUSAL: &str = "inferx-refusal: ";
 pub(crate) fn run(args: QuantizeArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     let (given_model, config_path) = val::model_or_project(&args.target);
     let project = match &config_path {
-        Some(path) => Some(
-            ProjectConfig::load(path).with_context(|| format!("reading the project's `{}`", path.display()))?,
-        ),
+        Some(path) => {
+            Some(ProjectConfig::load(path).with_context(|| format!("reading the project's `{}`", path.display()))?)
+        }
         None => None,
     };
     // Quantized for, and measured on, the CPU: int8 kernels are what the CPU provider runs.
@@ -63,7 +63,8 @@ pub(crate) fn run(args: QuantizeArgs, printer: &Printer) -> anyhow::Result<ExitC
     let images = calibration_images(&args.calibrate, args.calibration_images)?;
 
     // The float model through the pipeline `predict` uses: its labels must fit its classes.
-    let float = Pipeline::load(&model, options.clone()).with_context(|| format!("could not load `{}`", model.display()))?;
+    let float =
+        Pipeline::load(&model, options.clone()).with_context(|| format!("could not load `{}`", model.display()))?;
     let gate_data = match &args.data {
         Some(data) => Some(LabelledBoxes::read(data, float.labels(), printer)?),
         None => None,
@@ -99,13 +100,8 @@ pub(crate) fn run(args: QuantizeArgs, printer: &Printer) -> anyhow::Result<ExitC
     let mut int8_options = options.clone();
     int8_options.expected_sha256 = None;
     int8_options.signature = None;
-    let mut report = compare::compare(
-        (&model, &options),
-        (staged.path(), &int8_options),
-        &images,
-        args.iterations,
-        printer,
-    )?;
+    let mut report =
+        compare::compare((&model, &options), (staged.path(), &int8_options), &images, args.iterations, printer)?;
     if let (Some(data), Some(max_drop)) = (&gate_data, args.max_drop) {
         let accuracy = compare::accuracy((&model, &options), (staged.path(), &int8_options), data, printer)?;
         let drop = (accuracy.float - accuracy.int8) * 100.0;
@@ -162,8 +158,8 @@ fn apply_size(
 }
 
 fn refuse_quantized(model: &Path) -> anyhow::Result<()> {
-    let counts = onnx_proto::read_operator_counts(model)
-        .with_context(|| format!("could not read `{}`", model.display()))?;
+    let counts =
+        onnx_proto::read_operator_counts(model).with_context(|| format!("could not read `{}`", model.display()))?;
     let found: Vec<&str> = QUANTIZED_OPERATORS.iter().copied().filter(|name| counts.contains_key(*name)).collect();
     if !found.is_empty() {
         bail!(
@@ -204,7 +200,10 @@ fn same_file(a: &Path, b: &Path) -> bool {
 fn calibration_images(folder: &Path, limit: usize) -> anyhow::Result<Vec<PathBuf>> {
     anyhow::ensure!(limit > 0, "--calibration-images must be at least 1");
     let entries = std::fs::read_dir(folder).with_context(|| {
-        format!("could not read the calibration folder `{}`: give a folder of images like those the model will see", folder.display())
+        format!(
+            "could not read the calibration folder `{}`: give a folder of images like those the model will see",
+            folder.display()
+        )
     })?;
     let mut images: Vec<PathBuf> = entries
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
@@ -245,7 +244,12 @@ struct ManifestEntry {
 /// Each image through the float pipeline's preprocessing (what `predict` feeds the model), as
 /// raw little-endian f32 files and `calibration.json`. An image that does not decode is
 /// skipped with a warning. Returns how many were written.
-fn write_calibration(pipeline: &Pipeline, images: &[PathBuf], folder: &Path, printer: &Printer) -> anyhow::Result<usize> {
+fn write_calibration(
+    pipeline: &Pipeline,
+    images: &[PathBuf],
+    folder: &Path,
+    printer: &Printer,
+) -> anyhow::Result<usize> {
     std::fs::create_dir_all(folder).with_context(|| format!("could not create `{}`", folder.display()))?;
     let bar = printer.progress(images.len() as u64, "preprocessing");
     let mut manifest = Manifest { input: String::new(), tensors: Vec::new() };
@@ -262,7 +266,8 @@ fn write_calibration(pipeline: &Pipeline, images: &[PathBuf], folder: &Path, pri
         };
         let file = format!("{:05}.f32", manifest.tensors.len());
         let bytes: Vec<u8> = values.iter().flat_map(|value| value.to_le_bytes()).collect();
-        std::fs::write(folder.join(&file), bytes).with_context(|| format!("could not write in `{}`", folder.display()))?;
+        std::fs::write(folder.join(&file), bytes)
+            .with_context(|| format!("could not write in `{}`", folder.display()))?;
         manifest.input = input;
         manifest.tensors.push(ManifestEntry { file, shape });
     }
@@ -336,11 +341,17 @@ fn quantize(
         bail!("{reason}: nothing written");
     }
     if !output.status.success() {
-        bail!("ONNX Runtime's quantization tool failed on `{}` (this may be a bug in inferx, please report it):\n{}", model.display(), stderr.trim());
+        bail!(
+            "ONNX Runtime's quantization tool failed on `{}` (this may be a bug in inferx, please report it):\n{}",
+            model.display(),
+            stderr.trim()
+        );
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
     let last = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(last).with_context(|| format!("quantize.py printed no summary (this is a bug in inferx, please report it): {stdout}"))
+    serde_json::from_str(last).with_context(|| {
+        format!("quantize.py printed no summary (this is a bug in inferx, please report it): {stdout}")
+    })
 }
 
 /// ONNX Runtime's advice: 7-bit weights (`reduce_range`) on x86 CPUs without VNNI, where

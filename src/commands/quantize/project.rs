@@ -31,7 +31,8 @@ pub(super) fn switch(
         ));
         return Ok(());
     }
-    let text = std::fs::read_to_string(config_path).with_context(|| format!("could not read `{}`", config_path.display()))?;
+    let text =
+        std::fs::read_to_string(config_path).with_context(|| format!("could not read `{}`", config_path.display()))?;
     let edited = set_model_file(&text, &path, &sha256)
         .with_context(|| format!("`{}` was not switched to `{}`", config_path.display(), int8.display()))?;
     let folder = config_path.parent().filter(|parent| !parent.as_os_str().is_empty()).unwrap_or(Path::new("."));
@@ -41,10 +42,14 @@ pub(super) fn switch(
         .with_context(|| format!("could not write in `{}`", folder.display()))?;
     std::fs::write(staged.path(), &edited).with_context(|| format!("could not write in `{}`", folder.display()))?;
     // The edited file must still be a valid project naming the new model.
-    let reloaded = ProjectConfig::load(staged.path())
-        .with_context(|| format!("the edited `{}` does not load (this is a bug in inferx, please report it)", config_path.display()))?;
+    let reloaded = ProjectConfig::load(staged.path()).with_context(|| {
+        format!("the edited `{}` does not load (this is a bug in inferx, please report it)", config_path.display())
+    })?;
     if reloaded.model.path != path || reloaded.model.sha256.as_deref() != Some(sha256.as_str()) {
-        bail!("the edited `{}` does not name the int8 model (this is a bug in inferx, please report it)", config_path.display());
+        bail!(
+            "the edited `{}` does not name the int8 model (this is a bug in inferx, please report it)",
+            config_path.display()
+        );
     }
     if let Ok(metadata) = std::fs::metadata(config_path) {
         // Keep the file's permissions (tempfile creates 0600).
@@ -73,13 +78,16 @@ fn path_in_project(project_dir: &Path, model: &Path) -> String {
 fn set_model_file(text: &str, path: &str, sha256: &str) -> anyhow::Result<String> {
     let lines: Vec<&str> = text.lines().collect();
     let Some(start) = lines.iter().position(|line| line.trim_end() == "model:") else {
-        bail!("it has no block `model:` section to edit: set `model.path: {path}` and `model.sha256: {sha256}` by hand");
+        bail!(
+            "it has no block `model:` section to edit: set `model.path: {path}` and `model.sha256: {sha256}` by hand"
+        );
     };
     let is_key = |line: &str| !line.trim().is_empty() && !line.trim_start().starts_with('#');
     let end = (start + 1..lines.len())
         .find(|&index| is_key(lines[index]) && !lines[index].starts_with([' ', '\t']))
         .unwrap_or(lines.len());
-    let Some(indent) = lines[start + 1..end].iter().find(|line| is_key(line)).map(|line| line.len() - line.trim_start().len())
+    let Some(indent) =
+        lines[start + 1..end].iter().find(|line| is_key(line)).map(|line| line.len() - line.trim_start().len())
     else {
         bail!("its `model:` section is empty: set `model.path: {path}` by hand");
     };

@@ -29,9 +29,8 @@ pub(super) struct QuantizeEnvironment {
 fn base_interpreter() -> anyhow::Result<(PathBuf, String)> {
     let given = std::env::var_os("INFERX_PYTHON").filter(|value| !value.is_empty());
     let python = given.clone().map_or_else(|| PathBuf::from("python3"), PathBuf::from);
-    let version = Command::new(&python)
-        .args(["-c", "import sys, venv; print('%d.%d' % sys.version_info[:2])"])
-        .output();
+    let version =
+        Command::new(&python).args(["-c", "import sys, venv; print('%d.%d' % sys.version_info[:2])"]).output();
     match version {
         Ok(output) if output.status.success() => {
             Ok((python, String::from_utf8_lossy(&output.stdout).trim().to_string()))
@@ -85,7 +84,9 @@ pub(super) fn ensure(printer: &Printer) -> anyhow::Result<QuantizeEnvironment> {
         Ok(()) => {}
         // Another `inferx quantize` finished first: its environment is the same.
         Err(_) if python.is_file() => {}
-        Err(error) => return Err(error).with_context(|| format!("could not move the environment to `{}`", dir.display())),
+        Err(error) => {
+            return Err(error).with_context(|| format!("could not move the environment to `{}`", dir.display()))
+        }
     }
     printer.status(format!("installed ONNX Runtime's quantization tool into `{}`", dir.display()));
     Ok(QuantizeEnvironment { python })
