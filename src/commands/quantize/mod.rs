@@ -367,7 +367,7 @@ fn reduce_range() -> bool {
     }
 }
 
-/// A loaded model's file hash, for the project switch (and the report).
+/// A file's sha256 (hex), for the project switch.
 fn sha256(path: &Path) -> anyhow::Result<String> {
     file_sha256(path).with_context(|| format!("could not read `{}`", path.display()))
 }
@@ -375,4 +375,26 @@ fn sha256(path: &Path) -> anyhow::Result<String> {
 /// The pool `val` and the comparison run a model with.
 fn pool(model: &Path, options: &PipelineOptions, files: usize) -> anyhow::Result<PipelinePool> {
     PipelinePool::load(model, options.clone(), files).with_context(|| format!("could not load `{}`", model.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calibration_images_are_the_folders_images_evenly_spread_up_to_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        for index in 0..10 {
+            std::fs::write(dir.path().join(format!("{index:02}.JPG")), b"").unwrap();
+        }
+        std::fs::write(dir.path().join("labels.txt"), b"").unwrap();
+        let names = |paths: Vec<PathBuf>| -> Vec<String> {
+            paths.iter().map(|path| path.file_name().unwrap().to_string_lossy().into_owned()).collect()
+        };
+        assert_eq!(names(calibration_images(dir.path(), 100).unwrap()).len(), 10);
+        assert_eq!(names(calibration_images(dir.path(), 4).unwrap()), ["00.JPG", "02.JPG", "05.JPG", "07.JPG"]);
+        let empty = tempfile::tempdir().unwrap();
+        let error = calibration_images(empty.path(), 10).unwrap_err().to_string();
+        assert!(error.contains("has no images"), "{error}");
+    }
 }

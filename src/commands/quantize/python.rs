@@ -119,3 +119,15 @@ fn checked(command: &mut Command, what: &str) -> anyhow::Result<Output> {
     }
     Ok(output)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_locked_onnxruntime_is_the_library_inferx_loads() {
+        let pin = format!("onnxruntime=={} ", inferx_runtime::ORT_VERSION);
+        assert!(REQUIREMENTS.lines().any(|line| line.starts_with(&pin)), "requirements-quantize.txt pins {pin}");
+        assert!(REQUIREMENTS.contains("--hash=sha256:"), "the lock is hash-checked");
+    }
+}
