@@ -101,7 +101,7 @@ fn set_model_file(text: &str, path: &str, sha256: &str) -> anyhow::Result<String
         bail!("its `model:` section has no `path:` line: set `model.path: {path}` by hand");
     };
     let pad = " ".repeat(indent);
-    let mut edited: Vec<String> = lines.iter().map(|line| line.to_string()).collect();
+    let mut edited: Vec<String> = lines.iter().map(ToString::to_string).collect();
     edited[path_line] = format!("{pad}path: {}", yaml_scalar(path));
     match key_at("sha256") {
         Some(line) => edited[line] = format!("{pad}sha256: {sha256}"),
