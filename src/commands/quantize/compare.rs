@@ -21,7 +21,7 @@ pub(super) struct ModelFigures {
     pub(super) latency_ms: f64,
     /// The fastest model-only run, ms: the least disturbed by other processes.
     pub(super) fastest_ms: f64,
-    /// Images per second, decode to results, on the calibration images.
+    /// Images per second, decode to results, on the `--data` images, else the calibration ones.
     pub(super) images_per_second: f64,
 }
 
@@ -129,7 +129,7 @@ impl Report {
     }
 }
 
-/// Compares the models on `images` (the calibration images): latency over `iterations`
+/// Compares the models on `images` (the `--data` images, else the calibration ones): latency over `iterations`
 /// alternated runs of one preprocessed tensor, then each model's throughput over the images,
 /// and their predictions' agreement.
 pub(super) fn compare(

@@ -100,8 +100,11 @@ pub(crate) fn run(args: QuantizeArgs, printer: &Printer) -> anyhow::Result<ExitC
     let mut int8_options = options.clone();
     int8_options.expected_sha256 = None;
     int8_options.signature = None;
+    // Speed and agreement on the labelled images when given (like the deployed ones), else on
+    // the calibration images.
+    let compared = gate_data.as_ref().map_or_else(|| images.clone(), LabelledBoxes::image_paths);
     let mut report =
-        compare::compare((&model, &options), (staged.path(), &int8_options), &images, args.iterations, printer)?;
+        compare::compare((&model, &options), (staged.path(), &int8_options), &compared, args.iterations, printer)?;
     if let (Some(data), Some(max_drop)) = (&gate_data, args.max_drop) {
         let accuracy = compare::accuracy((&model, &options), (staged.path(), &int8_options), data, printer)?;
         let drop = (accuracy.float - accuracy.int8) * 100.0;

@@ -120,6 +120,11 @@ impl LabelledBoxes {
     pub(crate) fn len(&self) -> usize {
         self.set.images.len()
     }
+
+    /// The images, in the data's order.
+    pub(crate) fn image_paths(&self) -> Vec<PathBuf> {
+        self.set.images.iter().map(|image| image.path.clone()).collect()
+    }
 }
 
 /// `inferx val`'s default thresholds (Ultralytics' val settings), for a pipeline whose mAP is
