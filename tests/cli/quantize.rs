@@ -259,7 +259,12 @@ fn each_bad_input_is_refused_with_the_fix_and_nothing_written() {
     refused(
         &[model.as_os_str(), os("--calibrate"), calibration.as_os_str()],
         &[("PATH", "/nonexistent"), ("INFERX_PYTHON", "")],
-        "there is no `python3` on PATH: install Python 3.11 (with its `venv` module), or set INFERX_PYTHON to its interpreter",
+        "there is no `python3` on PATH: install Python 3.11, 3.12 or 3.13 (with its `venv` module), or set INFERX_PYTHON to its interpreter",
+    );
+    refused(
+        &[model.as_os_str(), os("--calibrate"), calibration.as_os_str()],
+        &[("INFERX_PYTHON", "/nonexistent/python3")],
+        "INFERX_PYTHON is `/nonexistent/python3`, which could not be run",
     );
     // An existing output is kept without --force.
     write(&models.join("detector-int8.onnx"), "keep me");

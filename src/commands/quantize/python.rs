@@ -17,8 +17,10 @@ use crate::output::Printer;
 pub(super) const REQUIREMENTS: &str = include_str!("../../../scripts/requirements-quantize.txt");
 /// The script that drives `quant_pre_process` and `quantize_static`.
 pub(super) const SCRIPT: &str = include_str!("quantize.py");
-/// The interpreter the lock's wheels are for.
-const LOCKED_PYTHON: &str = "3.11";
+/// The interpreters the lock has wheels for (its `--python`s).
+const LOCKED_PYTHONS: [&str; 3] = ["3.11", "3.12", "3.13"];
+/// How the error messages name them.
+const LOCKED_PYTHON: &str = "3.11, 3.12 or 3.13";
 
 /// A ready virtualenv: its interpreter.
 pub(super) struct QuantizeEnvironment {
@@ -61,9 +63,9 @@ pub(super) fn ensure(printer: &Printer) -> anyhow::Result<QuantizeEnvironment> {
     if python.is_file() {
         return Ok(QuantizeEnvironment { python });
     }
-    if version != LOCKED_PYTHON {
+    if !LOCKED_PYTHONS.contains(&version.as_str()) {
         bail!(
-            "`{}` is Python {version}, and the pinned quantization tool (onnxruntime {}) is locked for Python {LOCKED_PYTHON}: install Python {LOCKED_PYTHON} and set INFERX_PYTHON to it",
+            "`{}` is Python {version}, and the pinned quantization tool (onnxruntime {}) is locked for Python {LOCKED_PYTHON}: install one and set INFERX_PYTHON to it",
             base.display(),
             inferx_runtime::ORT_VERSION
         );
@@ -89,7 +91,22 @@ pub(super) fn ensure(printer: &Printer) -> anyhow::Result<QuantizeEnvironment> {
         }
     }
     printer.status(format!("installed ONNX Runtime's quantization tool into `{}`", dir.display()));
+    remove_outdated(&root, &version, &dir);
     Ok(QuantizeEnvironment { python })
+}
+
+/// Environments of this Python made from an earlier lock: no InferX uses them any more.
+fn remove_outdated(root: &Path, version: &str, current: &Path) {
+    let prefix = format!("py{version}-");
+    let Ok(entries) = std::fs::read_dir(root) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path != current && entry.file_name().to_string_lossy().starts_with(&prefix) {
+            if let Err(error) = std::fs::remove_dir_all(&path) {
+                tracing::debug!("could not remove the outdated `{}`: {error}", path.display());
+            }
+        }
+    }
 }
 
 fn build(base: &Path, venv: &Path) -> anyhow::Result<()> {
@@ -129,5 +146,7 @@ mod tests {
         let pin = format!("onnxruntime=={} ", inferx_runtime::ORT_VERSION);
         assert!(REQUIREMENTS.lines().any(|line| line.starts_with(&pin)), "requirements-quantize.txt pins {pin}");
         assert!(REQUIREMENTS.contains("--hash=sha256:"), "the lock is hash-checked");
+        let pythons = format!("# CPython {} can install", LOCKED_PYTHONS.join(", "));
+        assert!(REQUIREMENTS.contains(&pythons), "the lock has wheels for {pythons}");
     }
 }
