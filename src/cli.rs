@@ -237,6 +237,11 @@ pub struct QuantizeArgs {
     /// the detection head's decode.
     #[arg(long, value_name = "NODE", num_args = 1..)]
     pub exclude: Vec<String>,
+    /// Leave in float the readers of the K activations quantization disturbs most (ranked by
+    /// signal-to-noise ratio on a few calibration images, with ONNX Runtime's qdq_loss_debug).
+    /// When the --max-drop gate refuses, quantize tries again with 10, then 25.
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    pub float_noisiest: usize,
     /// Quantize a YOLO head's decode too (its scores collapse: onnxruntime#14233); for
     /// experiments and to see the gate refuse.
     #[arg(long)]

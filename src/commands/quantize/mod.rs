@@ -1,7 +1,8 @@
 //! `inferx quantize`: a static int8 (QDQ) model made by ONNX Runtime's own quantization tool,
 //! calibrated on tensors made by InferX's preprocessing (exactly what `predict` feeds the
 //! model, at the project's size), with a YOLO head's decode left in float, an optional
-//! accuracy gate (`--data`, `--max-drop`, measured as `inferx val` measures), a side-by-side
+//! accuracy gate (`--data`, `--max-drop`, measured as `inferx val` measures; when it refuses,
+//! more tries with the noisiest activations left in float), a side-by-side
 //! comparison of both models, and a project switched to the result.
 
 mod compare;
@@ -35,6 +36,9 @@ const QUANTIZED_OPERATORS: [&str; 7] = [
     "MatMulInteger",
     "DynamicQuantizeLinear",
 ];
+
+/// How many of the noisiest activations the gate's second and third tries leave in float.
+const WIN_BACK_NOISIEST: [usize; 2] = [10, 25];
 
 /// Image files a calibration folder may hold.
 const IMAGE_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "bmp", "webp", "tif", "tiff"];
@@ -76,26 +80,6 @@ pub(crate) fn run(args: QuantizeArgs, printer: &Printer) -> anyhow::Result<ExitC
 
     let environment = python::ensure(printer)?;
     let parent = out.parent().filter(|parent| !parent.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let staged = tempfile::Builder::new()
-        .prefix(".inferx-int8-")
-        .suffix(".onnx")
-        .tempfile_in(parent)
-        .with_context(|| format!("could not write in `{}`", parent.display()))?;
-    let summary = quantize(&args, &environment, &model, staged.path(), &calibration, scratch.path(), printer)?;
-    printer.status(format!(
-        "quantized `{}` on {written} calibration image{} ({} QuantizeLinear; {} node{} left in float{})",
-        model.display(),
-        if written == 1 { "" } else { "s" },
-        summary.quantize_linear,
-        summary.excluded.len(),
-        if summary.excluded.len() == 1 { "" } else { "s" },
-        if summary.automatic_exclusions > 0 {
-            format!(", {} of them the detection head's decode", summary.automatic_exclusions)
-        } else {
-            String::new()
-        }
-    ));
-
     // The int8 model runs with the same preprocessing and thresholds; it has its own sha256.
     let mut int8_options = options.clone();
     int8_options.expected_sha256 = None;
@@ -103,22 +87,48 @@ pub(crate) fn run(args: QuantizeArgs, printer: &Printer) -> anyhow::Result<ExitC
     // Speed and agreement on the labelled images when given (like the deployed ones), else on
     // the calibration images.
     let compared = gate_data.as_ref().map_or_else(|| images.clone(), LabelledBoxes::image_paths);
-    let mut report =
-        compare::compare((&model, &options), (staged.path(), &int8_options), &compared, args.iterations, printer)?;
-    if let (Some(data), Some(max_drop)) = (&gate_data, args.max_drop) {
+    // When the gate refuses, up to two more tries with more of the noisiest activations' readers
+    // in float: accuracy won back for a little size and speed.
+    let mut tries = std::iter::once(args.float_noisiest)
+        .chain(WIN_BACK_NOISIEST.into_iter().filter(|&count| count > args.float_noisiest && !args.keep_head));
+    let mut noisiest = tries.next().unwrap_or_default();
+    let (staged, mut report) = loop {
+        let staged = tempfile::Builder::new()
+            .prefix(".inferx-int8-")
+            .suffix(".onnx")
+            .tempfile_in(parent)
+            .with_context(|| format!("could not write in `{}`", parent.display()))?;
+        let setup = Setup { environment: &environment, calibration: &calibration, scratch: scratch.path(), noisiest };
+        let summary = quantize(&args, &setup, &model, staged.path(), printer)?;
+        printer.status(summary.describe(&model, written));
+        let mut report =
+            compare::compare((&model, &options), (staged.path(), &int8_options), &compared, args.iterations, printer)?;
+        let (Some(data), Some(max_drop)) = (&gate_data, args.max_drop) else { break (staged, report) };
         let accuracy = compare::accuracy((&model, &options), (staged.path(), &int8_options), data, printer)?;
         let drop = (accuracy.float - accuracy.int8) * 100.0;
         report.accuracy = Some(accuracy);
-        if drop > max_drop {
-            report.print(args.json, printer)?;
-            bail!(
-                "the int8 model loses {drop:.2} points of mAP50-95 on `{}` (FP32 {:.4}, int8 {:.4}), more than --max-drop {max_drop}: nothing written. Leave more nodes in float (--exclude NODE...), calibrate on more images like the deployed ones, or try --method entropy or percentile",
-                args.data.as_deref().unwrap_or(Path::new("")).display(),
-                accuracy.float,
-                accuracy.int8,
-            );
+        if drop <= max_drop {
+            break (staged, report);
         }
-    }
+        if let Some(next) = tries.next() {
+            if !args.json {
+                report.print(false, printer)?;
+            }
+            printer.status(format!(
+                "the int8 model loses {drop:.2} points of mAP50-95 (FP32 {:.4}, int8 {:.4}), more than --max-drop {max_drop}: quantizing again with the readers of the {next} activations quantization disturbs most left in float",
+                accuracy.float, accuracy.int8
+            ));
+            noisiest = next;
+            continue;
+        }
+        report.print(args.json, printer)?;
+        bail!(
+            "the int8 model loses {drop:.2} points of mAP50-95 on `{}` (FP32 {:.4}, int8 {:.4}), more than --max-drop {max_drop}: nothing written. Leave more nodes in float (--exclude NODE..., --float-noisiest K), calibrate on more images like the deployed ones, or try --method entropy or percentile",
+            args.data.as_deref().unwrap_or(Path::new("")).display(),
+            accuracy.float,
+            accuracy.int8,
+        );
+    };
     staged.persist(&out).with_context(|| format!("could not write `{}`", out.display()))?;
     report.int8_model = out.display().to_string();
     report.print(args.json, printer)?;
@@ -288,20 +298,51 @@ fn write_calibration(
 struct ScriptSummary {
     excluded: Vec<String>,
     automatic_exclusions: usize,
+    noisiest_exclusions: usize,
     quantize_linear: usize,
+}
+
+impl ScriptSummary {
+    fn describe(&self, model: &Path, images: usize) -> String {
+        let plural = |count: usize| if count == 1 { "" } else { "s" };
+        let mut why = Vec::new();
+        if self.automatic_exclusions > 0 {
+            why.push(format!("{} the detection head's decode", self.automatic_exclusions));
+        }
+        if self.noisiest_exclusions > 0 {
+            why.push(format!("{} readers of the noisiest activations", self.noisiest_exclusions));
+        }
+        format!(
+            "quantized `{}` on {images} calibration image{} ({} QuantizeLinear; {} node{} left in float{})",
+            model.display(),
+            plural(images),
+            self.quantize_linear,
+            self.excluded.len(),
+            plural(self.excluded.len()),
+            if why.is_empty() { String::new() } else { format!(": {}", why.join(", ")) }
+        )
+    }
+}
+
+/// Where `quantize.py` runs, on what, and how many noisy activations it leaves in float.
+struct Setup<'a> {
+    environment: &'a python::QuantizeEnvironment,
+    /// The folder of tensors [`write_calibration`] made.
+    calibration: &'a Path,
+    scratch: &'a Path,
+    noisiest: usize,
 }
 
 /// Runs `quantize.py` in the environment: the settings that suit this CPU (uint8 activations,
 /// int8 per-channel weights; 7-bit weights where x86 has no VNNI, as ONNX Runtime advises).
 fn quantize(
     args: &QuantizeArgs,
-    environment: &python::QuantizeEnvironment,
+    setup: &Setup<'_>,
     model: &Path,
     staged: &Path,
-    calibration: &Path,
-    scratch: &Path,
     printer: &Printer,
 ) -> anyhow::Result<ScriptSummary> {
+    let Setup { environment, calibration, scratch, noisiest } = *setup;
     let script = scratch.join("quantize.py");
     std::fs::write(&script, python::SCRIPT).with_context(|| format!("could not write `{}`", script.display()))?;
     let method = match args.method {
@@ -330,6 +371,9 @@ fn quantize(
     }
     if args.keep_head {
         command.arg("--keep-head");
+    }
+    if noisiest > 0 {
+        command.arg("--float-noisiest").arg(noisiest.to_string());
     }
     if !args.exclude.is_empty() {
         command.arg("--exclude").args(&args.exclude);

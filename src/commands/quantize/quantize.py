@@ -57,6 +57,41 @@ def detection_head_decode(graph) -> list[str]:
     return decode
 
 
+def noisiest_consumers(graph, quantized: Path, tensors: "Tensors", count: int, images: int = 4) -> list[str]:
+    """The nodes that read the `count` activations quantization disturbs most, to leave in float.
+
+    ONNX Runtime's qdq_loss_debug runs the QDQ model on the first `images` calibration tensors
+    with every intermediate tensor as an output; each activation's signal-to-quantization-noise
+    ratio (its value before against after its QuantizeLinear/DequantizeLinear pair) ranks them.
+    Leaving the readers of an activation in float removes its QDQ pair."""
+    import numpy as np
+    from onnxruntime.quantization import qdq_loss_debug
+
+    augmented = quantized.with_name("augmented.onnx")
+    qdq_loss_debug.modify_model_output_intermediate_tensors(str(quantized), str(augmented))
+    tensors.rewind()
+    batches = []
+    while len(batches) < images and (batch := tensors.get_next()) is not None:
+        batches.append(batch)
+    activations = qdq_loss_debug.collect_activations(str(augmented), batches)
+    matching = qdq_loss_debug.create_activation_matching(activations)
+    noise = {}
+    for name, pair in matching.items():
+        if pair.get("pre_qdq") is None or pair.get("post_qdq") is None:
+            continue
+        noise[name] = qdq_loss_debug.compute_signal_to_quantization_noice_ratio(pair["pre_qdq"], pair["post_qdq"])
+    readers: dict[str, list[str]] = {}
+    for node in graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node.name)
+    worst = sorted((ratio, name) for name, ratio in noise.items() if np.isfinite(ratio) and name in readers)
+    chosen: list[str] = []
+    for _, name in worst[:count]:
+        chosen += [node for node in readers[name] if node not in chosen]
+    tensors.rewind()
+    return chosen
+
+
 class Tensors:
     """onnxruntime's CalibrationDataReader protocol over the tensors InferX wrote."""
 
@@ -101,6 +136,9 @@ def main(argv=None) -> int:
     ap.add_argument("--exclude", nargs="*", default=[], help="nodes to leave in float")
     ap.add_argument("--keep-head", action="store_true",
                     help="quantize a YOLO head's decode too (it breaks the scores: a test of the gate)")
+    ap.add_argument("--float-noisiest", type=int, default=0, metavar="K",
+                    help="quantize, rank the activations by quantization noise, and quantize again with the "
+                         "readers of the K noisiest left in float")
     ap.add_argument("--metadata", nargs="*", default=[], help="KEY=VALUE pairs to add to the model's metadata")
     args = ap.parse_args(argv)
 
@@ -134,7 +172,9 @@ def main(argv=None) -> int:
             return refuse(f"--exclude names nodes the model does not have: {', '.join(unknown)}")
         excluded = sorted(set(automatic) | set(args.exclude))
         staged = Path(scratch) / "quantized.onnx"
-        try:
+
+        def run(nodes_to_exclude: list[str]) -> None:
+            tensors.rewind()
             quantize_static(
                 str(prepared),
                 str(staged),
@@ -145,8 +185,17 @@ def main(argv=None) -> int:
                 per_channel=not args.per_tensor,
                 reduce_range=args.reduce_range,
                 calibrate_method=method,
-                nodes_to_exclude=excluded,
+                nodes_to_exclude=nodes_to_exclude,
             )
+
+        noisiest: list[str] = []
+        try:
+            run(excluded)
+            if args.float_noisiest > 0:
+                noisiest = [name for name in noisiest_consumers(graph, staged, tensors, args.float_noisiest)
+                            if name not in excluded]
+                excluded = sorted(set(excluded) | set(noisiest))
+                run(excluded)
         except Exception as error:  # noqa: BLE001
             return refuse(f"ONNX Runtime's quantize_static refused the model: {type(error).__name__}: {error}")
         model = onnx.load(str(staged))
@@ -166,6 +215,7 @@ def main(argv=None) -> int:
     print(json.dumps({
         "excluded": excluded,
         "automatic_exclusions": len(automatic),
+        "noisiest_exclusions": len(noisiest),
         "quantize_linear": operators.count("QuantizeLinear"),
         "dequantize_linear": operators.count("DequantizeLinear"),
     }))
