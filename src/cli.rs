@@ -364,6 +364,10 @@ pub struct InstallArgs {
     /// Vulkan, Metal or D3D12 GPU; installed beside the runtime, which stays as it is.
     #[arg(long)]
     pub webgpu: bool,
+    /// ONNX Runtime's Python quantization tool for `inferx quantize` (onnxruntime, onnx, numpy,
+    /// pinned and hash-checked), into a virtualenv in the user cache; needs Python 3.11-3.13.
+    #[arg(long, conflicts_with_all = ["version", "gpu", "openvino", "webgpu", "dest", "from_wheel", "force"])]
+    pub quantization_tool: bool,
     /// Install into this folder instead of the user cache (e.g. a project's `.inferx/lib`).
     #[arg(long)]
     pub dest: Option<PathBuf>,

@@ -227,6 +227,11 @@ fn when_the_gate_refuses_quantize_wins_accuracy_back_with_the_noisiest_activatio
 
 #[test]
 fn each_bad_input_is_refused_with_the_fix_and_nothing_written() {
+    // The environment can be made ahead (scripts/setup.sh does): its interpreter on stdout.
+    let output = inferx().args(["runtime", "install", "--quantization-tool"]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let python = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    assert!(python.ends_with("bin/python") && python.is_file(), "{python:?}");
     let dir = temp_dir();
     let calibration = calibration_photos(dir.path(), 1);
     let models = dir.path().join("models");

@@ -139,6 +139,18 @@ pub(crate) fn run(args: QuantizeArgs, printer: &Printer) -> anyhow::Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
+/// `inferx runtime install --quantization-tool`: the environment `quantize` runs ONNX Runtime's
+/// tool in, made now (for an offline machine or an image); its interpreter.
+pub(crate) fn install_tool(printer: &Printer) -> anyhow::Result<PathBuf> {
+    let environment = python::ensure(printer)?;
+    printer.status(format!(
+        "ONNX Runtime's quantization tool (onnxruntime {}) is ready in `{}`",
+        inferx_runtime::ORT_VERSION,
+        environment.python.display()
+    ));
+    Ok(environment.python)
+}
+
 /// A project runs at its own input size, so calibrating at another is refused; a bare model
 /// takes `--size` (with a warning when the model says it runs at another).
 fn apply_size(
