@@ -256,6 +256,10 @@ pub struct QuantizeArgs {
     /// Timed model-only runs per model for the comparison.
     #[arg(long, default_value_t = 30)]
     pub iterations: usize,
+    /// Threads inside one operator for the comparison and the gate (0 = ONNX Runtime's
+    /// default; 1 measures steadily on a machine other work keeps busy).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
     /// Task; guessed from the model when omitted.
     #[arg(long)]
     pub task: Option<TaskKind>,

@@ -57,7 +57,7 @@ pub(crate) fn run(args: QuantizeArgs, printer: &Printer) -> anyhow::Result<ExitC
         None => None,
     };
     // Quantized for, and measured on, the CPU: int8 kernels are what the CPU provider runs.
-    let device = DeviceArgs { device: Device::Cpu, strict_device: false, threads: 0 };
+    let device = DeviceArgs { device: Device::Cpu, strict_device: false, threads: args.threads };
     let (model, mut options) = super::run::resolve_model(given_model, config_path.as_deref(), &device)?;
     anyhow::ensure!(model.is_file(), "model `{}` not found", model.display());
     options.task = args.task.or(options.task);
