@@ -18,7 +18,14 @@ pub(super) fn switch(
     printer: &Printer,
 ) -> anyhow::Result<()> {
     let project_dir = inferx_runtime::project_files::project_dir(config_path);
-    let path = path_in_project(project_dir, int8);
+    let Some(path) = path_in_project(project_dir, int8) else {
+        printer.status(format!(
+            "`{}` is outside the project, so the project still runs `{}` (`model.path` stays inside it): move the int8 model into the project's models/ and set `model.path` and `model.sha256`, or leave --out out",
+            int8.display(),
+            float.display()
+        ));
+        return Ok(());
+    };
     let sha256 = super::sha256(int8)?;
     if project.model.public_key.is_some() {
         let signature = inferx_runtime::signature::default_signature_path(int8);
@@ -65,12 +72,12 @@ pub(super) fn switch(
     Ok(())
 }
 
-/// The model's path as `model.path` writes it: relative to the project when inside it.
-fn path_in_project(project_dir: &Path, model: &Path) -> String {
+/// The model's path as `model.path` writes it (relative to the project); None outside it.
+fn path_in_project(project_dir: &Path, model: &Path) -> Option<String> {
     let absolute = |path: &Path| path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
     let (dir, model) = (absolute(project_dir), absolute(model));
-    let relative: PathBuf = model.strip_prefix(&dir).map_or_else(|_| model.clone(), Path::to_path_buf);
-    relative.to_string_lossy().replace('\\', "/")
+    let relative: PathBuf = model.strip_prefix(&dir).ok()?.to_path_buf();
+    Some(relative.to_string_lossy().replace('\\', "/"))
 }
 
 /// `text` with the block `model:` section's `path` and `sha256` set (`sha256` added after
@@ -145,6 +152,18 @@ mod tests {
     fn a_missing_sha256_is_added_after_the_path() {
         let edited = set_model_file("model:\n    path: a.onnx\ninput:\n  width: 1\n", "b c.onnx", "f00").unwrap();
         assert_eq!(edited, "model:\n    path: \"b c.onnx\"\n    sha256: f00\ninput:\n  width: 1\n");
+    }
+
+    #[test]
+    fn a_model_outside_the_project_has_no_model_path() {
+        let project = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::create_dir(project.path().join("models")).unwrap();
+        let inside = project.path().join("models/a-int8.onnx");
+        std::fs::write(&inside, b"").unwrap();
+        std::fs::write(outside.path().join("b.onnx"), b"").unwrap();
+        assert_eq!(path_in_project(project.path(), &inside).as_deref(), Some("models/a-int8.onnx"));
+        assert_eq!(path_in_project(project.path(), &outside.path().join("b.onnx")), None);
     }
 
     #[test]
