@@ -116,6 +116,7 @@ fn a_project_gets_an_int8_model_with_its_metadata_that_passes_the_gate_and_runs(
     assert!(config.contains(&format!("  sha256: {sha256}\n")), "{config}");
     assert!(config.contains("  # Relative to this file.\n"), "comments kept: {config}");
     assert!(float.is_file());
+    inferx().arg("validate").arg(&project).assert().success();
     let output = inferx()
         .arg("run")
         .arg("--config")
