@@ -227,6 +227,22 @@ fn when_the_gate_refuses_quantize_wins_accuracy_back_with_the_noisiest_activatio
 }
 
 #[test]
+fn a_model_older_than_opset_13_is_converted_for_per_channel_weights() {
+    // PP-OCR's text detector is opset 12: DequantizeLinear has no `axis` there, and ORT's
+    // quantizer alone writes a per-channel model ONNX Runtime refuses to load.
+    let dir = temp_dir();
+    let model = dir.path().join("text.onnx");
+    std::fs::copy(fixture("models/ch_PP-OCRv4_det_infer.onnx"), &model).unwrap();
+    let calibration = calibration_photos(dir.path(), 1);
+    let (code, stdout, stderr) =
+        quantize(&[model.as_os_str(), os("--calibrate"), calibration.as_os_str(), os("--json")], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert!(report["size_ratio"].as_f64().unwrap() < 0.4, "{report}");
+    assert!(metadata(&dir.path().join("text-int8.onnx"))["opset"].as_u64().unwrap() >= 13);
+}
+
+#[test]
 fn each_bad_input_is_refused_with_the_fix_and_nothing_written() {
     // The environment can be made ahead (scripts/setup.sh does): its interpreter on stdout.
     let output = inferx().args(["runtime", "install", "--quantization-tool"]).output().unwrap();

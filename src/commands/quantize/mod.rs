@@ -102,7 +102,8 @@ pub(crate) fn run(args: QuantizeArgs, printer: &Printer) -> anyhow::Result<ExitC
         let summary = quantize(&args, &setup, &model, staged.path(), printer)?;
         printer.status(summary.describe(&model, written));
         let mut report =
-            compare::compare((&model, &options), (staged.path(), &int8_options), &compared, args.iterations, printer)?;
+            compare::compare((&model, &options), (staged.path(), &int8_options), &compared, args.iterations, printer)
+                .context("the int8 model ONNX Runtime's tool wrote does not run, so nothing is written; try --per-tensor, or --exclude the node named below")?;
         let (Some(data), Some(max_drop)) = (&gate_data, args.max_drop) else { break (staged, report) };
         let accuracy = compare::accuracy((&model, &options), (staged.path(), &int8_options), data, printer)?;
         let drop = (accuracy.float - accuracy.int8) * 100.0;

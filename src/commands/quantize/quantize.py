@@ -92,6 +92,28 @@ def noisiest_consumers(graph, quantized: Path, tensors: "Tensors", count: int, i
     return chosen
 
 
+PER_CHANNEL_OPSET = 13
+
+
+def upgrade_for_per_channel(prepared: Path) -> str | None:
+    """Converts the model to opset 13 in place when it is older; a refusal message on failure."""
+    import onnx
+    from onnx import version_converter
+
+    model = onnx.load(str(prepared))
+    opset = next((entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx")), None)
+    if opset is None or opset >= PER_CHANNEL_OPSET:
+        return None
+    try:
+        converted = version_converter.convert_version(model, PER_CHANNEL_OPSET)
+        onnx.checker.check_model(converted)
+    except Exception as error:  # noqa: BLE001
+        return (f"the model's opset {opset} is older than the {PER_CHANNEL_OPSET} per-channel weights need, and "
+                f"onnx could not convert it ({type(error).__name__}: {error}); pass --per-tensor")
+    onnx.save(converted, str(prepared))
+    return None
+
+
 class Tensors:
     """onnxruntime's CalibrationDataReader protocol over the tensors InferX wrote."""
 
@@ -164,6 +186,12 @@ def main(argv=None) -> int:
             quant_pre_process(str(args.model), str(prepared), skip_symbolic_shape=True)
         except Exception as error:  # noqa: BLE001 - the tool raises many kinds; each is a refusal
             return refuse(f"ONNX Runtime's quant_pre_process refused the model: {type(error).__name__}: {error}")
+        if not args.per_tensor:
+            # Per-channel QDQ needs DequantizeLinear's `axis` (opset 13); ORT's quantizer only
+            # warns about older models and writes a file ONNX Runtime then refuses to load.
+            status = upgrade_for_per_channel(prepared)
+            if status:
+                return refuse(status)
         graph = onnx.load(str(prepared), load_external_data=False).graph
         automatic = [] if args.keep_head else detection_head_decode(graph)
         known = {node.name for node in graph.node}
