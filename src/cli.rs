@@ -246,11 +246,12 @@ pub struct QuantizeArgs {
     /// experiments and to see the gate refuse.
     #[arg(long)]
     pub keep_head: bool,
-    /// Labelled data (as `inferx val --data`): measure mAP50-95 of both models on it.
+    /// Labelled data (as `inferx val --data`): measure both models on it, mAP50-95 for a
+    /// detector, top-1 for a classifier.
     #[arg(long, value_name = "PATH", requires = "max_drop")]
     pub data: Option<PathBuf>,
-    /// With --data: refuse the int8 model when its mAP50-95 is this many points (0-100
-    /// scale) below the FP32 model's.
+    /// With --data: refuse the int8 model when its mAP50-95 (or top-1) is this many points
+    /// (0-100 scale) below the FP32 model's.
     #[arg(long, value_name = "POINTS", requires = "data")]
     pub max_drop: Option<f64>,
     /// Timed model-only runs per model for the comparison.

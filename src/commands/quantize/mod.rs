@@ -20,7 +20,7 @@ use inferx_runtime::{
     ProjectConfig,
 };
 
-use super::val::{self, LabelledBoxes};
+use super::val::{self, LabelledData};
 use crate::{
     cli::{CalibrationMethod, DeviceArgs, QuantizeArgs},
     output::Printer,
@@ -70,7 +70,7 @@ pub(crate) fn run(args: QuantizeArgs, printer: &Printer) -> anyhow::Result<ExitC
     let float =
         Pipeline::load(&model, options.clone()).with_context(|| format!("could not load `{}`", model.display()))?;
     let gate_data = match &args.data {
-        Some(data) => Some(LabelledBoxes::read(data, float.labels(), printer)?),
+        Some(data) => Some(LabelledData::read(data, float.task(), float.labels(), printer)?),
         None => None,
     };
     let scratch = tempfile::Builder::new().prefix("inferx-quantize-").tempdir().context("no temporary folder")?;
@@ -86,7 +86,7 @@ pub(crate) fn run(args: QuantizeArgs, printer: &Printer) -> anyhow::Result<ExitC
     int8_options.signature = None;
     // Speed and agreement on the labelled images when given (like the deployed ones), else on
     // the calibration images.
-    let compared = gate_data.as_ref().map_or_else(|| images.clone(), LabelledBoxes::image_paths);
+    let compared = gate_data.as_ref().map_or_else(|| images.clone(), LabelledData::image_paths);
     // When the gate refuses, up to two more tries with more of the noisiest activations' readers
     // in float: accuracy won back for a little size and speed.
     let mut tries = std::iter::once(args.float_noisiest)
@@ -116,15 +116,16 @@ pub(crate) fn run(args: QuantizeArgs, printer: &Printer) -> anyhow::Result<ExitC
                 report.print(false, printer)?;
             }
             printer.status(format!(
-                "the int8 model loses {drop:.2} points of mAP50-95 (FP32 {:.4}, int8 {:.4}), more than --max-drop {max_drop}: quantizing again with the readers of the {next} activations quantization disturbs most left in float",
-                accuracy.float, accuracy.int8
+                "the int8 model loses {drop:.2} points of {} (FP32 {:.4}, int8 {:.4}), more than --max-drop {max_drop}: quantizing again with the readers of the {next} activations quantization disturbs most left in float",
+                accuracy.metric, accuracy.float, accuracy.int8
             ));
             noisiest = next;
             continue;
         }
         report.print(args.json, printer)?;
         bail!(
-            "the int8 model loses {drop:.2} points of mAP50-95 on `{}` (FP32 {:.4}, int8 {:.4}), more than --max-drop {max_drop}: nothing written. Leave more nodes in float (--exclude NODE..., --float-noisiest K), calibrate on more images like the deployed ones, or try --method entropy or percentile",
+            "the int8 model loses {drop:.2} points of {} on `{}` (FP32 {:.4}, int8 {:.4}), more than --max-drop {max_drop}: nothing written. Leave more nodes in float (--exclude NODE..., --float-noisiest K), calibrate on more images like the deployed ones, or try --method entropy or percentile",
+            accuracy.metric,
             args.data.as_deref().unwrap_or(Path::new("")).display(),
             accuracy.float,
             accuracy.int8,

@@ -91,63 +91,97 @@ pub(crate) fn run(args: ValArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
     }
 }
 
-/// Labelled boxes checked against a detector's classes, ready to measure its mAP
-/// ([`detection_accuracy`]): `inferx quantize --data` reads them before it quantizes, so bad
-/// data fails early.
-pub(crate) struct LabelledBoxes {
-    set: DetectionData,
+/// Labelled data checked against a model's classes, ready to measure its accuracy
+/// ([`LabelledData::accuracy`]): `inferx quantize --data` reads it before it quantizes, so bad
+/// data fails early. Boxes give a detector's mAP50-95, class folders a classifier's top-1.
+pub(crate) struct LabelledData {
+    data: Data,
     labels: Vec<String>,
 }
 
-impl LabelledBoxes {
-    /// Reads a YOLO `data.yaml` (or labels folder) or a COCO json; any problem in the data, or
-    /// a class the model (`labels`) does not have, is an error.
-    pub(crate) fn read(data: &Path, labels: &[String], printer: &Printer) -> anyhow::Result<LabelledBoxes> {
-        let (data_set, problems) = dataset::read(data, None)?;
+impl LabelledData {
+    /// Reads the data as `inferx val --data` does; any problem in it, or a class the model
+    /// (`labels`, its `task`) does not have, is an error.
+    pub(crate) fn read(
+        data: &Path,
+        task: TaskKind,
+        labels: &[String],
+        printer: &Printer,
+    ) -> anyhow::Result<LabelledData> {
+        let (read, problems) = dataset::read(data, None)?;
         let mut skipped = report_problems(&problems, false, printer)?;
-        let Data::Detection(set) = data_set else {
-            bail!(
-                "`{}` is a folder per class: the accuracy gate measures a detector's mAP50-95, give labelled boxes (a YOLO `data.yaml` or a COCO json)",
-                data.display()
-            );
+        let read = match read {
+            Data::Detection(set) => {
+                if !matches!(task, TaskKind::Detection | TaskKind::Segmentation) {
+                    bail!(
+                        "`{}` holds boxes, and the model is a {task} model: give labelled data of its task",
+                        data.display()
+                    );
+                }
+                Data::Detection(check_classes(set, labels, false, &mut skipped, printer)?)
+            }
+            Data::Classification(set) => {
+                if task != TaskKind::Classification {
+                    bail!(
+                        "`{}` is a folder per class, and the model is a {task} model: give labelled data of its task",
+                        data.display()
+                    );
+                }
+                Data::Classification(set)
+            }
         };
-        let set = check_classes(set, labels, false, &mut skipped, printer)?;
-        anyhow::ensure!(!set.images.is_empty(), "`{}` has no labelled images", data.display());
-        Ok(LabelledBoxes { set, labels: labels.to_vec() })
+        let labelled = LabelledData { data: read, labels: labels.to_vec() };
+        anyhow::ensure!(labelled.len() > 0, "`{}` has no labelled images", data.display());
+        Ok(labelled)
     }
 
     /// How many images.
     pub(crate) fn len(&self) -> usize {
-        self.set.images.len()
+        match &self.data {
+            Data::Detection(set) => set.images.len(),
+            Data::Classification(set) => set.images.len(),
+        }
     }
 
     /// The images, in the data's order.
     pub(crate) fn image_paths(&self) -> Vec<PathBuf> {
-        self.set.images.iter().map(|image| image.path.clone()).collect()
+        match &self.data {
+            Data::Detection(set) => set.images.iter().map(|image| image.path.clone()).collect(),
+            Data::Classification(set) => set.images.iter().map(|(path, _)| path.clone()).collect(),
+        }
+    }
+
+    /// What [`LabelledData::accuracy`] measures.
+    pub(crate) fn metric(&self) -> &'static str {
+        match &self.data {
+            Data::Detection(_) => "mAP50-95",
+            Data::Classification(_) => "top-1",
+        }
+    }
+
+    /// The model's mAP50-95 (boxes) or top-1 (classes), 0-1, as `inferx val` measures it (its
+    /// pipeline should use [`use_val_thresholds`]); an image that cannot be read is an error.
+    pub(crate) fn accuracy(&self, pool: &PipelinePool, printer: &Printer) -> anyhow::Result<f64> {
+        let predicted = predict(pool, self.image_paths(), printer);
+        predicted.failed(false, printer)?;
+        Ok(match &self.data {
+            Data::Detection(set) => {
+                let Matched { categories, truths, found, images, .. } = match_detections(set, &self.labels, &predicted);
+                let category_ids: Vec<u64> = categories.iter().map(|(id, _)| *id).collect();
+                detection::evaluate(images, &category_ids, &truths, &found).stats.map50_95
+            }
+            Data::Classification(set) => tally_classification(set, &self.labels, &predicted).0.top1(),
+        })
     }
 }
 
-/// `inferx val`'s default thresholds (Ultralytics' val settings), for a pipeline whose mAP is
-/// measured with [`detection_accuracy`].
+/// `inferx val`'s default thresholds (Ultralytics' val settings; top-5 needs five classes), for
+/// a pipeline whose accuracy is measured with [`LabelledData::accuracy`].
 pub(crate) fn use_val_thresholds(options: &mut inferx_runtime::PipelineOptions) {
     options.confidence = Some(crate::cli::VAL_CONFIDENCE);
     options.iou = Some(crate::cli::VAL_IOU);
     options.max_detections = Some(crate::cli::VAL_MAX_DETECTIONS);
-}
-
-/// A detector's mAP50-95 and mAP50 on labelled boxes, as `inferx val` measures them (its
-/// pipeline should use [`use_val_thresholds`]); an image that cannot be read is an error.
-pub(crate) fn detection_accuracy(
-    pool: &PipelinePool,
-    data: &LabelledBoxes,
-    printer: &Printer,
-) -> anyhow::Result<(f64, f64)> {
-    let predicted = predict(pool, data.set.images.iter().map(|image| image.path.clone()).collect(), printer);
-    predicted.failed(false, printer)?;
-    let Matched { categories, truths, found, images, .. } = match_detections(&data.set, &data.labels, &predicted);
-    let category_ids: Vec<u64> = categories.iter().map(|(id, _)| *id).collect();
-    let evaluation = detection::evaluate(images, &category_ids, &truths, &found);
-    Ok((evaluation.stats.map50_95, evaluation.stats.map50))
+    options.top_k = Some(options.top_k.unwrap_or(TOP5).max(TOP5));
 }
 
 /// `MODEL` is a model file, or a project: its folder or its `inferx.yaml`.
@@ -417,16 +451,14 @@ fn class_categories(format: Format, categories: &[(u64, String)], labels: &[Stri
     }
 }
 
-fn evaluate_classification(
-    args: &ValArgs,
+/// Each image's true class against the model's ranking: folders matched to the model's
+/// classes by name when every folder names one of its labels, else by sorted position. The
+/// classes in the tally's order.
+fn tally_classification(
     set: &ClassificationData,
     labels: &[String],
-    predictions: Predictions,
-    skipped: usize,
-    printer: &Printer,
-) -> anyhow::Result<ExitCode> {
-    // The class of each folder among the model's: by name when every folder names one of the
-    // model's labels, else by sorted position.
+    predictions: &Predictions,
+) -> (ClassificationTally, Vec<String>) {
     let by_name = set.classes.iter().all(|class| labels.contains(class));
     let model_class: Vec<usize> = set
         .classes
@@ -464,6 +496,18 @@ fn evaluate_classification(
             .collect();
         tally.add(position_of(*truth), &ranked);
     }
+    (tally, classes)
+}
+
+fn evaluate_classification(
+    args: &ValArgs,
+    set: &ClassificationData,
+    labels: &[String],
+    predictions: Predictions,
+    skipped: usize,
+    printer: &Printer,
+) -> anyhow::Result<ExitCode> {
+    let (tally, classes) = tally_classification(set, labels, &predictions);
     let summary = report::ClassificationReport::new(&tally, &classes, skipped, predictions.speed);
     if let Some(dir) = &args.plots {
         plots::write_classification(dir, &summary)?;
