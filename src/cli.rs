@@ -233,9 +233,9 @@ pub struct QuantizeArgs {
     /// One scale per weight tensor instead of per channel.
     #[arg(long)]
     pub per_tensor: bool,
-    /// Leave these nodes in float (names as `inferx inspect` or Netron show them), besides
-    /// the detection head's decode.
-    #[arg(long, value_name = "NODE", num_args = 1..)]
+    /// Leave these nodes in float (names as Netron shows them; comma-separated or repeated),
+    /// besides the detection head's decode.
+    #[arg(long, value_name = "NODE", value_delimiter = ',')]
     pub exclude: Vec<String>,
     /// Leave in float the readers of the K activations quantization disturbs most (ranked by
     /// signal-to-noise ratio on a few calibration images, with ONNX Runtime's qdq_loss_debug).

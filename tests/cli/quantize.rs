@@ -285,6 +285,18 @@ fn each_bad_input_is_refused_with_the_fix_and_nothing_written() {
         &[],
         "ONNX Runtime's quantize_static found nothing to quantize in the model (no convolution or matrix product it supports): nothing written",
     );
+    // A node to leave in float that the model does not have.
+    refused(
+        &[
+            model.as_os_str(),
+            os("--calibrate"),
+            calibration.as_os_str(),
+            os("--exclude"),
+            os("/model.0/conv/Conv,/nope"),
+        ],
+        &[],
+        "--exclude names nodes the model does not have: /nope: nothing written",
+    );
     // Labelled data with a class the model does not have.
     let data = dir.path().join("data");
     write(&data.join("images/val/astronaut.png"), std::fs::read(images().join("astronaut.png")).unwrap());

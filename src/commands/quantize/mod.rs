@@ -124,7 +124,7 @@ pub(crate) fn run(args: QuantizeArgs, printer: &Printer) -> anyhow::Result<ExitC
         }
         report.print(args.json, printer)?;
         bail!(
-            "the int8 model loses {drop:.2} points of {} on `{}` (FP32 {:.4}, int8 {:.4}), more than --max-drop {max_drop}: nothing written. Leave more nodes in float (--exclude NODE..., --float-noisiest K), calibrate on more images like the deployed ones, or try --method entropy or percentile",
+            "the int8 model loses {drop:.2} points of {} on `{}` (FP32 {:.4}, int8 {:.4}), more than --max-drop {max_drop}: nothing written. Leave more nodes in float (--exclude NODE,NODE, --float-noisiest K), calibrate on more images like the deployed ones, or try --method entropy or percentile",
             accuracy.metric,
             args.data.as_deref().unwrap_or(Path::new("")).display(),
             accuracy.float,
