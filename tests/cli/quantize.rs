@@ -260,6 +260,7 @@ fn each_bad_input_is_refused_with_the_fix_and_nothing_written() {
         let (code, _, stderr) = quantize(args, env);
         assert_eq!(code, 1, "{stderr}");
         assert!(stderr.contains(expected), "expected `{expected}` in: {stderr}");
+        stderr
     };
 
     // A calibration folder without images.
@@ -340,12 +341,17 @@ fn each_bad_input_is_refused_with_the_fix_and_nothing_written() {
         &[("INFERX_PYTHON", "/nonexistent/python3")],
         "INFERX_PYTHON is `/nonexistent/python3`, which could not be run",
     );
-    // An existing output is kept without --force.
+    // An existing output is kept without --force. (A bare model takes another --size, with a
+    // warning: it says it runs at 320.)
     write(&models.join("detector-int8.onnx"), "keep me");
-    refused(
-        &[model.as_os_str(), os("--calibrate"), calibration.as_os_str()],
+    let stderr = refused(
+        &[model.as_os_str(), os("--calibrate"), calibration.as_os_str(), os("--size"), os("640")],
         &[],
         "exists: pass --force to replace it",
+    );
+    assert!(
+        stderr.contains("says it runs at 320x320; it is calibrated at 640x640: run the int8 model at 640"),
+        "{stderr}"
     );
     assert_eq!(std::fs::read_to_string(models.join("detector-int8.onnx")).unwrap(), "keep me");
     std::fs::remove_file(models.join("detector-int8.onnx")).unwrap();
