@@ -55,6 +55,11 @@ fn base_interpreter() -> anyhow::Result<(PathBuf, String)> {
 /// made in a staging folder and renamed into place, so an interrupted install or two
 /// commands at once never leave a half-made environment in use.
 pub(super) fn ensure(printer: &Printer) -> anyhow::Result<QuantizeEnvironment> {
+    if !cfg!(target_os = "linux") {
+        bail!(
+            "the pinned quantization tool (scripts/requirements-quantize.txt) holds Linux wheels only: run `inferx quantize` on Linux (x86_64 or aarch64), e.g. in a container, and copy the int8 model back"
+        );
+    }
     let (base, version) = base_interpreter()?;
     let digest = format!("{:x}", Sha256::digest(REQUIREMENTS.as_bytes()));
     let root = inferx_runtime::library::cache_dir().join("quantize");
