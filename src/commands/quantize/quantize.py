@@ -137,6 +137,21 @@ class Tensors:
     def rewind(self):
         self.position = iter(self.entries)
 
+    # With `CalibStridedMinMax`, ONNX Runtime calibrates a slice at a time: set_range, then
+    # get_next until None.
+    def __len__(self):
+        return len(self.entries)
+
+    def set_range(self, start_index: int, end_index: int):
+        self.position = iter(self.entries[start_index:end_index])
+
+
+def histogram_stride(images: int, most: int = 4) -> int:
+    """Images per slice for the histogram methods (entropy, percentile): ONNX Runtime keeps
+    every activation of a slice in memory (hundreds of MB per image for a detector at 640)
+    before it folds them into its histograms. The slices must divide the images evenly."""
+    return max(size for size in range(1, min(most, images) + 1) if images % size == 0)
+
 
 # The line of stderr that carries a refusal (ONNX Runtime writes its own warnings there too).
 REFUSAL = "inferx-refusal: "
@@ -201,6 +216,10 @@ def main(argv=None) -> int:
         excluded = sorted(set(automatic) | set(args.exclude))
         staged = Path(scratch) / "quantized.onnx"
 
+        extra_options = {}
+        if method != CalibrationMethod.MinMax:
+            extra_options["CalibStridedMinMax"] = histogram_stride(len(tensors))
+
         def run(nodes_to_exclude: list[str]) -> None:
             tensors.rewind()
             quantize_static(
@@ -214,6 +233,7 @@ def main(argv=None) -> int:
                 reduce_range=args.reduce_range,
                 calibrate_method=method,
                 nodes_to_exclude=nodes_to_exclude,
+                extra_options=extra_options,
             )
 
         noisiest: list[str] = []
