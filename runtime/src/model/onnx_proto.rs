@@ -310,6 +310,28 @@ mod tests {
         out.extend_from_slice(payload);
     }
 
+    #[test]
+    fn operators_of_the_main_graph_are_counted_by_type() {
+        let node = |op_type: &str| {
+            let mut node = Vec::new();
+            bytes_field(3, b"a name", &mut node);
+            bytes_field(4, op_type.as_bytes(), &mut node);
+            node
+        };
+        let mut graph = Vec::new();
+        for op_type in ["QuantizeLinear", "Conv", "DequantizeLinear", "Conv"] {
+            bytes_field(1, &node(op_type), &mut graph);
+        }
+        let mut model = Vec::new();
+        varint(1 << 3, &mut model);
+        varint(8, &mut model);
+        bytes_field(7, &graph, &mut model);
+        let counts = operator_counts(&model).unwrap();
+        assert_eq!(counts.get("Conv"), Some(&2));
+        assert_eq!(counts.get("QuantizeLinear"), Some(&1));
+        assert_eq!(counts.len(), 3);
+    }
+
     fn value_info(name: &str, dims: &[i64]) -> Vec<u8> {
         let mut shape = Vec::new();
         for &dim in dims {
