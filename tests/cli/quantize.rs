@@ -101,6 +101,7 @@ fn a_project_gets_an_int8_model_with_its_metadata_that_passes_the_gate_and_runs(
     let int8 = project.join("models/nudenet-320n-int8.onnx");
     // A QDQ model about a quarter of the size, the head's decode left in float.
     assert!(report["size_ratio"].as_f64().unwrap() <= 0.35, "{report}");
+    assert_eq!(report["written"], true, "{report}");
     assert!(stderr.contains("left in float: 107 the detection head's decode)"), "{stderr}");
     let accuracy = &report["accuracy"];
     let (float_map, int8_map) = (accuracy["float"].as_f64().unwrap(), accuracy["int8"].as_f64().unwrap());

@@ -51,7 +51,9 @@ pub(super) struct Agreement {
 #[derive(Debug, serde::Serialize)]
 pub(super) struct Report {
     pub(super) float_model: String,
+    /// Where the int8 model is written (`written` false: the gate refused it).
     pub(super) int8_model: String,
+    pub(super) written: bool,
     pub(super) float: ModelFigures,
     pub(super) int8: ModelFigures,
     pub(super) size_ratio: f64,
@@ -170,6 +172,7 @@ pub(super) fn compare(
     Ok(Report {
         float_model: float_model.display().to_string(),
         int8_model: int8_model.display().to_string(),
+        written: false,
         size_ratio: int8.bytes as f64 / float.bytes.max(1) as f64,
         speedup: float.latency_ms / int8.latency_ms.max(f64::MIN_POSITIVE),
         float,

@@ -103,7 +103,8 @@ pub(crate) fn run(args: QuantizeArgs, printer: &Printer) -> anyhow::Result<ExitC
         printer.status(summary.describe(&model, written));
         let mut report =
             compare::compare((&model, &options), (staged.path(), &int8_options), &compared, args.iterations, printer)
-                .context("the int8 model ONNX Runtime's tool wrote does not run, so nothing is written; try --per-tensor, or --exclude the node named below")?;
+                .context("the int8 model ONNX Runtime's tool wrote does not run, so nothing is written; try --per-tensor, or --exclude the node ONNX Runtime names")?;
+        report.int8_model = out.display().to_string();
         let (Some(data), Some(max_drop)) = (&gate_data, args.max_drop) else { break (staged, report) };
         let accuracy = compare::accuracy((&model, &options), (staged.path(), &int8_options), data, printer)?;
         let drop = (accuracy.float - accuracy.int8) * 100.0;
@@ -132,7 +133,7 @@ pub(crate) fn run(args: QuantizeArgs, printer: &Printer) -> anyhow::Result<ExitC
         );
     };
     staged.persist(&out).with_context(|| format!("could not write `{}`", out.display()))?;
-    report.int8_model = out.display().to_string();
+    report.written = true;
     report.print(args.json, printer)?;
     printer.status(format!("wrote `{}`", out.display()));
     if let (Some(config_path), Some(project)) = (&config_path, &project) {
