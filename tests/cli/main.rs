@@ -20,6 +20,7 @@ mod inspect;
 mod install;
 mod modes;
 mod privacy;
+mod quantize;
 mod readme;
 mod signing;
 mod tasks;
