@@ -5,8 +5,9 @@
 # (`inferx runtime install`), and for the full test suite the tools environment
 # (schemathesis; scripts/tools-env.sh) and headless Chromium with Playwright
 # (scripts/browser-env.sh), FFmpeg's libraries and command line for the video tests
-# (scripts/video-env.sh), and GStreamer's RTSP server for the live-source tests
-# (scripts/live-env.sh). A second run does no network work.
+# (scripts/video-env.sh), GStreamer's RTSP server for the live-source tests
+# (scripts/live-env.sh), and with INFERX_SETUP_PROFILE=dev (the test suite) the Python
+# environment of `inferx quantize`. A second run does no network work.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 scripts/fixtures.py
@@ -32,6 +33,9 @@ fi
 if [ "${INFERX_SETUP_PROFILE:-release}" = dev ]; then
     cargo run --quiet "${features[@]}" -- runtime install
     cargo run --quiet "${features[@]}" -- runtime install --webgpu
+    # The environment of `inferx quantize` (tests/cli/quantize.rs): pinned and hash-checked, in
+    # the user cache, so the tests need no network.
+    cargo run --quiet "${features[@]}" -- runtime install --quantization-tool
 else
     cargo run --quiet --release -- runtime install
     cargo run --quiet --release -- runtime install --webgpu

@@ -22,6 +22,7 @@ mod install;
 mod live;
 mod modes;
 mod privacy;
+mod quantize;
 mod readme;
 mod signing;
 mod tasks;

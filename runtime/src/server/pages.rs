@@ -5,7 +5,9 @@ use serde_json::{json, Value};
 
 use super::{AppState, BatchEntry};
 use crate::{
-    results::{BoundingBox, ClassScore, Detection, PredictionOutput, Timings},
+    results::{
+        Anomaly, BoundingBox, ClassScore, Detection, Mask, PredictionOutput, SegmentClass, Segmentation, Timings,
+    },
     Prediction, TaskKind,
 };
 
@@ -26,35 +28,24 @@ pub(crate) fn demo_html() -> String {
 
 /// Answers the docs page shows under their routes, each written as its route writes it (keys
 /// in their order): `/predict` and `/predict/batch` for this task on a made-up 640×480 photo
-/// (where the task's answer is short enough to show), `/health` and `/ready`.
+/// (every task but `custom`, whose raw tensors are too long to show), `/health` and `/ready`.
 pub(crate) fn answer_examples(state: &AppState) -> Vec<(&'static str, String)> {
+    let pipeline = state.pipeline();
+    task_answer_examples(pipeline.task(), pipeline.labels())
+}
+
+/// [`answer_examples`] for a task and its labels.
+fn task_answer_examples(task: TaskKind, labels: &[String]) -> Vec<(&'static str, String)> {
     /// `/predict/batch`'s body.
     #[derive(Serialize)]
     struct Results<'a> {
         results: [BatchEntry<'a>; 1],
     }
 
-    let label = state.pipeline().labels().first().cloned().unwrap_or_else(|| "person".to_string());
-    let output = match state.pipeline().task() {
-        TaskKind::Detection => Some(PredictionOutput::Detection {
-            detections: vec![Detection {
-                class_id: 0,
-                label,
-                score: 0.873,
-                bbox: BoundingBox { x1: 48.2, y1: 98.1, x2: 245.6, y2: 402.7 },
-                mask: None,
-                polygon: None,
-            }],
-        }),
-        TaskKind::Classification => {
-            Some(PredictionOutput::Classification { top: vec![ClassScore { class_id: 0, label, score: 0.962 }] })
-        }
-        _ => None,
-    };
     let mut examples = Vec::new();
-    if let Some(output) = output {
+    if let Some(output) = example_output(task, labels) {
         let timings = Timings { decode_ms: 2.9, preprocess_ms: 9.7, inference_ms: 58.0, postprocess_ms: 0.3 };
-        let prediction = Prediction { width: 640, height: 480, output, timings };
+        let prediction = Prediction { width: EXAMPLE_WIDTH, height: EXAMPLE_HEIGHT, output, timings };
         let batch = Results { results: [BatchEntry { index: 0, prediction: Some(&prediction), error: None }] };
         examples.push(("/predict", serde_json::to_string_pretty(&prediction).unwrap_or_default()));
         examples.push(("/predict/batch", serde_json::to_string_pretty(&batch).unwrap_or_default()));
@@ -62,6 +53,77 @@ pub(crate) fn answer_examples(state: &AppState) -> Vec<(&'static str, String)> {
     examples.push(("/health", r#"{ "status": "ok" }"#.to_string()));
     examples.push(("/ready", r#"{ "ready": true }"#.to_string()));
     examples
+}
+
+/// The made-up photo the examples answer for.
+const EXAMPLE_WIDTH: u32 = 640;
+const EXAMPLE_HEIGHT: u32 = 480;
+
+/// One made-up result of `task`, labelled with the model's own labels.
+fn example_output(task: TaskKind, labels: &[String]) -> Option<PredictionOutput> {
+    let label = |index: usize, fallback: &str| labels.get(index).cloned().unwrap_or_else(|| fallback.to_string());
+    // A band of eight full rows: its mask is three runs long, short enough to read.
+    let (band_top, band_rows) = (300_u32, 8_u32);
+    let band = Mask {
+        width: EXAMPLE_WIDTH,
+        height: EXAMPLE_HEIGHT,
+        counts: vec![
+            band_top * EXAMPLE_WIDTH,
+            band_rows * EXAMPLE_WIDTH,
+            (EXAMPLE_HEIGHT - band_top - band_rows) * EXAMPLE_WIDTH,
+        ],
+    };
+    let band_box =
+        BoundingBox { x1: 0.0, y1: band_top as f32, x2: EXAMPLE_WIDTH as f32, y2: (band_top + band_rows) as f32 };
+    match task {
+        TaskKind::Detection => Some(PredictionOutput::Detection {
+            detections: vec![Detection {
+                class_id: 0,
+                label: label(0, "person"),
+                score: 0.873,
+                bbox: BoundingBox { x1: 48.2, y1: 98.1, x2: 245.6, y2: 402.7 },
+                mask: None,
+                polygon: None,
+            }],
+        }),
+        TaskKind::Classification => Some(PredictionOutput::Classification {
+            top: vec![ClassScore { class_id: 0, label: label(0, "cat"), score: 0.962 }],
+        }),
+        TaskKind::Segmentation => {
+            // Class 0 of a semantic or binary map is the background, which is never listed.
+            let class_id = if labels.len() > 1 { 1 } else { 0 };
+            let label = label(class_id, "foreground");
+            Some(PredictionOutput::Segmentation(Segmentation {
+                classes: vec![SegmentClass { class_id, label: label.clone(), area: band.area(), mask: band.clone() }],
+                regions: vec![Detection {
+                    class_id,
+                    label,
+                    score: 0.914,
+                    bbox: band_box,
+                    mask: None,
+                    polygon: Some(vec![
+                        [band_box.x1, band_box.y1],
+                        [band_box.x2, band_box.y1],
+                        [band_box.x2, band_box.y2],
+                        [band_box.x1, band_box.y2],
+                    ]),
+                }],
+                instances: Vec::new(),
+            }))
+        }
+        TaskKind::Anomaly => Some(PredictionOutput::Anomaly(Anomaly {
+            score: 0.81,
+            is_anomalous: true,
+            threshold: 0.5,
+            map: Vec::new(),
+            map_width: 256,
+            map_height: 256,
+            peak: (412.0, 303.0),
+            region: Some(band),
+            heat: Vec::new(),
+        })),
+        TaskKind::Custom => None,
+    }
 }
 
 fn error_response(description: &str) -> Value {
@@ -211,4 +273,47 @@ pub(crate) fn openapi(state: &AppState) -> Value {
             },
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every task but `custom` shows `/predict` and `/predict/batch` answers that read back as
+    /// a prediction of that task, in the model's own labels.
+    #[test]
+    fn each_tasks_example_answer_reads_back_as_its_task() {
+        let labels = vec!["background".to_string(), "text".to_string()];
+        for task in [TaskKind::Detection, TaskKind::Classification, TaskKind::Segmentation, TaskKind::Anomaly] {
+            let examples = task_answer_examples(task, &labels);
+            let answer = |path: &str| {
+                let (_, text) =
+                    examples.iter().find(|(answered, _)| *answered == path).expect("an example for the path");
+                serde_json::from_str::<Value>(text).expect("the example is JSON")
+            };
+            let single: Prediction = serde_json::from_value(answer("/predict")).expect("reads back as a prediction");
+            let batch: Prediction =
+                serde_json::from_value(answer("/predict/batch")["results"][0]["prediction"].clone())
+                    .expect("batch entry");
+            assert_eq!(single, batch, "{task:?}");
+            match (&single.output, task) {
+                (PredictionOutput::Segmentation(segmentation), TaskKind::Segmentation) => {
+                    let class = &segmentation.classes[0];
+                    assert_eq!((class.class_id, class.label.as_str()), (1, "text"), "background is never listed");
+                    assert_eq!(class.mask.decode().len(), (EXAMPLE_WIDTH * EXAMPLE_HEIGHT) as usize);
+                    assert_eq!(class.area, class.mask.decode().iter().filter(|&&set| set).count() as u64);
+                }
+                (PredictionOutput::Anomaly(anomaly), TaskKind::Anomaly) => {
+                    assert_eq!(anomaly.is_anomalous, anomaly.score > anomaly.threshold);
+                    let region = anomaly.region.as_ref().expect("a region");
+                    assert_eq!(region.decode().len(), (EXAMPLE_WIDTH * EXAMPLE_HEIGHT) as usize);
+                }
+                (PredictionOutput::Detection { .. }, TaskKind::Detection)
+                | (PredictionOutput::Classification { .. }, TaskKind::Classification) => {}
+                (output, task) => panic!("{task:?} answered as {output:?}"),
+            }
+        }
+        let custom = task_answer_examples(TaskKind::Custom, &labels);
+        assert!(custom.iter().all(|(path, _)| !path.starts_with("/predict")), "raw tensors are too long to show");
+    }
 }

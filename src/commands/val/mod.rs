@@ -91,8 +91,101 @@ pub(crate) fn run(args: ValArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
     }
 }
 
+/// Labelled data checked against a model's classes, ready to measure its accuracy
+/// ([`LabelledData::accuracy`]): `inferx quantize --data` reads it before it quantizes, so bad
+/// data fails early. Boxes give a detector's mAP50-95, class folders a classifier's top-1.
+pub(crate) struct LabelledData {
+    data: Data,
+    labels: Vec<String>,
+}
+
+impl LabelledData {
+    /// Reads the data as `inferx val --data` does; any problem in it, or a class the model
+    /// (`labels`, its `task`) does not have, is an error.
+    pub(crate) fn read(
+        data: &Path,
+        task: TaskKind,
+        labels: &[String],
+        printer: &Printer,
+    ) -> anyhow::Result<LabelledData> {
+        let (read, problems) = dataset::read(data, None)?;
+        let mut skipped = report_problems(&problems, false, printer)?;
+        let read = match read {
+            Data::Detection(set) => {
+                if !matches!(task, TaskKind::Detection | TaskKind::Segmentation) {
+                    bail!(
+                        "`{}` holds boxes, and the model is a {task} model: give labelled data of its task",
+                        data.display()
+                    );
+                }
+                Data::Detection(check_classes(set, labels, false, &mut skipped, printer)?)
+            }
+            Data::Classification(set) => {
+                if task != TaskKind::Classification {
+                    bail!(
+                        "`{}` is a folder per class, and the model is a {task} model: give labelled data of its task",
+                        data.display()
+                    );
+                }
+                Data::Classification(set)
+            }
+        };
+        let labelled = LabelledData { data: read, labels: labels.to_vec() };
+        anyhow::ensure!(labelled.len() > 0, "`{}` has no labelled images", data.display());
+        Ok(labelled)
+    }
+
+    /// How many images.
+    pub(crate) fn len(&self) -> usize {
+        match &self.data {
+            Data::Detection(set) => set.images.len(),
+            Data::Classification(set) => set.images.len(),
+        }
+    }
+
+    /// The images, in the data's order.
+    pub(crate) fn image_paths(&self) -> Vec<PathBuf> {
+        match &self.data {
+            Data::Detection(set) => set.images.iter().map(|image| image.path.clone()).collect(),
+            Data::Classification(set) => set.images.iter().map(|(path, _)| path.clone()).collect(),
+        }
+    }
+
+    /// What [`LabelledData::accuracy`] measures.
+    pub(crate) fn metric(&self) -> &'static str {
+        match &self.data {
+            Data::Detection(_) => "mAP50-95",
+            Data::Classification(_) => "top-1",
+        }
+    }
+
+    /// The model's mAP50-95 (boxes) or top-1 (classes), 0-1, as `inferx val` measures it (its
+    /// pipeline should use [`use_val_thresholds`]); an image that cannot be read is an error.
+    pub(crate) fn accuracy(&self, pool: &PipelinePool, printer: &Printer) -> anyhow::Result<f64> {
+        let predicted = predict(pool, self.image_paths(), printer);
+        predicted.failed(false, printer)?;
+        Ok(match &self.data {
+            Data::Detection(set) => {
+                let Matched { categories, truths, found, images, .. } = match_detections(set, &self.labels, &predicted);
+                let category_ids: Vec<u64> = categories.iter().map(|(id, _)| *id).collect();
+                detection::evaluate(images, &category_ids, &truths, &found).stats.map50_95
+            }
+            Data::Classification(set) => tally_classification(set, &self.labels, &predicted).0.top1(),
+        })
+    }
+}
+
+/// `inferx val`'s default thresholds (Ultralytics' val settings; top-5 needs five classes), for
+/// a pipeline whose accuracy is measured with [`LabelledData::accuracy`].
+pub(crate) fn use_val_thresholds(options: &mut inferx_runtime::PipelineOptions) {
+    options.confidence = Some(crate::cli::VAL_CONFIDENCE);
+    options.iou = Some(crate::cli::VAL_IOU);
+    options.max_detections = Some(crate::cli::VAL_MAX_DETECTIONS);
+    options.top_k = Some(options.top_k.unwrap_or(TOP5).max(TOP5));
+}
+
 /// `MODEL` is a model file, or a project: its folder or its `inferx.yaml`.
-fn model_or_project(given: &Path) -> (Option<PathBuf>, Option<PathBuf>) {
+pub(crate) fn model_or_project(given: &Path) -> (Option<PathBuf>, Option<PathBuf>) {
     let is_yaml = given.extension().is_some_and(|extension| extension == "yaml" || extension == "yml");
     if given.is_dir() {
         (None, Some(given.join("inferx.yaml")))
@@ -240,14 +333,18 @@ struct CocoResult<'a> {
     score: f64,
 }
 
-fn evaluate_detection(
-    args: &ValArgs,
-    set: &DetectionData,
-    labels: &[String],
-    predictions: Predictions,
-    skipped: usize,
-    printer: &Printer,
-) -> anyhow::Result<ExitCode> {
+/// The ground truth and the detections of the images that were predicted, in pycocotools'
+/// terms: images numbered in the order of their ids, classes mapped to categories.
+struct Matched<'a> {
+    categories: Vec<(u64, String)>,
+    truths: Vec<GroundTruthBox>,
+    found: Vec<DetectedBox>,
+    /// The detections as COCO results rows (`--save-json`).
+    rows: Vec<CocoResult<'a>>,
+    images: usize,
+}
+
+fn match_detections<'a>(set: &'a DetectionData, labels: &[String], predictions: &Predictions) -> Matched<'a> {
     let categories: Vec<(u64, String)> = set
         .categories
         .clone()
@@ -300,15 +397,26 @@ fn evaluate_detection(
             rows.push(CocoResult { image_id: &image.id, category_id: category, bbox, score });
         }
     }
+    Matched { categories, truths, found, rows, images: kept.len() }
+}
+
+fn evaluate_detection(
+    args: &ValArgs,
+    set: &DetectionData,
+    labels: &[String],
+    predictions: Predictions,
+    skipped: usize,
+    printer: &Printer,
+) -> anyhow::Result<ExitCode> {
+    let Matched { categories, truths, found, rows, images } = match_detections(set, labels, &predictions);
     if let Some(path) = &args.save_json {
         let text = serde_json::to_string(&rows)?;
         std::fs::write(path, text).with_context(|| format!("could not write `{}`", path.display()))?;
         printer.status(format!("{} detections written to `{}` (COCO results format)", rows.len(), path.display()));
     }
     let category_ids: Vec<u64> = categories.iter().map(|(id, _)| *id).collect();
-    let evaluation = detection::evaluate(kept.len(), &category_ids, &truths, &found);
-    let summary =
-        report::DetectionReport::new(&evaluation, &categories, &truths, kept.len(), skipped, predictions.speed);
+    let evaluation = detection::evaluate(images, &category_ids, &truths, &found);
+    let summary = report::DetectionReport::new(&evaluation, &categories, &truths, images, skipped, predictions.speed);
     if let Some(dir) = &args.plots {
         // Ultralytics' settings for its matrix: confidence 0.25, IoU 0.45.
         let confusion = plots::Confusion {
@@ -343,16 +451,14 @@ fn class_categories(format: Format, categories: &[(u64, String)], labels: &[Stri
     }
 }
 
-fn evaluate_classification(
-    args: &ValArgs,
+/// Each image's true class against the model's ranking: folders matched to the model's
+/// classes by name when every folder names one of its labels, else by sorted position. The
+/// classes in the tally's order.
+fn tally_classification(
     set: &ClassificationData,
     labels: &[String],
-    predictions: Predictions,
-    skipped: usize,
-    printer: &Printer,
-) -> anyhow::Result<ExitCode> {
-    // The class of each folder among the model's: by name when every folder names one of the
-    // model's labels, else by sorted position.
+    predictions: &Predictions,
+) -> (ClassificationTally, Vec<String>) {
     let by_name = set.classes.iter().all(|class| labels.contains(class));
     let model_class: Vec<usize> = set
         .classes
@@ -390,6 +496,18 @@ fn evaluate_classification(
             .collect();
         tally.add(position_of(*truth), &ranked);
     }
+    (tally, classes)
+}
+
+fn evaluate_classification(
+    args: &ValArgs,
+    set: &ClassificationData,
+    labels: &[String],
+    predictions: Predictions,
+    skipped: usize,
+    printer: &Printer,
+) -> anyhow::Result<ExitCode> {
+    let (tally, classes) = tally_classification(set, labels, &predictions);
     let summary = report::ClassificationReport::new(&tally, &classes, skipped, predictions.speed);
     if let Some(dir) = &args.plots {
         plots::write_classification(dir, &summary)?;
