@@ -458,10 +458,11 @@ fn connection_failure(error: &ffmpeg::Error, options: &LiveOptions, shared: &Sha
 #[cfg(feature = "camera")]
 fn open_camera(location: &str) -> std::result::Result<format::context::Input, String> {
     ffmpeg::device::register_all();
-    let format = ffmpeg::device::input::video()
-        .find(|format| format.name() == "video4linux2" || format.name() == "v4l2")
+    let v4l2 = ffmpeg::device::input::video()
+        // FFmpeg names it `video4linux2,v4l2`.
+        .find(|format| format.name().split(',').any(|name| name == "video4linux2" || name == "v4l2"))
         .ok_or_else(|| "this FFmpeg has no video4linux2 input".to_string())?;
-    let opened = format::open_with(location, &format::Format::Input(format), Dictionary::new())
+    let opened = format::open_with(location, &v4l2, Dictionary::new())
         .map_err(|error| format!("the camera could not be opened ({})", ffmpeg_reason(&error)))?;
     match opened {
         format::context::Context::Input(input) => Ok(input),
