@@ -114,6 +114,15 @@ fn an_rtsp_stream_faster_than_the_model_keeps_its_lag_bounded_counts_drops_and_s
     assert!(summary.to_string().contains("1 reconnects") || live.reconnects > 1, "{summary}");
 }
 
+/// The face picture as JPEG bytes, one frame of an MJPEG stream.
+fn face_jpeg() -> Vec<u8> {
+    let dir = temp_dir();
+    let picture = inferx_runtime::image::open(face_picture(dir.path())).unwrap();
+    let mut jpeg = Vec::new();
+    picture.write_to(&mut std::io::Cursor::new(&mut jpeg), inferx_runtime::image::ImageFormat::Jpeg).unwrap();
+    jpeg
+}
+
 /// Serves `jpeg` as an MJPEG stream (multipart/x-mixed-replace) at 30 frames a second to each
 /// client, for `seconds`.
 fn serve_mjpeg(jpeg: Vec<u8>, seconds: f64) -> String {
@@ -146,10 +155,7 @@ fn serve_mjpeg(jpeg: Vec<u8>, seconds: f64) -> String {
 
 #[test]
 fn an_http_mjpeg_stream_is_read_and_detected_with_its_lag() {
-    let dir = temp_dir();
-    let picture = inferx_runtime::image::open(face_picture(dir.path())).unwrap();
-    let mut jpeg = Vec::new();
-    picture.write_to(&mut std::io::Cursor::new(&mut jpeg), inferx_runtime::image::ImageFormat::Jpeg).unwrap();
+    let jpeg = face_jpeg();
     let url = serve_mjpeg(jpeg, 6.0);
     let source = Source::parse(&url);
     let reader = SourceReader::open(&source, VideoOptions::default(), live_options()).unwrap();
@@ -209,10 +215,7 @@ fn stopping_ends_a_silent_source_at_once_with_the_summary() {
 
 #[test]
 fn max_fps_skips_frames_on_arrival_and_counts_them() {
-    let dir = temp_dir();
-    let picture = inferx_runtime::image::open(face_picture(dir.path())).unwrap();
-    let mut jpeg = Vec::new();
-    picture.write_to(&mut std::io::Cursor::new(&mut jpeg), inferx_runtime::image::ImageFormat::Jpeg).unwrap();
+    let jpeg = face_jpeg();
     let url = serve_mjpeg(jpeg, 5.0);
     let options = LiveOptions { max_fps: Some(4.0), ..live_options() };
     let reader = SourceReader::open(&Source::parse(&url), VideoOptions::default(), options).unwrap();
