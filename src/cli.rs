@@ -86,7 +86,9 @@ pub struct RunArgs {
     /// The ONNX model; with `--config`, leave it out to use the project's `model.path`.
     pub model: PathBuf,
     /// Images or folders of images, or one video file (mp4, mkv, webm, avi, mov: one JSON
-    /// line per frame with `--json`; needs a build with the `video` feature).
+    /// line per frame with `--json`), or one live source: `rtsp://`, `http(s)://` (MJPEG,
+    /// HLS) or a camera `/dev/videoN` (the freshest frame each time, reconnecting; Ctrl-C ends
+    /// with the summary). Videos and live sources need a build with the `video` feature.
     #[arg(required_unless_present = "config")]
     pub inputs: Vec<PathBuf>,
     /// Task; guessed from the model when omitted.
@@ -137,6 +139,24 @@ pub struct RunArgs {
     /// video's times come from the file).
     #[arg(long, value_name = "FPS", default_value_t = 30.0, requires = "track")]
     pub fps: f64,
+    /// Of a live source or a video, stop after this many seconds (with the summary).
+    #[arg(long, value_name = "SECONDS", value_parser = positive_seconds)]
+    pub duration: Option<f64>,
+    /// Of a live source, run the model on at most this many frames a second (the others are
+    /// skipped on arrival and counted).
+    #[arg(long, value_name = "FPS", value_parser = positive_seconds)]
+    pub max_fps: Option<f64>,
+    /// Of an `rtsp://` source, receive RTP over UDP instead of TCP.
+    #[arg(long)]
+    pub rtsp_udp: bool,
+}
+
+/// A positive, finite number (seconds, frames a second).
+fn positive_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() && value > 0.0 => Ok(value),
+        _ => Err(format!("`{text}` is not a positive number")),
+    }
 }
 
 /// `inferx val`.

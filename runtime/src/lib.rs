@@ -90,8 +90,6 @@ pub mod annotate;
 pub mod preprocess;
 pub mod results;
 pub mod tasks;
-#[cfg(feature = "video")]
-pub mod video;
 // Following objects across frames, and counting them (boxes in, tracks out).
 pub mod tracking;
 // 5. One entry point for every caller.
@@ -100,6 +98,10 @@ pub mod pipeline;
 pub mod config;
 pub mod pool;
 pub mod sequence;
+// Video files and live sources, and the frame loop every stream runs through (it detects
+// with a pipeline and tracks like a sequence).
+#[cfg(feature = "video")]
+pub mod video;
 // 7. The HTTP face.
 #[cfg(feature = "server")]
 pub mod server;

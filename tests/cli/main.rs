@@ -18,6 +18,8 @@ mod hostile;
 mod init;
 mod inspect;
 mod install;
+#[cfg(feature = "video")]
+mod live;
 mod modes;
 mod privacy;
 mod quantize;
