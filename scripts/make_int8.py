@@ -8,7 +8,10 @@ onnxruntime.quantization.quantize_static: QuantizeLinear/DequantizeLinear pairs 
 Conv and the other quantizable operators of the backbone, neck and head convolutions (the
 head's box decoding stays float, see below), uint8 activations and int8 per-channel weights,
 calibrated with MinMax on the sample photos letterboxed to 320x320 as the runtime feeds them.
-Writes .fixtures/models/nudenet-320n-int8-qdq.onnx (skipped when it exists: quantization
+Which nodes stay float is `inferx quantize`'s rule (`detection_head_decode` in
+src/commands/quantize/quantize.py, imported from there: one home). Users run `inferx quantize`,
+which also calibrates through InferX's own preprocessing; this script makes a fixture before
+the CLI is built, with the reference environment. Writes .fixtures/models/nudenet-320n-int8-qdq.onnx (skipped when it exists: quantization
 takes a few seconds and the result depends only on the pinned inputs and ORT version).
 """
 
@@ -68,20 +71,17 @@ def main(argv=None) -> int:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    graph = onnx.load(str(source), load_external_data=False).graph
-    input_name = graph.input[0].name
-    # The usual YOLOv8 recipe: the Detect head's convolutions are quantized, its decoding
-    # (DFL softmax, anchor arithmetic, sigmoid, the final Concat) stays float. Quantized, that
-    # Concat would share one uint8 scale between pixel coordinates (0-320) and probabilities
-    # (0-1), and every class score would round to 0 or 1.25.
-    head_decoding = [node.name for node in graph.node
-                     if node.name.startswith("/model.22/")
-                     and not node.name.startswith(("/model.22/cv2", "/model.22/cv3"))]
+    sys.path.insert(0, str(REPO / "src/commands/quantize"))
+    from quantize import detection_head_decode
+
+    input_name = onnx.load(str(source), load_external_data=False).graph.input[0].name
     with tempfile.TemporaryDirectory() as scratch:
         prepared = Path(scratch) / "prepared.onnx"
         # ORT's recommended pre-processing: shape inference and graph optimisation, so every
         # tensor has a known shape for the quantizer.
         quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+        # The Detect head's convolutions are quantized, its decoding stays float (see there).
+        head_decoding = detection_head_decode(onnx.load(str(prepared), load_external_data=False).graph)
         staged = Path(scratch) / TARGET
         quantize_static(
             str(prepared),

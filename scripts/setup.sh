@@ -4,8 +4,10 @@
 # and the small models built from it (scripts/make_models.py, scripts/make_int8.py), and ONNX Runtime
 # (`inferx runtime install`), and for the full test suite the tools environment
 # (schemathesis; scripts/tools-env.sh) and headless Chromium with Playwright
-# (scripts/browser-env.sh), and FFmpeg's libraries and command line for the video tests
-# (scripts/video-env.sh). A second run does no network work.
+# (scripts/browser-env.sh), FFmpeg's libraries and command line for the video tests
+# (scripts/video-env.sh), GStreamer's RTSP server for the live-source tests
+# (scripts/live-env.sh), and with INFERX_SETUP_PROFILE=dev (the test suite) the Python
+# environment of `inferx quantize`. A second run does no network work.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 scripts/fixtures.py
@@ -16,6 +18,7 @@ if [ "${1:-}" != "--quick" ]; then
     bash scripts/tools-env.sh
     bash scripts/browser-env.sh
     bash scripts/video-env.sh
+    bash scripts/live-env.sh
 fi
 # The quick start uses the release CLI it goes on to run; the test suite passes
 # INFERX_SETUP_PROFILE=dev to reuse the debug build its tests need anyway.
@@ -30,6 +33,9 @@ fi
 if [ "${INFERX_SETUP_PROFILE:-release}" = dev ]; then
     cargo run --quiet "${features[@]}" -- runtime install
     cargo run --quiet "${features[@]}" -- runtime install --webgpu
+    # The environment of `inferx quantize` (tests/cli/quantize.rs): pinned and hash-checked, in
+    # the user cache, so the tests need no network.
+    cargo run --quiet "${features[@]}" -- runtime install --quantization-tool
 else
     cargo run --quiet --release -- runtime install
     cargo run --quiet --release -- runtime install --webgpu

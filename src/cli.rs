@@ -61,6 +61,9 @@ pub enum Command {
     /// Measure accuracy on labelled data through this pipeline: COCO mAP (as pycocotools
     /// computes it) for detectors, top-1/top-5 for classifiers.
     Val(ValArgs),
+    /// Quantize a model (or a project's model) to int8, calibrated through the project's own
+    /// preprocessing, with an accuracy gate; compares the two models.
+    Quantize(QuantizeArgs),
 }
 
 /// Device selection, shared by commands that load a model.
@@ -83,7 +86,9 @@ pub struct RunArgs {
     /// The ONNX model; with `--config`, leave it out to use the project's `model.path`.
     pub model: PathBuf,
     /// Images or folders of images, or one video file (mp4, mkv, webm, avi, mov: one JSON
-    /// line per frame with `--json`; needs a build with the `video` feature).
+    /// line per frame with `--json`), or one live source: `rtsp://`, `http(s)://` (MJPEG,
+    /// HLS) or a camera `/dev/videoN` (the freshest frame each time, reconnecting; Ctrl-C ends
+    /// with the summary). Videos and live sources need a build with the `video` feature.
     #[arg(required_unless_present = "config")]
     pub inputs: Vec<PathBuf>,
     /// Task; guessed from the model when omitted.
@@ -134,6 +139,24 @@ pub struct RunArgs {
     /// video's times come from the file).
     #[arg(long, value_name = "FPS", default_value_t = 30.0, requires = "track")]
     pub fps: f64,
+    /// Of a live source or a video, stop after this many seconds (with the summary).
+    #[arg(long, value_name = "SECONDS", value_parser = positive_seconds)]
+    pub duration: Option<f64>,
+    /// Of a live source, run the model on at most this many frames a second (the others are
+    /// skipped on arrival and counted).
+    #[arg(long, value_name = "FPS", value_parser = positive_seconds)]
+    pub max_fps: Option<f64>,
+    /// Of an `rtsp://` source, receive RTP over UDP instead of TCP.
+    #[arg(long)]
+    pub rtsp_udp: bool,
+}
+
+/// A positive, finite number (seconds, frames a second).
+fn positive_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() && value > 0.0 => Ok(value),
+        _ => Err(format!("`{text}` is not a positive number")),
+    }
 }
 
 /// `inferx val`.
@@ -167,7 +190,7 @@ pub struct ValArgs {
     #[arg(long, value_name = "0..1", default_value_t = 0.7)]
     pub iou: f32,
     /// Most detections per image.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = VAL_MAX_DETECTIONS)]
     pub max_det: usize,
     /// Print JSON instead of a table.
     #[arg(long)]
@@ -197,6 +220,91 @@ pub struct ValArgs {
     /// Anomaly: fail when image AUROC is below this.
     #[arg(long, value_name = "0..1")]
     pub min_auroc: Option<f64>,
+}
+
+/// `inferx val`'s score threshold (Ultralytics' val default: keep nearly everything).
+pub const VAL_CONFIDENCE: f32 = inferx_runtime::val::DETECTION_CONF;
+/// `inferx val`'s NMS IoU threshold (Ultralytics' val default).
+pub const VAL_IOU: f32 = 0.7;
+/// `inferx val`'s most detections per image (Ultralytics' val default).
+pub const VAL_MAX_DETECTIONS: usize = 300;
+
+/// Calibration methods of ONNX Runtime's `quantize_static`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CalibrationMethod {
+    /// The smallest and largest value of each tensor (fast, the usual choice for CNNs).
+    Minmax,
+    /// The range that keeps the most information (KL divergence of histograms).
+    Entropy,
+    /// The 99.999th percentile of absolute values (ignores rare outliers).
+    Percentile,
+}
+
+/// `inferx quantize`.
+#[derive(Debug, Args)]
+pub struct QuantizeArgs {
+    /// The FP32 ONNX model, or a project (its folder or its `inferx.yaml`: its preprocessing
+    /// and labels are used, and it is switched to the int8 model).
+    pub target: PathBuf,
+    /// Calibration images: a folder of photos like those the model will see (100 to 500 is
+    /// usual), preprocessed exactly as `predict` does.
+    #[arg(long, value_name = "DIR")]
+    pub calibrate: PathBuf,
+    /// Use at most this many calibration images (evenly spread over the sorted folder).
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    pub calibration_images: usize,
+    /// Square input size for a bare model with a dynamic input (a project runs at its own).
+    #[arg(long)]
+    pub size: Option<u32>,
+    /// The int8 model to write (default: `<model>-int8.onnx` beside the model).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Replace `--out` when it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Calibration method.
+    #[arg(long, value_enum, default_value = "minmax")]
+    pub method: CalibrationMethod,
+    /// One scale per output channel of each weight (the default: it keeps most accuracy).
+    #[arg(long, conflicts_with = "per_tensor")]
+    pub per_channel: bool,
+    /// One scale per weight tensor instead of per channel.
+    #[arg(long)]
+    pub per_tensor: bool,
+    /// Leave these nodes in float (names as Netron shows them; comma-separated or repeated),
+    /// besides the detection head's decode.
+    #[arg(long, value_name = "NODE", value_delimiter = ',')]
+    pub exclude: Vec<String>,
+    /// Leave in float the readers of the K activations quantization disturbs most (ranked by
+    /// signal-to-noise ratio on a few calibration images, with ONNX Runtime's qdq_loss_debug).
+    /// When the --max-drop gate refuses, quantize tries again with 10, then 25.
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    pub float_noisiest: usize,
+    /// Quantize a YOLO head's decode too (its scores collapse: onnxruntime#14233); for
+    /// experiments and to see the gate refuse.
+    #[arg(long)]
+    pub keep_head: bool,
+    /// Labelled data (as `inferx val --data`): measure both models on it, mAP50-95 for a
+    /// detector, top-1 for a classifier.
+    #[arg(long, value_name = "PATH", requires = "max_drop")]
+    pub data: Option<PathBuf>,
+    /// With --data: refuse the int8 model when its mAP50-95 (or top-1) is this many points
+    /// (0-100 scale) below the FP32 model's.
+    #[arg(long, value_name = "POINTS", requires = "data")]
+    pub max_drop: Option<f64>,
+    /// Timed model-only runs per model for the comparison.
+    #[arg(long, default_value_t = 30)]
+    pub iterations: usize,
+    /// Threads inside one operator for the comparison and the gate (0 = ONNX Runtime's
+    /// default; 1 measures steadily on a machine other work keeps busy).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Task; guessed from the model when omitted.
+    #[arg(long)]
+    pub task: Option<TaskKind>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `inferx inspect`.
@@ -299,6 +407,10 @@ pub struct InstallArgs {
     /// Vulkan, Metal or D3D12 GPU; installed beside the runtime, which stays as it is.
     #[arg(long)]
     pub webgpu: bool,
+    /// ONNX Runtime's Python quantization tool for `inferx quantize` (onnxruntime, onnx, numpy,
+    /// pinned and hash-checked), into a virtualenv in the user cache; needs Python 3.11-3.13.
+    #[arg(long, conflicts_with_all = ["version", "gpu", "openvino", "webgpu", "dest", "from_wheel", "force"])]
+    pub quantization_tool: bool,
     /// Install into this folder instead of the user cache (e.g. a project's `.inferx/lib`).
     #[arg(long)]
     pub dest: Option<PathBuf>,

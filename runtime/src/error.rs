@@ -93,6 +93,15 @@ pub enum Error {
         /// What is wrong, and the fix where there is one.
         reason: String,
     },
+    /// A live source (camera, RTSP or HTTP stream) could not be opened, or stopped sending and
+    /// did not come back (the `video` feature). `source` has its credentials redacted.
+    #[error("could not read live source `{source_name}`: {reason}")]
+    Live {
+        /// The URL with any user name and password replaced by `***`, or the device path.
+        source_name: String,
+        /// What is wrong, and the fix where there is one.
+        reason: String,
+    },
     /// The configuration is invalid.
     #[error("invalid configuration{}: {reason}", .path.as_ref().map(|p| format!(" in `{}`", p.display())).unwrap_or_default())]
     Config {

@@ -22,6 +22,62 @@ pub fn is_video_path(path: &Path) -> bool {
         .is_some_and(|extension| VIDEO_EXTENSIONS.contains(&extension.to_ascii_lowercase().as_str()))
 }
 
+/// URL schemes read as live streams (RTSP, HTTP: MJPEG, HLS...).
+pub const LIVE_SCHEMES: [&str; 4] = ["rtsp://", "rtsps://", "http://", "https://"];
+
+/// Whether an input names a live source rather than a file: a URL with a streaming scheme
+/// ([`LIVE_SCHEMES`]) or a V4L2 camera (`/dev/videoN`).
+pub fn is_live_input(input: &Path) -> bool {
+    let text = input.to_string_lossy();
+    let lower = text.to_ascii_lowercase();
+    LIVE_SCHEMES.iter().any(|scheme| lower.starts_with(scheme)) || text.starts_with("/dev/video")
+}
+
+/// Query parameters whose values are secrets (some cameras take credentials there).
+const SECRET_PARAMETERS: [&str; 12] =
+    ["user", "username", "password", "pass", "pwd", "token", "auth", "key", "apikey", "api_key", "secret", "signature"];
+
+/// `url` with its user name and password (`scheme://user:pass@host`) and the values of secret
+/// query parameters (`?password=...`, `&token=...`) replaced by `***`: the one way a live
+/// source's URL is shown in logs, errors, metrics and JSON.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    // The authority ends at the first `/`, `?` or `#`; its user info at its last `@` (a password
+    // may hold an `@` of its own).
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let host = match authority.rfind('@') {
+        Some(at) => format!("***@{}", &authority[at + 1..]),
+        None => authority.to_string(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let (query, fragment) =
+                query.split_once('#').map_or((query, None), |(query, fragment)| (query, Some(fragment)));
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if SECRET_PARAMETERS.contains(&key.to_ascii_lowercase().as_str()) => {
+                        format!("{key}=***")
+                    }
+                    _ => pair.to_string(),
+                })
+                .collect();
+            let fragment = fragment.map(|fragment| format!("#{fragment}")).unwrap_or_default();
+            format!("{path}?{}{fragment}", query.join("&"))
+        }
+        None => tail.to_string(),
+    };
+    format!("{scheme}://{host}{tail}")
+}
+
+/// An input as it may be shown (logs, errors, JSON): a URL redacted ([`redact`]), a path as is.
+pub fn display_input(input: &Path) -> String {
+    redact(&input.to_string_lossy())
+}
+
 /// One frame of a stream (an image sequence or a video), in presentation order.
 #[derive(Debug, Clone)]
 pub struct StreamFrame {
@@ -29,10 +85,14 @@ pub struct StreamFrame {
     /// stride keep their numbers: with stride 3, 0, 3, 6...).
     pub frame: u64,
     /// Presentation time, ms: from the stream's time base for a video, `frame × 1000 / fps`
-    /// for an image sequence.
+    /// for an image sequence, from the arrival clock for a live source (ms since it was
+    /// opened: a camera's own timestamps restart with each reconnect).
     pub pts_ms: f64,
-    /// The decoded picture, at the stream's size at that moment (it may change mid-stream).
+    /// The decoded picture, at the stream's size at that moment (it may change mid-stream);
+    /// a live source's frames all have the size it fixed on its first connection.
     pub image: image::DynamicImage,
+    /// When a live source received the frame (`None` for files): the start of its `lag_ms`.
+    pub arrival: Option<std::time::Instant>,
 }
 
 /// Whether a path has an image extension.
@@ -130,6 +190,27 @@ pub fn annotated_file_name(input: &Path, used: &mut HashSet<String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_in_a_url_are_redacted_wherever_they_are() {
+        assert_eq!(redact("rtsp://admin:s3cret@10.0.0.5:554/stream1"), "rtsp://***@10.0.0.5:554/stream1");
+        // A password holding `@` and `/`-free user info; the host keeps its port.
+        assert_eq!(redact("rtsp://admin:p@ss@cam.local/live"), "rtsp://***@cam.local/live");
+        assert_eq!(redact("rtsp://user@cam.local"), "rtsp://***@cam.local");
+        assert_eq!(
+            redact("http://cam/video.cgi?user=admin&password=hunter2&resolution=640#x"),
+            "http://cam/video.cgi?user=***&password=***&resolution=640#x"
+        );
+        assert_eq!(
+            redact("https://cam.example/hls/index.m3u8?TOKEN=abc"),
+            "https://cam.example/hls/index.m3u8?TOKEN=***"
+        );
+        assert_eq!(redact("rtsp://cam.local:8554/live"), "rtsp://cam.local:8554/live");
+        assert_eq!(redact("/dev/video0"), "/dev/video0");
+        for url in ["rtsp://admin:s3cret@h/x", "http://h/x?password=s3cret", "rtsp://s3cret@h"] {
+            assert!(!redact(url).contains("s3cret"), "{url}");
+        }
+    }
 
     #[test]
     fn folders_expand_to_sorted_images_only() {

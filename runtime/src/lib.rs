@@ -92,8 +92,6 @@ pub mod evaluation;
 pub mod preprocess;
 pub mod results;
 pub mod tasks;
-#[cfg(feature = "video")]
-pub mod video;
 // Following objects across frames, and counting them (boxes in, tracks out).
 pub mod tracking;
 // 5. One entry point for every caller.
@@ -104,6 +102,10 @@ pub mod pool;
 pub mod sequence;
 // Accuracy on labelled data (the loop of `inferx val` and a project's `val`).
 pub mod val;
+// Video files and live sources, and the frame loop every stream runs through (it detects
+// with a pipeline and tracks like a sequence).
+#[cfg(feature = "video")]
+pub mod video;
 // 7. The HTTP face.
 #[cfg(feature = "server")]
 pub mod server;

@@ -7,6 +7,7 @@ mod docker;
 mod init;
 mod inspect;
 mod model;
+mod quantize;
 mod run;
 mod runtime;
 mod template;
@@ -40,6 +41,7 @@ pub fn dispatch(command: Command, printer: &Printer) -> anyhow::Result<ExitCode>
         Command::Validate(args) => validate::run(args, printer),
         Command::Test(args) => test_project::run(args, printer),
         Command::Val(args) => val::run(args, printer),
+        Command::Quantize(args) => quantize::run(args, printer),
     }
 }
 

@@ -23,6 +23,11 @@ pub(crate) fn run(command: RuntimeCommand, printer: &Printer) -> anyhow::Result<
 }
 
 fn install(args: InstallArgs, printer: &Printer) -> anyhow::Result<()> {
+    if args.quantization_tool {
+        let environment = super::quantize::install_tool(printer)?;
+        printer.out(environment.display().to_string())?;
+        return Ok(());
+    }
     let flavor = match (args.gpu, args.openvino, args.webgpu) {
         (true, _, _) => Flavor::Gpu,
         (_, true, _) => Flavor::OpenVino,

@@ -18,8 +18,11 @@ mod hostile;
 mod init;
 mod inspect;
 mod install;
+#[cfg(feature = "video")]
+mod live;
 mod modes;
 mod privacy;
+mod quantize;
 mod readme;
 mod signing;
 mod tasks;

@@ -155,14 +155,9 @@ fn a_video_damaged_midway_prints_the_frames_before_the_damage_then_the_error() {
 #[test]
 fn video_inputs_are_refused_with_other_inputs_a_non_detector_or_a_stride_on_images() {
     let video = clips().join("faces.mp4");
-    inferx()
-        .arg("run")
-        .arg(detector())
-        .arg(&video)
-        .arg(images().join("astronaut.png"))
-        .assert()
-        .failure()
-        .stderr(predicates::str::contains("is a video: run one video at a time, without other inputs (2 given)"));
+    inferx().arg("run").arg(detector()).arg(&video).arg(images().join("astronaut.png")).assert().failure().stderr(
+        predicates::str::contains("is a video: run one video or live source at a time, without other inputs (2 given)"),
+    );
     inferx()
         .arg("run")
         .arg(detector())

@@ -183,7 +183,11 @@ fn project_val_equals_inferx_val_and_its_ci_gate_fails_below_the_floor(project: 
     assert!(stderr.contains(&expected), "both figures printed: {stderr}");
     assert!(String::from_utf8_lossy(&above.stdout).contains("mAP50-95"), "the report is printed too");
     let below = with_floor(measured - 0.01);
-    assert!(below.status.success(), "a floor below the measured mAP passes: {}", String::from_utf8_lossy(&below.stderr));
+    assert!(
+        below.status.success(),
+        "a floor below the measured mAP passes: {}",
+        String::from_utf8_lossy(&below.stderr)
+    );
 }
 
 #[test]

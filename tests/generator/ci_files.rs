@@ -41,7 +41,9 @@ fn ci_files_pass_the_workflow_schemas_and_gate_each_task_on_its_own_metric() {
     ];
     for (template, model, floor) in projects {
         let project = generate(dir.path(), template, &model);
-        for (file, schema) in [(".github/workflows/accuracy.yml", "vendor.github-workflows"), (".gitlab-ci.yml", "vendor.gitlab-ci")] {
+        for (file, schema) in
+            [(".github/workflows/accuracy.yml", "vendor.github-workflows"), (".gitlab-ci.yml", "vendor.gitlab-ci")]
+        {
             let path = project.join(file);
             let (valid, report) = check_jsonschema(schema, &path);
             assert!(valid, "{template}: {file} is not valid per {schema}:\n{report}");

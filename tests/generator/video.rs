@@ -1,5 +1,6 @@
 //! `inferx template yolo --video`: a project whose `predict` reads a video as `inferx run`
-//! does (the same JSON Lines, with and without `--track`; an annotated MP4 with `--save`);
+//! does (the same JSON Lines, with and without `--track`; an annotated MP4 with `--save`; an
+//! RTSP stream with `lag_ms` and the password hidden);
 //! `inferx api`, `inferx upgrade` and `inferx docker` keep the choice, and its Dockerfile
 //! installs FFmpeg in the builder, carries its libraries and passes the linters.
 
@@ -139,5 +140,20 @@ fn a_generated_video_project_predicts_a_clip_as_inferx_run_does() {
         .output()
         .unwrap();
     assert!(!mixed.status.success());
-    assert!(String::from_utf8_lossy(&mixed.stderr).contains("run one video at a time"));
+    assert!(String::from_utf8_lossy(&mixed.stderr).contains("run one video or live source at a time"));
+    // A live source, as `inferx run` takes it: records with `lag_ms`, stopped by --duration.
+    let server = RtspServer::start(free_port(), "320x240", 30, &face_picture(out.path()));
+    let url = server.url.replace("rtsp://", "rtsp://viewer:s3cret@");
+    let live = std::process::Command::new(&binary)
+        .current_dir(&project)
+        .args(["predict", &url, "--json", "--track", "--duration", "2"])
+        .output()
+        .unwrap();
+    let records = json_lines(&live);
+    let stderr = String::from_utf8_lossy(&live.stderr);
+    assert!(records.len() >= 3 && records.iter().all(|record| record["lag_ms"].is_number()), "{stderr}");
+    assert!(
+        stderr.contains("reconnects") && stderr.contains("rtsp://***@127.0.0.1") && !stderr.contains("s3cret"),
+        "{stderr}"
+    );
 }

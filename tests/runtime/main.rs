@@ -16,6 +16,8 @@ mod graph_cache;
 mod layers;
 mod letterbox;
 mod lints;
+#[cfg(feature = "video")]
+mod live;
 mod overlapped;
 mod quantized;
 mod segmentation;

@@ -420,3 +420,57 @@ fn collect_texts(group: &resvg::usvg::Group, texts: &mut Vec<(String, resvg::tin
         }
     }
 }
+
+/// A free TCP port on 127.0.0.1 (bound and released: the caller binds it again at once).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `tests/live/rtsp_server.py` streaming `image` (held still) at `size` and `fps` as RTP/JPEG on
+/// rtsp://127.0.0.1:`port`/live; killed when dropped. Needs scripts/live-env.sh.
+pub struct RtspServer {
+    child: std::process::Child,
+    /// The stream's URL.
+    pub url: String,
+}
+
+impl RtspServer {
+    pub fn start(port: u16, size: &str, fps: u32, image: &Path) -> RtspServer {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new("/usr/bin/python3")
+            .arg(repo().join("tests/live/rtsp_server.py"))
+            .args(["--port", &port.to_string(), "--size", size, "--fps", &fps.to_string(), "--seconds", "120"])
+            .arg("--image")
+            .arg(image)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs tests/live/rtsp_server.py (scripts/live-env.sh installs its packages)");
+        let stdout = child.stdout.take().unwrap();
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+            let _ = sender.send(line);
+        });
+        let line = receiver.recv_timeout(std::time::Duration::from_secs(20)).unwrap_or_default();
+        let url = format!("rtsp://127.0.0.1:{port}/live");
+        if line.trim() != format!("ready {url}") {
+            let _ = child.kill();
+            panic!("the RTSP server did not start (`{}`): run `bash scripts/live-env.sh`", line.trim());
+        }
+        RtspServer { child, url }
+    }
+}
+
+impl Drop for RtspServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The first frame of [`face_clip`] (the astronaut's face on the coffee photo, 480x360), as a
+/// PNG in `dir`: a still scene the detector finds a face in.
+pub fn face_picture(dir: &Path) -> PathBuf {
+    face_clip(dir, 1, 0).join("frame_1.png")
+}

@@ -44,6 +44,9 @@ pub struct ModelInfo {
     pub metadata: BTreeMap<String, String>,
 }
 
+/// The metadata key `inferx quantize` records the float model's file name under.
+pub const QUANTIZED_FROM_KEY: &str = "inferx_quantized_from";
+
 impl ModelInfo {
     pub(crate) fn from_session(session: &Session, path: &Path) -> ModelInfo {
         let describe = |outlet: &ort::value::Outlet| {
@@ -76,6 +79,12 @@ impl ModelInfo {
             producer,
             metadata,
         }
+    }
+
+    /// The file name of the float model this one was quantized from by `inferx quantize`
+    /// (metadata [`QUANTIZED_FROM_KEY`]; it lies beside this file), if any.
+    pub fn quantized_from(&self) -> Option<&str> {
+        self.metadata.get(QUANTIZED_FROM_KEY).map(String::as_str).filter(|name| !name.is_empty())
     }
 
     /// Class names from the metadata: Ultralytics `names`, a JSON list under `labels` or

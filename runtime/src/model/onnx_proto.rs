@@ -76,6 +76,30 @@ pub fn parse_model(bytes: &[u8], file: String) -> std::result::Result<ModelInfo,
     Ok(info)
 }
 
+/// The operator types of a model's main graph and how often each occurs (`QuantizeLinear`
+/// tells a quantized model). Subgraphs (If, Loop) are not entered.
+pub fn read_operator_counts(path: &Path) -> Result<BTreeMap<String, usize>> {
+    let bytes = std::fs::read(path).map_err(|error| Error::io("could not read", path, error))?;
+    operator_counts(&bytes).map_err(|reason| Error::ModelLoad { path: path.to_path_buf(), reason })
+}
+
+fn operator_counts(bytes: &[u8]) -> std::result::Result<BTreeMap<String, usize>, String> {
+    let mut counts = BTreeMap::new();
+    for field in Fields::new(bytes) {
+        // ModelProto.graph = 7, GraphProto.node = 1, NodeProto.op_type = 4.
+        let Field { number: 7, value: Value::Bytes(graph) } = field? else { continue };
+        for field in Fields::new(graph) {
+            let Field { number: 1, value: Value::Bytes(node) } = field? else { continue };
+            for field in Fields::new(node) {
+                if let Field { number: 4, value: Value::Bytes(op_type) } = field? {
+                    *counts.entry(String::from_utf8_lossy(op_type).into_owned()).or_insert(0) += 1;
+                }
+            }
+        }
+    }
+    Ok(counts)
+}
+
 fn read_graph(graph: &[u8], info: &mut ModelInfo) -> std::result::Result<(), String> {
     let mut initializers = std::collections::HashSet::new();
     let mut inputs = Vec::new();
@@ -284,6 +308,28 @@ mod tests {
         varint(number << 3 | 2, out);
         varint(payload.len() as u64, out);
         out.extend_from_slice(payload);
+    }
+
+    #[test]
+    fn operators_of_the_main_graph_are_counted_by_type() {
+        let node = |op_type: &str| {
+            let mut node = Vec::new();
+            bytes_field(3, b"a name", &mut node);
+            bytes_field(4, op_type.as_bytes(), &mut node);
+            node
+        };
+        let mut graph = Vec::new();
+        for op_type in ["QuantizeLinear", "Conv", "DequantizeLinear", "Conv"] {
+            bytes_field(1, &node(op_type), &mut graph);
+        }
+        let mut model = Vec::new();
+        varint(1 << 3, &mut model);
+        varint(8, &mut model);
+        bytes_field(7, &graph, &mut model);
+        let counts = operator_counts(&model).unwrap();
+        assert_eq!(counts.get("Conv"), Some(&2));
+        assert_eq!(counts.get("QuantizeLinear"), Some(&1));
+        assert_eq!(counts.len(), 3);
     }
 
     fn value_info(name: &str, dims: &[i64]) -> Vec<u8> {

@@ -300,6 +300,10 @@ pub struct FrameRecord<D = TrackedDetection> {
     /// Counts so far, when lines or zones are configured.
     #[serde(default, skip_serializing_if = "Counts::is_empty")]
     pub counts: Counts,
+    /// Of a live source (camera, RTSP, HTTP): ms from the frame's arrival to its result (the
+    /// model and the tracker done); absent for files, whose frames do not arrive in real time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_ms: Option<f64>,
 }
 
 /// A frame of a tracked stream: the record of `--track` output.
@@ -311,7 +315,7 @@ pub type DetectedFrame = FrameRecord<Detection>;
 impl DetectedFrame {
     /// The record of a frame's detections, without tracking.
     pub fn untracked(frame: u64, pts_ms: f64, detections: Vec<Detection>) -> DetectedFrame {
-        FrameRecord { frame, pts_ms, detections, events: Vec::new(), counts: Counts::default() }
+        FrameRecord { frame, pts_ms, detections, events: Vec::new(), counts: Counts::default(), lag_ms: None }
     }
 }
 
@@ -431,7 +435,7 @@ impl Tracker {
             events.extend(zone.update(frame, pts_ms, &tracked, &ended));
             counts.zones.insert(zone.name().to_string(), zone.counts());
         }
-        TrackedFrame { frame, pts_ms, detections: tracked, events, counts }
+        TrackedFrame { frame, pts_ms, detections: tracked, events, counts, lag_ms: None }
     }
 }
 

@@ -154,7 +154,7 @@ impl Progress for NoProgress {
 }
 
 /// The data read, and the images its problems leave out.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Plan {
     data: Data,
     skipped: HashSet<PathBuf>,
@@ -172,6 +172,28 @@ impl Plan {
         let (data, problems) = dataset::read(data, images)?;
         let skipped = report_problems(&problems, settings.skip_bad, output)?;
         Ok(Plan { data, skipped })
+    }
+
+    /// The task the data labels: boxes (detection), class folders (classification), label
+    /// maps (segmentation), an MVTec AD category (anomaly).
+    pub fn task(&self) -> TaskKind {
+        match &self.data {
+            Data::Detection(_) => TaskKind::Detection,
+            Data::Classification(_) => TaskKind::Classification,
+            Data::Segmentation(_) => TaskKind::Segmentation,
+            Data::Anomaly(_) => TaskKind::Anomaly,
+        }
+    }
+
+    /// The images to predict, in the data's order.
+    pub fn image_paths(&self) -> Vec<PathBuf> {
+        let paths: Vec<PathBuf> = match &self.data {
+            Data::Detection(set) => set.images.iter().map(|image| image.path.clone()).collect(),
+            Data::Classification(set) => set.images.iter().map(|(path, _)| path.clone()).collect(),
+            Data::Segmentation(set) => set.images.iter().map(|(path, _)| path.clone()).collect(),
+            Data::Anomaly(set) => set.samples.iter().map(|sample| sample.image.clone()).collect(),
+        };
+        paths.into_iter().filter(|path| !self.skipped.contains(path)).collect()
     }
 
     /// How many images will be predicted (to size the pool of sessions).
@@ -349,6 +371,17 @@ impl Evaluated {
         }
     }
 
+    /// The metric a floor applies to, by name, and its value: box mAP50-95, top-1, mIoU or
+    /// image AUROC.
+    pub fn headline(&self) -> (&'static str, f64) {
+        match self {
+            Evaluated::Detection { report, .. } => ("mAP50-95", report.metrics.map50_95),
+            Evaluated::Classification(report) => ("top-1", report.metrics.top1),
+            Evaluated::Segmentation(report) => ("mIoU", report.metrics.miou),
+            Evaluated::Anomaly(report) => ("image AUROC", report.metrics.image_auroc),
+        }
+    }
+
     /// Checks the floor of this task; a floor for another task is an error, so a gate never
     /// passes by checking nothing.
     pub fn check(&self, floors: &Floors) -> Result<()> {
@@ -364,11 +397,12 @@ impl Evaluated {
                 bail!("{flag} is the floor of {task} models, and this is a {} model: use {own}", self.task());
             }
         }
-        let (metric, flag, measured, floor) = match self {
-            Evaluated::Detection { report, .. } => ("mAP50-95", "--min-map", report.metrics.map50_95, floors.map),
-            Evaluated::Classification(report) => ("top-1", "--min-top1", report.metrics.top1, floors.top1),
-            Evaluated::Segmentation(report) => ("mIoU", "--min-miou", report.metrics.miou, floors.miou),
-            Evaluated::Anomaly(report) => ("image AUROC", "--min-auroc", report.metrics.image_auroc, floors.auroc),
+        let (metric, measured) = self.headline();
+        let (flag, floor) = match self {
+            Evaluated::Detection { .. } => ("--min-map", floors.map),
+            Evaluated::Classification(_) => ("--min-top1", floors.top1),
+            Evaluated::Segmentation(_) => ("--min-miou", floors.miou),
+            Evaluated::Anomaly(_) => ("--min-auroc", floors.auroc),
         };
         match floor {
             Some(floor) if measured.is_nan() || measured < floor => {

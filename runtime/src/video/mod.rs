@@ -20,6 +20,8 @@
 //! # }
 //! ```
 
+mod live;
+mod run;
 mod writer;
 
 use std::{
@@ -37,6 +39,8 @@ use ffmpeg::{
 use ffmpeg_next as ffmpeg;
 use image::{DynamicImage, RgbImage};
 
+pub use live::{LiveOptions, LiveReader, LiveStats, RtspTransport, Source};
+pub use run::{annotated_video_path, run_stream, stop_on_signals, SourceReader, StreamRunOptions, StreamSummary};
 pub use writer::VideoWriter;
 
 use crate::{inputs::StreamFrame, Error, Result};
@@ -198,24 +202,36 @@ impl OpenVideo {
     fn open(path: &Path, options: &VideoOptions) -> Result<OpenVideo> {
         let input = format::input(path)
             .map_err(|error| video_error(path, format!("{} (is it a video file?)", ffmpeg_reason(&error))))?;
+        let threading = ffmpeg::threading::Config {
+            kind: ffmpeg::threading::Type::Frame,
+            count: options.threads(),
+            ..Default::default()
+        };
+        OpenVideo::from_input(input, threading, "file", &|reason| video_error(path, reason))
+    }
+
+    /// The decoder of `input`'s best video stream; `noun` says what the input is ("file",
+    /// "stream") and `fail` makes the error that names it.
+    fn from_input(
+        input: format::context::Input,
+        threading: ffmpeg::threading::Config,
+        noun: &str,
+        fail: &dyn Fn(String) -> Error,
+    ) -> Result<OpenVideo> {
         let container = input.format().name().to_string();
         let stream = input.streams().best(media::Type::Video).ok_or_else(|| {
             let kinds: Vec<String> =
                 input.streams().map(|stream| format!("{:?}", stream.parameters().medium()).to_lowercase()).collect();
             let held = if kinds.is_empty() { "no streams".to_string() } else { format!("only {}", kinds.join(", ")) };
-            video_error(path, format!("the file has no video stream ({held})"))
+            fail(format!("the {noun} has no video stream ({held})"))
         })?;
         let stream_index = stream.index();
         let time_base = stream.time_base();
         let codec_id = stream.parameters().id();
         let codec_name = format!("{codec_id:?}").to_lowercase();
         let mut context = codec::context::Context::from_parameters(stream.parameters())
-            .map_err(|error| video_error(path, ffmpeg_reason(&error)))?;
-        context.set_threading(ffmpeg::threading::Config {
-            kind: ffmpeg::threading::Type::Frame,
-            count: options.threads(),
-            ..Default::default()
-        });
+            .map_err(|error| fail(ffmpeg_reason(&error)))?;
+        context.set_threading(threading);
         let mut opening = context.decoder();
         // Damage surfaces as an error, not as a concealed picture passed off as a frame.
         opening.check(decoder::Check::EXPLODE);
@@ -224,14 +240,11 @@ impl OpenVideo {
                 codec::Id::None => "its video codec is unknown to this FFmpeg build".to_string(),
                 _ => format!("its video codec `{codec_name}` has no decoder in this FFmpeg build"),
             };
-            return Err(video_error(
-                path,
-                format!("{what}: convert it to H.264, e.g. `ffmpeg -i INPUT -c:v libx264 OUTPUT.mp4`"),
-            ));
+            return Err(fail(format!("{what}: convert it to H.264, e.g. `ffmpeg -i INPUT -c:v libx264 OUTPUT.mp4`")));
         }
-        let decoder = opening.video().map_err(|error| {
-            video_error(path, format!("its `{codec_name}` stream cannot be decoded: {}", ffmpeg_reason(&error)))
-        })?;
+        let decoder = opening
+            .video()
+            .map_err(|error| fail(format!("its `{codec_name}` stream cannot be decoded: {}", ffmpeg_reason(&error))))?;
         let frame_rate =
             Some(stream.avg_frame_rate()).filter(|rate| rate.numerator() > 0 && rate.denominator() > 0).map(f64::from);
         let announced = u64::try_from(stream.frames()).ok().filter(|&frames| frames > 0);
@@ -247,7 +260,7 @@ impl OpenVideo {
             time_base: (time_base.numerator(), time_base.denominator()),
         };
         if info.width == 0 || info.height == 0 {
-            return Err(video_error(path, "its video stream has no frame size (is the file complete?)"));
+            return Err(fail("its video stream has no frame size (is the file complete?)".to_string()));
         }
         Ok(OpenVideo { input, decoder, stream_index, time_base, info })
     }
@@ -330,7 +343,10 @@ impl OpenVideo {
                 None => index as f64 * 1000.0 / self.info.frame_rate.unwrap_or(30.0),
             };
             let image = state.convert_to_rgb(&decoded).map_err(|error| video_error(path, ffmpeg_reason(&error)))?;
-            if frames.send(Ok(StreamFrame { frame: index, pts_ms, image: DynamicImage::ImageRgb8(image) })).is_err() {
+            if frames
+                .send(Ok(StreamFrame { frame: index, pts_ms, image: DynamicImage::ImageRgb8(image), arrival: None }))
+                .is_err()
+            {
                 return Ok(false);
             }
         }
@@ -339,28 +355,39 @@ impl OpenVideo {
 
 struct DecodeState {
     presented: u64,
-    /// The converter to RGB, for the frame format and size it was made for (a stream may
-    /// change size midway).
-    scaler: Option<((Pixel, u32, u32), scaling::Context)>,
+    scaler: Scaler,
     stride: u64,
 }
 
 impl DecodeState {
     fn convert_to_rgb(&mut self, decoded: &frame::Video) -> std::result::Result<RgbImage, ffmpeg::Error> {
-        let key = (decoded.format(), decoded.width(), decoded.height());
-        let scaler = match &mut self.scaler {
-            Some((made_for, scaler)) if *made_for == key => scaler,
-            slot => {
-                // Bicubic, as the ffmpeg command line converts: the same pixels as frames it exports.
-                let scaler =
-                    scaling::Context::get(key.0, key.1, key.2, Pixel::RGB24, key.1, key.2, ScaleFlags::BICUBIC)?;
-                &mut slot.insert((key, scaler)).1
-            }
-        };
-        let mut rgb = frame::Video::empty();
-        scaler.run(decoded, &mut rgb)?;
-        Ok(rgb_image(&rgb))
+        convert_to_rgb(&mut self.scaler, decoded, None)
     }
+}
+
+/// A converter to RGB, with the frame format and size it was made for (a stream may change
+/// size midway).
+type Scaler = Option<((Pixel, u32, u32), scaling::Context)>;
+
+/// `decoded` as RGB, at its own size or resized to `size` (width, height).
+fn convert_to_rgb(
+    scaler: &mut Scaler,
+    decoded: &frame::Video,
+    size: Option<(u32, u32)>,
+) -> std::result::Result<RgbImage, ffmpeg::Error> {
+    let key = (decoded.format(), decoded.width(), decoded.height());
+    let (width, height) = size.unwrap_or((key.1, key.2));
+    let scaler = match scaler {
+        Some((made_for, scaler)) if *made_for == key => scaler,
+        slot => {
+            // Bicubic, as the ffmpeg command line converts: the same pixels as frames it exports.
+            let scaler = scaling::Context::get(key.0, key.1, key.2, Pixel::RGB24, width, height, ScaleFlags::BICUBIC)?;
+            &mut slot.insert((key, scaler)).1
+        }
+    };
+    let mut rgb = frame::Video::empty();
+    scaler.run(decoded, &mut rgb)?;
+    Ok(rgb_image(&rgb))
 }
 
 /// An RGB24 frame's pixels without its row padding.

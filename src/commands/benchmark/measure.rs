@@ -134,6 +134,10 @@ pub struct BenchReport {
     pub iterations: usize,
     /// One entry per configuration, in order.
     pub results: Vec<BenchResult>,
+    /// For an int8 model made by `inferx quantize`: the same run of the float model it was
+    /// quantized from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub float: Option<Box<BenchReport>>,
 }
 
 /// What to measure.
@@ -426,6 +430,25 @@ pub fn to_table(report: &BenchReport) -> String {
     crate::output::table(&HEADERS, &rows(report))
 }
 
+/// One line per configuration measured on both: how much faster the int8 model's p50 is.
+pub fn speedups(float: &BenchReport, int8: &BenchReport) -> Vec<String> {
+    float
+        .results
+        .iter()
+        .zip(&int8.results)
+        .filter_map(|(float, int8)| {
+            let (float_ms, int8_ms) = (float.latency_ms.as_ref()?.p50, int8.latency_ms.as_ref()?.p50);
+            Some(format!(
+                "int8 vs FP32 ({} batch {} size {}): p50 {float_ms:.2} -> {int8_ms:.2} ms, {:.2}x",
+                int8.config.device,
+                int8.config.batch,
+                int8.config.size,
+                float_ms / int8_ms.max(f64::MIN_POSITIVE)
+            ))
+        })
+        .collect()
+}
+
 /// A Markdown table.
 pub fn to_markdown(report: &BenchReport) -> String {
     let mut text = format!("| {} |\n|{}\n", HEADERS.join(" | "), "---|".repeat(HEADERS.len()));
@@ -621,6 +644,7 @@ mod tests {
             machine,
             iterations: 1,
             results: vec![result],
+            float: None,
         };
         let svg = to_svg(&report);
         assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"560\""), "{svg}");

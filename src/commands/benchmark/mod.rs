@@ -57,26 +57,12 @@ pub(crate) fn run(args: BenchmarkArgs, printer: &Printer) -> anyhow::Result<Exit
         warmup: args.warmup,
         e2e_image: args.e2e.clone(),
     };
-    let configs = plan.configs();
-    let bar = printer.progress((configs.len() * args.iterations) as u64, "benchmarking");
-    let mut results = Vec::with_capacity(configs.len());
-    for (config, device) in &configs {
-        bar.set_message(format!("{} batch {} size {}", config.device, config.batch, config.size));
-        let result = measure::measure(&plan, config, *device, &mut || bar.inc(1));
-        if let Some(reason) = &result.reason {
-            bar.inc(args.iterations as u64);
-            tracing::warn!("skipped {} batch {} size {}: {reason}", config.device, config.batch, config.size);
-        }
-        results.push(result);
+    let mut report = measure_plan(&plan, args.iterations, printer);
+    // An int8 model made by `inferx quantize` is shown beside the float model it came from.
+    if let Some(float_model) = float_sibling(&model) {
+        let float_plan = BenchPlan { model: float_model, ..plan.clone() };
+        report.float = Some(Box::new(measure_plan(&float_plan, args.iterations, printer)));
     }
-    bar.finish_and_clear();
-    let report = BenchReport {
-        model: model.display().to_string(),
-        timestamp: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |time| time.as_secs()),
-        machine: measure::machine(),
-        iterations: args.iterations,
-        results,
-    };
     let text = if args.json {
         serde_json::to_string_pretty(&report)?
     } else if args.csv {
@@ -87,6 +73,19 @@ pub(crate) fn run(args: BenchmarkArgs, printer: &Printer) -> anyhow::Result<Exit
         measure::to_table(&report)
     };
     printer.out(text.trim_end())?;
+    if let (Some(float), false) = (&report.float, args.json) {
+        let text = if args.csv {
+            measure::to_csv(float)
+        } else if args.markdown {
+            measure::to_markdown(float)
+        } else {
+            measure::to_table(float)
+        };
+        printer.out(format!("\nthe FP32 model it was quantized from, `{}`:\n{}", float.model, text.trim_end()))?;
+        for line in measure::speedups(float, &report) {
+            printer.out(line)?;
+        }
+    }
     if !args.json {
         printer.status(measure::cache_note(&report));
     }
@@ -118,6 +117,39 @@ pub(crate) fn run(args: BenchmarkArgs, printer: &Printer) -> anyhow::Result<Exit
         printer.status(format!("no regression beyond {:.0}% against the baseline", args.max_regression * 100.0));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs every configuration of the plan, with a progress bar.
+fn measure_plan(plan: &BenchPlan, iterations: usize, printer: &Printer) -> BenchReport {
+    let configs = plan.configs();
+    let bar = printer.progress((configs.len() * iterations) as u64, "benchmarking");
+    let mut results = Vec::with_capacity(configs.len());
+    for (config, device) in &configs {
+        bar.set_message(format!("{} batch {} size {}", config.device, config.batch, config.size));
+        let result = measure::measure(plan, config, *device, &mut || bar.inc(1));
+        if let Some(reason) = &result.reason {
+            bar.inc(iterations as u64);
+            tracing::warn!("skipped {} batch {} size {}: {reason}", config.device, config.batch, config.size);
+        }
+        results.push(result);
+    }
+    bar.finish_and_clear();
+    BenchReport {
+        model: plan.model.display().to_string(),
+        timestamp: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |time| time.as_secs()),
+        machine: measure::machine(),
+        iterations,
+        results,
+        float: None,
+    }
+}
+
+/// The float model an int8 model was quantized from (its metadata names it), when it lies
+/// beside it.
+fn float_sibling(model: &std::path::Path) -> Option<std::path::PathBuf> {
+    let info = inferx_runtime::onnx_proto::read_model_info(model).ok()?;
+    let float = model.with_file_name(info.quantized_from()?);
+    (float.is_file() && float != model).then_some(float)
 }
 
 /// A model's own input size: its fixed input, its `imgsz` metadata, else its task's default.

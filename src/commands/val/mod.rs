@@ -12,8 +12,9 @@ use std::{
 
 use anyhow::{bail, Context};
 use inferx_runtime::{
+    evaluation::classification::TOP5,
     val::{Evaluated, Floors, Plan, Progress, ValOutput, ValSettings},
-    PipelinePool,
+    PipelinePool, TaskKind,
 };
 
 use crate::{cli::ValArgs, output::Printer};
@@ -51,7 +52,7 @@ pub(crate) fn run(args: ValArgs, printer: &Printer) -> anyhow::Result<ExitCode> 
     let pool = PipelinePool::load(&model, options, plan.images())
         .with_context(|| format!("could not load `{}`", model.display()))?;
     printer.status(super::run::loaded_line(&model, &pool));
-    if args.plots.is_some() && pool.primary().task() == inferx_runtime::TaskKind::Anomaly {
+    if args.plots.is_some() && pool.primary().task() == TaskKind::Anomaly {
         bail!("--plots draws curves and confusion matrices of detectors, classifiers and segmentation models: leave it out for an anomaly model");
     }
     let evaluated = plan.run(&pool, &model, &args.data, &settings, &output)?;
@@ -122,8 +123,85 @@ impl Progress for Bar {
     }
 }
 
+/// Labelled data checked against a model's task, ready to measure its accuracy
+/// ([`LabelledData::accuracy`]) with the runtime's val: `inferx quantize --data` reads it
+/// before it quantizes, so bad data fails early. Boxes give a detector's mAP50-95, class
+/// folders a classifier's top-1.
+pub(crate) struct LabelledData {
+    plan: Plan,
+    path: PathBuf,
+}
+
+impl LabelledData {
+    /// Reads the data as `inferx val --data` does; any problem in it, or data of another task
+    /// than the model's, is an error.
+    pub(crate) fn read(
+        data: &Path,
+        task: TaskKind,
+        _labels: &[String],
+        printer: &Printer,
+    ) -> anyhow::Result<LabelledData> {
+        let plan = Plan::read(data, None, &quantize_settings(), &BarOutput { printer })?;
+        let fits = match plan.task() {
+            TaskKind::Detection => matches!(task, TaskKind::Detection | TaskKind::Segmentation),
+            TaskKind::Classification => task == TaskKind::Classification,
+            _ => false,
+        };
+        if !fits {
+            bail!(
+                "`{}` is labelled for {}, and the model is a {task} model: give boxes for a detector or a folder per class for a classifier",
+                data.display(),
+                plan.task()
+            );
+        }
+        let labelled = LabelledData { plan, path: data.to_path_buf() };
+        anyhow::ensure!(labelled.len() > 0, "`{}` has no labelled images", data.display());
+        Ok(labelled)
+    }
+
+    /// How many images.
+    pub(crate) fn len(&self) -> usize {
+        self.plan.images()
+    }
+
+    /// The images, in the data's order.
+    pub(crate) fn image_paths(&self) -> Vec<PathBuf> {
+        self.plan.image_paths()
+    }
+
+    /// What [`LabelledData::accuracy`] measures.
+    pub(crate) fn metric(&self) -> &'static str {
+        match self.plan.task() {
+            TaskKind::Classification => "top-1",
+            _ => "mAP50-95",
+        }
+    }
+
+    /// The model's mAP50-95 (boxes) or top-1 (classes), 0-1, as `inferx val` measures it (its
+    /// pipeline should use [`use_val_thresholds`]); an image that cannot be read is an error.
+    pub(crate) fn accuracy(&self, pool: &PipelinePool, printer: &Printer) -> anyhow::Result<f64> {
+        let model = Path::new("the model");
+        let evaluated = self.plan.clone().run(pool, model, &self.path, &quantize_settings(), &BarOutput { printer })?;
+        Ok(evaluated.headline().1)
+    }
+}
+
+/// Val's settings for `inferx quantize --data`: the defaults, no bad data allowed.
+fn quantize_settings() -> ValSettings {
+    ValSettings { conf: Some(crate::cli::VAL_CONFIDENCE), ..ValSettings::default() }
+}
+
+/// `inferx val`'s default thresholds (Ultralytics' val settings; top-5 needs five classes), for
+/// a pipeline whose accuracy is measured with [`LabelledData::accuracy`].
+pub(crate) fn use_val_thresholds(options: &mut inferx_runtime::PipelineOptions) {
+    options.confidence = Some(crate::cli::VAL_CONFIDENCE);
+    options.iou = Some(crate::cli::VAL_IOU);
+    options.max_detections = Some(crate::cli::VAL_MAX_DETECTIONS);
+    options.top_k = Some(options.top_k.unwrap_or(TOP5).max(TOP5));
+}
+
 /// `MODEL` is a model file, or a project: its folder or its `inferx.yaml`.
-fn model_or_project(given: &Path) -> (Option<PathBuf>, Option<PathBuf>) {
+pub(crate) fn model_or_project(given: &Path) -> (Option<PathBuf>, Option<PathBuf>) {
     let is_yaml = given.extension().is_some_and(|extension| extension == "yaml" || extension == "yml");
     if given.is_dir() {
         (None, Some(given.join("inferx.yaml")))

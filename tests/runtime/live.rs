@@ -1,0 +1,229 @@
+//! Live sources (the `video` feature) against real servers on 127.0.0.1: an RTSP server
+//! (`tests/live/rtsp_server.py`, GStreamer) streaming faster than the model runs, killed and
+//! restarted with another frame size mid-run; an HTTP MJPEG server written here; and the
+//! sources that must fail at once.
+
+use std::{
+    io::Write,
+    net::TcpListener,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+use inferx_runtime::{
+    tracking::{Tracker, TrackingConfig},
+    video::{self, LiveOptions, LiveReader, Source, SourceReader, StreamRunOptions, VideoOptions},
+    Error, Pipeline, PipelineOptions, TaskKind,
+};
+use serde_json::Value;
+
+use crate::support::*;
+
+fn detector_at_320() -> Pipeline {
+    let options = PipelineOptions {
+        input_size: Some(320),
+        confidence: Some(0.1),
+        ..PipelineOptions::for_task(TaskKind::Detection)
+    };
+    Pipeline::load(detector(), options).unwrap()
+}
+
+fn live_options() -> LiveOptions {
+    LiveOptions {
+        watchdog: Duration::from_secs(3),
+        give_up_after: Some(Duration::from_secs(10)),
+        ..LiveOptions::default()
+    }
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+#[test]
+fn an_rtsp_stream_faster_than_the_model_keeps_its_lag_bounded_counts_drops_and_survives_a_restart_with_another_size() {
+    let dir = temp_dir();
+    let picture = face_picture(dir.path());
+    let port = free_port();
+    let server = RtspServer::start(port, "480x360", 60, &picture);
+    let source = Source::parse(&server.url);
+    let reader = SourceReader::open(&source, VideoOptions::default(), live_options()).unwrap();
+    assert!(reader.describe().ends_with("live, frames at 480x360"), "{}", reader.describe());
+    let opened = Instant::now();
+    // 4 s in, the server goes away for 1.5 s and comes back sending 640x480.
+    let restart = thread::spawn(move || {
+        thread::sleep(Duration::from_secs(4));
+        drop(server);
+        let down_at = opened.elapsed();
+        thread::sleep(Duration::from_millis(1500));
+        let server = RtspServer::start(port, "640x480", 60, &picture);
+        (server, down_at)
+    });
+    let pipeline = detector_at_320();
+    let mut tracker = Tracker::new(TrackingConfig::default());
+    let out = temp_dir();
+    let save = video::annotated_video_path(out.path(), &source).unwrap();
+    let options =
+        StreamRunOptions { json: true, save: Some(save.clone()), duration: Some(Duration::from_secs(11)), stop: None };
+    let mut records = Vec::new();
+    let summary = video::run_stream(&pipeline, reader, Some(&mut tracker), &options, |line| {
+        records.push(serde_json::from_str::<Value>(line).unwrap());
+        Ok(())
+    })
+    .unwrap();
+    let (_server, down_at) = restart.join().unwrap();
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    let live = summary.live.unwrap();
+    eprintln!("{summary}\n{live:?}");
+    // Reconnected, and the stream went on after the restart.
+    assert!(live.reconnects >= 1, "{live:?}");
+    let after_restart = records
+        .iter()
+        .filter(|record| record["pts_ms"].as_f64().unwrap() > down_at.as_millis() as f64 + 1500.0)
+        .count();
+    assert!(after_restart >= 10, "{after_restart} frames after the restart");
+    // Faster than the model: frames were dropped, none waited in a queue.
+    assert_eq!(records.len() as u64, summary.frames);
+    assert!(live.dropped > 0 && live.received > summary.frames, "{live:?}, {} frames detected", summary.frames);
+    // Frame numbers count every frame received (the dropped leave gaps), times on the arrival clock.
+    for pair in records.windows(2) {
+        assert!(pair[1]["frame"].as_u64() > pair[0]["frame"].as_u64());
+        assert!(pair[1]["pts_ms"].as_f64() > pair[0]["pts_ms"].as_f64());
+    }
+    // The lag stays one model run or so: it does not grow with the run's length.
+    let lags: Vec<f64> = records.iter().map(|record| record["lag_ms"].as_f64().unwrap()).collect();
+    let third = lags.len() / 3;
+    let (early, late) = (median(&mut lags[..third].to_vec()), median(&mut lags[2 * third..].to_vec()));
+    let worst = lags.iter().copied().fold(0.0, f64::max);
+    assert!(late < early * 2.0 + 50.0, "the lag grew: {early:.0} ms early, {late:.0} ms late");
+    assert!(worst < 1500.0, "a frame waited {worst:.0} ms");
+    // One size whatever the camera sends: every frame saved is 480x360, the face keeps its id.
+    let saved = ffprobe_frames(&save);
+    assert_eq!(saved.len() as u64, summary.frames);
+    assert!(saved.iter().all(|&(_, width, height)| (width, height) == (480, 360)), "{saved:?}");
+    let ids: std::collections::BTreeSet<u64> = records
+        .iter()
+        .flat_map(|record| record["detections"].as_array().unwrap().iter().map(|d| d["track_id"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(ids.len(), 1, "the face's track id changed across the outage: {ids:?}");
+    assert!(summary.to_string().contains("1 reconnects") || live.reconnects > 1, "{summary}");
+}
+
+/// The face picture as JPEG bytes, one frame of an MJPEG stream.
+fn face_jpeg() -> Vec<u8> {
+    let dir = temp_dir();
+    let picture = inferx_runtime::image::open(face_picture(dir.path())).unwrap();
+    let mut jpeg = Vec::new();
+    picture.write_to(&mut std::io::Cursor::new(&mut jpeg), inferx_runtime::image::ImageFormat::Jpeg).unwrap();
+    jpeg
+}
+
+/// Serves `jpeg` as an MJPEG stream (multipart/x-mixed-replace) at 30 frames a second to each
+/// client, for `seconds`.
+fn serve_mjpeg(jpeg: Vec<u8>, seconds: f64) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://127.0.0.1:{}/stream.mjpg", listener.local_addr().unwrap().port());
+    thread::spawn(move || {
+        let until = Instant::now() + Duration::from_secs_f64(seconds);
+        if let Ok((mut client, _)) = listener.accept() {
+            let _ = client.set_read_timeout(Some(Duration::from_secs(1)));
+            let mut request = [0; 4096];
+            let _ = std::io::Read::read(&mut client, &mut request);
+            let _ =
+                client.write_all(b"HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace;boundary=frame\r\n\r\n");
+            while Instant::now() < until {
+                let head = format!("--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n", jpeg.len());
+                if client
+                    .write_all(head.as_bytes())
+                    .and_then(|()| client.write_all(&jpeg))
+                    .and_then(|()| client.write_all(b"\r\n"))
+                    .is_err()
+                {
+                    break;
+                }
+                thread::sleep(Duration::from_millis(33));
+            }
+        }
+    });
+    url
+}
+
+#[test]
+fn an_http_mjpeg_stream_is_read_and_detected_with_its_lag() {
+    let jpeg = face_jpeg();
+    let url = serve_mjpeg(jpeg, 6.0);
+    let source = Source::parse(&url);
+    let reader = SourceReader::open(&source, VideoOptions::default(), live_options()).unwrap();
+    let options =
+        StreamRunOptions { json: true, duration: Some(Duration::from_secs(2)), ..StreamRunOptions::default() };
+    let mut records = Vec::new();
+    let summary = video::run_stream(&detector_at_320(), reader, None, &options, |line| {
+        records.push(serde_json::from_str::<Value>(line).unwrap());
+        Ok(())
+    })
+    .unwrap();
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert!(records.len() >= 5, "{} frames in 2 s", records.len());
+    assert!(records.iter().all(|record| record["lag_ms"].as_f64().is_some_and(|lag| lag >= 0.0)));
+    assert!(summary.detections.values().sum::<u64>() >= records.len() as u64, "{summary}");
+    assert!(summary.stopped_early);
+}
+
+#[test]
+fn an_unreachable_url_fails_at_once_naming_it_without_its_password() {
+    let port = free_port();
+    for url in [
+        format!("rtsp://admin:s3cret@127.0.0.1:{port}/live"),
+        format!("http://127.0.0.1:{port}/video.mjpg?password=s3cret"),
+    ] {
+        let started = Instant::now();
+        let error = LiveReader::open(&Source::parse(&url), live_options()).err().unwrap();
+        assert!(started.elapsed() < Duration::from_secs(3), "{url}: {:?}", started.elapsed());
+        assert!(matches!(error, Error::Live { .. }), "{error:?}");
+        let message = error.to_string();
+        assert!(!message.contains("s3cret") && message.contains("***"), "{message}");
+        assert!(message.contains("the connection was refused") && message.contains("server is running"), "{message}");
+    }
+}
+
+#[test]
+fn stopping_ends_a_silent_source_at_once_with_the_summary() {
+    // The server goes away after the first connection: the source is lost and reconnecting.
+    let dir = temp_dir();
+    let server = RtspServer::start(free_port(), "320x240", 30, &face_picture(dir.path()));
+    let reader = SourceReader::open(&Source::parse(&server.url), VideoOptions::default(), live_options()).unwrap();
+    drop(server);
+    let stop = Arc::new(AtomicBool::new(false));
+    let setter = Arc::clone(&stop);
+    thread::spawn(move || {
+        thread::sleep(Duration::from_millis(1500));
+        setter.store(true, Ordering::Relaxed);
+    });
+    let started = Instant::now();
+    let options = StreamRunOptions { stop: Some(stop), ..StreamRunOptions::default() };
+    let summary = video::run_stream(&detector_at_320(), reader, None, &options, |_| Ok(())).unwrap();
+    // The server is gone and reconnecting fails, yet the stop is seen within a moment.
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(summary.stopped_early && summary.error.is_none(), "{summary:?}");
+    assert!(summary.to_string().contains("reconnects"), "{summary}");
+}
+
+#[test]
+fn max_fps_skips_frames_on_arrival_and_counts_them() {
+    let jpeg = face_jpeg();
+    let url = serve_mjpeg(jpeg, 5.0);
+    let options = LiveOptions { max_fps: Some(4.0), ..live_options() };
+    let reader = SourceReader::open(&Source::parse(&url), VideoOptions::default(), options).unwrap();
+    let run = StreamRunOptions { duration: Some(Duration::from_secs(2)), ..StreamRunOptions::default() };
+    let summary = video::run_stream(&detector_at_320(), reader, None, &run, |_| Ok(())).unwrap();
+    let live = summary.live.unwrap();
+    // 30 frames a second arrive; 4 a second are kept (the first at once), the rest skipped.
+    assert!((4..=10).contains(&summary.frames), "{summary}");
+    assert!(live.skipped >= 30, "{live:?}");
+    assert!(summary.to_string().contains("skipped (max fps)"), "{summary}");
+}
