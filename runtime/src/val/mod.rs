@@ -196,6 +196,18 @@ impl Plan {
         paths.into_iter().filter(|path| !self.skipped.contains(path)).collect()
     }
 
+    /// Checks boxes against the model's classes (`labels`) before any prediction: a class the
+    /// model does not have is a problem of its line (an error without `skip_bad`, else its
+    /// image is left out). Other data is matched to the model's classes when measured.
+    pub fn check_classes(&mut self, labels: &[String], skip_bad: bool, output: &dyn ValOutput) -> Result<()> {
+        if let Data::Detection(set) = &mut self.data {
+            let taken =
+                std::mem::replace(set, DetectionData { images: Vec::new(), categories: None, format: set.format });
+            *set = check_classes(without_images(taken, &self.skipped), labels, skip_bad, &mut self.skipped, output)?;
+        }
+        Ok(())
+    }
+
     /// How many images will be predicted (to size the pool of sessions).
     pub fn images(&self) -> usize {
         match &self.data {

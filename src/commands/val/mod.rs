@@ -138,10 +138,11 @@ impl LabelledData {
     pub(crate) fn read(
         data: &Path,
         task: TaskKind,
-        _labels: &[String],
+        labels: &[String],
         printer: &Printer,
     ) -> anyhow::Result<LabelledData> {
-        let plan = Plan::read(data, None, &quantize_settings(), &BarOutput { printer })?;
+        let output = BarOutput { printer };
+        let mut plan = Plan::read(data, None, &quantize_settings(), &output)?;
         let fits = match plan.task() {
             TaskKind::Detection => matches!(task, TaskKind::Detection | TaskKind::Segmentation),
             TaskKind::Classification => task == TaskKind::Classification,
@@ -154,6 +155,7 @@ impl LabelledData {
                 plan.task()
             );
         }
+        plan.check_classes(labels, false, &output)?;
         let labelled = LabelledData { plan, path: data.to_path_buf() };
         anyhow::ensure!(labelled.len() > 0, "`{}` has no labelled images", data.display());
         Ok(labelled)
