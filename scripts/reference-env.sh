@@ -5,4 +5,4 @@
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 exec bash "$repo/scripts/python-env.sh" "$repo/.venv-ref" "$repo/scripts/requirements-reference.txt" \
-    'import cv2, numpy, onnx, onnxruntime, PIL, supervision, motmetrics, pycocotools.cocoeval'
+    'import cv2, numpy, onnx, onnxruntime, PIL, supervision, motmetrics, pycocotools.cocoeval, sklearn.metrics'

@@ -166,7 +166,8 @@ pub struct ValArgs {
     /// labels and device are used).
     pub model: PathBuf,
     /// The labelled data: an Ultralytics data.yaml, a folder with images/ and labels/, a COCO
-    /// json, or a folder of images per class (ImageNet layout).
+    /// json, a folder of images per class (ImageNet layout), a folder with images/ and masks/
+    /// (label maps for segmentation), or an MVTec AD category (test/, ground_truth/).
     #[arg(long, value_name = "PATH")]
     pub data: PathBuf,
     /// The image folder of a COCO json (default: beside it, or images/).
@@ -181,9 +182,10 @@ pub struct ValArgs {
     /// Square input size for models with a dynamic input.
     #[arg(long)]
     pub size: Option<u32>,
-    /// Score threshold (Ultralytics' val default: keep nearly everything).
-    #[arg(long, value_name = "0..1", default_value_t = VAL_CONFIDENCE)]
-    pub conf: f32,
+    /// Score threshold: for detectors 0.001 unless given (Ultralytics' val: keep nearly
+    /// everything); segmentation and anomaly models keep the project's unless given.
+    #[arg(long, value_name = "0..1")]
+    pub conf: Option<f32>,
     /// NMS IoU threshold.
     #[arg(long, value_name = "0..1", default_value_t = 0.7)]
     pub iou: f32,
@@ -202,10 +204,26 @@ pub struct ValArgs {
     /// Leave out images with bad labels or that do not decode, instead of stopping.
     #[arg(long)]
     pub skip_bad: bool,
+    /// Anomaly models: store the F1-optimal threshold as `thresholds.confidence` in the
+    /// project's inferx.yaml (comments and other keys kept).
+    #[arg(long)]
+    pub write_threshold: bool,
+    /// Detection: fail (exit 1, both figures printed) when box mAP50-95 is below this.
+    #[arg(long, value_name = "0..1")]
+    pub min_map: Option<f64>,
+    /// Classification: fail when top-1 accuracy is below this.
+    #[arg(long, value_name = "0..1")]
+    pub min_top1: Option<f64>,
+    /// Segmentation: fail when mIoU is below this.
+    #[arg(long, value_name = "0..1")]
+    pub min_miou: Option<f64>,
+    /// Anomaly: fail when image AUROC is below this.
+    #[arg(long, value_name = "0..1")]
+    pub min_auroc: Option<f64>,
 }
 
 /// `inferx val`'s score threshold (Ultralytics' val default: keep nearly everything).
-pub const VAL_CONFIDENCE: f32 = 0.001;
+pub const VAL_CONFIDENCE: f32 = inferx_runtime::val::DETECTION_CONF;
 /// `inferx val`'s NMS IoU threshold (Ultralytics' val default).
 pub const VAL_IOU: f32 = 0.7;
 /// `inferx val`'s most detections per image (Ultralytics' val default).

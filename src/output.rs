@@ -103,32 +103,10 @@ impl Printer {
     }
 }
 
-/// Formats rows as an aligned plain-text table.
+/// Formats rows as an aligned plain-text table (the runtime's, which generated projects print
+/// with too).
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = headers.iter().map(|header| header.chars().count()).collect();
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        cells
-            .iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_string()
-    };
-    let mut lines = vec![line(headers.to_vec())];
-    lines.push(line(
-        widths.iter().map(|width| "-".repeat(*width)).collect::<Vec<_>>().iter().map(String::as_str).collect(),
-    ));
-    for row in rows {
-        lines.push(line(row.iter().map(String::as_str).collect()));
-    }
-    lines.join("\n")
+    inferx_runtime::results::text_table(headers, rows)
 }
 
 #[cfg(test)]

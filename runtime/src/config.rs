@@ -1183,9 +1183,78 @@ pub fn open_project_file(project_dir: &Path, key: &str, relative: &str, limit: u
     project_files::open(project_dir, key, relative, limit)
 }
 
+/// The `inferx.yaml` `text` with `thresholds.confidence` set to `value` (`val
+/// --write-threshold`): the
+/// value of its line replaced (a comment after it kept), or the key added to the `thresholds`
+/// section (the section added at the end when there is none). Everything else stays; `None`
+/// when the file is not in the block layout inferx writes, or the result would change more.
+pub fn set_confidence(text: &str, value: f32) -> Option<String> {
+    let before = ProjectConfig::parse(text).ok()?;
+    let mut lines: Vec<String> = Vec::new();
+    let (mut section, mut header, mut done) = (String::new(), None, false);
+    for line in text.lines() {
+        if !line.starts_with([' ', '#']) && !line.trim().is_empty() {
+            section = line.split(':').next().unwrap_or_default().trim().to_string();
+            if section == "thresholds" {
+                if line.trim_end() != "thresholds:" && !line.trim_end().starts_with("thresholds: #") {
+                    return None; // the flow form `thresholds: {...}`
+                }
+                header = Some(lines.len());
+            }
+        }
+        let key_line =
+            section == "thresholds" && line.strip_prefix("  ").is_some_and(|rest| rest.starts_with("confidence:"));
+        if key_line && !done {
+            let comment = line.find(" #").map(|at| &line[at..]).unwrap_or_default();
+            lines.push(format!("  confidence: {value}{comment}"));
+            done = true;
+        } else {
+            lines.push(line.to_string());
+        }
+    }
+    if !done {
+        match header {
+            Some(at) => lines.insert(at + 1, format!("  confidence: {value}")),
+            None => {
+                lines.push("thresholds:".to_string());
+                lines.push(format!("  confidence: {value}"));
+            }
+        }
+    }
+    let mut updated = lines.join("\n");
+    updated.push('\n');
+    let after = ProjectConfig::parse(&updated).ok()?;
+    let mut expected = before;
+    expected.thresholds.confidence = value;
+    (after == expected).then_some(updated)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_threshold_is_set_in_place_keeping_comments_and_added_where_missing() {
+        let project = "# Mine.\ninferx: {version: 0.1.0, template: anomaly}\nmodel: {path: models/m.onnx}\ntask: anomaly\n\nthresholds:\n  # Scores above are anomalous.\n  confidence: 0.5 # anomalib's default\n\ndevice: cpu # here\n";
+        assert_eq!(
+            set_confidence(project, 0.4375).unwrap(),
+            project.replace("confidence: 0.5 #", "confidence: 0.4375 #"),
+        );
+        let without_key = project
+            .replace("  # Scores above are anomalous.\n  confidence: 0.5 # anomalib's default\n", "  iou: 0.7\n");
+        assert_eq!(
+            set_confidence(&without_key, 0.25).unwrap(),
+            without_key.replace("thresholds:\n", "thresholds:\n  confidence: 0.25\n")
+        );
+        let without_section = "inferx: {version: 0.1.0, template: anomaly}\nmodel: {path: m.onnx}\ntask: anomaly\n";
+        assert_eq!(
+            set_confidence(without_section, 0.25).unwrap(),
+            format!("{without_section}thresholds:\n  confidence: 0.25\n")
+        );
+        let flow = format!("{without_section}thresholds: {{confidence: 0.5}}\n");
+        assert_eq!(set_confidence(&flow, 0.25), None, "a flow mapping is left for the user");
+    }
+
     use crate::device::Device;
 
     const MINIMAL: &str =

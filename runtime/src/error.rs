@@ -116,6 +116,25 @@ pub enum Error {
     /// Installing ONNX Runtime failed.
     #[error("ONNX Runtime install failed: {0}")]
     Install(String),
+    /// Labelled data that cannot be evaluated as a whole (the message names the file and the
+    /// fix); problems of single images are [`Problem`](crate::labelled_data::sets::Problem)s.
+    #[error("{0}")]
+    LabelledData(String),
+    /// Val cannot measure the model on the data (the message says why and the fix).
+    #[error("{0}")]
+    Val(String),
+    /// Val measured the model below the floor it was given (the accuracy gate of CI).
+    #[error("{metric} {measured:.4} is below {flag} {floor}: the model lost accuracy on this data")]
+    BelowFloor {
+        /// The metric's name in val's report ("mAP50-95", "top-1", "mIoU", "image AUROC").
+        metric: &'static str,
+        /// The flag that set the floor.
+        flag: &'static str,
+        /// What val measured.
+        measured: f64,
+        /// The floor.
+        floor: f64,
+    },
     /// An I/O error on a named path.
     #[error("{action} `{path}`: {source}")]
     Io {

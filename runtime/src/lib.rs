@@ -69,8 +69,8 @@
 //
 // 1. Leaves: plain types and facts, no ONNX Runtime session.
 mod error;
-pub mod evaluation;
 pub mod inputs;
+pub mod labelled_data;
 pub mod labels;
 #[cfg(feature = "logging")]
 pub mod logging;
@@ -87,6 +87,8 @@ pub mod library;
 pub mod session;
 // 4. Images in, results out: preprocessing and each task's own logic.
 pub mod annotate;
+// Metrics on predictions (instance masks are results' masks).
+pub mod evaluation;
 pub mod preprocess;
 pub mod results;
 pub mod tasks;
@@ -98,6 +100,8 @@ pub mod pipeline;
 pub mod config;
 pub mod pool;
 pub mod sequence;
+// Accuracy on labelled data (the loop of `inferx val` and a project's `val`).
+pub mod val;
 // Video files and live sources, and the frame loop every stream runs through (it detects
 // with a pipeline and tracks like a sequence).
 #[cfg(feature = "video")]

@@ -67,6 +67,9 @@ fn chain(error: &tera::Error) -> String {
 /// Files only projects with the HTTP server have.
 pub const SERVER_FILES: &[&str] = &["src/server.rs"];
 
+/// The accuracy gate (`val` on `val/` in CI): projects of a task `val` measures, not `custom`.
+pub const VAL_FILES: &[&str] = &[".github/workflows/accuracy.yml", ".gitlab-ci.yml", "val/README.md"];
+
 /// Renders a project's files (the vendored runtime and the lock included, the model not).
 pub fn render_project(spec: &ProjectSpec) -> Result<Vec<GeneratedFile>, GenerateError> {
     render_with(Registry::global()?, spec)
@@ -80,6 +83,9 @@ pub fn render_with(registry: &Registry, spec: &ProjectSpec) -> Result<Vec<Genera
     let mut files = Vec::new();
     for (output, embedded) in template_sources(registry, spec.template.as_str()) {
         if !spec.api && SERVER_FILES.contains(&output.as_str()) {
+            continue;
+        }
+        if spec.task == inferx_runtime::TaskKind::Custom && VAL_FILES.contains(&output.as_str()) {
             continue;
         }
         files.push(render_one(registry, &tera, &context, output, &embedded)?);

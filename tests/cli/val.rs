@@ -233,3 +233,246 @@ fn on_a_terminal_a_progress_bar_shows_images_per_second_and_the_time_left() {
     assert!(bar.contains("images/s"), "{bar}");
     assert!(rest.contains("mAP50-95") && rest.contains("images/s)"), "the table and the speed line follow: {rest}");
 }
+
+/// The DB text detector's project (scripts/reference.py's preprocessing, the template test's
+/// threshold) in `dir`.
+fn text_detector_project(dir: &Path) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir.join("models")).unwrap();
+    std::fs::copy(fixture("models/ch_PP-OCRv4_det_infer.onnx"), dir.join("models/text.onnx")).unwrap();
+    write(
+        &dir.join("inferx.yaml"),
+        "inferx: {version: 0.1.0, template: segmentation}\nmodel: {path: models/text.onnx}\ntask: segmentation\n\
+         input: {resize: fit_multiple, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5], channel_order: bgr}\n\
+         thresholds: {confidence: 0.3}\n",
+    );
+    dir.to_path_buf()
+}
+
+#[test]
+fn val_miou_equals_numpy_on_its_own_predictions_for_binary_and_semantic_maps() {
+    let dir = temp_dir();
+    reference(&["seg-sets".as_ref(), dir.path().as_os_str()]);
+    let project = text_detector_project(&dir.path().join("project"));
+    let plots = dir.path().join("plots");
+    // (project or model, `inferx run`'s model and config, data, classes)
+    let semantic = fixture("models/semantic_rgb.onnx");
+    let cases = [
+        (
+            project.clone(),
+            vec![project.join("models/text.onnx"), "--config".into(), project.join("inferx.yaml")],
+            "text",
+            2,
+        ),
+        (semantic.clone(), vec![semantic], "shapes", 4),
+    ];
+    for (model, run_model, data, classes) in cases {
+        let data = dir.path().join(data);
+        let ours =
+            run_json(inferx().arg("val").arg(&model).arg("--data").arg(&data).arg("--plots").arg(&plots).arg("--json"));
+        // The same pipeline's masks, from `inferx run`, through NumPy.
+        let records = run_json(inferx().arg("run").args(&run_model).arg(data.join("images")).arg("--json"));
+        let run = dir.path().join("run.json");
+        write(&run, records.to_string());
+        let theirs: Value = serde_json::from_slice(&reference(&[
+            "miou".as_ref(),
+            data.as_os_str(),
+            run.as_os_str(),
+            classes.to_string().as_ref(),
+        ]))
+        .unwrap();
+        eprintln!("{}: ours {} · NumPy {theirs}", data.display(), ours["metrics"]);
+        assert_eq!((ours["task"].as_str(), ours["images"].as_u64()), (Some("segmentation"), Some(3)), "{ours}");
+        let close = |mine: &Value, reference: &Value| match (mine.as_f64(), reference.as_f64()) {
+            (Some(mine), Some(reference)) => (mine - reference).abs() < 1e-12,
+            _ => mine.is_null() && reference.is_null(),
+        };
+        assert!(close(&ours["metrics"]["miou"], &theirs["mean_iou"]), "{ours} vs {theirs}");
+        assert!(close(&ours["metrics"]["pixel_accuracy"], &theirs["pixel_accuracy"]), "{ours} vs {theirs}");
+        assert!(close(&ours["metrics"]["mean_class_accuracy"], &theirs["mean_class_accuracy"]), "{ours} vs {theirs}");
+        for (class, reference) in ours["per_class"].as_array().unwrap().iter().zip(theirs["iou"].as_array().unwrap()) {
+            assert!(close(&class["iou"], reference), "{class} vs {reference}");
+        }
+        let miou = ours["metrics"]["miou"].as_f64().unwrap();
+        assert!(miou > 0.1 && miou < 1.0, "some pixels right, some wrong: {miou}");
+        let (matrix, _) = chart_texts_inside_canvas(&plots.join("confusion_matrix.svg"));
+        assert!(matrix.contains(&format!("mIoU {miou:.3}")) && matrix.contains("background"), "{matrix}");
+    }
+}
+
+#[test]
+fn bad_label_maps_are_named_and_skip_bad_goes_on() {
+    let dir = temp_dir();
+    reference(&["seg-sets".as_ref(), dir.path().as_os_str()]);
+    let data = dir.path().join("shapes");
+    let masks = |name: &str| data.join("masks").join(name);
+    std::fs::remove_file(masks("shapes_big.png")).unwrap();
+    std::fs::copy(masks("shapes.png"), masks("good.png")).unwrap();
+    std::fs::copy(data.join("images/shapes.png"), data.join("images/good.png")).unwrap();
+    // A map of the wrong size (its image made 80×80), and one with a class the 4-class model
+    // has not.
+    std::fs::copy(masks("shapes.png"), data.join("masks/shapes_dim.png")).unwrap();
+    image::GrayImage::from_fn(64, 64, |x, _| image::Luma([if x < 3 { 7 } else { 0 }]))
+        .save(masks("shapes.png"))
+        .unwrap();
+    image::open(data.join("images/shapes_big.png"))
+        .unwrap()
+        .resize_exact(80, 80, image::imageops::Nearest)
+        .save(data.join("images/shapes_dim.png"))
+        .unwrap();
+    let model = fixture("models/semantic_rgb.onnx");
+    let output = inferx().arg("val").arg(&model).arg("--data").arg(&data).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let expected = format!(
+        "error: {}: `{}` has no label map",
+        masks("shapes_big.png").display(),
+        data.join("images/shapes_big.png").display()
+    );
+    assert!(stderr.contains(&expected), "{expected} in:\n{stderr}");
+    assert!(stderr.contains("pass --skip-bad") && !stderr.contains("loaded in"), "{stderr}");
+
+    let output =
+        inferx().arg("val").arg(&model).arg("--data").arg(&data).args(["--skip-bad", "--json"]).output().unwrap();
+    assert!(output.status.success(), "{}", describe_output(&output));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!((report["images"].as_u64(), report["skipped"].as_u64()), (Some(1), Some(3)), "{report}");
+    assert_eq!(report["metrics"]["miou"], 1.0, "the good image's shapes are exact: {report}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for expected in [
+        format!(
+            "{}: value 7 is not a class: the model has 4 (0 to 3; 255 marks pixels that count nowhere)",
+            masks("shapes.png").display()
+        ),
+        format!("{}: the label map is 64×64 but its image is 80×80", masks("shapes_dim.png").display()),
+    ] {
+        assert!(stderr.contains(&expected), "{expected} in:\n{stderr}");
+    }
+    std::fs::remove_file(data.join("images/good.png")).unwrap();
+    let output = inferx().arg("val").arg(&model).arg("--data").arg(&data).arg("--skip-bad").output().unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("every image was left out"),
+        "{}",
+        describe_output(&output)
+    );
+}
+
+#[test]
+fn val_auroc_equals_scikit_learn_and_the_threshold_it_writes_flags_what_anomalib_flags() {
+    let dir = temp_dir();
+    let data = dir.path().join("mvtec");
+    reference(&["mvtec".as_ref(), data.as_os_str()]);
+    let model = fixture("models/anomaly_patchstats.onnx");
+    let project = dir.path().join("surface");
+    let output = inferx()
+        .current_dir(dir.path())
+        .args(["template", "anomaly", "--name", "surface", "--model"])
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe_output(&output));
+    let yaml = std::fs::read_to_string(project.join("inferx.yaml"))
+        .unwrap()
+        .replace("  confidence: 0.5\n", "  confidence: 0.5 # mine\n");
+    write(&project.join("inferx.yaml"), &yaml);
+    let theirs: Value =
+        serde_json::from_slice(&reference(&["anomaly".as_ref(), model.as_os_str(), data.as_os_str()])).unwrap();
+    let ours =
+        run_json(inferx().arg("val").arg(&project).arg("--data").arg(&data).args(["--json", "--write-threshold"]));
+    eprintln!("ours {} {} · scikit-learn {theirs}", ours["metrics"], ours["threshold"]);
+    assert_eq!((ours["task"].as_str(), ours["images"].as_u64()), (Some("anomaly"), Some(13)), "{ours}");
+    let number = |value: &Value| value.as_f64().unwrap();
+    // The scores are ranked alike (same order), so the image AUROC is exactly scikit-learn's;
+    // the maps differ from onnxruntime's by float rounding of the preprocessing.
+    assert!((number(&ours["metrics"]["image_auroc"]) - number(&theirs["image_auroc"])).abs() < 1e-6, "{ours}");
+    assert!((number(&ours["metrics"]["pixel_auroc"]) - number(&theirs["pixel_auroc"])).abs() < 1e-4, "{ours}");
+    let threshold = number(&ours["threshold"]["threshold"]);
+    assert!((threshold - number(&theirs["threshold"]["threshold"])).abs() < 1e-5, "{ours}");
+    assert!((number(&ours["threshold"]["f1"]) - number(&theirs["threshold"]["f1"])).abs() < 1e-9, "{ours}");
+    assert!(number(&ours["metrics"]["image_auroc"]) > 0.6, "the faint stains are hard, the strong ones not");
+
+    // --write-threshold changed that one value, comments and the rest kept; the project now
+    // flags what anomalib's threshold flags.
+    let written = std::fs::read_to_string(project.join("inferx.yaml")).unwrap();
+    let stored: f32 = written.split("confidence: ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert_eq!(written, yaml.replace("confidence: 0.5 ", &format!("confidence: {stored} ")));
+    // JSON writes the f32 threshold in its shortest form: read back as f32 it is that value.
+    assert_eq!(stored.next_up(), threshold as f32, "{stored} is the f32 just below {threshold}");
+    let records = run_json(
+        inferx()
+            .arg("run")
+            .arg(project.join("models/anomaly_patchstats.onnx"))
+            .arg(data.join("test"))
+            .arg("--config")
+            .arg(project.join("inferx.yaml"))
+            .arg("--json"),
+    );
+    let flagged = records.as_array().unwrap().iter().filter(|record| record["is_anomalous"] == true).count();
+    let expected: usize =
+        ours["per_kind"].as_array().unwrap().iter().map(|kind| kind["flagged"].as_u64().unwrap() as usize).sum();
+    assert_eq!(flagged, expected, "{ours}");
+    let again = run_json(inferx().arg("val").arg(&project).arg("--data").arg(&data).arg("--json"));
+    assert_eq!(number(&again["configured_threshold"]) as f32, stored);
+
+    // A model file has no inferx.yaml to write to.
+    let output = inferx().arg("val").arg(&model).arg("--data").arg(&data).arg("--write-threshold").output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("give the project"), "{}", describe_output(&output));
+}
+
+#[test]
+fn yolo_seg_box_and_mask_map_equal_pycocotools_bbox_and_segm() {
+    let dir = temp_dir();
+    let data = dir.path().join("yoloseg");
+    reference(&["yoloseg-set".as_ref(), data.as_os_str()]);
+    let results = dir.path().join("results.json");
+    // Relative paths, as a user in the set's folder types them.
+    let ours = run_json(
+        inferx()
+            .current_dir(&data)
+            .arg("val")
+            .arg(fixture("models/yoloseg_fixed.onnx"))
+            .args(["--data", "data.yaml", "--save-json"])
+            .arg(&results)
+            .arg("--json"),
+    );
+    let ground_truth = data.join("ground_truth.json");
+    for (ours, iou_type) in [(&ours, "bbox"), (&ours["masks"], "segm")] {
+        let theirs: Value = serde_json::from_slice(&reference(&[
+            "cocoeval".as_ref(),
+            ground_truth.as_os_str(),
+            results.as_os_str(),
+            iou_type.as_ref(),
+        ]))
+        .unwrap();
+        let stats: Vec<f64> = theirs["stats"].as_array().unwrap().iter().map(|value| value.as_f64().unwrap()).collect();
+        eprintln!("{iou_type}: ours {} · pycocotools {stats:?}", ours["coco"]);
+        let coco: Vec<f64> = [
+            "map50_95",
+            "map50",
+            "map75",
+            "map_small",
+            "map_medium",
+            "map_large",
+            "recall_1",
+            "recall_10",
+            "recall_100",
+        ]
+        .iter()
+        .map(|name| ours["coco"][name].as_f64().unwrap())
+        .collect();
+        for (mine, reference) in coco.iter().zip(&stats) {
+            assert!((mine - reference).abs() < 1e-4, "{iou_type}: {coco:?} vs {stats:?}");
+        }
+        for class in ours["per_class"].as_array().unwrap() {
+            let reference = &theirs["per_category"][class["class_id"].to_string()];
+            assert!(
+                (class["map50_95"].as_f64().unwrap() - reference["ap50_95"].as_f64().unwrap()).abs() < 1e-4,
+                "{class} vs {reference}"
+            );
+        }
+    }
+    // The labels follow the masks, not the (larger) boxes.
+    let (boxes, masks) = (ours["metrics"]["map50_95"].as_f64().unwrap(), ours["masks"]["map50_95"].as_f64().unwrap());
+    assert!(masks > 0.5 && boxes < masks, "box {boxes} · mask {masks}");
+}

@@ -130,6 +130,66 @@ pub(crate) fn build_project_with(
     (dir, project)
 }
 
+/// A val report without its timings (they differ run to run).
+fn without_timings(mut report: serde_json::Value) -> serde_json::Value {
+    let fields = report.as_object_mut().expect("val --json prints an object");
+    assert!(fields.remove("speed_ms").is_some() && fields.remove("images_per_second").is_some(), "timings in {report}");
+    report
+}
+
+/// The project's `val` prints what `inferx val PROJECT` prints on the same set (one loop, the
+/// runtime's); the `val` command of its CI files, run as shipped with its floor above and
+/// below the measured mAP, fails naming both figures, then passes.
+fn project_val_equals_inferx_val_and_its_ci_gate_fails_below_the_floor(project: &Path, binary: &Path) {
+    // The set of `scripts/reference_val.py sets` (the detector's faces), committed as val/.
+    let sets = temp_dir();
+    let python = repo().join(".venv-ref/bin/python");
+    assert!(python.exists(), "`.venv-ref` is missing: run `bash scripts/reference-env.sh`");
+    let made = Command::new(python).arg(repo().join("scripts/reference_val.py")).arg("sets").arg(sets.path()).output();
+    assert!(made.unwrap().status.success(), "reference_val.py sets");
+    let val = project.join("val");
+    assert!(val.join("README.md").is_file(), "the generator writes val/ with a README saying what goes there");
+    for (relative, contents) in file_tree(&sets.path().join("yolo")) {
+        write(&val.join(relative), contents);
+    }
+    let run = |args: &[&str]| Command::new(binary).current_dir(project).args(args).output().unwrap();
+    let generated = run(&["val", "--data", "val", "--json"]);
+    assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
+    let generated: serde_json::Value = serde_json::from_slice(&generated.stdout).unwrap();
+    let reference = run_json(inferx().arg("val").arg(project).arg("--data").arg(&val).arg("--json"));
+    assert_eq!(generated["images"], 9, "{generated}");
+    assert_eq!(without_timings(generated.clone()), without_timings(reference));
+    let measured = generated["metrics"]["map50_95"].as_f64().unwrap();
+    assert!(measured > 0.05, "the detector finds some of the faces: {generated}");
+
+    // The gate: the command after `cargo run ... --` in each CI file, the same in both.
+    let command_of = |file: &str| -> Vec<String> {
+        let text = std::fs::read_to_string(project.join(file)).unwrap();
+        let line = text.lines().find(|line| line.contains(" -- val ")).unwrap_or_else(|| panic!("no val in {text}"));
+        line.split_once(" -- ").unwrap().1.split_whitespace().map(str::to_string).collect()
+    };
+    let command = command_of(".github/workflows/accuracy.yml");
+    assert_eq!(command, command_of(".gitlab-ci.yml"));
+    let floor_at = command.iter().position(|arg| arg == "--min-map").expect("a detector's gate is --min-map") + 1;
+    let with_floor = |floor: f64| {
+        let mut args = command.clone();
+        args[floor_at] = format!("{floor:.4}");
+        run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let above = with_floor(measured + 0.01);
+    let stderr = String::from_utf8_lossy(&above.stderr);
+    assert_eq!(above.status.code(), Some(1), "a floor above the measured mAP fails the gate: {stderr}");
+    let expected = format!("mAP50-95 {measured:.4} is below --min-map {:.4}", measured + 0.01);
+    assert!(stderr.contains(&expected), "both figures printed: {stderr}");
+    assert!(String::from_utf8_lossy(&above.stdout).contains("mAP50-95"), "the report is printed too");
+    let below = with_floor(measured - 0.01);
+    assert!(
+        below.status.success(),
+        "a floor below the measured mAP passes: {}",
+        String::from_utf8_lossy(&below.stderr)
+    );
+}
+
 #[test]
 fn generated_yolo_project_builds_predicts_and_passes_its_tests() {
     let model = detector();
@@ -185,6 +245,8 @@ fn generated_yolo_project_builds_predicts_and_passes_its_tests() {
         assert!(!ids(record).is_empty(), "the face is tracked on every frame: {record}");
         assert_same_detections("a frame", &detections_of(record), &detections_of(cli_record), 1e-5, 1e-2);
     }
+
+    project_val_equals_inferx_val_and_its_ci_gate_fails_below_the_floor(&project, &binary);
 
     // `inferx test`: validate, build, the project's own tests, then its samples/ predicted by
     // the binary it built: the sample photo the template ships, and two of ours.

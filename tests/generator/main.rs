@@ -10,6 +10,7 @@ mod support;
 
 mod api;
 mod build;
+mod ci_files;
 mod docker;
 mod errors;
 mod files;

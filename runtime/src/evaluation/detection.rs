@@ -182,9 +182,6 @@ impl CocoEvaluation {
     }
 }
 
-/// The ground truth and detections of one category in one image, in the order given.
-type Boxes<'a> = (Vec<&'a GroundTruthBox>, Vec<&'a DetectedBox>);
-
 /// One image and category under one area range and detection limit (`evaluateImg`).
 struct ImageMatches {
     /// Scores of the detections considered, best first.
@@ -225,8 +222,8 @@ fn box_iou(detection: &[f64; 4], truth: &[f64; 4], crowd: bool) -> f64 {
 /// `evaluateImg`: `truths` in the order given, `detections` best first and at most
 /// the largest detection limit; `ious[d][g]` between them.
 fn match_image(
-    truths: &[&GroundTruthBox],
-    detections: &[&DetectedBox],
+    truths: &[&Instance],
+    detections: &[&Instance],
     ious: &[Vec<f64>],
     (low, high): (f64, f64),
     limit: usize,
@@ -272,7 +269,7 @@ fn match_image(
     // Unmatched detections outside the area range are ignored.
     for (threshold_index, row) in detection_ignored.iter_mut().enumerate() {
         for (detection_index, ignored) in row.iter_mut().enumerate() {
-            if matched[threshold_index][detection_index] == 0 && outside(detections[detection_index].area()) {
+            if matched[threshold_index][detection_index] == 0 && outside(detections[detection_index].area) {
                 *ignored = true;
             }
         }
@@ -396,6 +393,57 @@ pub fn evaluate(
     ground_truth: &[GroundTruthBox],
     detections: &[DetectedBox],
 ) -> CocoEvaluation {
+    let truths: Vec<Instance> = ground_truth
+        .iter()
+        .map(|truth| Instance::truth(truth.image, truth.category, truth.area, truth.crowd, truth.id))
+        .collect();
+    let found: Vec<Instance> = detections
+        .iter()
+        .map(|found| Instance::detection(found.image, found.category, found.area(), found.score))
+        .collect();
+    evaluate_instances(images, categories, &truths, &found, |detection, truth| {
+        box_iou(&detections[detection].bbox, &ground_truth[truth].bbox, ground_truth[truth].crowd)
+    })
+}
+
+/// What COCOeval needs of a labelled or detected instance besides its shape: boxes
+/// ([`evaluate`]) and masks ([`super::masks::evaluate`]) differ only in their IoU.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Instance {
+    /// The image's number (`0..images`).
+    pub(crate) image: usize,
+    /// The category id.
+    pub(crate) category: u64,
+    /// The area for the area ranges.
+    pub(crate) area: f64,
+    /// Ground truth only: a crowd region.
+    pub(crate) crowd: bool,
+    /// Ground truth only: the annotation id.
+    pub(crate) id: u64,
+    /// Detections only: the confidence.
+    pub(crate) score: f64,
+}
+
+impl Instance {
+    /// A labelled instance.
+    pub(crate) fn truth(image: usize, category: u64, area: f64, crowd: bool, id: u64) -> Instance {
+        Instance { image, category, area, crowd, id, score: 0.0 }
+    }
+
+    /// A detected instance.
+    pub(crate) fn detection(image: usize, category: u64, area: f64, score: f64) -> Instance {
+        Instance { image, category, area, crowd: false, id: 0, score }
+    }
+}
+
+/// COCOeval over instances whose IoU is `iou(detection index, ground truth index)`.
+pub(crate) fn evaluate_instances(
+    images: usize,
+    categories: &[u64],
+    ground_truth: &[Instance],
+    detections: &[Instance],
+    iou: impl Fn(usize, usize) -> f64,
+) -> CocoEvaluation {
     let mut categories = categories.to_vec();
     categories.sort_unstable();
     categories.dedup();
@@ -403,34 +451,34 @@ pub fn evaluate(
     let recall_points = recall_points();
     let largest_limit = MAX_DETECTIONS[MAX_DETECTIONS.len() - 1];
 
-    // Boxes by (category, image), each in the order given.
-    let mut grouped: HashMap<(u64, usize), Boxes<'_>> = HashMap::new();
-    for truth in ground_truth.iter().filter(|truth| truth.image < images) {
-        grouped.entry((truth.category, truth.image)).or_default().0.push(truth);
+    // Indices of the instances by (category, image), each in the order given.
+    let mut grouped: HashMap<(u64, usize), (Vec<usize>, Vec<usize>)> = HashMap::new();
+    for (index, truth) in ground_truth.iter().enumerate().filter(|(_, truth)| truth.image < images) {
+        grouped.entry((truth.category, truth.image)).or_default().0.push(index);
     }
-    for detection in detections.iter().filter(|detection| detection.image < images) {
-        grouped.entry((detection.category, detection.image)).or_default().1.push(detection);
+    for (index, detection) in detections.iter().enumerate().filter(|(_, detection)| detection.image < images) {
+        grouped.entry((detection.category, detection.image)).or_default().1.push(index);
     }
 
-    // [category][area][image]: the matches of each image that has boxes of the category.
+    // [category][area][image]: the matches of each image that has instances of the category.
     let mut per_category: Vec<Vec<Vec<ImageMatches>>> = Vec::with_capacity(categories.len());
     for &category in &categories {
         let mut per_area: Vec<Vec<ImageMatches>> = AREA_RANGES.iter().map(|_| Vec::new()).collect();
         for image in 0..images {
-            let Some((truths, found)) = grouped.get(&(category, image)) else { continue };
-            let mut found: Vec<&DetectedBox> = best_first(found.iter().map(|detection| detection.score))
+            let Some((truth_indices, found_indices)) = grouped.get(&(category, image)) else { continue };
+            let mut found_indices: Vec<usize> = best_first(found_indices.iter().map(|&index| detections[index].score))
                 .into_iter()
-                .map(|index| found[index])
+                .map(|position| found_indices[position])
                 .collect();
-            found.truncate(largest_limit);
-            let ious: Vec<Vec<f64>> = found
+            found_indices.truncate(largest_limit);
+            let ious: Vec<Vec<f64>> = found_indices
                 .iter()
-                .map(|detection| {
-                    truths.iter().map(|truth| box_iou(&detection.bbox, &truth.bbox, truth.crowd)).collect()
-                })
+                .map(|&detection| truth_indices.iter().map(|&truth| iou(detection, truth)).collect())
                 .collect();
+            let truths: Vec<&Instance> = truth_indices.iter().map(|&index| &ground_truth[index]).collect();
+            let found: Vec<&Instance> = found_indices.iter().map(|&index| &detections[index]).collect();
             for (area_index, &(_, low, high)) in AREA_RANGES.iter().enumerate() {
-                per_area[area_index].push(match_image(truths, &found, &ious, (low, high), largest_limit, &thresholds));
+                per_area[area_index].push(match_image(&truths, &found, &ious, (low, high), largest_limit, &thresholds));
             }
         }
         per_category.push(per_area);

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use super::report::{ClassificationReport, DetectionReport};
 use crate::chart::{self, escape, fit, CHARACTER_WIDTH, PALETTE};
+use inferx_runtime::evaluation::report::{ClassificationReport, DetectionReport};
 
 /// Labels longer than this are cut (with an ellipsis) in legends and axes.
 const LONGEST_LABEL: usize = 32;
@@ -20,13 +20,18 @@ pub(crate) fn write_detection(dir: &Path, report: &DetectionReport, confusion: &
 
 /// `confusion_matrix` (`.svg` and `.png`) in `dir`.
 pub(crate) fn write_classification(dir: &Path, report: &ClassificationReport) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("could not create `{}`", dir.display()))?;
     let confusion = Confusion {
         title: format!("Confusion matrix · top-1 {:.3}", report.metrics.top1),
         labels: report.per_class.iter().map(|class| class.label.clone()).collect(),
         counts: report.confusion.clone(),
     };
-    chart::write_svg_and_png(&confusion_svg(&confusion), &dir.join("confusion_matrix"))
+    write_confusion(dir, &confusion)
+}
+
+/// `confusion_matrix` (`.svg` and `.png`) in `dir`.
+pub(crate) fn write_confusion(dir: &Path, confusion: &Confusion) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("could not create `{}`", dir.display()))?;
+    chart::write_svg_and_png(&confusion_svg(confusion), &dir.join("confusion_matrix"))
 }
 
 /// `[true][predicted]` counts with their labels (a detector's last one is "background").

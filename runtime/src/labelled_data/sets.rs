@@ -1,5 +1,7 @@
-//! Labelled data for `inferx val`: an Ultralytics `data.yaml`, a folder with `images/` and
-//! `labels/`, a COCO json with its image folder, or a folder per class (ImageNet layout).
+//! Labelled sets for `val` (`inferx val` and a generated project's): an Ultralytics
+//! `data.yaml`, a folder with `images/` and `labels/` (boxes or polygons), a COCO json with its
+//! image folder, a folder per class (ImageNet layout), a folder with `images/` and `masks/`
+//! (label maps), or an MVTec AD category.
 //!
 //! Everything is read and checked before the model loads, and every problem is kept with its
 //! file and line ([`Problem`]), so a user fixes them all in one go; `--skip-bad` evaluates
@@ -11,16 +13,29 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use anyhow::{bail, Context};
-use inferx_runtime::inputs;
 use serde::Deserialize;
+
+use crate::{
+    inputs,
+    labelled_data::{self, AnomalySet},
+    Error, Result,
+};
+
+/// Returns early with an [`Error::LabelledData`] of the formatted message.
+macro_rules! bail {
+    ($($message:tt)*) => {
+        return Err(Error::LabelledData(format!($($message)*)))
+    };
+}
 
 /// A problem with one file of the data, reported as `file:line: message`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Problem {
+pub struct Problem {
+    /// The file the problem is in (a label file, an image, a mask).
     pub file: PathBuf,
     /// 1-based line, where the problem is on one.
     pub line: Option<usize>,
+    /// What is wrong, and the fix.
     pub message: String,
     /// The image it concerns (left out with `--skip-bad`); `None` for an annotation that
     /// belongs to no image.
@@ -40,8 +55,10 @@ impl fmt::Display for Problem {
 /// else the stem. pycocotools sorts ids; numbers sort before names here.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(untagged)]
-pub(crate) enum ImageId {
+pub enum ImageId {
+    /// A numeric id.
     Number(i64),
+    /// A file stem that is not a number.
     Name(String),
 }
 
@@ -55,8 +72,19 @@ impl ImageId {
 /// Where a labelled box is: normalised centre and size (YOLO labels, scaled once the image's
 /// size is known) or `[x, y, width, height]` in pixels (COCO).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Geometry {
-    Normalised { center_x: f64, center_y: f64, width: f64, height: f64 },
+pub enum Geometry {
+    /// Centre and size as fractions of the image's width and height.
+    Normalised {
+        /// Centre, horizontally.
+        center_x: f64,
+        /// Centre, vertically.
+        center_y: f64,
+        /// Width.
+        width: f64,
+        /// Height.
+        height: f64,
+    },
+    /// `[x, y, width, height]` in pixels.
     Pixels([f64; 4]),
 }
 
@@ -81,9 +109,10 @@ impl Geometry {
 
 /// One labelled box.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct LabelledBox {
+pub struct LabelledBox {
     /// The category id: the class index for YOLO labels, the category id for COCO.
     pub category: u64,
+    /// Where the box is.
     pub geometry: Geometry,
     /// COCO's `iscrowd`.
     pub crowd: bool,
@@ -93,52 +122,76 @@ pub(crate) struct LabelledBox {
     pub id: u64,
     /// The line of a YOLO label file it was read from.
     pub line: Option<usize>,
+    /// The outline of a YOLO-seg label: `x1 y1 x2 y2 ...` normalised to the image.
+    pub polygon: Option<Vec<f64>>,
 }
 
 /// An image with its boxes.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct LabelledImage {
+pub struct LabelledImage {
+    /// The image file.
     pub path: PathBuf,
+    /// Its id in COCO results.
     pub id: ImageId,
+    /// Its labelled objects.
     pub boxes: Vec<LabelledBox>,
 }
 
 /// Where the data came from, which decides image and category ids in `--save-json`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Format {
+pub enum Format {
+    /// Ultralytics' label files.
     Yolo,
+    /// A COCO instances json.
     Coco,
 }
 
 /// A detection data set.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct DetectionData {
+pub struct DetectionData {
+    /// Where the labels came from.
     pub format: Format,
     /// (category id, name), in id order; `None` for a folder of YOLO labels without names
     /// (the model's labels are used).
     pub categories: Option<Vec<(u64, String)>>,
+    /// The labelled images.
     pub images: Vec<LabelledImage>,
 }
 
 /// A classification data set: one folder per class.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ClassificationData {
+pub struct ClassificationData {
     /// Class names (the folder names), sorted.
     pub classes: Vec<String>,
     /// (image, class index).
     pub images: Vec<(PathBuf, usize)>,
 }
 
+/// A semantic or binary segmentation data set: `images/` with a label map per image in
+/// `masks/` (the same relative path, `.png`), whose pixel values are class ids.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Data {
+pub struct SegmentationData {
+    /// (image, its label map).
+    pub images: Vec<(PathBuf, PathBuf)>,
+}
+
+/// A labelled set, by the task it measures.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Data {
+    /// Boxes (or polygons) per image.
     Detection(DetectionData),
+    /// A folder of images per class.
     Classification(ClassificationData),
+    /// A label map per image.
+    Segmentation(SegmentationData),
+    /// An MVTec AD category folder.
+    Anomaly(AnomalySet),
 }
 
 /// Reads the data `--data` names; `images` is the image folder of a COCO json (found beside
 /// it when not given). Problems with single files are returned beside the data, whose images
 /// they concern; problems with the whole set are errors.
-pub(crate) fn read(data: &Path, images: Option<&Path>) -> anyhow::Result<(Data, Vec<Problem>)> {
+pub fn read(data: &Path, images: Option<&Path>) -> Result<(Data, Vec<Problem>)> {
     let extension = data.extension().map(|extension| extension.to_string_lossy().to_ascii_lowercase());
     match extension.as_deref() {
         _ if data.is_dir() => read_folder(data),
@@ -152,11 +205,17 @@ pub(crate) fn read(data: &Path, images: Option<&Path>) -> anyhow::Result<(Data, 
     }
 }
 
-fn read_folder(dir: &Path) -> anyhow::Result<(Data, Vec<Problem>)> {
+fn read_folder(dir: &Path) -> Result<(Data, Vec<Problem>)> {
     for name in ["data.yaml", "data.yml"] {
         if dir.join(name).is_file() {
             return read_data_yaml(&dir.join(name)).map(|(data, problems)| (Data::Detection(data), problems));
         }
+    }
+    if labelled_data::is_mvtec_layout(dir) {
+        return read_mvtec(dir);
+    }
+    if dir.join("images").is_dir() && dir.join("masks").is_dir() && !dir.join("labels").is_dir() {
+        return read_masks(dir);
     }
     if dir.join("images").is_dir() {
         let images = inputs::collect_images(&[dir.join("images")])?;
@@ -168,9 +227,9 @@ fn read_folder(dir: &Path) -> anyhow::Result<(Data, Vec<Problem>)> {
     read_class_folders(&classes_dir).map(|data| (Data::Classification(data), Vec::new()))
 }
 
-fn read_class_folders(dir: &Path) -> anyhow::Result<ClassificationData> {
+fn read_class_folders(dir: &Path) -> Result<ClassificationData> {
     let mut classes: Vec<String> = std::fs::read_dir(dir)
-        .with_context(|| format!("could not list `{}`", dir.display()))?
+        .map_err(|source| Error::Io { action: "could not list", path: dir.to_path_buf(), source })?
         .filter_map(Result::ok)
         .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
         .map(|entry| entry.file_name().to_string_lossy().into_owned())
@@ -194,10 +253,64 @@ fn read_class_folders(dir: &Path) -> anyhow::Result<ClassificationData> {
     Ok(ClassificationData { classes, images })
 }
 
+/// `images/` and `masks/`: each image's label map is the file of the same relative path under
+/// `masks/` with the extension `.png`; an image without one is a problem of that image.
+fn read_masks(dir: &Path) -> Result<(Data, Vec<Problem>)> {
+    let images_dir = dir.join("images");
+    let images = inputs::collect_images(std::slice::from_ref(&images_dir))?;
+    if images.is_empty() {
+        bail!("`{}` holds no images", images_dir.display());
+    }
+    let mut pairs = Vec::with_capacity(images.len());
+    let mut problems = Vec::new();
+    for image in images {
+        let relative = image.strip_prefix(&images_dir).unwrap_or(&image);
+        let mask = dir.join("masks").join(relative).with_extension("png");
+        if mask.is_file() {
+            pairs.push((image, mask));
+        } else {
+            problems.push(Problem {
+                file: mask,
+                line: None,
+                message: format!(
+                    "`{}` has no label map: save its class ids as a palette or greyscale PNG here",
+                    image.display()
+                ),
+                image: Some(image.clone()),
+            });
+            pairs.push((image, PathBuf::new()));
+        }
+    }
+    Ok((Data::Segmentation(SegmentationData { images: pairs }), problems))
+}
+
+/// An MVTec AD category: a defect image without its mask is a problem of that image (its
+/// pixels cannot be counted).
+fn read_mvtec(dir: &Path) -> Result<(Data, Vec<Problem>)> {
+    let set = labelled_data::read_mvtec(dir)?;
+    if set.samples.iter().all(|sample| sample.defect.is_none()) {
+        bail!(
+            "`{}` has only good test images: AUROC needs anomalous ones too (test/<defect>/ with masks in ground_truth/<defect>/)",
+            dir.display()
+        );
+    }
+    let problems = set
+        .missing_masks
+        .iter()
+        .map(|image| Problem {
+            file: image.clone(),
+            line: None,
+            message: "this defect image has no mask: add ground_truth/<defect>/<stem>_mask.png".to_string(),
+            image: Some(image.clone()),
+        })
+        .collect();
+    Ok((Data::Anomaly(set), problems))
+}
+
 /// Ultralytics' `data.yaml`: `path` (the root, relative to the file), `val` (a folder, a
 /// `.txt` list of images or a list of either, relative to the root), `names` (a list, or a map
 /// from class index to name).
-fn read_data_yaml(path: &Path) -> anyhow::Result<(DetectionData, Vec<Problem>)> {
+fn read_data_yaml(path: &Path) -> Result<(DetectionData, Vec<Problem>)> {
     #[derive(Deserialize)]
     struct DataYaml {
         path: Option<PathBuf>,
@@ -217,9 +330,14 @@ fn read_data_yaml(path: &Path) -> anyhow::Result<(DetectionData, Vec<Problem>)> 
         List(Vec<String>),
         Map(BTreeMap<u64, String>),
     }
-    let text = std::fs::read_to_string(path).with_context(|| format!("could not read `{}`", path.display()))?;
-    let yaml: DataYaml = serde_yaml::from_str(&text)
-        .with_context(|| format!("`{}` is not an Ultralytics data.yaml (path, val, names)", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        action: "could not read",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let yaml: DataYaml = serde_yaml::from_str(&text).map_err(|error| {
+        Error::LabelledData(format!("`{}` is not an Ultralytics data.yaml (path, val, names): {error}", path.display()))
+    })?;
     let base = path.parent().unwrap_or(Path::new("."));
     let root = match yaml.path {
         Some(root) if root.is_absolute() => root,
@@ -255,12 +373,16 @@ fn read_data_yaml(path: &Path) -> anyhow::Result<(DetectionData, Vec<Problem>)> 
 
 /// The images of one split entry: a folder (searched recursively), a `.txt` list (one path a
 /// line, relative to the list's folder) or one image.
-fn split_images(entry: &Path) -> anyhow::Result<Vec<PathBuf>> {
+fn split_images(entry: &Path) -> Result<Vec<PathBuf>> {
     if entry.is_dir() {
-        return Ok(inputs::collect_images(&[entry.to_path_buf()])?);
+        return inputs::collect_images(&[entry.to_path_buf()]);
     }
     if entry.extension().is_some_and(|extension| extension.eq_ignore_ascii_case("txt")) {
-        let text = std::fs::read_to_string(entry).with_context(|| format!("could not read `{}`", entry.display()))?;
+        let text = std::fs::read_to_string(entry).map_err(|source| Error::Io {
+            action: "could not read",
+            path: entry.to_path_buf(),
+            source,
+        })?;
         let base = entry.parent().unwrap_or(Path::new("."));
         return Ok(text
             .lines()
@@ -284,14 +406,18 @@ fn split_images(entry: &Path) -> anyhow::Result<Vec<PathBuf>> {
 
 /// The label file of an image: the last `/images/` of its path becomes `/labels/`, the
 /// extension `.txt` (Ultralytics' rule).
-pub(crate) fn label_path(image: &Path) -> PathBuf {
+pub fn label_path(image: &Path) -> PathBuf {
     let text = image.to_string_lossy();
     let separator = std::path::MAIN_SEPARATOR;
     let (images, labels) = (format!("{separator}images{separator}"), format!("{separator}labels{separator}"));
+    // A relative path may start with `images/` (`--data data.yaml` in the set's folder).
+    let relative = !text.starts_with(separator);
+    let text = if relative { format!("{separator}{text}") } else { text.into_owned() };
     let swapped = match text.rfind(&images) {
         Some(at) => format!("{}{labels}{}", &text[..at], &text[at + images.len()..]),
-        None => text.into_owned(),
+        None => text,
     };
+    let swapped = if relative { swapped[separator.len_utf8()..].to_string() } else { swapped };
     PathBuf::from(swapped).with_extension("txt")
 }
 
@@ -322,9 +448,16 @@ fn read_yolo_labels(images: Vec<PathBuf>, classes: Option<u64>) -> (Vec<Labelled
         };
         let boxes = boxes
             .into_iter()
-            .map(|(category, geometry, line)| {
-                let labelled =
-                    LabelledBox { category, geometry, crowd: false, area: None, id: next_id, line: Some(line) };
+            .map(|(category, geometry, line, polygon)| {
+                let labelled = LabelledBox {
+                    category,
+                    geometry,
+                    crowd: false,
+                    area: None,
+                    id: next_id,
+                    line: Some(line),
+                    polygon,
+                };
                 next_id += 1;
                 labelled
             })
@@ -339,7 +472,10 @@ const COORDINATE_SLACK: f64 = 0.01;
 
 /// Parses `class cx cy w h` rows (or `class x1 y1 x2 y2 ...` polygons, boxed), normalised to
 /// 0-1. Duplicate rows are dropped with a warning, as Ultralytics does.
-fn parse_yolo_labels(text: &str, classes: Option<u64>, file: &Path) -> (Vec<(u64, Geometry, usize)>, Vec<Problem>) {
+/// A parsed YOLO label: class, box, 1-based line, and the polygon of a YOLO-seg label.
+type YoloLabel = (u64, Geometry, usize, Option<Vec<f64>>);
+
+fn parse_yolo_labels(text: &str, classes: Option<u64>, file: &Path) -> (Vec<YoloLabel>, Vec<Problem>) {
     let mut boxes = Vec::new();
     let mut problems = Vec::new();
     let mut seen = HashSet::new();
@@ -383,21 +519,28 @@ fn parse_yolo_labels(text: &str, classes: Option<u64>, file: &Path) -> (Vec<(u64
             tracing::warn!("{}:{}: duplicate label removed", file.display(), index + 1);
             continue;
         }
-        let geometry = if numbers.len() == 4 {
-            Geometry::Normalised { center_x: numbers[0], center_y: numbers[1], width: numbers[2], height: numbers[3] }
+        let (geometry, polygon) = if numbers.len() == 4 {
+            let geometry = Geometry::Normalised {
+                center_x: numbers[0],
+                center_y: numbers[1],
+                width: numbers[2],
+                height: numbers[3],
+            };
+            (geometry, None)
         } else {
             let xs = numbers.iter().step_by(2);
             let ys = numbers.iter().skip(1).step_by(2);
             let (x1, x2) = xs.fold((f64::MAX, f64::MIN), |(low, high), &x| (low.min(x), high.max(x)));
             let (y1, y2) = ys.fold((f64::MAX, f64::MIN), |(low, high), &y| (low.min(y), high.max(y)));
-            Geometry::Normalised {
+            let geometry = Geometry::Normalised {
                 center_x: (x1 + x2) / 2.0,
                 center_y: (y1 + y2) / 2.0,
                 width: x2 - x1,
                 height: y2 - y1,
-            }
+            };
+            (geometry, Some(numbers))
         };
-        boxes.push((class, geometry, index + 1));
+        boxes.push((class, geometry, index + 1, polygon));
     }
     (boxes, problems)
 }
@@ -405,7 +548,7 @@ fn parse_yolo_labels(text: &str, classes: Option<u64>, file: &Path) -> (Vec<(u64
 /// A COCO instances json (`images`, `annotations`, `categories`); its images in `images`, or
 /// found beside it: its folder, `images/` there or beside it, or `../<split>` of an
 /// `instances_<split>.json`.
-fn read_coco(path: &Path, images: Option<&Path>) -> anyhow::Result<(DetectionData, Vec<Problem>)> {
+fn read_coco(path: &Path, images: Option<&Path>) -> Result<(DetectionData, Vec<Problem>)> {
     #[derive(Deserialize)]
     struct CocoFile<'a> {
         images: Vec<CocoImage>,
@@ -434,9 +577,16 @@ fn read_coco(path: &Path, images: Option<&Path>) -> anyhow::Result<(DetectionDat
         #[serde(default)]
         iscrowd: u8,
     }
-    let text = std::fs::read_to_string(path).with_context(|| format!("could not read `{}`", path.display()))?;
-    let coco: CocoFile = serde_json::from_str(&text).with_context(|| {
-        format!("`{}` is not a COCO instances file (images, annotations, categories)", path.display())
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        action: "could not read",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let coco: CocoFile = serde_json::from_str(&text).map_err(|error| {
+        Error::LabelledData(format!(
+            "`{}` is not a COCO instances file (images, annotations, categories): {error}",
+            path.display()
+        ))
     })?;
     let folder = match images {
         Some(folder) => folder.to_path_buf(),
@@ -520,6 +670,7 @@ fn read_coco(path: &Path, images: Option<&Path>) -> anyhow::Result<(DetectionDat
             area: annotation.area,
             id: annotation.id,
             line: None,
+            polygon: None,
         });
     }
     for image in &labelled {
@@ -535,7 +686,7 @@ fn read_coco(path: &Path, images: Option<&Path>) -> anyhow::Result<(DetectionDat
     Ok((DetectionData { format: Format::Coco, categories: Some(categories), images: labelled }, problems))
 }
 
-fn coco_image_folder(json: &Path, first: Option<&str>) -> anyhow::Result<PathBuf> {
+fn coco_image_folder(json: &Path, first: Option<&str>) -> Result<PathBuf> {
     let base = json.parent().unwrap_or(Path::new("."));
     let mut candidates = vec![base.to_path_buf(), base.join("images")];
     if let Some(parent) = base.parent() {
@@ -546,8 +697,8 @@ fn coco_image_folder(json: &Path, first: Option<&str>) -> anyhow::Result<PathBuf
         }
     }
     let Some(first) = first else { return Ok(base.to_path_buf()) };
-    candidates.into_iter().find(|folder| folder.join(first).is_file()).with_context(|| {
-        format!("could not find the images of `{}` (looked for `{first}` beside it and in images/): name their folder with --images", json.display())
+    candidates.into_iter().find(|folder| folder.join(first).is_file()).ok_or_else(|| {
+        Error::LabelledData(format!("could not find the images of `{}` (looked for `{first}` beside it and in images/): name their folder with --images", json.display()))
     })
 }
 
@@ -571,6 +722,8 @@ mod tests {
             Path::new("/d/images/x/labels/val/a.b.txt")
         );
         assert_eq!(label_path(Path::new("/d/pics/a.png")), Path::new("/d/pics/a.txt"));
+        assert_eq!(label_path(Path::new("images/val/a.png")), Path::new("labels/val/a.txt"));
+        assert_eq!(label_path(Path::new("pics/a.png")), Path::new("pics/a.txt"));
     }
 
     #[test]
@@ -592,6 +745,7 @@ mod tests {
         assert_eq!(boxes.len(), 2);
         let Geometry::Normalised { center_x, width, height, .. } = boxes[1].1 else { panic!() };
         assert!((center_x - 0.2).abs() < 1e-12 && (width - 0.2).abs() < 1e-12 && (height - 0.3).abs() < 1e-12);
+        assert_eq!((boxes[0].3.as_deref(), boxes[1].3.as_deref()), (None, Some(&[0.1, 0.1, 0.3, 0.1, 0.2, 0.4][..])));
         assert_eq!(
             Geometry::Normalised { center_x: 0.5, center_y: 0.25, width: 0.5, height: 0.5 }.pixels(200, 100),
             [50.0, 0.0, 100.0, 50.0]
