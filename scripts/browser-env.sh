@@ -11,11 +11,8 @@ dir="$repo/tests/browser"
 chromium="${CHROMIUM:-/usr/bin/chromium}"
 
 if [[ ! -x "$chromium" ]]; then
-    echo "browser-env: installing Debian chromium" >&2
-    sudo=""
-    [[ "$(id -u)" -eq 0 ]] || sudo="sudo"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    source "$repo/scripts/apt-packages.sh"
+    apt_install_missing browser-env chromium
     [[ -x "$chromium" ]] || { echo "browser-env: $chromium still missing after apt-get" >&2; exit 1; }
 fi
 

@@ -14,18 +14,8 @@ packages=(
     gstreamer1.0-plugins-base
     gstreamer1.0-plugins-good
 )
-missing=()
-for package in "${packages[@]}"; do
-    name="${package%%=*}"
-    dpkg-query -W -f='${Status}' "$name" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-done
-if [[ ${#missing[@]} -gt 0 ]]; then
-    echo "live-env: installing ${missing[*]}" >&2
-    sudo=""
-    [[ "$(id -u)" -eq 0 ]] || sudo="sudo"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/apt-packages.sh"
+apt_install_missing live-env "${packages[@]}"
 /usr/bin/python3 - <<'PY' || { echo "live-env: GStreamer's RTSP server is not usable from /usr/bin/python3" >&2; exit 1; }
 import gi
 gi.require_version("Gst", "1.0")
