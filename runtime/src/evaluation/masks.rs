@@ -1,5 +1,5 @@
 //! Instance mask accuracy as pycocotools' `COCOeval` (`iouType="segm"`) computes it: the
-//! rules of [`detection`](super::detection) with the IoU of masks instead of boxes, and masks
+//! rules of [`detection`] with the IoU of masks instead of boxes, and masks
 //! as COCO stores them: run lengths in column-major order ([`CocoRle`]), polygons rasterised
 //! as pycocotools' `maskApi.c` does it (`rleFrPoly`: edges traced at 5× resolution, a pixel
 //! inside when its centre is below the boundary crossing of its column), so a mask label

@@ -3,9 +3,10 @@
 //! overlapped with inference). The loop behind `inferx val` and a generated project's `val`:
 //! one home, so both print the same figures.
 //!
-//! Detection metrics are pycocotools' ([`evaluation::detection`], masks
-//! [`evaluation::masks`]); classifiers get top-1, top-5 and a confusion matrix; segmentation
-//! models mIoU ([`segmentation`]); anomaly models AUROC ([`anomaly`]).
+//! Detection metrics are pycocotools' ([`crate::evaluation::detection`], masks
+//! [`crate::evaluation::masks`]); classifiers get top-1, top-5 and a confusion matrix;
+//! segmentation models mIoU ([`crate::evaluation::segmentation`]); anomaly models AUROC
+//! ([`crate::evaluation::anomaly`]).
 //!
 //! The steps, so that the caller loads the model its own way (a model file, a project):
 //! [`Plan::read`] reads the data and reports its problems, [`Plan::adjust`] sets the pipeline

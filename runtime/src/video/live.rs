@@ -229,7 +229,7 @@ impl Shared {
 
 /// A live source's frames, freshest first: iterating waits for the next frame newer than the
 /// last one given, and ends with the error that stopped the source (it did not come back
-/// within [`LiveOptions::give_up_after`]) or when [`LiveReader::stopper`] is set.
+/// within [`LiveOptions::give_up_after`]) or when the flag given to [`LiveReader::stop_on`] is set.
 pub struct LiveReader {
     shared: Arc<Shared>,
     source_name: String,
