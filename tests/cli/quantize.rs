@@ -270,7 +270,7 @@ fn each_bad_input_is_refused_with_the_fix_and_nothing_written() {
     refused(
         &[model.as_os_str(), os("--calibrate"), empty.as_os_str()],
         &[],
-        "has no images (jpg, jpeg, png, bmp, webp, tif, tiff): put a few hundred photos like those the model will see in it",
+        "has no images (jpg, jpeg, png, webp, bmp, tif, tiff, gif): put a few hundred photos like those the model will see in it",
     );
     // A model that is already quantized.
     let quantized = fixture("models/nudenet-320n-int8-qdq.onnx");

@@ -16,8 +16,8 @@ use std::{
 
 use anyhow::{bail, Context};
 use inferx_runtime::{
-    model_info::QUANTIZED_FROM_KEY, onnx_proto, pipeline::file_sha256, Device, Pipeline, PipelineOptions, PipelinePool,
-    ProjectConfig,
+    inputs, model_info::QUANTIZED_FROM_KEY, onnx_proto, pipeline::file_sha256, Device, Pipeline, PipelineOptions,
+    PipelinePool, ProjectConfig,
 };
 
 use super::val::{self, LabelledData};
@@ -39,9 +39,6 @@ const QUANTIZED_OPERATORS: [&str; 7] = [
 
 /// How many of the noisiest activations the gate's second and third tries leave in float.
 const WIN_BACK_NOISIEST: [usize; 2] = [10, 25];
-
-/// Image files a calibration folder may hold.
-const IMAGE_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "bmp", "webp", "tif", "tiff"];
 
 /// Exit status of `quantize.py` when ONNX Runtime's tool refuses the model, and the prefix of
 /// the stderr line that says why.
@@ -235,18 +232,13 @@ fn calibration_images(folder: &Path, limit: usize) -> anyhow::Result<Vec<PathBuf
     })?;
     let mut images: Vec<PathBuf> = entries
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .filter(|path| {
-            path.is_file()
-                && path.extension().is_some_and(|extension| {
-                    IMAGE_EXTENSIONS.contains(&extension.to_string_lossy().to_ascii_lowercase().as_str())
-                })
-        })
+        .filter(|path| path.is_file() && inputs::is_image_path(path))
         .collect();
     if images.is_empty() {
         bail!(
             "the calibration folder `{}` has no images ({}): put a few hundred photos like those the model will see in it",
             folder.display(),
-            IMAGE_EXTENSIONS.join(", ")
+            inputs::IMAGE_EXTENSIONS.join(", ")
         );
     }
     images.sort();
