@@ -18,6 +18,7 @@ use crate::{
         providers::{device_problems, DeviceConfig},
         SessionOptions,
     },
+    streams_config::StreamsConfig,
     tasks::{DetectionLayout, ScoreKind},
     tracking::TrackingConfig,
     Error, Result, TaskKind,
@@ -257,6 +258,9 @@ pub struct ServerConfig {
     pub shutdown: ShutdownConfig,
     /// One JSON access-log line per request on stdout.
     pub access_log: bool,
+    /// Live streams (`/streams`): the sources allowed, the cap, the streams started with the
+    /// server.
+    pub streams: StreamsConfig,
 }
 
 impl Default for ServerConfig {
@@ -279,6 +283,7 @@ impl Default for ServerConfig {
             connections: ConnectionsConfig::default(),
             shutdown: ShutdownConfig::default(),
             access_log: true,
+            streams: StreamsConfig::default(),
         }
     }
 }
@@ -997,6 +1002,10 @@ impl ProjectConfig {
             return Err(Error::config(format!(
                 "server.auth.open_routes entry `{route}` must be a path starting with /"
             )));
+        }
+        let problems = self.server.streams.problems();
+        if !problems.is_empty() {
+            return Err(Error::config(problems.join("; ")));
         }
         let varying_input_size = self.input.resize == ResizeMode::FitMultiple;
         let problems = device_problems(&self.device, self.server.batching.max_batch_size, varying_input_size);

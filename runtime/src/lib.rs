@@ -100,6 +100,8 @@ pub mod pipeline;
 pub mod config;
 pub mod pool;
 pub mod sequence;
+// The `server.streams:` section (allowed sources, the cap, the streams started with a server).
+pub mod streams_config;
 // Accuracy on labelled data (the loop of `inferx val` and a project's `val`).
 pub mod val;
 // Video files and live sources, and the frame loop every stream runs through (it detects

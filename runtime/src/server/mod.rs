@@ -51,6 +51,8 @@ mod pages;
 mod runner;
 mod security;
 mod state;
+#[cfg(feature = "video")]
+mod streams;
 #[cfg(test)]
 mod tests;
 
@@ -102,6 +104,8 @@ pub enum ServeError {
 /// authentication and rate limiting, the declared body size, body limit.
 pub fn app(routes: Router<AppState>, state: AppState) -> Router {
     let config = state.config().clone();
+    #[cfg(feature = "video")]
+    let routes = routes.merge(streams::routes());
     let mut app = routes
         .merge(standard_routes())
         .merge(oip::routes())
@@ -308,6 +312,8 @@ pub async fn serve_on_until(
     let reachable = std::net::SocketAddr::new(reachable_ip(local.ip()), local.port());
     println!("  demo page  http://{reachable}/\n  API docs   http://{reachable}/docs");
     tracing::info!(address = %local, model = state.model_name(), "listening");
+    #[cfg(feature = "video")]
+    streams::start_configured(&state)?;
 
     let (stopping, mut stopped) = watch::channel(false);
     let drain_state = state.clone();
@@ -322,6 +328,9 @@ pub async fn serve_on_until(
         );
         tracing::info!(drain_delay_ms = drain_delay.as_millis() as u64, "shutting down: readiness off");
         tokio::time::sleep(drain_delay).await;
+        // Streams end before the connections are waited for: their SSE answers end with them.
+        #[cfg(feature = "video")]
+        streams::stop_all(&drain_state, Duration::from_millis(grace)).await;
         let _ = stopping.send(true);
         tracing::info!("no longer accepting connections; finishing requests in flight");
     };

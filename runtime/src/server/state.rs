@@ -103,6 +103,8 @@ struct Inner {
     project_version: String,
     ready: AtomicBool,
     load_time: Duration,
+    #[cfg(feature = "video")]
+    streams: super::streams::Registry,
 }
 
 /// One entry of a batch answer: a prediction or that image's own error.
@@ -167,7 +169,10 @@ impl AppState {
             .map(|_| Pipeline::load(&model_path, pipeline_options.clone()).map(Arc::new))
             .collect::<Result<Vec<_>>>()?;
         let keys = ApiKeys::load(&server.auth, project_dir, |name| std::env::var(name).ok())?;
-        AppState::new(Sessions { shared: pipelines, solo }, server, keys, options, started)
+        let state = AppState::new(Sessions { shared: pipelines, solo }, server, keys, options, started)?;
+        #[cfg(feature = "video")]
+        state.streams().set_project_tracking(config.tracking.clone());
+        Ok(state)
     }
 
     /// Builds the state from loaded sessions: checks the server settings against the model,
@@ -180,6 +185,11 @@ impl AppState {
         started: Instant,
     ) -> Result<AppState> {
         let Sessions { shared: pipelines, solo } = sessions;
+        if !cfg!(feature = "video") && !config.streams.start.is_empty() {
+            return Err(Error::config(
+                "server.streams.start lists streams, but this server was built without video support: regenerate the project with video (inferx template ... --video) or remove them",
+            ));
+        }
         let first = pipelines.first().ok_or_else(|| Error::config("the server needs at least one session"))?;
         let memory_budget_bytes = config.memory_budget(first.limits());
         if config.batching.max_batch_size > 1 && !first.batches_dynamically() {
@@ -215,6 +225,8 @@ impl AppState {
         .map_err(|error| Error::config(format!("could not start the inference workers: {error}")))?;
         let model_name =
             if config.model_name.is_empty() { options.project_name.clone() } else { config.model_name.clone() };
+        #[cfg(feature = "video")]
+        let streams = super::streams::Registry::new(config.streams.clone());
         Ok(AppState {
             inner: Arc::new(Inner {
                 pipeline,
@@ -230,6 +242,8 @@ impl AppState {
                 project_version: options.project_version.clone(),
                 ready: AtomicBool::new(true),
                 load_time,
+                #[cfg(feature = "video")]
+                streams,
             }),
         })
     }
@@ -287,6 +301,12 @@ impl AppState {
 
     pub(crate) fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// The streams of `/streams`.
+    #[cfg(feature = "video")]
+    pub(crate) fn streams(&self) -> &super::streams::Registry {
+        &self.inner.streams
     }
 
     pub(crate) fn keys(&self) -> &ApiKeys {

@@ -39,7 +39,7 @@ use ffmpeg::{
 use ffmpeg_next as ffmpeg;
 use image::{DynamicImage, RgbImage};
 
-pub use live::{LiveOptions, LiveReader, LiveStats, RtspTransport, Source};
+pub use live::{LiveCounters, LiveOptions, LiveReader, LiveStats, RtspTransport, Source};
 pub use run::{annotated_video_path, run_stream, stop_on_signals, SourceReader, StreamRunOptions, StreamSummary};
 pub use writer::VideoWriter;
 
