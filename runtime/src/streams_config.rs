@@ -343,10 +343,7 @@ mod tests {
     use super::*;
 
     fn allowing(entries: &[&str]) -> StreamsConfig {
-        StreamsConfig {
-            allow_sources: entries.iter().map(|entry| entry.to_string()).collect(),
-            ..StreamsConfig::default()
-        }
+        StreamsConfig { allow_sources: entries.iter().map(ToString::to_string).collect(), ..StreamsConfig::default() }
     }
 
     #[test]

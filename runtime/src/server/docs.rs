@@ -209,6 +209,10 @@ fn curl(spec: &Value, path: &str, method: &str, operation: &Value, origin: &str,
     if operation["responses"]["200"]["content"].get("image/png").is_some() {
         arguments.push("-o answer.png".to_string());
     }
+    if operation["responses"]["200"]["content"].get("text/event-stream").is_some() {
+        // Events print as they come rather than when curl's buffer fills.
+        arguments.insert(0, "-N".to_string());
+    }
     let mut command = String::from("curl");
     for argument in arguments {
         command.push(' ');

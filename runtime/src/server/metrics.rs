@@ -36,10 +36,12 @@ pub(crate) struct Metrics {
     pub model_load: Gauge,
     pub rejected: IntCounterVec,
     pub session_runs: IntCounterVec,
+    #[cfg(feature = "video")]
     pub streams: StreamMetrics,
     build: IntGaugeVec,
 }
 
+#[cfg(feature = "video")]
 /// Per-stream metrics (`/streams`), labelled by the stream's id; a stream's series go when it
 /// leaves `GET /streams` ([`StreamMetrics::forget`]), so ids do not pile up.
 pub(crate) struct StreamMetrics {
@@ -60,8 +62,10 @@ pub(crate) struct StreamMetrics {
     pub running: IntGauge,
 }
 
+#[cfg(feature = "video")]
 const LAG_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
+#[cfg(feature = "video")]
 impl StreamMetrics {
     fn new() -> StreamMetrics {
         let by_stream = |name: &str, help: &str| {
@@ -186,8 +190,7 @@ impl Metrics {
             &["version", "onnxruntime", "task", "device"],
         )
         .expect("static metric definition");
-        let streams = StreamMetrics::new();
-        for metric in streams.collectors().into_iter().chain([
+        for metric in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(inference.clone()),
@@ -201,9 +204,17 @@ impl Metrics {
             Box::new(rejected.clone()),
             Box::new(session_runs.clone()),
             Box::new(build.clone()),
-        ]) {
+        ] {
             registry.register(metric).expect("metric names are unique");
         }
+        #[cfg(feature = "video")]
+        let streams = {
+            let streams = StreamMetrics::new();
+            for metric in streams.collectors() {
+                registry.register(metric).expect("metric names are unique");
+            }
+            streams
+        };
         Metrics {
             registry,
             requests,
@@ -218,6 +229,7 @@ impl Metrics {
             model_load,
             rejected,
             session_runs,
+            #[cfg(feature = "video")]
             streams,
             build,
         }

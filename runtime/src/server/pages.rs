@@ -191,7 +191,7 @@ pub(crate) fn openapi(state: &AppState) -> Value {
     let oip_error = json!({ "description": "error", "content": { "application/json": { "schema": {
         "type": "object", "properties": { "error": { "type": "string" } } } } } });
     let security = if state.keys().enabled() { json!([{ "bearer": [] }, { "apiKey": [] }]) } else { json!([]) };
-    json!({
+    let spec = json!({
         "openapi": "3.0.3",
         "info": {
             "title": format!("{project} API"),
@@ -272,7 +272,33 @@ pub(crate) fn openapi(state: &AppState) -> Value {
                     "parameters": { "type": "object", "properties": { "binary_data_output": { "type": "boolean" } } } } },
             },
         },
-    })
+    });
+    #[cfg(feature = "video")]
+    let spec = {
+        let mut spec = spec;
+        let (paths, schemas) = super::streams::openapi();
+        merge(&mut spec, json!({ "paths": paths, "components": { "schemas": schemas } }));
+        spec
+    };
+    spec
+}
+
+/// Adds `more`'s keys into `into`, object by object.
+#[cfg(feature = "video")]
+fn merge(into: &mut Value, more: Value) {
+    match (into, more) {
+        (Value::Object(into), Value::Object(more)) => {
+            for (key, value) in more {
+                match into.get_mut(&key) {
+                    Some(existing) => merge(existing, value),
+                    None => {
+                        into.insert(key, value);
+                    }
+                }
+            }
+        }
+        (into, more) => *into = more,
+    }
 }
 
 #[cfg(test)]

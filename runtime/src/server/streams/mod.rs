@@ -210,3 +210,69 @@ impl Drop for ClientGuard {
         self.clients.dec();
     }
 }
+
+/// The OpenAPI paths of the stream routes and the `Stream` and `StreamSpec` schemas.
+pub(crate) fn openapi() -> (Value, Value) {
+    let error = |description: &str| json!({ "description": description, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } });
+    let stream = |description: &str| json!({ "description": description, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Stream" } } } });
+    let id = json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" },
+                      "description": "the stream's id (its name, or the id POST /streams gave it)" }]);
+    let paths = json!({
+        "/streams": {
+            "get": { "summary": "The streams: running, and ended ones for server.streams.keep_ended_s",
+                "responses": { "200": { "description": "every stream", "content": { "application/json": { "schema": {
+                    "type": "object", "properties": { "streams": { "type": "array", "items": { "$ref": "#/components/schemas/Stream" } },
+                                                      "max": { "type": "integer" } } } } } },
+                               "401": error("missing or invalid API key") } },
+            "post": { "summary": "Start a stream on a live source in server.streams.allow_sources",
+                "description": "Answers once the source has opened, with the stream and its `Location`. The source must match an entry of `server.streams.allow_sources` (scheme, host, port and path prefix); nothing is allowed by default. Credentials in the URL are never shown.",
+                "requestBody": { "required": true, "content": { "application/json": {
+                    "schema": { "$ref": "#/components/schemas/StreamSpec" },
+                    "example": { "name": "door", "source": "rtsp://camera.local:554/live", "track": true, "max_fps": 10,
+                                 "zones": [{ "name": "entrance", "polygon": [[0, 0], [320, 0], [320, 240], [0, 240]] }] } } } },
+                "responses": { "201": stream("started; `Location` is /streams/{id}"),
+                               "400": error("not a stream: a bad field, a file, a bad line or zone"),
+                               "401": error("missing or invalid API key"),
+                               "403": error("the source is not in server.streams.allow_sources"),
+                               "409": error("the name is taken by a running stream"),
+                               "422": error("the source could not be opened, or the model does not detect boxes"),
+                               "429": error("rate limited"),
+                               "503": error("server.streams.max streams are running") } },
+        },
+        "/streams/{id}": {
+            "get": { "summary": "A stream: state, source (redacted), frames, frames/s, drops, reconnects, lag, SSE clients",
+                "parameters": id, "responses": { "200": stream("the stream"), "404": error("no such stream") } },
+            "delete": { "summary": "Stop a stream; it stays in GET with its summary for server.streams.keep_ended_s",
+                "parameters": id, "responses": { "200": stream("stopped: its frame loop has ended"),
+                                                  "202": stream("stopping: the frame in hand is still being finished"),
+                                                  "404": error("no such stream") } },
+        },
+        "/streams/{id}/events": {
+            "get": { "summary": "Follow a stream as Server-Sent Events",
+                "description": "Events `frame` (the record of `inferx run --json`), `line_crossed`, `zone_entered`, `zone_exited` (with the `frame` and `pts_ms` they happened on) and `end`, each with an `id` counting up by one. Reconnect with `Last-Event-ID` to get every event after it from the replay buffer (`server.streams.replay_events`); when that id has left it, a `reset` event (`last_event_id`, `resumes_at`, `missed`) comes first. A client that falls further behind than the buffer is disconnected, and resumes the same way.",
+                "parameters": [id[0].clone(), { "name": "Last-Event-ID", "in": "header", "required": false, "schema": { "type": "integer", "minimum": 0 },
+                                                "description": "resume after this event (0: from the oldest kept)" }],
+                "responses": { "200": { "description": "the events, until the stream ends", "content": { "text/event-stream": { "schema": { "type": "string" } } } },
+                               "400": error("Last-Event-ID is not a number"), "404": error("no such stream"),
+                               "503": error("server.streams.max_clients clients follow the stream") } },
+        },
+    });
+    let schemas = json!({
+        "StreamSpec": { "type": "object", "required": ["source"], "properties": {
+            "name": { "type": "string", "description": "its id: 1 to 64 letters, digits, -, _ or ." },
+            "source": { "type": "string", "description": "rtsp://, rtsps://, http(s):// (MJPEG, HLS) or /dev/videoN" },
+            "track": { "type": "boolean", "description": "follow objects (ByteTrack); implied by lines and zones" },
+            "lines": { "type": "array", "items": { "type": "object", "required": ["name", "start", "end"] }, "description": "counting lines, as tracking.lines" },
+            "zones": { "type": "array", "items": { "type": "object", "required": ["name", "polygon"] }, "description": "counting zones, as tracking.zones" },
+            "max_fps": { "type": "number", "description": "keep at most this many frames a second" } } },
+        "Stream": { "type": "object", "required": ["id", "source", "state"], "properties": {
+            "id": { "type": "string" }, "source": { "type": "string", "description": "credentials redacted" },
+            "state": { "type": "string", "enum": ["connecting", "running", "stopping", "stopped", "failed"] },
+            "from_config": { "type": "boolean" }, "track": { "type": "boolean" },
+            "frames": { "type": "integer" }, "frames_per_s": { "type": "number" }, "received": { "type": "integer" },
+            "dropped": { "type": "integer" }, "skipped": { "type": "integer" }, "reconnects": { "type": "integer" },
+            "lag_ms": { "type": "object" }, "sse_clients": { "type": "integer" }, "last_event_id": { "type": "integer" },
+            "events": { "type": "string" }, "error": { "type": "string", "nullable": true }, "summary": { "type": "string", "nullable": true } } },
+    });
+    (paths, schemas)
+}
