@@ -257,6 +257,9 @@ pub struct ServerConfig {
     pub shutdown: ShutdownConfig,
     /// One JSON access-log line per request on stdout.
     pub access_log: bool,
+    /// Uploaded clips (`POST /predict/video`, with the runtime's `video` feature).
+    #[validate(nested)]
+    pub video: ServerVideoConfig,
 }
 
 impl Default for ServerConfig {
@@ -279,6 +282,7 @@ impl Default for ServerConfig {
             connections: ConnectionsConfig::default(),
             shutdown: ShutdownConfig::default(),
             access_log: true,
+            video: ServerVideoConfig::default(),
         }
     }
 }
@@ -303,6 +307,39 @@ impl ServerConfig {
             return self.workers;
         }
         std::thread::available_parallelism().map_or(2, std::num::NonZero::get).min(4)
+    }
+
+    /// Frame loops (uploaded clips, streams) the workers serve at once, each with at most one
+    /// frame in flight, beside the `workers + max_queue` places of requests.
+    pub fn frame_places(&self) -> usize {
+        self.video.max_uploads
+    }
+}
+
+/// `server.video`: clips uploaded to `POST /predict/video`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerVideoConfig {
+    /// Largest clip, in bytes (`413` above). The route takes this body size; the others keep
+    /// `server.max_body_bytes`.
+    #[validate(range(min = 1024, message = "server.video.max_upload_bytes must be at least 1024"))]
+    pub max_upload_bytes: usize,
+    /// Longest clip, in seconds (`422` above): read from the container before decoding, and
+    /// enforced on the frames' own times while decoding, since a container can lie.
+    #[validate(range(
+        min = 0.001,
+        max = 86_400.0,
+        message = "server.video.max_duration_s must be between 0.001 and 86400"
+    ))]
+    pub max_duration_s: f64,
+    /// Clips processed at once (`503 Retry-After` beyond), each holding its upload in memory.
+    #[validate(range(max = 64, message = "server.video.max_uploads must be at most 64"))]
+    pub max_uploads: usize,
+}
+
+impl Default for ServerVideoConfig {
+    fn default() -> Self {
+        ServerVideoConfig { max_upload_bytes: 128 << 20, max_duration_s: 600.0, max_uploads: 2 }
     }
 }
 
