@@ -261,6 +261,9 @@ pub struct ServerConfig {
     /// Live streams (`/streams`): the sources allowed, the cap, the streams started with the
     /// server.
     pub streams: StreamsConfig,
+    /// Uploaded clips (`POST /predict/video`, with the runtime's `video` feature).
+    #[validate(nested)]
+    pub video: ServerVideoConfig,
 }
 
 impl Default for ServerConfig {
@@ -284,6 +287,7 @@ impl Default for ServerConfig {
             shutdown: ShutdownConfig::default(),
             access_log: true,
             streams: StreamsConfig::default(),
+            video: ServerVideoConfig::default(),
         }
     }
 }
@@ -308,6 +312,39 @@ impl ServerConfig {
             return self.workers;
         }
         std::thread::available_parallelism().map_or(2, std::num::NonZero::get).min(4)
+    }
+
+    /// Frame loops (uploaded clips, streams) the workers serve at once, each with at most one
+    /// frame in flight, beside the `workers + max_queue` places of requests.
+    pub fn frame_places(&self) -> usize {
+        self.video.max_uploads + self.streams.max
+    }
+}
+
+/// `server.video`: clips uploaded to `POST /predict/video`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerVideoConfig {
+    /// Largest clip, in bytes (`413` above). The route takes this body size; the others keep
+    /// `server.max_body_bytes`.
+    #[validate(range(min = 1024, message = "server.video.max_upload_bytes must be at least 1024"))]
+    pub max_upload_bytes: usize,
+    /// Longest clip, in seconds (`422` above): read from the container before decoding, and
+    /// enforced on the frames' own times while decoding, since a container can lie.
+    #[validate(range(
+        min = 0.001,
+        max = 86_400.0,
+        message = "server.video.max_duration_s must be between 0.001 and 86400"
+    ))]
+    pub max_duration_s: f64,
+    /// Clips processed at once (`503 Retry-After` beyond), each holding its upload in memory.
+    #[validate(range(max = 64, message = "server.video.max_uploads must be at most 64"))]
+    pub max_uploads: usize,
+}
+
+impl Default for ServerVideoConfig {
+    fn default() -> Self {
+        ServerVideoConfig { max_upload_bytes: 128 << 20, max_duration_s: 600.0, max_uploads: 2 }
     }
 }
 

@@ -74,6 +74,7 @@ pub use error::{ApiError, Detail};
 pub use input::{BatchInput, ImageInput};
 pub use metrics::REQUEST_ID;
 pub use oip::{OipRequest, RequestedOutput};
+pub use runner::FrameLane;
 pub use state::{AppState, BatchEntry, BatchResults, ServeOptions};
 
 /// Why the server stopped with an error.

@@ -15,7 +15,7 @@ use super::{
     error::Detail,
     input::{BatchInput, ImageInput},
     metrics::Metrics,
-    runner::{ImageReply, Job, Reply, Runner, RunnerOptions},
+    runner::{FrameLane, ImageReply, Job, Reply, Runner, RunnerOptions},
     security::{ApiKeys, Limiter},
     ApiError,
 };
@@ -219,6 +219,8 @@ impl AppState {
                 max_batch: config.batching.max_batch_size,
                 max_wait: Duration::from_millis(config.batching.max_wait_ms),
                 memory_budget_bytes,
+                frame_places: config.frame_places(),
+                frame_timeout: Duration::from_millis(config.request_timeout_ms),
             },
             metrics.clone(),
         )
@@ -331,6 +333,20 @@ impl AppState {
     /// Predicts one image and draws the result on it: the prediction and a PNG.
     pub async fn predict_annotated(&self, image: ImageInput) -> Result<(Prediction, Vec<u8>), ApiError> {
         self.run(|reply| Job::Image { image: image.bytes, reply: ImageReply::Annotated(reply) }).await
+    }
+
+    /// A lane for one frame loop (an uploaded clip, a stream) to the workers, to pass to
+    /// [`sequence::detect_stream`](crate::sequence::detect_stream) and the like; `None` when
+    /// [`ServerConfig::frame_places`] loops already run (answer 503).
+    ///
+    /// How loops and requests share the workers: a loop holds one frame place for its life and
+    /// at most one frame in flight; frame places are outside the `workers + max_queue` places
+    /// of requests, so `/predict` is never refused because of loops; frames and requests wait
+    /// in one queue, first come first served, so neither starves; a frame is charged to the
+    /// memory budget like a request, and waits (up to `server.request_timeout_ms`) rather than
+    /// take budget ahead of a request.
+    pub fn frame_lane(&self) -> Option<FrameLane> {
+        self.inner.runner.frame_lane()
     }
 
     /// Runs the model on raw tensors on a worker thread (Open Inference Protocol).

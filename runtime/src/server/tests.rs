@@ -31,6 +31,8 @@ use tower::ServiceExt;
 #[path = "multipart_body.rs"]
 mod multipart_body;
 
+mod frames;
+
 use super::{app, connections, security::ApiKeys, state::Sessions, AppState, BatchInput, ImageInput, ServeOptions};
 use crate::{
     config::{ConnectionsConfig, ServerConfig},

@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 
 use super::registry::Stream;
 use crate::{
-    server::AppState,
+    server::{AppState, FrameLane},
     streams_config::StreamSpec,
     tracking::Tracker,
     video::{self, LiveOptions, Source, SourceReader, StreamRunOptions, StreamSummary, VideoOptions},
@@ -21,13 +21,15 @@ use crate::{
 /// How the thread tells `POST /streams` that the source opened, or why it did not.
 pub(super) type Opened = oneshot::Sender<std::result::Result<(), String>>;
 
-/// Starts `stream`'s thread. With `opened`, a source that does not open ends the stream
-/// and says why there; without (a stream of the config), it is tried again with a backoff
-/// until it opens or the stream is stopped.
+/// Starts `stream`'s thread, its frames run on the server's workers through `lane` (held
+/// for the stream's life). With `opened`, a source that does not open ends the stream and
+/// says why there; without (a stream of the config), it is tried again with a backoff until
+/// it opens or the stream is stopped.
 pub(super) fn start(
     state: AppState,
     stream: Arc<Stream>,
     spec: StreamSpec,
+    lane: FrameLane,
     opened: Option<Opened>,
 ) -> std::io::Result<()> {
     std::thread::Builder::new().name(format!("inferx-stream-{}", stream.id)).spawn(move || {
@@ -42,7 +44,7 @@ pub(super) fn start(
             SourceReader::File(_) => None,
         };
         let mut tracker = spec.tracked().then(|| Tracker::new(spec.tracking(state.streams().project_tracking())));
-        let outcome = run_frames(&state, reader, tracker.as_mut(), &stream, |line| {
+        let outcome = run_frames(&lane, reader, tracker.as_mut(), &stream, |line| {
             stream.frame(line, counters.as_ref().map(video::LiveCounters::stats), state.metrics());
         });
         stream.finish(outcome, state.metrics());
@@ -89,17 +91,18 @@ fn open(state: &AppState, stream: &Stream, spec: &StreamSpec, opened: &mut Optio
 /// stopped or its source is lost for good; `each` gets every frame's record, the JSON line of
 /// `inferx run --json`.
 ///
-/// The one place a stream meets the model: the frames run on the server's shared workers
-/// once the frame job of the runner exists; until then on the first session, directly.
+/// The frames run on the server's shared workers through the stream's `lane`, one in flight
+/// at a time, in one line with the requests (see `Runner::frame_lane` for how they share):
+/// the freshest-frame policy of the source then drops the frames that arrive meanwhile.
 fn run_frames(
-    state: &AppState,
+    lane: &FrameLane,
     reader: SourceReader,
     tracker: Option<&mut Tracker>,
     stream: &Stream,
     mut each: impl FnMut(&str),
 ) -> Result<StreamSummary> {
     let options = StreamRunOptions { json: true, save: None, duration: None, stop: Some(stream.stop.clone()) };
-    video::run_stream(state.pipeline(), reader, tracker, &options, |line| {
+    video::run_stream(lane, reader, tracker, &options, |line| {
         each(line);
         Ok(())
     })

@@ -57,7 +57,10 @@ pub(crate) fn start_configured(state: &AppState) -> crate::Result<()> {
             .admit(spec.clone(), true, state.metrics())
             .map_err(|error| crate::Error::config(format!("server.streams.start: {}", error.message)))?;
         tracing::info!(stream = %stream.id, source = %redact(&spec.source), "starting a stream of server.streams.start");
-        frames::start(state.clone(), stream, spec, None)
+        let lane = state.frame_lane().ok_or_else(|| {
+            crate::Error::config("server.streams.start: every frame place of the workers is taken (server.streams.max)")
+        })?;
+        frames::start(state.clone(), stream, spec, lane, None)
             .map_err(|error| crate::Error::config(format!("could not start a stream's thread: {error}")))?;
     }
     Ok(())
@@ -101,8 +104,14 @@ async fn create(State(state): State<AppState>, body: Bytes) -> Result<Response, 
         )));
     }
     let stream = state.streams().admit(spec.clone(), false, state.metrics())?;
+    let Some(lane) = state.frame_lane() else {
+        state.streams().remove(&stream.id, state.metrics());
+        return Err(ApiError::overloaded(
+            "every frame place of the workers is taken (server.streams.max and server.video.max_uploads): retry later",
+        ));
+    };
     let (opened, is_open) = tokio::sync::oneshot::channel();
-    if let Err(error) = frames::start(state.clone(), stream.clone(), spec, Some(opened)) {
+    if let Err(error) = frames::start(state.clone(), stream.clone(), spec, lane, Some(opened)) {
         state.streams().remove(&stream.id, state.metrics());
         return Err(ApiError::internal(format!("could not start a stream's thread: {error}")));
     }
