@@ -69,7 +69,7 @@ fn model() -> Arc<Pipeline> {
         .clone()
 }
 
-fn astronaut() -> Bytes {
+pub(crate) fn astronaut() -> Bytes {
     static BYTES: OnceLock<Bytes> = OnceLock::new();
     BYTES.get_or_init(|| std::fs::read(fixture("images/astronaut.png")).unwrap().into()).clone()
 }
@@ -89,7 +89,7 @@ pub(crate) fn server(configure: impl FnOnce(&mut ServerConfig), keys: &str, solo
 
 /// The prediction routes of a generated project, as `templates/_shared/src/server.rs.tera`
 /// writes them.
-fn project_routes() -> Router<AppState> {
+pub(crate) fn project_routes() -> Router<AppState> {
     Router::new()
         .route(
             "/predict",

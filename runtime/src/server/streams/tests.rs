@@ -27,17 +27,27 @@ use crate::{
 
 const KEY: &str = "stream-key-0123456789abcdef";
 
-/// `tests/live/rtsp_server.py` streaming the astronaut photo at 480x360, 30 frames/s, on
+/// `tests/live/rtsp_server.py` streaming the astronaut photo at `size` and `fps` on
 /// rtsp://127.0.0.1:`port`/live; killed when dropped.
 struct RtspServer(std::process::Child);
 
 impl RtspServer {
-    fn start(port: u16) -> RtspServer {
+    fn start(port: u16, size: &str, fps: u32) -> RtspServer {
         use std::io::BufRead;
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/live/rtsp_server.py");
         let mut child = std::process::Command::new("/usr/bin/python3")
             .arg(script)
-            .args(["--port", &port.to_string(), "--size", "480x360", "--fps", "30", "--seconds", "60", "--image"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--size",
+                size,
+                "--fps",
+                &fps.to_string(),
+                "--seconds",
+                "3600",
+                "--image",
+            ])
             .arg(fixture("images/astronaut.png"))
             .stdout(std::process::Stdio::piped())
             .spawn()
@@ -65,6 +75,14 @@ fn free_port() -> u16 {
 async fn serve(
     configure: impl FnOnce(&mut ServerConfig) + Send + 'static,
 ) -> (SocketAddr, AppState, oneshot::Sender<()>, JoinHandle<Result<(), ServeError>>) {
+    serve_routes(axum::Router::new(), configure).await
+}
+
+/// [`serve`] with the project's own routes.
+async fn serve_routes(
+    routes: axum::Router<AppState>,
+    configure: impl FnOnce(&mut ServerConfig) + Send + 'static,
+) -> (SocketAddr, AppState, oneshot::Sender<()>, JoinHandle<Result<(), ServeError>>) {
     let state = tokio::task::spawn_blocking(move || {
         server(
             |config| {
@@ -80,10 +98,9 @@ async fn serve(
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    let serving =
-        tokio::spawn(super::super::serve_on_until(listener, axum::Router::new(), state.clone(), async move {
-            let _ = stopped.await;
-        }));
+    let serving = tokio::spawn(super::super::serve_on_until(listener, routes, state.clone(), async move {
+        let _ = stopped.await;
+    }));
     (address, state, stop, serving)
 }
 
@@ -197,7 +214,7 @@ fn the_whole_frame(name: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_is_started_followed_resumed_after_its_last_event_id_without_gaps_and_deleted() {
     let port = free_port();
-    let _camera = RtspServer::start(port);
+    let _camera = RtspServer::start(port, "480x360", 30);
     let url = format!("rtsp://127.0.0.1:{port}/live");
     let (address, state, stop, serving) = serve(move |config| {
         config.streams.allow_sources = vec![format!("rtsp://127.0.0.1:{port}")];
@@ -322,7 +339,7 @@ async fn a_stream_of_the_config_waits_for_its_camera_and_a_client_that_does_not_
     assert!(waiting["error"].as_str().unwrap_or_default().contains("refused"), "{waiting}");
     assert!(waiting["from_config"].as_bool().unwrap());
 
-    let _camera = RtspServer::start(port);
+    let _camera = RtspServer::start(port, "480x360", 30);
     // A client that never reads, beside one that does.
     let mut idle = TcpStream::connect(address).await.unwrap();
     idle.write_all(format!("GET /streams/gate/events HTTP/1.0\r\nx-api-key: {KEY}\r\n\r\n").as_bytes()).await.unwrap();
@@ -347,4 +364,131 @@ async fn a_stream_of_the_config_waits_for_its_camera_and_a_client_that_does_not_
     serving.await.unwrap().expect("stopped within the grace period");
     assert!(asked.elapsed() < Duration::from_secs(4), "stopping took {:?}", asked.elapsed());
     drop(idle);
+}
+
+/// A keep-alive HTTP/1.1 connection sending one request at a time.
+struct KeepAlive(TcpStream);
+
+impl KeepAlive {
+    /// Sends a request and reads its answer; the status and the time it took.
+    async fn send(&mut self, head: &str, body: &[u8]) -> (u16, Duration) {
+        let started = Instant::now();
+        self.0.write_all(head.as_bytes()).await.unwrap();
+        self.0.write_all(body).await.unwrap();
+        let mut answer = Vec::new();
+        let mut chunk = [0; 8192];
+        let (head_end, length) = loop {
+            let read = self.0.read(&mut chunk).await.unwrap();
+            assert!(read > 0, "the server closed the connection");
+            answer.extend_from_slice(&chunk[..read]);
+            if let Some(end) = answer.windows(4).position(|window| window == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&answer[..end]).to_ascii_lowercase();
+                let length = head
+                    .lines()
+                    .find_map(|line| line.strip_prefix("content-length:"))
+                    .map_or(0, |value| value.trim().parse::<usize>().unwrap());
+                break (end + 4, length);
+            }
+        };
+        while answer.len() < head_end + length {
+            let read = self.0.read(&mut chunk).await.unwrap();
+            assert!(read > 0, "the server closed the connection");
+            answer.extend_from_slice(&chunk[..read]);
+        }
+        (String::from_utf8_lossy(&answer[9..12]).parse().unwrap(), started.elapsed())
+    }
+}
+
+fn percentile_ms(values: &mut [Duration], share: f64) -> f64 {
+    values.sort();
+    let index = ((values.len() - 1) as f64 * share).round() as usize;
+    values[index].as_secs_f64() * 1000.0
+}
+
+/// `bench/server_streams.sh`: `/health` and `/predict` latency (one client each, one request
+/// at a time) while four tracked streams run, against none, in alternating phases of one run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a bench: bash bench/server_streams.sh"]
+async fn bench_health_and_predict_latency_with_four_streams_against_none() {
+    let seconds: f64 = std::env::var("PHASE_SECONDS").ok().and_then(|value| value.parse().ok()).unwrap_or(10.0);
+    let rounds: usize = std::env::var("ROUNDS").ok().and_then(|value| value.parse().ok()).unwrap_or(3);
+    let fps: u32 = std::env::var("STREAM_FPS").ok().and_then(|value| value.parse().ok()).unwrap_or(30);
+    let port = free_port();
+    let _camera = RtspServer::start(port, "640x480", fps);
+    let url = format!("rtsp://127.0.0.1:{port}/live");
+    let (address, state, stop, serving) = serve_routes(crate::server::tests::project_routes(), move |config| {
+        config.streams.allow_sources = vec![format!("rtsp://127.0.0.1:{port}")];
+    })
+    .await;
+    let image = crate::server::tests::astronaut();
+    let predict_head = format!(
+        "POST /predict HTTP/1.1\r\nhost: bench\r\nx-api-key: {KEY}\r\ncontent-type: image/png\r\ncontent-length: {}\r\n\r\n",
+        image.len()
+    );
+    let health_head = "GET /health HTTP/1.1\r\nhost: bench\r\n\r\n".to_string();
+    let mut results: std::collections::BTreeMap<(&str, &str), Vec<Duration>> = Default::default();
+    let mut stream_fps = Vec::new();
+    for _ in 0..rounds {
+        for condition in ["none", "four streams"] {
+            let mut ids = Vec::new();
+            if condition != "none" {
+                for _ in 0..4 {
+                    let (status, created) =
+                        call(address, "POST", "/streams", Some(KEY), Some(json!({ "source": url, "track": true })))
+                            .await;
+                    assert_eq!(status, 201, "{created}");
+                    ids.push(created["id"].as_str().unwrap().to_string());
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            let frames_before: u64 = stream_frames(address, &ids).await;
+            let phase_start = Instant::now();
+            let until = phase_start + Duration::from_secs_f64(seconds);
+            let run = |head: String, body: Vec<u8>| async move {
+                let mut connection = KeepAlive(TcpStream::connect(address).await.unwrap());
+                let mut latencies = Vec::new();
+                while Instant::now() < until {
+                    let (status, took) = connection.send(&head, &body).await;
+                    assert_eq!(status, 200);
+                    latencies.push(took);
+                    // A client every 20 ms at most: latency, not throughput.
+                    tokio::time::sleep(Duration::from_millis(20).saturating_sub(took)).await;
+                }
+                latencies
+            };
+            let (health, predict) =
+                tokio::join!(run(health_head.clone(), Vec::new()), run(predict_head.clone(), image.to_vec()));
+            if !ids.is_empty() {
+                let frames = stream_frames(address, &ids).await - frames_before;
+                stream_fps.push(frames as f64 / phase_start.elapsed().as_secs_f64() / ids.len() as f64);
+            }
+            results.entry(("/health", condition)).or_default().extend(health);
+            results.entry(("/predict", condition)).or_default().extend(predict);
+            for id in ids {
+                assert_eq!(call(address, "DELETE", &format!("/streams/{id}"), Some(KEY), None).await.0, 200);
+            }
+        }
+    }
+    println!("| route | streams | requests | p50 ms | p99 ms |\n|---|---|---|---|---|");
+    for ((route, condition), latencies) in &mut results {
+        let count = latencies.len();
+        println!(
+            "| `{route}` | {condition} | {count} | {:.2} | {:.2} |",
+            percentile_ms(latencies, 0.5),
+            percentile_ms(latencies, 0.99)
+        );
+    }
+    let mean_fps = stream_fps.iter().sum::<f64>() / stream_fps.len().max(1) as f64;
+    println!("frames/s per stream while four ran: {mean_fps:.1} (source {fps} frames/s; the rest dropped as stale)");
+    stop.send(()).unwrap();
+    serving.await.unwrap().unwrap();
+    drop(state);
+}
+
+async fn stream_frames(address: SocketAddr, ids: &[String]) -> u64 {
+    let mut frames = 0;
+    for id in ids {
+        frames += call(address, "GET", &format!("/streams/{id}"), Some(KEY), None).await.1["frames"].as_u64().unwrap();
+    }
+    frames
 }
