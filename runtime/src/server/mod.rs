@@ -52,6 +52,8 @@ mod runner;
 mod security;
 mod state;
 #[cfg(feature = "video")]
+mod stream_registry;
+#[cfg(feature = "video")]
 mod streams;
 #[cfg(test)]
 mod tests;

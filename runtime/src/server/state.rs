@@ -104,7 +104,7 @@ struct Inner {
     ready: AtomicBool,
     load_time: Duration,
     #[cfg(feature = "video")]
-    streams: super::streams::Registry,
+    streams: super::stream_registry::Registry,
 }
 
 /// One entry of a batch answer: a prediction or that image's own error.
@@ -228,7 +228,7 @@ impl AppState {
         let model_name =
             if config.model_name.is_empty() { options.project_name.clone() } else { config.model_name.clone() };
         #[cfg(feature = "video")]
-        let streams = super::streams::Registry::new(config.streams.clone());
+        let streams = super::stream_registry::Registry::new(config.streams.clone());
         Ok(AppState {
             inner: Arc::new(Inner {
                 pipeline,
@@ -307,7 +307,7 @@ impl AppState {
 
     /// The streams of `/streams`.
     #[cfg(feature = "video")]
-    pub(crate) fn streams(&self) -> &super::streams::Registry {
+    pub(crate) fn streams(&self) -> &super::stream_registry::Registry {
         &self.inner.streams
     }
 

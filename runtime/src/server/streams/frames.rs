@@ -9,9 +9,8 @@ use std::{
 
 use tokio::sync::oneshot;
 
-use super::registry::Stream;
 use crate::{
-    server::{AppState, FrameLane},
+    server::{stream_registry::Stream, AppState, FrameLane},
     streams_config::StreamSpec,
     tracking::Tracker,
     video::{self, LiveOptions, Source, SourceReader, StreamRunOptions, StreamSummary, VideoOptions},

@@ -14,9 +14,7 @@
 //! The routes sit under the same layers as every other route: API keys, rate limits, the
 //! access log and metrics (see [`app`](super::app)).
 
-mod events;
 mod frames;
-mod registry;
 #[cfg(test)]
 mod tests;
 
@@ -32,9 +30,10 @@ use axum::{
 };
 use serde_json::{json, Value};
 
-pub(crate) use registry::Registry;
-
-use super::{ApiError, AppState};
+use super::{
+    stream_registry::{Start, Stream},
+    ApiError, AppState,
+};
 use crate::{inputs::redact, streams_config::StreamSpec, TaskKind};
 
 /// How long `DELETE /streams/{id}` waits for the frame loop to end before answering `202`.
@@ -141,7 +140,7 @@ async fn list(State(state): State<AppState>) -> Json<Value> {
     Json(json!({ "streams": streams, "max": state.config().streams.max }))
 }
 
-fn find(state: &AppState, id: &str) -> Result<std::sync::Arc<registry::Stream>, ApiError> {
+fn find(state: &AppState, id: &str) -> Result<std::sync::Arc<Stream>, ApiError> {
     // Ended streams past their time go first.
     let _ = state.streams().all(state.metrics());
     state.streams().get(id).ok_or_else(|| ApiError::not_found("no such stream; GET /streams lists them"))
@@ -171,12 +170,12 @@ async fn follow(
 ) -> Result<Response, ApiError> {
     let stream = find(&state, &id)?;
     let start = match headers.get("last-event-id") {
-        None => events::Start::Now,
+        None => Start::Now,
         Some(value) => {
             let id = value.to_str().ok().and_then(|text| text.trim().parse::<u64>().ok()).ok_or_else(|| {
                 ApiError::bad_request("Last-Event-ID must be the id of an event of this stream (a whole number)")
             })?;
-            events::Start::After(id)
+            Start::After(id)
         }
     };
     let max_clients = state.config().streams.max_clients;
@@ -209,7 +208,7 @@ async fn follow(
 
 /// Counts an SSE client for as long as its body lives.
 struct ClientGuard {
-    stream: std::sync::Arc<registry::Stream>,
+    stream: std::sync::Arc<Stream>,
     clients: prometheus::IntGauge,
 }
 
