@@ -331,10 +331,13 @@ pub async fn serve_on_until(
         );
         tracing::info!(drain_delay_ms = drain_delay.as_millis() as u64, "shutting down: readiness off");
         tokio::time::sleep(drain_delay).await;
-        // Streams end before the connections are waited for: their SSE answers end with them.
+        // Streams stop as the server stops accepting: their SSE answers end with their frame
+        // loops, within the grace period of the requests in flight.
         #[cfg(feature = "video")]
-        streams::stop_all(&drain_state, Duration::from_millis(grace)).await;
+        let streams_ended = streams::stop_all(&drain_state, Duration::from_millis(grace));
         let _ = stopping.send(true);
+        #[cfg(feature = "video")]
+        streams_ended.await;
         tracing::info!("no longer accepting connections; finishing requests in flight");
     };
     let counters = connections::ConnectionCounters {

@@ -362,9 +362,13 @@ impl Registry {
         Ok(stream)
     }
 
-    /// Forgets a stream that never started (its source did not open).
+    /// Forgets a stream that never started (its source did not open, or no frame place was
+    /// left).
     pub fn remove(&self, id: &str, metrics: &Metrics) {
-        self.lock().remove(id);
+        let removed = self.lock().remove(id);
+        if removed.is_some_and(|stream| !stream.state().ended()) {
+            metrics.streams.running.dec();
+        }
         metrics.streams.forget(id);
     }
 
@@ -379,19 +383,21 @@ impl Registry {
         streams.values().cloned().collect()
     }
 
-    /// Stops every stream and waits up to `within` for their frame loops to end; whether all
-    /// did.
-    pub async fn stop_all(&self, within: Duration) -> bool {
+    /// Asks every stream to stop, at once; the future waits up to `within` for their frame
+    /// loops to end, and says whether all did.
+    pub fn stop_all(&self, within: Duration) -> impl std::future::Future<Output = bool> + Send + 'static {
         let streams: Vec<Arc<Stream>> = self.lock().values().cloned().collect();
         for stream in &streams {
             stream.request_stop();
         }
-        let deadline = Instant::now() + within;
-        let mut all = true;
-        for stream in streams {
-            all &= stream.wait_ended(deadline.saturating_duration_since(Instant::now())).await;
+        async move {
+            let deadline = Instant::now() + within;
+            let mut all = true;
+            for stream in streams {
+                all &= stream.wait_ended(deadline.saturating_duration_since(Instant::now())).await;
+            }
+            all
         }
-        all
     }
 }
 

@@ -65,10 +65,14 @@ pub(crate) fn start_configured(state: &AppState) -> crate::Result<()> {
     Ok(())
 }
 
-/// Stops every stream (the server is shutting down) and waits up to `within` for them.
-pub(crate) async fn stop_all(state: &AppState, within: Duration) {
-    if !state.streams().stop_all(within).await {
-        tracing::warn!(within_ms = within.as_millis() as u64, "a stream's frame loop did not end in time");
+/// Asks every stream to stop (the server is shutting down), at once; the future waits up
+/// to `within` for their frame loops to end.
+pub(crate) fn stop_all(state: &AppState, within: Duration) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let ended = state.streams().stop_all(within);
+    async move {
+        if !ended.await {
+            tracing::warn!(within_ms = within.as_millis() as u64, "a stream's frame loop did not end in time");
+        }
     }
 }
 
