@@ -285,6 +285,16 @@ async fn a_stream_is_started_followed_resumed_after_its_last_event_id_without_ga
     assert_eq!(listed["streams"].as_array().unwrap().len(), 2, "{listed}");
     let (_, shown) = call(address, "GET", "/streams/door", Some(KEY), None).await;
     assert!(shown["frames"].as_u64().unwrap() >= 10 && shown["sse_clients"] == 1, "{shown}");
+    let (_, openapi) = call(address, "GET", "/openapi.json", None, None).await;
+    for (path, method) in
+        [("/streams", "post"), ("/streams", "get"), ("/streams/{id}", "delete"), ("/streams/{id}/events", "get")]
+    {
+        assert!(openapi["paths"][path][method]["responses"].is_object(), "{method} {path} in /openapi.json");
+    }
+    let events = &openapi["paths"]["/streams/{id}/events"]["get"]["responses"]["200"]["content"];
+    assert!(events["text/event-stream"].is_object(), "{events}");
+    let (_, docs) = call_text(address, "/docs").await;
+    assert!(docs.contains("curl -N -H &quot;Authorization: Bearer $API_KEY&quot;"), "the SSE example streams with -N");
     let (_, metrics) = call_text(address, "/metrics").await;
     assert!(metrics.contains("inferx_stream_frames_total{stream=\"door\"}"), "{metrics}");
     assert!(metrics.contains("inferx_stream_sse_clients{stream=\"door\"} 1"), "{metrics}");
