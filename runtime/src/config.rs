@@ -1535,4 +1535,29 @@ mod tests {
         let message = config.model_path(crate::project_files::project_dir(Path::new("inferx.yaml"))).unwrap_err();
         assert!(message.to_string().contains("model.path `models/model.onnx` is not there"), "{message}");
     }
+
+    #[test]
+    fn streams_of_inferx_yaml_are_checked_with_the_rest_of_the_config() {
+        let project = "inferx: {version: 0.1.0, template: yolo}\nmodel: {path: models/m.onnx}\ntask: detection\n";
+        let good = format!(
+            "{project}server:\n  streams:\n    allow_sources: [rtsp://cam.local:8554]\n    start:\n      - name: door\n        source: rtsp://user:secret@cam.local:8554/live\n        zones: [{{name: all, polygon: [[0, 0], [9, 0], [9, 9]]}}]\n"
+        );
+        let config = ProjectConfig::parse(&good).unwrap();
+        config.check().unwrap();
+        let door = &config.server.streams.start[0];
+        assert!(door.tracked(), "zones turn tracking on");
+        assert_eq!(door.tracking(None).zones.len(), 1);
+        assert!(config.server.streams.allows("rtsp://cam.local:8554/other"));
+
+        let twice =
+            good.replace("    start:\n", "    max: 1\n    start:\n      - {name: door, source: rtsp://cam.local/x}\n");
+        let error = ProjectConfig::parse(&twice).unwrap().check().unwrap_err().to_string();
+        assert!(error.contains("server.streams.start has 2 streams but server.streams.max is 1"), "{error}");
+        assert!(error.contains("server.streams.start[1].name `door` is used twice"), "{error}");
+        assert!(!error.contains("secret"), "{error}");
+
+        let misspelt = good.replace("allow_sources", "allowed_sources");
+        let error = ProjectConfig::parse(&misspelt).unwrap_err().to_string();
+        assert!(error.contains("allowed_sources") && error.contains("allow_sources"), "{error}");
+    }
 }
