@@ -9,7 +9,7 @@ use axum::{
 use base64::Engine as _;
 use serde::Deserialize;
 
-use super::{security::BatchRefusal, ApiError, AppState};
+use super::{body_limit, security::BatchRefusal, ApiError, AppState};
 
 /// One encoded image from a request. Its format is sniffed from the bytes on arrival, so a
 /// non-image is refused (415) before it waits in the queue.
@@ -69,7 +69,7 @@ impl ImageInput {
     }
 }
 
-fn media_type(request: &Request) -> String {
+pub(crate) fn media_type(request: &Request) -> String {
     request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -81,10 +81,7 @@ fn media_type(request: &Request) -> String {
 
 /// 413 for a body over `server.max_body_bytes`.
 fn body_too_large(state: &AppState) -> ApiError {
-    ApiError::too_large(format!(
-        "the request body is over the {} byte limit (server.max_body_bytes)",
-        state.config().max_body_bytes
-    ))
+    body_limit::too_large(state.config(), "")
 }
 
 /// Middleware: a body whose declared `Content-Length` is over `server.max_body_bytes` is
@@ -101,15 +98,17 @@ pub(crate) async fn declared_size(
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.trim().parse::<u64>().ok());
-    if declared.is_some_and(|length| length > state.config().max_body_bytes as u64) {
-        return body_too_large(&state).into_response_for(request.uri().path());
+    let path = request.uri().path();
+    let (limit, _) = body_limit::for_path(state.config(), path);
+    if declared.is_some_and(|length| length > limit as u64) {
+        return body_limit::too_large(state.config(), path).into_response_for(path);
     }
     next.run(request).await
 }
 
 /// What a body that could not be read is answered: 413 over `server.max_body_bytes`, 408 when
 /// it did not arrive within `server.connections.body_timeout_ms`, else 400 with `detail`.
-fn unreadable_body(
+pub(crate) fn unreadable_body(
     state: &AppState,
     status: axum::http::StatusCode,
     error: &(dyn std::error::Error + 'static),

@@ -41,6 +41,7 @@
 //! }
 //! ```
 
+mod body_limit;
 mod connections;
 mod docs;
 mod error;
@@ -53,6 +54,8 @@ mod security;
 mod state;
 #[cfg(test)]
 mod tests;
+#[cfg(feature = "video")]
+mod video_upload;
 
 use std::time::Duration;
 
@@ -103,8 +106,11 @@ pub enum ServeError {
 /// authentication and rate limiting, the declared body size, body limit.
 pub fn app(routes: Router<AppState>, state: AppState) -> Router {
     let config = state.config().clone();
+    let routes = routes.merge(standard_routes());
+    // Its own body limit, inside the one of every route (the innermost applies).
+    #[cfg(feature = "video")]
+    let routes = routes.merge(video_upload::routes(&config));
     let mut app = routes
-        .merge(standard_routes())
         .merge(oip::routes())
         .fallback(no_such_route)
         .method_not_allowed_fallback(method_not_allowed)

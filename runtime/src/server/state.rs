@@ -24,6 +24,7 @@ use crate::{
     library::SystemProbe,
     session::plan::{Hardware, SessionPlan, Workload},
     tensor::{InputTensor, OutputTensor},
+    tracking::TrackingConfig,
     Error, Pipeline, Prediction, ProjectConfig, Result,
 };
 
@@ -103,6 +104,9 @@ struct Inner {
     project_version: String,
     ready: AtomicBool,
     load_time: Duration,
+    /// The project's `tracking:` settings (defaults without the section), for uploaded clips
+    /// and streams that ask for tracking.
+    tracking: TrackingConfig,
 }
 
 /// One entry of a batch answer: a prediction or that image's own error.
@@ -167,7 +171,8 @@ impl AppState {
             .map(|_| Pipeline::load(&model_path, pipeline_options.clone()).map(Arc::new))
             .collect::<Result<Vec<_>>>()?;
         let keys = ApiKeys::load(&server.auth, project_dir, |name| std::env::var(name).ok())?;
-        AppState::new(Sessions { shared: pipelines, solo }, server, keys, options, started)
+        let state = AppState::new(Sessions { shared: pipelines, solo }, server, keys, options, started)?;
+        Ok(state.with_tracking(config.tracking.unwrap_or_default()))
     }
 
     /// Builds the state from loaded sessions: checks the server settings against the model,
@@ -232,8 +237,23 @@ impl AppState {
                 project_version: options.project_version.clone(),
                 ready: AtomicBool::new(true),
                 load_time,
+                tracking: TrackingConfig::default(),
             }),
         })
+    }
+
+    /// This state with `tracking` as the project's `tracking:` settings; before it is shared
+    /// (a clone made earlier keeps the settings it had).
+    pub(crate) fn with_tracking(mut self, tracking: TrackingConfig) -> AppState {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.tracking = tracking;
+        }
+        self
+    }
+
+    /// The project's `tracking:` settings (defaults without the section).
+    pub fn tracking(&self) -> &TrackingConfig {
+        &self.inner.tracking
     }
 
     /// The server settings in force.
