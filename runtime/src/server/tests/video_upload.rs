@@ -258,4 +258,14 @@ async fn hls_and_ffconcat_lists_naming_a_local_file_are_refused_without_opening_
         );
     }
     assert_healthy(served.address).await;
+
+    // The route is documented, with its example.
+    let openapi = request(served.address, "GET /openapi.json HTTP/1.1", b"").await.json();
+    let route = &openapi["paths"]["/predict/video"]["post"];
+    assert_eq!(route["parameters"][0]["name"], "track");
+    for status in ["200", "413", "415", "422", "503"] {
+        assert!(route["responses"].get(status).is_some(), "{status}: {route}");
+    }
+    let docs = request(served.address, "GET /docs HTTP/1.1", b"").await.text();
+    assert!(docs.contains("curl -F file=@clip.mp4 "), "the docs page's example uploads a clip");
 }
