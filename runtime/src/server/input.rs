@@ -79,11 +79,6 @@ pub(crate) fn media_type(request: &Request) -> String {
         .unwrap_or_default()
 }
 
-/// 413 for a body over `server.max_body_bytes`.
-fn body_too_large(state: &AppState) -> ApiError {
-    body_limit::too_large(state.config(), "")
-}
-
 /// Middleware: a body whose declared `Content-Length` is over `server.max_body_bytes` is
 /// refused before any of it is read, so an oversized upload costs nothing and its client gets
 /// the 413 while still sending. (A body without a length, or longer than it said, is stopped
@@ -106,16 +101,18 @@ pub(crate) async fn declared_size(
     next.run(request).await
 }
 
-/// What a body that could not be read is answered: 413 over `server.max_body_bytes`, 408 when
-/// it did not arrive within `server.connections.body_timeout_ms`, else 400 with `detail`.
+/// What a body sent to `path` that could not be read is answered: 413 over the route's limit
+/// (`server.max_body_bytes`, see [`body_limit`]), 408 when it did not arrive within
+/// `server.connections.body_timeout_ms`, else 400 with `detail`.
 pub(crate) fn unreadable_body(
     state: &AppState,
+    path: &str,
     status: axum::http::StatusCode,
     error: &(dyn std::error::Error + 'static),
     detail: String,
 ) -> ApiError {
     if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-        return body_too_large(state);
+        return body_limit::too_large(state.config(), path);
     }
     let mut cause = Some(error);
     while let Some(error) = cause {
@@ -132,16 +129,24 @@ pub(crate) fn unreadable_body(
 
 /// Reads the whole body within the configured size limit and deadline.
 pub(crate) async fn body(request: Request, state: &AppState) -> Result<Bytes, ApiError> {
+    let path = request.uri().path().to_string();
     Bytes::from_request(request, state)
         .await
-        .map_err(|rejection| unreadable_body(state, rejection.status(), &rejection, rejection.body_text()))
+        .map_err(|rejection| unreadable_body(state, &path, rejection.status(), &rejection, rejection.body_text()))
 }
 
 /// The files of a multipart body, in order; reading stops at the file after the first `most`,
 /// so a body of many tiny parts is not all kept before the count is checked.
 async fn multipart_files(request: Request, state: &AppState, most: usize) -> Result<Vec<Bytes>, ApiError> {
+    let path = request.uri().path().to_string();
     let multipart_error = |error: axum::extract::multipart::MultipartError| {
-        unreadable_body(state, error.status(), &error, format!("malformed multipart body: {}", error.body_text()))
+        unreadable_body(
+            state,
+            &path,
+            error.status(),
+            &error,
+            format!("malformed multipart body: {}", error.body_text()),
+        )
     };
     let mut multipart = Multipart::from_request(request, state)
         .await

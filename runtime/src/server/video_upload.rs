@@ -128,26 +128,21 @@ async fn read_clip(request: Request, state: &AppState) -> Result<Bytes, ApiError
         let mut multipart = Multipart::from_request(request, state)
             .await
             .map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+        let multipart_error = |error: axum::extract::multipart::MultipartError| {
+            let detail = format!("malformed multipart body: {}", error.body_text());
+            input::unreadable_body(state, ROUTE, error.status(), &error, detail)
+        };
         let mut clip = None;
-        while let Some(field) = multipart.next_field().await.map_err(|error| {
-            unreadable(state, error.status(), &error, format!("malformed multipart body: {}", error.body_text()))
-        })? {
+        while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
             if clip.is_none() && (field.name() == Some("file") || field.file_name().is_some()) {
-                clip = Some(field.bytes().await.map_err(|error| {
-                    unreadable(
-                        state,
-                        error.status(),
-                        &error,
-                        format!("malformed multipart body: {}", error.body_text()),
-                    )
-                })?);
+                clip = Some(field.bytes().await.map_err(multipart_error)?);
             }
         }
         clip.ok_or_else(|| ApiError::bad_request(format!("the multipart body has no `file` field; {ACCEPTED}")))?
     } else if media_type.starts_with("video/") || media_type == "application/octet-stream" || media_type.is_empty() {
-        Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| unreadable(state, rejection.status(), &rejection, rejection.body_text()))?
+        Bytes::from_request(request, state).await.map_err(|rejection| {
+            input::unreadable_body(state, ROUTE, rejection.status(), &rejection, rejection.body_text())
+        })?
     } else {
         return Err(ApiError::unsupported(format!("the Content-Type `{media_type}` is not a video; {ACCEPTED}")));
     };
@@ -155,19 +150,6 @@ async fn read_clip(request: Request, state: &AppState) -> Result<Bytes, ApiError
         return Err(ApiError::bad_request(format!("the clip is empty; {ACCEPTED}")));
     }
     Ok(clip)
-}
-
-/// A body that could not be read, answered as the other routes answer it, but for the limit.
-fn unreadable(
-    state: &AppState,
-    status: axum::http::StatusCode,
-    error: &(dyn std::error::Error + 'static),
-    detail: String,
-) -> ApiError {
-    if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-        return body_limit::too_large(state.config(), ROUTE);
-    }
-    input::unreadable_body(state, status, error, detail)
 }
 
 /// The answer to an error of the clip: its status, and the setting or the fix.
