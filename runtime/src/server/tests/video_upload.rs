@@ -223,6 +223,18 @@ async fn each_bad_clip_is_refused_with_its_status_and_a_json_error_and_health_an
     assert_eq!(query.refusal(), (400, "bad_request".into()));
     assert_healthy(served.address).await;
     assert!(state.frame_lane().is_some(), "every clip gave its place back");
+
+    // No place for another clip: 503 before the body is read (its declared length is never sent).
+    let full = server(|server| server.video.max_uploads = 0, "", false);
+    let full = serve(full, ConnectionsConfig::default()).await;
+    let head = format!("POST /predict/video HTTP/1.1\r\nHost: {}\r\nContent-Type: video/mp4\r\nContent-Length: 50000\r\nConnection: close\r\n\r\n", full.address);
+    let mut stream = sending(full.address, head.as_bytes()).await;
+    let (answer, _) = read_to_close(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("retry-after: 1") && answer.contains("server.video.max_uploads"),
+        "{answer}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
