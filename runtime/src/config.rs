@@ -20,7 +20,7 @@ use crate::{
     },
     tasks::{DetectionLayout, ScoreKind},
     tracking::TrackingConfig,
-    Error, Result, TaskKind,
+    yaml_edit, Error, Result, TaskKind,
 };
 
 /// The file name looked for in a project.
@@ -1221,45 +1221,15 @@ pub fn open_project_file(project_dir: &Path, key: &str, relative: &str, limit: u
 }
 
 /// The `inferx.yaml` `text` with `thresholds.confidence` set to `value` (`val
-/// --write-threshold`): the
-/// value of its line replaced (a comment after it kept), or the key added to the `thresholds`
-/// section (the section added at the end when there is none). Everything else stays; `None`
-/// when the file is not in the block layout inferx writes, or the result would change more.
+/// --write-threshold`), edited in place by [`yaml_edit::set_block_key`]: the value of its line
+/// replaced (a comment after it kept), or the key added to the `thresholds` section (the section
+/// added at the end when there is none). `None` when the file is not in the block layout inferx
+/// writes, or the result would change more than that one setting.
 pub fn set_confidence(text: &str, value: f32) -> Option<String> {
     let before = ProjectConfig::parse(text).ok()?;
-    let mut lines: Vec<String> = Vec::new();
-    let (mut section, mut header, mut done) = (String::new(), None, false);
-    for line in text.lines() {
-        if !line.starts_with([' ', '#']) && !line.trim().is_empty() {
-            section = line.split(':').next().unwrap_or_default().trim().to_string();
-            if section == "thresholds" {
-                if line.trim_end() != "thresholds:" && !line.trim_end().starts_with("thresholds: #") {
-                    return None; // the flow form `thresholds: {...}`
-                }
-                header = Some(lines.len());
-            }
-        }
-        let key_line =
-            section == "thresholds" && line.strip_prefix("  ").is_some_and(|rest| rest.starts_with("confidence:"));
-        if key_line && !done {
-            let comment = line.find(" #").map(|at| &line[at..]).unwrap_or_default();
-            lines.push(format!("  confidence: {value}{comment}"));
-            done = true;
-        } else {
-            lines.push(line.to_string());
-        }
-    }
-    if !done {
-        match header {
-            Some(at) => lines.insert(at + 1, format!("  confidence: {value}")),
-            None => {
-                lines.push("thresholds:".to_string());
-                lines.push(format!("  confidence: {value}"));
-            }
-        }
-    }
-    let mut updated = lines.join("\n");
-    updated.push('\n');
+    let updated =
+        yaml_edit::set_block_key(text, "thresholds", "confidence", &value.to_string(), yaml_edit::NewKey::First)
+            .ok()?;
     let after = ProjectConfig::parse(&updated).ok()?;
     let mut expected = before;
     expected.thresholds.confidence = value;
@@ -1286,7 +1256,7 @@ mod tests {
         let without_section = "inferx: {version: 0.1.0, template: anomaly}\nmodel: {path: m.onnx}\ntask: anomaly\n";
         assert_eq!(
             set_confidence(without_section, 0.25).unwrap(),
-            format!("{without_section}thresholds:\n  confidence: 0.25\n")
+            format!("{without_section}\nthresholds:\n  confidence: 0.25\n")
         );
         let flow = format!("{without_section}thresholds: {{confidence: 0.5}}\n");
         assert_eq!(set_confidence(&flow, 0.25), None, "a flow mapping is left for the user");

@@ -78,6 +78,7 @@ pub mod model;
 pub mod project_files;
 pub mod task;
 pub mod tensor;
+pub mod yaml_edit;
 // 2. Hardware and the ONNX Runtime library.
 pub mod device;
 #[cfg(feature = "install")]

@@ -13,12 +13,6 @@ use serde_json::Value;
 
 use crate::support::*;
 
-fn inferx_command() -> Command {
-    let mut command = Command::new(assert_cmd::cargo::cargo_bin("inferx"));
-    command.env_remove("INFERX_LOG").env("NO_COLOR", "1").env("INFERX_USER_CONFIG", "/nonexistent/inferx-test.yaml");
-    command
-}
-
 #[test]
 fn ctrl_c_ends_a_tracked_rtsp_run_cleanly_with_the_summary_and_no_password_anywhere() {
     let dir = temp_dir();
@@ -26,7 +20,7 @@ fn ctrl_c_ends_a_tracked_rtsp_run_cleanly_with_the_summary_and_no_password_anywh
     let _server = RtspServer::start(port, "480x360", 30, &face_picture(dir.path()));
     let url = format!("rtsp://admin:s3cret@127.0.0.1:{port}/live");
     let out = temp_dir();
-    let mut child = inferx_command()
+    let mut child = inferx_process()
         .args(["run"])
         .arg(detector())
         .arg(&url)
@@ -67,7 +61,7 @@ fn duration_ends_an_rtsp_run_and_an_unreachable_one_fails_at_once() {
     let dir = temp_dir();
     let server = RtspServer::start(free_port(), "320x240", 30, &face_picture(dir.path()));
     let started = Instant::now();
-    let output = inferx_command()
+    let output = inferx_process()
         .args(["run"])
         .arg(detector())
         .arg(&server.url)
@@ -82,14 +76,14 @@ fn duration_ends_an_rtsp_run_and_an_unreachable_one_fails_at_once() {
     // Nothing listens on this port: refused at once, with the fix, and exit 1.
     let started = Instant::now();
     let url = format!("rtsp://viewer:s3cret@127.0.0.1:{}/live", free_port());
-    let output = inferx_command().args(["run"]).arg(detector()).arg(&url).output().unwrap();
+    let output = inferx_process().args(["run"]).arg(detector()).arg(&url).output().unwrap();
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("could not read live source `rtsp://***@127.0.0.1:"), "{stderr}");
     assert!(stderr.contains("the connection was refused") && !stderr.contains("s3cret"), "{stderr}");
     // A missing camera, the same.
-    let output = inferx_command().args(["run"]).arg(detector()).arg("/dev/video97").output().unwrap();
+    let output = inferx_process().args(["run"]).arg(detector()).arg("/dev/video97").output().unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("no such camera device"));
 }

@@ -155,6 +155,47 @@ fn a_project_gets_an_int8_model_with_its_metadata_that_passes_the_gate_and_runs(
 }
 
 #[test]
+fn ctrl_c_while_quantizing_kills_the_tool_and_leaves_no_staged_model_or_calibration_tensors() {
+    let dir = temp_dir();
+    let model = dir.path().join("models/detector.onnx");
+    std::fs::create_dir_all(model.parent().unwrap()).unwrap();
+    std::fs::copy(detector(), &model).unwrap();
+    let calibration = calibration_photos(dir.path(), 2);
+    // A private temporary folder, to see the calibration tensors go.
+    let scratch = dir.path().join("tmp");
+    std::fs::create_dir(&scratch).unwrap();
+    let mut child = inferx_process()
+        .arg("quantize")
+        .arg(&model)
+        .arg("--calibrate")
+        .arg(&calibration)
+        .env("TMPDIR", &scratch)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The staged file appears right before ONNX Runtime's tool starts.
+    let started = std::time::Instant::now();
+    let staged = || names(model.parent().unwrap()).iter().any(|name| name.starts_with(".inferx-int8-"));
+    while !staged() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "quantize never reached the tool");
+        assert!(child.try_wait().unwrap().is_none(), "quantize ended before the tool ran");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(names(&scratch).len(), 1, "the calibration tensors are in the scratch folder: {:?}", names(&scratch));
+    let interrupted = std::time::Instant::now();
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(interrupted.elapsed() < std::time::Duration::from_secs(5), "Ctrl-C took {:?}", interrupted.elapsed());
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("interrupted: nothing written"), "{stderr}");
+    assert_eq!(names(model.parent().unwrap()), ["detector.onnx"], "no staged file left");
+    assert!(names(&scratch).is_empty(), "no calibration tensors left: {:?}", names(&scratch));
+}
+
+#[test]
 fn the_gate_refuses_a_quantized_head_with_both_figures_and_writes_nothing() {
     let dir = temp_dir();
     let model = dir.path().join("models/detector.onnx");

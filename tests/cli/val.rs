@@ -194,6 +194,25 @@ fn each_bad_input_is_reported_with_its_file_and_line_and_skip_bad_goes_on() {
     for name in ["a", "b", "c", "d"] {
         write(&root.join("labels").join(format!("{name}.txt")), "1 0.5 0.5 0.2 0.2\n");
     }
+
+    // A floor for another task's metric is refused before the model loads, naming the right one.
+    let output = inferx()
+        .arg("val")
+        .arg(detector())
+        .arg("--data")
+        .arg(root.join("data.yaml"))
+        .args(["--min-top1", "0.5"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "--min-top1 is the floor of classification models, and this data is labelled for detection: use --min-map"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("loaded in") && output.stdout.is_empty(), "refused before the model loads:\n{stderr}");
     let output = inferx().arg("val").arg(detector()).arg("--data").arg(root.join("data.yaml")).output().unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);

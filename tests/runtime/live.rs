@@ -123,34 +123,74 @@ fn face_jpeg() -> Vec<u8> {
     jpeg
 }
 
-/// Serves `jpeg` as an MJPEG stream (multipart/x-mixed-replace) at 30 frames a second to each
-/// client, for `seconds`.
+/// Serves `jpeg` as an MJPEG stream (multipart/x-mixed-replace) at 30 frames a second to the
+/// first client, for `seconds`.
 fn serve_mjpeg(jpeg: Vec<u8>, seconds: f64) -> String {
+    serve_mjpeg_connections(jpeg, vec![(seconds, None)])
+}
+
+/// Serves `jpeg` as an MJPEG stream at 30 frames a second to one client after another: the
+/// `n`th for `connections[n].0` seconds, then, when `connections[n].1` says so, silent for that
+/// long with the connection held open (a camera that hangs without closing).
+fn serve_mjpeg_connections(jpeg: Vec<u8>, connections: Vec<(f64, Option<Duration>)>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://127.0.0.1:{}/stream.mjpg", listener.local_addr().unwrap().port());
     thread::spawn(move || {
-        let until = Instant::now() + Duration::from_secs_f64(seconds);
-        if let Ok((mut client, _)) = listener.accept() {
-            let _ = client.set_read_timeout(Some(Duration::from_secs(1)));
-            let mut request = [0; 4096];
-            let _ = std::io::Read::read(&mut client, &mut request);
-            let _ =
-                client.write_all(b"HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace;boundary=frame\r\n\r\n");
-            while Instant::now() < until {
-                let head = format!("--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n", jpeg.len());
-                if client
-                    .write_all(head.as_bytes())
-                    .and_then(|()| client.write_all(&jpeg))
-                    .and_then(|()| client.write_all(b"\r\n"))
-                    .is_err()
-                {
-                    break;
+        for (seconds, silent) in connections {
+            let Ok((mut client, _)) = listener.accept() else { return };
+            let jpeg = jpeg.clone();
+            // Each client on its own thread, so that a silent one does not hold the next.
+            thread::spawn(move || {
+                let until = Instant::now() + Duration::from_secs_f64(seconds);
+                let _ = client.set_read_timeout(Some(Duration::from_secs(1)));
+                let mut request = [0; 4096];
+                let _ = std::io::Read::read(&mut client, &mut request);
+                let _ = client
+                    .write_all(b"HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace;boundary=frame\r\n\r\n");
+                while Instant::now() < until {
+                    let head = format!("--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n", jpeg.len());
+                    if client
+                        .write_all(head.as_bytes())
+                        .and_then(|()| client.write_all(&jpeg))
+                        .and_then(|()| client.write_all(b"\r\n"))
+                        .is_err()
+                    {
+                        return;
+                    }
+                    thread::sleep(Duration::from_millis(33));
                 }
-                thread::sleep(Duration::from_millis(33));
-            }
+                if let Some(silent) = silent {
+                    thread::sleep(silent);
+                }
+            });
         }
     });
     url
+}
+
+#[test]
+fn a_source_that_hangs_without_closing_is_given_up_by_the_watchdog_and_reconnected() {
+    // The first connection sends frames for a second, then nothing, held open for a minute;
+    // the next one streams again.
+    let url = serve_mjpeg_connections(face_jpeg(), vec![(1.0, Some(Duration::from_secs(60))), (10.0, None)]);
+    let options = LiveOptions { watchdog: Duration::from_secs(1), ..live_options() };
+    let reader = SourceReader::open(&Source::parse(&url), VideoOptions::default(), options).unwrap();
+    let run = StreamRunOptions { json: true, duration: Some(Duration::from_secs(5)), ..StreamRunOptions::default() };
+    let mut arrivals = Vec::new();
+    let started = Instant::now();
+    let summary = video::run_stream(&detector_at_320(), reader, None, &run, |_| {
+        arrivals.push(started.elapsed());
+        Ok(())
+    })
+    .unwrap();
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    let live = summary.live.unwrap();
+    assert_eq!(live.reconnects, 1, "{live:?}");
+    // A gap of about the watchdog (plus reconnecting), and frames again after it.
+    let gap = arrivals.windows(2).map(|pair| pair[1].saturating_sub(pair[0])).max().unwrap();
+    assert!(gap >= Duration::from_millis(900) && gap < Duration::from_secs(3), "longest gap {gap:?}");
+    let resumed = arrivals.iter().filter(|at| **at > Duration::from_millis(2500)).count();
+    assert!(resumed >= 3, "{resumed} frames after the reconnect: {summary}");
 }
 
 #[test]

@@ -39,17 +39,22 @@ pub fn golden(name: &str) -> Value {
 
 /// The `inferx` binary, with logs at their defaults.
 pub fn inferx() -> Command {
-    with_test_environment(Command::cargo_bin("inferx").expect("inferx binary"))
+    Command::from_std(inferx_process())
+}
+
+/// [`inferx`] as a process to spawn and signal (a live stream, Ctrl-C).
+pub fn inferx_process() -> std::process::Command {
+    with_test_environment(std::process::Command::new(assert_cmd::cargo::cargo_bin("inferx")))
 }
 
 /// `inferx` started by `sh` under `umask`, with the environment of [`inferx`].
 pub fn inferx_under_umask(umask: &str) -> Command {
-    let mut command = Command::new("sh");
+    let mut command = std::process::Command::new("sh");
     command.args(["-c", &format!("umask {umask} && exec \"$0\" \"$@\"")]).arg(assert_cmd::cargo::cargo_bin("inferx"));
-    with_test_environment(command)
+    Command::from_std(with_test_environment(command))
 }
 
-fn with_test_environment(mut command: Command) -> Command {
+fn with_test_environment(mut command: std::process::Command) -> std::process::Command {
     // No user config from the machine running the tests (tests that want one set it).
     command
         .env_remove("INFERX_LOG")

@@ -319,23 +319,27 @@ impl DetectedFrame {
     }
 }
 
-/// One line of text: `frame 3 (100.0 ms): person 0.91, car 0.80`.
+/// One line of text: `frame 3 (100.0 ms): person 0.91, car 0.80` (of a live source
+/// `frame 3 (100.0 ms, lag 42 ms): ...`).
 impl std::fmt::Display for DetectedFrame {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let detections = self.detections.iter().map(|detection| (None, detection));
-        write_frame_detections(f, self.frame, self.pts_ms, detections)
+        write_frame_detections(f, self, detections)
     }
 }
 
-/// `frame 3 (100.0 ms): #1 person 0.91, car 0.80`: a frame's head and its detections, with the
-/// track id of those that have one (`-` for none).
-fn write_frame_detections<'a>(
+/// `frame 3 (100.0 ms): #1 person 0.91, car 0.80`: a frame's head (with the lag of a live
+/// source's frame) and its detections, with the track id of those that have one (`-` for none).
+fn write_frame_detections<'a, D>(
     f: &mut std::fmt::Formatter<'_>,
-    frame: u64,
-    pts_ms: f64,
+    record: &FrameRecord<D>,
     detections: impl ExactSizeIterator<Item = (Option<u64>, &'a Detection)>,
 ) -> std::fmt::Result {
-    write!(f, "frame {frame} ({pts_ms:.1} ms): ")?;
+    let (frame, pts_ms) = (record.frame, record.pts_ms);
+    match record.lag_ms {
+        Some(lag_ms) => write!(f, "frame {frame} ({pts_ms:.1} ms, lag {lag_ms:.0} ms): ")?,
+        None => write!(f, "frame {frame} ({pts_ms:.1} ms): ")?,
+    }
     if detections.len() == 0 {
         write!(f, "-")?;
     }
@@ -361,7 +365,7 @@ impl<D: Serialize> FrameRecord<D> {
 impl std::fmt::Display for TrackedFrame {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let detections = self.detections.iter().map(|tracked| (Some(tracked.track_id), &tracked.detection));
-        write_frame_detections(f, self.frame, self.pts_ms, detections)?;
+        write_frame_detections(f, self, detections)?;
         for (index, event) in self.events.iter().enumerate() {
             f.write_str(if index == 0 { " | " } else { ", " })?;
             match event {
@@ -447,4 +451,35 @@ pub fn frame_pts_ms(index: u64, fps: f64) -> f64 {
 /// Whether `label` passes a class filter (empty: every class).
 fn class_allowed(classes: &[String], label: &str) -> bool {
     classes.is_empty() || classes.iter().any(|class| class == label)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::BoundingBox;
+
+    #[test]
+    fn a_frames_text_line_says_its_lag_only_for_a_live_source() {
+        let person = Detection {
+            class_id: 0,
+            label: "person".into(),
+            score: 0.912,
+            bbox: BoundingBox { x1: 0.0, y1: 0.0, x2: 10.0, y2: 10.0 },
+            mask: None,
+            polygon: None,
+        };
+        let mut detected = DetectedFrame::untracked(3, 100.0, vec![person.clone()]);
+        assert_eq!(detected.to_string(), "frame 3 (100.0 ms): person 0.91");
+        detected.lag_ms = Some(41.6);
+        assert_eq!(detected.to_string(), "frame 3 (100.0 ms, lag 42 ms): person 0.91");
+        let tracked = TrackedFrame {
+            frame: 4,
+            pts_ms: 133.3,
+            detections: vec![TrackedDetection { detection: person, track_id: 7 }],
+            events: Vec::new(),
+            counts: Counts::default(),
+            lag_ms: Some(12.0),
+        };
+        assert_eq!(tracked.to_string(), "frame 4 (133.3 ms, lag 12 ms): #7 person 0.91");
+    }
 }

@@ -101,6 +101,35 @@ pub struct Floors {
     pub auroc: Option<f64>,
 }
 
+impl Floors {
+    /// Each floor with its flag and the task it is for.
+    fn by_task(&self) -> [(&'static str, Option<f64>, TaskKind); 4] {
+        [
+            ("--min-map", self.map, TaskKind::Detection),
+            ("--min-top1", self.top1, TaskKind::Classification),
+            ("--min-miou", self.miou, TaskKind::Segmentation),
+            ("--min-auroc", self.auroc, TaskKind::Anomaly),
+        ]
+    }
+
+    /// The flag and floor of `task` (the task of the labelled data: a YOLO-seg model's boxes
+    /// are a detection set).
+    fn of(&self, task: TaskKind) -> (&'static str, Option<f64>) {
+        self.by_task().into_iter().find(|(_, _, of)| *of == task).map_or(("", None), |(flag, floor, _)| (flag, floor))
+    }
+
+    /// Refuses a floor for a task other than `task`, so a gate never passes by checking nothing.
+    pub fn refuse_other_tasks(&self, task: TaskKind) -> Result<()> {
+        let (own, _) = self.of(task);
+        for (flag, floor, other) in self.by_task() {
+            if floor.is_some() && other != task {
+                bail!("{flag} is the floor of {other} models, and this data is labelled for {task}: use {own}");
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Where val writes: problems in the data, status lines, progress and the report.
 pub trait ValOutput {
     /// A problem with one file, already prefixed `error:` or `warning:`.
@@ -171,8 +200,11 @@ impl Plan {
             }
         }
         let (data, problems) = dataset::read(data, images)?;
+        let plan = Plan { data, skipped: Default::default() };
+        // Before any image is predicted: a floor the run would never check is an error now.
+        settings.floors.refuse_other_tasks(plan.task())?;
         let skipped = report_problems(&problems, settings.skip_bad, output)?;
-        Ok(Plan { data, skipped })
+        Ok(Plan { skipped, ..plan })
     }
 
     /// The task the data labels: boxes (detection), class folders (classification), label
@@ -374,13 +406,13 @@ impl Evaluated {
         self.check(&settings.floors)
     }
 
-    /// The task's name in val's reports.
-    fn task(&self) -> &'static str {
+    /// The task the labelled data was for (a YOLO-seg model's boxes: detection).
+    fn task(&self) -> TaskKind {
         match self {
-            Evaluated::Detection { .. } => "detection",
-            Evaluated::Classification(_) => "classification",
-            Evaluated::Segmentation(_) => "segmentation",
-            Evaluated::Anomaly(_) => "anomaly",
+            Evaluated::Detection { .. } => TaskKind::Detection,
+            Evaluated::Classification(_) => TaskKind::Classification,
+            Evaluated::Segmentation(_) => TaskKind::Segmentation,
+            Evaluated::Anomaly(_) => TaskKind::Anomaly,
         }
     }
 
@@ -398,25 +430,10 @@ impl Evaluated {
     /// Checks the floor of this task; a floor for another task is an error, so a gate never
     /// passes by checking nothing.
     pub fn check(&self, floors: &Floors) -> Result<()> {
-        let given = [
-            ("--min-map", floors.map, "detection"),
-            ("--min-top1", floors.top1, "classification"),
-            ("--min-miou", floors.miou, "segmentation"),
-            ("--min-auroc", floors.auroc, "anomaly"),
-        ];
-        let own = given.iter().find(|(_, _, task)| *task == self.task()).map_or("", |(flag, _, _)| *flag);
-        for (flag, floor, task) in given {
-            if floor.is_some() && task != self.task() {
-                bail!("{flag} is the floor of {task} models, and this is a {} model: use {own}", self.task());
-            }
-        }
+        let task = self.task();
+        floors.refuse_other_tasks(task)?;
         let (metric, measured) = self.headline();
-        let (flag, floor) = match self {
-            Evaluated::Detection { .. } => ("--min-map", floors.map),
-            Evaluated::Classification(_) => ("--min-top1", floors.top1),
-            Evaluated::Segmentation(_) => ("--min-miou", floors.miou),
-            Evaluated::Anomaly(_) => ("--min-auroc", floors.auroc),
-        };
+        let (flag, floor) = floors.of(task);
         match floor {
             Some(floor) if measured.is_nan() || measured < floor => {
                 Err(Error::BelowFloor { metric, flag, measured, floor })

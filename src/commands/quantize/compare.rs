@@ -140,6 +140,7 @@ pub(super) fn compare(
     (int8_model, int8_options): (&Path, &PipelineOptions),
     images: &[std::path::PathBuf],
     iterations: usize,
+    interrupt: &super::Interrupt,
     printer: &Printer,
 ) -> anyhow::Result<Report> {
     let float_pipeline = load(float_model, float_options)?;
@@ -150,6 +151,7 @@ pub(super) fn compare(
     // Warm-up, then runs alternated: a busy machine slows both models alike.
     let mut times = (Vec::with_capacity(iterations), Vec::with_capacity(iterations));
     for round in 0..iterations + 3 {
+        interrupt.check()?;
         for (pipeline, samples) in [(&float_pipeline, &mut times.0), (&int8_pipeline, &mut times.1)] {
             let started = Instant::now();
             pipeline.engine().run_with(&shape, &tensor, |_| Ok(()))?;

@@ -6,6 +6,7 @@
 //! comparison of both models, and a project switched to the result.
 
 mod compare;
+mod interrupt;
 mod project;
 mod python;
 
@@ -20,6 +21,7 @@ use inferx_runtime::{
     PipelinePool, ProjectConfig,
 };
 
+use self::interrupt::Interrupt;
 use super::val::{self, LabelledData};
 use crate::{
     cli::{CalibrationMethod, DeviceArgs, QuantizeArgs},
@@ -70,9 +72,10 @@ pub(crate) fn run(args: QuantizeArgs, printer: &Printer) -> anyhow::Result<ExitC
         Some(data) => Some(LabelledData::read(data, float.task(), float.labels(), printer)?),
         None => None,
     };
+    let interrupt = Interrupt::watch()?;
     let scratch = tempfile::Builder::new().prefix("inferx-quantize-").tempdir().context("no temporary folder")?;
     let calibration = scratch.path().join("calibration");
-    let written = write_calibration(&float, &images, &calibration, printer)?;
+    let written = write_calibration(&float, &images, &calibration, &interrupt, printer)?;
     drop(float);
 
     let environment = python::ensure(printer)?;
@@ -95,15 +98,22 @@ pub(crate) fn run(args: QuantizeArgs, printer: &Printer) -> anyhow::Result<ExitC
             .suffix(".onnx")
             .tempfile_in(parent)
             .with_context(|| format!("could not write in `{}`", parent.display()))?;
-        let setup = Setup { environment: &environment, calibration: &calibration, scratch: scratch.path(), noisiest };
+        let setup = Setup {
+            environment: &environment,
+            calibration: &calibration,
+            scratch: scratch.path(),
+            noisiest,
+            interrupt: &interrupt,
+        };
         let summary = quantize(&args, &setup, &model, staged.path(), printer)?;
         printer.status(summary.describe(&model, written));
         let mut report =
-            compare::compare((&model, &options), (staged.path(), &int8_options), &compared, args.iterations, printer)
+            compare::compare((&model, &options), (staged.path(), &int8_options), &compared, args.iterations, &interrupt, printer)
                 .context("the int8 model ONNX Runtime's tool wrote does not run, so nothing is written; try --per-tensor, or --exclude the node ONNX Runtime names")?;
         report.int8_model = out.display().to_string();
         let (Some(data), Some(max_drop)) = (&gate_data, args.max_drop) else { break (staged, report) };
         let accuracy = compare::accuracy((&model, &options), (staged.path(), &int8_options), data, printer)?;
+        interrupt.check()?;
         let drop = (accuracy.float - accuracy.int8) * 100.0;
         report.accuracy = Some(accuracy);
         if drop <= max_drop {
@@ -129,6 +139,7 @@ pub(crate) fn run(args: QuantizeArgs, printer: &Printer) -> anyhow::Result<ExitC
             accuracy.int8,
         );
     };
+    interrupt.check()?;
     staged.persist(&out).with_context(|| format!("could not write `{}`", out.display()))?;
     report.written = true;
     report.print(args.json, printer)?;
@@ -268,12 +279,14 @@ fn write_calibration(
     pipeline: &Pipeline,
     images: &[PathBuf],
     folder: &Path,
+    interrupt: &Interrupt,
     printer: &Printer,
 ) -> anyhow::Result<usize> {
     std::fs::create_dir_all(folder).with_context(|| format!("could not create `{}`", folder.display()))?;
     let bar = printer.progress(images.len() as u64, "preprocessing");
     let mut manifest = Manifest { input: String::new(), tensors: Vec::new() };
     for path in images {
+        interrupt.check()?;
         bar.inc(1);
         let tensor = inferx_runtime::preprocess::load_image(path, pipeline.limits())
             .and_then(|image| pipeline.image_tensor(&image));
@@ -338,6 +351,8 @@ struct Setup<'a> {
     calibration: &'a Path,
     scratch: &'a Path,
     noisiest: usize,
+    /// Ctrl-C or SIGTERM: the Python tool is killed.
+    interrupt: &'a Interrupt,
 }
 
 /// Runs `quantize.py` in the environment: the settings that suit this CPU (uint8 activations,
@@ -349,7 +364,7 @@ fn quantize(
     staged: &Path,
     printer: &Printer,
 ) -> anyhow::Result<ScriptSummary> {
-    let Setup { environment, calibration, scratch, noisiest } = *setup;
+    let Setup { environment, calibration, scratch, noisiest, interrupt } = *setup;
     let script = scratch.join("quantize.py");
     std::fs::write(&script, python::SCRIPT).with_context(|| format!("could not write `{}`", script.display()))?;
     let method = match args.method {
@@ -386,8 +401,10 @@ fn quantize(
         command.arg("--exclude").args(&args.exclude);
     }
     let spinner = printer.spinner("quantize", "calibrating and quantizing (ONNX Runtime's quantize_static)");
-    let output = command.output().with_context(|| format!("could not run `{}`", environment.python.display()));
+    let output = interrupt.output(&mut command);
     spinner.finish_and_clear();
+    interrupt.check()?;
+    let output = output.with_context(|| format!("could not run `{}`", environment.python.display()));
     let output = output?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     if output.status.code() == Some(REFUSED) {

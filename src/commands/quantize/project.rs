@@ -81,56 +81,14 @@ fn path_in_project(project_dir: &Path, model: &Path) -> Option<String> {
 }
 
 /// `text` with the block `model:` section's `path` and `sha256` set (`sha256` added after
-/// `path` when absent); every other line as it was.
+/// `path` when absent), in place; every other line as it was.
 fn set_model_file(text: &str, path: &str, sha256: &str) -> anyhow::Result<String> {
-    let lines: Vec<&str> = text.lines().collect();
-    let Some(start) = lines.iter().position(|line| line.trim_end() == "model:") else {
-        bail!(
-            "it has no block `model:` section to edit: set `model.path: {path}` and `model.sha256: {sha256}` by hand"
-        );
-    };
-    let is_key = |line: &str| !line.trim().is_empty() && !line.trim_start().starts_with('#');
-    let end = (start + 1..lines.len())
-        .find(|&index| is_key(lines[index]) && !lines[index].starts_with([' ', '\t']))
-        .unwrap_or(lines.len());
-    let Some(indent) =
-        lines[start + 1..end].iter().find(|line| is_key(line)).map(|line| line.len() - line.trim_start().len())
-    else {
-        bail!("its `model:` section is empty: set `model.path: {path}` by hand");
-    };
-    let key_at = |key: &str| {
-        (start + 1..end).find(|&index| {
-            let line = lines[index];
-            line.len() - line.trim_start().len() == indent && line.trim_start().starts_with(&format!("{key}:"))
-        })
-    };
-    let Some(path_line) = key_at("path") else {
-        bail!("its `model:` section has no `path:` line: set `model.path: {path}` by hand");
-    };
-    let pad = " ".repeat(indent);
-    let mut edited: Vec<String> = lines.iter().map(ToString::to_string).collect();
-    edited[path_line] = format!("{pad}path: {}", yaml_scalar(path));
-    match key_at("sha256") {
-        Some(line) => edited[line] = format!("{pad}sha256: {sha256}"),
-        None => edited.insert(path_line + 1, format!("{pad}sha256: {sha256}")),
-    }
-    let mut result = edited.join("\n");
-    if text.ends_with('\n') {
-        result.push('\n');
-    }
-    Ok(result)
-}
-
-/// A plain scalar when safe, else double-quoted (JSON strings are YAML strings).
-fn yaml_scalar(text: &str) -> String {
-    let plain = !text.is_empty()
-        && text.chars().all(|character| character.is_ascii_alphanumeric() || "._/-+".contains(character))
-        && !text.starts_with(['-', '.']);
-    if plain {
-        text.to_string()
-    } else {
-        serde_json::to_string(text).unwrap_or_else(|_| format!("\"{text}\""))
-    }
+    use inferx_runtime::yaml_edit::{set_block_key, yaml_scalar, NewKey};
+    let by_hand = || format!("set `model.path: {path}` and `model.sha256: {sha256}` by hand");
+    let edited = set_block_key(text, "model", "path", &yaml_scalar(path), NewKey::First)
+        .and_then(|text| set_block_key(&text, "model", "sha256", sha256, NewKey::After("path")))
+        .with_context(by_hand)?;
+    Ok(edited)
 }
 
 #[cfg(test)]
