@@ -313,12 +313,6 @@ impl ServerConfig {
         }
         std::thread::available_parallelism().map_or(2, std::num::NonZero::get).min(4)
     }
-
-    /// Frame loops (uploaded clips, streams) the workers serve at once, each with at most one
-    /// frame in flight, beside the `workers + max_queue` places of requests.
-    pub fn frame_places(&self) -> usize {
-        self.video.max_uploads + self.streams.max
-    }
 }
 
 /// `server.video`: clips uploaded to `POST /predict/video`.

@@ -115,7 +115,7 @@ pub mod server;
 
 pub use config::{ProjectConfig, UserConfig};
 pub use device::{Device, Provider};
-pub use error::{Error, FileProblem, ImageProblem, Result};
+pub use error::{ClipProblem, Error, FileProblem, ImageProblem, Result};
 pub use model::info::ModelInfo;
 pub use pipeline::{Pipeline, PipelineOptions};
 pub use pool::PipelinePool;

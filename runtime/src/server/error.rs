@@ -139,6 +139,11 @@ impl ApiError {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unprocessable_image", message)
     }
 
+    /// 422: a video in a known container that cannot be decoded, or is too long.
+    pub fn unprocessable_video(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unprocessable_video", message)
+    }
+
     /// 429 with `Retry-After`.
     pub fn rate_limited(retry_after: u64) -> ApiError {
         ApiError {

@@ -41,6 +41,7 @@
 //! }
 //! ```
 
+mod body_limit;
 mod connections;
 mod docs;
 mod error;
@@ -57,6 +58,8 @@ mod stream_registry;
 mod streams;
 #[cfg(test)]
 mod tests;
+#[cfg(feature = "video")]
+mod video_upload;
 
 use std::time::Duration;
 
@@ -76,7 +79,7 @@ pub use error::{ApiError, Detail};
 pub use input::{BatchInput, ImageInput};
 pub use metrics::REQUEST_ID;
 pub use oip::{OipRequest, RequestedOutput};
-pub use runner::FrameLane;
+pub use runner::{FrameLane, FrameLoop};
 pub use state::{AppState, BatchEntry, BatchResults, ServeOptions};
 
 /// Why the server stopped with an error.
@@ -107,10 +110,13 @@ pub enum ServeError {
 /// authentication and rate limiting, the declared body size, body limit.
 pub fn app(routes: Router<AppState>, state: AppState) -> Router {
     let config = state.config().clone();
+    let routes = routes.merge(standard_routes());
+    // Its own body limit, inside the one of every route (the innermost applies).
+    #[cfg(feature = "video")]
+    let routes = routes.merge(video_upload::routes(&config));
     #[cfg(feature = "video")]
     let routes = routes.merge(streams::routes());
     let mut app = routes
-        .merge(standard_routes())
         .merge(oip::routes())
         .fallback(no_such_route)
         .method_not_allowed_fallback(method_not_allowed)

@@ -141,8 +141,10 @@ impl ImageReply {
 pub(crate) struct Runner {
     sender: SyncSender<Queued>,
     admission: Arc<Semaphore>,
-    /// One permit per frame loop that may run at once ([`RunnerOptions::frame_places`]).
-    frame_places: Arc<Semaphore>,
+    /// One permit per uploaded clip processed at once ([`RunnerOptions::upload_places`]).
+    upload_places: Arc<Semaphore>,
+    /// One permit per stream running at once ([`RunnerOptions::stream_places`]).
+    stream_places: Arc<Semaphore>,
     /// The model's task, for frame loops (`None` without sessions, in tests).
     task: Option<crate::TaskKind>,
     /// `server.memory_budget_bytes`, in [`BUDGET_UNIT`]s.
@@ -160,8 +162,11 @@ pub(crate) struct RunnerOptions {
     pub max_batch: usize,
     pub max_wait: Duration,
     pub memory_budget_bytes: u64,
-    /// Frame loops (uploaded clips, streams) that may run at once, beyond the admission.
-    pub frame_places: usize,
+    /// Uploaded clips that may be processed at once, beyond the admission.
+    pub upload_places: usize,
+    /// Streams that may run at once, beyond the admission (their own places: clips never
+    /// take them, nor streams the clips').
+    pub stream_places: usize,
     /// How long a frame may wait for its share of the memory budget before its loop fails.
     pub frame_timeout: Duration,
 }
@@ -180,7 +185,7 @@ impl Runner {
         let budget_units = (options.memory_budget_bytes / BUDGET_UNIT).clamp(1, u64::from(u32::MAX));
         // The queue has room for every admitted request and every frame loop's frame in flight,
         // so that queueing never fails while the server runs.
-        let (sender, receiver) = sync_channel(capacity + options.frame_places);
+        let (sender, receiver) = sync_channel(capacity + options.upload_places + options.stream_places);
         let receiver = Arc::new(Mutex::new(receiver));
         let running = Arc::new(AtomicUsize::new(0));
         for index in 0..options.workers {
@@ -198,7 +203,8 @@ impl Runner {
         Ok(Runner {
             sender,
             admission: Arc::new(Semaphore::new(capacity)),
-            frame_places: Arc::new(Semaphore::new(options.frame_places)),
+            upload_places: Arc::new(Semaphore::new(options.upload_places)),
+            stream_places: Arc::new(Semaphore::new(options.stream_places)),
             task: pipelines.first().map(|pipeline| pipeline.task()),
             frame_timeout: options.frame_timeout,
             budget: Arc::new(Semaphore::new(budget_units as usize)),
@@ -256,8 +262,9 @@ impl Runner {
 }
 
 impl Runner {
-    /// A lane for one frame loop (an uploaded clip, a stream), or `None` when
-    /// [`RunnerOptions::frame_places`] loops already run (the caller answers 503).
+    /// A lane for one frame loop of `kind` (an uploaded clip, a stream), or `None` when the
+    /// places of that kind ([`RunnerOptions::upload_places`], [`RunnerOptions::stream_places`])
+    /// are taken (the caller answers 503).
     ///
     /// How frame loops and requests share the workers:
     /// - a loop holds one frame place for its life, and at most one frame in flight (its lane
@@ -272,9 +279,13 @@ impl Runner {
     /// - a frame is charged to the memory budget like a request (its decoded pixels); when the
     ///   budget is spent it waits (polling, so that it never takes budget ahead of a request),
     ///   up to `frame_timeout`, then its loop fails.
-    pub fn frame_lane(&self) -> Option<FrameLane> {
+    pub fn frame_lane(&self, kind: FrameLoop) -> Option<FrameLane> {
         let task = self.task?;
-        let place = self.frame_places.clone().try_acquire_owned().ok()?;
+        let places = match kind {
+            FrameLoop::Upload => &self.upload_places,
+            FrameLoop::Stream => &self.stream_places,
+        };
+        let place = places.clone().try_acquire_owned().ok()?;
         Some(FrameLane {
             sender: self.sender.clone(),
             budget: self.budget.clone(),
@@ -286,6 +297,16 @@ impl Runner {
             _place: place,
         })
     }
+}
+
+/// What a frame loop is: each kind has its own places (`server.video.max_uploads`,
+/// `server.streams.max`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameLoop {
+    /// An uploaded clip (`POST /predict/video`).
+    Upload,
+    /// A stream (`/streams`).
+    Stream,
 }
 
 /// A frame loop's way to the server's workers, from [`AppState::frame_lane`](super::AppState::frame_lane):
@@ -554,7 +575,8 @@ mod tests {
             max_batch: 1,
             max_wait: Duration::ZERO,
             memory_budget_bytes: 2 << 20,
-            frame_places: 0,
+            upload_places: 0,
+            stream_places: 0,
             frame_timeout: Duration::ZERO,
         };
         let runner = Runner::start(Vec::new(), None, options, Arc::new(Metrics::new())).unwrap();

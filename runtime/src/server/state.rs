@@ -15,7 +15,7 @@ use super::{
     error::Detail,
     input::{BatchInput, ImageInput},
     metrics::Metrics,
-    runner::{FrameLane, ImageReply, Job, Reply, Runner, RunnerOptions},
+    runner::{FrameLane, FrameLoop, ImageReply, Job, Reply, Runner, RunnerOptions},
     security::{ApiKeys, Limiter},
     ApiError,
 };
@@ -24,6 +24,7 @@ use crate::{
     library::SystemProbe,
     session::plan::{Hardware, SessionPlan, Workload},
     tensor::{InputTensor, OutputTensor},
+    tracking::TrackingConfig,
     Error, Pipeline, Prediction, ProjectConfig, Result,
 };
 
@@ -105,6 +106,9 @@ struct Inner {
     load_time: Duration,
     #[cfg(feature = "video")]
     streams: super::stream_registry::Registry,
+    /// The project's `tracking:` settings (defaults without the section), for uploaded clips
+    /// and streams that ask for tracking.
+    tracking: TrackingConfig,
 }
 
 /// One entry of a batch answer: a prediction or that image's own error.
@@ -170,9 +174,7 @@ impl AppState {
             .collect::<Result<Vec<_>>>()?;
         let keys = ApiKeys::load(&server.auth, project_dir, |name| std::env::var(name).ok())?;
         let state = AppState::new(Sessions { shared: pipelines, solo }, server, keys, options, started)?;
-        #[cfg(feature = "video")]
-        state.streams().set_project_tracking(config.tracking.clone());
-        Ok(state)
+        Ok(state.with_tracking(config.tracking.unwrap_or_default()))
     }
 
     /// Builds the state from loaded sessions: checks the server settings against the model,
@@ -219,7 +221,8 @@ impl AppState {
                 max_batch: config.batching.max_batch_size,
                 max_wait: Duration::from_millis(config.batching.max_wait_ms),
                 memory_budget_bytes,
-                frame_places: config.frame_places(),
+                upload_places: config.video.max_uploads,
+                stream_places: config.streams.max,
                 frame_timeout: Duration::from_millis(config.request_timeout_ms),
             },
             metrics.clone(),
@@ -246,8 +249,23 @@ impl AppState {
                 load_time,
                 #[cfg(feature = "video")]
                 streams,
+                tracking: TrackingConfig::default(),
             }),
         })
+    }
+
+    /// This state with `tracking` as the project's `tracking:` settings; before it is shared
+    /// (a clone made earlier keeps the settings it had).
+    pub(crate) fn with_tracking(mut self, tracking: TrackingConfig) -> AppState {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.tracking = tracking;
+        }
+        self
+    }
+
+    /// The project's `tracking:` settings (defaults without the section).
+    pub fn tracking(&self) -> &TrackingConfig {
+        &self.inner.tracking
     }
 
     /// The server settings in force.
@@ -335,9 +353,10 @@ impl AppState {
         self.run(|reply| Job::Image { image: image.bytes, reply: ImageReply::Annotated(reply) }).await
     }
 
-    /// A lane for one frame loop (an uploaded clip, a stream) to the workers, to pass to
-    /// [`sequence::detect_stream`](crate::sequence::detect_stream) and the like; `None` when
-    /// [`ServerConfig::frame_places`] loops already run (answer 503).
+    /// A lane for one frame loop of `kind` (an uploaded clip, a stream) to the workers, to
+    /// pass to [`sequence::detect_stream`](crate::sequence::detect_stream) and the like; `None`
+    /// when the places of that kind (`server.video.max_uploads`, `server.streams.max`) are
+    /// taken (answer 503).
     ///
     /// How loops and requests share the workers: a loop holds one frame place for its life and
     /// at most one frame in flight; frame places are outside the `workers + max_queue` places
@@ -345,8 +364,8 @@ impl AppState {
     /// in one queue, first come first served, so neither starves; a frame is charged to the
     /// memory budget like a request, and waits (up to `server.request_timeout_ms`) rather than
     /// take budget ahead of a request.
-    pub fn frame_lane(&self) -> Option<FrameLane> {
-        self.inner.runner.frame_lane()
+    pub fn frame_lane(&self, kind: FrameLoop) -> Option<FrameLane> {
+        self.inner.runner.frame_lane(kind)
     }
 
     /// Runs the model on raw tensors on a worker thread (Open Inference Protocol).

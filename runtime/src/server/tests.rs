@@ -32,6 +32,8 @@ use tower::ServiceExt;
 mod multipart_body;
 
 mod frames;
+#[cfg(feature = "video")]
+mod video_upload;
 
 use super::{app, connections, security::ApiKeys, state::Sessions, AppState, BatchInput, ImageInput, ServeOptions};
 use crate::{

@@ -5,7 +5,7 @@ use std::{
     hash::BuildHasher,
     sync::{
         atomic::{AtomicBool, AtomicUsize, Ordering},
-        Arc, Mutex, OnceLock,
+        Arc, Mutex,
     },
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
@@ -19,7 +19,6 @@ use crate::{
     inputs::redact,
     server::{metrics::Metrics, ApiError},
     streams_config::{StreamSpec, StreamsConfig},
-    tracking::TrackingConfig,
     video::{LiveStats, StreamSummary},
     Result,
 };
@@ -290,27 +289,15 @@ impl Stream {
 pub(crate) struct Registry {
     config: StreamsConfig,
     streams: Mutex<BTreeMap<String, Arc<Stream>>>,
-    /// The project's `tracking:` section, which streams track with.
-    tracking: OnceLock<Option<TrackingConfig>>,
 }
 
 impl Registry {
     pub fn new(config: StreamsConfig) -> Registry {
-        Registry { config, streams: Mutex::new(BTreeMap::new()), tracking: OnceLock::new() }
+        Registry { config, streams: Mutex::new(BTreeMap::new()) }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arc<Stream>>> {
         self.streams.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Sets the project's `tracking:` section (once, as the server starts).
-    pub fn set_project_tracking(&self, tracking: Option<TrackingConfig>) {
-        let _ = self.tracking.set(tracking);
-    }
-
-    /// The project's `tracking:` section.
-    pub fn project_tracking(&self) -> Option<&TrackingConfig> {
-        self.tracking.get().and_then(Option::as_ref)
     }
 
     /// Forgets ended streams kept longer than `keep_ended_s`, and the oldest beyond

@@ -42,7 +42,7 @@ pub(super) fn start(
             SourceReader::Live(reader) => Some(reader.counters()),
             SourceReader::File(_) => None,
         };
-        let mut tracker = spec.tracked().then(|| Tracker::new(spec.tracking(state.streams().project_tracking())));
+        let mut tracker = spec.tracked().then(|| Tracker::new(spec.tracking(Some(state.tracking()))));
         let outcome = run_frames(&lane, reader, tracker.as_mut(), &stream, |line| {
             stream.frame(line, counters.as_ref().map(video::LiveCounters::stats), state.metrics());
         });

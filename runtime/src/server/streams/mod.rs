@@ -32,7 +32,7 @@ use serde_json::{json, Value};
 
 use super::{
     stream_registry::{Start, Stream},
-    ApiError, AppState,
+    ApiError, AppState, FrameLoop,
 };
 use crate::{inputs::redact, streams_config::StreamSpec, TaskKind};
 
@@ -56,8 +56,10 @@ pub(crate) fn start_configured(state: &AppState) -> crate::Result<()> {
             .admit(spec.clone(), true, state.metrics())
             .map_err(|error| crate::Error::config(format!("server.streams.start: {}", error.message)))?;
         tracing::info!(stream = %stream.id, source = %redact(&spec.source), "starting a stream of server.streams.start");
-        let lane = state.frame_lane().ok_or_else(|| {
-            crate::Error::config("server.streams.start: every frame place of the workers is taken (server.streams.max)")
+        let lane = state.frame_lane(FrameLoop::Stream).ok_or_else(|| {
+            crate::Error::config(
+                "server.streams.start: every stream place of the workers is taken (server.streams.max)",
+            )
         })?;
         frames::start(state.clone(), stream, spec, lane, None)
             .map_err(|error| crate::Error::config(format!("could not start a stream's thread: {error}")))?;
@@ -107,10 +109,10 @@ async fn create(State(state): State<AppState>, body: Bytes) -> Result<Response, 
         )));
     }
     let stream = state.streams().admit(spec.clone(), false, state.metrics())?;
-    let Some(lane) = state.frame_lane() else {
+    let Some(lane) = state.frame_lane(FrameLoop::Stream) else {
         state.streams().remove(&stream.id, state.metrics());
         return Err(ApiError::overloaded(
-            "every frame place of the workers is taken (server.streams.max and server.video.max_uploads): retry later",
+            "every stream place of the workers is taken (server.streams.max): retry later",
         ));
     };
     let (opened, is_open) = tokio::sync::oneshot::channel();

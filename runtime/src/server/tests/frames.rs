@@ -6,7 +6,7 @@ use std::sync::{
 };
 
 use super::*;
-use crate::pipeline::FramePredictor;
+use crate::{pipeline::FramePredictor, server::FrameLoop};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn predict_is_served_while_frame_loops_fill_their_own_share_and_neither_starves() {
@@ -25,8 +25,13 @@ async fn predict_is_served_while_frame_loops_fill_their_own_share_and_neither_st
     let app = app_of(state.clone());
     let frame = Arc::new(image::load_from_memory(&astronaut()).unwrap());
     let expected_frame = model().predict(&frame).unwrap().detections().to_vec();
-    let lanes = [state.frame_lane().expect("a first loop"), state.frame_lane().expect("a second loop")];
-    assert!(state.frame_lane().is_none(), "a third loop finds the frame places taken");
+    let lanes = [
+        state.frame_lane(FrameLoop::Upload).expect("a clip's loop"),
+        state.frame_lane(FrameLoop::Stream).expect("a stream's loop"),
+    ];
+    for kind in [FrameLoop::Upload, FrameLoop::Stream] {
+        assert!(state.frame_lane(kind).is_none(), "a second {kind:?} finds its kind's one place taken");
+    }
     assert_eq!(FramePredictor::task(&lanes[0]), TaskKind::Detection);
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -72,5 +77,6 @@ async fn predict_is_served_while_frame_loops_fill_their_own_share_and_neither_st
 
     stop.store(true, Ordering::SeqCst);
     loops.into_iter().for_each(|frame_loop| frame_loop.join().expect("a frame loop ends cleanly"));
-    assert!(state.frame_lane().is_some(), "a loop that ended gives its place back");
+    assert!(state.frame_lane(FrameLoop::Upload).is_some(), "a loop that ended gives its place back");
+    assert!(state.frame_lane(FrameLoop::Stream).is_some(), "a loop that ended gives its place back");
 }
