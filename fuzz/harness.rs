@@ -20,6 +20,27 @@ pub type Target = fn(&[u8]);
 /// The fuzz targets, by name (the folder of their corpus).
 pub const TARGETS: &[(&str, Target)] = &[("image", image), ("config", config), ("decoders", decoders), ("oip", oip)];
 
+/// The targets that need the runtime's `video` feature (FFmpeg's libraries).
+#[cfg(feature = "video")]
+pub const VIDEO_TARGETS: &[(&str, Target)] = &[("clip", clip)];
+
+/// An uploaded clip, read from memory as `POST /predict/video` reads it (the allowed demuxers
+/// only, no protocols) under tight limits; at most 64 of its frames decoded.
+#[cfg(feature = "video")]
+pub fn clip(data: &[u8]) {
+    use inferx_runtime::video::{ClipLimits, VideoOptions, VideoReader};
+    let limits = ClipLimits { max_duration: std::time::Duration::from_secs(2), max_dimension: 256 };
+    let options = VideoOptions { decoder_threads: 1, queue_frames: 2, ..VideoOptions::default() };
+    if let Ok(reader) = VideoReader::from_memory(data.to_vec(), options, limits) {
+        let (width, height) = (reader.info().width, reader.info().height);
+        assert!(width > 0 && height > 0 && width.max(height) <= 256, "{width}x{height}");
+        for frame in reader.take(64) {
+            let Ok(frame) = frame else { break };
+            assert!(frame.image.width() > 0 && frame.image.height() > 0);
+        }
+    }
+}
+
 /// Image bytes: decoded under tight limits, then converted as the preprocessor does. A PNG
 /// preprocessed while it is decoded (a server's lone request) gives the tensor of the decoded
 /// image, or is left to that path.

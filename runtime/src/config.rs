@@ -18,6 +18,7 @@ use crate::{
         providers::{device_problems, DeviceConfig},
         SessionOptions,
     },
+    streams_config::StreamsConfig,
     tasks::{DetectionLayout, ScoreKind},
     tracking::TrackingConfig,
     yaml_edit, Error, Result, TaskKind,
@@ -257,6 +258,12 @@ pub struct ServerConfig {
     pub shutdown: ShutdownConfig,
     /// One JSON access-log line per request on stdout.
     pub access_log: bool,
+    /// Live streams (`/streams`): the sources allowed, the cap, the streams started with the
+    /// server.
+    pub streams: StreamsConfig,
+    /// Uploaded clips (`POST /predict/video`, with the runtime's `video` feature).
+    #[validate(nested)]
+    pub video: ServerVideoConfig,
 }
 
 impl Default for ServerConfig {
@@ -279,6 +286,8 @@ impl Default for ServerConfig {
             connections: ConnectionsConfig::default(),
             shutdown: ShutdownConfig::default(),
             access_log: true,
+            streams: StreamsConfig::default(),
+            video: ServerVideoConfig::default(),
         }
     }
 }
@@ -303,6 +312,33 @@ impl ServerConfig {
             return self.workers;
         }
         std::thread::available_parallelism().map_or(2, std::num::NonZero::get).min(4)
+    }
+}
+
+/// `server.video`: clips uploaded to `POST /predict/video`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerVideoConfig {
+    /// Largest clip, in bytes (`413` above). The route takes this body size; the others keep
+    /// `server.max_body_bytes`.
+    #[validate(range(min = 1024, message = "server.video.max_upload_bytes must be at least 1024"))]
+    pub max_upload_bytes: usize,
+    /// Longest clip, in seconds (`422` above): read from the container before decoding, and
+    /// enforced on the frames' own times while decoding, since a container can lie.
+    #[validate(range(
+        min = 0.001,
+        max = 86_400.0,
+        message = "server.video.max_duration_s must be between 0.001 and 86400"
+    ))]
+    pub max_duration_s: f64,
+    /// Clips processed at once (`503 Retry-After` beyond), each holding its upload in memory.
+    #[validate(range(max = 64, message = "server.video.max_uploads must be at most 64"))]
+    pub max_uploads: usize,
+}
+
+impl Default for ServerVideoConfig {
+    fn default() -> Self {
+        ServerVideoConfig { max_upload_bytes: 128 << 20, max_duration_s: 600.0, max_uploads: 2 }
     }
 }
 
@@ -998,6 +1034,10 @@ impl ProjectConfig {
                 "server.auth.open_routes entry `{route}` must be a path starting with /"
             )));
         }
+        let problems = self.server.streams.problems();
+        if !problems.is_empty() {
+            return Err(Error::config(problems.join("; ")));
+        }
         let varying_input_size = self.input.resize == ResizeMode::FitMultiple;
         let problems = device_problems(&self.device, self.server.batching.max_batch_size, varying_input_size);
         if !problems.is_empty() {
@@ -1488,5 +1528,30 @@ mod tests {
         let config = ProjectConfig::parse(MINIMAL).unwrap();
         let message = config.model_path(crate::project_files::project_dir(Path::new("inferx.yaml"))).unwrap_err();
         assert!(message.to_string().contains("model.path `models/model.onnx` is not there"), "{message}");
+    }
+
+    #[test]
+    fn streams_of_inferx_yaml_are_checked_with_the_rest_of_the_config() {
+        let project = "inferx: {version: 0.1.0, template: yolo}\nmodel: {path: models/m.onnx}\ntask: detection\n";
+        let good = format!(
+            "{project}server:\n  streams:\n    allow_sources: [rtsp://cam.local:8554]\n    start:\n      - name: door\n        source: rtsp://user:secret@cam.local:8554/live\n        zones: [{{name: all, polygon: [[0, 0], [9, 0], [9, 9]]}}]\n"
+        );
+        let config = ProjectConfig::parse(&good).unwrap();
+        config.check().unwrap();
+        let door = &config.server.streams.start[0];
+        assert!(door.tracked(), "zones turn tracking on");
+        assert_eq!(door.tracking(None).zones.len(), 1);
+        assert!(config.server.streams.allows("rtsp://cam.local:8554/other"));
+
+        let twice =
+            good.replace("    start:\n", "    max: 1\n    start:\n      - {name: door, source: rtsp://cam.local/x}\n");
+        let error = ProjectConfig::parse(&twice).unwrap().check().unwrap_err().to_string();
+        assert!(error.contains("server.streams.start has 2 streams but server.streams.max is 1"), "{error}");
+        assert!(error.contains("server.streams.start[1].name `door` is used twice"), "{error}");
+        assert!(!error.contains("secret"), "{error}");
+
+        let misspelt = good.replace("allow_sources", "allowed_sources");
+        let error = ProjectConfig::parse(&misspelt).unwrap_err().to_string();
+        assert!(error.contains("allowed_sources") && error.contains("allow_sources"), "{error}");
     }
 }

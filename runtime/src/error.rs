@@ -93,6 +93,15 @@ pub enum Error {
         /// What is wrong, and the fix where there is one.
         reason: String,
     },
+    /// A clip held in memory (an upload to a server) was refused or could not be decoded (the
+    /// `video` feature). The reason never names a path: there is none.
+    #[error("could not read the clip: {reason}")]
+    Clip {
+        /// What is wrong, and the fix where there is one.
+        reason: String,
+        /// The class of problem (a server maps it to a status).
+        problem: ClipProblem,
+    },
     /// A live source (camera, RTSP or HTTP stream) could not be opened, or stopped sending and
     /// did not come back (the `video` feature). `source` has its credentials redacted.
     #[error("could not read live source `{source_name}`: {reason}")]
@@ -173,6 +182,19 @@ pub enum ImageProblem {
     TooLarge,
     /// A known format, but truncated or corrupt.
     Corrupt,
+}
+
+/// What kind of problem a clip in memory has ([`Error::Clip`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClipProblem {
+    /// Not a container that is read from memory, or a codec without a decoder.
+    Unsupported,
+    /// Longer than allowed, by its header or by its frames' times.
+    TooLong,
+    /// Its frames are larger than the image limits allow.
+    TooLarge,
+    /// A known container, but truncated, damaged, or without a video stream.
+    Undecodable,
 }
 
 /// Why a file a project names was refused.

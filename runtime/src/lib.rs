@@ -101,6 +101,8 @@ pub mod pipeline;
 pub mod config;
 pub mod pool;
 pub mod sequence;
+// The `server.streams:` section (allowed sources, the cap, the streams started with a server).
+pub mod streams_config;
 // Accuracy on labelled data (the loop of `inferx val` and a project's `val`).
 pub mod val;
 // Video files and live sources, and the frame loop every stream runs through (it detects
@@ -113,7 +115,7 @@ pub mod server;
 
 pub use config::{ProjectConfig, UserConfig};
 pub use device::{Device, Provider};
-pub use error::{Error, FileProblem, ImageProblem, Result};
+pub use error::{ClipProblem, Error, FileProblem, ImageProblem, Result};
 pub use model::info::ModelInfo;
 pub use pipeline::{Pipeline, PipelineOptions};
 pub use pool::PipelinePool;

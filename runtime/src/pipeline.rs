@@ -636,6 +636,30 @@ pub enum Load {
     Busy,
 }
 
+/// Whatever predicts one decoded frame of a stream, for the frame loops
+/// ([`sequence::detect_stream`](crate::sequence::detect_stream),
+/// [`video::run_stream`](crate::video::run_stream) with the `video` feature): a [`Pipeline`]
+/// itself (the CLI, a generated project's `predict`), or a server's handle that runs each
+/// frame on the server's workers, beside its `/predict` requests. Called from an ordinary
+/// (not async) thread, one frame at a time; it may block until the frame's result is ready.
+pub trait FramePredictor {
+    /// The model's task.
+    fn task(&self) -> TaskKind;
+
+    /// Predicts one decoded frame.
+    fn predict(&self, image: &DynamicImage) -> Result<Prediction>;
+}
+
+impl FramePredictor for Pipeline {
+    fn task(&self) -> TaskKind {
+        Pipeline::task(self)
+    }
+
+    fn predict(&self, image: &DynamicImage) -> Result<Prediction> {
+        Pipeline::predict(self, image)
+    }
+}
+
 /// Pooled preprocessing buffers larger than this are freed after use rather than kept.
 const POOL_KEEP_BYTES: usize = 64 << 20;
 

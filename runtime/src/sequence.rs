@@ -9,7 +9,7 @@ use crate::{
     config::ProjectConfig,
     image::DynamicImage,
     inputs::StreamFrame,
-    pipeline::Pipeline,
+    pipeline::FramePredictor,
     pool::PipelinePool,
     project_files,
     tracking::{frame_pts_ms, DetectedFrame, TrackedFrame, Tracker, TrackingConfig},
@@ -65,20 +65,21 @@ pub fn track_files(
     Ok(())
 }
 
-/// Runs a decoded stream's frames, in order, through `pipeline`'s detector: `each` gets each
+/// Runs a decoded stream's frames, in order, through `detector` (a [`Pipeline`](crate::Pipeline), or a server's
+/// workers, see [`FramePredictor`]): `each` gets each
 /// frame with its record, or the error that ended the stream or spoiled that frame. Returns
 /// how many frames were detected. Decoding happens wherever `frames` does it (a
 /// [`VideoReader`](crate::video::VideoReader) decodes on its own thread, overlapping the model).
-pub fn detect_stream(
-    pipeline: &Pipeline,
+pub fn detect_stream<D: FramePredictor + ?Sized>(
+    detector: &D,
     frames: impl IntoIterator<Item = Result<StreamFrame>>,
     mut each: impl FnMut(Result<(StreamFrame, DetectedFrame)>),
 ) -> Result<u64> {
-    require_detector(pipeline, "frames of a stream are detected")?;
+    require_detector(detector, "frames of a stream are detected")?;
     let mut detected = 0;
     for frame in frames {
         each(frame.and_then(|frame| {
-            let prediction = pipeline.predict(&frame.image)?;
+            let prediction = detector.predict(&frame.image)?;
             detected += 1;
             let record = DetectedFrame::untracked(frame.frame, frame.pts_ms, prediction.detections().to_vec());
             Ok((frame, record))
@@ -89,14 +90,14 @@ pub fn detect_stream(
 
 /// [`detect_stream`] with `tracker` following the objects: one [`TrackedFrame`] per frame. A
 /// frame that fails is not shown to the tracker (tracks age only on frames read).
-pub fn track_stream(
-    pipeline: &Pipeline,
+pub fn track_stream<D: FramePredictor + ?Sized>(
+    detector: &D,
     frames: impl IntoIterator<Item = Result<StreamFrame>>,
     tracker: &mut Tracker,
     mut each: impl FnMut(Result<(StreamFrame, TrackedFrame)>),
 ) -> Result<u64> {
-    require_detector(pipeline, "tracking follows detected boxes")?;
-    detect_stream(pipeline, frames, |result| {
+    require_detector(detector, "tracking follows detected boxes")?;
+    detect_stream(detector, frames, |result| {
         each(result.map(|(frame, record)| {
             let tracked = tracker.update(record.frame, record.pts_ms, record.detections);
             (frame, tracked)
@@ -105,8 +106,8 @@ pub fn track_stream(
 }
 
 /// Refuses a model that does not detect boxes, saying why boxes are needed.
-fn require_detector(pipeline: &Pipeline, why: &str) -> Result<()> {
-    let task = pipeline.task();
+fn require_detector<D: FramePredictor + ?Sized>(detector: &D, why: &str) -> Result<()> {
+    let task = detector.task();
     if task != TaskKind::Detection {
         return Err(Error::config(format!("{why}, and this model's task is {task}: use a detection model")));
     }

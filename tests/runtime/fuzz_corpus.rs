@@ -8,7 +8,11 @@ use crate::support::repo;
 
 #[test]
 fn every_fuzz_corpus_input_runs_without_a_panic() {
-    for (target, run) in harness::TARGETS {
+    #[cfg(feature = "video")]
+    let targets = harness::TARGETS.iter().chain(harness::VIDEO_TARGETS);
+    #[cfg(not(feature = "video"))]
+    let targets = harness::TARGETS.iter();
+    for (target, run) in targets {
         let folder = repo().join("fuzz/corpus").join(target);
         let mut inputs: Vec<_> = std::fs::read_dir(&folder)
             .unwrap_or_else(|error| panic!("{}: {error}", folder.display()))

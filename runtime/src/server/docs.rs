@@ -194,10 +194,11 @@ fn curl(spec: &Value, path: &str, method: &str, operation: &Value, origin: &str,
     let content = &operation["requestBody"]["content"];
     if let Some(multipart) = content.get("multipart/form-data") {
         arguments.retain(|argument| argument != "-X POST");
-        if multipart["schema"]["properties"]["file"]["type"] == "array" {
+        let file = &multipart["schema"]["properties"]["file"];
+        if file["type"] == "array" {
             arguments.push("-F file=@first.jpg -F file=@second.jpg".to_string());
         } else {
-            arguments.push("-F file=@photo.jpg".to_string());
+            arguments.push(format!("-F file=@{}", file["x-example-file"].as_str().unwrap_or("photo.jpg")));
         }
     } else if let Some(json) = content.get("application/json") {
         arguments.push("-H 'Content-Type: application/json'".to_string());
@@ -208,6 +209,10 @@ fn curl(spec: &Value, path: &str, method: &str, operation: &Value, origin: &str,
     }
     if operation["responses"]["200"]["content"].get("image/png").is_some() {
         arguments.push("-o answer.png".to_string());
+    }
+    if operation["responses"]["200"]["content"].get("text/event-stream").is_some() {
+        // Events print as they come rather than when curl's buffer fills.
+        arguments.insert(0, "-N".to_string());
     }
     let mut command = String::from("curl");
     for argument in arguments {

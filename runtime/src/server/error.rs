@@ -97,6 +97,17 @@ impl ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
 
+    /// 403: the request asks for something the server's settings do not allow (a stream
+    /// source outside `server.streams.allow_sources`).
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 409: the request conflicts with what is there (a stream name in use).
+    pub fn conflict(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
     /// 404: no such route or model.
     pub fn not_found(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
@@ -126,6 +137,11 @@ impl ApiError {
     /// 422: an image in a known format that cannot be decoded.
     pub fn unprocessable(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unprocessable_image", message)
+    }
+
+    /// 422: a video in a known container that cannot be decoded, or is too long.
+    pub fn unprocessable_video(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unprocessable_video", message)
     }
 
     /// 429 with `Retry-After`.

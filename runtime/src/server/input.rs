@@ -9,7 +9,7 @@ use axum::{
 use base64::Engine as _;
 use serde::Deserialize;
 
-use super::{security::BatchRefusal, ApiError, AppState};
+use super::{body_limit, security::BatchRefusal, ApiError, AppState};
 
 /// One encoded image from a request. Its format is sniffed from the bytes on arrival, so a
 /// non-image is refused (415) before it waits in the queue.
@@ -69,7 +69,7 @@ impl ImageInput {
     }
 }
 
-fn media_type(request: &Request) -> String {
+pub(crate) fn media_type(request: &Request) -> String {
     request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -77,14 +77,6 @@ fn media_type(request: &Request) -> String {
         .and_then(|value| value.split(';').next())
         .map(|value| value.trim().to_ascii_lowercase())
         .unwrap_or_default()
-}
-
-/// 413 for a body over `server.max_body_bytes`.
-fn body_too_large(state: &AppState) -> ApiError {
-    ApiError::too_large(format!(
-        "the request body is over the {} byte limit (server.max_body_bytes)",
-        state.config().max_body_bytes
-    ))
 }
 
 /// Middleware: a body whose declared `Content-Length` is over `server.max_body_bytes` is
@@ -101,22 +93,26 @@ pub(crate) async fn declared_size(
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.trim().parse::<u64>().ok());
-    if declared.is_some_and(|length| length > state.config().max_body_bytes as u64) {
-        return body_too_large(&state).into_response_for(request.uri().path());
+    let path = request.uri().path();
+    let (limit, _) = body_limit::for_path(state.config(), path);
+    if declared.is_some_and(|length| length > limit as u64) {
+        return body_limit::too_large(state.config(), path).into_response_for(path);
     }
     next.run(request).await
 }
 
-/// What a body that could not be read is answered: 413 over `server.max_body_bytes`, 408 when
-/// it did not arrive within `server.connections.body_timeout_ms`, else 400 with `detail`.
-fn unreadable_body(
+/// What a body sent to `path` that could not be read is answered: 413 over the route's limit
+/// (`server.max_body_bytes`, see [`body_limit`]), 408 when it did not arrive within
+/// `server.connections.body_timeout_ms`, else 400 with `detail`.
+pub(crate) fn unreadable_body(
     state: &AppState,
+    path: &str,
     status: axum::http::StatusCode,
     error: &(dyn std::error::Error + 'static),
     detail: String,
 ) -> ApiError {
     if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-        return body_too_large(state);
+        return body_limit::too_large(state.config(), path);
     }
     let mut cause = Some(error);
     while let Some(error) = cause {
@@ -133,16 +129,24 @@ fn unreadable_body(
 
 /// Reads the whole body within the configured size limit and deadline.
 pub(crate) async fn body(request: Request, state: &AppState) -> Result<Bytes, ApiError> {
+    let path = request.uri().path().to_string();
     Bytes::from_request(request, state)
         .await
-        .map_err(|rejection| unreadable_body(state, rejection.status(), &rejection, rejection.body_text()))
+        .map_err(|rejection| unreadable_body(state, &path, rejection.status(), &rejection, rejection.body_text()))
 }
 
 /// The files of a multipart body, in order; reading stops at the file after the first `most`,
 /// so a body of many tiny parts is not all kept before the count is checked.
 async fn multipart_files(request: Request, state: &AppState, most: usize) -> Result<Vec<Bytes>, ApiError> {
+    let path = request.uri().path().to_string();
     let multipart_error = |error: axum::extract::multipart::MultipartError| {
-        unreadable_body(state, error.status(), &error, format!("malformed multipart body: {}", error.body_text()))
+        unreadable_body(
+            state,
+            &path,
+            error.status(),
+            &error,
+            format!("malformed multipart body: {}", error.body_text()),
+        )
     };
     let mut multipart = Multipart::from_request(request, state)
         .await

@@ -36,7 +36,95 @@ pub(crate) struct Metrics {
     pub model_load: Gauge,
     pub rejected: IntCounterVec,
     pub session_runs: IntCounterVec,
+    #[cfg(feature = "video")]
+    pub streams: StreamMetrics,
     build: IntGaugeVec,
+}
+
+#[cfg(feature = "video")]
+/// Per-stream metrics (`/streams`), labelled by the stream's id; a stream's series go when it
+/// leaves `GET /streams` ([`StreamMetrics::forget`]), so ids do not pile up.
+pub(crate) struct StreamMetrics {
+    /// Frames detected: `rate()` of it is the stream's frames/s.
+    pub frames: IntCounterVec,
+    /// Frames not detected, by reason: `busy` (a newer frame arrived before the model was
+    /// free), `max_fps` (skipped on arrival).
+    pub dropped: IntCounterVec,
+    /// Arrival to result, per frame.
+    pub lag: HistogramVec,
+    /// Connections reopened after the source failed or went silent.
+    pub reconnects: IntCounterVec,
+    /// SSE clients following the stream now.
+    pub clients: IntGaugeVec,
+    /// SSE clients dropped for falling more than `server.streams.replay_events` behind.
+    pub clients_dropped: IntCounterVec,
+    /// Streams running (connecting included).
+    pub running: IntGauge,
+}
+
+#[cfg(feature = "video")]
+const LAG_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+#[cfg(feature = "video")]
+impl StreamMetrics {
+    fn new() -> StreamMetrics {
+        let by_stream = |name: &str, help: &str| {
+            IntCounterVec::new(Opts::new(name, help), &["stream"]).expect("static metric definition")
+        };
+        StreamMetrics {
+            frames: by_stream("inferx_stream_frames_total", "Frames detected, by stream"),
+            dropped: IntCounterVec::new(
+                Opts::new(
+                    "inferx_stream_dropped_frames_total",
+                    "Frames not detected, by stream and reason: busy (a newer frame came first), max_fps (skipped)",
+                ),
+                &["stream", "reason"],
+            )
+            .expect("static metric definition"),
+            lag: HistogramVec::new(
+                HistogramOpts::new("inferx_stream_lag_seconds", "Frame arrival to result, by stream")
+                    .buckets(LAG_BUCKETS.to_vec()),
+                &["stream"],
+            )
+            .expect("static metric definition"),
+            reconnects: by_stream("inferx_stream_reconnects_total", "Source reconnections, by stream"),
+            clients: IntGaugeVec::new(
+                Opts::new("inferx_stream_sse_clients", "SSE clients following each stream"),
+                &["stream"],
+            )
+            .expect("static metric definition"),
+            clients_dropped: by_stream(
+                "inferx_stream_sse_clients_dropped_total",
+                "SSE clients dropped for falling behind the replay buffer, by stream",
+            ),
+            running: IntGauge::new("inferx_streams_running", "Streams running (server.streams.max)")
+                .expect("static metric definition"),
+        }
+    }
+
+    fn collectors(&self) -> [Box<dyn prometheus::core::Collector>; 7] {
+        [
+            Box::new(self.frames.clone()),
+            Box::new(self.dropped.clone()),
+            Box::new(self.lag.clone()),
+            Box::new(self.reconnects.clone()),
+            Box::new(self.clients.clone()),
+            Box::new(self.clients_dropped.clone()),
+            Box::new(self.running.clone()),
+        ]
+    }
+
+    /// Removes the series of `stream`.
+    pub fn forget(&self, stream: &str) {
+        for metric in [&self.frames, &self.reconnects, &self.clients_dropped] {
+            let _ = metric.remove_label_values(&[stream]);
+        }
+        for reason in ["busy", "max_fps"] {
+            let _ = self.dropped.remove_label_values(&[stream, reason]);
+        }
+        let _ = self.lag.remove_label_values(&[stream]);
+        let _ = self.clients.remove_label_values(&[stream]);
+    }
 }
 
 const LATENCY_BUCKETS: &[f64] =
@@ -119,6 +207,14 @@ impl Metrics {
         ] {
             registry.register(metric).expect("metric names are unique");
         }
+        #[cfg(feature = "video")]
+        let streams = {
+            let streams = StreamMetrics::new();
+            for metric in streams.collectors() {
+                registry.register(metric).expect("metric names are unique");
+            }
+            streams
+        };
         Metrics {
             registry,
             requests,
@@ -133,6 +229,8 @@ impl Metrics {
             model_load,
             rejected,
             session_runs,
+            #[cfg(feature = "video")]
+            streams,
             build,
         }
     }

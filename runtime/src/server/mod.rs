@@ -41,6 +41,7 @@
 //! }
 //! ```
 
+mod body_limit;
 mod connections;
 mod docs;
 mod error;
@@ -51,8 +52,14 @@ mod pages;
 mod runner;
 mod security;
 mod state;
+#[cfg(feature = "video")]
+mod stream_registry;
+#[cfg(feature = "video")]
+mod streams;
 #[cfg(test)]
 mod tests;
+#[cfg(feature = "video")]
+mod video_upload;
 
 use std::time::Duration;
 
@@ -72,6 +79,7 @@ pub use error::{ApiError, Detail};
 pub use input::{BatchInput, ImageInput};
 pub use metrics::REQUEST_ID;
 pub use oip::{OipRequest, RequestedOutput};
+pub use runner::{FrameLane, FrameLoop};
 pub use state::{AppState, BatchEntry, BatchResults, ServeOptions};
 
 /// Why the server stopped with an error.
@@ -102,8 +110,13 @@ pub enum ServeError {
 /// authentication and rate limiting, the declared body size, body limit.
 pub fn app(routes: Router<AppState>, state: AppState) -> Router {
     let config = state.config().clone();
+    let routes = routes.merge(standard_routes());
+    // Its own body limit, inside the one of every route (the innermost applies).
+    #[cfg(feature = "video")]
+    let routes = routes.merge(video_upload::routes(&config));
+    #[cfg(feature = "video")]
+    let routes = routes.merge(streams::routes());
     let mut app = routes
-        .merge(standard_routes())
         .merge(oip::routes())
         .fallback(no_such_route)
         .method_not_allowed_fallback(method_not_allowed)
@@ -308,6 +321,8 @@ pub async fn serve_on_until(
     let reachable = std::net::SocketAddr::new(reachable_ip(local.ip()), local.port());
     println!("  demo page  http://{reachable}/\n  API docs   http://{reachable}/docs");
     tracing::info!(address = %local, model = state.model_name(), "listening");
+    #[cfg(feature = "video")]
+    streams::start_configured(&state)?;
 
     let (stopping, mut stopped) = watch::channel(false);
     let drain_state = state.clone();
@@ -322,7 +337,13 @@ pub async fn serve_on_until(
         );
         tracing::info!(drain_delay_ms = drain_delay.as_millis() as u64, "shutting down: readiness off");
         tokio::time::sleep(drain_delay).await;
+        // Streams stop as the server stops accepting: their SSE answers end with their frame
+        // loops, within the grace period of the requests in flight.
+        #[cfg(feature = "video")]
+        let streams_ended = streams::stop_all(&drain_state, Duration::from_millis(grace));
         let _ = stopping.send(true);
+        #[cfg(feature = "video")]
+        streams_ended.await;
         tracing::info!("no longer accepting connections; finishing requests in flight");
     };
     let counters = connections::ConnectionCounters {

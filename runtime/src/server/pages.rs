@@ -183,6 +183,70 @@ fn json_response(description: &str, schema: Value) -> Value {
 
 /// The OpenAPI 3.0 document of this server.
 pub(crate) fn openapi(state: &AppState) -> Value {
+    with_optional_routes(standard_openapi(state), state)
+}
+
+/// `document` with the routes of the runtime's optional features.
+#[cfg(feature = "video")]
+fn with_optional_routes(mut document: Value, state: &AppState) -> Value {
+    document["paths"][super::body_limit::VIDEO_ROUTE] = video_upload_path(state);
+    document
+}
+
+/// `document` with the routes of the runtime's optional features: none are built in.
+#[cfg(not(feature = "video"))]
+fn with_optional_routes(document: Value, _state: &AppState) -> Value {
+    document
+}
+
+/// `POST /predict/video` (features `server` and `video`).
+#[cfg(feature = "video")]
+fn video_upload_path(state: &AppState) -> Value {
+    let binary = json!({ "type": "string", "format": "binary" });
+    let mut content = serde_json::Map::new();
+    content.insert(
+        "multipart/form-data".into(),
+        json!({ "schema": { "type": "object", "required": ["file"], "properties": { "file": {
+            "type": "string", "format": "binary", "description": "the clip", "x-example-file": "clip.mp4" } } } }),
+    );
+    for media_type in [
+        "video/mp4",
+        "video/quicktime",
+        "video/x-matroska",
+        "video/webm",
+        "video/x-msvideo",
+        "application/octet-stream",
+    ] {
+        content.insert(media_type.into(), json!({ "schema": binary }));
+    }
+    let video = &state.config().video;
+    let mut responses = prediction_errors(
+        json!({ "200": { "description": "one JSON line per frame, streamed as the frames are detected (the records of `inferx run --json`), the last line an `{\"error\": ...}` object if the clip fails midway; or, with `Accept: video/mp4`, the annotated H.264 MP4 (header `x-inferx-frames`: frames in it)",
+        "content": {
+            "application/x-ndjson": { "schema": { "$ref": "#/components/schemas/FrameRecord" } },
+            "video/mp4": { "schema": binary },
+        } } }),
+    );
+    responses["413"] = error_response(&format!(
+        "clip over server.video.max_upload_bytes ({} bytes), or frames over limits.max_dimension",
+        video.max_upload_bytes
+    ));
+    responses["415"] = error_response("not an MP4, MOV, Matroska, WebM or AVI clip (HLS playlists, ffconcat lists and other containers are refused), or a codec without a decoder");
+    responses["422"] = error_response(&format!("a clip that is truncated, damaged or without a video stream, or longer than server.video.max_duration_s ({} s)", video.max_duration_s));
+    responses["501"] = error_response("the model does not detect boxes");
+    responses["503"] =
+        error_response("server.video.max_uploads clips are being processed, or shutting down (see Retry-After)");
+    json!({ "post": {
+        "summary": "Detect objects in an uploaded clip, frame by frame (and track them with ?track=true)",
+        "parameters": [{ "name": "track", "in": "query", "required": false, "schema": { "type": "boolean", "default": false },
+                         "description": "follow the objects with the project's `tracking:` settings: each detection gets a `track_id`, and line and zone events and counts come with each frame" }],
+        "requestBody": { "required": true, "content": content },
+        "responses": responses,
+    }})
+}
+
+/// The document's routes but the optional ones.
+fn standard_openapi(state: &AppState) -> Value {
     let (project, version) = state.project();
     let task = state.pipeline().task();
     let model = state.model_name();
@@ -191,7 +255,7 @@ pub(crate) fn openapi(state: &AppState) -> Value {
     let oip_error = json!({ "description": "error", "content": { "application/json": { "schema": {
         "type": "object", "properties": { "error": { "type": "string" } } } } } });
     let security = if state.keys().enabled() { json!([{ "bearer": [] }, { "apiKey": [] }]) } else { json!([]) };
-    json!({
+    let spec = json!({
         "openapi": "3.0.3",
         "info": {
             "title": format!("{project} API"),
@@ -261,6 +325,15 @@ pub(crate) fn openapi(state: &AppState) -> Value {
                 "ErrorDetail": { "type": "object", "required": ["status", "code", "message"], "properties": {
                     "status": { "type": "integer" }, "code": { "type": "string" }, "message": { "type": "string" } } },
                 "Error": { "type": "object", "required": ["error"], "properties": { "error": { "$ref": "#/components/schemas/ErrorDetail" } } },
+                "FrameRecord": { "type": "object", "required": ["frame", "pts_ms", "detections", "events"],
+                    "description": "one frame of a clip or stream, as `inferx run --json` prints it",
+                    "properties": {
+                        "frame": { "type": "integer", "description": "the frame's index among those presented, from 0" },
+                        "pts_ms": { "type": "number", "description": "presentation time, ms, from the clip's time base" },
+                        "detections": { "type": "array", "items": { "type": "object" }, "description": "the frame's detections (as `/predict`'s), each with a `track_id` when tracked" },
+                        "events": { "type": "array", "items": { "type": "object" }, "description": "line crossings and zone entries and exits on this frame (tracked)" },
+                        "counts": { "type": "object", "description": "line and zone counts so far, when lines or zones are configured" },
+                    } },
                 "InferRequest": { "type": "object", "required": ["inputs"], "properties": {
                     "id": { "type": "string" },
                     "inputs": { "type": "array", "items": { "type": "object", "required": ["name", "shape", "datatype"], "properties": {
@@ -272,7 +345,33 @@ pub(crate) fn openapi(state: &AppState) -> Value {
                     "parameters": { "type": "object", "properties": { "binary_data_output": { "type": "boolean" } } } } },
             },
         },
-    })
+    });
+    #[cfg(feature = "video")]
+    let spec = {
+        let mut spec = spec;
+        let (paths, schemas) = super::streams::openapi();
+        merge(&mut spec, json!({ "paths": paths, "components": { "schemas": schemas } }));
+        spec
+    };
+    spec
+}
+
+/// Adds `more`'s keys into `into`, object by object.
+#[cfg(feature = "video")]
+fn merge(into: &mut Value, more: Value) {
+    match (into, more) {
+        (Value::Object(into), Value::Object(more)) => {
+            for (key, value) in more {
+                match into.get_mut(&key) {
+                    Some(existing) => merge(existing, value),
+                    None => {
+                        into.insert(key, value);
+                    }
+                }
+            }
+        }
+        (into, more) => *into = more,
+    }
 }
 
 #[cfg(test)]

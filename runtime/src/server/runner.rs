@@ -4,6 +4,9 @@
 //! Admission is a semaphore of `workers + max_queue` permits. A request that gets no permit is
 //! answered 503 at once; a permit travels with its job and is released only when a worker is
 //! done with it, so memory stays bounded even when clients give up (504) early.
+//!
+//! Frame loops (an uploaded clip, a stream) share the same workers and queue through a
+//! [`FrameLane`] each, outside the admission: see [`Runner::frame_lane`] for how they share.
 
 use std::{
     panic::AssertUnwindSafe,
@@ -22,7 +25,7 @@ use super::{metrics::Metrics, ApiError};
 use crate::{
     annotate,
     image::DynamicImage,
-    pipeline::{EncodedImage, Load},
+    pipeline::{EncodedImage, FramePredictor, Load},
     tensor::{InputTensor, OutputTensor},
     Pipeline, Prediction,
 };
@@ -36,6 +39,8 @@ pub(crate) enum Job {
     Image { image: Bytes, reply: ImageReply },
     /// Run the model on raw tensors (Open Inference Protocol).
     Tensors { inputs: Vec<InputTensor>, reply: Reply<Vec<OutputTensor>> },
+    /// Predict one decoded frame of a frame loop (see [`FrameLane`]).
+    Frame { image: DynamicImage, reply: oneshot::Sender<crate::Result<Prediction>> },
 }
 
 /// What the request of an image job waits for.
@@ -49,7 +54,8 @@ pub(crate) enum ImageReply {
 /// A job in the queue, with what it holds until its worker is done with it.
 struct Queued {
     job: Job,
-    _permit: OwnedSemaphorePermit,
+    /// A request's place in the admission; a frame's loop holds its own place instead.
+    _permit: Option<OwnedSemaphorePermit>,
     /// Its share of `server.memory_budget_bytes`.
     _charge: OwnedSemaphorePermit,
 }
@@ -59,6 +65,7 @@ enum Answer {
     Prediction(Reply<Prediction>, Result<Prediction, ApiError>),
     Annotated(Reply<(Prediction, Vec<u8>)>, Result<(Prediction, Vec<u8>), ApiError>),
     Tensors(Reply<Vec<OutputTensor>>, Result<Vec<OutputTensor>, ApiError>),
+    Frame(oneshot::Sender<crate::Result<Prediction>>, crate::Result<Prediction>),
 }
 
 impl Answer {
@@ -68,6 +75,7 @@ impl Answer {
             Answer::Prediction(reply, result) => reply.send(result).is_ok(),
             Answer::Annotated(reply, result) => reply.send(result).is_ok(),
             Answer::Tensors(reply, result) => reply.send(result).is_ok(),
+            Answer::Frame(reply, result) => reply.send(result).is_ok(),
         };
     }
 }
@@ -87,6 +95,7 @@ impl Job {
                 image.len() as u64 + decode * copies
             }
             Job::Tensors { inputs, .. } => inputs.iter().map(|input| input.data.len() as u64 * 4 * 2).sum(),
+            Job::Frame { image, .. } => image.as_bytes().len() as u64,
         }
     }
 
@@ -96,6 +105,7 @@ impl Job {
             Job::Image { reply: ImageReply::Prediction(reply), .. } => reply.is_closed(),
             Job::Image { reply: ImageReply::Annotated(reply), .. } => reply.is_closed(),
             Job::Tensors { reply, .. } => reply.is_closed(),
+            Job::Frame { reply, .. } => reply.is_closed(),
         }
     }
 }
@@ -131,10 +141,17 @@ impl ImageReply {
 pub(crate) struct Runner {
     sender: SyncSender<Queued>,
     admission: Arc<Semaphore>,
+    /// One permit per uploaded clip processed at once ([`RunnerOptions::upload_places`]).
+    upload_places: Arc<Semaphore>,
+    /// One permit per stream running at once ([`RunnerOptions::stream_places`]).
+    stream_places: Arc<Semaphore>,
+    /// The model's task, for frame loops (`None` without sessions, in tests).
+    task: Option<crate::TaskKind>,
     /// `server.memory_budget_bytes`, in [`BUDGET_UNIT`]s.
     budget: Arc<Semaphore>,
     budget_units: u64,
     max_alloc_bytes: u64,
+    frame_timeout: Duration,
     metrics: Arc<Metrics>,
 }
 
@@ -145,6 +162,13 @@ pub(crate) struct RunnerOptions {
     pub max_batch: usize,
     pub max_wait: Duration,
     pub memory_budget_bytes: u64,
+    /// Uploaded clips that may be processed at once, beyond the admission.
+    pub upload_places: usize,
+    /// Streams that may run at once, beyond the admission (their own places: clips never
+    /// take them, nor streams the clips').
+    pub stream_places: usize,
+    /// How long a frame may wait for its share of the memory budget before its loop fails.
+    pub frame_timeout: Duration,
 }
 
 impl Runner {
@@ -159,7 +183,9 @@ impl Runner {
         let capacity = options.workers + options.max_queue;
         let max_alloc_bytes = pipelines.first().map_or(u64::MAX, |pipeline| pipeline.limits().max_alloc_bytes);
         let budget_units = (options.memory_budget_bytes / BUDGET_UNIT).clamp(1, u64::from(u32::MAX));
-        let (sender, receiver) = sync_channel(capacity);
+        // The queue has room for every admitted request and every frame loop's frame in flight,
+        // so that queueing never fails while the server runs.
+        let (sender, receiver) = sync_channel(capacity + options.upload_places + options.stream_places);
         let receiver = Arc::new(Mutex::new(receiver));
         let running = Arc::new(AtomicUsize::new(0));
         for index in 0..options.workers {
@@ -177,6 +203,10 @@ impl Runner {
         Ok(Runner {
             sender,
             admission: Arc::new(Semaphore::new(capacity)),
+            upload_places: Arc::new(Semaphore::new(options.upload_places)),
+            stream_places: Arc::new(Semaphore::new(options.stream_places)),
+            task: pipelines.first().map(|pipeline| pipeline.task()),
+            frame_timeout: options.frame_timeout,
             budget: Arc::new(Semaphore::new(budget_units as usize)),
             budget_units,
             max_alloc_bytes,
@@ -213,7 +243,7 @@ impl Runner {
             ));
         };
         self.metrics.queue_depth.inc();
-        if self.sender.try_send(Queued { job, _permit: permit, _charge: charge }).is_err() {
+        if self.sender.try_send(Queued { job, _permit: Some(permit), _charge: charge }).is_err() {
             self.metrics.queue_depth.dec();
             return Err(ApiError::overloaded("the server is stopping"));
         }
@@ -228,6 +258,106 @@ impl Runner {
                 )))
             }
         }
+    }
+}
+
+impl Runner {
+    /// A lane for one frame loop of `kind` (an uploaded clip, a stream), or `None` when the
+    /// places of that kind ([`RunnerOptions::upload_places`], [`RunnerOptions::stream_places`])
+    /// are taken (the caller answers 503).
+    ///
+    /// How frame loops and requests share the workers:
+    /// - a loop holds one frame place for its life, and at most one frame in flight (its lane
+    ///   sends the next only when the last is answered), so loops never hold more of the queue
+    ///   than their places;
+    /// - frame places are outside the admission of requests: `/predict` keeps its
+    ///   `workers + max_queue` places whatever the loops do, and is never refused because of
+    ///   them;
+    /// - frames and requests queue in one line, first come first served: under load a request
+    ///   waits behind at most one frame per loop, and a loop gets a worker at least once per
+    ///   `max_queue` requests, so neither starves;
+    /// - a frame is charged to the memory budget like a request (its decoded pixels); when the
+    ///   budget is spent it waits (polling, so that it never takes budget ahead of a request),
+    ///   up to `frame_timeout`, then its loop fails.
+    pub fn frame_lane(&self, kind: FrameLoop) -> Option<FrameLane> {
+        let task = self.task?;
+        let places = match kind {
+            FrameLoop::Upload => &self.upload_places,
+            FrameLoop::Stream => &self.stream_places,
+        };
+        let place = places.clone().try_acquire_owned().ok()?;
+        Some(FrameLane {
+            sender: self.sender.clone(),
+            budget: self.budget.clone(),
+            budget_units: self.budget_units,
+            timeout: self.frame_timeout,
+            metrics: self.metrics.clone(),
+            task,
+            in_flight: Mutex::new(()),
+            _place: place,
+        })
+    }
+}
+
+/// What a frame loop is: each kind has its own places (`server.video.max_uploads`,
+/// `server.streams.max`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameLoop {
+    /// An uploaded clip (`POST /predict/video`).
+    Upload,
+    /// A stream (`/streams`).
+    Stream,
+}
+
+/// A frame loop's way to the server's workers, from [`AppState::frame_lane`](super::AppState::frame_lane):
+/// each [`FramePredictor::predict`] queues the frame beside the requests and blocks the calling
+/// thread (never an async one: run the loop on `spawn_blocking` or a thread of its own) until
+/// its result is ready. Holds one of the server's frame places until dropped.
+pub struct FrameLane {
+    sender: SyncSender<Queued>,
+    budget: Arc<Semaphore>,
+    budget_units: u64,
+    timeout: Duration,
+    metrics: Arc<Metrics>,
+    task: crate::TaskKind,
+    /// Held while a frame is in flight: one at a time, whoever calls.
+    in_flight: Mutex<()>,
+    _place: OwnedSemaphorePermit,
+}
+
+/// How often a frame waiting for its share of the memory budget tries again.
+const FRAME_BUDGET_POLL: Duration = Duration::from_millis(5);
+
+impl FramePredictor for FrameLane {
+    fn task(&self) -> crate::TaskKind {
+        self.task
+    }
+
+    fn predict(&self, image: &DynamicImage) -> crate::Result<Prediction> {
+        let _one_at_a_time = self.in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Frame { image: image.clone(), reply };
+        let units = job.bytes(u64::MAX).div_ceil(BUDGET_UNIT).clamp(1, self.budget_units) as u32;
+        let waited_since = Instant::now();
+        let charge = loop {
+            match self.budget.clone().try_acquire_many_owned(units) {
+                Ok(charge) => break charge,
+                Err(_) if waited_since.elapsed() < self.timeout => std::thread::sleep(FRAME_BUDGET_POLL),
+                Err(_) => {
+                    self.metrics.rejected.with_label_values(&["memory"]).inc();
+                    return Err(crate::Error::Inference(format!(
+                        "the requests in progress held the server's memory budget (server.memory_budget_bytes) for {} ms",
+                        self.timeout.as_millis()
+                    )));
+                }
+            }
+        };
+        self.metrics.queue_depth.inc();
+        if self.sender.try_send(Queued { job, _permit: None, _charge: charge }).is_err() {
+            self.metrics.queue_depth.dec();
+            return Err(crate::Error::Inference("the server is stopping".into()));
+        }
+        answer.blocking_recv().unwrap_or_else(|_| Err(crate::Error::Inference("the inference worker stopped".into())))
     }
 }
 
@@ -312,6 +442,9 @@ impl Worker {
             Ok([Queued { job: Job::Tensors { inputs, reply }, .. }]) => {
                 return vec![Answer::Tensors(reply, self.run_tensors(pipeline, &inputs))];
             }
+            Ok([Queued { job: Job::Frame { image, reply }, .. }]) => {
+                return vec![Answer::Frame(reply, self.predict_frame(pipeline, &image))];
+            }
             Err(jobs) => jobs,
         };
         let mut answers = Vec::with_capacity(jobs.len());
@@ -324,6 +457,7 @@ impl Worker {
                 Job::Tensors { inputs, reply } => {
                     answers.push(Answer::Tensors(reply, self.run_tensors(pipeline, &inputs)));
                 }
+                Job::Frame { image, reply } => answers.push(Answer::Frame(reply, self.predict_frame(pipeline, &image))),
                 Job::Image { image, reply } => {
                     images.push(image);
                     replies.push(Some(reply));
@@ -373,6 +507,16 @@ impl Worker {
         if let Some(inference_ms) = inference_ms {
             self.metrics.inference.observe(inference_ms / 1e3);
         }
+    }
+
+    /// Predicts one frame of a frame loop: a model run of its own, recorded like an image's.
+    fn predict_frame(&self, pipeline: &Pipeline, image: &DynamicImage) -> crate::Result<Prediction> {
+        let result = pipeline.predict(image);
+        if let Ok(prediction) = &result {
+            self.metrics.batch_size.observe(1.0);
+            self.metrics.inference.observe(prediction.timings.inference_ms / 1e3);
+        }
+        result
     }
 
     /// Runs one tensor job (Open Inference Protocol); what fails is the request's (400).
@@ -431,6 +575,9 @@ mod tests {
             max_batch: 1,
             max_wait: Duration::ZERO,
             memory_budget_bytes: 2 << 20,
+            upload_places: 0,
+            stream_places: 0,
+            frame_timeout: Duration::ZERO,
         };
         let runner = Runner::start(Vec::new(), None, options, Arc::new(Metrics::new())).unwrap();
         // 400x400: 960,000 bytes decoded + 480,000 as RGB, about 1.4 MB of the 2 MiB.

@@ -15,7 +15,7 @@ use super::{
     error::Detail,
     input::{BatchInput, ImageInput},
     metrics::Metrics,
-    runner::{ImageReply, Job, Reply, Runner, RunnerOptions},
+    runner::{FrameLane, FrameLoop, ImageReply, Job, Reply, Runner, RunnerOptions},
     security::{ApiKeys, Limiter},
     ApiError,
 };
@@ -24,6 +24,7 @@ use crate::{
     library::SystemProbe,
     session::plan::{Hardware, SessionPlan, Workload},
     tensor::{InputTensor, OutputTensor},
+    tracking::TrackingConfig,
     Error, Pipeline, Prediction, ProjectConfig, Result,
 };
 
@@ -103,6 +104,11 @@ struct Inner {
     project_version: String,
     ready: AtomicBool,
     load_time: Duration,
+    #[cfg(feature = "video")]
+    streams: super::stream_registry::Registry,
+    /// The project's `tracking:` settings (defaults without the section), for uploaded clips
+    /// and streams that ask for tracking.
+    tracking: TrackingConfig,
 }
 
 /// One entry of a batch answer: a prediction or that image's own error.
@@ -167,7 +173,8 @@ impl AppState {
             .map(|_| Pipeline::load(&model_path, pipeline_options.clone()).map(Arc::new))
             .collect::<Result<Vec<_>>>()?;
         let keys = ApiKeys::load(&server.auth, project_dir, |name| std::env::var(name).ok())?;
-        AppState::new(Sessions { shared: pipelines, solo }, server, keys, options, started)
+        let state = AppState::new(Sessions { shared: pipelines, solo }, server, keys, options, started)?;
+        Ok(state.with_tracking(config.tracking.unwrap_or_default()))
     }
 
     /// Builds the state from loaded sessions: checks the server settings against the model,
@@ -180,6 +187,11 @@ impl AppState {
         started: Instant,
     ) -> Result<AppState> {
         let Sessions { shared: pipelines, solo } = sessions;
+        if !cfg!(feature = "video") && !config.streams.start.is_empty() {
+            return Err(Error::config(
+                "server.streams.start lists streams, but this server was built without video support: regenerate the project with video (inferx template ... --video) or remove them",
+            ));
+        }
         let first = pipelines.first().ok_or_else(|| Error::config("the server needs at least one session"))?;
         let memory_budget_bytes = config.memory_budget(first.limits());
         if config.batching.max_batch_size > 1 && !first.batches_dynamically() {
@@ -209,12 +221,17 @@ impl AppState {
                 max_batch: config.batching.max_batch_size,
                 max_wait: Duration::from_millis(config.batching.max_wait_ms),
                 memory_budget_bytes,
+                upload_places: config.video.max_uploads,
+                stream_places: config.streams.max,
+                frame_timeout: Duration::from_millis(config.request_timeout_ms),
             },
             metrics.clone(),
         )
         .map_err(|error| Error::config(format!("could not start the inference workers: {error}")))?;
         let model_name =
             if config.model_name.is_empty() { options.project_name.clone() } else { config.model_name.clone() };
+        #[cfg(feature = "video")]
+        let streams = super::stream_registry::Registry::new(config.streams.clone());
         Ok(AppState {
             inner: Arc::new(Inner {
                 pipeline,
@@ -230,8 +247,25 @@ impl AppState {
                 project_version: options.project_version.clone(),
                 ready: AtomicBool::new(true),
                 load_time,
+                #[cfg(feature = "video")]
+                streams,
+                tracking: TrackingConfig::default(),
             }),
         })
+    }
+
+    /// This state with `tracking` as the project's `tracking:` settings; before it is shared
+    /// (a clone made earlier keeps the settings it had).
+    pub(crate) fn with_tracking(mut self, tracking: TrackingConfig) -> AppState {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.tracking = tracking;
+        }
+        self
+    }
+
+    /// The project's `tracking:` settings (defaults without the section).
+    pub fn tracking(&self) -> &TrackingConfig {
+        &self.inner.tracking
     }
 
     /// The server settings in force.
@@ -289,6 +323,12 @@ impl AppState {
         &self.inner.metrics
     }
 
+    /// The streams of `/streams`.
+    #[cfg(feature = "video")]
+    pub(crate) fn streams(&self) -> &super::stream_registry::Registry {
+        &self.inner.streams
+    }
+
     pub(crate) fn keys(&self) -> &ApiKeys {
         &self.inner.keys
     }
@@ -311,6 +351,21 @@ impl AppState {
     /// Predicts one image and draws the result on it: the prediction and a PNG.
     pub async fn predict_annotated(&self, image: ImageInput) -> Result<(Prediction, Vec<u8>), ApiError> {
         self.run(|reply| Job::Image { image: image.bytes, reply: ImageReply::Annotated(reply) }).await
+    }
+
+    /// A lane for one frame loop of `kind` (an uploaded clip, a stream) to the workers, to
+    /// pass to [`sequence::detect_stream`](crate::sequence::detect_stream) and the like; `None`
+    /// when the places of that kind (`server.video.max_uploads`, `server.streams.max`) are
+    /// taken (answer 503).
+    ///
+    /// How loops and requests share the workers: a loop holds one frame place for its life and
+    /// at most one frame in flight; frame places are outside the `workers + max_queue` places
+    /// of requests, so `/predict` is never refused because of loops; frames and requests wait
+    /// in one queue, first come first served, so neither starves; a frame is charged to the
+    /// memory budget like a request, and waits (up to `server.request_timeout_ms`) rather than
+    /// take budget ahead of a request.
+    pub fn frame_lane(&self, kind: FrameLoop) -> Option<FrameLane> {
+        self.inner.runner.frame_lane(kind)
     }
 
     /// Runs the model on raw tensors on a worker thread (Open Inference Protocol).

@@ -31,6 +31,10 @@ use tower::ServiceExt;
 #[path = "multipart_body.rs"]
 mod multipart_body;
 
+mod frames;
+#[cfg(feature = "video")]
+mod video_upload;
+
 use super::{app, connections, security::ApiKeys, state::Sessions, AppState, BatchInput, ImageInput, ServeOptions};
 use crate::{
     config::{ConnectionsConfig, ServerConfig},
@@ -45,7 +49,7 @@ const KEY_A: &str = "key-a-0123456789abcdef";
 const KEY_B: &str = "key-b-0123456789abcdef";
 const KEY_C: &str = "key-c-0123456789abcdef";
 
-fn fixture(relative: &str) -> PathBuf {
+pub(crate) fn fixture(relative: &str) -> PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.fixtures").join(relative);
     assert!(path.exists(), "fixture `{}` is missing: run `python3 scripts/fixtures.py` first", path.display());
     path
@@ -67,7 +71,7 @@ fn model() -> Arc<Pipeline> {
         .clone()
 }
 
-fn astronaut() -> Bytes {
+pub(crate) fn astronaut() -> Bytes {
     static BYTES: OnceLock<Bytes> = OnceLock::new();
     BYTES.get_or_init(|| std::fs::read(fixture("images/astronaut.png")).unwrap().into()).clone()
 }
@@ -75,7 +79,7 @@ fn astronaut() -> Bytes {
 /// A server's state on the shared model: `configure` sets its settings, `keys` (comma
 /// separated, or empty) are its API keys, and with `solo` a lone request runs on a session
 /// of its own.
-fn server(configure: impl FnOnce(&mut ServerConfig), keys: &str, solo: bool) -> AppState {
+pub(crate) fn server(configure: impl FnOnce(&mut ServerConfig), keys: &str, solo: bool) -> AppState {
     let mut config = ServerConfig { access_log: false, ..ServerConfig::default() };
     configure(&mut config);
     let keys = ApiKeys::load(&config.auth, Path::new("."), |_| (!keys.is_empty()).then(|| keys.to_string())).unwrap();
@@ -87,7 +91,7 @@ fn server(configure: impl FnOnce(&mut ServerConfig), keys: &str, solo: bool) -> 
 
 /// The prediction routes of a generated project, as `templates/_shared/src/server.rs.tera`
 /// writes them.
-fn project_routes() -> Router<AppState> {
+pub(crate) fn project_routes() -> Router<AppState> {
     Router::new()
         .route(
             "/predict",

@@ -168,6 +168,18 @@ pub struct LiveStats {
     pub reconnects: u64,
 }
 
+/// A live source's counters, read with [`LiveCounters::stats`] from any thread, for as long
+/// as the handle is kept (see [`LiveReader::counters`]).
+#[derive(Clone)]
+pub struct LiveCounters(Arc<Shared>);
+
+impl LiveCounters {
+    /// The counters so far.
+    pub fn stats(&self) -> LiveStats {
+        self.0.stats()
+    }
+}
+
 /// What the decoding thread shares with the reader.
 struct Shared {
     slot: Mutex<Slot>,
@@ -298,6 +310,12 @@ impl LiveReader {
     /// The counters so far.
     pub fn stats(&self) -> LiveStats {
         self.shared.stats()
+    }
+
+    /// The counters, readable from another thread while this reader is iterated (a server
+    /// shows a stream's drops and reconnects as they happen).
+    pub fn counters(&self) -> LiveCounters {
+        LiveCounters(Arc::clone(&self.shared))
     }
 
     /// Ends the frames (iteration gives `None`) when `stop` turns true or at `deadline`, even

@@ -22,10 +22,11 @@
 
 mod live;
 mod run;
+mod upload;
 mod writer;
 
 use std::{
-    path::Path,
+    path::{Path, PathBuf},
     sync::mpsc::{Receiver, SyncSender},
     thread::JoinHandle,
 };
@@ -39,8 +40,9 @@ use ffmpeg::{
 use ffmpeg_next as ffmpeg;
 use image::{DynamicImage, RgbImage};
 
-pub use live::{LiveOptions, LiveReader, LiveStats, RtspTransport, Source};
+pub use live::{LiveCounters, LiveOptions, LiveReader, LiveStats, RtspTransport, Source};
 pub use run::{annotated_video_path, run_stream, stop_on_signals, SourceReader, StreamRunOptions, StreamSummary};
+pub use upload::{ClipLimits, ALLOWED_CONTAINERS};
 pub use writer::VideoWriter;
 
 use crate::{inputs::StreamFrame, Error, Result};
@@ -118,14 +120,24 @@ impl VideoReader {
         if !path.is_file() {
             return Err(video_error(&path, "no such file"));
         }
+        let opening = path.clone();
+        VideoReader::start(Named::File(path), options, move |options| OpenVideo::open(&opening, options))
+    }
+
+    /// Starts the decoding thread on what `open` opens there, and waits for its header.
+    fn start(
+        named: Named,
+        options: VideoOptions,
+        open: impl FnOnce(&VideoOptions) -> Result<OpenVideo> + Send + 'static,
+    ) -> Result<VideoReader> {
         init()?;
         let (info_sender, info_receiver) = std::sync::mpsc::sync_channel(1);
         let (frame_sender, frames) = std::sync::mpsc::sync_channel(options.queue_frames.max(1));
-        let decoding_path = path.clone();
+        let decoding = named.clone();
         let thread = std::thread::Builder::new()
             .name("inferx-video".into())
             .spawn(move || {
-                let mut opened = match OpenVideo::open(&decoding_path, &options) {
+                let mut opened = match open(&options) {
                     Ok(opened) => opened,
                     Err(error) => {
                         let _ = info_sender.send(Err(error));
@@ -133,13 +145,13 @@ impl VideoReader {
                     }
                 };
                 if info_sender.send(Ok(opened.info.clone())).is_ok() {
-                    opened.decode(&decoding_path, &options, &frame_sender);
+                    opened.decode(&decoding, &options, &frame_sender);
                 }
             })
-            .map_err(|error| Error::io("could not start a thread to decode", &path, error))?;
+            .map_err(|error| Error::Inference(format!("could not start a thread to decode a video: {error}")))?;
         let info = match info_receiver.recv() {
             Ok(info) => info?,
-            Err(_) => return Err(video_error(&path, "the decoder stopped before reading the header")),
+            Err(_) => return Err(named.error("the decoder stopped before reading the header")),
         };
         Ok(VideoReader { info, frames: Some(frames), thread: Some(thread), failed: false })
     }
@@ -189,6 +201,23 @@ pub(crate) fn video_error(path: &Path, reason: impl Into<String>) -> Error {
     Error::Video { path: path.to_path_buf(), reason: reason.into() }
 }
 
+/// What a decoder reads, as its errors name it: a file by its path, a clip in memory by
+/// nothing (an upload has no path to show).
+#[derive(Debug, Clone)]
+enum Named {
+    File(PathBuf),
+    Clip,
+}
+
+impl Named {
+    fn error(&self, reason: impl Into<String>) -> Error {
+        match self {
+            Named::File(path) => video_error(path, reason),
+            Named::Clip => Error::Clip { reason: reason.into(), problem: crate::ClipProblem::Undecodable },
+        }
+    }
+}
+
 /// A demuxer and decoder, opened on the decoding thread (FFmpeg's contexts stay on it).
 struct OpenVideo {
     input: format::context::Input,
@@ -196,6 +225,8 @@ struct OpenVideo {
     stream_index: usize,
     time_base: Rational,
     info: VideoInfo,
+    /// A clip's length limit, enforced on its frames' own times (a header can lie).
+    limit: Option<upload::DecodeLimit>,
 }
 
 impl OpenVideo {
@@ -262,11 +293,11 @@ impl OpenVideo {
         if info.width == 0 || info.height == 0 {
             return Err(fail("its video stream has no frame size (is the file complete?)".to_string()));
         }
-        Ok(OpenVideo { input, decoder, stream_index, time_base, info })
+        Ok(OpenVideo { input, decoder, stream_index, time_base, info, limit: None })
     }
 
     /// Reads packets and sends each kept frame, then the error that stopped it, if any.
-    fn decode(&mut self, path: &Path, options: &VideoOptions, frames: &SyncSender<Result<StreamFrame>>) {
+    fn decode(&mut self, named: &Named, options: &VideoOptions, frames: &SyncSender<Result<StreamFrame>>) {
         let mut state = DecodeState { presented: 0, scaler: None, stride: options.stride };
         loop {
             // A fresh packet each time: `av_read_frame` overwrites a packet without releasing
@@ -282,7 +313,7 @@ impl OpenVideo {
                         state.presented,
                         ffmpeg_reason(&error)
                     );
-                    let _ = frames.send(Err(video_error(path, reason)));
+                    let _ = frames.send(Err(named.error(reason)));
                     return;
                 }
             }
@@ -292,10 +323,10 @@ impl OpenVideo {
             if let Err(error) = self.decoder.send_packet(&packet) {
                 let reason =
                     format!("the video is damaged after frame {} ({})", state.presented, ffmpeg_reason(&error));
-                let _ = frames.send(Err(video_error(path, reason)));
+                let _ = frames.send(Err(named.error(reason)));
                 return;
             }
-            match self.receive(path, &mut state, frames) {
+            match self.receive(named, &mut state, frames) {
                 Ok(true) => {}
                 Ok(false) => return,
                 Err(error) => {
@@ -304,8 +335,8 @@ impl OpenVideo {
                 }
             }
         }
-        let drained = self.decoder.send_eof().map_err(|error| video_error(path, ffmpeg_reason(&error)));
-        if let Err(error) = drained.and_then(|()| self.receive(path, &mut state, frames).map(|_| ())) {
+        let drained = self.decoder.send_eof().map_err(|error| named.error(ffmpeg_reason(&error)));
+        if let Err(error) = drained.and_then(|()| self.receive(named, &mut state, frames).map(|_| ())) {
             let _ = frames.send(Err(error));
         }
     }
@@ -313,7 +344,7 @@ impl OpenVideo {
     /// Sends the frames the decoder has ready; `false` once the reader has gone.
     fn receive(
         &mut self,
-        path: &Path,
+        named: &Named,
         state: &mut DecodeState,
         frames: &SyncSender<Result<StreamFrame>>,
     ) -> Result<bool> {
@@ -326,11 +357,11 @@ impl OpenVideo {
                 Err(error) => {
                     let reason =
                         format!("the video is damaged after frame {} ({})", state.presented, ffmpeg_reason(&error));
-                    return Err(video_error(path, reason));
+                    return Err(named.error(reason));
                 }
             }
             if decoded.is_corrupt() || decoded.has_decode_errors() {
-                return Err(video_error(path, format!("the video is damaged at frame {}", state.presented)));
+                return Err(named.error(format!("the video is damaged at frame {}", state.presented)));
             }
             let index = state.presented;
             state.presented += 1;
@@ -342,7 +373,10 @@ impl OpenVideo {
                 // No timestamp anywhere: the frame's place at the nominal rate.
                 None => index as f64 * 1000.0 / self.info.frame_rate.unwrap_or(30.0),
             };
-            let image = state.convert_to_rgb(&decoded).map_err(|error| video_error(path, ffmpeg_reason(&error)))?;
+            if let Some(limit) = &mut self.limit {
+                limit.check(index, pts_ms)?;
+            }
+            let image = state.convert_to_rgb(&decoded).map_err(|error| named.error(ffmpeg_reason(&error)))?;
             if frames
                 .send(Ok(StreamFrame { frame: index, pts_ms, image: DynamicImage::ImageRgb8(image), arrival: None }))
                 .is_err()

@@ -16,7 +16,7 @@ use std::{
 use crate::{
     annotate::StreamOverlay,
     inputs::StreamFrame,
-    pipeline::Pipeline,
+    pipeline::FramePredictor,
     results::Detection,
     sequence,
     tracking::{Counts, Tracker},
@@ -207,13 +207,14 @@ impl Iterator for SourceReader {
     }
 }
 
-/// Runs `source`'s frames through `pipeline`'s detector (and `tracker`), in order: each frame's record
+/// Runs `source`'s frames through `detector` (and `tracker`), in order (a
+/// [`Pipeline`](crate::Pipeline), or a server's workers: see [`FramePredictor`]): each frame's record
 /// goes to `line` (JSON or text, see [`StreamRunOptions::json`]), its annotated picture into
 /// the saved video, its detections into the summary. Fails before any frame when the model does not detect boxes, and when
 /// `line` or the video writer fails; an error of the stream itself ends the run with the
 /// summary holding it ([`StreamSummary::error`]).
-pub fn run_stream(
-    pipeline: &Pipeline,
+pub fn run_stream<D: FramePredictor + ?Sized>(
+    detector: &D,
     mut source: SourceReader,
     mut tracker: Option<&mut Tracker>,
     options: &StreamRunOptions,
@@ -262,7 +263,7 @@ pub fn run_stream(
         };
     let mut failure = None;
     let detected = match tracker.as_deref_mut() {
-        Some(tracker) => sequence::track_stream(pipeline, frames, tracker, |result| match result {
+        Some(tracker) => sequence::track_stream(detector, frames, tracker, |result| match result {
             Ok((frame, mut record)) if stopped.is_ok() => {
                 record.lag_ms = lag_ms(&frame);
                 let text = if options.json { record.json_line() } else { record.to_string() };
@@ -272,7 +273,7 @@ pub fn run_stream(
             Ok(_) => {}
             Err(error) => failure = Some(error),
         })?,
-        None => sequence::detect_stream(pipeline, frames, |result| match result {
+        None => sequence::detect_stream(detector, frames, |result| match result {
             Ok((frame, mut record)) if stopped.is_ok() => {
                 record.lag_ms = lag_ms(&frame);
                 let text = if options.json { record.json_line() } else { record.to_string() };
