@@ -9,11 +9,11 @@
 //! [`FrameLane`] each, outside the admission: see [`Runner::frame_lane`] for how they share.
 
 use std::{
+    collections::VecDeque,
     panic::AssertUnwindSafe,
     sync::{
         atomic::{AtomicUsize, Ordering},
-        mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender},
-        Arc, Mutex,
+        Arc, Condvar, Mutex, MutexGuard, PoisonError,
     },
     time::{Duration, Instant},
 };
@@ -58,6 +58,106 @@ struct Queued {
     _permit: Option<OwnedSemaphorePermit>,
     /// Its share of `server.memory_budget_bytes`.
     _charge: OwnedSemaphorePermit,
+}
+
+/// How long a frame of a frame loop may wait behind requests before it goes first.
+const FRAME_MAX_WAIT: Duration = Duration::from_millis(500);
+
+/// The line in front of the workers. Requests (images, tensors) go before the frames of frame
+/// loops, so that a request waits behind at most the frames the workers are already running;
+/// a frame that has waited [`FRAME_MAX_WAIT`] goes first, so that streams still get frames
+/// under a flood of requests. Its length is bounded by its callers: requests by the admission,
+/// frames by one per frame place.
+struct JobQueue {
+    lines: Mutex<Lines>,
+    /// Signalled when a job is queued or the queue closes.
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct Lines {
+    requests: VecDeque<Queued>,
+    /// Frames, with when each was queued.
+    frames: VecDeque<(Instant, Queued)>,
+    /// No more jobs: the runner is gone. Queued jobs are still run.
+    closed: bool,
+}
+
+impl Lines {
+    /// The job to run next: the first request, unless the first frame has waited long enough.
+    fn take(&mut self) -> Option<Queued> {
+        let frame_overdue = self.frames.front().is_some_and(|(since, _)| since.elapsed() >= FRAME_MAX_WAIT);
+        if frame_overdue || self.requests.is_empty() {
+            self.frames.pop_front().map(|(_, queued)| queued)
+        } else {
+            self.requests.pop_front()
+        }
+    }
+}
+
+impl JobQueue {
+    fn new() -> JobQueue {
+        JobQueue { lines: Mutex::new(Lines::default()), ready: Condvar::new() }
+    }
+
+    fn lines(&self) -> MutexGuard<'_, Lines> {
+        self.lines.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `queued`; gives it back once the queue is closed (the server is stopping).
+    fn push(&self, queued: Queued) -> Result<(), Box<Queued>> {
+        let mut lines = self.lines();
+        if lines.closed {
+            return Err(Box::new(queued));
+        }
+        match queued.job {
+            Job::Frame { .. } => lines.frames.push_back((Instant::now(), queued)),
+            _ => lines.requests.push_back(queued),
+        }
+        drop(lines);
+        // All: a worker gathering a batch waits for requests only, and must not swallow the
+        // signal an idle worker needs for a frame.
+        self.ready.notify_all();
+        Ok(())
+    }
+
+    /// No more jobs; the workers end once the queued ones are done.
+    fn close(&self) {
+        self.lines().closed = true;
+        self.ready.notify_all();
+    }
+
+    /// Waits for the next job; `None` once the queue is closed and empty.
+    fn next(&self) -> Option<Queued> {
+        let mut lines = self.lines();
+        loop {
+            if let Some(queued) = lines.take() {
+                return Some(queued);
+            }
+            if lines.closed {
+                return None;
+            }
+            lines = self.ready.wait(lines).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// The next request to join a batch, waiting until `deadline`; `None` when none came.
+    fn next_request_until(&self, deadline: Instant) -> Option<Queued> {
+        let mut lines = self.lines();
+        loop {
+            if let Some(queued) = lines.requests.pop_front() {
+                return Some(queued);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || lines.closed {
+                return None;
+            }
+            lines = self
+                .ready
+                .wait_timeout(lines, left)
+                .map_or_else(|poisoned| poisoned.into_inner().0, |(lines, _)| lines);
+        }
+    }
 }
 
 /// A result waiting to be sent to its request.
@@ -139,7 +239,7 @@ impl ImageReply {
 
 /// The worker pool.
 pub(crate) struct Runner {
-    sender: SyncSender<Queued>,
+    queue: Arc<JobQueue>,
     admission: Arc<Semaphore>,
     /// One permit per uploaded clip processed at once ([`RunnerOptions::upload_places`]).
     upload_places: Arc<Semaphore>,
@@ -183,17 +283,18 @@ impl Runner {
         let capacity = options.workers + options.max_queue;
         let max_alloc_bytes = pipelines.first().map_or(u64::MAX, |pipeline| pipeline.limits().max_alloc_bytes);
         let budget_units = (options.memory_budget_bytes / BUDGET_UNIT).clamp(1, u64::from(u32::MAX));
-        // The queue has room for every admitted request and every frame loop's frame in flight,
-        // so that queueing never fails while the server runs.
-        let (sender, receiver) = sync_channel(capacity + options.upload_places + options.stream_places);
-        let receiver = Arc::new(Mutex::new(receiver));
+        let queue = Arc::new(JobQueue::new());
+        if options.workers == 0 {
+            // Nobody would ever run a job: refuse them at once.
+            queue.close();
+        }
         let running = Arc::new(AtomicUsize::new(0));
         for index in 0..options.workers {
             let worker = Worker {
                 pipeline: pipelines[index % pipelines.len()].clone(),
                 solo: solo.clone(),
                 running: running.clone(),
-                receiver: receiver.clone(),
+                queue: queue.clone(),
                 metrics: metrics.clone(),
                 max_batch: options.max_batch.max(1),
                 max_wait: options.max_wait,
@@ -201,7 +302,7 @@ impl Runner {
             std::thread::Builder::new().name(format!("inferx-worker-{index}")).spawn(move || worker.run())?;
         }
         Ok(Runner {
-            sender,
+            queue,
             admission: Arc::new(Semaphore::new(capacity)),
             upload_places: Arc::new(Semaphore::new(options.upload_places)),
             stream_places: Arc::new(Semaphore::new(options.stream_places)),
@@ -243,7 +344,7 @@ impl Runner {
             ));
         };
         self.metrics.queue_depth.inc();
-        if self.sender.try_send(Queued { job, _permit: Some(permit), _charge: charge }).is_err() {
+        if self.queue.push(Queued { job, _permit: Some(permit), _charge: charge }).is_err() {
             self.metrics.queue_depth.dec();
             return Err(ApiError::overloaded("the server is stopping"));
         }
@@ -261,6 +362,13 @@ impl Runner {
     }
 }
 
+impl Drop for Runner {
+    /// The workers end once the jobs already queued are done.
+    fn drop(&mut self) {
+        self.queue.close();
+    }
+}
+
 impl Runner {
     /// A lane for one frame loop of `kind` (an uploaded clip, a stream), or `None` when the
     /// places of that kind ([`RunnerOptions::upload_places`], [`RunnerOptions::stream_places`])
@@ -273,9 +381,10 @@ impl Runner {
     /// - frame places are outside the admission of requests: `/predict` keeps its
     ///   `workers + max_queue` places whatever the loops do, and is never refused because of
     ///   them;
-    /// - frames and requests queue in one line, first come first served: under load a request
-    ///   waits behind at most one frame per loop, and a loop gets a worker at least once per
-    ///   `max_queue` requests, so neither starves;
+    /// - requests go before queued frames ([`JobQueue`]): a request waits behind at most the
+    ///   frames the workers are already running, whatever the number of loops; a frame that has
+    ///   waited [`FRAME_MAX_WAIT`] behind requests goes first, so loops still get frames under a
+    ///   flood of requests (a stream keeps the freshest frame meanwhile), and neither starves;
     /// - a frame is charged to the memory budget like a request (its decoded pixels); when the
     ///   budget is spent it waits (polling, so that it never takes budget ahead of a request),
     ///   up to `frame_timeout`, then its loop fails.
@@ -287,7 +396,7 @@ impl Runner {
         };
         let place = places.clone().try_acquire_owned().ok()?;
         Some(FrameLane {
-            sender: self.sender.clone(),
+            queue: self.queue.clone(),
             budget: self.budget.clone(),
             budget_units: self.budget_units,
             timeout: self.frame_timeout,
@@ -314,7 +423,7 @@ pub enum FrameLoop {
 /// thread (never an async one: run the loop on `spawn_blocking` or a thread of its own) until
 /// its result is ready. Holds one of the server's frame places until dropped.
 pub struct FrameLane {
-    sender: SyncSender<Queued>,
+    queue: Arc<JobQueue>,
     budget: Arc<Semaphore>,
     budget_units: u64,
     timeout: Duration,
@@ -353,7 +462,7 @@ impl FramePredictor for FrameLane {
             }
         };
         self.metrics.queue_depth.inc();
-        if self.sender.try_send(Queued { job, _permit: None, _charge: charge }).is_err() {
+        if self.queue.push(Queued { job, _permit: None, _charge: charge }).is_err() {
             self.metrics.queue_depth.dec();
             return Err(crate::Error::Inference("the server is stopping".into()));
         }
@@ -366,7 +475,7 @@ struct Worker {
     solo: Option<Arc<Pipeline>>,
     /// Workers busy with jobs, shared by all workers.
     running: Arc<AtomicUsize>,
-    receiver: Arc<Mutex<Receiver<Queued>>>,
+    queue: Arc<JobQueue>,
     metrics: Arc<Metrics>,
     max_batch: usize,
     max_wait: Duration,
@@ -393,20 +502,18 @@ impl Worker {
         }
     }
 
-    /// Blocks for one job, then, with batching on, gathers more jobs after an image job
+    /// Blocks for one job, then, with batching on, gathers more requests after an image job
     /// until the batch is full or `max_wait` has passed. `None` once the server is gone.
     fn next_jobs(&self) -> Option<Vec<Queued>> {
-        let receiver = self.receiver.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let first = receiver.recv().ok()?;
+        let first = self.queue.next()?;
         let batches = self.max_batch > 1 && matches!(first.job, Job::Image { .. });
         let mut jobs = vec![first];
         if batches {
             let deadline = Instant::now() + self.max_wait;
             while jobs.len() < self.max_batch {
-                let left = deadline.saturating_duration_since(Instant::now());
-                match receiver.recv_timeout(left) {
-                    Ok(job) => jobs.push(job),
-                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+                match self.queue.next_request_until(deadline) {
+                    Some(job) => jobs.push(job),
+                    None => break,
                 }
             }
         }
@@ -565,6 +672,44 @@ mod tests {
     /// A job predicting `image`, its reply dropped (for its size).
     fn job(image: &Bytes) -> Job {
         Job::Image { image: image.clone(), reply: ImageReply::Prediction(oneshot::channel().0) }
+    }
+
+    /// A queued job of `job`, holding a place of its own.
+    fn queued(job: Job) -> Queued {
+        Queued { job, _permit: None, _charge: Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap() }
+    }
+
+    fn frame() -> Queued {
+        queued(Job::Frame { image: DynamicImage::new_rgb8(2, 2), reply: oneshot::channel().0 })
+    }
+
+    fn request() -> Queued {
+        queued(Job::Tensors { inputs: Vec::new(), reply: oneshot::channel().0 })
+    }
+
+    #[test]
+    fn requests_go_before_queued_frames_until_a_frame_has_waited_its_most() {
+        let queue = JobQueue::new();
+        for queued in [frame(), frame(), request(), request()] {
+            assert!(queue.push(queued).is_ok());
+        }
+        let kinds = |count: usize| -> Vec<bool> {
+            (0..count).map(|_| matches!(queue.next().expect("a job").job, Job::Frame { .. })).collect()
+        };
+        // Both requests first, though queued after the frames; then the frames in their order.
+        assert_eq!(kinds(2), [false, false]);
+        assert!(queue.push(request()).is_ok());
+        std::thread::sleep(FRAME_MAX_WAIT);
+        // The first frame has waited its most: it goes before the request queued since.
+        assert_eq!(kinds(3), [true, true, false]);
+        // A batch gathers requests only, and gives up at its deadline.
+        assert!(queue.push(frame()).is_ok());
+        assert!(queue.next_request_until(Instant::now() + Duration::from_millis(20)).is_none());
+        // Closed: no more jobs, the queued ones still run, then the workers end.
+        queue.close();
+        assert!(queue.push(request()).is_err());
+        assert_eq!(kinds(1), [true]);
+        assert!(queue.next().is_none());
     }
 
     #[tokio::test]

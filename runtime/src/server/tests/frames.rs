@@ -70,9 +70,10 @@ async fn predict_is_served_while_frame_loops_fill_their_own_share_and_neither_st
         );
         assert_close(&without_timings(reply.json()), &expected, "/predict beside the frame loops");
     }
-    // First come, first served: the loops got the worker between the requests.
+    // Requests go before queued frames, yet the loops got the worker between the requests
+    // (and would after FRAME_MAX_WAIT under a flood of them).
     let during = frames_done.load(Ordering::SeqCst) - before;
-    assert!(during >= requests, "{during} frames while {requests} requests were served");
+    assert!(during >= 1, "{during} frames while {requests} requests were served");
     assert_eq!(sample(&state, r#"inferx_rejected_requests_total{reason="overloaded"}"#), 0.0);
 
     stop.store(true, Ordering::SeqCst);
