@@ -341,6 +341,9 @@ pub async fn serve_on_until(
         // loops, within the grace period of the requests in flight.
         #[cfg(feature = "video")]
         let streams_ended = streams::stop_all(&drain_state, Duration::from_millis(grace));
+        // Uploaded clips too: each ends its answer with a 503 error line within a frame.
+        #[cfg(feature = "video")]
+        drain_state.clips().stop_all();
         let _ = stopping.send(true);
         #[cfg(feature = "video")]
         streams_ended.await;

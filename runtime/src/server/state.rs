@@ -106,6 +106,9 @@ struct Inner {
     load_time: Duration,
     #[cfg(feature = "video")]
     streams: super::stream_registry::Registry,
+    /// The uploaded clips in progress, stopped at shutdown.
+    #[cfg(feature = "video")]
+    clips: super::video_upload::ClipStops,
     /// The project's `tracking:` settings (defaults without the section), for uploaded clips
     /// and streams that ask for tracking.
     tracking: TrackingConfig,
@@ -249,6 +252,8 @@ impl AppState {
                 load_time,
                 #[cfg(feature = "video")]
                 streams,
+                #[cfg(feature = "video")]
+                clips: Default::default(),
                 tracking: TrackingConfig::default(),
             }),
         })
@@ -321,6 +326,12 @@ impl AppState {
 
     pub(crate) fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// The uploaded clips in progress (`POST /predict/video`).
+    #[cfg(feature = "video")]
+    pub(crate) fn clips(&self) -> &super::video_upload::ClipStops {
+        &self.inner.clips
     }
 
     /// The streams of `/streams`.

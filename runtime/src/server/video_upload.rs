@@ -15,7 +15,7 @@
 
 use std::sync::{
     atomic::{AtomicBool, Ordering},
-    Arc,
+    Arc, Mutex, PoisonError, Weak,
 };
 
 use axum::{
@@ -77,6 +77,42 @@ impl Answer {
     }
 }
 
+/// The stop flags of the clips in progress, so that shutdown stops them as it stops the
+/// streams (when the server stops accepting), rather than letting a long clip outlast the
+/// grace period: a stopped clip's JSON Lines end with a 503 error line, its MP4 is a 503.
+#[derive(Default)]
+pub(crate) struct ClipStops {
+    running: Mutex<Vec<Weak<AtomicBool>>>,
+    stopping: AtomicBool,
+}
+
+impl ClipStops {
+    /// A stop flag for a new clip; already set when the server is stopping.
+    fn register(&self) -> Arc<AtomicBool> {
+        let stop = Arc::new(AtomicBool::new(self.stopping.load(Ordering::SeqCst)));
+        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        running.retain(|clip| clip.strong_count() > 0);
+        running.push(Arc::downgrade(&stop));
+        stop
+    }
+
+    /// Stops every clip in progress, and any that starts after.
+    pub(crate) fn stop_all(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        running.iter().filter_map(Weak::upgrade).for_each(|stop| stop.store(true, Ordering::SeqCst));
+    }
+
+    /// The error that ends a clip the shutdown stopped after `frames` frames, if it did.
+    fn shutdown_error(&self, frames: u64) -> Option<ApiError> {
+        self.stopping.load(Ordering::SeqCst).then(|| {
+            ApiError::overloaded(format!(
+                "the server is shutting down: the clip was stopped after {frames} frames; send it again"
+            ))
+        })
+    }
+}
+
 /// What the frame loop tells the request: a record, then the end, or an error.
 enum Event {
     Line(String),
@@ -110,9 +146,10 @@ async fn predict_video(
         max_duration: std::time::Duration::from_secs_f64(state.config().video.max_duration_s),
         max_dimension: state.pipeline().limits().max_dimension,
     };
+    let run = ClipRun { clip, lane, tracker, limits, stop: state.clips().register(), state: state.clone() };
     match answer {
-        Answer::JsonLines => json_lines(clip, lane, tracker, limits).await,
-        Answer::Mp4 => annotated_mp4(clip, lane, tracker, limits).await,
+        Answer::JsonLines => json_lines(run).await,
+        Answer::Mp4 => annotated_mp4(run).await,
     }
 }
 
@@ -201,16 +238,22 @@ fn run_clip(
     finished
 }
 
-/// The JSON Lines answer: headers once the first record (or the refusal) is known, then each
-/// record as it comes, and an error line if the clip fails midway.
-async fn json_lines(
+/// A clip to run, with what it runs on.
+struct ClipRun {
     clip: Bytes,
     lane: FrameLane,
     tracker: Option<Tracker>,
     limits: ClipLimits,
-) -> Result<Response, ApiError> {
+    /// Set when the client goes or the server stops ([`ClipStops`]).
+    stop: Arc<AtomicBool>,
+    state: AppState,
+}
+
+/// The JSON Lines answer: headers once the first record (or the refusal) is known, then each
+/// record as it comes, and an error line if the clip fails midway or the server stops it.
+async fn json_lines(run: ClipRun) -> Result<Response, ApiError> {
+    let ClipRun { clip, lane, tracker, limits, stop, state } = run;
     let (lines, mut receiver) = mpsc::channel::<Event>(LINES_BUFFERED);
-    let stop = Arc::new(AtomicBool::new(false));
     let sender = lines.clone();
     // A client gone closes the channel: the next record fails to send and the loop stops.
     let each = move |line: &str| {
@@ -222,6 +265,7 @@ async fn json_lines(
     // The loop's end (or failure) follows its records into the channel.
     tokio::spawn(async move {
         let failure = match finished.await {
+            Ok(Ok(summary)) if summary.stopped_early => state.clips().shutdown_error(summary.frames),
             Ok(Ok(summary)) => summary.error.map(clip_refusal),
             Ok(Err(error)) => Some(error),
             Err(_) => Some(ApiError::internal("a clip's frame loop ended without an answer")),
@@ -241,24 +285,22 @@ async fn json_lines(
 }
 
 /// The annotated MP4 answer, once the whole clip has run.
-async fn annotated_mp4(
-    clip: Bytes,
-    lane: FrameLane,
-    tracker: Option<Tracker>,
-    limits: ClipLimits,
-) -> Result<Response, ApiError> {
+async fn annotated_mp4(run: ClipRun) -> Result<Response, ApiError> {
+    let ClipRun { clip, lane, tracker, limits, stop, state } = run;
     let folder = tempfile::Builder::new()
         .prefix("inferx-clip-")
         .tempdir()
         .map_err(|error| ApiError::internal(format!("could not make a folder for the annotated clip: {error}")))?;
     let path = folder.path().join("annotated.mp4");
-    let stop = Arc::new(AtomicBool::new(false));
     // Stops the loop if the client goes before the answer (this future is then dropped).
     let _stop_on_drop = StopOnDrop(stop.clone());
     let finished = run_clip(clip, lane, tracker, limits, Some(path.clone()), stop, |_| Ok(()));
     let summary = finished.await.map_err(|_| ApiError::internal("a clip's frame loop ended without an answer"))??;
     if let Some(error) = summary.error {
         return Err(clip_refusal(error));
+    }
+    if let Some(error) = summary.stopped_early.then(|| state.clips().shutdown_error(summary.frames)).flatten() {
+        return Err(error);
     }
     if summary.frames == 0 {
         return Err(ApiError::unprocessable_video("the clip has no frames"));

@@ -281,3 +281,58 @@ async fn hls_and_ffconcat_lists_naming_a_local_file_are_refused_without_opening_
     let docs = request(served.address, "GET /docs HTTP/1.1", b"").await.text();
     assert!(docs.contains("curl -F file=@clip.mp4 "), "the docs page's example uploads a clip");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_stops_a_clip_in_progress_with_a_503_line_within_the_grace_period() {
+    // A minute of video: far longer to run than the test waits.
+    let folder = tempfile::tempdir().unwrap();
+    let long = folder.path().join("long.mp4");
+    let made = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=60"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
+        .arg(&long)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let state = tokio::task::spawn_blocking(|| {
+        server(
+            |config| {
+                config.shutdown.drain_delay_ms = 0;
+                config.shutdown.grace_period_ms = 5_000;
+            },
+            "",
+            false,
+        )
+    })
+    .await
+    .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(crate::server::serve_on_until(listener, axum::Router::new(), state.clone(), async {
+        let _ = stopped.await;
+    }));
+    let clip = std::fs::read(&long).unwrap();
+    let answer = tokio::spawn(async move { upload(address, "", "application/x-ndjson", &clip).await });
+    // The clip is running: its frames are being predicted.
+    let started = Instant::now();
+    while sample(&state, "inferx_batch_size_count") < 10.0 {
+        assert!(started.elapsed() < Duration::from_secs(20), "the clip never ran");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let asked = Instant::now();
+    stop.send(()).unwrap();
+    let answer = answer.await.unwrap();
+    serving.await.unwrap().expect("the server stops within the grace period with a clip running");
+    assert!(asked.elapsed() < Duration::from_secs(3), "stopping took {:?}", asked.elapsed());
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let text = answer.text();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() > 10 && lines.len() < 1500, "{} lines", lines.len());
+    let last: Value = serde_json::from_str(lines[lines.len() - 1]).unwrap();
+    assert_eq!(last["error"]["status"], 503, "{last}");
+    let message = last["error"]["message"].as_str().unwrap();
+    assert!(message.contains("shutting down") && message.contains("send it again"), "{message}");
+    let before: Value = serde_json::from_str(lines[lines.len() - 2]).unwrap();
+    assert_eq!(before["frame"].as_u64(), Some(lines.len() as u64 - 2), "every frame before the stop, in order");
+}
