@@ -390,7 +390,7 @@ impl Pipeline {
         let crate::preprocess::overlap::Filled { transform, at, decode_time, scratch, tensor } = filled;
         let preprocess_ms = at.saturating_duration_since(started + decode_time).as_secs_f64() * 1e3;
         let result = transform.and_then(|transform| {
-            let mut predictions = self.run_filled(&tensor, &[transform], input_size, preprocess_ms)?;
+            let mut predictions = self.run_filled(&tensor, &[transform], input_size, &self.decode, preprocess_ms)?;
             let mut prediction = predictions.remove(0);
             prediction.timings.decode_ms = (open_time + decode_time).as_secs_f64() * 1e3;
             Ok(prediction)
@@ -511,6 +511,17 @@ impl Pipeline {
         Ok(predictions.remove(0))
     }
 
+    /// [`Pipeline::predict`] with another score threshold than the pipeline's: a server's
+    /// tracked stream lowers it as `predict --track` does ([`sequence::tracking_confidence`](crate::sequence::tracking_confidence)),
+    /// on the session its requests share.
+    pub fn predict_with_confidence(&self, image: &DynamicImage, confidence: f32) -> Result<Prediction> {
+        let decode = DecodeOptions { confidence, ..self.decode.clone() };
+        let (mut scratch, mut tensor) = self.take_scratch();
+        let result = self.run_batch(std::slice::from_ref(image), &decode, &mut scratch, &mut tensor);
+        self.return_scratch(scratch, tensor);
+        Ok(result?.remove(0))
+    }
+
     /// Predicts several images: one run when the model takes a dynamic batch, else one run
     /// per image. Results are in input order.
     ///
@@ -535,7 +546,7 @@ impl Pipeline {
             return images.iter().map(|image| self.predict(image)).collect();
         }
         let (mut scratch, mut tensor) = self.take_scratch();
-        let result = self.run_batch(images, &mut scratch, &mut tensor);
+        let result = self.run_batch(images, &self.decode, &mut scratch, &mut tensor);
         self.return_scratch(scratch, tensor);
         result
     }
@@ -543,6 +554,7 @@ impl Pipeline {
     fn run_batch(
         &self,
         images: &[DynamicImage],
+        decode: &DecodeOptions,
         scratch: &mut Scratch,
         tensor: &mut Vec<f32>,
     ) -> Result<Vec<Prediction>> {
@@ -556,16 +568,17 @@ impl Pipeline {
             .map(|(image, slot)| self.preprocessor.fill(image, scratch, slot))
             .collect::<Result<Vec<Transform>>>()?;
         let preprocess_ms = started.elapsed().as_secs_f64() * 1e3 / images.len() as f64;
-        self.run_filled(tensor, &transforms, (width, height), preprocess_ms)
+        self.run_filled(tensor, &transforms, (width, height), decode, preprocess_ms)
     }
 
     /// Runs the model on `tensor`, filled with one input of `input_size` per transform, and
-    /// decodes each item's outputs.
+    /// decodes each item's outputs with `decode`.
     fn run_filled(
         &self,
         tensor: &[f32],
         transforms: &[Transform],
         input_size: (u32, u32),
+        decode: &DecodeOptions,
         preprocess_ms: f64,
     ) -> Result<Vec<Prediction>> {
         let shape = [transforms.len(), 3, input_size.1 as usize, input_size.0 as usize];
@@ -579,7 +592,7 @@ impl Pipeline {
                 .map(|(index, transform)| {
                     let post_started = Instant::now();
                     let items = tasks::batch_item(outputs, index)?;
-                    let output = tasks::decode(&items, transform, input_size, &self.decode)?;
+                    let output = tasks::decode(&items, transform, input_size, decode)?;
                     Ok(Prediction {
                         width: transform.source_width,
                         height: transform.source_height,

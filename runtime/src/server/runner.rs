@@ -39,8 +39,9 @@ pub(crate) enum Job {
     Image { image: Bytes, reply: ImageReply },
     /// Run the model on raw tensors (Open Inference Protocol).
     Tensors { inputs: Vec<InputTensor>, reply: Reply<Vec<OutputTensor>> },
-    /// Predict one decoded frame of a frame loop (see [`FrameLane`]).
-    Frame { image: DynamicImage, reply: oneshot::Sender<crate::Result<Prediction>> },
+    /// Predict one decoded frame of a frame loop (see [`FrameLane`]), with its own score
+    /// threshold when the loop tracks.
+    Frame { image: DynamicImage, confidence: Option<f32>, reply: oneshot::Sender<crate::Result<Prediction>> },
 }
 
 /// What the request of an image job waits for.
@@ -247,6 +248,8 @@ pub(crate) struct Runner {
     stream_places: Arc<Semaphore>,
     /// The model's task, for frame loops (`None` without sessions, in tests).
     task: Option<crate::TaskKind>,
+    /// The sessions' score threshold, which a tracked loop lowers for its frames.
+    confidence: f32,
     /// `server.memory_budget_bytes`, in [`BUDGET_UNIT`]s.
     budget: Arc<Semaphore>,
     budget_units: u64,
@@ -307,6 +310,7 @@ impl Runner {
             upload_places: Arc::new(Semaphore::new(options.upload_places)),
             stream_places: Arc::new(Semaphore::new(options.stream_places)),
             task: pipelines.first().map(|pipeline| pipeline.task()),
+            confidence: pipelines.first().map_or(0.0, |pipeline| pipeline.decode_options().confidence),
             frame_timeout: options.frame_timeout,
             budget: Arc::new(Semaphore::new(budget_units as usize)),
             budget_units,
@@ -402,6 +406,8 @@ impl Runner {
             timeout: self.frame_timeout,
             metrics: self.metrics.clone(),
             task,
+            confidence: self.confidence,
+            tracked: false,
             in_flight: Mutex::new(()),
             _place: place,
         })
@@ -429,9 +435,26 @@ pub struct FrameLane {
     timeout: Duration,
     metrics: Arc<Metrics>,
     task: crate::TaskKind,
+    /// The score threshold of this loop's frames.
+    confidence: f32,
+    /// Whether [`FrameLane::for_tracking`] set `confidence`.
+    tracked: bool,
     /// Held while a frame is in flight: one at a time, whoever calls.
     in_flight: Mutex<()>,
     _place: OwnedSemaphorePermit,
+}
+
+impl FrameLane {
+    /// This lane for a tracked loop: its frames' score threshold lowered to `tracking`'s
+    /// `track_low_thresh`, as `predict --track` lowers it
+    /// ([`sequence::tracking_confidence`](crate::sequence::tracking_confidence)), since ByteTrack's
+    /// second association is made of the weak boxes a plain prediction drops. The requests
+    /// on the same sessions keep the server's threshold.
+    pub fn for_tracking(mut self, tracking: &crate::tracking::TrackingConfig) -> FrameLane {
+        self.confidence = crate::sequence::tracking_confidence(Some(self.confidence), tracking);
+        self.tracked = true;
+        self
+    }
 }
 
 /// How often a frame waiting for its share of the memory budget tries again.
@@ -445,7 +468,7 @@ impl FramePredictor for FrameLane {
     fn predict(&self, image: &DynamicImage) -> crate::Result<Prediction> {
         let _one_at_a_time = self.in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let (reply, answer) = oneshot::channel();
-        let job = Job::Frame { image: image.clone(), reply };
+        let job = Job::Frame { image: image.clone(), confidence: self.tracked.then_some(self.confidence), reply };
         let units = job.bytes(u64::MAX).div_ceil(BUDGET_UNIT).clamp(1, self.budget_units) as u32;
         let waited_since = Instant::now();
         let charge = loop {
@@ -549,8 +572,8 @@ impl Worker {
             Ok([Queued { job: Job::Tensors { inputs, reply }, .. }]) => {
                 return vec![Answer::Tensors(reply, self.run_tensors(pipeline, &inputs))];
             }
-            Ok([Queued { job: Job::Frame { image, reply }, .. }]) => {
-                return vec![Answer::Frame(reply, self.predict_frame(pipeline, &image))];
+            Ok([Queued { job: Job::Frame { image, confidence, reply }, .. }]) => {
+                return vec![Answer::Frame(reply, self.predict_frame(pipeline, &image, confidence))];
             }
             Err(jobs) => jobs,
         };
@@ -564,7 +587,9 @@ impl Worker {
                 Job::Tensors { inputs, reply } => {
                     answers.push(Answer::Tensors(reply, self.run_tensors(pipeline, &inputs)));
                 }
-                Job::Frame { image, reply } => answers.push(Answer::Frame(reply, self.predict_frame(pipeline, &image))),
+                Job::Frame { image, confidence, reply } => {
+                    answers.push(Answer::Frame(reply, self.predict_frame(pipeline, &image, confidence)));
+                }
                 Job::Image { image, reply } => {
                     images.push(image);
                     replies.push(Some(reply));
@@ -616,9 +641,18 @@ impl Worker {
         }
     }
 
-    /// Predicts one frame of a frame loop: a model run of its own, recorded like an image's.
-    fn predict_frame(&self, pipeline: &Pipeline, image: &DynamicImage) -> crate::Result<Prediction> {
-        let result = pipeline.predict(image);
+    /// Predicts one frame of a frame loop (with its own threshold, when tracked): a model run
+    /// of its own, recorded like an image's.
+    fn predict_frame(
+        &self,
+        pipeline: &Pipeline,
+        image: &DynamicImage,
+        confidence: Option<f32>,
+    ) -> crate::Result<Prediction> {
+        let result = match confidence {
+            Some(confidence) => pipeline.predict_with_confidence(image, confidence),
+            None => pipeline.predict(image),
+        };
         if let Ok(prediction) = &result {
             self.metrics.batch_size.observe(1.0);
             self.metrics.inference.observe(prediction.timings.inference_ms / 1e3);
@@ -680,7 +714,7 @@ mod tests {
     }
 
     fn frame() -> Queued {
-        queued(Job::Frame { image: DynamicImage::new_rgb8(2, 2), reply: oneshot::channel().0 })
+        queued(Job::Frame { image: DynamicImage::new_rgb8(2, 2), confidence: None, reply: oneshot::channel().0 })
     }
 
     fn request() -> Queued {

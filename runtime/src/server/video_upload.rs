@@ -141,7 +141,12 @@ async fn predict_video(
         ))
     })?;
     let clip = read_clip(request, &state).await?;
-    let tracker = query.track.then(|| Tracker::new(state.tracking().clone()));
+    // A tracked clip's frames keep the weak boxes ByteTrack's second association uses, as
+    // `inferx run --track` does.
+    let (lane, tracker) = match query.track {
+        true => (lane.for_tracking(state.tracking()), Some(Tracker::new(state.tracking().clone()))),
+        false => (lane, None),
+    };
     let limits = ClipLimits {
         max_duration: std::time::Duration::from_secs_f64(state.config().video.max_duration_s),
         max_dimension: state.pipeline().limits().max_dimension,

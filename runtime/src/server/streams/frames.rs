@@ -42,7 +42,13 @@ pub(super) fn start(
             SourceReader::Live(reader) => Some(reader.counters()),
             SourceReader::File(_) => None,
         };
-        let mut tracker = spec.tracked().then(|| Tracker::new(spec.tracking(Some(state.tracking()))));
+        let tracking = spec.tracked().then(|| spec.tracking(Some(state.tracking())));
+        // A tracked stream's frames keep the weak boxes ByteTrack's second association uses.
+        let lane = match &tracking {
+            Some(tracking) => lane.for_tracking(tracking),
+            None => lane,
+        };
+        let mut tracker = tracking.map(Tracker::new);
         let outcome = run_frames(&lane, reader, tracker.as_mut(), &stream, |line| {
             stream.frame(line, counters.as_ref().map(video::LiveCounters::stats), state.metrics());
         });

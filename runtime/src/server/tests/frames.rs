@@ -81,3 +81,37 @@ async fn predict_is_served_while_frame_loops_fill_their_own_share_and_neither_st
     assert!(state.frame_lane(FrameLoop::Upload).is_some(), "a loop that ended gives its place back");
     assert!(state.frame_lane(FrameLoop::Stream).is_some(), "a loop that ended gives its place back");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tracked_loops_frames_keep_the_weak_boxes_of_predict_track_and_requests_keep_the_servers_threshold() {
+    let state = server(|_| {}, "", false);
+    let app = app_of(state.clone());
+    let frame = image::load_from_memory(&astronaut()).unwrap();
+    let tracking = crate::tracking::TrackingConfig::default();
+    let lowered = crate::sequence::tracking_confidence(Some(model().decode_options().confidence), &tracking);
+    // What `predict --track` detects: the same model with the threshold lowered.
+    let options = PipelineOptions {
+        input_size: Some(320),
+        confidence: Some(lowered),
+        ..PipelineOptions::for_task(TaskKind::Detection)
+    };
+    let tracked_model = Pipeline::load(fixture("models/nudenet-320n.onnx"), options).unwrap();
+    let expected_tracked = tracked_model.predict(&frame).unwrap().detections().to_vec();
+    let plain_lane = state.frame_lane(FrameLoop::Stream).expect("a place");
+    let tracked_lane = state.frame_lane(FrameLoop::Upload).expect("a place").for_tracking(&tracking);
+    let (plain, tracked) = tokio::task::spawn_blocking(move || {
+        (plain_lane.predict(&frame).unwrap(), tracked_lane.predict(&frame).unwrap())
+    })
+    .await
+    .unwrap();
+    assert_eq!(tracked.detections(), expected_tracked.as_slice());
+    assert!(
+        tracked.detections().len() > plain.detections().len(),
+        "the photo has boxes between {lowered} and the server's threshold: {} against {}",
+        tracked.detections().len(),
+        plain.detections().len()
+    );
+    // The sessions' own threshold is untouched: a request after gets the plain detections.
+    let reply = send(&app, post_body("/predict", "image/png", astronaut())).await;
+    assert_close(&without_timings(reply.json()), &expected(&astronaut()), "/predict after a tracked frame");
+}

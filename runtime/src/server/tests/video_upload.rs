@@ -107,13 +107,26 @@ async fn assert_healthy(address: std::net::SocketAddr) {
 }
 
 /// The JSON Lines `inferx run --json` prints for `name` on the same model: `video::run_stream`
-/// on the pipeline itself.
+/// on the pipeline itself; tracked, on the pipeline with the threshold lowered as
+/// `inferx run --track` lowers it.
 fn local_run(name: &str, tracking: Option<TrackingConfig>) -> String {
     let reader = VideoReader::open(clips().join(name), VideoOptions::default()).unwrap();
+    let pipeline = match &tracking {
+        Some(tracking) => {
+            let confidence = crate::sequence::tracking_confidence(Some(model().decode_options().confidence), tracking);
+            let options = PipelineOptions {
+                input_size: Some(320),
+                confidence: Some(confidence),
+                ..PipelineOptions::for_task(TaskKind::Detection)
+            };
+            Arc::new(Pipeline::load(fixture("models/nudenet-320n.onnx"), options).unwrap())
+        }
+        None => model(),
+    };
     let mut tracker = tracking.map(Tracker::new);
     let mut lines = String::new();
     let options = StreamRunOptions { json: true, ..StreamRunOptions::default() };
-    let summary = video::run_stream(&*model(), SourceReader::File(reader), tracker.as_mut(), &options, |line| {
+    let summary = video::run_stream(&*pipeline, SourceReader::File(reader), tracker.as_mut(), &options, |line| {
         lines.push_str(line);
         lines.push('\n');
         Ok(())
