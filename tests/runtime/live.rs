@@ -267,3 +267,78 @@ fn max_fps_skips_frames_on_arrival_and_counts_them() {
     assert!(live.skipped >= 30, "{live:?}");
     assert!(summary.to_string().contains("skipped (max fps)"), "{summary}");
 }
+
+/// Serves, on 127.0.0.1, each `(path, content type, body)` to whoever asks for it (HTTP/1.0,
+/// one request a connection, for the test's life).
+fn serve_files(files: Vec<(&'static str, &'static str, Vec<u8>)>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let files = Arc::new(files);
+    thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { return };
+            let files = Arc::clone(&files);
+            thread::spawn(move || {
+                let _ = client.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut request = [0; 4096];
+                let read = std::io::Read::read(&mut client, &mut request).unwrap_or(0);
+                let head = String::from_utf8_lossy(&request[..read]).into_owned();
+                let path = head.split_whitespace().nth(1).unwrap_or_default().to_string();
+                let answer = match files.iter().find(|(name, _, _)| *name == path) {
+                    Some((_, content_type, body)) => {
+                        let head = format!(
+                            "HTTP/1.0 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+                            body.len()
+                        );
+                        [head.into_bytes(), body.clone()].concat()
+                    }
+                    None => b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
+                };
+                let _ = client.write_all(&answer);
+            });
+        }
+    });
+    base
+}
+
+#[test]
+fn an_hls_playlist_reads_its_http_segments_but_never_a_local_file_it_names() {
+    // One second of video as an MPEG-TS segment, served over HTTP and kept in a local file.
+    let dir = temp_dir();
+    let segment = dir.path().join("segment.ts");
+    let made = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=1"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-f", "mpegts"])
+        .arg(&segment)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let playlist = |segment_url: &str| {
+        format!("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:1.0,\n{segment_url}\n#EXT-X-ENDLIST\n")
+    };
+    let local = format!("file://{}", segment.display());
+    let remote_playlist = playlist("/segment.ts").into_bytes();
+    let local_playlist = playlist(&local).into_bytes();
+    let base = serve_files(vec![
+        ("/segment.ts", "video/mp2t", std::fs::read(&segment).unwrap()),
+        ("/remote.m3u8", "application/vnd.apple.mpegurl", remote_playlist),
+        ("/local.m3u8", "application/vnd.apple.mpegurl", local_playlist),
+    ]);
+    let options = LiveOptions { give_up_after: Some(Duration::from_secs(2)), ..live_options() };
+    let frames_of = |url: String| -> (u64, String) {
+        let run = StreamRunOptions { duration: Some(Duration::from_secs(4)), ..StreamRunOptions::default() };
+        match SourceReader::open(&Source::parse(&url), VideoOptions::default(), options.clone()) {
+            Ok(reader) => {
+                let summary = video::run_stream(&detector_at_320(), reader, None, &run, |_| Ok(())).unwrap();
+                (summary.frames, format!("{summary} {:?}", summary.error))
+            }
+            Err(error) => (0, error.to_string()),
+        }
+    };
+    // Segments over HTTP, from the playlist's host: read.
+    let (frames, said) = frames_of(format!("{base}/remote.m3u8"));
+    assert!(frames >= 1, "{frames} frames of the HTTP segment: {said}");
+    // A `file:` segment: never read, whatever the playlist says.
+    let (frames, said) = frames_of(format!("{base}/local.m3u8"));
+    assert_eq!(frames, 0, "the local file named by the playlist was read: {said}");
+}

@@ -430,6 +430,9 @@ impl Connection {
     }
 }
 
+/// The protocols a network source may use, its nested opens (HLS segments, RTP) included.
+const NETWORK_PROTOCOLS: &str = "tcp,udp,rtp,srtp,rtsp,rtsps,tls,http,https,httpproxy,crypto";
+
 /// Frigate's options for network cameras: TCP, a socket timeout, arrival-clock timestamps, and
 /// corrupt packets dropped rather than decoded into grey smears.
 fn network_options(location: &str, options: &LiveOptions) -> Dictionary<'static> {
@@ -444,6 +447,10 @@ fn network_options(location: &str, options: &LiveOptions) -> Dictionary<'static>
     }
     dictionary.set("timeout", &timeout_us);
     dictionary.set("rw_timeout", &timeout_us);
+    // Network protocols only, for this open and every open it makes: an HLS playlist from a
+    // camera (or from whoever answers as one) cannot name `file:` segments or other local
+    // sources, which FFmpeg's hls demuxer would otherwise read.
+    dictionary.set("protocol_whitelist", NETWORK_PROTOCOLS);
     dictionary.set("use_wallclock_as_timestamps", "1");
     dictionary.set("fflags", "+genpts+discardcorrupt");
     dictionary
