@@ -69,6 +69,10 @@ METRICS = {
     "inferx_inference_duration_seconds", "inferx_decode_duration_seconds", "inferx_batch_size",
     "inferx_queue_depth", "inferx_in_flight_requests", "inferx_model_load_seconds",
     "inferx_rejected_requests_total", "inferx_build_info",
+    # Streams (projects with video and the API).
+    "inferx_stream_frames_total", "inferx_stream_dropped_frames_total", "inferx_stream_lag_seconds",
+    "inferx_stream_reconnects_total", "inferx_stream_sse_clients", "inferx_stream_sse_clients_dropped_total",
+    "inferx_streams_running",
 }
 GPU_RESOURCE = "nvidia.com/gpu"
 
