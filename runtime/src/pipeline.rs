@@ -516,10 +516,8 @@ impl Pipeline {
     /// on the session its requests share.
     pub fn predict_with_confidence(&self, image: &DynamicImage, confidence: f32) -> Result<Prediction> {
         let decode = DecodeOptions { confidence, ..self.decode.clone() };
-        let (mut scratch, mut tensor) = self.take_scratch();
-        let result = self.run_batch(std::slice::from_ref(image), &decode, &mut scratch, &mut tensor);
-        self.return_scratch(scratch, tensor);
-        Ok(result?.remove(0))
+        let mut predictions = self.predict_batch_decoded(std::slice::from_ref(image), &decode)?;
+        Ok(predictions.remove(0))
     }
 
     /// Predicts several images: one run when the model takes a dynamic batch, else one run
@@ -538,15 +536,23 @@ impl Pipeline {
     /// # }
     /// ```
     pub fn predict_batch(&self, images: &[DynamicImage]) -> Result<Vec<Prediction>> {
+        self.predict_batch_decoded(images, &self.decode)
+    }
+
+    /// [`Pipeline::predict_batch`], the outputs decoded with `decode`.
+    fn predict_batch_decoded(&self, images: &[DynamicImage], decode: &DecodeOptions) -> Result<Vec<Prediction>> {
         if images.is_empty() {
             return Ok(Vec::new());
         }
         // One run per image when the model's batch is fixed or each image has its own size.
         if images.len() > 1 && (!self.dynamic_batch || self.preprocessor.varies_with_image()) {
-            return images.iter().map(|image| self.predict(image)).collect();
+            return images
+                .iter()
+                .map(|image| Ok(self.predict_batch_decoded(std::slice::from_ref(image), decode)?.remove(0)))
+                .collect();
         }
         let (mut scratch, mut tensor) = self.take_scratch();
-        let result = self.run_batch(images, &self.decode, &mut scratch, &mut tensor);
+        let result = self.run_batch(images, decode, &mut scratch, &mut tensor);
         self.return_scratch(scratch, tensor);
         result
     }

@@ -406,8 +406,8 @@ impl Runner {
             timeout: self.frame_timeout,
             metrics: self.metrics.clone(),
             task,
-            confidence: self.confidence,
-            tracked: false,
+            server_confidence: self.confidence,
+            frame_confidence: None,
             in_flight: Mutex::new(()),
             _place: place,
         })
@@ -435,10 +435,10 @@ pub struct FrameLane {
     timeout: Duration,
     metrics: Arc<Metrics>,
     task: crate::TaskKind,
-    /// The score threshold of this loop's frames.
-    confidence: f32,
-    /// Whether [`FrameLane::for_tracking`] set `confidence`.
-    tracked: bool,
+    /// The sessions' score threshold.
+    server_confidence: f32,
+    /// This loop's own threshold for its frames, when it tracks ([`FrameLane::for_tracking`]).
+    frame_confidence: Option<f32>,
     /// Held while a frame is in flight: one at a time, whoever calls.
     in_flight: Mutex<()>,
     _place: OwnedSemaphorePermit,
@@ -451,8 +451,7 @@ impl FrameLane {
     /// second association is made of the weak boxes a plain prediction drops. The requests
     /// on the same sessions keep the server's threshold.
     pub fn for_tracking(mut self, tracking: &crate::tracking::TrackingConfig) -> FrameLane {
-        self.confidence = crate::sequence::tracking_confidence(Some(self.confidence), tracking);
-        self.tracked = true;
+        self.frame_confidence = Some(crate::sequence::tracking_confidence(Some(self.server_confidence), tracking));
         self
     }
 }
@@ -468,7 +467,7 @@ impl FramePredictor for FrameLane {
     fn predict(&self, image: &DynamicImage) -> crate::Result<Prediction> {
         let _one_at_a_time = self.in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let (reply, answer) = oneshot::channel();
-        let job = Job::Frame { image: image.clone(), confidence: self.tracked.then_some(self.confidence), reply };
+        let job = Job::Frame { image: image.clone(), confidence: self.frame_confidence, reply };
         let units = job.bytes(u64::MAX).div_ceil(BUDGET_UNIT).clamp(1, self.budget_units) as u32;
         let waited_since = Instant::now();
         let charge = loop {

@@ -371,10 +371,10 @@ impl AppState {
     ///
     /// How loops and requests share the workers: a loop holds one frame place for its life and
     /// at most one frame in flight; frame places are outside the `workers + max_queue` places
-    /// of requests, so `/predict` is never refused because of loops; frames and requests wait
-    /// in one queue, first come first served, so neither starves; a frame is charged to the
-    /// memory budget like a request, and waits (up to `server.request_timeout_ms`) rather than
-    /// take budget ahead of a request.
+    /// of requests, so `/predict` is never refused because of loops; requests go before queued
+    /// frames, and a frame that has waited 500 ms goes first, so neither starves; a frame is
+    /// charged to the memory budget like a request, and waits (up to
+    /// `server.request_timeout_ms`) rather than take budget ahead of a request.
     pub fn frame_lane(&self, kind: FrameLoop) -> Option<FrameLane> {
         self.inner.runner.frame_lane(kind)
     }
